@@ -1,0 +1,200 @@
+/**
+ * Elementwise ops. Binary ops broadcast by NumPy rules; each op's derivative sits right under its forward.
+ * Gradients of broadcast operands are summed back to the operand's shape (`sumToShape`).
+ */
+import { allocate, type TypedArray } from '../dtype.js';
+import { record } from '../engine.js';
+import { broadcastShapes, formatShape, shapesEqual } from '../shape.js';
+import { Tensor, type TensorLike } from '../tensor.js';
+import { expand, sumToShape } from './shape.js';
+
+type Binary = (x: number, y: number) => number;
+type Unary = (x: number) => number;
+
+/** Turn a number into a 0-d tensor of the partner's dtype. */
+export function lift(value: TensorLike, like: Tensor): Tensor {
+  if (value instanceof Tensor) return value;
+  if (typeof value !== 'number') throw new Error(`expected a Tensor or a number, got ${typeof value}.`);
+  const storage = allocate(like.dtype, 1);
+  storage[0] = value;
+  return new Tensor(storage, []);
+}
+
+function liftPair(op: string, a: TensorLike, b: TensorLike): [Tensor, Tensor] {
+  if (!(a instanceof Tensor) && !(b instanceof Tensor)) throw new Error(`${op}: at least one operand must be a Tensor.`);
+  const ta = a instanceof Tensor ? a : lift(a, b as Tensor);
+  const tb = b instanceof Tensor ? b : lift(b, ta);
+  if (ta.dtype !== tb.dtype) {
+    throw new Error(
+      `${op}: dtype mismatch, ${ta.dtype} ${formatShape(ta.shape)} and ${tb.dtype} ${formatShape(tb.shape)}. ` +
+        `Convert one operand, e.g. b.to('${ta.dtype}').`,
+    );
+  }
+  return [ta, tb];
+}
+
+/** Forward of a broadcasting binary op, with fast paths for the common layouts. */
+export function binaryValues(op: string, a: Tensor, b: Tensor, f: Binary): Tensor {
+  const shape = shapesEqual(a.shape, b.shape) ? a.shape : broadcastShapes(op, a.shape, b.shape);
+  const n = shape.reduce((s, d) => s * d, 1);
+  const out = allocate(a.dtype, n);
+  if (b.size === 1 && a.size === n) {
+    const x = a.values();
+    const y = b.storage[b.offset] as number;
+    for (let i = 0; i < n; i++) out[i] = f(x[i] as number, y);
+  } else if (a.size === 1 && b.size === n) {
+    const x = a.storage[a.offset] as number;
+    const y = b.values();
+    for (let i = 0; i < n; i++) out[i] = f(x, y[i] as number);
+  } else {
+    const x = (a.size === n ? a : expand(a, shape)).values();
+    const y = (b.size === n ? b : expand(b, shape)).values();
+    for (let i = 0; i < n; i++) out[i] = f(x[i] as number, y[i] as number);
+  }
+  return new Tensor(out, shape);
+}
+
+export function unaryValues(a: Tensor, f: Unary): Tensor {
+  const x = a.values();
+  const out = allocate(a.dtype, x.length);
+  for (let i = 0; i < x.length; i++) out[i] = f(x[i] as number);
+  return new Tensor(out, a.shape);
+}
+
+// ---- binary ops ----------------------------------------------------------------------------------
+
+export function add(a: TensorLike, b: TensorLike): Tensor {
+  const [x, y] = liftPair('add', a, b);
+  const out = binaryValues('add', x, y, (p, q) => p + q);
+  return record(out, 'add', [x, y], (g) => [sumToShape(g, x.shape), sumToShape(g, y.shape)]);
+}
+
+export function sub(a: TensorLike, b: TensorLike): Tensor {
+  const [x, y] = liftPair('sub', a, b);
+  const out = binaryValues('sub', x, y, (p, q) => p - q);
+  return record(out, 'sub', [x, y], (g) => [sumToShape(g, x.shape), sumToShape(neg(g), y.shape)]);
+}
+
+export function mul(a: TensorLike, b: TensorLike): Tensor {
+  const [x, y] = liftPair('mul', a, b);
+  const out = binaryValues('mul', x, y, (p, q) => p * q);
+  return record(out, 'mul', [x, y], (g) => [sumToShape(mul(g, y), x.shape), sumToShape(mul(g, x), y.shape)]);
+}
+
+export function div(a: TensorLike, b: TensorLike): Tensor {
+  const [x, y] = liftPair('div', a, b);
+  const out = binaryValues('div', x, y, (p, q) => p / q);
+  return record(out, 'div', [x, y], (g) => [
+    sumToShape(div(g, y), x.shape),
+    sumToShape(neg(mul(g, div(out, y))), y.shape), // d(x/y)/dy = −x/y² = −out/y
+  ]);
+}
+
+/** x^y. With a tensor exponent the gradient w.r.t. y is x^y·log x (defined for x > 0). */
+export function pow(a: TensorLike, b: TensorLike): Tensor {
+  const [x, y] = liftPair('pow', a, b);
+  const out = binaryValues('pow', x, y, Math.pow);
+  return record(out, 'pow', [x, y], (g) => [
+    sumToShape(mul(g, mul(y, binaryValues('pow', x, y, (p, q) => Math.pow(p, q - 1)))), x.shape),
+    y.requiresGrad ? sumToShape(mul(g, mul(out, unaryValues(x, Math.log))), y.shape) : null,
+  ]);
+}
+
+export function maximum(a: TensorLike, b: TensorLike): Tensor {
+  const [x, y] = liftPair('maximum', a, b);
+  const out = binaryValues('maximum', x, y, (p, q) => (p >= q ? p : q));
+  return record(out, 'maximum', [x, y], (g) => {
+    const pickX = binaryValues('maximum', x, y, (p, q) => (p >= q ? 1 : 0));
+    return [sumToShape(mul(g, pickX), x.shape), sumToShape(mul(g, sub(1, pickX)), y.shape)];
+  });
+}
+
+/** Select a where cond ≠ 0, else b (cond is not differentiated). */
+export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
+  const [x, y] = liftPair('where', a, b);
+  const shape = broadcastShapes('where', broadcastShapes('where', cond.shape, x.shape), y.shape);
+  const c = expand(cond, shape).values();
+  const xv = expand(x, shape).values();
+  const yv = expand(y, shape).values();
+  const out = allocate(x.dtype, c.length);
+  for (let i = 0; i < c.length; i++) out[i] = (c[i] as number) !== 0 ? (xv[i] as number) : (yv[i] as number);
+  const result = new Tensor(out, shape);
+  return record(result, 'where', [x, y], (g) => {
+    const m = new Tensor(maskOf(c, x.dtype === 'float64'), shape);
+    return [sumToShape(mul(g, m), x.shape), sumToShape(mul(g, sub(1, m)), y.shape)];
+  });
+}
+
+function maskOf(c: TypedArray, f64: boolean): TypedArray {
+  const m = f64 ? new Float64Array(c.length) : new Float32Array(c.length);
+  for (let i = 0; i < c.length; i++) m[i] = (c[i] as number) !== 0 ? 1 : 0;
+  return m;
+}
+
+// ---- unary ops -----------------------------------------------------------------------------------
+
+export function neg(a: Tensor): Tensor {
+  const out = unaryValues(a, (x) => -x);
+  return record(out, 'neg', [a], (g) => [neg(g)]);
+}
+
+export function exp(a: Tensor): Tensor {
+  const out = unaryValues(a, Math.exp);
+  return record(out, 'exp', [a], (g) => [mul(g, out)]);
+}
+
+export function log(a: Tensor): Tensor {
+  const out = unaryValues(a, Math.log);
+  return record(out, 'log', [a], (g) => [div(g, a)]);
+}
+
+export function sqrt(a: Tensor): Tensor {
+  const out = unaryValues(a, Math.sqrt);
+  return record(out, 'sqrt', [a], (g) => [div(g, mul(out, 2))]);
+}
+
+export function abs(a: Tensor): Tensor {
+  const out = unaryValues(a, Math.abs);
+  return record(out, 'abs', [a], (g) => [mul(g, unaryValues(a, Math.sign))]);
+}
+
+/** Numerically stable logistic function: never evaluates exp of a large positive number. */
+export function stableSigmoid(x: number): number {
+  if (x >= 0) return 1 / (1 + Math.exp(-x));
+  const e = Math.exp(x);
+  return e / (1 + e);
+}
+
+export function sigmoid(a: Tensor): Tensor {
+  const out = unaryValues(a, stableSigmoid);
+  return record(out, 'sigmoid', [a], (g) => [mul(g, unaryValues(out, (s) => s * (1 - s)))]);
+}
+
+export function relu(a: Tensor): Tensor {
+  const out = unaryValues(a, (x) => (x > 0 ? x : 0));
+  return record(out, 'relu', [a], (g) => [mul(g, unaryValues(a, (x) => (x > 0 ? 1 : 0)))]);
+}
+
+export function tanh(a: Tensor): Tensor {
+  const out = unaryValues(a, Math.tanh);
+  return record(out, 'tanh', [a], (g) => [mul(g, unaryValues(out, (t) => 1 - t * t))]);
+}
+
+/** log(1 + e^x), written as max(x, 0) + log1p(e^−|x|) so it neither overflows nor loses small values. */
+export function stableSoftplus(x: number): number {
+  return (x > 0 ? x : 0) + Math.log1p(Math.exp(-Math.abs(x)));
+}
+
+export function softplus(a: Tensor): Tensor {
+  const out = unaryValues(a, stableSoftplus);
+  return record(out, 'softplus', [a], (g) => [mul(g, unaryValues(a, stableSigmoid))]);
+}
+
+/** Clip to [min, max]; the gradient passes where the value was not clipped. */
+export function clamp(a: Tensor, min = -Infinity, max = Infinity): Tensor {
+  if (Number.isNaN(min) || Number.isNaN(max) || min > max) {
+    throw new Error(`clamp: bounds must satisfy min ≤ max, got min=${min}, max=${max}.`);
+  }
+  const out = unaryValues(a, (x) => (x < min ? min : x > max ? max : x));
+  return record(out, 'clamp', [a], (g) => [mul(g, unaryValues(a, (x) => (x >= min && x <= max ? 1 : 0)))]);
+}

@@ -1,0 +1,223 @@
+/**
+ * The tensor: a strided view (shape, strides, offset) over a flat typed array, plus what autograd needs
+ * (`requiresGrad`, `grad`, the grad node that produced it).
+ *
+ * Views share storage: reshape of a contiguous tensor, permute/transpose, slice and expand never copy;
+ * `contiguous()` copies only when the layout demands it. Kernels work on contiguous data, so most ops
+ * start with `x.contiguous()` (a no-op for tensors that already are).
+ */
+import { allocate, type DType, type TypedArray } from './dtype.js';
+import { type BackwardOptions, type GradNode, runBackward } from './engine.js';
+import { contiguousStrides, formatShape, type Shape, sizeOf } from './shape.js';
+import * as ew from './ops/elementwise.js';
+import * as red from './ops/reduce.js';
+import * as shp from './ops/shape.js';
+import { matmul } from './ops/matmul.js';
+
+export type TensorLike = Tensor | number;
+
+export class Tensor {
+  readonly shape: readonly number[];
+  readonly strides: readonly number[];
+  readonly offset: number;
+  readonly dtype: DType;
+  /** The flat storage this tensor views (shared between views). */
+  readonly storage: TypedArray;
+  requiresGrad = false;
+  grad: Tensor | null = null;
+  /** Set by the op that produced this tensor while recording; null for leaves. */
+  gradNode: GradNode | null = null;
+  /** Intermediate tensors keep their gradient only when asked (as in PyTorch). */
+  retainsGrad = false;
+  /** Optional name, shown in error messages and parameter listings. */
+  name: string | undefined;
+
+  constructor(storage: TypedArray, shape: Shape, strides?: readonly number[], offset = 0) {
+    this.storage = storage;
+    this.shape = Object.freeze([...shape]);
+    this.strides = Object.freeze(strides ? [...strides] : contiguousStrides(shape));
+    this.offset = offset;
+    this.dtype = storage instanceof Float64Array ? 'float64' : 'float32';
+  }
+
+  get size(): number {
+    return sizeOf(this.shape);
+  }
+
+  get rank(): number {
+    return this.shape.length;
+  }
+
+  /** Where the values live. The CPU backend keeps them in `storage`. */
+  get backend(): 'cpu' {
+    return 'cpu';
+  }
+
+  get isContiguous(): boolean {
+    let expected = 1;
+    for (let i = this.shape.length - 1; i >= 0; i--) {
+      const d = this.shape[i] as number;
+      if (d !== 1 && this.strides[i] !== expected) return false;
+      expected *= d;
+    }
+    return true;
+  }
+
+  /**
+   * The values as a contiguous typed array. For a contiguous tensor that covers its whole storage this is
+   * the storage itself (no copy): treat it as read-only unless you own the tensor.
+   */
+  values(): TypedArray {
+    if (this.isContiguous) {
+      const n = this.size;
+      if (this.offset === 0 && this.storage.length === n) return this.storage;
+      return this.storage.subarray(this.offset, this.offset + n);
+    }
+    return shp.gatherStrided(this.storage, this.shape, this.strides, this.offset, this.dtype);
+  }
+
+  /** A fresh copy of the values, row-major (synchronous; CPU tensors). */
+  dataSync(): TypedArray {
+    return this.values().slice();
+  }
+
+  /** A fresh copy of the values, row-major. Async so that device backends can read back. */
+  async data(): Promise<TypedArray> {
+    return this.dataSync();
+  }
+
+  /** The single value of a one-element tensor. */
+  item(): number {
+    if (this.size !== 1) {
+      throw new Error(`item: tensor of shape ${formatShape(this.shape)} has ${this.size} elements, item() needs exactly 1. Reduce it first, e.g. t.sum().item().`);
+    }
+    return this.storage[this.offset] as number;
+  }
+
+  /** Nested JavaScript arrays, for printing and tests. */
+  toArray(): unknown {
+    const v = this.values();
+    const build = (axis: number, base: number): unknown => {
+      if (axis === this.rank) return v[base];
+      const n = this.shape[axis] as number;
+      const step = sizeOf(this.shape.slice(axis + 1));
+      return Array.from({ length: n }, (_, i) => build(axis + 1, base + i * step));
+    };
+    return build(0, 0);
+  }
+
+  toString(): string {
+    return `Tensor(${formatShape(this.shape)}, ${this.dtype}${this.requiresGrad ? ', requiresGrad' : ''})`;
+  }
+
+  // ---- autograd ----------------------------------------------------------------------------------
+
+  /**
+   * Back-propagate from this tensor. A scalar (one element) needs no upstream gradient; any other tensor
+   * needs `gradient` of its own shape.
+   */
+  backward(gradient?: Tensor, options: BackwardOptions = {}): void {
+    if (!this.requiresGrad) {
+      throw new Error(
+        `backward: ${this} does not require grad, so nothing was recorded. Create leaves with { requiresGrad: true } ` +
+          `(or call .requiresGrad_()) before computing from them, and do not compute inside noGrad().`,
+      );
+    }
+    let seed: Tensor;
+    if (gradient === undefined) {
+      if (this.size !== 1) {
+        throw new Error(
+          `backward: ${this} is not a scalar; pass the upstream gradient, t.backward(gradient) with shape ${formatShape(this.shape)}, ` +
+            `or reduce first, e.g. t.sum().backward().`,
+        );
+      }
+      seed = new Tensor(allocate(this.dtype, 1).fill(1), this.shape);
+    } else {
+      if (gradient.shape.length !== this.shape.length || gradient.shape.some((d, i) => d !== this.shape[i])) {
+        throw new Error(`backward: upstream gradient has shape ${formatShape(gradient.shape)} but the tensor has shape ${formatShape(this.shape)}; they must be equal.`);
+      }
+      seed = gradient.dtype === this.dtype ? gradient : gradient.to(this.dtype);
+    }
+    runBackward(this, seed, options);
+  }
+
+  /** Add `g` into `.grad` (called by the engine for leaves and retained tensors). */
+  accumulateGrad(g: Tensor): void {
+    const own = g.dtype === this.dtype ? g : g.to(this.dtype);
+    if (this.grad === null) {
+      // Copy so that a later in-place update of .grad (optimisers, zeroGrad) never touches op outputs.
+      this.grad = new Tensor(own.dataSync(), this.shape);
+    } else {
+      const acc = this.grad.storage;
+      const add = own.values();
+      for (let i = 0; i < acc.length; i++) acc[i] = (acc[i] as number) + (add[i] as number);
+    }
+  }
+
+  /** Keep `.grad` on this intermediate tensor after backward. */
+  retainGrad(): this {
+    this.retainsGrad = true;
+    return this;
+  }
+
+  requiresGrad_(flag = true): this {
+    this.requiresGrad = flag;
+    return this;
+  }
+
+  zeroGrad(): void {
+    this.grad = null;
+  }
+
+  /** The same values, cut from the tape. Shares storage. */
+  detach(): Tensor {
+    return new Tensor(this.storage, this.shape, this.strides, this.offset);
+  }
+
+  // ---- conversions and views (implemented in ops/shape.ts) ----------------------------------------
+
+  contiguous(): Tensor { return shp.contiguous(this); }
+  clone(): Tensor { return shp.clone(this); }
+  to(dtype: DType): Tensor { return shp.cast(this, dtype); }
+  reshape(...shape: number[] | [readonly number[]]): Tensor { return shp.reshape(this, flatArgs(shape)); }
+  view(...shape: number[] | [readonly number[]]): Tensor { return shp.reshape(this, flatArgs(shape)); }
+  flatten(): Tensor { return shp.reshape(this, [this.size]); }
+  permute(...axes: number[] | [readonly number[]]): Tensor { return shp.permute(this, flatArgs(axes)); }
+  transpose(a = -2, b = -1): Tensor { return shp.transpose(this, a, b); }
+  get T(): Tensor { return shp.transpose(this, -2, -1); }
+  slice(axis: number, start: number, end?: number, step = 1): Tensor { return shp.slice(this, axis, start, end, step); }
+  expand(shape: readonly number[]): Tensor { return shp.expand(this, shape); }
+  squeeze(axis?: number): Tensor { return shp.squeeze(this, axis); }
+  unsqueeze(axis: number): Tensor { return shp.unsqueeze(this, axis); }
+  pad(pads: readonly (readonly [number, number])[], value = 0): Tensor { return shp.pad(this, pads, value); }
+
+  // ---- arithmetic (ops/elementwise.ts) ------------------------------------------------------------
+
+  add(other: TensorLike): Tensor { return ew.add(this, other); }
+  sub(other: TensorLike): Tensor { return ew.sub(this, other); }
+  mul(other: TensorLike): Tensor { return ew.mul(this, other); }
+  div(other: TensorLike): Tensor { return ew.div(this, other); }
+  pow(other: TensorLike): Tensor { return ew.pow(this, other); }
+  neg(): Tensor { return ew.neg(this); }
+  exp(): Tensor { return ew.exp(this); }
+  log(): Tensor { return ew.log(this); }
+  sqrt(): Tensor { return ew.sqrt(this); }
+  abs(): Tensor { return ew.abs(this); }
+  sigmoid(): Tensor { return ew.sigmoid(this); }
+  relu(): Tensor { return ew.relu(this); }
+  tanh(): Tensor { return ew.tanh(this); }
+  softplus(): Tensor { return ew.softplus(this); }
+  clamp(min?: number, max?: number): Tensor { return ew.clamp(this, min, max); }
+  matmul(other: Tensor): Tensor { return matmul(this, other); }
+
+  // ---- reductions (ops/reduce.ts) -----------------------------------------------------------------
+
+  sum(axes?: number | readonly number[], keepdim = false): Tensor { return red.sum(this, axes, keepdim); }
+  mean(axes?: number | readonly number[], keepdim = false): Tensor { return red.mean(this, axes, keepdim); }
+  max(axes?: number | readonly number[], keepdim = false): Tensor { return red.max(this, axes, keepdim); }
+}
+
+function flatArgs(args: number[] | [readonly number[]]): number[] {
+  const first = args[0];
+  return Array.isArray(first) ? [...(first as readonly number[])] : (args as number[]);
+}
