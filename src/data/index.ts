@@ -1,0 +1,47 @@
+/**
+ * Data loading entry point: `loadDataset('synthetic' | 'prepared:DIR' | 'msd:DIR', opts)`.
+ */
+import type { LoadOptions, SegDataset } from './dataset.js';
+import { loadMsd } from './msd.js';
+import { loadPrepared } from './prepared.js';
+import { generateSynthetic } from './synthetic.js';
+
+export type { Batch, BatchIteratorOptions, BatchOptions, LoadOptions, SegDataset, SplitName } from './dataset.js';
+export {
+  SPLIT_CODE,
+  batchIterator,
+  indicesOf,
+  makeBatch,
+  randomSplit,
+  selectAnnotated,
+  splitCounts,
+  subsetDataset,
+  takeIndices,
+  volumeSplit,
+} from './dataset.js';
+export type { MsdDataset, MsdOptions, VolumeStats } from './msd.js';
+export { loadMsd, numpyMeanStd, pairwiseSum } from './msd.js';
+export { loadPrepared } from './prepared.js';
+export type { SyntheticOptions } from './synthetic.js';
+export { SYNTHETIC_DEFAULTS, generateSynthetic } from './synthetic.js';
+export type { EncodeNiftiOptions, NiftiHeader, NiftiVolume } from './nifti.js';
+export { NIFTI_DT, decodeNifti, encodeNifti, parseNiftiHeader, readNifti } from './nifti.js';
+
+export const DATASET_SPEC_HELP =
+  "'synthetic' (built-in generated images), 'prepared:DIR' (images.f32 + masks.u8 + meta.json, e.g. " +
+  "../shared/data/hippocampus) or 'msd:DIR' (MSD Task04 imagesTr/ + labelsTr/ NIfTI files)";
+
+/** Load a dataset from a spec string; see `DATASET_SPEC_HELP`. */
+export async function loadDataset(spec: string, opts: LoadOptions = {}): Promise<SegDataset> {
+  const s = spec.trim();
+  if (s === 'synthetic' || s === '') return generateSynthetic(opts);
+  const colon = s.indexOf(':');
+  const kind = colon < 0 ? s : s.slice(0, colon);
+  const path = colon < 0 ? '' : s.slice(colon + 1);
+  if ((kind === 'prepared' || kind === 'msd') && path === '') {
+    throw new Error(`loadDataset: '${kind}:' needs a folder, e.g. '${kind}:../shared/data/...'; valid specs: ${DATASET_SPEC_HELP}.`);
+  }
+  if (kind === 'prepared') return loadPrepared(path, opts);
+  if (kind === 'msd') return loadMsd(path, opts);
+  throw new Error(`loadDataset: unknown dataset spec ${JSON.stringify(spec)}; valid specs: ${DATASET_SPEC_HELP}.`);
+}
