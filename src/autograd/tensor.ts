@@ -16,6 +16,18 @@ import { matmul } from './ops/matmul.js';
 
 export type TensorLike = Tensor | number;
 
+/**
+ * Values that live on a device (the GPU backend). Kernels chain on them without reading back;
+ * only `read()` (behind `await t.data()`) brings values to the host.
+ */
+export interface DeviceData {
+  readonly backend: string;
+  read(): Promise<Float32Array>;
+  dispose?(): void;
+}
+
+const EMPTY = new Float32Array(0);
+
 export class Tensor {
   readonly shape: readonly number[];
   readonly strides: readonly number[];
@@ -31,6 +43,8 @@ export class Tensor {
   retainsGrad = false;
   /** Optional name, shown in error messages and parameter listings. */
   name: string | undefined;
+  /** Set for tensors whose values live on a device; `storage` is then empty. */
+  readonly device: DeviceData | null = null;
 
   constructor(storage: TypedArray, shape: Shape, strides?: readonly number[], offset = 0) {
     this.storage = storage;
@@ -48,12 +62,26 @@ export class Tensor {
     return this.shape.length;
   }
 
-  /** Where the values live. The CPU backend keeps them in `storage`. */
-  get backend(): 'cpu' {
-    return 'cpu';
+  /** A tensor whose values live on a device backend (always contiguous there). */
+  static onDevice(device: DeviceData, shape: Shape): Tensor {
+    const t = new Tensor(EMPTY, shape);
+    (t as { device: DeviceData | null }).device = device;
+    return t;
+  }
+
+  /** Where the values live: 'cpu' (in `storage`) or a device backend such as 'gpu'. */
+  get backend(): string {
+    return this.device ? this.device.backend : 'cpu';
+  }
+
+  private assertHost(what: string): void {
+    if (this.device) {
+      throw new Error(`${what}: ${this} lives on the '${this.device.backend}' backend; read it with 'await t.data()' (device reads are asynchronous).`);
+    }
   }
 
   get isContiguous(): boolean {
+    if (this.device) return true;
     let expected = 1;
     for (let i = this.shape.length - 1; i >= 0; i--) {
       const d = this.shape[i] as number;
@@ -68,6 +96,7 @@ export class Tensor {
    * the storage itself (no copy): treat it as read-only unless you own the tensor.
    */
   values(): TypedArray {
+    this.assertHost('values');
     if (this.isContiguous) {
       const n = this.size;
       if (this.offset === 0 && this.storage.length === n) return this.storage;
@@ -83,11 +112,13 @@ export class Tensor {
 
   /** A fresh copy of the values, row-major. Async so that device backends can read back. */
   async data(): Promise<TypedArray> {
+    if (this.device) return this.device.read();
     return this.dataSync();
   }
 
   /** The single value of a one-element tensor. */
   item(): number {
+    this.assertHost('item');
     if (this.size !== 1) {
       throw new Error(`item: tensor of shape ${formatShape(this.shape)} has ${this.size} elements, item() needs exactly 1. Reduce it first, e.g. t.sum().item().`);
     }
@@ -171,6 +202,7 @@ export class Tensor {
 
   /** The same values, cut from the tape. Shares storage. */
   detach(): Tensor {
+    if (this.device) return Tensor.onDevice(this.device, this.shape);
     return new Tensor(this.storage, this.shape, this.strides, this.offset);
   }
 

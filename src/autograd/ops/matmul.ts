@@ -7,6 +7,7 @@ import { allocate } from '../dtype.js';
 import { record } from '../engine.js';
 import { broadcastShapes, formatShape, sizeOf } from '../shape.js';
 import { Tensor } from '../tensor.js';
+import { gemm } from '../../kernels/cpu/gemm.js';
 import { expand, reshape, sumToShape, transpose } from './shape.js';
 
 export function matmul(a: Tensor, b: Tensor): Tensor {
@@ -26,15 +27,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const bv = expand(b.detach(), [...batch, K, N]).values();
   const count = sizeOf(batch);
   const out = allocate(a.dtype, count * M * N);
-  for (let i = 0; i < count; i++) {
-    // TODO(gemm): switch to the packed kernel once src/kernels/cpu/gemm.ts lands
-    const ao = i * M * K, bo = i * K * N, co = i * M * N;
-    for (let r = 0; r < M; r++)
-      for (let k = 0; k < K; k++) {
-        const x = av[ao + r * K + k] as number;
-        for (let c = 0; c < N; c++) out[co + r * N + c] = (out[co + r * N + c] as number) + x * (bv[bo + k * N + c] as number);
-      }
-  }
+  for (let i = 0; i < count; i++) gemm(false, false, M, N, K, av, i * M * K, K, bv, i * K * N, N, out, i * M * N, N, false);
   const result = new Tensor(out, [...batch, M, N]);
   return record(result, 'matmul', [a, b], (g) => [
     sumToShape(matmul(g, transpose(b, -2, -1)), a.shape),

@@ -78,7 +78,7 @@ export function reshape(t: Tensor, shape: readonly number[]): Tensor {
     throw new Error(`reshape: cannot reshape ${formatShape(t.shape)} (${t.size} elements) to ${formatShape(resolved)} (${sizeOf(resolved)} elements); the element counts must match.`);
   }
   const src = contiguous(t);
-  const out = new Tensor(src.storage, resolved, undefined, src.offset);
+  const out = src.device ? Tensor.onDevice(src.device, resolved) : new Tensor(src.storage, resolved, undefined, src.offset);
   return record(out, 'reshape', [src], (g) => [reshape(g, src.shape)]);
 }
 

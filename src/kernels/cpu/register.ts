@@ -1,0 +1,66 @@
+/**
+ * Registers the CPU implementations of the named kernels (see src/kernels/registry.ts). Each entry only
+ * adapts tensors to the typed-array kernels of this folder; the numerics live in those files.
+ */
+import { Tensor } from '../../autograd/tensor.js';
+import { registerKernel, type KernelFunc } from '../registry.js';
+import { batchNorm2dBackward, batchNorm2dForward } from './batchNorm2d.js';
+import { conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, type Shape4 } from './conv2d.js';
+import { upsampleNearest2xBackward, upsampleNearest2xForward } from './upsample.js';
+
+const shape4 = (t: Tensor | readonly number[]): Shape4 => [...(t instanceof Tensor ? t.shape : t)] as Shape4;
+const conv = (attrs: Readonly<Record<string, unknown>>) => ({ stride: attrs.stride as number, padding: attrs.padding as number });
+
+const kernels: Record<string, KernelFunc> = {
+  Conv2D: ([x, w, b], attrs) => {
+    const { out, outShape } = conv2dForward(x!.values(), shape4(x!), w!.values(), shape4(w!), b ? b.values() : null, conv(attrs));
+    return [new Tensor(out, outShape)];
+  },
+  Conv2DBackpropInput: ([dy, w], attrs) => {
+    const xShape = shape4(attrs.xShape as number[]);
+    return [new Tensor(conv2dBackwardInput(dy!.values(), shape4(dy!), w!.values(), shape4(w!), xShape, conv(attrs)), xShape)];
+  },
+  Conv2DBackpropFilter: ([dy, x], attrs) => {
+    const wShape = shape4(attrs.wShape as number[]);
+    return [new Tensor(conv2dBackwardWeight(dy!.values(), shape4(dy!), x!.values(), shape4(x!), wShape, conv(attrs)), wShape)];
+  },
+  Conv2DBackpropBias: ([dy]) => {
+    const b = conv2dBackwardBias(dy!.values(), shape4(dy!));
+    return [new Tensor(b, [dy!.shape[1] as number])];
+  },
+  BatchNorm2D: ([x, gamma, beta, runningMean, runningVar], attrs) => {
+    // running statistics are buffers updated in place: pass their own storage, not a copy
+    const { out, mean, invStd } = batchNorm2dForward(x!.values(), shape4(x!), gamma!.values(), beta!.values(), {
+      training: attrs.training as boolean,
+      eps: attrs.eps as number,
+      momentum: attrs.momentum as number,
+      runningMean: runningMean!.values(),
+      runningVar: runningVar!.values(),
+    });
+    const C = [x!.shape[1] as number];
+    return [new Tensor(out, x!.shape), new Tensor(mean, C), new Tensor(invStd, C)];
+  },
+  BatchNorm2DBackward: ([dy, x, gamma, mean, invStd]) => {
+    const { dx, dgamma, dbeta } = batchNorm2dBackward(dy!.values(), x!.values(), shape4(x!), gamma!.values(), mean!.values(), invStd!.values());
+    const C = [x!.shape[1] as number];
+    return [new Tensor(dx, x!.shape), new Tensor(dgamma, C), new Tensor(dbeta, C)];
+  },
+  UpsampleNearest2x: ([x]) => {
+    const { out, outShape } = upsampleNearest2xForward(x!.values(), shape4(x!));
+    return [new Tensor(out, outShape)];
+  },
+  UpsampleNearest2xBackward: ([dy]) => {
+    const [N, C, H, W] = shape4(dy!);
+    const xShape: Shape4 = [N, C, H / 2, W / 2];
+    return [new Tensor(upsampleNearest2xBackward(dy!.values(), xShape), xShape)];
+  },
+};
+
+let registered = false;
+export function registerCpuKernels(): void {
+  if (registered) return;
+  registered = true;
+  for (const [kernelName, kernelFunc] of Object.entries(kernels)) registerKernel({ kernelName, backendName: 'cpu', kernelFunc });
+}
+
+registerCpuKernels();

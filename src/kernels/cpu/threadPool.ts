@@ -1,0 +1,258 @@
+/**
+ * A tiny synchronous thread pool for the CPU kernels.
+ *
+ * - Workers are created from a self-contained plain-JavaScript source string (`eval: true`), built
+ *   from `Function.prototype.toString()` of the functions in `kernels.ts`; nothing points a Worker at
+ *   a .ts/.js file, so the same code runs under tsx, vitest and compiled `dist/`.
+ * - Synchronisation: each worker owns an Int32Array over a SharedArrayBuffer
+ *   (`[0]` = job sequence requested, `[1]` = job sequence done, `[2]` = error flag, `[3]` = ready
+ *   state). The main thread posts the job descriptor on a MessagePort, bumps `[0]` and notifies;
+ *   the worker, blocked in `Atomics.wait`, wakes, takes the message with `receiveMessageOnPort`,
+ *   runs it, stores `[1]` and notifies. The main thread does its own share meanwhile and then
+ *   blocks in `Atomics.wait` (allowed in Node) until every worker is done.
+ * - Workers are `unref()`ed: they never keep the process alive, `process.exit` is never needed.
+ * - Any failure to start a worker disables threading (single-threaded fallback), never an error.
+ */
+import { MessageChannel, Worker, receiveMessageOnPort } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
+import os from 'node:os';
+import * as kernels from './kernels.js';
+import type { F, KernelJob } from './kernels.js';
+
+function defaultThreads(): number {
+  const env = process.env['SIZESEG_THREADS'];
+  if (env !== undefined && env.trim() !== '') {
+    const n = Number.parseInt(env, 10);
+    if (Number.isFinite(n) && n >= 1) return Math.min(n, 64);
+  }
+  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  return Math.max(1, Math.min(2, cores));
+}
+
+let numThreads = defaultThreads();
+
+/** Number of threads (main thread included) the kernels may use. Default min(2, cores), or SIZESEG_THREADS. */
+export function getNumThreads(): number {
+  return numThreads;
+}
+
+/** Set the number of threads (≥ 1; 1 = single-threaded). Workers are started lazily on first use. */
+export function setNumThreads(n: number): void {
+  if (!Number.isFinite(n) || n < 1) throw new Error(`setNumThreads: expected an integer ≥ 1, got ${n}`);
+  numThreads = Math.min(Math.floor(n), 64);
+}
+
+interface PoolWorker {
+  worker: Worker;
+  port: MessagePort;
+  ctrl: Int32Array;
+  seq: number;
+}
+
+const workers: PoolWorker[] = [];
+let parallelRuns = 0;
+
+/** How many multi-threaded kernel calls have run so far (diagnostics, tests). */
+export function parallelRunCount(): number {
+  return parallelRuns;
+}
+let broken = false;
+let brokenReason = '';
+
+/** Why threading was disabled (empty string when it works or was never tried). */
+export function threadingDisabledReason(): string {
+  return brokenReason;
+}
+
+const WORKER_LOOP = `
+const wt = require('node:worker_threads');
+const ctrl = new Int32Array(wt.workerData.ctrl);
+const port = wt.workerData.port;
+const ws = {};
+try {
+  // self-test: a tiny GEMM through the same code path the jobs use
+  const A = new Float64Array([1, 2, 3, 4, 5, 6]), B = new Float64Array([1, 0, 0, 1, 1, 1]);
+  const C = new Float64Array(4);
+  gemmAcc(2, 2, 3, A, 0, 3, 1, B, 0, 2, 1, C, 0, 2, ws);
+  if (C[0] !== 4 || C[1] !== 5 || C[2] !== 10 || C[3] !== 11) throw new Error('worker self-test failed');
+  Atomics.store(ctrl, 3, 1);
+} catch (e) {
+  Atomics.store(ctrl, 3, 2);
+  Atomics.notify(ctrl, 3);
+  throw e;
+}
+Atomics.notify(ctrl, 3);
+let last = 0;
+for (;;) {
+  Atomics.wait(ctrl, 0, last);
+  const seq = Atomics.load(ctrl, 0);
+  if (seq === last) continue;
+  last = seq;
+  const m = wt.receiveMessageOnPort(port);
+  try {
+    if (m === undefined) throw new Error('no job message');
+    runKernelJob(m.message, ws);
+  } catch (e) {
+    Atomics.store(ctrl, 2, 1);
+    try { port.postMessage(String(e && e.stack ? e.stack : e)); } catch (e2) { /* ignore */ }
+  }
+  Atomics.store(ctrl, 1, seq);
+  Atomics.notify(ctrl, 1);
+}
+`;
+
+/** The worker's full source: helper shims + every kernel function's source + the job loop. */
+export function buildWorkerSource(): string {
+  const parts: string[] = ['"use strict";', 'var __name = function (f) { return f; };'];
+  for (const [name, value] of Object.entries(kernels)) {
+    if (typeof value === 'function') {
+      const src = Function.prototype.toString.call(value);
+      if (!src.startsWith('function')) throw new Error(`kernel ${name} is not a plain function declaration`);
+      parts.push(src);
+    }
+  }
+  parts.push(WORKER_LOOP);
+  return parts.join('\n');
+}
+
+function startWorker(): PoolWorker | null {
+  try {
+    const ctrlBuf = new SharedArrayBuffer(16);
+    const ctrl = new Int32Array(ctrlBuf);
+    const { port1, port2 } = new MessageChannel();
+    const worker = new Worker(buildWorkerSource(), {
+      eval: true,
+      workerData: { ctrl: ctrlBuf, port: port2 },
+      transferList: [port2],
+      stdout: false,
+      stderr: false,
+    });
+    worker.unref();
+    port1.unref();
+    worker.on('error', () => {
+      // Only reachable for failures outside a job (jobs catch their own errors).
+      broken = true;
+      brokenReason = brokenReason || 'worker crashed';
+    });
+    // Block until the worker reports ready (it boots on its own thread; the main thread's event
+    // loop is not needed for that) or failed; give up after 10 s.
+    const deadline = Date.now() + 10_000;
+    while (Atomics.load(ctrl, 3) === 0) {
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      Atomics.wait(ctrl, 3, 0, left);
+    }
+    if (Atomics.load(ctrl, 3) !== 1) {
+      void worker.terminate();
+      broken = true;
+      brokenReason = 'worker failed to start';
+      return null;
+    }
+    return { worker, port: port1, ctrl, seq: 0 };
+  } catch (e) {
+    broken = true;
+    brokenReason = `worker could not be created: ${String(e)}`;
+    return null;
+  }
+}
+
+/**
+ * How many worker threads (besides the main thread) are ready for use right now, starting them
+ * if needed: min(numThreads - 1, started workers). 0 means "run single-threaded".
+ */
+export function availableWorkers(): number {
+  const want = numThreads - 1;
+  if (want <= 0 || broken) return 0;
+  while (workers.length < want) {
+    const w = startWorker();
+    if (w === null) return 0;
+    workers.push(w);
+  }
+  return want;
+}
+
+/**
+ * Run `jobs[i]` on worker i (jobs.length ≤ availableWorkers()) while the main thread runs
+ * `mainWork()`; returns when everything is finished. A worker error is rethrown here.
+ */
+export function runParallel(jobs: KernelJob[], mainWork: () => void): void {
+  if (jobs.length > workers.length) throw new Error('runParallel: more jobs than workers');
+  parallelRuns++;
+  for (let i = 0; i < jobs.length; i++) {
+    const w = workers[i]!;
+    w.port.postMessage(jobs[i]);
+    w.seq = (w.seq + 1) | 0;
+    Atomics.store(w.ctrl, 0, w.seq);
+    Atomics.notify(w.ctrl, 0);
+  }
+  let mainError: unknown = null;
+  try {
+    mainWork();
+  } catch (e) {
+    mainError = e;
+  }
+  const errors: string[] = [];
+  for (let i = 0; i < jobs.length; i++) {
+    const w = workers[i]!;
+    for (;;) {
+      const done = Atomics.load(w.ctrl, 1);
+      if (done === w.seq) break;
+      Atomics.wait(w.ctrl, 1, done, 1000);
+    }
+    if (Atomics.load(w.ctrl, 2) !== 0) {
+      Atomics.store(w.ctrl, 2, 0);
+      const m = receiveMessageOnPort(w.port);
+      errors.push(m === undefined ? 'unknown worker error' : String(m.message));
+    }
+  }
+  if (mainError !== null) throw mainError;
+  if (errors.length > 0) throw new Error(`kernel worker failed: ${errors.join('\n')}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared scratch memory (grown on demand, reused between calls).
+
+const sharedCache = new Map<string, Float32Array | Float64Array>();
+
+/** A shared Float64Array scratch of at least `len` elements under the name `tag`. */
+export function sharedF64(tag: string, len: number): Float64Array {
+  const key = `${tag}:f64`;
+  const cur = sharedCache.get(key);
+  if (cur instanceof Float64Array && cur.length >= len) return cur;
+  const a = new Float64Array(new SharedArrayBuffer(Math.max(len, 1) * 8));
+  sharedCache.set(key, a);
+  return a;
+}
+
+/** A shared Float32Array scratch of at least `len` elements under the name `tag`. */
+export function sharedF32(tag: string, len: number): Float32Array {
+  const key = `${tag}:f32`;
+  const cur = sharedCache.get(key);
+  if (cur instanceof Float32Array && cur.length >= len) return cur;
+  const a = new Float32Array(new SharedArrayBuffer(Math.max(len, 1) * 4));
+  sharedCache.set(key, a);
+  return a;
+}
+
+/** Shared scratch of the same element type as `like`. */
+export function sharedLike(like: F, tag: string, len: number): F {
+  return like instanceof Float32Array ? sharedF32(tag, len) : sharedF64(tag, len);
+}
+
+/**
+ * `arr[off .. off+len)` visible to workers: returns `{ buf, off }` — the array itself when it already
+ * lives in a SharedArrayBuffer, otherwise a copy in shared scratch `tag`.
+ */
+export function toShared(arr: F, off: number, len: number, tag: string): { buf: F; off: number } {
+  if (arr.buffer instanceof SharedArrayBuffer) return { buf: arr, off };
+  const s = sharedLike(arr, tag, len);
+  s.set(arr.subarray(off, off + len));
+  return { buf: s, off: 0 };
+}
+
+/** Split `n` items over `parts` as evenly as possible: returns part boundaries (length parts+1). */
+export function splitRange(n: number, parts: number): number[] {
+  const b: number[] = [0];
+  for (let i = 1; i <= parts; i++) b.push(Math.round((n * i) / parts));
+  return b;
+}
