@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+/**
+ * `sizeseg` command line. Errors are one line on stderr that names the problem and the fix, exit code 2
+ * for usage errors and 1 for failures; `--help` lists commands and options.
+ */
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { disposeBackends } from '../backend.js';
+import { cmdEvaluate, cmdInfo, cmdPredict, cmdPretrain, cmdSizetrain } from './commands.js';
+import { cmdDemo } from './demo.js';
+import { Options, UsageError, helpText, parseCommandLine } from './options.js';
+
+const COMMANDS: Record<string, (opts: Options) => Promise<void>> = {
+  demo: cmdDemo,
+  pretrain: cmdPretrain,
+  sizetrain: cmdSizetrain,
+  evaluate: cmdEvaluate,
+  predict: cmdPredict,
+  info: cmdInfo,
+};
+
+export async function main(argv: readonly string[]): Promise<number> {
+  try {
+    const args = parseCommandLine(argv);
+    if (args.values.help || args.command === 'help' || args.command === undefined) {
+      process.stdout.write(helpText());
+      return args.command === undefined && !args.values.help ? 2 : 0;
+    }
+    const command = COMMANDS[args.command];
+    if (!command) throw new UsageError(`unknown command '${args.command}'; commands: ${Object.keys(COMMANDS).join(', ')}. Run 'sizeseg --help'.`);
+    if (args.positionals.length > 0) throw new UsageError(`unexpected argument '${args.positionals[0]}'; options start with --, e.g. --data synthetic.`);
+    await command(new Options(args.values));
+    return 0;
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`sizeseg: error: ${message}\n`);
+    if (process.env.SIZESEG_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+    return err instanceof UsageError ? 2 : 1;
+  } finally {
+    disposeBackends();
+  }
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

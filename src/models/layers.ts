@@ -1,0 +1,135 @@
+/** Layers of the residual U-Net. Each holds its parameters and calls the differentiable functional ops. */
+import { zeros, ones, randn } from '../autograd/creation.js';
+import type { DType } from '../autograd/dtype.js';
+import { relu } from '../autograd/ops/elementwise.js';
+import { batchNorm2d } from '../autograd/ops/batchNorm2d.js';
+import { conv2d } from '../autograd/ops/conv2d.js';
+import { upsampleNearest2x } from '../autograd/ops/upsample.js';
+import type { Rng } from '../autograd/rng.js';
+import type { Tensor } from '../autograd/tensor.js';
+import { Module } from './module.js';
+
+export interface LayerOptions {
+  rng: Rng;
+  dtype?: DType;
+}
+
+export interface Conv2dConfig extends LayerOptions {
+  inChannels: number;
+  outChannels: number;
+  kernelSize: number;
+  stride?: number;
+  padding?: number;
+  bias?: boolean;
+}
+
+/** Convolution with Kaiming-normal weights (fan-in, gain √2 for ReLU), the He et al. 2015 initialisation. */
+export class Conv2d extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor | null;
+  readonly stride: number;
+  readonly padding: number;
+
+  constructor(cfg: Conv2dConfig) {
+    super();
+    const { inChannels: c, outChannels: o, kernelSize: k, rng, dtype = 'float32' } = cfg;
+    this.stride = cfg.stride ?? 1;
+    this.padding = cfg.padding ?? 0;
+    const std = Math.sqrt(2 / (c * k * k));
+    this.weight = this.registerParameter('weight', randn([o, c, k, k], rng, { dtype }).mul(std).detach());
+    this.bias = cfg.bias ? this.registerParameter('bias', zeros([o], { dtype })) : null;
+  }
+
+  forward(x: Tensor): Tensor {
+    return conv2d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding });
+  }
+}
+
+export class BatchNorm2d extends Module {
+  readonly gamma: Tensor;
+  readonly beta: Tensor;
+  readonly runningMean: Tensor;
+  readonly runningVar: Tensor;
+  readonly momentum: number;
+  readonly eps: number;
+
+  constructor(channels: number, options: { dtype?: DType; momentum?: number; eps?: number } = {}) {
+    super();
+    const dtype = options.dtype ?? 'float32';
+    this.momentum = options.momentum ?? 0.1;
+    this.eps = options.eps ?? 1e-5;
+    this.gamma = this.registerParameter('weight', ones([channels], { dtype }));
+    this.beta = this.registerParameter('bias', zeros([channels], { dtype }));
+    this.runningMean = this.registerBuffer('running_mean', zeros([channels], { dtype }));
+    this.runningVar = this.registerBuffer('running_var', ones([channels], { dtype }));
+  }
+
+  forward(x: Tensor): Tensor {
+    return batchNorm2d(x, this.gamma, this.beta, {
+      training: this.training,
+      runningMean: this.runningMean,
+      runningVar: this.runningVar,
+      momentum: this.momentum,
+      eps: this.eps,
+    });
+  }
+}
+
+export class ReLU extends Module {
+  forward(x: Tensor): Tensor {
+    return relu(x);
+  }
+}
+
+export class UpsampleNearest extends Module {
+  forward(x: Tensor): Tensor {
+    return upsampleNearest2x(x);
+  }
+}
+
+/** conv3×3 (no bias) → BN → ReLU: the decoder's unit. */
+export class ConvBnRelu extends Module {
+  readonly conv: Conv2d;
+  readonly bn: BatchNorm2d;
+
+  constructor(inChannels: number, outChannels: number, opts: LayerOptions) {
+    super();
+    this.conv = this.registerModule('conv', new Conv2d({ ...opts, inChannels, outChannels, kernelSize: 3, padding: 1 }));
+    this.bn = this.registerModule('bn', new BatchNorm2d(outChannels, opts));
+  }
+
+  forward(x: Tensor): Tensor {
+    return relu(this.bn.forward(this.conv.forward(x)));
+  }
+}
+
+/**
+ * The residual basic block of ResNet (He et al. 2016): conv3×3-BN-ReLU-conv3×3-BN plus a shortcut, then
+ * ReLU. The shortcut is the identity, or conv1×1(stride)+BN when the shape changes.
+ */
+export class BasicBlock extends Module {
+  readonly conv1: Conv2d;
+  readonly bn1: BatchNorm2d;
+  readonly conv2: Conv2d;
+  readonly bn2: BatchNorm2d;
+  readonly shortcutConv: Conv2d | null;
+  readonly shortcutBn: BatchNorm2d | null;
+
+  constructor(inChannels: number, outChannels: number, stride: number, opts: LayerOptions) {
+    super();
+    this.conv1 = this.registerModule('conv1', new Conv2d({ ...opts, inChannels, outChannels, kernelSize: 3, stride, padding: 1 }));
+    this.bn1 = this.registerModule('bn1', new BatchNorm2d(outChannels, opts));
+    this.conv2 = this.registerModule('conv2', new Conv2d({ ...opts, inChannels: outChannels, outChannels, kernelSize: 3, padding: 1 }));
+    this.bn2 = this.registerModule('bn2', new BatchNorm2d(outChannels, opts));
+    const project = stride !== 1 || inChannels !== outChannels;
+    this.shortcutConv = project ? this.registerModule('shortcut_conv', new Conv2d({ ...opts, inChannels, outChannels, kernelSize: 1, stride })) : null;
+    this.shortcutBn = project ? this.registerModule('shortcut_bn', new BatchNorm2d(outChannels, opts)) : null;
+  }
+
+  forward(x: Tensor): Tensor {
+    const h = relu(this.bn1.forward(this.conv1.forward(x)));
+    const main = this.bn2.forward(this.conv2.forward(h));
+    const skip = this.shortcutConv && this.shortcutBn ? this.shortcutBn.forward(this.shortcutConv.forward(x)) : x;
+    return relu(main.add(skip));
+  }
+}

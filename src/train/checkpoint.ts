@@ -1,0 +1,124 @@
+/**
+ * Checkpoint files: one file with a JSON header and float32 weights.
+ *
+ *   bytes 0–7    magic "SZSGCKPT"
+ *   bytes 8–11   header length L (uint32, little-endian)
+ *   bytes 12…    header: UTF-8 JSON { format, version, config, epoch, phase, metrics, tensors[], payloadBytes, sha256 }
+ *   then         payload: every tensor's values as float32 little-endian, in header order
+ *
+ * The header's sha256 covers the payload, so a truncated or corrupted file is refused with a clear
+ * message instead of loading garbage. Writes are atomic: a temporary file in the same folder is written,
+ * flushed and renamed over the target, so an interrupted run (Ctrl-C, crash) leaves the previous good
+ * checkpoint intact.
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync, existsSync } from 'node:fs';
+import { Tensor } from '../autograd/tensor.js';
+import type { Module } from '../models/module.js';
+
+const MAGIC = 'SZSGCKPT';
+export const CHECKPOINT_VERSION = 1;
+
+export interface CheckpointHeader {
+  format: 'sizeseg-checkpoint';
+  version: number;
+  /** The model configuration (enough to rebuild the model). */
+  config: Record<string, unknown>;
+  epoch: number;
+  phase: string;
+  metrics: Record<string, number>;
+  /** Anything else a run wants to resume (seed, step counts, …). */
+  extra?: Record<string, unknown>;
+  tensors: { name: string; shape: number[] }[];
+  payloadBytes: number;
+  sha256: string;
+}
+
+export type CheckpointInfo = Omit<CheckpointHeader, 'format' | 'version' | 'tensors' | 'payloadBytes' | 'sha256'>;
+
+export function saveCheckpoint(path: string, model: Module, info: CheckpointInfo): void {
+  const state = [...model.stateDict()];
+  const total = state.reduce((s, [, t]) => s + t.size, 0);
+  const payload = new Float32Array(total);
+  let off = 0;
+  for (const [, t] of state) {
+    payload.set(t.values(), off);
+    off += t.size;
+  }
+  const payloadBytes = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+  const header: CheckpointHeader = {
+    format: 'sizeseg-checkpoint',
+    version: CHECKPOINT_VERSION,
+    ...info,
+    tensors: state.map(([name, t]) => ({ name, shape: [...t.shape] })),
+    payloadBytes: payloadBytes.length,
+    sha256: createHash('sha256').update(payloadBytes).digest('hex'),
+  };
+  const headerBytes = Buffer.from(JSON.stringify(header), 'utf8');
+  const prefix = Buffer.alloc(12);
+  prefix.write(MAGIC, 0, 'latin1');
+  prefix.writeUInt32LE(headerBytes.length, 8);
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'w');
+  try {
+    writeSync(fd, prefix);
+    writeSync(fd, headerBytes);
+    writeSync(fd, payloadBytes);
+    fsyncSync(fd);
+  } catch (err) {
+    closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+  closeSync(fd);
+  renameSync(tmp, path);
+}
+
+export interface LoadedCheckpoint {
+  header: CheckpointHeader;
+  state: Map<string, Tensor>;
+}
+
+export function readCheckpoint(path: string): LoadedCheckpoint {
+  if (!existsSync(path)) throw new Error(`checkpoint ${path} does not exist; pass the .ckpt file a pretrain/sizetrain run wrote (runs/<name>/best.ckpt).`);
+  const buf = readFileSync(path);
+  const fail = (why: string): never => {
+    throw new Error(`checkpoint ${path} is not usable: ${why}. Re-run the training that writes it, or pick another checkpoint.`);
+  };
+  if (buf.length < 12 || buf.toString('latin1', 0, 8) !== MAGIC) fail('it does not start with the sizeseg checkpoint magic (wrong file?)');
+  const headerLength = buf.readUInt32LE(8);
+  if (12 + headerLength > buf.length) fail(`the header claims ${headerLength} bytes but the file has only ${buf.length} (truncated)`);
+  let header: CheckpointHeader;
+  try {
+    header = JSON.parse(buf.toString('utf8', 12, 12 + headerLength)) as CheckpointHeader;
+  } catch {
+    return fail('the JSON header is corrupt');
+  }
+  if (header.format !== 'sizeseg-checkpoint') fail(`unknown format '${String(header.format)}'`);
+  if (header.version !== CHECKPOINT_VERSION) fail(`format version ${header.version}, this sizeseg reads version ${CHECKPOINT_VERSION}`);
+  const start = 12 + headerLength;
+  const payload = buf.subarray(start);
+  if (payload.length !== header.payloadBytes) fail(`the payload has ${payload.length} bytes, the header says ${header.payloadBytes} (truncated or appended)`);
+  if (createHash('sha256').update(payload).digest('hex') !== header.sha256) fail('the weights do not match their sha256 (the file is corrupt)');
+  const values = new Float32Array(payload.length / 4);
+  Buffer.from(values.buffer).set(payload);
+  const state = new Map<string, Tensor>();
+  let off = 0;
+  for (const { name, shape } of header.tensors) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    state.set(name, new Tensor(values.slice(off, off + n), shape));
+    off += n;
+  }
+  return { header, state };
+}
+
+/** Load weights into a model; a mismatch of names or shapes is refused (see Module.loadStateDict). */
+export function loadCheckpointInto(path: string, model: Module): CheckpointHeader {
+  const { header, state } = readCheckpoint(path);
+  try {
+    model.loadStateDict(state);
+  } catch (err) {
+    throw new Error(`checkpoint ${path}: ${(err as Error).message}`);
+  }
+  return header;
+}

@@ -1,0 +1,185 @@
+/**
+ * The two training phases of the method, and evaluation:
+ *  - `pretrain`: BCE-with-logits on m pixel-annotated images until validation IoU stops improving;
+ *  - `sizetrain`: the size loss (Lemma-1 estimator, n samples) on images labelled only by object size,
+ *    until validation E stops improving.
+ * Both keep the best weights (restored at the end), report every step and epoch to a `TrainObserver`,
+ * and stop early and cleanly when `shouldStop()` turns true (Ctrl-C in the CLI).
+ */
+import { noGrad } from '../autograd/engine.js';
+import { bceWithLogits } from '../autograd/ops/loss.js';
+import { Rng } from '../autograd/rng.js';
+import { Tensor } from '../autograd/tensor.js';
+import { batchIterator, makeBatch, type SegDataset } from '../data/index.js';
+import { sizeLoss } from '../estimators/sizeLossOp.js';
+import type { Lemma1Method } from '../estimators/lemma1.js';
+import type { Module } from '../models/module.js';
+import { Adam } from '../models/optim.js';
+import { MetricAccumulator, thresholdLogits, type SegMetrics } from './metrics.js';
+
+export interface EpochRecord {
+  phase: 'pretrain' | 'sizetrain';
+  epoch: number;
+  trainLoss: number;
+  val: SegMetrics;
+  seconds: number;
+  best: boolean;
+}
+
+export interface TrainObserver {
+  onStep?(info: { phase: string; epoch: number; step: number; steps: number; loss: number }): void;
+  onEpoch?(record: EpochRecord): void;
+  shouldStop?(): boolean;
+}
+
+export interface TrainOptions {
+  epochs: number;
+  patience: number;
+  batch: number;
+  lr: number;
+  seed: number;
+  /** Validation images (indices into the dataset). */
+  valIndices: readonly number[];
+  observer?: TrainObserver;
+}
+
+export interface TrainResult {
+  history: EpochRecord[];
+  best: EpochRecord | null;
+  stoppedEarly: boolean;
+  interrupted: boolean;
+}
+
+/** Logits for the given images, in eval mode, batch by batch (the model's mode is restored). */
+export function predictLogits(model: Module, ds: SegDataset, indices: readonly number[], batch = 32): Float32Array {
+  const V = ds.height * ds.width;
+  const out = new Float32Array(indices.length * V);
+  const wasTraining = model.training;
+  model.eval();
+  noGrad(() => {
+    for (let s = 0; s < indices.length; s += batch) {
+      const b = makeBatch(ds, indices.slice(s, s + batch));
+      const x = new Tensor(b.images, [b.batch, 1, ds.height, ds.width]);
+      out.set(model.forward(x).values(), s * V);
+    }
+  });
+  model.train(wasTraining);
+  return out;
+}
+
+/** E, IoU and Dice of the thresholded predictions on `indices`. */
+export function evaluate(model: Module, ds: SegDataset, indices: readonly number[], batch = 32): SegMetrics {
+  const V = ds.height * ds.width;
+  const logits = predictLogits(model, ds, indices, batch);
+  const acc = new MetricAccumulator();
+  const truth = new Uint8Array(indices.length * V);
+  const sizes = new Float64Array(indices.length);
+  indices.forEach((n, i) => {
+    truth.set(ds.masks.subarray(n * V, (n + 1) * V), i * V);
+    sizes[i] = ds.sizes[n] as number;
+  });
+  acc.add(truth, thresholdLogits(logits), sizes, ds.height, ds.width);
+  return acc.result();
+}
+
+type StepLoss = (model: Module, batch: ReturnType<typeof makeBatch>, x: Tensor) => Tensor;
+
+/** The shared loop: epochs of shuffled batches, Adam, validation, patience, best-weights restore. */
+async function fit(
+  phase: EpochRecord['phase'],
+  model: Module,
+  ds: SegDataset,
+  trainIndices: readonly number[],
+  options: TrainOptions,
+  stepLoss: StepLoss,
+  score: (m: SegMetrics) => number, // higher is better
+  flips: boolean,
+): Promise<TrainResult> {
+  if (trainIndices.length === 0) throw new Error(`${phase}: no training images; check --m and the dataset split.`);
+  if (options.valIndices.length === 0) throw new Error(`${phase}: no validation images; the dataset's val split is empty.`);
+  const rng = new Rng(options.seed);
+  const flipRng = rng.fork();
+  const optimizer = new Adam(model.parameters(), { lr: options.lr });
+  const history: EpochRecord[] = [];
+  let best: EpochRecord | null = null;
+  let bestState: Float32Array[] | null = null;
+  let sinceBest = 0;
+  let interrupted = false;
+  const steps = Math.ceil(trainIndices.length / options.batch);
+  for (let epoch = 1; epoch <= options.epochs; epoch++) {
+    const t0 = performance.now();
+    model.train();
+    let lossSum = 0;
+    let step = 0;
+    // drop a final batch of one image: batch norm cannot normalise over a single 1×… sample reliably
+    for (const b of batchIterator(ds, trainIndices, options.batch, rng, flips ? { flip: flipRng } : {})) {
+      if (b.batch < 2 && steps > 1) continue;
+      const x = new Tensor(b.images, [b.batch, 1, ds.height, ds.width]);
+      optimizer.zeroGrad();
+      const loss = stepLoss(model, b, x);
+      const value = loss.item();
+      if (!Number.isFinite(value)) {
+        throw new Error(`${phase}: the loss became ${value} at epoch ${epoch}, step ${step + 1}; lower the learning rate (--lr) or check the data.`);
+      }
+      loss.backward();
+      optimizer.step();
+      lossSum += value;
+      step++;
+      options.observer?.onStep?.({ phase, epoch, step, steps, loss: value });
+      await new Promise((resolve) => setImmediate(resolve)); // let signals (Ctrl-C) and timers through
+      if (options.observer?.shouldStop?.()) {
+        interrupted = true;
+        break;
+      }
+    }
+    if (interrupted) break;
+    const val = evaluate(model, ds, options.valIndices, Math.max(options.batch, 32));
+    const improved = best === null || score(val) > score(best.val);
+    const record: EpochRecord = { phase, epoch, trainLoss: lossSum / Math.max(1, step), val, seconds: (performance.now() - t0) / 1000, best: improved };
+    history.push(record);
+    if (improved) {
+      best = record;
+      bestState = [...model.stateDict().values()].map((t) => Float32Array.from(t.values()));
+      sinceBest = 0;
+    } else {
+      sinceBest++;
+    }
+    options.observer?.onEpoch?.(record);
+    if (sinceBest >= options.patience) break;
+  }
+  if (bestState) {
+    const tensors = [...model.stateDict().values()];
+    tensors.forEach((t, i) => t.storage.set(bestState![i]!, t.offset));
+  }
+  return { history, best, stoppedEarly: history.length < options.epochs && !interrupted, interrupted };
+}
+
+export interface PretrainOptions extends TrainOptions {
+  /** Indices of the pixel-annotated training images. */
+  annotated: readonly number[];
+}
+
+/** Supervised pre-training with BCE-with-logits (paper eq. 6) and random flips; selects on validation IoU. */
+export function pretrain(model: Module, ds: SegDataset, options: PretrainOptions): Promise<TrainResult> {
+  const V = ds.height * ds.width;
+  return fit('pretrain', model, ds, options.annotated, options, (m, b, x) => {
+    const target = new Float32Array(b.batch * V);
+    for (let i = 0; i < target.length; i++) target[i] = b.masks[i] as number;
+    return bceWithLogits(m.forward(x), new Tensor(target, x.shape));
+  }, (v) => v.iou, true);
+}
+
+export interface SizetrainOptions extends TrainOptions {
+  /** Indices of the images used with their sizes only. */
+  sizeLabelled: readonly number[];
+  samples: number;
+  estimator: Lemma1Method;
+}
+
+/** Size training (paper eq. 10) with the Lemma-1 estimator; selects on validation E (lower is better). */
+export function sizetrain(model: Module, ds: SegDataset, options: SizetrainOptions): Promise<TrainResult> {
+  const sampler = new Rng(options.seed ^ 0x5eed);
+  return fit('sizetrain', model, ds, options.sizeLabelled, options, (m, b, x) =>
+    sizeLoss(m.forward(x), b.sizes, { rng: sampler, samples: options.samples, method: options.estimator }),
+  (v) => -v.sizeError, false);
+}
