@@ -87,12 +87,12 @@ function finish(run: RunDir, ds: SegDataset, model: ResUNet, progress: Progress)
 
 export async function cmdPretrain(opts: Options): Promise<void> {
   const { progress } = await common(opts);
-  const ds = await data(opts, progress);
   const seed = opts.int('seed', 0, 0);
   const widths = opts.widths(LITE);
   const m = opts.int('m', 20);
-  const annotated = selectAnnotated(ds, m, new Rng(seed));
   const config = { command: 'pretrain', data: opts.string('data', 'synthetic'), m, widths, seed, epochs: opts.int('epochs', 100), patience: opts.int('patience', 10), batch: opts.int('batch', 32), lr: opts.number('lr', 1e-3) };
+  const ds = await data(opts, progress);
+  const annotated = selectAnnotated(ds, m, new Rng(seed));
   const run = runDir(opts, 'pretrain');
   run.writeConfig({ ...config, annotated });
   const model = new ResUNet({ widths, rng: new Rng(seed) });
@@ -108,12 +108,12 @@ export async function cmdSizetrain(opts: Options): Promise<void> {
   const { progress } = await common(opts);
   const ckpt = opts.required('checkpoint', 'runs/<name>/best.ckpt');
   const { header } = readCheckpoint(ckpt);
-  const ds = await data(opts, progress);
   const widths = header.config.widths as number[];
-  const model = new ResUNet({ widths });
-  loadCheckpointInto(ckpt, model);
   const seed = opts.int('seed', 0, 0);
   const config = { command: 'sizetrain', from: ckpt, data: opts.string('data', 'synthetic'), widths, seed, samples: opts.int('samples', 1), estimator: opts.choice('estimator', ['fast', 'naive'] as const, 'fast'), epochs: opts.int('epochs', 50), patience: opts.int('patience', 5), batch: opts.int('batch', 32), lr: opts.number('lr', 1e-4) };
+  const ds = await data(opts, progress);
+  const model = new ResUNet({ widths });
+  loadCheckpointInto(ckpt, model);
   const run = runDir(opts, 'sizetrain');
   run.writeConfig(config);
   const val = indicesOf(ds, 'val');

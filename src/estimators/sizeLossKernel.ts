@@ -20,16 +20,12 @@
  * p(1 − p) = σ'(a) is the chain rule from p to the logit.
  */
 import type { Rng } from '../autograd/rng.js';
+import { stableSigmoid } from '../autograd/scalarMath.js';
+
+export { stableSigmoid };
 import { validateShape } from './distanceTransform.js';
 import { lemma1Into, type Lemma1Method } from './lemma1.js';
 import { objectSizeUnchecked, sizeLoss } from './objectSize.js';
-
-/** Numerically stable logistic sigmoid in float64: never evaluates exp of a large positive number. */
-export function stableSigmoid(a: number): number {
-  if (a >= 0) return 1 / (1 + Math.exp(-a));
-  const e = Math.exp(a);
-  return e / (1 + e);
-}
 
 /**
  * Draw `count` independent masks y ~ Bernoulli(probs) (K·V bytes, back to back): for each mask, pixels in

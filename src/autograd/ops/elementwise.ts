@@ -7,6 +7,9 @@ import { record } from '../engine.js';
 import { broadcastShapes, formatShape, shapesEqual } from '../shape.js';
 import { Tensor, type TensorLike } from '../tensor.js';
 import { expand, sumToShape } from './shape.js';
+import { stableSigmoid, stableSoftplus } from '../scalarMath.js';
+
+export { stableSigmoid, stableSoftplus };
 
 type Binary = (x: number, y: number) => number;
 type Unary = (x: number) => number;
@@ -158,13 +161,6 @@ export function abs(a: Tensor): Tensor {
   return record(out, 'abs', [a], (g) => [mul(g, unaryValues(a, Math.sign))]);
 }
 
-/** Numerically stable logistic function: never evaluates exp of a large positive number. */
-export function stableSigmoid(x: number): number {
-  if (x >= 0) return 1 / (1 + Math.exp(-x));
-  const e = Math.exp(x);
-  return e / (1 + e);
-}
-
 export function sigmoid(a: Tensor): Tensor {
   const out = unaryValues(a, stableSigmoid);
   return record(out, 'sigmoid', [a], (g) => [mul(g, unaryValues(out, (s) => s * (1 - s)))]);
@@ -178,11 +174,6 @@ export function relu(a: Tensor): Tensor {
 export function tanh(a: Tensor): Tensor {
   const out = unaryValues(a, Math.tanh);
   return record(out, 'tanh', [a], (g) => [mul(g, unaryValues(out, (t) => 1 - t * t))]);
-}
-
-/** log(1 + e^x), written as max(x, 0) + log1p(e^−|x|) so it neither overflows nor loses small values. */
-export function stableSoftplus(x: number): number {
-  return (x > 0 ? x : 0) + Math.log1p(Math.exp(-Math.abs(x)));
 }
 
 export function softplus(a: Tensor): Tensor {

@@ -3,7 +3,7 @@ import { allocate } from '../dtype.js';
 import { record } from '../engine.js';
 import { formatShape, shapesEqual } from '../shape.js';
 import { Tensor } from '../tensor.js';
-import { stableSigmoid } from './elementwise.js';
+import { stableSigmoid, stableSoftplus } from '../scalarMath.js';
 
 export type Reduction = 'mean' | 'sum' | 'none';
 
@@ -26,7 +26,7 @@ function reduce(op: string, perElement: Float32Array | Float64Array, shape: read
 
 /**
  * Binary cross-entropy on logits a with targets t ∈ [0, 1] (paper eq. 6):
- * ℓ = max(a, 0) − a·t + log1p(e^−|a|), which is exact and finite for any finite a (tested to |a| = 1e4).
+ * ℓ = softplus(a) − a·t = max(a, 0) − a·t + log1p(e^−|a|), which is exact and finite for any finite a (tested to |a| = 1e4).
  * dℓ/da = σ(a) − t, and dℓ/dt = −a (soft targets may carry gradients, as in PyTorch).
  */
 export function bceWithLogits(logits: Tensor, targets: Tensor, options: { reduction?: Reduction } = {}): Tensor {
@@ -40,7 +40,7 @@ export function bceWithLogits(logits: Tensor, targets: Tensor, options: { reduct
     const y = t[i] as number;
     if (!Number.isFinite(x)) throw new Error(`bceWithLogits: logit ${i} is ${x}; the network produced a non-finite value (lower the learning rate or check the input data).`);
     if (!(y >= 0 && y <= 1)) throw new Error(`bceWithLogits: target ${i} is ${y}; targets must be probabilities in [0, 1] (masks as 0/1).`);
-    per[i] = (x > 0 ? x : 0) - x * y + Math.log1p(Math.exp(-Math.abs(x)));
+    per[i] = stableSoftplus(x) - x * y;
   }
   const out = reduce('bceWithLogits', per, logits.shape, reduction, logits.dtype);
   return record(out, 'bceWithLogits', [logits, targets], (g) => {

@@ -1,0 +1,46 @@
+/**
+ * sizeseg — learning to segment images from object sizes (Baručić & Kybic), from scratch in TypeScript.
+ * The public API: tensors and autograd, the differentiable NN ops and their backends, the size estimators,
+ * the residual U-Net with its optimisers, data loaders, and the two training phases.
+ */
+// tensors and autograd
+export {
+  Tensor, Rng, noGrad, isGradEnabled, tensor, zeros, ones, full, arange, randn, rand, randLogistic, toNdarray, fromNdarray,
+  defineOp, gradcheck, add, sub, mul, div, pow, neg, exp, log, sqrt, abs, sigmoid, relu, tanh, softplus, clamp, maximum,
+  where, sum, mean, max, matmul, reshape, permute, transpose, slice, concat, pad, expand, squeeze, unsqueeze, contiguous,
+  bceWithLogits, mse,
+} from './autograd/index.js';
+export type {
+  DType, TypedArray, TensorLike, TensorOptions, BackwardOptions, OpContext, OpDefinition, CustomOp, GradcheckOptions,
+  GradcheckReport, Reduction,
+} from './autograd/index.js';
+export type { DeviceData } from './autograd/tensor.js';
+
+// NN ops, kernels and backends
+export { conv2d, conv2dOutputSize, type Conv2dOptions } from './autograd/ops/conv2d.js';
+export { batchNorm2d, type BatchNorm2dOptions } from './autograd/ops/batchNorm2d.js';
+export { upsampleNearest2x } from './autograd/ops/upsample.js';
+export { registerKernel, getKernel, listKernels, runKernel, type KernelConfig, type KernelFunc, type BackendName } from './kernels/registry.js';
+export { setBackend, getBackend, registerBackendFactory, type Backend } from './backend.js';
+export { setNumThreads, getNumThreads } from './kernels/cpu/index.js';
+import './kernels/cpu/register.js';
+
+// the size estimators
+export {
+  chebyshevDistanceTransform, chebyshevDistanceTransformBatch, objectSize, finiteSize, allForegroundSize,
+  lemma1Gradient, exactSizeLoss, reinforceGradient, straightThroughGradient, sizeLossForwardBackward, sampleBernoulliMasks,
+} from './estimators/index.js';
+export { sizeLoss, type SizeLossOpOptions } from './estimators/sizeLossOp.js';
+
+// models and optimisers
+export { Module, type StateDict } from './models/module.js';
+export { Conv2d, BatchNorm2d, ReLU, UpsampleNearest, BasicBlock, ConvBnRelu } from './models/layers.js';
+export { ResUNet, type ResUNetConfig } from './models/resunet.js';
+export { SGD, Adam, type SGDOptions, type AdamOptions } from './models/optim.js';
+
+// data, training, metrics
+export { loadDataset, indicesOf, makeBatch, batchIterator, selectAnnotated, generateSynthetic, loadPrepared, loadMsd, readNifti } from './data/index.js';
+export type { SegDataset, Batch } from './data/index.js';
+export { pretrain, sizetrain, evaluate, predictLogits, type TrainResult, type EpochRecord, type TrainObserver } from './train/trainer.js';
+export { saveCheckpoint, readCheckpoint, loadCheckpointInto } from './train/checkpoint.js';
+export { iouOf, diceOf, sizeErrorOf, thresholdLogits, MetricAccumulator, type SegMetrics } from './train/metrics.js';

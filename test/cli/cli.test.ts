@@ -1,0 +1,72 @@
+/** The `sizeseg` command line, run as a user would: a real process, real files, exit codes, one-line errors. */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const out = mkdtempSync(join(tmpdir(), 'sizeseg-cli-'));
+function sizeseg(...args: string[]) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { encoding: 'utf8', env: { ...process.env, SIZESEG_THREADS: '1' } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+const tiny = ['--data', 'synthetic', '--count', '120', '--widths', '2,4', '--batch', '8', '--out', out, '--quiet'];
+
+describe('sizeseg CLI', () => {
+  it('bad arguments: one line naming the problem and the fix, exit code 2', () => {
+    for (const [args, pattern] of [
+      [['pretrain', '--m', 'lots'], /--m must be an integer ≥ 1, got 'lots'/],
+      [['frobnicate'], /unknown command 'frobnicate'/],
+      [['pretrain', '--bogus'], /Unknown option '--bogus'.*--help/],
+      [['sizetrain', '--data', 'synthetic'], /--checkpoint is required here/],
+      [['evaluate', '--estimator', 'slow', '--checkpoint', 'x'], /--estimator must be one of fast, naive|does not exist/],
+    ] as const) {
+      const r = sizeseg(...args);
+      expect(r.code === 2 || r.code === 1).toBe(true);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(pattern);
+    }
+  });
+
+  it('missing data and missing checkpoints are clear errors (exit 1)', () => {
+    const r = sizeseg('pretrain', '--data', 'prepared:/nonexistent/folder', '--quiet');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^sizeseg: error: .*\/nonexistent\/folder/);
+    const c = sizeseg('evaluate', '--checkpoint', join(out, 'nope.ckpt'), '--quiet');
+    expect(c.code).toBe(1);
+    expect(c.stderr).toMatch(/does not exist/);
+  });
+
+  it('pretrain → sizetrain → evaluate → predict on tiny synthetic data writes a complete run folder', () => {
+    const pre = sizeseg('pretrain', ...tiny, '--m', '8', '--epochs', '2', '--name', 'pre');
+    expect(pre.stderr).toBe('');
+    expect(pre.code).toBe(0);
+    for (const f of ['config.json', 'metrics.jsonl', 'best.ckpt', 'predictions.png', 'pretrain-loss.svg', 'pretrain-val.svg']) {
+      expect(existsSync(join(out, 'pre', f))).toBe(true);
+    }
+    const lines = readFileSync(join(out, 'pre', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatchObject({ phase: 'pretrain', epoch: 1 });
+    const ckpt = join(out, 'pre', 'best.ckpt');
+    const size = sizeseg('sizetrain', ...tiny, '--checkpoint', ckpt, '--epochs', '1', '--name', 'size');
+    expect(size.code).toBe(0);
+    expect(existsSync(join(out, 'size', 'best.ckpt'))).toBe(true);
+    const ev = sizeseg('evaluate', ...tiny, '--checkpoint', join(out, 'size', 'best.ckpt'));
+    expect(ev.code).toBe(0);
+    const metrics = JSON.parse(ev.stdout);
+    expect(metrics.split).toBe('test');
+    expect(metrics.iou).toBeGreaterThanOrEqual(0);
+    expect(metrics.iou).toBeLessThanOrEqual(1);
+    const pr = sizeseg('predict', ...tiny, '--checkpoint', ckpt, '--count', '4', '--name', 'pred');
+    expect(pr.code).toBe(0);
+    expect(existsSync(join(out, 'pred', 'predictions.png'))).toBe(true);
+  });
+
+  it('info reports the backend and the registered kernels', () => {
+    const r = sizeseg('info');
+    expect(r.code).toBe(0);
+    const info = JSON.parse(r.stdout);
+    expect(info.backend.backend).toBe('cpu');
+    expect(info.kernels.cpu).toContain('Conv2D');
+  });
+});
