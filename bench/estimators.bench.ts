@@ -11,7 +11,7 @@
  *
  * `run()` returns plain JSON (medians in ms, ratios). Runnable alone: `npx tsx bench/estimators.bench.ts`.
  */
-import { Bench } from 'tinybench';
+import { timeTasks } from './_util.js';
 import { Rng } from '../src/autograd/rng.js';
 import {
   chebyshevDistanceTransform,
@@ -39,33 +39,6 @@ export function realisticSample(H: number, W: number, rng: Rng, noise = 0.03): U
       m[r * W + c] = v;
     }
   return m;
-}
-
-function median(task: { result: unknown } | undefined): number {
-  const r = task?.result as { state?: string; latency?: { p50?: number } } | undefined;
-  if (r === undefined || r.latency?.p50 === undefined) {
-    throw new Error(`bench/estimators: a task did not complete (state ${String(r?.state)}).`);
-  }
-  return r.latency.p50;
-}
-
-async function timeTasks(
-  tasks: Record<string, () => void>,
-  opts: { time: number; iterations: number; warmup?: boolean },
-): Promise<Record<string, number>> {
-  const bench = new Bench({
-    time: opts.time,
-    iterations: opts.iterations,
-    warmup: opts.warmup ?? true,
-    warmupIterations: 2,
-    warmupTime: 50,
-    throws: true,
-  });
-  for (const [name, fn] of Object.entries(tasks)) bench.add(name, fn, { async: false });
-  await bench.run();
-  const out: Record<string, number> = {};
-  for (const name of Object.keys(tasks)) out[name] = median(bench.getTask(name));
-  return out;
 }
 
 interface EstimatorRow {

@@ -23,7 +23,12 @@ export { upsampleNearest2x } from './autograd/ops/upsample.js';
 export { registerKernel, getKernel, listKernels, runKernel, type KernelConfig, type KernelFunc, type BackendName } from './kernels/registry.js';
 export { setBackend, getBackend, registerBackendFactory, type Backend } from './backend.js';
 export { setNumThreads, getNumThreads } from './kernels/cpu/index.js';
+export { registerGpuBackend } from './kernels/gpu/index.js';
 import './kernels/cpu/register.js';
+import { registerGpuBackend } from './kernels/gpu/index.js';
+
+// 'gpu' becomes selectable with `await setBackend('gpu')`; nothing touches a GPU before that.
+registerGpuBackend();
 
 // the size estimators
 export {

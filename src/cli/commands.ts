@@ -7,6 +7,7 @@ import { indicesOf, loadDataset, selectAnnotated, type SegDataset, type SplitNam
 import { getNumThreads, setNumThreads } from '../kernels/cpu/index.js';
 import { listKernels } from '../kernels/registry.js';
 import '../kernels/cpu/register.js';
+import { registerGpuBackend } from '../kernels/gpu/index.js';
 import { ResUNet } from '../models/resunet.js';
 import { loadCheckpointInto, readCheckpoint, saveCheckpoint } from '../train/checkpoint.js';
 import type { SegMetrics } from '../train/metrics.js';
@@ -29,14 +30,15 @@ function interruptFlag(progress: Progress): { stop: () => boolean; dispose: () =
   return { stop: () => stop, dispose: () => process.off('SIGINT', onSigint) };
 }
 
-async function common(opts: Options): Promise<{ progress: Progress }> {
+async function common(opts: Options, allowGpu = false): Promise<{ progress: Progress }> {
   const threads = opts.optionalString('threads');
   if (threads !== undefined) setNumThreads(opts.int('threads', 1));
   const backend = opts.optionalString('backend') ?? backendFromEnv();
   if (backend !== 'cpu' && backend !== 'gpu') throw new UsageError(`--backend must be cpu or gpu, got '${backend}'.`);
-  if (backend === 'gpu') {
-    throw new UsageError("--backend gpu: training runs on the 'cpu' backend in this version; the GPU.js kernels are benchmarked on their own (see docs/gpu.md).");
+  if (backend === 'gpu' && !allowGpu) {
+    throw new UsageError("--backend gpu: training and evaluation run on the 'cpu' backend in this version; the GPU.js kernels are tested and benchmarked on their own (docs/gpu.md, 'sizeseg info --backend gpu').");
   }
+  registerGpuBackend();
   await setBackend(backend);
   return { progress: new Progress({ quiet: opts.flag('quiet') }) };
 }
@@ -156,7 +158,7 @@ export async function cmdPredict(opts: Options): Promise<void> {
 }
 
 export async function cmdInfo(opts: Options): Promise<void> {
-  await common(opts);
+  await common(opts, true);
   const pkg = { name: 'sizeseg', node: process.version, platform: `${process.platform}-${process.arch}`, cpus: cpus().length };
   const info = {
     ...pkg,

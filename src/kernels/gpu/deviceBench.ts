@@ -1,0 +1,297 @@
+/**
+ * Device check and benchmark of the gpu backend, for the lent GPU machine (one shot, no Node there:
+ * see docs/gpu.md). Compiled by `npm run build` to dist/kernels/gpu/deviceBench.js; run it with
+ *   bash .gpu/run.sh node dist/kernels/gpu/deviceBench.js [--reps N] [--allow-software]
+ *
+ * 1. Opens WebGPU (refusing software adapters unless --allow-software) and records the adapter.
+ * 2. Validates every kernel on small cases — and the benchmark shapes themselves — against float64
+ *    references, plus a loop longer than 1000 iterations and a chain of kernels read once.
+ * 3. Times conv2d 3×3 (stride 1, padding 1), N = 32: 16→16 at 48×32 and 64→64 at 12×8 —
+ *    forward resident (the kernel chained `reps` times on device values, one read at the end),
+ *    forward with copy-in/copy-out (upload, run, read back, every call), and forward+backward
+ *    (forward, input gradient, filter gradient, bias gradient), each resident.
+ *    GFLOP/s = 2·N·O·HO·WO·C·KH·KW / time (backward counts 2× that: input + filter gradients).
+ * 4. Writes $OUT/gpu-bench.json (and prints it), destroys the device, exits.
+ * Every section catches its own errors into the JSON, so one failure does not lose the rest.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
+import { Tensor } from '../../autograd/tensor.js';
+import { runKernel } from '../registry.js';
+import { createGpuBackend, type GpuBackend } from './backend.js';
+import {
+  batchNormTrainRef, channelSumsRef, conv2dBackpropFilterRef, conv2dBackpropInputRef, conv2dRef, convOutSize, maxRelError,
+  type S4, seededF32, upsample2xRef,
+} from './reference.js';
+
+interface Check {
+  name: string;
+  maxRelError: number;
+  tolerance: number;
+  ok: boolean;
+}
+
+interface BenchRow {
+  name: string;
+  shape: string;
+  mode: 'resident' | 'copy-in/copy-out' | 'forward+backward resident' | string;
+  reps: number;
+  msPerCall: number;
+  gflops: number;
+  note?: string;
+}
+
+interface Report {
+  script: string;
+  startedAt: string;
+  node: string;
+  platform: string;
+  backend: Record<string, unknown> | null;
+  initMs: number | null;
+  checks: Check[];
+  allChecksOk: boolean;
+  benches: BenchRow[];
+  transfer: Record<string, number> | null;
+  errors: string[];
+  totalMs: number;
+}
+
+const arg = (argv: readonly string[], name: string): string | undefined => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+
+const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+
+function convFlops(xs: S4, ws: S4, s: number, p: number): number {
+  const [N, C, H, W] = xs;
+  const [O, , KH, KW] = ws;
+  return 2 * N * O * convOutSize(H, KH, s, p) * convOutSize(W, KW, s, p) * C * KH * KW;
+}
+
+export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<Report> {
+  const t0 = performance.now();
+  const reps = Number(arg(argv, '--reps') ?? 50);
+  const allowSoftware = argv.includes('--allow-software');
+  const outDir = arg(argv, '--out') ?? process.env.OUT;
+  const report: Report = {
+    script: 'dist/kernels/gpu/deviceBench.js',
+    startedAt: new Date().toISOString(),
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+    backend: null,
+    initMs: null,
+    checks: [],
+    allChecksOk: false,
+    benches: [],
+    transfer: null,
+    errors: [],
+    totalMs: 0,
+  };
+  const fail = (where: string, e: unknown) => {
+    const msg = `${where}: ${e instanceof Error ? e.message : String(e)}`;
+    report.errors.push(msg);
+    console.error(`[gpu-bench] ERROR ${msg}`);
+  };
+
+  let backend: GpuBackend | null = null;
+  try {
+    const b = createGpuBackend({ mode: 'webgpu', allowSoftwareAdapter: allowSoftware });
+    const ti = performance.now();
+    await b.init();
+    report.initMs = performance.now() - ti;
+    backend = b;
+    report.backend = b.info();
+    console.error(`[gpu-bench] adapter: ${JSON.stringify(b.context.adapter)} (init ${report.initMs.toFixed(0)} ms)`);
+  } catch (e) {
+    fail('init', e);
+  }
+
+  if (backend) {
+    const be = backend;
+    const up = (a: Float32Array, s: readonly number[]) => be.upload(new Tensor(a, s));
+    const one = (name: string, inputs: Tensor[], attrs: Record<string, unknown> = {}) => runKernel(name, inputs, attrs)[0] as Tensor;
+    const check = async (name: string, t: Tensor, want: ArrayLike<number>, tolerance: number) => {
+      try {
+        const got = await t.data();
+        const err = maxRelError(got, want);
+        report.checks.push({ name, maxRelError: err, tolerance, ok: err <= tolerance });
+        console.error(`[gpu-bench] check ${name}: max rel error ${err.toExponential(2)} ${err <= tolerance ? 'ok' : 'FAIL'}`);
+      } catch (e) {
+        report.checks.push({ name, maxRelError: Infinity, tolerance, ok: false });
+        fail(`check ${name}`, e);
+      }
+    };
+
+    // ---- 2. correctness ----------------------------------------------------------------------------
+    try {
+      for (const [xs, ws, s, p] of [
+        [[2, 3, 7, 5], [4, 3, 3, 3], 1, 1],
+        [[2, 3, 7, 5], [4, 3, 3, 3], 2, 1],
+        [[1, 4, 9, 6], [3, 4, 1, 1], 2, 0],
+      ] as [S4, S4, number, number][]) {
+        const tag = `x[${xs}] w[${ws}] s${s} p${p}`;
+        const x = seededF32(size(xs), 1), w = seededF32(size(ws), 2), bias = seededF32(ws[0], 3);
+        const xt = up(x, xs), wt = up(w, ws);
+        const y = one('Conv2D', [xt, wt, up(bias, [ws[0]])], { stride: s, padding: p });
+        await check(`Conv2D ${tag}`, y, conv2dRef(x, xs, w, ws, bias, s, p), 1e-5);
+        const ys = y.shape as unknown as S4;
+        const dy = seededF32(size(ys), 4);
+        const dyt = up(dy, ys);
+        await check(`Conv2DBackpropInput ${tag}`, one('Conv2DBackpropInput', [dyt, wt], { stride: s, padding: p, xShape: xs }), conv2dBackpropInputRef(dy, w, xs, ws, s, p), 1e-5);
+        await check(`Conv2DBackpropFilter ${tag}`, one('Conv2DBackpropFilter', [dyt, xt], { stride: s, padding: p, wShape: ws }), conv2dBackpropFilterRef(dy, x, xs, ws, s, p), 1e-5);
+        await check(`Conv2DBackpropBias ${tag}`, one('Conv2DBackpropBias', [dyt]), channelSumsRef(dy, ys), 1e-5);
+      }
+      // loops longer than 1000 iterations: 1100 input channels; bias gradient over 48×32 = 1536-pixel planes
+      {
+        const xs: S4 = [1, 1100, 2, 3], ws: S4 = [2, 1100, 1, 1];
+        const x = seededF32(size(xs), 5), w = seededF32(size(ws), 6);
+        await check('Conv2D C=1100 (loop > 1000)', one('Conv2D', [up(x, xs), up(w, ws)], { stride: 1, padding: 0 }), conv2dRef(x, xs, w, ws, null, 1, 0), 1e-5);
+        const dys: S4 = [2, 3, 48, 32];
+        const dy = seededF32(size(dys), 7);
+        await check('Conv2DBackpropBias plane 1536 (loop > 1000)', one('Conv2DBackpropBias', [up(dy, dys)]), channelSumsRef(dy, dys), 1e-5);
+      }
+      // a chain read once: conv → batch norm (training) → relu → upsample
+      {
+        const xs: S4 = [2, 3, 6, 5], ws: S4 = [4, 3, 3, 3];
+        const x = seededF32(size(xs), 8), w = seededF32(size(ws), 9), g = seededF32(4, 10, 0.5), bta = seededF32(4, 11);
+        const c = one('Conv2D', [up(x, xs), up(w, ws)], { stride: 1, padding: 1 });
+        const [bn] = runKernel('BatchNorm2D', [c, up(g, [4]), up(bta, [4]), up(new Float32Array(4), [4]), up(new Float32Array(4).fill(1), [4])], {
+          training: true, momentum: 0.1, eps: 1e-5,
+        });
+        const y = one('UpsampleNearest2x', [one('Relu', [bn as Tensor])]);
+        const cs: S4 = [2, 4, 6, 5];
+        const want = upsample2xRef(batchNormTrainRef(conv2dRef(x, xs, w, ws, null, 1, 1), cs, g, bta, 1e-5).map((v) => Math.max(v, 0)), cs);
+        await check('chain conv→bn→relu→upsample', y, want, 1e-4);
+      }
+    } catch (e) {
+      fail('correctness', e);
+    }
+
+    // ---- 3. benchmarks -----------------------------------------------------------------------------
+    const shapes: { name: string; xs: S4; ws: S4 }[] = [
+      { name: 'conv3x3 16->16 48x32', xs: [32, 16, 48, 32], ws: [16, 16, 3, 3] },
+      { name: 'conv3x3 64->64 12x8', xs: [32, 64, 12, 8], ws: [64, 64, 3, 3] },
+    ];
+    for (const { name, xs, ws } of shapes) {
+      const shape = `N=${xs[0]} x[${xs}] w[${ws}] s1 p1`;
+      const flops = convFlops(xs, ws, 1, 1);
+      const attrs = { stride: 1, padding: 1 };
+      const C = xs[1];
+      // |w| ~ U(-a, a) with a = sqrt(3 / (C·9)) keeps activations O(1) through a chain of convs
+      const x = seededF32(size(xs), 21), w = seededF32(size(ws), 22, Math.sqrt(3 / (C * 9))), bias = seededF32(ws[0], 23, 0.1);
+      try {
+        const xt = up(x, xs), wt = up(w, ws), bt = up(bias, [ws[0]]);
+        // warm-up (compiles the kernels) and validation at the benchmark shape
+        const y1 = one('Conv2D', [xt, wt, bt], attrs);
+        await check(`Conv2D ${name} (benchmark shape)`, y1, conv2dRef(x, xs, w, ws, bias, 1, 1), 1e-5);
+        const dy = seededF32(size(xs), 24);
+        const dyt = up(dy, xs);
+        await check(`Conv2DBackpropInput ${name}`, one('Conv2DBackpropInput', [dyt, wt], { ...attrs, xShape: xs }), conv2dBackpropInputRef(dy, w, xs, ws, 1, 1), 1e-5);
+        await check(`Conv2DBackpropFilter ${name}`, one('Conv2DBackpropFilter', [dyt, xt], { ...attrs, wShape: ws }), conv2dBackpropFilterRef(dy, x, xs, ws, 1, 1), 1e-4);
+        await one('Conv2DBackpropBias', [dyt]).data();
+
+        // forward, resident: y ← conv(y) `reps` times, one read at the end
+        {
+          let y = xt;
+          const t = performance.now();
+          for (let i = 0; i < reps; i++) y = one('Conv2D', [y, wt, bt], attrs);
+          await y.data();
+          const ms = (performance.now() - t) / reps;
+          report.benches.push({ name, shape, mode: 'resident', reps, msPerCall: ms, gflops: flops / ms / 1e6, note: 'chained on device values, one read at the end (included)' });
+        }
+        // forward, copy-in/copy-out: upload x, run, read back, every call
+        {
+          const r = Math.max(5, Math.floor(reps / 5));
+          const t = performance.now();
+          for (let i = 0; i < r; i++) await one('Conv2D', [up(x, xs), wt, bt], attrs).data();
+          const ms = (performance.now() - t) / r;
+          report.benches.push({ name, shape, mode: 'copy-in/copy-out', reps: r, msPerCall: ms, gflops: flops / ms / 1e6, note: 'upload + kernel + readback per call' });
+        }
+        // forward + backward, resident
+        {
+          const r = Math.max(5, Math.floor(reps / 5));
+          let last: Tensor[] = [];
+          const t = performance.now();
+          for (let i = 0; i < r; i++) {
+            const y = one('Conv2D', [xt, wt, bt], attrs);
+            const dx = one('Conv2DBackpropInput', [y, wt], { ...attrs, xShape: xs });
+            const dw = one('Conv2DBackpropFilter', [y, xt], { ...attrs, wShape: ws });
+            const db = one('Conv2DBackpropBias', [y]);
+            last = [dx, dw, db];
+          }
+          await Promise.all(last.map((v) => v.data()));
+          const ms = (performance.now() - t) / r;
+          report.benches.push({ name, shape, mode: 'forward+backward resident', reps: r, msPerCall: ms, gflops: (3 * flops) / ms / 1e6, note: 'fwd + dX + dW + db per step, 3 conv-equivalents of FLOPs' });
+        }
+        // each gradient kernel alone, resident
+        for (const [kname, run] of [
+          ['Conv2DBackpropInput', () => one('Conv2DBackpropInput', [dyt, wt], { ...attrs, xShape: xs })],
+          ['Conv2DBackpropFilter', () => one('Conv2DBackpropFilter', [dyt, xt], { ...attrs, wShape: ws })],
+        ] as [string, () => Tensor][]) {
+          const r = Math.max(5, Math.floor(reps / 5));
+          let last: Tensor | null = null;
+          const t = performance.now();
+          for (let i = 0; i < r; i++) last = run();
+          await last!.data();
+          const ms = (performance.now() - t) / r;
+          report.benches.push({ name: `${kname} ${name}`, shape, mode: 'resident', reps: r, msPerCall: ms, gflops: flops / ms / 1e6, note: 'independent calls, one read at the end' });
+        }
+      } catch (e) {
+        fail(`bench ${name}`, e);
+      }
+    }
+    // transfer: 3 MiB upload + readback
+    try {
+      const n = (3 * 1024 * 1024) / 4;
+      const a = seededF32(n, 31);
+      await up(a, [n]).data();
+      const r = 10;
+      const t = performance.now();
+      for (let i = 0; i < r; i++) await up(a, [n]).data();
+      report.transfer = { bytes: n * 4, msPerRoundTrip: (performance.now() - t) / r };
+    } catch (e) {
+      fail('transfer', e);
+    }
+    report.backend = backend.info();
+    try {
+      await backend.destroy();
+    } catch (e) {
+      fail('destroy', e);
+    }
+  }
+
+  report.allChecksOk = report.checks.length > 0 && report.checks.every((c) => c.ok);
+  report.totalMs = performance.now() - t0;
+  const json = JSON.stringify(report, null, 2);
+  console.log(json);
+  if (outDir) {
+    try {
+      writeFileSync(join(outDir, 'gpu-bench.json'), json);
+      console.error(`[gpu-bench] wrote ${join(outDir, 'gpu-bench.json')}`);
+    } catch (e) {
+      console.error(`[gpu-bench] could not write ${outDir}/gpu-bench.json: ${(e as Error).message}`);
+    }
+  }
+  return report;
+}
+
+const isEntry = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
+if (isEntry) {
+  main().then(
+    (report) => {
+      process.exitCode = report.errors.length === 0 && report.allChecksOk ? 0 : 1;
+      // The device is destroyed; if some handle still keeps Node alive, say so and leave anyway.
+      setTimeout(() => {
+        console.error('[gpu-bench] warning: the process did not exit by itself 10 s after the device was destroyed; exiting.');
+        process.exit(process.exitCode ?? 1);
+      }, 10_000).unref();
+    },
+    (e: unknown) => {
+      console.error(`[gpu-bench] fatal: ${e instanceof Error ? e.stack : String(e)}`);
+      process.exit(2);
+    },
+  );
+}

@@ -1,0 +1,157 @@
+/**
+ * Registers the gpu backend's kernels (backendName 'gpu') in the kernel registry. Each kernel finds its
+ * GPU context through its inputs (a gpu tensor's `device` is a GpuData that knows its context), so the
+ * webgpu backend and the cpu-emulation backend used by tests can coexist.
+ *
+ * Kernel names, inputs and attrs (as called by src/autograd/ops):
+ *   Conv2D                    [x, w, (bias)]                        {stride, padding}        → [out]
+ *   Conv2DBackpropInput       [dy, w]                               {stride, padding, xShape} → [dx]
+ *   Conv2DBackpropFilter      [dy, x]                               {stride, padding, wShape} → [dw]
+ *   Conv2DBackpropBias        [dy]                                                           → [db]
+ *   BatchNorm2D               [x, gamma, beta, runningMean, runningVar] {training, momentum, eps} → [out, mean, invStd]
+ *                             (training: updates runningMean/runningVar in place, as on the cpu backend)
+ *   BatchNorm2DBackward       [dy, x, gamma, mean, invStd]                                   → [dx, dgamma, dbeta]
+ *   UpsampleNearest2x         [x]                                                            → [out]
+ *   UpsampleNearest2xBackward [dy]                                                           → [dx]
+ *   Relu                      [x]                                                            → [max(x, 0)]
+ *   ReluBackward              [dy, x]                                                        → [dy · (x > 0)]
+ *   Add, Mul                  [a, b] (equal shapes)                                          → [a + b], [a · b]
+ *   ConcatChannels            [x0, x1, ...] NCHW, equal N, H, W                               → [concat on axis 1]
+ */
+import { Tensor } from '../../autograd/tensor.js';
+import { getKernel, type KernelFunc, registerKernel } from '../registry.js';
+import type { GpuContext } from './context.js';
+import { GpuData } from './deviceData.js';
+import * as ops from './ops.js';
+import * as src from './sources.js';
+
+function dev(t: Tensor | undefined, kernel: string, what: string): GpuData {
+  if (!t) throw new Error(`${kernel}: missing input '${what}'.`);
+  const d = t.device;
+  if (!(d instanceof GpuData)) {
+    throw new Error(`${kernel}: input '${what}' ${t} is not on the gpu backend; upload it with the gpu backend's upload(t) first.`);
+  }
+  return d;
+}
+
+function ctxOf(d: GpuData): GpuContext {
+  return d.owner as GpuContext;
+}
+
+function num(attrs: Readonly<Record<string, unknown>>, name: string, kernel: string, fallback?: number): number {
+  const v = attrs[name] ?? fallback;
+  if (typeof v !== 'number') throw new Error(`${kernel}: attribute '${name}' must be a number (got ${String(v)}).`);
+  return v;
+}
+
+function shapeAttr(attrs: Readonly<Record<string, unknown>>, name: string, kernel: string): readonly number[] {
+  const v = attrs[name];
+  if (!Array.isArray(v) || v.some((d) => typeof d !== 'number')) throw new Error(`${kernel}: attribute '${name}' must be a shape (number[]).`);
+  return v as number[];
+}
+
+function convAttrs(attrs: Readonly<Record<string, unknown>>, kernel: string): ops.ConvAttrs {
+  return { stride: num(attrs, 'stride', kernel, 1), padding: num(attrs, 'padding', kernel, 0) };
+}
+
+const out = (d: GpuData, shape: readonly number[]) => Tensor.onDevice(d, shape);
+
+const kernels: Record<string, KernelFunc> = {
+  Conv2D: (inputs, attrs) => {
+    const [x, w, b] = inputs;
+    const xd = dev(x, 'Conv2D', 'x'), wd = dev(w, 'Conv2D', 'weight');
+    const bd = b ? dev(b, 'Conv2D', 'bias') : null;
+    const r = ops.conv2d(ctxOf(xd), xd, x!.shape, wd, w!.shape, bd, convAttrs(attrs, 'Conv2D'));
+    return [out(r.out, r.shape)];
+  },
+  Conv2DBackpropInput: (inputs, attrs) => {
+    const [dy, w] = inputs;
+    const dyd = dev(dy, 'Conv2DBackpropInput', 'dy'), wd = dev(w, 'Conv2DBackpropInput', 'weight');
+    const xShape = shapeAttr(attrs, 'xShape', 'Conv2DBackpropInput');
+    return [out(ops.conv2dBackpropInput(ctxOf(dyd), dyd, dy!.shape, wd, w!.shape, xShape, convAttrs(attrs, 'Conv2DBackpropInput')), xShape)];
+  },
+  Conv2DBackpropFilter: (inputs, attrs) => {
+    const [dy, x] = inputs;
+    const dyd = dev(dy, 'Conv2DBackpropFilter', 'dy'), xd = dev(x, 'Conv2DBackpropFilter', 'x');
+    const wShape = shapeAttr(attrs, 'wShape', 'Conv2DBackpropFilter');
+    return [out(ops.conv2dBackpropFilter(ctxOf(dyd), dyd, dy!.shape, xd, x!.shape, wShape, convAttrs(attrs, 'Conv2DBackpropFilter')), wShape)];
+  },
+  Conv2DBackpropBias: (inputs) => {
+    const [dy] = inputs;
+    const dyd = dev(dy, 'Conv2DBackpropBias', 'dy');
+    return [out(ops.conv2dBackpropBias(ctxOf(dyd), dyd, dy!.shape), [dy!.shape[1] as number])];
+  },
+  BatchNorm2D: (inputs, attrs) => {
+    const [x, gamma, beta, rm, rv] = inputs;
+    const k = 'BatchNorm2D';
+    const xd = dev(x, k, 'x');
+    const rmd = dev(rm, k, 'runningMean'), rvd = dev(rv, k, 'runningVar');
+    const training = attrs.training;
+    if (typeof training !== 'boolean') throw new Error(`${k}: attribute 'training' must be a boolean.`);
+    const r = ops.batchNorm2d(ctxOf(xd), xd, x!.shape, dev(gamma, k, 'gamma'), dev(beta, k, 'beta'), rmd, rvd, {
+      training,
+      momentum: num(attrs, 'momentum', k, 0.1),
+      eps: num(attrs, 'eps', k, 1e-5),
+    });
+    // in-place update of the running statistics (the running tensors' device values get a new version)
+    if (r.runningMean) rmd.assign(r.runningMean);
+    if (r.runningVar) rvd.assign(r.runningVar);
+    const C = x!.shape[1] as number;
+    return [out(r.out, x!.shape), out(r.mean, [C]), out(r.invStd, [C])];
+  },
+  BatchNorm2DBackward: (inputs) => {
+    const [dy, x, gamma, mean, invStd] = inputs;
+    const k = 'BatchNorm2DBackward';
+    const dyd = dev(dy, k, 'dy');
+    const r = ops.batchNorm2dBackward(ctxOf(dyd), dyd, dev(x, k, 'x'), x!.shape, dev(gamma, k, 'gamma'), dev(mean, k, 'mean'), dev(invStd, k, 'invStd'));
+    const C = x!.shape[1] as number;
+    return [out(r.dx, x!.shape), out(r.dgamma, [C]), out(r.dbeta, [C])];
+  },
+  UpsampleNearest2x: (inputs) => {
+    const [x] = inputs;
+    const xd = dev(x, 'UpsampleNearest2x', 'x');
+    const r = ops.upsampleNearest2x(ctxOf(xd), xd, x!.shape);
+    return [out(r.out, r.shape)];
+  },
+  UpsampleNearest2xBackward: (inputs) => {
+    const [dy] = inputs;
+    const dyd = dev(dy, 'UpsampleNearest2xBackward', 'dy');
+    const r = ops.upsampleNearest2xBackward(ctxOf(dyd), dyd, dy!.shape);
+    return [out(r.out, r.shape)];
+  },
+  Relu: (inputs) => {
+    const [x] = inputs;
+    const xd = dev(x, 'Relu', 'x');
+    return [out(ops.unary(ctxOf(xd), 'Relu', src.reluSource, xd, x!.shape), x!.shape)];
+  },
+  ReluBackward: (inputs) => {
+    const [dy, x] = inputs;
+    const dyd = dev(dy, 'ReluBackward', 'dy'), xd = dev(x, 'ReluBackward', 'x');
+    return [out(ops.binary(ctxOf(dyd), 'ReluBackward', src.reluBackwardSource, dyd, dy!.shape, xd, x!.shape), dy!.shape)];
+  },
+  Add: (inputs) => {
+    const [a, b] = inputs;
+    const ad = dev(a, 'Add', 'a'), bd = dev(b, 'Add', 'b');
+    return [out(ops.binary(ctxOf(ad), 'Add', src.addSource, ad, a!.shape, bd, b!.shape), a!.shape)];
+  },
+  Mul: (inputs) => {
+    const [a, b] = inputs;
+    const ad = dev(a, 'Mul', 'a'), bd = dev(b, 'Mul', 'b');
+    return [out(ops.binary(ctxOf(ad), 'Mul', src.mulSource, ad, a!.shape, bd, b!.shape), a!.shape)];
+  },
+  ConcatChannels: (inputs) => {
+    const parts = inputs.map((t, j) => ({ data: dev(t, 'ConcatChannels', `x${j}`), shape: t.shape }));
+    if (parts.length === 0) throw new Error('ConcatChannels: needs at least one input.');
+    const r = ops.concatChannels(ctxOf(parts[0]!.data), parts);
+    return [out(r.out, r.shape)];
+  },
+};
+
+export const GPU_KERNEL_NAMES = Object.freeze(Object.keys(kernels));
+
+/** Register every gpu kernel (idempotent). */
+export function registerGpuKernels(): void {
+  for (const [kernelName, kernelFunc] of Object.entries(kernels)) {
+    if (!getKernel(kernelName, 'gpu')) registerKernel({ kernelName, backendName: 'gpu', kernelFunc });
+  }
+}
