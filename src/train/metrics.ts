@@ -72,3 +72,11 @@ export class MetricAccumulator {
     return { sizeError: this.e / n, iou: this.iou / n, dice: this.dice / n, count: this.n };
   }
 }
+
+/** logit of the mean foreground fraction of the given images' masks: the prior for ResUNet's headBias. */
+export function foregroundPriorLogit(masks: Uint8Array, indices: readonly number[], pixels: number): number {
+  let fg = 0;
+  for (const n of indices) for (let i = n * pixels; i < (n + 1) * pixels; i++) fg += masks[i] as number;
+  const f = Math.min(1 - 1e-3, Math.max(1e-3, fg / Math.max(1, indices.length * pixels)));
+  return Math.log(f / (1 - f));
+}

@@ -157,12 +157,20 @@ async function fit(
 export interface PretrainOptions extends TrainOptions {
   /** Indices of the pixel-annotated training images. */
   annotated: readonly number[];
+  /**
+   * With few annotated images an epoch would be one or two steps, and validation would dominate the time.
+   * An epoch therefore passes over the annotated set as many times as needed to see at least this many
+   * images (default 0: once). Each pass is shuffled and flipped anew.
+   */
+  minImagesPerEpoch?: number;
 }
 
 /** Supervised pre-training with BCE-with-logits (paper eq. 6) and random flips; selects on validation IoU. */
 export function pretrain(model: Module, ds: SegDataset, options: PretrainOptions): Promise<TrainResult> {
   const V = ds.height * ds.width;
-  return fit('pretrain', model, ds, options.annotated, options, (m, b, x) => {
+  const passes = Math.max(1, Math.ceil((options.minImagesPerEpoch ?? 0) / Math.max(1, options.annotated.length)));
+  const epochIndices = Array.from({ length: passes }, () => options.annotated).flat();
+  return fit('pretrain', model, ds, epochIndices, options, (m, b, x) => {
     const target = new Float32Array(b.batch * V);
     for (let i = 0; i < target.length; i++) target[i] = b.masks[i] as number;
     return bceWithLogits(m.forward(x), new Tensor(target, x.shape));

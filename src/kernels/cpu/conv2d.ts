@@ -24,7 +24,7 @@ export interface Conv2dOptions {
 }
 
 /** Minimum FLOPs (2·N·O·HO·WO·C·KH·KW) before a convolution is split over threads. */
-export const CONV_THREAD_MIN_FLOPS = 3e6;
+export const CONV_THREAD_MIN_FLOPS = 1e5;
 
 function allocLike(like: F, n: number): F {
   return like instanceof Float32Array ? new Float32Array(n) : new Float64Array(n);
@@ -137,7 +137,7 @@ export function conv2dForward(
   const K = C * KH * KW;
   const flops = 2 * N * O * HO * WO * K;
   const T = threadsFor(N, flops);
-  const wpLen = (((O + 3) >> 2) << 2) * K;
+  const wpLen = (((O + 7) >> 3) << 3) * K;
   runFwd(x, N, C, H, W, (dst) => packA(w, 0, K, 1, O, K, dst), wpLen, O, KH, KW, s, p, p, HO, WO, bias, out, T, 'conv.fwd');
   return { out, outShape };
 }
@@ -180,13 +180,13 @@ export function conv2dBackwardInput(
   if (s === 1 && p <= KH - 1 && p <= KW - 1) {
     // dx = conv(dy, flip(w)^T, padding K-1-p), stride 1: output is exactly H×W.
     const K2 = O * KH * KW;
-    const wpLen = (((C + 3) >> 2) << 2) * K2;
+    const wpLen = (((C + 7) >> 3) << 3) * K2;
     runFwd(dy, N, O, HO, WO, (dst) => packFlippedTransposed(w, O, C, KH, KW, dst), wpLen,
       C, KH, KW, 1, KH - 1 - p, KW - 1 - p, H, W, null, dx, T, 'conv.bwdIn');
     return dx;
   }
   // General: cols = W^T · dy, col2im. W^T as A: rows k (C·KH·KW), inner dimension O.
-  const wtLen = (((K + 3) >> 2) << 2) * O;
+  const wtLen = (((K + 7) >> 3) << 3) * O;
   const OP = O * HO * WO;
   const CHW = C * H * W;
   if (T <= 1) {

@@ -1,6 +1,6 @@
 /**
  * General matrix multiply over typed arrays: C[M,N] (+)= op(A)[M,K] · op(B)[K,N], row-major with
- * row strides, BLAS-like transposition flags. Packed panels + 4×8 register-tiled micro-kernel
+ * row strides, BLAS-like transposition flags. Packed panels + 8×8 register-tiled micro-kernel
  * (see kernels.ts); large products are split by rows over the thread pool.
  */
 import { gemmAcc } from './kernels.js';
@@ -67,11 +67,11 @@ export function gemm(
     gemmAcc(M, N, K, A, aOff, ars, acs, B, bOff, brs, bcs, C, cOff, ldc, mainWorkspace);
     return;
   }
-  // Split rows (in multiples of 4) over T threads; the main thread takes the first block and
+  // Split rows (in multiples of 8) over T threads; the main thread takes the first block and
   // works directly in C. Workers get compact shared copies of their A rows and of B, and write a
   // compact shared C block that is added back afterwards.
-  const panels = (M + 3) >> 2;
-  const pb = splitRange(panels, T).map((p) => Math.min(M, p * 4));
+  const panels = (M + 7) >> 3;
+  const pb = splitRange(panels, T).map((p) => Math.min(M, p * 8));
   const f32 = C instanceof Float32Array;
   const Bs = f32 ? sharedF32('gemm.B', K * N) : sharedF64('gemm.B', K * N);
   for (let k = 0; k < K; k++) {
