@@ -52,9 +52,25 @@ export function binaryValues(op: string, a: Tensor, b: Tensor, f: Binary): Tenso
   } else {
     const x = (a.size === n ? a : expand(a, shape)).values();
     const y = (b.size === n ? b : expand(b, shape)).values();
-    for (let i = 0; i < n; i++) out[i] = f(x[i] as number, y[i] as number);
+    if (!arithmetic(op, x, y, out)) for (let i = 0; i < n; i++) out[i] = f(x[i] as number, y[i] as number);
   }
   return new Tensor(out, shape);
+}
+
+/**
+ * Monomorphic loops for the four arithmetic ops on equal-length arrays: the U-Net's residual additions and
+ * its gradients run through here, and a loop per op lets the JIT emit plain vector arithmetic instead of a
+ * call through `f` per element.
+ */
+function arithmetic(op: string, x: TypedArray, y: TypedArray, out: TypedArray): boolean {
+  const n = out.length;
+  switch (op) {
+    case 'add': for (let i = 0; i < n; i++) out[i] = (x[i] as number) + (y[i] as number); return true;
+    case 'sub': for (let i = 0; i < n; i++) out[i] = (x[i] as number) - (y[i] as number); return true;
+    case 'mul': for (let i = 0; i < n; i++) out[i] = (x[i] as number) * (y[i] as number); return true;
+    case 'div': for (let i = 0; i < n; i++) out[i] = (x[i] as number) / (y[i] as number); return true;
+    default: return false;
+  }
 }
 
 export function unaryValues(a: Tensor, f: Unary): Tensor {
@@ -167,8 +183,17 @@ export function sigmoid(a: Tensor): Tensor {
 }
 
 export function relu(a: Tensor): Tensor {
-  const out = unaryValues(a, (x) => (x > 0 ? x : 0));
-  return record(out, 'relu', [a], (g) => [mul(g, unaryValues(a, (x) => (x > 0 ? 1 : 0)))]);
+  const x = a.values();
+  const y = allocate(a.dtype, x.length);
+  for (let i = 0; i < x.length; i++) y[i] = (x[i] as number) > 0 ? (x[i] as number) : 0;
+  const out = new Tensor(y, a.shape);
+  return record(out, 'relu', [a], (g) => {
+    // one pass: the gradient passes where the input was positive
+    const gv = g.values();
+    const dx = allocate(g.dtype, gv.length);
+    for (let i = 0; i < gv.length; i++) dx[i] = (x[i] as number) > 0 ? (gv[i] as number) : 0;
+    return [new Tensor(dx, a.shape)];
+  });
 }
 
 export function tanh(a: Tensor): Tensor {
