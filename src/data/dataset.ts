@@ -3,6 +3,7 @@
  * loaders use for masks that come without precomputed sizes.
  */
 import { Rng } from '../autograd/rng.js';
+import { objectSizeUnchecked } from '../estimators/objectSize.js';
 
 /** One set of 2-D single-channel images with binary masks. */
 export interface SegDataset {
@@ -227,64 +228,12 @@ export function takeIndices(ds: SegDataset, keep: readonly number[], source = ds
 }
 
 /**
- * Object size of one mask: `2·max` Chebyshev distance transform, where pixels outside the image are NOT
- * background (docs/method: matches scipy `distance_transform_cdt(metric='chessboard')`). No background pixel
- * → `+Infinity`; all background → 0. Two-pass chamfer with the 8-neighbour element, `Θ(H·W)`.
- *
- * A private helper of the data loaders (the estimators module has its own `g`); `scratch` may be passed to
- * avoid allocation (length ≥ H·W).
+ * Object size of the mask at `mask[offset …]`: `2·max` Chebyshev distance transform, pixels outside the
+ * image NOT background, `+Infinity` without background (the estimators' `g`, src/estimators/objectSize.ts).
+ * `scratch` (length ≥ H·W) avoids an allocation per mask.
  */
-export function maskSize(
-  mask: ArrayLike<number>,
-  H: number,
-  W: number,
-  offset = 0,
-  scratch: Int32Array = new Int32Array(H * W),
-): number {
-  const INF = 1 << 30;
-  const d = scratch;
-  let anyBg = false;
-  for (let p = 0; p < H * W; p++) {
-    if (mask[offset + p]) d[p] = INF;
-    else {
-      d[p] = 0;
-      anyBg = true;
-    }
-  }
-  if (!anyBg) return Number.POSITIVE_INFINITY;
-  for (let r = 0; r < H; r++) {
-    for (let c = 0; c < W; c++) {
-      const p = r * W + c;
-      let v = d[p] as number;
-      if (v === 0) continue;
-      if (c > 0) v = Math.min(v, (d[p - 1] as number) + 1);
-      if (r > 0) {
-        const q = p - W;
-        v = Math.min(v, (d[q] as number) + 1);
-        if (c > 0) v = Math.min(v, (d[q - 1] as number) + 1);
-        if (c < W - 1) v = Math.min(v, (d[q + 1] as number) + 1);
-      }
-      d[p] = v;
-    }
-  }
-  let best = 0;
-  for (let r = H - 1; r >= 0; r--) {
-    for (let c = W - 1; c >= 0; c--) {
-      const p = r * W + c;
-      let v = d[p] as number;
-      if (v === 0) continue;
-      if (c < W - 1) v = Math.min(v, (d[p + 1] as number) + 1);
-      if (r < H - 1) {
-        const q = p + W;
-        v = Math.min(v, (d[q] as number) + 1);
-        if (c > 0) v = Math.min(v, (d[q - 1] as number) + 1);
-        if (c < W - 1) v = Math.min(v, (d[q + 1] as number) + 1);
-      }
-      d[p] = v;
-      if (v > best) best = v;
-    }
-  }
-  return 2 * best;
+export function maskSize(mask: Uint8Array, H: number, W: number, offset = 0, scratch: Int32Array = new Int32Array(H * W)): number {
+  return objectSizeUnchecked(mask, offset, H, W, scratch);
 }
 
 /** Sizes of all masks of a `[N][H][W]` stack. */
