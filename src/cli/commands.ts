@@ -9,7 +9,7 @@ import { listKernels } from '../kernels/registry.js';
 import '../kernels/cpu/register.js';
 import { registerGpuBackend } from '../kernels/gpu/index.js';
 import { ResUNet } from '../models/resunet.js';
-import { loadCheckpointInto, readCheckpoint, saveCheckpoint } from '../train/checkpoint.js';
+import { applyCheckpoint, readCheckpoint, saveCheckpoint, type CheckpointHeader } from '../train/checkpoint.js';
 import { foregroundPriorLogit, type SegMetrics } from '../train/metrics.js';
 import { RunDir } from '../train/runDir.js';
 import { evaluate, predictLogits, pretrain, sizetrain, type EpochRecord, type TrainObserver, type TrainResult } from '../train/trainer.js';
@@ -109,13 +109,11 @@ export async function cmdPretrain(opts: Options): Promise<void> {
 export async function cmdSizetrain(opts: Options): Promise<void> {
   const { progress } = await common(opts);
   const ckpt = opts.required('checkpoint', 'runs/<name>/best.ckpt');
-  const { header } = readCheckpoint(ckpt);
+  const { model, header } = restoreModel(ckpt);
   const widths = header.config.widths as number[];
   const seed = opts.int('seed', 0, 0);
   const config = { command: 'sizetrain', from: ckpt, data: opts.string('data', 'synthetic'), widths, seed, samples: opts.int('samples', 1), estimator: opts.choice('estimator', ['fast', 'naive'] as const, 'fast'), epochs: opts.int('epochs', 50), patience: opts.int('patience', 5), batch: opts.int('batch', 32), lr: opts.number('lr', 1e-4) };
   const ds = await data(opts, progress);
-  const model = new ResUNet({ widths });
-  loadCheckpointInto(ckpt, model);
   const run = runDir(opts, 'sizetrain');
   run.writeConfig(config);
   const val = indicesOf(ds, 'val');
@@ -130,28 +128,35 @@ export async function cmdSizetrain(opts: Options): Promise<void> {
   finish(run, ds, model, progress);
 }
 
-export async function cmdEvaluate(opts: Options): Promise<void> {
+/** A ResUNet rebuilt from a checkpoint's stored configuration, with its weights (the file is read once). */
+function restoreModel(path: string): { model: ResUNet; header: CheckpointHeader } {
+  const loaded = readCheckpoint(path);
+  const model = new ResUNet({ widths: loaded.header.config.widths as number[] });
+  applyCheckpoint(loaded, model, path);
+  return { model, header: loaded.header };
+}
+
+/** The shared start of evaluate and predict: options, then the checkpoint, then the data. */
+async function checkpointOnSplit(opts: Options) {
   const { progress } = await common(opts);
   const ckpt = opts.required('checkpoint', 'runs/<name>/best.ckpt');
-  const { header } = readCheckpoint(ckpt);
-  const ds = await data(opts, progress);
-  const model = new ResUNet({ widths: header.config.widths as number[] });
-  loadCheckpointInto(ckpt, model);
   const split = opts.choice('split', ['train', 'val', 'test'] as const, 'test');
-  const metrics = evaluate(model, ds, indicesOf(ds, split));
+  const { model } = restoreModel(ckpt);
+  const ds = await data(opts, progress);
+  return { progress, ckpt, split, model, ds, indices: indicesOf(ds, split) };
+}
+
+export async function cmdEvaluate(opts: Options): Promise<void> {
+  const { progress, ckpt, split, model, ds, indices } = await checkpointOnSplit(opts);
+  const metrics = evaluate(model, ds, indices);
   console.log(JSON.stringify({ checkpoint: ckpt, data: ds.name, split, ...metrics }));
   progress.line(`${split}: ${formatMetrics(metrics)} over ${metrics.count} images`);
 }
 
 export async function cmdPredict(opts: Options): Promise<void> {
-  const { progress } = await common(opts);
-  const ckpt = opts.required('checkpoint', 'runs/<name>/best.ckpt');
-  const { header } = readCheckpoint(ckpt);
-  const ds = await data(opts, progress);
-  const model = new ResUNet({ widths: header.config.widths as number[] });
-  loadCheckpointInto(ckpt, model);
-  const split = opts.choice('split', ['train', 'val', 'test'] as const, 'test');
-  const indices = indicesOf(ds, split).slice(0, opts.int('count', 32));
+  const count = opts.int('count', 32);
+  const { progress, split, model, ds, indices: all } = await checkpointOnSplit(opts);
+  const indices = all.slice(0, count);
   const run = runDir(opts, 'predict');
   const path = run.writePredictions('predictions.png', ds, indices, predictLogits(model, ds, indices), indices.length);
   progress.line(`wrote ${path} (${indices.length} ${split} images; green: ground truth, red: prediction)`);

@@ -112,13 +112,18 @@ export function readCheckpoint(path: string): LoadedCheckpoint {
   return { header, state };
 }
 
-/** Load weights into a model; a mismatch of names or shapes is refused (see Module.loadStateDict). */
-export function loadCheckpointInto(path: string, model: Module): CheckpointHeader {
-  const { header, state } = readCheckpoint(path);
+/** Copy a read checkpoint's weights into a model; a mismatch of names or shapes is refused (Module.loadStateDict). */
+export function applyCheckpoint(loaded: LoadedCheckpoint, model: Module, path: string): void {
   try {
-    model.loadStateDict(state);
+    model.loadStateDict(loaded.state);
   } catch (err) {
     throw new Error(`checkpoint ${path}: ${(err as Error).message}`);
   }
-  return header;
+}
+
+/** Read a checkpoint and load its weights into a model. */
+export function loadCheckpointInto(path: string, model: Module): CheckpointHeader {
+  const loaded = readCheckpoint(path);
+  applyCheckpoint(loaded, model, path);
+  return loaded.header;
 }
