@@ -1,0 +1,103 @@
+/**
+ * `npm run experiment -- NAME [--preset quick|paper|smoke] [--data DIR|SPEC] [--seeds N] [--out DIR] [--quiet]`
+ * NAME: fig3 | fig5 (also writes Fig. 6) | fig6 (same run as fig5) | fig7 | beyond.
+ * Outputs go to <out>/<NAME>-<preset>/ (JSON, CSV, SVG); see docs/results.md.
+ */
+import { parseArgs } from 'node:util';
+import '../kernels/cpu/register.js';
+import { PRESETS, type ExperimentContext, type PresetName } from '../experiments/common.js';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { plotBeyond, runBeyond } from '../experiments/beyond.js';
+import { runControl } from '../experiments/control.js';
+import { runFig3 } from '../experiments/fig3.js';
+import { plotFig5, runFig5 } from '../experiments/fig5.js';
+import { plotFig7, runFig7 } from '../experiments/fig7.js';
+import { Progress } from './progress.js';
+
+const RUNNERS = { fig3: runFig3, fig5: runFig5, fig6: runFig5, fig7: runFig7, beyond: runBeyond, control: runControl } as const;
+export const EXPERIMENT_USAGE =
+  'usage: npm run experiment -- NAME [--preset quick|paper|smoke] [--data DIR] [--seeds N] [--out DIR] [--quiet]\n' +
+  `  NAME: ${Object.keys(RUNNERS).join(' | ')} (fig6 is the same run as fig5; control: Fig. 7 with true vs shuffled size labels)\n` +
+  '  --preset  quick (default; ≤ 20 min on 2 cores, subsampled), paper (the full protocol), smoke (seconds; tests)\n' +
+  "  --data    prepared folder or spec (default ../shared/data/hippocampus; 'synthetic' for generated images)\n" +
+  '  --seeds   seeds per m for fig7 / beyond / control (default: the preset\'s)\n' +
+  '  --out     root folder of the outputs (default runs)\n' +
+  '  --replot  redraw the SVGs of an earlier run from its JSON (fig5, fig7, beyond) without training\n';
+
+/** Redraw the figures of <out>/<experiment>-<preset>/ from its JSON. */
+function replot(name: string, out: string, preset: string): string[] {
+  const base = name === 'fig6' ? 'fig5' : name;
+  const plots: Record<string, (s: never) => Record<string, string>> = { fig5: plotFig5, fig7: plotFig7, beyond: plotBeyond };
+  const plot = plots[base];
+  if (!plot) throw new Error(`--replot: nothing to redraw for '${name}' (fig5, fig7, beyond).`);
+  const dir = resolve(out, `${base}-${preset}`);
+  const jsonPath = join(dir, `${base}.json`);
+  if (!existsSync(jsonPath)) throw new Error(`--replot: ${jsonPath} does not exist; run the experiment first.`);
+  const summary = JSON.parse(readFileSync(jsonPath, 'utf8')) as never;
+  return Object.entries(plot(summary)).map(([file, svg]) => {
+    writeFileSync(join(dir, file), svg);
+    return join(dir, file);
+  });
+}
+
+export async function experimentMain(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: { preset: { type: 'string' }, data: { type: 'string' }, seeds: { type: 'string' }, out: { type: 'string' }, quiet: { type: 'boolean' }, replot: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, count: { type: 'string' } },
+      allowPositionals: true,
+    });
+  } catch (e) {
+    process.stderr.write(`experiment: ${(e as Error).message}\n${EXPERIMENT_USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(EXPERIMENT_USAGE);
+    return 0;
+  }
+  const name = positionals[0];
+  const run = name !== undefined && name in RUNNERS ? RUNNERS[name as keyof typeof RUNNERS] : undefined;
+  if (!run) {
+    process.stderr.write(`experiment: ${name ? `unknown experiment '${name}'` : 'name an experiment'}.\n${EXPERIMENT_USAGE}`);
+    return 2;
+  }
+  const presetName = values.preset ?? 'quick';
+  if (!(presetName in PRESETS)) {
+    process.stderr.write(`experiment: unknown preset '${presetName}' (quick, paper or smoke).\n`);
+    return 2;
+  }
+  let seeds: number | undefined;
+  if (values.seeds !== undefined) {
+    seeds = Number(values.seeds);
+    if (!Number.isInteger(seeds) || seeds < 1) {
+      process.stderr.write(`experiment: --seeds must be a positive integer, got '${values.seeds}'.\n`);
+      return 2;
+    }
+  }
+  if (values.replot) {
+    for (const f of replot(name as string, values.out ?? 'runs', presetName)) process.stdout.write(`wrote ${f}\n`);
+    return 0;
+  }
+  const ctx: ExperimentContext = {
+    preset: PRESETS[presetName as PresetName],
+    dataSpec: values.data ?? '../shared/data/hippocampus',
+    out: values.out ?? 'runs',
+    progress: new Progress({ quiet: values.quiet ?? false, stream: process.stdout }),
+    ...(seeds !== undefined ? { seeds } : {}),
+    ...(values.count !== undefined ? { syntheticCount: Number(values.count) } : {}),
+  };
+  const result = await run(ctx);
+  ctx.progress.line(`results: ${result.dir}/`);
+  return 0;
+}
+
+const isMain = process.argv[1] !== undefined && /experiment\.[cm]?[jt]s$/.test(process.argv[1]);
+if (isMain) {
+  experimentMain(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (err: unknown) => {
+    process.stderr.write(`experiment: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  });
+}
