@@ -47,7 +47,9 @@ function fmt(v: number, step?: number): string {
   const a = Math.abs(v);
   if (a >= 1e5 || a < 1e-3) return v.toExponential(step !== undefined ? Math.max(0, Math.min(6, -Math.floor(Math.log10(step / a)))) : 2).replace('e+', 'e');
   if (step !== undefined) {
-    const dec = Math.max(0, Math.min(8, -Math.floor(Math.log10(step) + 1e-9)));
+    // as many decimals as the step needs to be written exactly (2.5 needs one, 0.25 two, 5 none)
+    let dec = 0;
+    while (dec < 8 && Math.abs(step * 10 ** dec - Math.round(step * 10 ** dec)) > 1e-6 * step * 10 ** dec) dec++;
     return v.toFixed(dec);
   }
   return String(Math.round(v * 1e6) / 1e6);

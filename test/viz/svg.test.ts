@@ -90,3 +90,11 @@ describe('heatmapSvg', () => {
     expect(svg).toContain('>r1</text>');
   });
 });
+
+describe('tick labels', () => {
+  it('write a step of 2.5 with one decimal (2.5, not 3)', () => {
+    const svg = lineChartSvg({ title: 't', xLabel: 'x', yLabel: 'y', series: [{ name: 's', x: [0, 1], y: [0, 12.5] }] });
+    expect(svg).toContain('>2.5<');
+    expect(svg).not.toMatch(/>3<\/text>/);
+  });
+});
