@@ -1,20 +1,24 @@
 /**
  * 2-D convolution (cross-correlation, PyTorch semantics) over NCHW typed arrays.
  *
- * Forward: per image, im2col straight into packed GEMM panels (column chunks that stay in L2), then
- * the 4×8 register-tiled micro-kernel computes W[O, C·KH·KW] × cols.
- * Input gradient: for stride 1 it is a forward convolution of dy with the flipped, transposed kernel
- * (padding KH-1-p), i.e. the same fast path; otherwise GEMM W^T·dy + col2im.
- * Weight gradient: dy_n[O,P] · cols_n^T, accumulated over the batch in float64.
- * Work is split by images over the thread pool when the batch has ≥ 2 images and the convolution is
- * large enough to pay for the hand-off.
+ * Forward: implicit GEMM per image — the image is copied once into a zero-padded float64 buffer and
+ * the 8×8 register-tiled micro-kernels (kernels.ts) read the taps straight from it, computing
+ * 8 output channels × 8 output positions per call against the packed weights W[O, C·KH·KW]
+ * (no im2col matrix is materialised).
+ * Input gradient: for stride 1 (and padding ≤ kernel−1) it is a forward convolution of dy with the
+ * flipped, transposed kernel and padding KH−1−p, i.e. the same fast path; otherwise
+ * GEMM W^T·dy + col2im.
+ * Weight gradient: dy_n[O,P] · cols_n^T with the taps again read from the padded image,
+ * accumulated over the batch in float64.
+ * Threads: when the batch has ≥ 2 images and the convolution is large enough to pay for the
+ * hand-off, images are handed out dynamically to the main thread and the pool's workers.
  */
 import {
-  convBwdInputGemmImages, convBwdWeightImages, convFwdImages, packA, wsBuf,
+  convBwdInGemmDyn, convBwdInputGemmImages, convBwdWDyn, convBwdWeightImages, convFwdDyn, convFwdImages, packA, wsBuf,
 } from './kernels.js';
 import type { F, KernelJob } from './kernels.js';
 import { mainWorkspace } from './gemm.js';
-import { availableWorkers, runParallel, sharedF64, sharedLike, splitRange, toShared } from './threadPool.js';
+import { availableWorkers, countWorkerItems, runParallel, sharedF64, sharedI32, sharedLike, toShared } from './threadPool.js';
 
 export type Shape4 = [number, number, number, number];
 
@@ -23,8 +27,8 @@ export interface Conv2dOptions {
   padding: number;
 }
 
-/** Minimum FLOPs (2·N·O·HO·WO·C·KH·KW) before a convolution is split over threads. */
-export const CONV_THREAD_MIN_FLOPS = 1e5;
+/** Minimum FLOPs (2·N·O·HO·WO·C·KH·KW) before a convolution is split over threads (measured break-even ≈ 1.2 MFLOP on 2 cores). */
+export const CONV_THREAD_MIN_FLOPS = 1.5e6;
 
 function allocLike(like: F, n: number): F {
   return like instanceof Float32Array ? new Float32Array(n) : new Float64Array(n);
@@ -77,14 +81,14 @@ export function conv2dOutputShape(xShape: Shape4, wShape: Shape4, opts: Conv2dOp
 }
 
 /**
- * Runs the per-image "fwd" kernel over a batch with packed weights `wp` (main share in place,
- * worker shares through shared scratch). Shared by the forward pass and the stride-1 input gradient.
+ * Runs the forward kernel over a batch; `wpack` fills the packed weights (wpLen elements).
+ * Shared by the forward pass and the stride-1 input gradient.
  */
 function runFwd(
   x: F, N: number, C: number, H: number, W: number,
   wpack: (dst: Float64Array) => void, wpLen: number,
   O: number, KH: number, KW: number, s: number, ph: number, pw: number, HO: number, WO: number,
-  bias: F | null, out: F, T: number, tag: string,
+  bias: F | null, out: F, T: number,
 ): void {
   const CHW = C * H * W;
   const OP = O * HO * WO;
@@ -94,29 +98,42 @@ function runFwd(
     convFwdImages(x, 0, N, C, H, W, wp, O, KH, KW, s, ph, pw, HO, WO, bias, out, 0, mainWorkspace);
     return;
   }
-  const wp = sharedF64('conv.wp', wpLen);
+  // Threaded: images are handed out dynamically (shared counter). The main thread reads x and
+  // writes `out` directly; workers read a shared copy of x and write shared scratch, copied back
+  // for the images they produced.
+  const wp = sharedF64('wpack', wpLen);
   wpack(wp);
-  const biasS = bias === null ? null : toShared(bias, 0, O, 'conv.bias').buf;
-  const b = splitRange(N, T);
+  const biasS = bias === null ? null : toShared(bias, 0, O, 'bias').buf;
+  const xs = toShared(x, 0, N * CHW, 'in1').buf;
+  const outS = sharedLike(out, 'out', N * OP);
+  const { ctr, who } = schedule(N);
   const jobs: KernelJob[] = [];
-  const outs: { n0: number; cnt: number; buf: F }[] = [];
   for (let t = 1; t < T; t++) {
-    const n0 = b[t]!;
-    const cnt = b[t + 1]! - n0;
-    if (cnt <= 0) continue;
-    const xs = toShared(x, n0 * CHW, cnt * CHW, `${tag}.x${t}`);
-    const os = sharedLike(out, `${tag}.out${t}`, cnt * OP);
     jobs.push({
-      op: 'fwd', x: xs.buf, xOff: xs.off, count: cnt, C, H, W, wp, O, KH, KW, s, ph, pw, HO, WO,
-      bias: biasS, out: os, outOff: 0,
+      op: 'fwd', x: xs, count: N, C, H, W, wp, O, KH, KW, s, ph, pw, HO, WO, bias: biasS, out: outS, ctr, who, me: t,
     });
-    outs.push({ n0, cnt, buf: os });
   }
-  const n1 = b[1]!;
   runParallel(jobs, () => {
-    convFwdImages(x, 0, n1, C, H, W, wp, O, KH, KW, s, ph, pw, HO, WO, bias, out, 0, mainWorkspace);
+    convFwdDyn(x, N, C, H, W, wp, O, KH, KW, s, ph, pw, HO, WO, bias, out, ctr, who, 0, mainWorkspace);
   });
-  for (const { n0, cnt, buf } of outs) out.set(buf.subarray(0, cnt * OP), n0 * OP);
+  copyBack(who, N, OP, outS, out);
+}
+
+/** Shared work counter (reset to 0) and per-item producer flags (cleared) for n items. */
+function schedule(n: number): { ctr: Int32Array; who: Int32Array } {
+  const ctr = sharedI32('sched.ctr', 1);
+  const who = sharedI32('sched.who', n);
+  Atomics.store(ctr, 0, 0);
+  who.fill(0, 0, n);
+  return { ctr, who };
+}
+
+/** Copies the items produced by workers (who[i] ≠ 0, `len` elements each) from shared scratch. */
+function copyBack(who: Int32Array, n: number, len: number, src: F, dst: F): void {
+  countWorkerItems(who, n);
+  for (let i = 0; i < n; i++) {
+    if (who[i] !== 0) dst.set(src.subarray(i * len, (i + 1) * len), i * len);
+  }
 }
 
 /**
@@ -138,11 +155,11 @@ export function conv2dForward(
   const flops = 2 * N * O * HO * WO * K;
   const T = threadsFor(N, flops);
   const wpLen = (((O + 7) >> 3) << 3) * K;
-  runFwd(x, N, C, H, W, (dst) => packA(w, 0, K, 1, O, K, dst), wpLen, O, KH, KW, s, p, p, HO, WO, bias, out, T, 'conv.fwd');
+  runFwd(x, N, C, H, W, (dst) => packA(w, 0, K, 1, O, K, dst), wpLen, O, KH, KW, s, p, p, HO, WO, bias, out, T);
   return { out, outShape };
 }
 
-/** Packs the flipped, transposed kernel Wt[c, (o,kh,kw)] = w[o, c, KH-1-kh, KW-1-kw] into 4-row panels. */
+/** Packs the flipped, transposed kernel Wt[c, (o,kh,kw)] = w[o, c, KH-1-kh, KW-1-kw] into 8-row panels. */
 function packFlippedTransposed(w: F, O: number, C: number, KH: number, KW: number, dst: Float64Array): void {
   const K2 = O * KH * KW;
   const tmp = wsBuf(mainWorkspace, 'conv.wflip', C * K2);
@@ -182,7 +199,7 @@ export function conv2dBackwardInput(
     const K2 = O * KH * KW;
     const wpLen = (((C + 7) >> 3) << 3) * K2;
     runFwd(dy, N, O, HO, WO, (dst) => packFlippedTransposed(w, O, C, KH, KW, dst), wpLen,
-      C, KH, KW, 1, KH - 1 - p, KW - 1 - p, H, W, null, dx, T, 'conv.bwdIn');
+      C, KH, KW, 1, KH - 1 - p, KW - 1 - p, H, W, null, dx, T);
     return dx;
   }
   // General: cols = W^T · dy, col2im. W^T as A: rows k (C·KH·KW), inner dimension O.
@@ -195,28 +212,21 @@ export function conv2dBackwardInput(
     convBwdInputGemmImages(dy, 0, N, O, HO, WO, wtp, C, H, W, KH, KW, s, p, p, dx, 0, mainWorkspace);
     return dx;
   }
-  const wtp = sharedF64('conv.wtp', wtLen);
+  const wtp = sharedF64('wpack', wtLen);
   packA(w, 0, 1, K, K, O, wtp);
-  const b = splitRange(N, T);
+  const dys = toShared(dy, 0, N * OP, 'in1').buf;
+  const dxs = sharedLike(dx, 'out', N * CHW);
+  const { ctr, who } = schedule(N);
   const jobs: KernelJob[] = [];
-  const outs: { n0: number; cnt: number; buf: F }[] = [];
   for (let t = 1; t < T; t++) {
-    const n0 = b[t]!;
-    const cnt = b[t + 1]! - n0;
-    if (cnt <= 0) continue;
-    const dys = toShared(dy, n0 * OP, cnt * OP, `conv.bwdInG.dy${t}`);
-    const dxs = sharedLike(dx, `conv.bwdInG.dx${t}`, cnt * CHW);
     jobs.push({
-      op: 'bwdInGemm', dy: dys.buf, dyOff: dys.off, count: cnt, O, HO, WO, wtp, C, H, W, KH, KW, s, ph: p, pw: p,
-      dx: dxs, dxOff: 0,
+      op: 'bwdInGemm', dy: dys, count: N, O, HO, WO, wtp, C, H, W, KH, KW, s, ph: p, pw: p, dx: dxs, ctr, who, me: t,
     });
-    outs.push({ n0, cnt, buf: dxs });
   }
-  const n1 = b[1]!;
   runParallel(jobs, () => {
-    convBwdInputGemmImages(dy, 0, n1, O, HO, WO, wtp, C, H, W, KH, KW, s, p, p, dx, 0, mainWorkspace);
+    convBwdInGemmDyn(dy, N, O, HO, WO, wtp, C, H, W, KH, KW, s, p, p, dx, ctr, who, 0, mainWorkspace);
   });
-  for (const { n0, cnt, buf } of outs) dx.set(buf.subarray(0, cnt * CHW), n0 * CHW);
+  copyBack(who, N, CHW, dxs, dx);
   return dx;
 }
 
@@ -245,29 +255,27 @@ export function conv2dBackwardWeight(
   if (T <= 1) {
     convBwdWeightImages(dy, 0, N, O, HO, WO, x, 0, C, H, W, KH, KW, s, p, p, acc, mainWorkspace);
   } else {
+    // Each thread accumulates the images it takes into its own float64 accumulator; they are
+    // summed at the end (the split of images between threads varies, so the last bits can too).
     const OP = O * HO * WO;
     const CHW = C * H * W;
-    const b = splitRange(N, T);
+    const dys = toShared(dy, 0, N * OP, 'in1').buf;
+    const xs = toShared(x, 0, N * CHW, 'in2').buf;
+    const { ctr, who } = schedule(N);
     const jobs: KernelJob[] = [];
     const accs: Float64Array[] = [];
     for (let t = 1; t < T; t++) {
-      const n0 = b[t]!;
-      const cnt = b[t + 1]! - n0;
-      if (cnt <= 0) continue;
-      const dys = toShared(dy, n0 * OP, cnt * OP, `conv.bwdW.dy${t}`);
-      const xs = toShared(x, n0 * CHW, cnt * CHW, `conv.bwdW.x${t}`);
-      const a = sharedF64(`conv.bwdW.acc${t}`, O * K);
+      const a = sharedF64(`acc${t}`, O * K);
       a.fill(0, 0, O * K);
       jobs.push({
-        op: 'bwdW', dy: dys.buf, dyOff: dys.off, count: cnt, O, HO, WO, x: xs.buf, xOff: xs.off, C, H, W, KH, KW, s,
-        ph: p, pw: p, dw: a,
+        op: 'bwdW', dy: dys, count: N, O, HO, WO, x: xs, C, H, W, KH, KW, s, ph: p, pw: p, dw: a, ctr, who, me: t,
       });
       accs.push(a);
     }
-    const n1 = b[1]!;
     runParallel(jobs, () => {
-      convBwdWeightImages(dy, 0, n1, O, HO, WO, x, 0, C, H, W, KH, KW, s, p, p, acc, mainWorkspace);
+      convBwdWDyn(dy, N, O, HO, WO, x, C, H, W, KH, KW, s, p, p, acc, ctr, who, 0, mainWorkspace);
     });
+    countWorkerItems(who, N);
     for (const a of accs) for (let i = 0; i < O * K; i++) acc[i] = acc[i]! + a[i]!;
   }
   for (let i = 0; i < O * K; i++) dw[i] = acc[i]!;

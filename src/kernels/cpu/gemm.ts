@@ -3,17 +3,17 @@
  * row strides, BLAS-like transposition flags. Packed panels + 8×8 register-tiled micro-kernel
  * (see kernels.ts); large products are split by rows over the thread pool.
  */
-import { gemmAcc } from './kernels.js';
+import { gemmAcc, gemmDyn, packBAll } from './kernels.js';
 import type { F, KernelJob, Workspace } from './kernels.js';
-import { availableWorkers, runParallel, sharedF32, sharedF64, splitRange } from './threadPool.js';
+import { availableWorkers, countWorkerItems, runParallel, sharedF64, sharedI32, sharedLike } from './threadPool.js';
 
 export type { F } from './kernels.js';
 
 /** Scratch of the main thread, shared by all kernels of this package (single-threaded JS). */
 export const mainWorkspace: Workspace = {};
 
-/** Minimum 2·M·N·K before a GEMM is split over threads (below it the hand-off costs more than it saves). */
-export const GEMM_THREAD_MIN_FLOPS = 4e6;
+/** Minimum 2·M·N·K before a GEMM is split over threads (measured break-even ≈ 1 MFLOP on 2 cores; below it the hand-off costs more than it saves). */
+export const GEMM_THREAD_MIN_FLOPS = 1.5e6;
 
 function checkInt(name: string, v: number, min: number): void {
   if (!Number.isInteger(v) || v < min) throw new Error(`gemm: ${name} must be an integer ≥ ${min}, got ${v}`);
@@ -62,51 +62,55 @@ export function gemm(
   if (K === 0) return;
 
   const flops = 2 * M * N * K;
-  const T = flops >= GEMM_THREAD_MIN_FLOPS && M >= 16 ? 1 + Math.min(availableWorkers(), (M >> 3) - 1) : 1;
+  const T = flops >= GEMM_THREAD_MIN_FLOPS && M >= 16 ? 1 + availableWorkers() : 1;
+  // B is packed (as float64) one column chunk at a time, at most ~1 Mi elements (8 MiB) per chunk.
+  const NC = Math.max(8, ((1 << 20) / K) & ~7);
   if (T <= 1) {
-    gemmAcc(M, N, K, A, aOff, ars, acs, B, bOff, brs, bcs, C, cOff, ldc, mainWorkspace);
+    for (let j0 = 0; j0 < N; j0 += NC) {
+      const nc = Math.min(NC, N - j0);
+      gemmAcc(M, nc, K, A, aOff, ars, acs, B, bOff + j0 * bcs, brs, bcs, C, cOff + j0, ldc, mainWorkspace);
+    }
     return;
   }
-  // Split rows (in multiples of 8) over T threads; the main thread takes the first block and
-  // works directly in C. Workers get compact shared copies of their A rows and of B, and write a
-  // compact shared C block that is added back afterwards.
-  const panels = (M + 7) >> 3;
-  const pb = splitRange(panels, T).map((p) => Math.min(M, p * 8));
-  const f32 = C instanceof Float32Array;
-  const Bs = f32 ? sharedF32('gemm.B', K * N) : sharedF64('gemm.B', K * N);
-  for (let k = 0; k < K; k++) {
-    const src = bOff + k * brs;
-    const dst = k * N;
-    for (let j = 0; j < N; j++) Bs[dst + j] = B[src + j * bcs]!;
+  // Threaded: each B chunk is packed once into shared memory; blocks of `rb` rows are handed out
+  // dynamically. The main thread works in C directly; workers read a shared compact copy of A and
+  // write a zeroed shared C; the blocks they produced are added back afterwards.
+  const As = sharedLike(A, 'in1', M * K);
+  for (let i = 0; i < M; i++) {
+    const src = aOff + i * ars;
+    const dst = i * K;
+    for (let k = 0; k < K; k++) As[dst + k] = A[src + k * acs]!;
   }
-  const jobs: KernelJob[] = [];
-  const blocks: { r0: number; rows: number; Cs: F }[] = [];
-  for (let t = 1; t < T; t++) {
-    const r0 = pb[t]!;
-    const rows = pb[t + 1]! - r0;
-    if (rows <= 0) continue;
-    const As = f32 ? sharedF32(`gemm.A${t}`, rows * K) : sharedF64(`gemm.A${t}`, rows * K);
-    for (let i = 0; i < rows; i++) {
-      const src = aOff + (r0 + i) * ars;
-      const dst = i * K;
-      for (let k = 0; k < K; k++) As[dst + k] = A[src + k * acs]!;
+  const Cs = sharedLike(C, 'out', M * N);
+  const rb = Math.max(8, ((Math.ceil(M / 16) + 7) >> 3) << 3);
+  const nb = Math.ceil(M / rb);
+  for (let j0 = 0; j0 < N; j0 += NC) {
+    const nc = Math.min(NC, N - j0);
+    const pb = sharedF64('wpack', K * (((nc + 7) >> 3) << 3));
+    packBAll(B, bOff + j0 * bcs, brs, bcs, K, nc, pb);
+    Cs.fill(0, 0, M * N);
+    const ctr = sharedI32('sched.ctr', 1);
+    const who = sharedI32('sched.who', nb);
+    Atomics.store(ctr, 0, 0);
+    who.fill(0, 0, nb);
+    const jobs: KernelJob[] = [];
+    for (let t = 1; t < T; t++) {
+      jobs.push({
+        op: 'gemm', M, N: nc, K, A: As, aOff: 0, ars: K, acs: 1, pb, Cm: Cs, cOff: 0, ldc: N, rb, ctr, who, me: t,
+      });
     }
-    const Cs = f32 ? sharedF32(`gemm.C${t}`, rows * N) : sharedF64(`gemm.C${t}`, rows * N);
-    Cs.fill(0, 0, rows * N);
-    jobs.push({
-      op: 'gemm', M: rows, N, K, A: As, aOff: 0, ars: K, acs: 1, B: Bs, bOff: 0, brs: N, bcs: 1, Cm: Cs, cOff: 0, ldc: N,
+    runParallel(jobs, () => {
+      gemmDyn(M, nc, K, A, aOff, ars, acs, pb, C, cOff + j0, ldc, rb, ctr, who, 0, mainWorkspace);
     });
-    blocks.push({ r0, rows, Cs });
-  }
-  const m0 = pb[1]!;
-  runParallel(jobs, () => {
-    gemmAcc(m0, N, K, A, aOff, ars, acs, B, bOff, brs, bcs, C, cOff, ldc, mainWorkspace);
-  });
-  for (const { r0, rows, Cs } of blocks) {
-    for (let i = 0; i < rows; i++) {
-      const dst = cOff + (r0 + i) * ldc;
-      const src = i * N;
-      for (let j = 0; j < N; j++) C[dst + j] = C[dst + j]! + Cs[src + j]!;
+    countWorkerItems(who, nb);
+    for (let b = 0; b < nb; b++) {
+      if (who[b] === 0) continue;
+      const r1 = Math.min(M, (b + 1) * rb);
+      for (let i = b * rb; i < r1; i++) {
+        const dst = cOff + i * ldc + j0;
+        const src = i * N;
+        for (let j = 0; j < nc; j++) C[dst + j] = C[dst + j]! + Cs[src + j]!;
+      }
     }
   }
 }

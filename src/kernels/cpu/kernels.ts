@@ -274,6 +274,58 @@ export function mkWgrad(
   C[o] = C[o]! + c70; C[o + 1] = C[o + 1]! + c71; C[o + 2] = C[o + 2]! + c72; C[o + 3] = C[o + 3]! + c73; C[o + 4] = C[o + 4]! + c74; C[o + 5] = C[o + 5]! + c75; C[o + 6] = C[o + 6]! + c76; C[o + 7] = C[o + 7]! + c77;
 }
 
+/**
+ * One output channel × 8 consecutive positions of one row, stride 1 (used for the last 1–3 output
+ * channels when O is not a multiple of 8): C[co + c] += Σ_k pa[ia + 8k] · xp[koff[k] + base + c].
+ */
+export function mkConvRowS1(
+  K: number, pa: Float64Array, ia: number, xp: Float64Array, koff: Int32Array, base: number, C: F, co: number,
+): void {
+  let r0 = 0, r1 = 0, r2 = 0, r3 = 0, r4 = 0, r5 = 0, r6 = 0, r7 = 0;
+  for (let k = 0; k < K; k++) {
+    const bo = koff[k]! + base;
+    const a = pa[ia]!;
+    r0 += a * xp[bo]!; r1 += a * xp[bo + 1]!; r2 += a * xp[bo + 2]!; r3 += a * xp[bo + 3]!; r4 += a * xp[bo + 4]!; r5 += a * xp[bo + 5]!; r6 += a * xp[bo + 6]!; r7 += a * xp[bo + 7]!;
+    ia += 8;
+  }
+  C[co] = C[co]! + r0; C[co + 1] = C[co + 1]! + r1; C[co + 2] = C[co + 2]! + r2; C[co + 3] = C[co + 3]! + r3; C[co + 4] = C[co + 4]! + r4; C[co + 5] = C[co + 5]! + r5; C[co + 6] = C[co + 6]! + r6; C[co + 7] = C[co + 7]! + r7;
+}
+
+/** As mkConvRowS1 for any 8 positions: C[co + c] += Σ_k pa[ia + 8k] · xp[koff[k] + d[c]]. */
+export function mkConvRowG(
+  K: number, pa: Float64Array, ia: number, xp: Float64Array, koff: Int32Array, d: Int32Array, C: F, co: number,
+): void {
+  const d0 = d[0]!, d1 = d[1]!, d2 = d[2]!, d3 = d[3]!, d4 = d[4]!, d5 = d[5]!, d6 = d[6]!, d7 = d[7]!;
+  let r0 = 0, r1 = 0, r2 = 0, r3 = 0, r4 = 0, r5 = 0, r6 = 0, r7 = 0;
+  for (let k = 0; k < K; k++) {
+    const bo = koff[k]!;
+    const a = pa[ia]!;
+    r0 += a * xp[bo + d0]!; r1 += a * xp[bo + d1]!; r2 += a * xp[bo + d2]!; r3 += a * xp[bo + d3]!; r4 += a * xp[bo + d4]!; r5 += a * xp[bo + d5]!; r6 += a * xp[bo + d6]!; r7 += a * xp[bo + d7]!;
+    ia += 8;
+  }
+  C[co] = C[co]! + r0; C[co + 1] = C[co + 1]! + r1; C[co + 2] = C[co + 2]! + r2; C[co + 3] = C[co + 3]! + r3; C[co + 4] = C[co + 4]! + r4; C[co + 5] = C[co + 5]! + r5; C[co + 6] = C[co + 6]! + r6; C[co + 7] = C[co + 7]! + r7;
+}
+
+/** One output channel of the weight gradient (see mkWgrad): C[co + c] += Σ_p pa[ia + 8p] · X(p, k0 + c). */
+export function mkWgradRow(
+  HO: number, WO: number, s: number, rowStep: number, pa: Float64Array, ia: number,
+  xp: Float64Array, koff: Int32Array, k0: number, C: F, co: number,
+): void {
+  const f0 = koff[k0]!, f1 = koff[k0 + 1]!, f2 = koff[k0 + 2]!, f3 = koff[k0 + 3]!;
+  const f4 = koff[k0 + 4]!, f5 = koff[k0 + 5]!, f6 = koff[k0 + 6]!, f7 = koff[k0 + 7]!;
+  let r0 = 0, r1 = 0, r2 = 0, r3 = 0, r4 = 0, r5 = 0, r6 = 0, r7 = 0;
+  for (let oh = 0; oh < HO; oh++) {
+    let q = oh * rowStep;
+    for (let ow = 0; ow < WO; ow++) {
+      const a = pa[ia]!;
+      r0 += a * xp[f0 + q]!; r1 += a * xp[f1 + q]!; r2 += a * xp[f2 + q]!; r3 += a * xp[f3 + q]!; r4 += a * xp[f4 + q]!; r5 += a * xp[f5 + q]!; r6 += a * xp[f6 + q]!; r7 += a * xp[f7 + q]!;
+      ia += 8;
+      q += s;
+    }
+  }
+  C[co] = C[co]! + r0; C[co + 1] = C[co + 1]! + r1; C[co + 2] = C[co + 2]! + r2; C[co + 3] = C[co + 3]! + r3; C[co + 4] = C[co + 4]! + r4; C[co + 5] = C[co + 5]! + r5; C[co + 6] = C[co + 6]! + r6; C[co + 7] = C[co + 7]! + r7;
+}
+
 /** Adds the valid mr×nr corner of an 8×8 `tile` (row stride 8) into C and clears the tile. */
 export function addTile(tile: Float64Array, mr: number, nr: number, C: F, co: number, ldc: number): void {
   for (let r = 0; r < mr; r++) {
@@ -349,21 +401,40 @@ export function packB(B: F, bOff: number, rs: number, cs: number, K: number, j0:
   }
 }
 
+/** Rows of a K-block in the packed GEMM (packed A block MC×KC ≈ 256 KiB stays in L2). */
+export function gemmKC(): number {
+  return 256;
+}
+
 /**
- * C[M×N] (row stride ldc, at cOff) += A·B for strided A (i,k)->A[aOff+i*ars+k*acs] and
- * B (k,j)->B[bOff+k*brs+j*bcs]. Blocked: KC = 256 along K, MC = 128 rows of packed A (L2),
- * one packed 8-column B panel at a time (L1).
+ * Pack the whole K×N operand B (element (k,j) at B[bOff + k*rs + j*cs]) for gemmPackedB: for each
+ * K-block starting at row pc (kc = min(KC, K - pc) rows) and each 8-column panel starting at jc,
+ * out[pc*Np + jc*kc + k*8 + c] with Np = ceil(N/8)*8; columns ≥ N zero-filled. Needs K*Np elements.
  */
-export function gemmAcc(
-  M: number, N: number, K: number,
-  A: F, aOff: number, ars: number, acs: number,
-  B: F, bOff: number, brs: number, bcs: number,
-  C: F, cOff: number, ldc: number, ws: Workspace,
+export function packBAll(B: F, bOff: number, rs: number, cs: number, K: number, N: number, out: Float64Array): void {
+  const KC = gemmKC();
+  const Np = ((N + 7) >> 3) << 3;
+  for (let pc = 0; pc < K; pc += KC) {
+    const kc = K - pc < KC ? K - pc : KC;
+    for (let jc = 0; jc < N; jc += 8) {
+      const nr = N - jc < 8 ? N - jc : 8;
+      packB(B, bOff + pc * rs, rs, cs, kc, jc, nr, out, pc * Np + jc * kc);
+    }
+  }
+}
+
+/**
+ * C[M×N] (row stride ldc, at cOff) += A·B with B pre-packed by packBAll and strided A
+ * (i,k) -> A[aOff + i*ars + k*acs]. A is packed in blocks of MC = 128 rows × KC columns.
+ */
+export function gemmPackedB(
+  M: number, N: number, K: number, A: F, aOff: number, ars: number, acs: number,
+  pb: Float64Array, C: F, cOff: number, ldc: number, ws: Workspace,
 ): void {
-  const KC = 256;
+  const KC = gemmKC();
   const MC = 128;
+  const Np = ((N + 7) >> 3) << 3;
   const pa = wsBuf(ws, 'gemmA', MC * KC);
-  const pb = wsBuf(ws, 'gemmB', KC * 8);
   const tile = wsBuf(ws, 'tile', 64);
   tile.fill(0, 0, 64);
   for (let pc = 0; pc < K; pc += KC) {
@@ -373,20 +444,33 @@ export function gemmAcc(
       packA(A, aOff + ic * ars + pc * acs, ars, acs, mc, kc, pa);
       for (let jc = 0; jc < N; jc += 8) {
         const nr = N - jc < 8 ? N - jc : 8;
-        packB(B, bOff + pc * brs, brs, bcs, kc, jc, nr, pb, 0);
+        const ib = pc * Np + jc * kc;
         for (let ir = 0; ir < mc; ir += 8) {
           const mr = mc - ir < 8 ? mc - ir : 8;
           const co = cOff + (ic + ir) * ldc + jc;
           if (mr === 8 && nr === 8) {
-            mk8x8(kc, pa, ir * kc, pb, 0, C, co, ldc);
+            mk8x8(kc, pa, ir * kc, pb, ib, C, co, ldc);
           } else {
-            mk8x8(kc, pa, ir * kc, pb, 0, tile, 0, 8);
+            mk8x8(kc, pa, ir * kc, pb, ib, tile, 0, 8);
             addTile(tile, mr, nr, C, co, ldc);
           }
         }
       }
     }
   }
+}
+
+/** Single-threaded C[M×N] += A·B for strided A and B (packs B into the workspace, then gemmPackedB). */
+export function gemmAcc(
+  M: number, N: number, K: number,
+  A: F, aOff: number, ars: number, acs: number,
+  B: F, bOff: number, brs: number, bcs: number,
+  C: F, cOff: number, ldc: number, ws: Workspace,
+): void {
+  const Np = ((N + 7) >> 3) << 3;
+  const pb = wsBuf(ws, 'gemmBAll', K * Np);
+  packBAll(B, bOff, brs, bcs, K, N, pb);
+  gemmPackedB(M, N, K, A, aOff, ars, acs, pb, C, cOff, ldc, ws);
 }
 
 /**
@@ -491,6 +575,17 @@ export function convFwdImages(
         if (mr === 8 && nr === 8) {
           if (inRow) mkConvS1(K, wp, i * K, xp, koff, base, out, co, P);
           else mkConvG(K, wp, i * K, xp, koff, d, out, co, P);
+        } else if (mr <= 3) {
+          // last 1–3 output channels: one row at a time instead of a mostly empty 8-row tile
+          for (let r = 0; r < mr; r++) {
+            if (nr === 8) {
+              if (inRow) mkConvRowS1(K, wp, i * K + r, xp, koff, base, out, co + r * P);
+              else mkConvRowG(K, wp, i * K + r, xp, koff, d, out, co + r * P);
+            } else {
+              mkConvRowG(K, wp, i * K + r, xp, koff, d, tile, 0);
+              addTile(tile, 1, nr, out, co + r * P, P);
+            }
+          }
         } else {
           if (inRow) mkConvS1(K, wp, i * K, xp, koff, base, tile, 0, 8);
           else mkConvG(K, wp, i * K, xp, koff, d, tile, 0, 8);
@@ -608,12 +703,91 @@ export function convBwdWeightImages(
         const mr = O - i < 8 ? O - i : 8;
         if (mr === 8 && nk === 8) {
           mkWgrad(HO, WO, s, rowStep, pa, i * P, xp, koff, k0, dw, i * K + k0, K);
+        } else if (mr <= 3) {
+          for (let r = 0; r < mr; r++) {
+            if (nk === 8) {
+              mkWgradRow(HO, WO, s, rowStep, pa, i * P + r, xp, koff, k0, dw, (i + r) * K + k0);
+            } else {
+              mkWgradRow(HO, WO, s, rowStep, pa, i * P + r, xp, koff, k0, tile, 0);
+              addTile(tile, 1, nk, dw, (i + r) * K + k0, K);
+            }
+          }
         } else {
           mkWgrad(HO, WO, s, rowStep, pa, i * P, xp, koff, k0, tile, 0, 8);
           addTile(tile, mr, nk, dw, i * K + k0, K);
         }
       }
     }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dynamically scheduled loops: every participating thread (main included) grabs the next image
+// (or row block) from a shared counter, so a thread that is slowed down (other load on the
+// machine) simply takes fewer items. `who[i]` records which thread (`me`) produced item i.
+
+/** Forward convolution over a batch, dynamically scheduled by image (see convFwdImages). */
+export function convFwdDyn(
+  x: F, count: number, C: number, H: number, W: number,
+  wp: Float64Array, O: number, KH: number, KW: number, s: number, ph: number, pw: number,
+  HO: number, WO: number, bias: F | null, out: F, ctr: Int32Array, who: Int32Array, me: number, ws: Workspace,
+): void {
+  const CHW = C * H * W;
+  const OP = O * HO * WO;
+  for (;;) {
+    const i = Atomics.add(ctr, 0, 1);
+    if (i >= count) return;
+    convFwdImages(x, i * CHW, 1, C, H, W, wp, O, KH, KW, s, ph, pw, HO, WO, bias, out, i * OP, ws);
+    who[i] = me;
+  }
+}
+
+/** GEMM + col2im input gradient over a batch, dynamically scheduled by image. */
+export function convBwdInGemmDyn(
+  dy: F, count: number, O: number, HO: number, WO: number,
+  wtp: Float64Array, C: number, H: number, W: number, KH: number, KW: number,
+  s: number, ph: number, pw: number, dx: F, ctr: Int32Array, who: Int32Array, me: number, ws: Workspace,
+): void {
+  const CHW = C * H * W;
+  const OP = O * HO * WO;
+  for (;;) {
+    const i = Atomics.add(ctr, 0, 1);
+    if (i >= count) return;
+    convBwdInputGemmImages(dy, i * OP, 1, O, HO, WO, wtp, C, H, W, KH, KW, s, ph, pw, dx, i * CHW, ws);
+    who[i] = me;
+  }
+}
+
+/** Weight gradient over a batch into this thread's float64 accumulator `dw`, dynamically scheduled by image. */
+export function convBwdWDyn(
+  dy: F, count: number, O: number, HO: number, WO: number,
+  x: F, C: number, H: number, W: number, KH: number, KW: number,
+  s: number, ph: number, pw: number, dw: Float64Array, ctr: Int32Array, who: Int32Array, me: number, ws: Workspace,
+): void {
+  const CHW = C * H * W;
+  const OP = O * HO * WO;
+  for (;;) {
+    const i = Atomics.add(ctr, 0, 1);
+    if (i >= count) return;
+    convBwdWeightImages(dy, i * OP, 1, O, HO, WO, x, i * CHW, C, H, W, KH, KW, s, ph, pw, dw, ws);
+    who[i] = me;
+  }
+}
+
+/** C += A·B (B pre-packed by packBAll) by blocks of `rb` rows, dynamically scheduled. */
+export function gemmDyn(
+  M: number, N: number, K: number, A: F, aOff: number, ars: number, acs: number,
+  pb: Float64Array, C: F, cOff: number, ldc: number, rb: number,
+  ctr: Int32Array, who: Int32Array, me: number, ws: Workspace,
+): void {
+  const nb = ((M + rb - 1) / rb) | 0;
+  for (;;) {
+    const b = Atomics.add(ctr, 0, 1);
+    if (b >= nb) return;
+    const r0 = b * rb;
+    const rows = M - r0 < rb ? M - r0 : rb;
+    gemmPackedB(rows, N, K, A, aOff + r0 * ars, ars, acs, pb, C, cOff + r0 * ldc, ldc, ws);
+    who[b] = me;
   }
 }
 
@@ -625,25 +799,26 @@ export interface KernelJob {
 
 /** The fields the jobs use (a job carries only those of its op). */
 interface JobArgs {
-  x: F; xOff: number; count: number; C: number; H: number; W: number;
+  x: F; count: number; C: number; H: number; W: number;
   wp: Float64Array; wtp: Float64Array; O: number; KH: number; KW: number; s: number; ph: number; pw: number;
-  HO: number; WO: number; bias: F | null; out: F; outOff: number;
-  dy: F; dyOff: number; dx: F; dxOff: number; dw: Float64Array;
+  HO: number; WO: number; bias: F | null; out: F;
+  dy: F; dx: F; dw: Float64Array;
   M: number; N: number; K: number; A: F; aOff: number; ars: number; acs: number;
-  B: F; bOff: number; brs: number; bcs: number; Cm: F; cOff: number; ldc: number;
+  pb: Float64Array; Cm: F; cOff: number; ldc: number; rb: number;
+  ctr: Int32Array; who: Int32Array; me: number;
 }
 
 /** Worker-side dispatcher: runs one job descriptor. */
 export function runKernelJob(j: KernelJob, ws: Workspace): void {
   const a = j as unknown as JobArgs;
   if (j.op === 'fwd') {
-    convFwdImages(a.x, a.xOff, a.count, a.C, a.H, a.W, a.wp, a.O, a.KH, a.KW, a.s, a.ph, a.pw, a.HO, a.WO, a.bias, a.out, a.outOff, ws);
+    convFwdDyn(a.x, a.count, a.C, a.H, a.W, a.wp, a.O, a.KH, a.KW, a.s, a.ph, a.pw, a.HO, a.WO, a.bias, a.out, a.ctr, a.who, a.me, ws);
   } else if (j.op === 'bwdInGemm') {
-    convBwdInputGemmImages(a.dy, a.dyOff, a.count, a.O, a.HO, a.WO, a.wtp, a.C, a.H, a.W, a.KH, a.KW, a.s, a.ph, a.pw, a.dx, a.dxOff, ws);
+    convBwdInGemmDyn(a.dy, a.count, a.O, a.HO, a.WO, a.wtp, a.C, a.H, a.W, a.KH, a.KW, a.s, a.ph, a.pw, a.dx, a.ctr, a.who, a.me, ws);
   } else if (j.op === 'bwdW') {
-    convBwdWeightImages(a.dy, a.dyOff, a.count, a.O, a.HO, a.WO, a.x, a.xOff, a.C, a.H, a.W, a.KH, a.KW, a.s, a.ph, a.pw, a.dw, ws);
+    convBwdWDyn(a.dy, a.count, a.O, a.HO, a.WO, a.x, a.C, a.H, a.W, a.KH, a.KW, a.s, a.ph, a.pw, a.dw, a.ctr, a.who, a.me, ws);
   } else if (j.op === 'gemm') {
-    gemmAcc(a.M, a.N, a.K, a.A, a.aOff, a.ars, a.acs, a.B, a.bOff, a.brs, a.bcs, a.Cm, a.cOff, a.ldc, ws);
+    gemmDyn(a.M, a.N, a.K, a.A, a.aOff, a.ars, a.acs, a.pb, a.Cm, a.cOff, a.ldc, a.rb, a.ctr, a.who, a.me, ws);
   } else {
     throw new Error('unknown kernel job ' + String(j.op));
   }

@@ -8,8 +8,11 @@
  *   (`[0]` = job sequence requested, `[1]` = job sequence done, `[2]` = error flag, `[3]` = ready
  *   state). The main thread posts the job descriptor on a MessagePort, bumps `[0]` and notifies;
  *   the worker, blocked in `Atomics.wait`, wakes, takes the message with `receiveMessageOnPort`,
- *   runs it, stores `[1]` and notifies. The main thread does its own share meanwhile and then
- *   blocks in `Atomics.wait` (allowed in Node) until every worker is done.
+ *   runs it, stores `[1]` and notifies. The main thread works meanwhile and then blocks in
+ *   `Atomics.wait` (allowed in Node) until every worker is done.
+ * - Work is handed out dynamically by the callers (a shared counter that every thread, main
+ *   included, increments to take the next image / row block), so a thread slowed down by other load
+ *   on the machine just takes fewer items instead of holding everybody up.
  * - Workers are `unref()`ed: they never keep the process alive, `process.exit` is never needed.
  * - Any failure to start a worker disables threading (single-threaded fallback), never an error.
  */
@@ -19,14 +22,21 @@ import os from 'node:os';
 import * as kernels from './kernels.js';
 import type { F, KernelJob } from './kernels.js';
 
-function defaultThreads(): number {
-  const env = process.env['SIZESEG_THREADS'];
-  if (env !== undefined && env.trim() !== '') {
+/**
+ * Default thread count: SIZESEG_THREADS when it is an integer ≥ 1 (capped at 64), otherwise
+ * min(2, cores). Pure function of its inputs (exported for tests).
+ */
+export function defaultThreadCount(env: string | undefined, cores: number): number {
+  if (env !== undefined && /^\s*\d+\s*$/.test(env)) {
     const n = Number.parseInt(env, 10);
-    if (Number.isFinite(n) && n >= 1) return Math.min(n, 64);
+    if (n >= 1) return Math.min(n, 64);
   }
+  return Math.max(1, Math.min(2, Math.floor(cores) || 1));
+}
+
+function defaultThreads(): number {
   const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-  return Math.max(1, Math.min(2, cores));
+  return defaultThreadCount(process.env['SIZESEG_THREADS'], cores);
 }
 
 let numThreads = defaultThreads();
@@ -51,10 +61,24 @@ interface PoolWorker {
 
 const workers: PoolWorker[] = [];
 let parallelRuns = 0;
+let workerItems = 0;
 
 /** How many multi-threaded kernel calls have run so far (diagnostics, tests). */
 export function parallelRunCount(): number {
   return parallelRuns;
+}
+
+/** How many work items (images, row blocks) worker threads have processed so far (diagnostics, tests). */
+export function workerItemCount(): number {
+  return workerItems;
+}
+
+/** Counts the items of a dynamically scheduled run that a worker produced (who[i] ≠ 0). */
+export function countWorkerItems(who: Int32Array, n: number): number {
+  let c = 0;
+  for (let i = 0; i < n; i++) if (who[i] !== 0) c++;
+  workerItems += c;
+  return c;
 }
 let broken = false;
 let brokenReason = '';
@@ -210,9 +234,12 @@ export function runParallel(jobs: KernelJob[], mainWork: () => void): void {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Shared scratch memory (grown on demand, reused between calls).
+// Shared scratch memory (grown on demand, reused between calls). Tags are by role ('in1', 'in2',
+// 'out', 'wpack', ...) rather than by caller, so the retained memory is bounded by a few buffers of
+// the largest size used; kernel calls are sequential on the main thread, so roles never collide.
 
 const sharedCache = new Map<string, Float32Array | Float64Array>();
+const sharedInts = new Map<string, Int32Array>();
 
 /** A shared Float64Array scratch of at least `len` elements under the name `tag`. */
 export function sharedF64(tag: string, len: number): Float64Array {
@@ -234,6 +261,16 @@ export function sharedF32(tag: string, len: number): Float32Array {
   return a;
 }
 
+/** A shared Int32Array scratch of at least `len` elements under the name `tag`. */
+export function sharedI32(tag: string, len: number): Int32Array {
+  const key = `${tag}:i32`;
+  const cur = sharedInts.get(key);
+  if (cur !== undefined && cur.length >= len) return cur;
+  const a = new Int32Array(new SharedArrayBuffer(Math.max(len, 1) * 4));
+  sharedInts.set(key, a);
+  return a;
+}
+
 /** Shared scratch of the same element type as `like`. */
 export function sharedLike(like: F, tag: string, len: number): F {
   return like instanceof Float32Array ? sharedF32(tag, len) : sharedF64(tag, len);
@@ -248,11 +285,4 @@ export function toShared(arr: F, off: number, len: number, tag: string): { buf: 
   const s = sharedLike(arr, tag, len);
   s.set(arr.subarray(off, off + len));
   return { buf: s, off: 0 };
-}
-
-/** Split `n` items over `parts` as evenly as possible: returns part boundaries (length parts+1). */
-export function splitRange(n: number, parts: number): number[] {
-  const b: number[] = [0];
-  for (let i = 1; i <= parts; i++) b.push(Math.round((n * i) / parts));
-  return b;
 }

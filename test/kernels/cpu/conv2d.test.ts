@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import {
   conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, conv2dOutputShape,
-  getNumThreads, setNumThreads,
+  getNumThreads, setNumThreads, CONV_THREAD_MIN_FLOPS,
 } from '../../../src/kernels/cpu/index.js';
 import type { Shape4 } from '../../../src/kernels/cpu/index.js';
-import { parallelRunCount } from '../../../src/kernels/cpu/threadPool.js';
+import { parallelRunCount, workerItemCount } from '../../../src/kernels/cpu/threadPool.js';
 
 type F = Float32Array | Float64Array;
 
@@ -225,6 +225,7 @@ describe('conv2d threading', () => {
   it('threaded and single-threaded paths give the same results', () => {
     const saved = getNumThreads();
     const rng = makeRng(5);
+    const items0 = workerItemCount();
     try {
       const geos: Geo[] = [
         { N: 8, C: 8, H: 17, W: 15, O: 16, KH: 3, KW: 3, s: 1, p: 1 },
@@ -240,6 +241,7 @@ describe('conv2d threading', () => {
           const w = randArray(rng, g.O * g.C * g.KH * g.KW, f32);
           const bias = randArray(rng, g.O, f32);
           const [HO, WO] = outHW(g);
+          expect(2 * g.N * g.O * HO * WO * g.C * g.KH * g.KW).toBeGreaterThanOrEqual(CONV_THREAD_MIN_FLOPS);
           const dy = randArray(rng, g.N * g.O * HO * WO, f32);
           const run = () => {
             const { out, outShape } = conv2dForward(x, xShape, w, wShape, bias, opts);
@@ -267,6 +269,8 @@ describe('conv2d threading', () => {
           expect(relErr(b.dw, ref.dw)).toBeLessThan(f32 ? 1e-5 : 1e-10);
         }
       }
+      // the worker really took part (images are handed out dynamically, so count over all calls)
+      expect(workerItemCount()).toBeGreaterThan(items0);
     } finally {
       setNumThreads(saved);
     }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { gemm, gemmNaive, setNumThreads, getNumThreads } from '../../../src/kernels/cpu/index.js';
-import { parallelRunCount } from '../../../src/kernels/cpu/threadPool.js';
+import { gemm, gemmNaive, setNumThreads, getNumThreads, GEMM_THREAD_MIN_FLOPS } from '../../../src/kernels/cpu/index.js';
+import { parallelRunCount, workerItemCount } from '../../../src/kernels/cpu/threadPool.js';
 
 type F = Float32Array | Float64Array;
 
@@ -105,11 +105,13 @@ describe('gemm', () => {
 
   it('gives the same result with 1 and 2 threads on a product large enough to be split', () => {
     const saved = getNumThreads();
+    const items0 = workerItemCount();
     try {
       const rng = makeRng(7);
       for (const f32 of [false, true]) {
         for (const [tA, tB] of [[false, false], [true, true]] as const) {
-          const M = 70, N = 66, K = 600;
+          const M = 100, N = 90, K = 600;
+          expect(2 * M * N * K).toBeGreaterThanOrEqual(GEMM_THREAD_MIN_FLOPS);
           const A = randArray(rng, M * K + 3, f32);
           const B = randArray(rng, K * N + 1, f32);
           const C1 = randArray(rng, M * N, f32);
@@ -122,6 +124,26 @@ describe('gemm', () => {
           expect(parallelRunCount()).toBe(before + 1);
           expect(relErr(C2, C1)).toBeLessThan(f32 ? 1e-6 : 1e-13);
         }
+      }
+      expect(workerItemCount()).toBeGreaterThan(items0);
+    } finally {
+      setNumThreads(saved);
+    }
+  });
+
+  it('handles a long K (B packed in column chunks), single- and multi-threaded', () => {
+    const saved = getNumThreads();
+    try {
+      const rng = makeRng(11);
+      for (const [M, N, K, t] of [[3, 50, 40000, 1], [16, 40, 40000, 2]] as const) {
+        setNumThreads(t);
+        const A = randArray(rng, M * K, false);
+        const B = randArray(rng, K * N, false);
+        const C1 = new Float64Array(M * N);
+        const C2 = new Float64Array(M * N);
+        gemm(false, false, M, N, K, A, 0, K, B, 0, N, C1, 0, N, false);
+        gemmNaive(false, false, M, N, K, A, 0, K, B, 0, N, C2, 0, N, false);
+        expect(relErr(C1, C2)).toBeLessThan(1e-12);
       }
     } finally {
       setNumThreads(saved);
