@@ -1,5 +1,7 @@
 /** Shared tinybench plumbing: run named tasks, return each task's median latency in ms. */
+import { readFileSync } from 'node:fs';
 import { Bench } from 'tinybench';
+import { Rng } from '../src/autograd/rng.js';
 
 export function median(task: { result: unknown } | undefined, where = 'bench'): number {
   const r = task?.result as { state?: string; latency?: { p50?: number } } | undefined;
@@ -31,4 +33,51 @@ export async function timeTasks(
 /** True when the file is run directly (`npx tsx bench/x.bench.ts`), not imported by bench/run.ts. */
 export function isMain(importMetaUrl: string): boolean {
   return process.argv[1] !== undefined && importMetaUrl === new URL(`file://${process.argv[1]}`).href;
+}
+
+/** Fastest sample (ms): less sensitive than the median to other load on a shared machine. */
+export function fastest(task: { name: string; result: unknown }): number {
+  const r = task.result as { state?: string; latency?: { min?: number } };
+  if (r.state !== 'completed' || r.latency?.min === undefined) throw new Error(`bench task ${task.name} did not complete: ${String(r.state)}`);
+  return r.latency.min;
+}
+
+/**
+ * Average number of cores used by OTHER processes while `run()` ran (Linux /proc/stat minus this
+ * process's own CPU time); null where /proc/stat is unavailable. Other load distorts 2-thread timings.
+ */
+export function startLoadProbe(): () => number | null {
+  const busy = (): number | null => {
+    try {
+      const f = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+      const idle = (f[3] ?? 0) + (f[4] ?? 0);
+      return (f.reduce((a, b) => a + b, 0) - idle) / 100; // USER_HZ = 100
+    } catch {
+      return null;
+    }
+  };
+  const b0 = busy();
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  return () => {
+    const b1 = busy();
+    if (b0 === null || b1 === null) return null;
+    const own = process.cpuUsage(c0);
+    const wall = (performance.now() - t0) / 1000;
+    return Math.max(0, (b1 - b0 - (own.user + own.system) / 1e6) / wall);
+  };
+}
+
+export const r2 = (v: number): number => Math.round(v * 100) / 100;
+export const gflops = (flops: number, ms: number): number => r2(flops / (ms * 1e6));
+
+/** A uniform [0, 1) source from the library's seeded generator, for benchmark data. */
+export function uniformSource(seed: number): () => number {
+  const rng = new Rng(seed);
+  return () => rng.uniform();
+}
+
+/** n float32 values uniform in [−1, 1). */
+export function randF32(rng: () => number, n: number): Float32Array {
+  return Float32Array.from({ length: n }, () => rng() * 2 - 1);
 }

@@ -9,8 +9,7 @@
  * within 2× of the forward time. Note: timings are sensitive to other load on the machine.
  */
 import { Bench } from 'tinybench';
-import type { Task } from 'tinybench';
-import { readFileSync } from 'node:fs';
+import { fastest, gflops, median, r2, randF32, startLoadProbe, uniformSource } from './_util.js';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -53,22 +52,7 @@ const MODEL_LAYERS: ConvCase[] = [
 /** How many times each MODEL_LAYERS entry occurs in one forward pass. */
 const LAYER_COUNT: Record<string, number> = { 'E1 16→16 3×3 (×2)': 2 };
 
-function makeRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
-function randF32(rng: () => number, n: number): Float32Array {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = rng() * 2 - 1;
-  return a;
-}
 
 interface Prepared {
   c: ConvCase;
@@ -94,52 +78,14 @@ function prepare(c: ConvCase, rng: () => number): Prepared {
   };
 }
 
-function median(t: Task): number {
-  const r = t.result;
-  if (r.state !== 'completed') throw new Error(`bench task ${t.name} did not complete: ${r.state}`);
-  return r.latency.p50;
-}
 
-/** Fastest sample (ms): less sensitive than the median to other load on a shared machine. */
-function fastest(t: Task): number {
-  const r = t.result;
-  if (r.state !== 'completed') throw new Error(`bench task ${t.name} did not complete: ${r.state}`);
-  return r.latency.min;
-}
 
-/**
- * Average number of cores used by OTHER processes while `run()` ran (Linux /proc/stat minus this
- * process's own CPU time); null where /proc/stat is unavailable. Other load distorts 2-thread timings.
- */
-function startLoadProbe(): () => number | null {
-  const busy = (): number | null => {
-    try {
-      const f = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
-      const idle = (f[3] ?? 0) + (f[4] ?? 0);
-      return (f.reduce((a, b) => a + b, 0) - idle) / 100; // USER_HZ = 100
-    } catch {
-      return null;
-    }
-  };
-  const b0 = busy();
-  const c0 = process.cpuUsage();
-  const t0 = performance.now();
-  return () => {
-    const b1 = busy();
-    if (b0 === null || b1 === null) return null;
-    const own = process.cpuUsage(c0);
-    const wall = (performance.now() - t0) / 1000;
-    return Math.max(0, (b1 - b0 - (own.user + own.system) / 1e6) / wall);
-  };
-}
 
-const r2 = (v: number): number => Math.round(v * 100) / 100;
-const gflops = (flops: number, ms: number): number => r2(flops / (ms * 1e6));
 
 export async function run(): Promise<Record<string, unknown>> {
   const saved = getNumThreads();
   const otherLoad = startLoadProbe();
-  const rng = makeRng(2024);
+  const rng = uniformSource(2024);
   const rows: Record<string, string | number>[] = [];
   const summary: Record<string, unknown>[] = [];
   const threads = (n: number) => ({ beforeAll: () => setNumThreads(n) });
@@ -168,7 +114,7 @@ export async function run(): Promise<Record<string, unknown>> {
       const ms: Record<string, number> = {};
       const minMs: Record<string, number> = {};
       for (const t of [...naiveBench.tasks, ...bench.tasks]) {
-        ms[t.name] = median(t);
+        ms[t.name] = median(t, 'bench/conv.bench.ts');
         minMs[t.name] = fastest(t);
       }
       for (const [name, v] of Object.entries(ms)) {

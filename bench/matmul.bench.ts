@@ -5,63 +5,21 @@
  *   npx tsx bench/matmul.bench.ts
  */
 import { Bench } from 'tinybench';
-import type { Task } from 'tinybench';
-import { readFileSync } from 'node:fs';
+import { median, r2, startLoadProbe, uniformSource } from './_util.js';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gemm, gemmNaive, getNumThreads, setNumThreads } from '../src/kernels/cpu/index.js';
 
-function makeRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
-function median(t: Task): number {
-  const r = t.result;
-  if (r.state !== 'completed') throw new Error(`bench task ${t.name} did not complete: ${r.state}`);
-  return r.latency.p50;
-}
 
-/**
- * Average number of cores used by OTHER processes while `run()` ran (Linux /proc/stat minus this
- * process's own CPU time); null where /proc/stat is unavailable. Other load distorts 2-thread timings.
- */
-function startLoadProbe(): () => number | null {
-  const busy = (): number | null => {
-    try {
-      const f = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
-      const idle = (f[3] ?? 0) + (f[4] ?? 0);
-      return (f.reduce((a, b) => a + b, 0) - idle) / 100; // USER_HZ = 100
-    } catch {
-      return null;
-    }
-  };
-  const b0 = busy();
-  const c0 = process.cpuUsage();
-  const t0 = performance.now();
-  return () => {
-    const b1 = busy();
-    if (b0 === null || b1 === null) return null;
-    const own = process.cpuUsage(c0);
-    const wall = (performance.now() - t0) / 1000;
-    return Math.max(0, (b1 - b0 - (own.user + own.system) / 1e6) / wall);
-  };
-}
 
-const r2 = (v: number): number => Math.round(v * 100) / 100;
 
 export async function run(): Promise<Record<string, unknown>> {
   const saved = getNumThreads();
   const otherLoad = startLoadProbe();
   const n = 256;
   const flops = 2 * n * n * n;
-  const rng = makeRng(7);
+  const rng = uniformSource(7);
   const A = new Float32Array(n * n).map(() => rng() * 2 - 1);
   const B = new Float32Array(n * n).map(() => rng() * 2 - 1);
   const C = new Float32Array(n * n);
@@ -76,11 +34,11 @@ export async function run(): Promise<Record<string, unknown>> {
     }
     await bench.run();
     const rows = bench.tasks.map((t) => {
-      const ms = median(t);
+      const ms = median(t, 'bench/matmul.bench.ts');
       return { task: t.name, 'median ms': r2(ms), 'GFLOP/s': r2(flops / (ms * 1e6)) };
     });
     console.table(rows);
-    const get = (name: string) => median(bench.tasks.find((t) => t.name === name)!);
+    const get = (name: string) => median(bench.tasks.find((t) => t.name === name)!, 'bench/matmul.bench.ts');
     const others = otherLoad();
     if (others !== null && others > 0.2) {
       console.warn(`note: other processes used ${others.toFixed(2)} cores on average during this run; 2-thread numbers are unreliable`);

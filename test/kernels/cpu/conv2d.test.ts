@@ -5,25 +5,11 @@ import {
 } from '../../../src/kernels/cpu/index.js';
 import type { Shape4 } from '../../../src/kernels/cpu/index.js';
 import { parallelRunCount, workerItemCount } from '../../../src/kernels/cpu/threadPool.js';
+import { makeRng, randArray } from '../../_helpers/random.js';
 
 type F = Float32Array | Float64Array;
 
-function makeRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
-function randArray(rng: () => number, n: number, f32: boolean): F {
-  const a = f32 ? new Float32Array(n) : new Float64Array(n);
-  for (let i = 0; i < n; i++) a[i] = rng() * 2 - 1;
-  return a;
-}
 
 function relErr(a: F, b: ArrayLike<number>): number {
   expect(a.length).toBe(b.length);

@@ -1,26 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { gemm, gemmNaive, setNumThreads, getNumThreads, GEMM_THREAD_MIN_FLOPS } from '../../../src/kernels/cpu/index.js';
 import { parallelRunCount, workerItemCount } from '../../../src/kernels/cpu/threadPool.js';
+import { makeRng, randArray } from '../../_helpers/random.js';
 
 type F = Float32Array | Float64Array;
 
-/** mulberry32: tiny seeded generator for reproducible test data. */
-function makeRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
-function randArray(rng: () => number, n: number, f32: boolean): F {
-  const a = f32 ? new Float32Array(n) : new Float64Array(n);
-  for (let i = 0; i < n; i++) a[i] = rng() * 2 - 1;
-  return a;
-}
 
 /** max |a - b| / max(1e-30, max |b|) */
 function relErr(a: F, b: F): number {

@@ -1,17 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { upsampleNearest2xBackward, upsampleNearest2xForward } from '../../../src/kernels/cpu/index.js';
 import type { Shape4 } from '../../../src/kernels/cpu/index.js';
+import { makeRng } from '../../_helpers/random.js';
 
-function makeRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('upsampleNearest2x', () => {
   const shapes: Shape4[] = [[1, 1, 1, 1], [2, 3, 4, 5], [1, 2, 3, 1], [3, 1, 6, 4]];

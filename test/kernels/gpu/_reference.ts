@@ -3,25 +3,16 @@
  * loops over the definitions), a seeded RNG, and comparison helpers.
  */
 import { expect } from 'vitest';
+import { makeRng, randArray } from '../../_helpers/random.js';
 
 export type S4 = [number, number, number, number];
 
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded uniform generator for test data (mulberry32). */
+export const rng = makeRng;
 
 /** Uniform in [-1, 1), rounded to float32 so that the float64 reference sees the same inputs. */
 export function randomF32(n: number, r: () => number, scale = 1, offset = 0): Float32Array {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = offset + scale * (2 * r() - 1);
-  return a;
+  return randArray(r, n, true, scale, offset) as Float32Array;
 }
 
 export const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
