@@ -9,9 +9,7 @@
  * within 2× of the forward time. Note: timings are sensitive to other load on the machine.
  */
 import { Bench } from 'tinybench';
-import { fastest, gflops, median, r2, randF32, startLoadProbe, uniformSource } from './_util.js';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fastest, gflops, median, r2, randF32, startLoadProbe, uniformSource, isMain } from './_util.js';
 import {
   conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, conv2dNaive, getNumThreads, setNumThreads,
 } from '../src/kernels/cpu/index.js';
@@ -201,13 +199,4 @@ export async function run(): Promise<Record<string, unknown>> {
   }
 }
 
-const invokedDirectly = process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);
-if (invokedDirectly) {
-  run().then(
-    () => undefined,
-    (e: unknown) => {
-      console.error(e);
-      process.exitCode = 1;
-    },
-  );
-}
+if (isMain(import.meta.url)) await run();

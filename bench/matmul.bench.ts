@@ -5,9 +5,7 @@
  *   npx tsx bench/matmul.bench.ts
  */
 import { Bench } from 'tinybench';
-import { median, r2, startLoadProbe, uniformSource } from './_util.js';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { median, r2, startLoadProbe, uniformSource, isMain } from './_util.js';
 import { gemm, gemmNaive, getNumThreads, setNumThreads } from '../src/kernels/cpu/index.js';
 
 
@@ -57,13 +55,4 @@ export async function run(): Promise<Record<string, unknown>> {
   }
 }
 
-const invokedDirectly = process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);
-if (invokedDirectly) {
-  run().then(
-    () => undefined,
-    (e: unknown) => {
-      console.error(e);
-      process.exitCode = 1;
-    },
-  );
-}
+if (isMain(import.meta.url)) await run();

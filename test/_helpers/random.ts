@@ -21,3 +21,15 @@ export function randArray(rng: () => number, n: number, f32: boolean, scale = 1,
   for (let i = 0; i < n; i++) a[i] = (rng() * 2 - 1) * scale + shift;
   return a;
 }
+
+/** max |a − b| / max |b| (relative to the reference's largest magnitude); lengths must match. */
+export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`relErr: lengths differ (${a.length} vs ${b.length})`);
+  let m = 0;
+  let s = 0;
+  for (let i = 0; i < b.length; i++) {
+    m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)));
+    s = Math.max(s, Math.abs(b[i] as number));
+  }
+  return m / Math.max(s, 1e-30);
+}

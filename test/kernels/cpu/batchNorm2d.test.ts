@@ -1,21 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { batchNorm2dBackward, batchNorm2dForward } from '../../../src/kernels/cpu/index.js';
 import type { Shape4 } from '../../../src/kernels/cpu/index.js';
-import { makeRng, randArray } from '../../_helpers/random.js';
+import { makeRng, randArray, relErr } from '../../_helpers/random.js';
 
 type F = Float32Array | Float64Array;
 
 
 
-function relErr(a: F, b: ArrayLike<number>): number {
-  let m = 0;
-  let s = 0;
-  for (let i = 0; i < b.length; i++) {
-    m = Math.max(m, Math.abs(a[i]! - b[i]!));
-    s = Math.max(s, Math.abs(b[i]!));
-  }
-  return m / Math.max(s, 1e-30);
-}
 
 /** Straightforward float64 reference of the training-mode forward. */
 function refForward(x: F, [N, C, H, W]: Shape4, gamma: F, beta: F, eps: number) {

@@ -5,22 +5,12 @@ import {
 } from '../../../src/kernels/cpu/index.js';
 import type { Shape4 } from '../../../src/kernels/cpu/index.js';
 import { parallelRunCount, workerItemCount } from '../../../src/kernels/cpu/threadPool.js';
-import { makeRng, randArray } from '../../_helpers/random.js';
+import { makeRng, randArray, relErr } from '../../_helpers/random.js';
 
 type F = Float32Array | Float64Array;
 
 
 
-function relErr(a: F, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  let s = 0;
-  for (let i = 0; i < b.length; i++) {
-    m = Math.max(m, Math.abs(a[i]! - b[i]!));
-    s = Math.max(s, Math.abs(b[i]!));
-  }
-  return m / Math.max(s, 1e-30);
-}
 
 interface Geo {
   N: number; C: number; H: number; W: number; O: number; KH: number; KW: number; s: number; p: number;

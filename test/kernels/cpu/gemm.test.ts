@@ -1,22 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { gemm, gemmNaive, setNumThreads, getNumThreads, GEMM_THREAD_MIN_FLOPS } from '../../../src/kernels/cpu/index.js';
 import { parallelRunCount, workerItemCount } from '../../../src/kernels/cpu/threadPool.js';
-import { makeRng, randArray } from '../../_helpers/random.js';
+import { makeRng, randArray, relErr } from '../../_helpers/random.js';
 
 type F = Float32Array | Float64Array;
 
 
 
 /** max |a - b| / max(1e-30, max |b|) */
-function relErr(a: F, b: F): number {
-  let m = 0;
-  let s = 0;
-  for (let i = 0; i < b.length; i++) {
-    m = Math.max(m, Math.abs(a[i]! - b[i]!));
-    s = Math.max(s, Math.abs(b[i]!));
-  }
-  return m / Math.max(s, 1e-30);
-}
 
 interface Case {
   M: number; N: number; K: number; tA: boolean; tB: boolean;
