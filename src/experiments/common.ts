@@ -61,7 +61,7 @@ const QUICK_NOTES = [
   'pre-training: at most 12 epochs of ≥ 160 images, patience 3 on validation IoU (paper: until convergence)',
   'size training: at most 3 epochs over the pool, patience 3 on validation E, lr 3e-4 (paper: until E stops improving)',
   'fig5: epoch times on 128 images (1 warm-up + 3 timed rounds, methods interleaved); fig6: 6 fixed epochs over the 480-image pool per n',
-  'fig7: m ∈ {10, 20, 85, 200} (not 50, 500, all), 3 seeds; beyond: m ∈ {20, 85}, 2 seeds, estimators with n = 4 on m = 85 seed 0',
+  'fig7: m ∈ {10, 20, 50, 85, 200, all}, 3 seeds — "all" is the whole 480-image pool, which stands in for the paper\'s 500 and all; beyond: m ∈ {20, 85}, 3 seeds, estimators with n = 4 on m = 85 seed 0',
 ];
 
 export const PRESETS: Record<PresetName, Preset> = {
@@ -90,8 +90,8 @@ export const PRESETS: Record<PresetName, Preset> = {
     pretrain: { epochs: 12, patience: 3, lr: 3e-3, minImagesPerEpoch: 160 },
     size: { epochs: 3, patience: 3, lr: 3e-4 },
     fig5: { m: 85, ns: [1, 2, 4, 8], timingImages: 128, timingEpochs: 3, qualityImages: 480, qualityEpochs: 6 },
-    fig7: { ms: [10, 20, 85, 200], seeds: 3 },
-    beyond: { ms: [20, 85], seeds: 2, jointLambda: 1e-3, areaLambda: 0.5, estimatorSamples: 4, estimatorM: 85 },
+    fig7: { ms: [10, 20, 50, 85, 200, 'all'], seeds: 3 },
+    beyond: { ms: [20, 85], seeds: 3, jointLambda: 1e-3, areaLambda: 0.5, estimatorSamples: 4, estimatorM: 85 },
   },
   paper: {
     name: 'paper',
