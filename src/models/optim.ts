@@ -127,10 +127,41 @@ export class Adam extends Optimizer {
     });
   }
 
-  /** Serialisable state (for resuming runs). */
-  stateDict(): { t: number; m: (number[] | null)[]; v: (number[] | null)[] } {
-    return { t: this.t, m: this.m.map((a) => (a ? Array.from(a) : null)), v: this.v.map((a) => (a ? Array.from(a) : null)) };
+  /**
+   * The optimiser's state, for resuming a run: the step count and copies of the first and second moments
+   * (null for a parameter that has not had a gradient yet). `loadStateDict` puts it back, so a resumed run
+   * continues with exactly the updates an uninterrupted one would make.
+   */
+  stateDict(): AdamState {
+    return { t: this.t, m: this.m.map((a) => (a ? a.slice() : null)), v: this.v.map((a) => (a ? a.slice() : null)) };
   }
+
+  loadStateDict(state: AdamState): void {
+    const n = this.params.length;
+    if (!Number.isInteger(state.t) || state.t < 0) throw new Error(`Adam.loadStateDict: step count must be an integer ≥ 0, got ${state.t}.`);
+    if (state.m.length !== n || state.v.length !== n) {
+      throw new Error(`Adam.loadStateDict: the state has moments for ${state.m.length} parameters, this optimiser has ${n}; was it saved for another model?`);
+    }
+    const copy = (a: ArrayLike<number> | null, k: number, which: string): TypedArray | null => {
+      if (a === null) return null;
+      const p = this.params[k]!;
+      if (a.length !== p.size) throw new Error(`Adam.loadStateDict: moment ${which}[${k}] has ${a.length} values, parameter ${p.name ?? k} has ${p.size}.`);
+      const out = allocate(p.dtype, p.size);
+      out.set(a as ArrayLike<number>);
+      return out;
+    };
+    const m = state.m.map((a, k) => copy(a, k, 'm'));
+    const v = state.v.map((a, k) => copy(a, k, 'v'));
+    this.t = state.t;
+    m.forEach((a, k) => (this.m[k] = a));
+    v.forEach((a, k) => (this.v[k] = a));
+  }
+}
+
+export interface AdamState {
+  t: number;
+  m: (ArrayLike<number> | null)[];
+  v: (ArrayLike<number> | null)[];
 }
 
 function checkLr(name: string, lr: number): void {
