@@ -47,6 +47,26 @@ export class Rng {
     this.spareNormal = null;
   }
 
+  /**
+   * The complete state — the four state words and the cached Box–Muller value — as plain JSON-safe
+   * numbers, so that a saved run can resume the exact stream (`Rng.fromState`).
+   */
+  getState(): RngState {
+    return { words: [this.s0, this.s1, this.s2, this.s3], spareNormal: this.spareNormal };
+  }
+
+  static fromState(state: RngState): Rng {
+    const { words, spareNormal } = state;
+    if (!Array.isArray(words) || words.length !== 4 || words.some((w) => !Number.isInteger(w) || w < 0 || w > 0xffffffff)) {
+      throw new Error(`Rng.fromState: expected four 32-bit unsigned state words, got ${JSON.stringify(words)}.`);
+    }
+    if (spareNormal !== null && !Number.isFinite(spareNormal)) throw new Error(`Rng.fromState: spareNormal must be a finite number or null, got ${spareNormal}.`);
+    const rng = new Rng(0);
+    rng.setState(words[0]!, words[1]!, words[2]!, words[3]!);
+    rng.spareNormal = spareNormal;
+    return rng;
+  }
+
   /** The next 32-bit unsigned integer (xoshiro128** output function). */
   nextU32(): number {
     const result = Math.imul(rotl(Math.imul(this.s1, 5) >>> 0, 7), 9) >>> 0;
@@ -122,6 +142,11 @@ export class Rng {
     child.setState(this.nextU32(), this.nextU32(), this.nextU32(), this.nextU32());
     return child;
   }
+}
+
+export interface RngState {
+  words: number[];
+  spareNormal: number | null;
 }
 
 function rotl(x: number, k: number): number {
