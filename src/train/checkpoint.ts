@@ -6,6 +6,10 @@
  *   bytes 12…    header: UTF-8 JSON { format, version, config, epoch, phase, metrics, tensors[], payloadBytes, sha256 }
  *   then         payload: every tensor's values as float32 little-endian, in header order
  *
+ * Tensors belong to groups: 'model' (the weights and buffers, what `best.ckpt` holds) and, in the
+ * `last.ckpt` a training run writes every epoch to be resumable, the optimiser's moments and the best
+ * weights so far (see resume.ts). A tensor entry without a group is a model tensor.
+ *
  * The header's sha256 covers the payload, so a truncated or corrupted file is refused with a clear
  * message instead of loading garbage. Writes are atomic: a temporary file in the same folder is written,
  * flushed and renamed over the target, so an interrupted run (Ctrl-C, crash) leaves the previous good
@@ -29,28 +33,47 @@ export interface CheckpointHeader {
   metrics: Record<string, number>;
   /** Anything else a run wants to resume (seed, step counts, …). */
   extra?: Record<string, unknown>;
-  tensors: { name: string; shape: number[] }[];
+  tensors: { name: string; shape: number[]; group?: string }[];
   payloadBytes: number;
   sha256: string;
 }
 
 export type CheckpointInfo = Omit<CheckpointHeader, 'format' | 'version' | 'tensors' | 'payloadBytes' | 'sha256'>;
 
-export function saveCheckpoint(path: string, model: Module, info: CheckpointInfo): void {
-  const state = [...model.stateDict()];
-  const total = state.reduce((s, [, t]) => s + t.size, 0);
+/** One tensor of a checkpoint file: its group, name, shape and values. */
+export interface CheckpointEntry {
+  group: string;
+  name: string;
+  shape: readonly number[];
+  values: ArrayLike<number>;
+}
+
+/** The model's state dict as checkpoint entries (group 'model'). */
+export function modelEntries(model: Module): CheckpointEntry[] {
+  return [...model.stateDict()].map(([name, t]) => ({ group: 'model', name, shape: t.shape, values: t.values() }));
+}
+
+/** Write the model's weights and buffers (and any `more` entries) atomically. */
+export function saveCheckpoint(path: string, model: Module, info: CheckpointInfo, more: readonly CheckpointEntry[] = []): void {
+  writeCheckpointFile(path, info, [...modelEntries(model), ...more]);
+}
+
+export function writeCheckpointFile(path: string, info: CheckpointInfo, entries: readonly CheckpointEntry[]): void {
+  const total = entries.reduce((s, e) => s + e.values.length, 0);
   const payload = new Float32Array(total);
   let off = 0;
-  for (const [, t] of state) {
-    payload.set(t.values(), off);
-    off += t.size;
+  for (const e of entries) {
+    const size = e.shape.reduce((a, b) => a * b, 1);
+    if (size !== e.values.length) throw new Error(`checkpoint entry ${e.group}/${e.name}: shape [${e.shape.join(', ')}] holds ${size} values, got ${e.values.length}.`);
+    payload.set(e.values, off);
+    off += size;
   }
   const payloadBytes = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
   const header: CheckpointHeader = {
     format: 'sizeseg-checkpoint',
     version: CHECKPOINT_VERSION,
     ...info,
-    tensors: state.map(([name, t]) => ({ name, shape: [...t.shape] })),
+    tensors: entries.map((e) => (e.group === 'model' ? { name: e.name, shape: [...e.shape] } : { name: e.name, shape: [...e.shape], group: e.group })),
     payloadBytes: payloadBytes.length,
     sha256: createHash('sha256').update(payloadBytes).digest('hex'),
   };
@@ -76,7 +99,10 @@ export function saveCheckpoint(path: string, model: Module, info: CheckpointInfo
 
 export interface LoadedCheckpoint {
   header: CheckpointHeader;
+  /** The model's tensors (group 'model'). */
   state: Map<string, Tensor>;
+  /** Every other group's tensors, by group and name. */
+  groups: Map<string, Map<string, Tensor>>;
 }
 
 export function readCheckpoint(path: string): LoadedCheckpoint {
@@ -103,13 +129,15 @@ export function readCheckpoint(path: string): LoadedCheckpoint {
   const values = new Float32Array(payload.length / 4);
   Buffer.from(values.buffer).set(payload);
   const state = new Map<string, Tensor>();
+  const groups = new Map<string, Map<string, Tensor>>();
   let off = 0;
-  for (const { name, shape } of header.tensors) {
+  for (const { name, shape, group = 'model' } of header.tensors) {
     const n = shape.reduce((a, b) => a * b, 1);
-    state.set(name, new Tensor(values.slice(off, off + n), shape));
+    const target = group === 'model' ? state : groups.get(group) ?? groups.set(group, new Map()).get(group)!;
+    target.set(name, new Tensor(values.slice(off, off + n), shape));
     off += n;
   }
-  return { header, state };
+  return { header, state, groups };
 }
 
 /** Copy a read checkpoint's weights into a model; a mismatch of names or shapes is refused (Module.loadStateDict). */

@@ -8,13 +8,13 @@
  */
 import { noGrad } from '../autograd/engine.js';
 import { bceWithLogits } from '../autograd/ops/loss.js';
-import { Rng } from '../autograd/rng.js';
+import { Rng, type RngState } from '../autograd/rng.js';
 import { Tensor } from '../autograd/tensor.js';
 import { batchIterator, makeBatch, type SegDataset } from '../data/index.js';
 import { sizeLoss } from '../estimators/sizeLossOp.js';
 import type { Lemma1Method } from '../estimators/lemma1.js';
 import type { Module } from '../models/module.js';
-import { Adam } from '../models/optim.js';
+import { Adam, type AdamState } from '../models/optim.js';
 import { MetricAccumulator, thresholdLogits, type SegMetrics } from './metrics.js';
 
 export interface EpochRecord {
@@ -41,6 +41,33 @@ export interface TrainOptions {
   /** Validation images (indices into the dataset). */
   valIndices: readonly number[];
   observer?: TrainObserver;
+  /**
+   * Called after every completed epoch (before `observer.onEpoch`) with everything needed to continue the
+   * run later; the CLI writes it to `last.ckpt` (resume.ts). The model's own weights are the current ones.
+   */
+  onState?: (state: TrainState) => void;
+  /**
+   * Continue a run from a state `onState` produced, with the model already holding that state's weights.
+   * The continuation makes exactly the updates the uninterrupted run would have made.
+   */
+  resume?: TrainState;
+}
+
+/** A training run between two epochs: what a resumed run needs besides the model's weights. */
+export interface TrainState {
+  phase: EpochRecord['phase'];
+  /** Epochs completed. */
+  epoch: number;
+  history: EpochRecord[];
+  best: EpochRecord | null;
+  /** The weights and buffers of the best epoch so far, in `model.stateDict()` order. */
+  bestState: Float32Array[] | null;
+  sinceBest: number;
+  optimizer: AdamState;
+  /** The random streams: batch order, flips, and (size training) the estimator's samples. */
+  rngs: Record<string, RngState>;
+  /** What must not change between the interrupted and the resumed run. */
+  fingerprint: { trainImages: number; batch: number; lr: number; seed: number };
 }
 
 export interface TrainResult {
@@ -94,19 +121,26 @@ async function fit(
   stepLoss: StepLoss,
   score: (m: SegMetrics) => number, // higher is better
   flips: boolean,
+  streams: Record<string, Rng> = {}, // further random streams of the step (saved and restored with the run)
 ): Promise<TrainResult> {
   if (trainIndices.length === 0) throw new Error(`${phase}: no training images; check --m and the dataset split.`);
   if (options.valIndices.length === 0) throw new Error(`${phase}: no validation images; the dataset's val split is empty.`);
-  const rng = new Rng(options.seed);
-  const flipRng = rng.fork();
+  const fingerprint = { trainImages: trainIndices.length, batch: options.batch, lr: options.lr, seed: options.seed };
+  const resume = options.resume;
+  if (resume) checkResumable(phase, resume, fingerprint, Object.keys(streams));
+  const rng = resume ? Rng.fromState(resume.rngs.batches!) : new Rng(options.seed);
+  const flipRng = resume ? Rng.fromState(resume.rngs.flips!) : rng.fork();
+  if (resume) for (const name of Object.keys(streams)) streams[name] = Rng.fromState(resume.rngs[name]!);
   const optimizer = new Adam(model.parameters(), { lr: options.lr });
-  const history: EpochRecord[] = [];
-  let best: EpochRecord | null = null;
-  let bestState: Float32Array[] | null = null;
-  let sinceBest = 0;
+  if (resume) optimizer.loadStateDict(resume.optimizer);
+  const history: EpochRecord[] = resume ? [...resume.history] : [];
+  let best: EpochRecord | null = resume?.best ?? null;
+  let bestState: Float32Array[] | null = resume?.bestState ?? null;
+  let sinceBest = resume?.sinceBest ?? 0;
   let interrupted = false;
   const steps = Math.ceil(trainIndices.length / options.batch);
-  for (let epoch = 1; epoch <= options.epochs; epoch++) {
+  for (let epoch = (resume?.epoch ?? 0) + 1; epoch <= options.epochs; epoch++) {
+    if (sinceBest >= options.patience) break; // a resumed run that had already stopped early
     const t0 = performance.now();
     model.train();
     let lossSum = 0;
@@ -144,8 +178,12 @@ async function fit(
     } else {
       sinceBest++;
     }
+    options.onState?.({
+      phase, epoch, history: [...history], best, bestState, sinceBest, optimizer: optimizer.stateDict(),
+      rngs: { batches: rng.getState(), flips: flipRng.getState(), ...Object.fromEntries(Object.entries(streams).map(([k, r]) => [k, r.getState()])) },
+      fingerprint,
+    });
     options.observer?.onEpoch?.(record);
-    if (sinceBest >= options.patience) break;
   }
   if (bestState) {
     const tensors = [...model.stateDict().values()];
@@ -186,8 +224,19 @@ export interface SizetrainOptions extends TrainOptions {
 
 /** Size training (paper eq. 10) with the Lemma-1 estimator; selects on validation E (lower is better). */
 export function sizetrain(model: Module, ds: SegDataset, options: SizetrainOptions): Promise<TrainResult> {
-  const sampler = new Rng(options.seed ^ 0x5eed);
+  const streams = { sampler: new Rng(options.seed ^ 0x5eed) };
   return fit('sizetrain', model, ds, options.sizeLabelled, options, (m, b, x) =>
-    sizeLoss(m.forward(x), b.sizes, { rng: sampler, samples: options.samples, method: options.estimator }),
-  (v) => -v.sizeError, false);
+    sizeLoss(m.forward(x), b.sizes, { rng: streams.sampler, samples: options.samples, method: options.estimator }),
+  (v) => -v.sizeError, false, streams);
+}
+
+function checkResumable(phase: string, state: TrainState, fingerprint: TrainState['fingerprint'], streams: string[]): void {
+  const fail = (why: string): never => {
+    throw new Error(`cannot resume: ${why}.`);
+  };
+  if (state.phase !== phase) fail(`the saved state is from ${state.phase}, not ${phase}`);
+  for (const key of ['trainImages', 'batch', 'seed'] as const) {
+    if (state.fingerprint[key] !== fingerprint[key]) fail(`the run used ${key} ${state.fingerprint[key]}, this one ${fingerprint[key]}; resume with the run's own settings`);
+  }
+  for (const name of ['batches', 'flips', ...streams]) if (!state.rngs[name]) fail(`the saved state lacks the random stream '${name}'`);
 }
