@@ -1,5 +1,6 @@
 /** The `sizeseg` commands. Each validates its options, does its work, and says where the results are. */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { cpus } from 'node:os';
 import { Rng } from '../autograd/rng.js';
 import { backendFromEnv, backendInstance, setBackend } from '../backend.js';
@@ -9,10 +10,11 @@ import { listKernels } from '../kernels/registry.js';
 import '../kernels/cpu/register.js';
 import { registerGpuBackend } from '../kernels/gpu/index.js';
 import { ResUNet } from '../models/resunet.js';
-import { applyCheckpoint, readCheckpoint, saveCheckpoint, type CheckpointHeader } from '../train/checkpoint.js';
+import { applyCheckpoint, loadCheckpointInto, readCheckpoint, saveCheckpoint, type CheckpointHeader } from '../train/checkpoint.js';
+import { loadTrainState, saveTrainState } from '../train/resume.js';
 import { foregroundPriorLogit, type SegMetrics } from '../train/metrics.js';
 import { RunDir } from '../train/runDir.js';
-import { evaluate, predictLogits, pretrain, sizetrain, type EpochRecord, type TrainObserver, type TrainResult } from '../train/trainer.js';
+import { evaluate, predictLogits, pretrain, sizetrain, type EpochRecord, type TrainObserver, type TrainResult, type TrainState } from '../train/trainer.js';
 import { Options, UsageError } from './options.js';
 import { Progress } from './progress.js';
 
@@ -43,10 +45,8 @@ async function common(opts: Options, allowGpu = false): Promise<{ progress: Prog
   return { progress: new Progress({ quiet: opts.flag('quiet') }) };
 }
 
-async function data(opts: Options, progress: Progress): Promise<SegDataset> {
-  const spec = opts.string('data', 'synthetic');
-  const count = opts.optionalString('count') === undefined ? undefined : opts.int('count', 1000);
-  const ds = await loadDataset(spec, { seed: opts.int('seed', 0, 0), ...(count ? { count } : {}) });
+async function data(progress: Progress, spec: string, seed: number, count: number | null | undefined): Promise<SegDataset> {
+  const ds = await loadDataset(spec, { seed, ...(count ? { count } : {}) });
   const c = (s: SplitName) => indicesOf(ds, s).length;
   progress.line(`data: ${ds.name} — ${ds.count} images ${ds.height}×${ds.width} (train ${c('train')}, val ${c('val')}, test ${c('test')}); ${ds.source}`);
   return ds;
@@ -76,8 +76,8 @@ function formatEpoch(r: EpochRecord): string {
   return `${r.phase} epoch ${String(r.epoch).padStart(3)}  loss ${r.trainLoss.toFixed(4)}  val ${formatMetrics(r.val)}  ${r.seconds.toFixed(1)}s${r.best ? '  *best' : ''}`;
 }
 
-function summary(result: TrainResult, progress: Progress): void {
-  if (result.interrupted) progress.line('stopped by Ctrl-C; the best weights so far were kept.');
+function summary(result: TrainResult, progress: Progress, run: RunDir, command: string): void {
+  if (result.interrupted) progress.line(`stopped by Ctrl-C; the best weights so far were kept. Continue with: sizeseg ${command} --resume ${run.path}`);
   else if (result.stoppedEarly) progress.line(`stopped early: validation did not improve for the patience window (best epoch ${result.best?.epoch}).`);
 }
 
@@ -87,44 +87,111 @@ function finish(run: RunDir, ds: SegDataset, model: ResUNet, progress: Progress)
   progress.line(`wrote ${run.path}/ (config.json, metrics.jsonl, best.ckpt, ${files.map((f) => f.slice(run.path.length + 1)).join(', ')})`);
 }
 
+/**
+ * The settings of a pretrain/sizetrain run: from the flags for a new run, or — with `--resume runs/<name>` —
+ * from the run's config.json, where only --epochs and --patience may change (everything else would make
+ * the continuation a different run).
+ */
+function runSettings<T extends Record<string, unknown>>(opts: Options, command: string, fresh: () => T): { config: T; resumeDir: string | null } {
+  const resumeDir = opts.optionalString('resume') ?? null;
+  if (resumeDir === null) return { config: fresh(), resumeDir };
+  const configPath = join(resumeDir, 'config.json');
+  if (!existsSync(configPath)) throw new UsageError(`--resume ${resumeDir}: no config.json there; pass the folder of an earlier '${command}' run (runs/<name>).`);
+  const saved = JSON.parse(readFileSync(configPath, 'utf8')) as T & { command?: string };
+  if (saved.command !== command) throw new UsageError(`--resume ${resumeDir}: that folder holds a '${String(saved.command)}' run; resume it with 'sizeseg ${String(saved.command)} --resume ${resumeDir}'.`);
+  if (!existsSync(join(resumeDir, 'last.ckpt'))) throw new UsageError(`--resume ${resumeDir}: no last.ckpt there (the run stopped before finishing its first epoch); start it again without --resume.`);
+  const config: Record<string, unknown> = { ...saved };
+  for (const key of ['epochs', 'patience'] as const) if (opts.optionalString(key) !== undefined) config[key] = opts.int(key, 1);
+  for (const key of ['data', 'm', 'seed', 'batch', 'lr', 'widths', 'samples', 'estimator', 'checkpoint', 'count'] as const) {
+    if (opts.optionalString(key) !== undefined) {
+      throw new UsageError(`--${key} cannot change when resuming: ${resumeDir} keeps the settings it started with (${configPath}); only --epochs and --patience may be given.`);
+    }
+  }
+  return { config: config as T, resumeDir };
+}
+
+/** The run folder: a new one, or the resumed one with its history restored. */
+function openRun(opts: Options, command: string, resumeDir: string | null, history: readonly EpochRecord[]): RunDir {
+  if (resumeDir === null) return runDir(opts, command);
+  const run = new RunDir(dirname(resolve(resumeDir)), basename(resolve(resumeDir)));
+  run.resumeHistory(history);
+  return run;
+}
+
+/** Per-epoch saving: last.ckpt (resumable state) always, best.ckpt whenever the epoch is the best so far. */
+function checkpointing(run: RunDir, model: ResUNet, widths: number[], extra: Record<string, unknown>) {
+  return (state: TrainState) => {
+    saveTrainState(run.file('last.ckpt'), model, state, { widths }, extra);
+    if (state.best && state.best.epoch === state.epoch) {
+      saveCheckpoint(run.file('best.ckpt'), model, { config: { widths }, epoch: state.epoch, phase: state.phase, metrics: flat(state.best.val), extra });
+    }
+  };
+}
+
+function resumeNote(progress: Progress, state: TrainState | null, run: RunDir, command: string): void {
+  if (state) progress.line(`resuming ${run.path} after epoch ${state.epoch} (best so far: epoch ${state.best?.epoch ?? '–'}), with its optimiser state and random streams`);
+  else progress.line(`an interrupted run continues with: sizeseg ${command} --resume ${run.path}`);
+}
+
 export async function cmdPretrain(opts: Options): Promise<void> {
   const { progress } = await common(opts);
-  const seed = opts.int('seed', 0, 0);
-  const widths = opts.widths(LITE);
-  const m = opts.int('m', 20);
-  const config = { command: 'pretrain', data: opts.string('data', 'synthetic'), m, widths, seed, epochs: opts.int('epochs', 100), patience: opts.int('patience', 10), batch: opts.int('batch', 32), lr: opts.number('lr', 3e-3) };
-  const ds = await data(opts, progress);
-  const annotated = selectAnnotated(ds, m, new Rng(seed));
-  const run = runDir(opts, 'pretrain');
-  run.writeConfig({ ...config, annotated });
-  const model = new ResUNet({ widths, rng: new Rng(seed), headBias: foregroundPriorLogit(ds.masks, annotated, ds.height * ds.width) });
+  const { config, resumeDir } = runSettings(opts, 'pretrain', () => ({
+    command: 'pretrain', data: opts.string('data', 'synthetic'), count: opts.optionalString('count') === undefined ? null : opts.int('count', 1000),
+    m: opts.int('m', 20), widths: opts.widths(LITE), seed: opts.int('seed', 0, 0), epochs: opts.int('epochs', 100),
+    patience: opts.int('patience', 10), batch: opts.int('batch', 32), lr: opts.number('lr', 3e-3), annotated: [] as number[],
+  }));
+  const { seed, widths, m } = config;
+  const ds = await data(progress, config.data, seed, config.count);
+  if (resumeDir === null) config.annotated = selectAnnotated(ds, m, new Rng(seed));
+  const model = new ResUNet({ widths, rng: new Rng(seed), headBias: foregroundPriorLogit(ds.masks, config.annotated, ds.height * ds.width) });
+  const resume = resumeDir === null ? null : loadTrainState(join(resumeDir, 'last.ckpt'), model).state;
+  const run = openRun(opts, 'pretrain', resumeDir, resume?.history ?? []);
+  run.writeConfig(config);
+  resumeNote(progress, resume, run, 'pretrain');
   const interrupt = interruptFlag(progress);
-  const result = await pretrain(model, ds, { ...config, annotated, minImagesPerEpoch: 160, valIndices: indicesOf(ds, 'val'), observer: observer(progress, run, interrupt.stop) });
+  const result = await pretrain(model, ds, {
+    ...config, minImagesPerEpoch: 160, valIndices: indicesOf(ds, 'val'), observer: observer(progress, run, interrupt.stop),
+    onState: checkpointing(run, model, widths, { seed, m }), ...(resume ? { resume } : {}),
+  });
   interrupt.dispose();
-  summary(result, progress);
+  summary(result, progress, run, 'pretrain');
   if (result.best) saveCheckpoint(run.file('best.ckpt'), model, { config: { widths }, epoch: result.best.epoch, phase: 'pretrain', metrics: flat(result.best.val), extra: { seed, m } });
   finish(run, ds, model, progress);
 }
 
 export async function cmdSizetrain(opts: Options): Promise<void> {
   const { progress } = await common(opts);
-  const ckpt = opts.required('checkpoint', 'runs/<name>/best.ckpt');
-  const { model, header } = restoreModel(ckpt);
-  const widths = header.config.widths as number[];
-  const seed = opts.int('seed', 0, 0);
-  const config = { command: 'sizetrain', from: ckpt, data: opts.string('data', 'synthetic'), widths, seed, samples: opts.int('samples', 1), estimator: opts.choice('estimator', ['fast', 'naive'] as const, 'fast'), epochs: opts.int('epochs', 50), patience: opts.int('patience', 5), batch: opts.int('batch', 32), lr: opts.number('lr', 1e-4) };
-  const ds = await data(opts, progress);
-  const run = runDir(opts, 'sizetrain');
+  const { config, resumeDir } = runSettings(opts, 'sizetrain', () => {
+    const from = opts.required('checkpoint', 'runs/<name>/best.ckpt');
+    return {
+      command: 'sizetrain', from, data: opts.string('data', 'synthetic'), count: opts.optionalString('count') === undefined ? null : opts.int('count', 1000),
+      widths: readCheckpoint(from).header.config.widths as number[], seed: opts.int('seed', 0, 0), samples: opts.int('samples', 1),
+      estimator: opts.choice('estimator', ['fast', 'naive'] as const, 'fast'), epochs: opts.int('epochs', 50), patience: opts.int('patience', 5),
+      batch: opts.int('batch', 32), lr: opts.number('lr', 1e-4),
+    };
+  });
+  const { seed, widths } = config;
+  const model = new ResUNet({ widths });
+  const resume = resumeDir === null ? null : loadTrainState(join(resumeDir, 'last.ckpt'), model).state;
+  if (!resume) loadCheckpointInto(config.from, model);
+  const ds = await data(progress, config.data, seed, config.count);
+  const run = openRun(opts, 'sizetrain', resumeDir, resume?.history ?? []);
   run.writeConfig(config);
   const val = indicesOf(ds, 'val');
-  const before = evaluate(model, ds, val);
-  progress.line(`before size training: val ${formatMetrics(before)}`);
-  run.logEvent({ phase: 'sizetrain', event: 'start', val: before });
+  if (!resume) {
+    const before = evaluate(model, ds, val);
+    progress.line(`before size training: val ${formatMetrics(before)}`);
+    run.logEvent({ phase: 'sizetrain', event: 'start', val: before });
+  }
+  resumeNote(progress, resume, run, 'sizetrain');
   const interrupt = interruptFlag(progress);
-  const result = await sizetrain(model, ds, { ...config, sizeLabelled: indicesOf(ds, 'train'), valIndices: val, observer: observer(progress, run, interrupt.stop) });
+  const result = await sizetrain(model, ds, {
+    ...config, sizeLabelled: indicesOf(ds, 'train'), valIndices: val, observer: observer(progress, run, interrupt.stop),
+    onState: checkpointing(run, model, widths, { seed, from: config.from }), ...(resume ? { resume } : {}),
+  });
   interrupt.dispose();
-  summary(result, progress);
-  if (result.best) saveCheckpoint(run.file('best.ckpt'), model, { config: { widths }, epoch: result.best.epoch, phase: 'sizetrain', metrics: flat(result.best.val), extra: { seed, from: ckpt } });
+  summary(result, progress, run, 'sizetrain');
+  if (result.best) saveCheckpoint(run.file('best.ckpt'), model, { config: { widths }, epoch: result.best.epoch, phase: 'sizetrain', metrics: flat(result.best.val), extra: { seed, from: config.from } });
   finish(run, ds, model, progress);
 }
 
@@ -142,7 +209,8 @@ async function checkpointOnSplit(opts: Options) {
   const ckpt = opts.required('checkpoint', 'runs/<name>/best.ckpt');
   const split = opts.choice('split', ['train', 'val', 'test'] as const, 'test');
   const { model } = restoreModel(ckpt);
-  const ds = await data(opts, progress);
+  const count = opts.optionalString('count') === undefined ? null : opts.int('count', 1000);
+  const ds = await data(progress, opts.string('data', 'synthetic'), opts.int('seed', 0, 0), count);
   return { progress, ckpt, split, model, ds, indices: indicesOf(ds, split) };
 }
 

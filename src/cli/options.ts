@@ -20,6 +20,7 @@ export const FLAGS = {
   count: { type: 'string', help: 'number of images to load/generate (a seeded subset)' },
   split: { type: 'string', help: 'train | val | test (evaluate/predict; default test)' },
   checkpoint: { type: 'string', help: 'a .ckpt file written by pretrain/sizetrain' },
+  resume: { type: 'string', help: 'continue an interrupted pretrain/sizetrain run from its folder (runs/<name>/last.ckpt)' },
   backend: { type: 'string', help: 'cpu | gpu (default $SIZESEG_BACKEND or cpu)' },
   threads: { type: 'string', help: 'CPU worker threads (default: all cores, at most 2)' },
   out: { type: 'string', help: 'root folder for run folders (default runs)' },
@@ -117,6 +118,7 @@ Commands:
   demo        the whole method on built-in synthetic data: pre-train on a few annotated images,
               then train on object sizes only; prints IoU and E before and after (what npm start runs)
   pretrain    supervised pre-training (BCE) on --m annotated images; writes runs/<name>/best.ckpt
+              (and last.ckpt after every epoch, which --resume continues from)
   sizetrain   size training from --checkpoint on the training split's object sizes
   evaluate    E, IoU and Dice of --checkpoint on --split
   predict     PNG grid of predictions of --checkpoint on --split (green: truth, red: prediction)
@@ -130,5 +132,6 @@ Examples:
   sizeseg pretrain --data prepared:../shared/data/hippocampus --m 50 --name hippo-m50
   sizeseg sizetrain --data prepared:../shared/data/hippocampus --checkpoint runs/hippo-m50/best.ckpt
   sizeseg evaluate --data prepared:../shared/data/hippocampus --checkpoint runs/hippo-m50-size/best.ckpt
+  sizeseg pretrain --resume runs/hippo-m50            # continue after Ctrl-C or a crash, from the last epoch
 `;
 }

@@ -3,7 +3,7 @@
  * pictures — learning curves (SVG) and a grid of images with ground-truth (green) and predicted (red)
  * outlines (PNG). Everything a person needs to look at a run afterwards.
  */
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { SegDataset } from '../data/index.js';
 import { imageGridPng } from '../viz/png.js';
@@ -32,6 +32,30 @@ export class RunDir {
   logEpoch(record: EpochRecord): void {
     this.records.push(record);
     appendFileSync(this.file('metrics.jsonl'), `${JSON.stringify(record)}\n`);
+  }
+
+  /**
+   * Continue a run in this folder from a state saved after epoch `history.at(-1).epoch`: the curves get the
+   * earlier epochs back, and `metrics.jsonl` loses the lines of epochs after it (an epoch that was logged
+   * but not saved is trained again), keeping every other line in order.
+   */
+  resumeHistory(history: readonly EpochRecord[]): void {
+    this.records.length = 0;
+    this.records.push(...history);
+    const path = this.file('metrics.jsonl');
+    if (!existsSync(path)) return;
+    const saved = new Map(history.map((r) => [`${r.phase}:${r.epoch}`, true]));
+    const phases = new Set(history.map((r) => r.phase));
+    const kept = readFileSync(path, 'utf8').split('\n').filter((line) => {
+      if (line.trim() === '') return false;
+      try {
+        const r = JSON.parse(line) as Partial<EpochRecord>;
+        return !(r.trainLoss !== undefined && r.phase && phases.has(r.phase) && !saved.has(`${r.phase}:${r.epoch}`));
+      } catch {
+        return false; // a line cut by the interruption
+      }
+    });
+    writeFileSync(path, kept.map((l) => `${l}\n`).join(''));
   }
 
   logEvent(event: Record<string, unknown>): void {

@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { readCheckpoint } from '../../src/train/checkpoint.js';
 
 const out = mkdtempSync(join(tmpdir(), 'sizeseg-cli-'));
 function sizeseg(...args: string[]) {
@@ -60,6 +61,26 @@ describe('sizeseg CLI', () => {
     const pr = sizeseg('predict', ...tiny, '--checkpoint', ckpt, '--count', '4', '--name', 'pred');
     expect(pr.code).toBe(0);
     expect(existsSync(join(out, 'pred', 'predictions.png'))).toBe(true);
+  });
+
+  it('pretrain --resume continues an interrupted run to the same weights as an uninterrupted one', () => {
+    const straight = sizeseg('pretrain', ...tiny, '--m', '8', '--epochs', '3', '--patience', '10', '--name', 'straight');
+    expect(straight.code).toBe(0);
+    const cut = sizeseg('pretrain', ...tiny, '--m', '8', '--epochs', '1', '--patience', '10', '--name', 'cut');
+    expect(cut.code).toBe(0);
+    const changed = sizeseg('pretrain', '--resume', join(out, 'cut'), '--m', '9');
+    expect(changed.code).toBe(2);
+    expect(changed.stderr).toMatch(/--m cannot change when resuming.*only --epochs and --patience/);
+    expect(sizeseg('sizetrain', '--resume', join(out, 'cut')).stderr).toMatch(/holds a 'pretrain' run; resume it with 'sizeseg pretrain --resume/);
+    const resumed = sizeseg('pretrain', '--resume', join(out, 'cut'), '--epochs', '3', '--quiet');
+    expect(resumed.stderr).toBe('');
+    expect(resumed.code).toBe(0);
+    const modelOf = (name: string, file: string) => [...readCheckpoint(join(out, name, file)).state.values()].map((t) => Array.from(t.values()));
+    expect(modelOf('cut', 'last.ckpt')).toEqual(modelOf('straight', 'last.ckpt'));
+    expect(modelOf('cut', 'best.ckpt')).toEqual(modelOf('straight', 'best.ckpt'));
+    const epochs = (name: string) => readFileSync(join(out, name, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).map(({ seconds: _s, ...r }) => r);
+    expect(epochs('cut')).toEqual(epochs('straight'));
+    expect(JSON.parse(readFileSync(join(out, 'cut', 'config.json'), 'utf8')).epochs).toBe(3);
   });
 
   it('info reports the backend and the registered kernels', () => {
