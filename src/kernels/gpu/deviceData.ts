@@ -22,6 +22,7 @@ export interface HandleOwner {
   readonly id: number;
   toHost(handle: Handle, size: number): Promise<Float32Array>;
   release(handle: Handle): void;
+  upload(values: Float32Array): GpuData;
 }
 
 export class Slot {
@@ -73,10 +74,16 @@ export class GpuData implements DeviceData {
    * In-place update: from now on this value is `next`'s current version (kernels queued before keep
    * the old version, which is released once nothing references it).
    */
-  assign(next: GpuData): void {
+  assign(next: DeviceData): void {
+    if (!(next instanceof GpuData)) throw new Error(`gpu backend: cannot assign a value of the '${next.backend}' backend to a gpu tensor.`);
     if (next.owner !== this.owner) throw new Error('gpu backend: cannot assign a value from another gpu context.');
     if (next.size !== this.size) throw new Error(`gpu backend: cannot assign ${next.size} values to a tensor of ${this.size}.`);
     this.current = next.slot;
+  }
+
+  /** A new value on this value's context, copied from the host now. */
+  upload(values: Float32Array): GpuData {
+    return this.owner.upload(values);
   }
 
   /** Copy the values to the host (asynchronous: waits for every kernel this value depends on). */

@@ -276,3 +276,65 @@ export function concatChannels(ctx: GpuContext, parts: readonly { data: GpuData;
     shape,
   };
 }
+
+/** Channels [start, start + channels) of an NCHW value (the backward of concatChannels). */
+export function sliceChannels(ctx: GpuContext, x: GpuData, xShape: readonly number[], start: number, channels: number): { out: GpuData; shape: number[] } {
+  const [N, CT, H, W] = shape4(xShape, 'SliceChannels x');
+  if (!Number.isInteger(start) || !Number.isInteger(channels) || start < 0 || channels < 1 || start + channels > CT) {
+    throw new Error(`SliceChannels: channels [${start}, ${start + channels}) are not inside the ${CT} channels of ${formatShape(xShape)}.`);
+  }
+  checkGpuSize(xShape, 'SliceChannels x');
+  sameSize(x, xShape, 'SliceChannels x');
+  const shape = [N, channels, H, W];
+  const size = checkGpuSize(shape, 'SliceChannels output');
+  return { out: ctx.run({ name: 'SliceChannels', source: src.sliceChannelsSource, constants: { C: channels, CT, START: start, PLANE: H * W }, size }, [x]), shape };
+}
+
+/**
+ * Eval-mode batch-norm backward: y = gamma·(x − mean)·invStd + beta with constant statistics, so
+ * dx = dy·gamma·invStd, dgamma = Σ dy·(x − mean)·invStd, dbeta = Σ dy (sums over N, H, W).
+ */
+export function batchNorm2dEvalBackward(
+  ctx: GpuContext, dy: GpuData, x: GpuData, xShape: readonly number[], gamma: GpuData, mean: GpuData, invStd: GpuData,
+): { dx: GpuData; dgamma: GpuData; dbeta: GpuData } {
+  const [N, C, H, W] = shape4(xShape, 'BatchNorm2DEvalBackward x');
+  checkGpuSize(xShape, 'BatchNorm2DEvalBackward x');
+  sameSize(dy, xShape, 'BatchNorm2DEvalBackward dy');
+  sameSize(x, xShape, 'BatchNorm2DEvalBackward x');
+  for (const [name, d] of [['gamma', gamma], ['mean', mean], ['invStd', invStd]] as const) sameSize(d, [C], `BatchNorm2DEvalBackward ${name}`);
+  const plane = H * W;
+  const dbeta = channelSums(ctx, dy, N, C, plane, 1, 'BatchNorm2DEvalBackward dbeta');
+  const part = ctx.run({ name: 'BatchNorm2DEvalBackward dgamma', source: src.bnDyXmuPartialSource, constants: { C, PLANE: plane }, size: N * C }, [dy, x, mean]);
+  const sdyx = sumRows(ctx, part, N, C, 1, 'BatchNorm2DEvalBackward dgamma');
+  const dgamma = ctx.run({ name: 'BatchNorm2DEvalBackward dgamma', source: src.mulSource, size: C }, [sdyx, invStd]);
+  const dx = ctx.run(
+    { name: 'BatchNorm2DEvalBackward dx', source: src.bnEvalBackwardDxSource, constants: { C, PLANE: plane }, size: N * C * plane },
+    [dy, gamma, invStd],
+  );
+  return { dx, dgamma, dbeta };
+}
+
+// ---- optimisers ------------------------------------------------------------------------------------
+
+/** One Adam step of a parameter: the new weight and moments (to be swapped in by the caller). `hp`: see sources.ADAM_HP. */
+export function adamUpdate(ctx: GpuContext, w: GpuData, g: GpuData, m: GpuData, v: GpuData, hp: GpuData, decoupled: boolean): { w: GpuData; m: GpuData; v: GpuData } {
+  const size = w.size;
+  for (const [name, d] of [['grad', g], ['m', m], ['v', v]] as const) {
+    if (d.size !== size) throw new Error(`AdamUpdate: ${name} has ${d.size} values, the parameter ${size}.`);
+  }
+  const constants = { DECOUPLED: decoupled ? 1 : 0 };
+  const m2 = ctx.run({ name: 'AdamUpdate m', source: src.adamMoment1Source, constants, size }, [m, g, w, hp]);
+  const v2 = ctx.run({ name: 'AdamUpdate v', source: src.adamMoment2Source, constants, size }, [v, g, w, hp]);
+  const w2 = ctx.run({ name: 'AdamUpdate w', source: src.adamParamSource, constants, size }, [w, m2, v2, hp]);
+  return { w: w2, m: m2, v: v2 };
+}
+
+/** One SGD step of a parameter; with momentum (velocity `v` given) also the new velocity. `hp`: see sources.SGD_HP. */
+export function sgdUpdate(ctx: GpuContext, w: GpuData, g: GpuData, v: GpuData | null, hp: GpuData, nesterov: boolean): { w: GpuData; v: GpuData | null } {
+  const size = w.size;
+  if (g.size !== size || (v && v.size !== size)) throw new Error(`SgdUpdate: the gradient and velocity must have the parameter's ${size} values.`);
+  if (!v) return { w: ctx.run({ name: 'SgdUpdate w', source: src.sgdParamSource, size }, [w, g, hp]), v: null };
+  const v2 = ctx.run({ name: 'SgdUpdate v', source: src.sgdVelocitySource, size }, [v, g, w, hp]);
+  const w2 = ctx.run({ name: 'SgdUpdate w', source: src.sgdMomentumParamSource, constants: { NESTEROV: nesterov ? 1 : 0 }, size }, [w, g, v2, hp]);
+  return { w: w2, v: v2 };
+}

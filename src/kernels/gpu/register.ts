@@ -17,6 +17,12 @@
  *   ReluBackward              [dy, x]                                                        → [dy · (x > 0)]
  *   Add, Mul                  [a, b] (equal shapes)                                          → [a + b], [a · b]
  *   ConcatChannels            [x0, x1, ...] NCHW, equal N, H, W                               → [concat on axis 1]
+ *   SliceChannels             [x] NCHW                              {start, channels}        → [x[:, start:start+channels]]
+ *   BatchNorm2DEvalBackward   [dy, x, gamma, mean, invStd]                                   → [dx, dgamma, dbeta] (eval-mode formula)
+ *   AdamUpdate                [w, grad, m, v]                       {lr, beta1, beta2, eps, weightDecay, decoupled, c1, c2}
+ *                             → [w, m, v], updated in place (new device versions swapped in)
+ *   SgdUpdate                 [w, grad, (velocity)]                 {lr, momentum, weightDecay, nesterov}
+ *                             → [w, (velocity)], updated in place
  */
 import { Tensor } from '../../autograd/tensor.js';
 import { getKernel, type KernelFunc, registerKernel } from '../registry.js';
@@ -55,6 +61,26 @@ function convAttrs(attrs: Readonly<Record<string, unknown>>, kernel: string): op
 }
 
 const out = (d: GpuData, shape: readonly number[]) => Tensor.onDevice(d, shape);
+
+function bool(attrs: Readonly<Record<string, unknown>>, name: string, kernel: string): boolean {
+  const v = attrs[name] ?? false;
+  if (typeof v !== 'boolean') throw new Error(`${kernel}: attribute '${name}' must be a boolean (got ${String(v)}).`);
+  return v;
+}
+
+/**
+ * The optimisers' hyper-parameters as a device array. Every parameter of one step uses the same values,
+ * so the last upload per context is reused: one small upload per optimiser step, not one per parameter.
+ */
+const lastHyperParams = new WeakMap<GpuContext, { key: string; data: GpuData }>();
+function hyperParams(ctx: GpuContext, values: readonly number[]): GpuData {
+  const key = values.join(',');
+  const cached = lastHyperParams.get(ctx);
+  if (cached?.key === key) return cached.data;
+  const data = ctx.upload(Float32Array.from(values));
+  lastHyperParams.set(ctx, { key, data });
+  return data;
+}
 
 const kernels: Record<string, KernelFunc> = {
   Conv2D: (inputs, attrs) => {
@@ -144,6 +170,47 @@ const kernels: Record<string, KernelFunc> = {
     if (parts.length === 0) throw new Error('ConcatChannels: needs at least one input.');
     const r = ops.concatChannels(ctxOf(parts[0]!.data), parts);
     return [out(r.out, r.shape)];
+  },
+  SliceChannels: (inputs, attrs) => {
+    const [x] = inputs;
+    const xd = dev(x, 'SliceChannels', 'x');
+    const r = ops.sliceChannels(ctxOf(xd), xd, x!.shape, num(attrs, 'start', 'SliceChannels'), num(attrs, 'channels', 'SliceChannels'));
+    return [out(r.out, r.shape)];
+  },
+  BatchNorm2DEvalBackward: (inputs) => {
+    const [dy, x, gamma, mean, invStd] = inputs;
+    const k = 'BatchNorm2DEvalBackward';
+    const dyd = dev(dy, k, 'dy');
+    const r = ops.batchNorm2dEvalBackward(ctxOf(dyd), dyd, dev(x, k, 'x'), x!.shape, dev(gamma, k, 'gamma'), dev(mean, k, 'mean'), dev(invStd, k, 'invStd'));
+    const C = x!.shape[1] as number;
+    return [out(r.dx, x!.shape), out(r.dgamma, [C]), out(r.dbeta, [C])];
+  },
+  AdamUpdate: (inputs, attrs) => {
+    const [w, g, m, v] = inputs;
+    const k = 'AdamUpdate';
+    const wd = dev(w, k, 'w'), md = dev(m, k, 'm'), vd = dev(v, k, 'v');
+    const ctx = ctxOf(wd);
+    const given = { ...attrs, oneMinusBeta1: 1 - num(attrs, 'beta1', k), oneMinusBeta2: 1 - num(attrs, 'beta2', k) };
+    const hp = hyperParams(ctx, src.ADAM_HP.map((name) => num(given, name, k)));
+    const r = ops.adamUpdate(ctx, wd, dev(g, k, 'grad'), md, vd, hp, bool(attrs, 'decoupled', k));
+    // in place, like batch norm's running statistics: the tensors get new device versions
+    wd.assign(r.w);
+    md.assign(r.m);
+    vd.assign(r.v);
+    return [w!, m!, v!];
+  },
+  SgdUpdate: (inputs, attrs) => {
+    const [w, g, v] = inputs;
+    const k = 'SgdUpdate';
+    const wd = dev(w, k, 'w');
+    const vd = v ? dev(v, k, 'velocity') : null;
+    const ctx = ctxOf(wd);
+    const given = { momentum: 0, weightDecay: 0, ...attrs };
+    const hp = hyperParams(ctx, src.SGD_HP.map((name) => num(given, name, k)));
+    const r = ops.sgdUpdate(ctx, wd, dev(g, k, 'grad'), vd, hp, bool(attrs, 'nesterov', k));
+    wd.assign(r.w);
+    if (vd && r.v) vd.assign(r.v);
+    return v ? [w!, v] : [w!];
   },
 };
 

@@ -281,3 +281,87 @@ export const upsample2xBackwardSource = `function (dy) {
   const base = (nc * 2 * ${K('H')} + 2 * h) * W2 + 2 * w;
   return dy[base] + dy[base + 1] + dy[base + W2] + dy[base + W2 + 1];
 }`;
+
+// ---- channel slicing (the backward of channel concatenation) -----------------------------------------
+
+/** out[n, c, p] = x[n, START + c, p] for c < C, x with CT channels. Constants: C, CT, START, PLANE. */
+export const sliceChannelsSource = `function (x) {
+  const i = this.thread.x;${divmod('nc', 'p', 'i', K('PLANE'))}${divmod('n', 'c', 'nc', K('C'))}
+  return x[(n * ${K('CT')} + ${K('START')} + c) * ${K('PLANE')} + p];
+}`;
+
+// ---- batch norm, eval mode ---------------------------------------------------------------------------
+
+/** Eval-mode dx = dy·gamma[c]·invStd[c] (the running statistics are constants). Constants: C, PLANE. */
+export const bnEvalBackwardDxSource = `function (dy, gamma, invStd) {
+  const i = this.thread.x;${divmod('nc', 'p', 'i', K('PLANE'))}${divmod('n', 'c', 'nc', K('C'))}
+  return dy[i] * gamma[c] * invStd[c];
+}`;
+
+// ---- optimisers --------------------------------------------------------------------------------------
+// The hyper-parameters come in a small device array `hp` rather than as constants: Adam's bias
+// corrections change every step (and a learning-rate schedule may change lr), and every distinct constant
+// would compile another kernel. Structural switches (decoupled decay, Nesterov) are constants.
+// The formulas are those of src/models/optim.ts, term for term.
+
+/**
+ * Adam hp: [lr, beta1, beta2, eps, weightDecay, c1, c2, 1 − beta1, 1 − beta2] with c1 = 1 − beta1^t,
+ * c2 = 1 − beta2^t. The differences are computed on the host in float64: 1 − beta2 computed from a float32
+ * beta2 = 0.999 would be off by 1.3e-5 relative.
+ */
+export const ADAM_HP = ['lr', 'beta1', 'beta2', 'eps', 'weightDecay', 'c1', 'c2', 'oneMinusBeta1', 'oneMinusBeta2'] as const;
+
+/** New first moment: beta1·m + (1 − beta1)·g', g' = g + weightDecay·w unless decoupled. Constant: DECOUPLED (0/1). */
+export const adamMoment1Source = `function (m, g, w, hp) {
+  const i = this.thread.x;
+  let gi = g[i];
+  if (${K('DECOUPLED')} == 0) {
+    gi = gi + hp[4] * w[i];
+  }
+  return hp[1] * m[i] + hp[7] * gi;
+}`;
+
+/** New second moment: beta2·v + (1 − beta2)·g'². Constant: DECOUPLED (0/1). */
+export const adamMoment2Source = `function (v, g, w, hp) {
+  const i = this.thread.x;
+  let gi = g[i];
+  if (${K('DECOUPLED')} == 0) {
+    gi = gi + hp[4] * w[i];
+  }
+  return hp[2] * v[i] + hp[8] * gi * gi;
+}`;
+
+/** New weight: w' − lr·(m/c1)/(sqrt(v/c2) + eps), w' = w − lr·weightDecay·w when decoupled (AdamW). m, v: the new moments. */
+export const adamParamSource = `function (w, m, v, hp) {
+  const i = this.thread.x;
+  let wi = w[i];
+  if (${K('DECOUPLED')} == 1) {
+    wi = wi - hp[0] * hp[4] * wi;
+  }
+  return wi - (hp[0] * (m[i] / hp[5])) / (Math.sqrt(v[i] / hp[6]) + hp[3]);
+}`;
+
+/** SGD hp: [lr, momentum, weightDecay]. */
+export const SGD_HP = ['lr', 'momentum', 'weightDecay'] as const;
+
+/** Plain SGD: w − lr·(g + weightDecay·w). */
+export const sgdParamSource = `function (w, g, hp) {
+  const i = this.thread.x;
+  return w[i] - hp[0] * (g[i] + hp[2] * w[i]);
+}`;
+
+/** New velocity: momentum·v + (g + weightDecay·w). */
+export const sgdVelocitySource = `function (v, g, w, hp) {
+  const i = this.thread.x;
+  return hp[1] * v[i] + (g[i] + hp[2] * w[i]);
+}`;
+
+/** SGD with momentum, vNew the new velocity: w − lr·vNew, or with Nesterov w − lr·(d + momentum·vNew). Constant: NESTEROV (0/1). */
+export const sgdMomentumParamSource = `function (w, g, vNew, hp) {
+  const i = this.thread.x;
+  let d = vNew[i];
+  if (${K('NESTEROV')} == 1) {
+    d = g[i] + hp[2] * w[i] + hp[1] * vNew[i];
+  }
+  return w[i] - hp[0] * d;
+}`;
