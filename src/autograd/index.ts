@@ -11,3 +11,4 @@ export { sum, mean, max } from './ops/reduce.js';
 export { matmul } from './ops/matmul.js';
 export { reshape, permute, transpose, slice, concat, pad, expand, squeeze, unsqueeze, contiguous } from './ops/shape.js';
 export { bceWithLogits, mse, type Reduction } from './ops/loss.js';
+export { toHost } from './ops/transfer.js';

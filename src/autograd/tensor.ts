@@ -22,7 +22,16 @@ export type TensorLike = Tensor | number;
  */
 export interface DeviceData {
   readonly backend: string;
+  /** The number of values (a device value is always contiguous). */
+  readonly size: number;
   read(): Promise<Float32Array>;
+  /** A new value on the same device, copied from the host now (uploads are synchronous for the caller). */
+  upload(values: Float32Array): DeviceData;
+  /**
+   * In-place update: from now on this value is `next`'s (kernels queued earlier keep the old version).
+   * How optimisers and batch norm update device parameters and buffers without a read-back.
+   */
+  assign(next: DeviceData): void;
   dispose?(): void;
 }
 
@@ -67,6 +76,32 @@ export class Tensor {
     const t = new Tensor(EMPTY, shape);
     (t as { device: DeviceData | null }).device = device;
     return t;
+  }
+
+  /**
+   * Move this tensor's values in place (Module.to / Module.toHost): onto a device, or back into host
+   * storage. The tensor keeps its identity, so layers, parameter lists and names that refer to it follow.
+   * Only for tensors that own all of their storage (parameters and buffers); the gradient is dropped, as
+   * it lives where the values used to.
+   */
+  relocate_(where: { device: DeviceData } | { storage: Float32Array }): this {
+    if (!this.device && (!this.isContiguous || this.offset !== 0 || this.storage.length !== this.size)) {
+      throw new Error(`relocate_: ${this} is a view; only tensors that own their storage (parameters, buffers) can move.`);
+    }
+    const self = this as { storage: TypedArray; strides: readonly number[]; offset: number; device: DeviceData | null };
+    if ('device' in where) {
+      if (where.device.size !== this.size) throw new Error(`relocate_: ${where.device.size} device values for ${this}.`);
+      self.storage = EMPTY;
+      self.device = where.device;
+    } else {
+      if (where.storage.length !== this.size) throw new Error(`relocate_: ${where.storage.length} host values for ${this}.`);
+      self.storage = where.storage;
+      self.device = null;
+    }
+    self.strides = Object.freeze(contiguousStrides(this.shape));
+    self.offset = 0;
+    this.grad = null;
+    return this;
   }
 
   /** Where the values live: 'cpu' (in `storage`) or a device backend such as 'gpu'. */
@@ -156,6 +191,13 @@ export class Tensor {
     }
     let seed: Tensor;
     if (gradient === undefined) {
+      if (this.device) {
+        // the seed would have to be created on the device, and a loss on the device could not be read anyway
+        throw new Error(
+          `backward: ${this} lives on the '${this.device.backend}' backend; compute the loss on the host, ` +
+            `e.g. const host = await toHost(logits); bceWithLogits(host, target).backward().`,
+        );
+      }
       if (this.size !== 1) {
         throw new Error(
           `backward: ${this} is not a scalar; pass the upstream gradient, t.backward(gradient) with shape ${formatShape(this.shape)}, ` +
@@ -167,6 +209,9 @@ export class Tensor {
       if (gradient.shape.length !== this.shape.length || gradient.shape.some((d, i) => d !== this.shape[i])) {
         throw new Error(`backward: upstream gradient has shape ${formatShape(gradient.shape)} but the tensor has shape ${formatShape(this.shape)}; they must be equal.`);
       }
+      if (gradient.backend !== this.backend) {
+        throw new Error(`backward: ${this} lives on '${this.backend}' but the upstream gradient ${gradient} on '${gradient.backend}'; they must be on the same backend.`);
+      }
       seed = gradient.dtype === this.dtype ? gradient : gradient.to(this.dtype);
     }
     runBackward(this, seed, options);
@@ -174,6 +219,10 @@ export class Tensor {
 
   /** Add `g` into `.grad` (called by the engine for leaves and retained tensors). */
   accumulateGrad(g: Tensor): void {
+    if (this.device || g.device) {
+      this.accumulateDeviceGrad(g);
+      return;
+    }
     const own = g.dtype === this.dtype ? g : g.to(this.dtype);
     if (this.grad === null) {
       // Copy so that a later in-place update of .grad (optimisers, zeroGrad) never touches op outputs.
@@ -183,6 +232,21 @@ export class Tensor {
       const add = own.values();
       for (let i = 0; i < acc.length; i++) acc[i] = (acc[i] as number) + (add[i] as number);
     }
+  }
+
+  /**
+   * Device gradients are immutable values (nothing updates them in place: optimisers swap in new versions
+   * of the parameters instead), so the first gradient is kept as it is and later ones are added by a
+   * kernel into a new tensor.
+   */
+  private accumulateDeviceGrad(g: Tensor): void {
+    if (g.backend !== this.backend || (this.grad !== null && this.grad.backend !== this.backend)) {
+      throw new Error(
+        `backward: ${this} lives on '${this.backend}' but its gradient ${g} on '${g.backend}'. Keep a model's ` +
+          `parameters and its computation on one backend (module.to('gpu') before building the optimiser; await toHost(t) to read results).`,
+      );
+    }
+    this.grad = this.grad === null ? Tensor.onDevice(g.device as DeviceData, this.shape) : this.grad.add(g.reshape(this.shape));
   }
 
   /** Keep `.grad` on this intermediate tensor after backward. */

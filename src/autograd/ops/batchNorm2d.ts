@@ -9,6 +9,7 @@ import { formatShape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { runKernel } from '../../kernels/registry.js';
 import '../../kernels/cpu/register.js'; // the CPU kernels are always available
+import { sameBackend } from './transfer.js';
 
 export interface BatchNorm2dOptions {
   training: boolean;
@@ -29,6 +30,7 @@ export function batchNorm2d(x: Tensor, gamma: Tensor, beta: Tensor, options: Bat
   if (training && (x.shape[0] as number) * (x.shape[2] as number) * (x.shape[3] as number) < 2) {
     throw new Error(`${where}: training-mode batch norm needs more than one value per channel; use a larger batch or model.eval().`);
   }
+  sameBackend(where, [x, gamma, beta, runningMean, runningVar]);
   const attrs = { training, momentum, eps };
   const [out, mean, invStd] = runKernel('BatchNorm2D', [x, gamma, beta, runningMean, runningVar], attrs) as [Tensor, Tensor, Tensor];
   return record(out, 'batchNorm2d', [x, gamma, beta], (g) => {
@@ -36,6 +38,8 @@ export function batchNorm2d(x: Tensor, gamma: Tensor, beta: Tensor, options: Bat
       const [dx, dgamma, dbeta] = runKernel('BatchNorm2DBackward', [g, x, gamma, mean, invStd]) as [Tensor, Tensor, Tensor];
       return [dx, dgamma, dbeta];
     }
+    // eval mode on a device: the backend's kernel (the host loop below would read device storage)
+    if (g.device) return runKernel('BatchNorm2DEvalBackward', [g, x, gamma, mean, invStd]);
     return evalBackward(g, x, gamma, mean, invStd);
   });
 }

@@ -8,6 +8,7 @@ import { formatShape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { runKernel } from '../../kernels/registry.js';
 import '../../kernels/cpu/register.js'; // the CPU kernels are always available
+import { sameBackend } from './transfer.js';
 
 export interface Conv2dOptions {
   stride?: number;
@@ -35,6 +36,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, options:
   if (ho < 1 || wo < 1) throw new Error(`${where}: the kernel is larger than the padded image; use more padding or a smaller kernel.`);
   const attrs = { stride, padding };
   const inputs = bias ? [x, weight, bias] : [x, weight];
+  sameBackend(where, inputs);
   const [out] = runKernel('Conv2D', inputs, attrs) as [Tensor];
   return record(out, 'conv2d', inputs, (g) => [
     x.requiresGrad ? (runKernel('Conv2DBackpropInput', [g, weight], { ...attrs, xShape: x.shape })[0] as Tensor) : null,

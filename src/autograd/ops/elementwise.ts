@@ -1,6 +1,10 @@
 /**
  * Elementwise ops. Binary ops broadcast by NumPy rules; each op's derivative sits right under its forward.
  * Gradients of broadcast operands are summed back to the operand's shape (`sumToShape`).
+ *
+ * Device tensors (the gpu backend): relu, add and mul — what a U-Net's forward and backward need — run the
+ * backend's kernels ('Relu', 'ReluBackward', 'Add', 'Mul') on operands of equal shape; broadcasting and the
+ * other ops are host-only and say so. Host tensors take the loops below, unchanged.
  */
 import { allocate, type TypedArray } from '../dtype.js';
 import { record } from '../engine.js';
@@ -8,6 +12,8 @@ import { broadcastShapes, formatShape, shapesEqual } from '../shape.js';
 import { Tensor, type TensorLike } from '../tensor.js';
 import { expand, sumToShape } from './shape.js';
 import { stableSigmoid, stableSoftplus } from '../scalarMath.js';
+import { runKernel } from '../../kernels/registry.js';
+import { sameBackend } from './transfer.js';
 
 export { stableSigmoid, stableSoftplus };
 
@@ -36,8 +42,35 @@ function liftPair(op: string, a: TensorLike, b: TensorLike): [Tensor, Tensor] {
   return [ta, tb];
 }
 
+/**
+ * A binary op on device operands: the backend's kernel, for equal shapes only (device backends do not
+ * broadcast; the U-Net never needs it). `a`/`b` are the caller's arguments, to name a number operand.
+ */
+function deviceBinary(op: string, kernel: string, a: TensorLike, b: TensorLike, x: Tensor, y: Tensor, backward: (g: Tensor) => (Tensor | null)[]): Tensor {
+  // number operands first: they are lifted to host scalars, which would otherwise read as a host/device mix
+  const numberOperand = !(a instanceof Tensor) || !(b instanceof Tensor);
+  const backend = numberOperand ? (x.device ?? y.device)!.backend : sameBackend(op, [x, y]);
+  if (numberOperand || !shapesEqual(x.shape, y.shape)) {
+    throw new Error(
+      `${op}: ${x} and ${y} on the '${backend}' backend: device kernels need operands of equal shape ` +
+        `(no broadcasting, no number operands). Give both operands the full shape before uploading, or compute this on the host (await toHost(t)).`,
+    );
+  }
+  const [out] = runKernel(kernel, [x, y]) as [Tensor];
+  return record(out, op, [x, y], backward);
+}
+
+/** Ops without a device kernel: a clear error instead of reading a device tensor's (empty) storage. */
+export function hostOnly(op: string, ...tensors: Tensor[]): void {
+  const backend = sameBackend(op, tensors);
+  if (backend !== 'cpu') {
+    throw new Error(`${op}: the '${backend}' backend has no kernel for ${op} (it runs relu, add, mul, conv2d, batchNorm2d, upsampleNearest2x, concat on channels); bring the tensor to the host with await toHost(t).`);
+  }
+}
+
 /** Forward of a broadcasting binary op, with fast paths for the common layouts. */
 export function binaryValues(op: string, a: Tensor, b: Tensor, f: Binary): Tensor {
+  if (a.device || b.device) hostOnly(op, a, b);
   const shape = shapesEqual(a.shape, b.shape) ? a.shape : broadcastShapes(op, a.shape, b.shape);
   const n = shape.reduce((s, d) => s * d, 1);
   const out = allocate(a.dtype, n);
@@ -73,7 +106,8 @@ function arithmetic(op: string, x: TypedArray, y: TypedArray, out: TypedArray): 
   }
 }
 
-export function unaryValues(a: Tensor, f: Unary): Tensor {
+export function unaryValues(a: Tensor, f: Unary, op = 'elementwise op'): Tensor {
+  if (a.device) hostOnly(op, a);
   const x = a.values();
   const out = allocate(a.dtype, x.length);
   for (let i = 0; i < x.length; i++) out[i] = f(x[i] as number);
@@ -84,6 +118,7 @@ export function unaryValues(a: Tensor, f: Unary): Tensor {
 
 export function add(a: TensorLike, b: TensorLike): Tensor {
   const [x, y] = liftPair('add', a, b);
+  if (x.device || y.device) return deviceBinary('add', 'Add', a, b, x, y, (g) => [g, g]);
   const out = binaryValues('add', x, y, (p, q) => p + q);
   return record(out, 'add', [x, y], (g) => [sumToShape(g, x.shape), sumToShape(g, y.shape)]);
 }
@@ -96,6 +131,7 @@ export function sub(a: TensorLike, b: TensorLike): Tensor {
 
 export function mul(a: TensorLike, b: TensorLike): Tensor {
   const [x, y] = liftPair('mul', a, b);
+  if (x.device || y.device) return deviceBinary('mul', 'Mul', a, b, x, y, (g) => [mul(g, y), mul(g, x)]);
   const out = binaryValues('mul', x, y, (p, q) => p * q);
   return record(out, 'mul', [x, y], (g) => [sumToShape(mul(g, y), x.shape), sumToShape(mul(g, x), y.shape)]);
 }
@@ -131,6 +167,7 @@ export function maximum(a: TensorLike, b: TensorLike): Tensor {
 /** Select a where cond ≠ 0, else b (cond is not differentiated). */
 export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
   const [x, y] = liftPair('where', a, b);
+  if (cond.device || x.device || y.device) hostOnly('where', cond, x, y);
   const shape = broadcastShapes('where', broadcastShapes('where', cond.shape, x.shape), y.shape);
   const c = expand(cond, shape).values();
   const xv = expand(x, shape).values();
@@ -153,36 +190,40 @@ function maskOf(c: TypedArray, f64: boolean): TypedArray {
 // ---- unary ops -----------------------------------------------------------------------------------
 
 export function neg(a: Tensor): Tensor {
-  const out = unaryValues(a, (x) => -x);
+  const out = unaryValues(a, (x) => -x, 'neg');
   return record(out, 'neg', [a], (g) => [neg(g)]);
 }
 
 export function exp(a: Tensor): Tensor {
-  const out = unaryValues(a, Math.exp);
+  const out = unaryValues(a, Math.exp, 'exp');
   return record(out, 'exp', [a], (g) => [mul(g, out)]);
 }
 
 export function log(a: Tensor): Tensor {
-  const out = unaryValues(a, Math.log);
+  const out = unaryValues(a, Math.log, 'log');
   return record(out, 'log', [a], (g) => [div(g, a)]);
 }
 
 export function sqrt(a: Tensor): Tensor {
-  const out = unaryValues(a, Math.sqrt);
+  const out = unaryValues(a, Math.sqrt, 'sqrt');
   return record(out, 'sqrt', [a], (g) => [div(g, mul(out, 2))]);
 }
 
 export function abs(a: Tensor): Tensor {
-  const out = unaryValues(a, Math.abs);
+  const out = unaryValues(a, Math.abs, 'abs');
   return record(out, 'abs', [a], (g) => [mul(g, unaryValues(a, Math.sign))]);
 }
 
 export function sigmoid(a: Tensor): Tensor {
-  const out = unaryValues(a, stableSigmoid);
+  const out = unaryValues(a, stableSigmoid, 'sigmoid');
   return record(out, 'sigmoid', [a], (g) => [mul(g, unaryValues(out, (s) => s * (1 - s)))]);
 }
 
 export function relu(a: Tensor): Tensor {
+  if (a.device) {
+    const [out] = runKernel('Relu', [a]) as [Tensor];
+    return record(out, 'relu', [a], (g) => [runKernel('ReluBackward', [g, a])[0] as Tensor]);
+  }
   const x = a.values();
   const y = allocate(a.dtype, x.length);
   // Branch-free forms: activations are positive about half the time, so a branch would be mispredicted
@@ -202,12 +243,12 @@ export function relu(a: Tensor): Tensor {
 }
 
 export function tanh(a: Tensor): Tensor {
-  const out = unaryValues(a, Math.tanh);
+  const out = unaryValues(a, Math.tanh, 'tanh');
   return record(out, 'tanh', [a], (g) => [mul(g, unaryValues(out, (t) => 1 - t * t))]);
 }
 
 export function softplus(a: Tensor): Tensor {
-  const out = unaryValues(a, stableSoftplus);
+  const out = unaryValues(a, stableSoftplus, 'softplus');
   return record(out, 'softplus', [a], (g) => [mul(g, unaryValues(a, stableSigmoid))]);
 }
 
@@ -216,6 +257,6 @@ export function clamp(a: Tensor, min = -Infinity, max = Infinity): Tensor {
   if (Number.isNaN(min) || Number.isNaN(max) || min > max) {
     throw new Error(`clamp: bounds must satisfy min ≤ max, got min=${min}, max=${max}.`);
   }
-  const out = unaryValues(a, (x) => (x < min ? min : x > max ? max : x));
+  const out = unaryValues(a, (x) => (x < min ? min : x > max ? max : x), 'clamp');
   return record(out, 'clamp', [a], (g) => [mul(g, unaryValues(a, (x) => (x >= min && x <= max ? 1 : 0)))]);
 }

@@ -8,6 +8,12 @@ import { stableSigmoid, stableSoftplus } from '../scalarMath.js';
 export type Reduction = 'mean' | 'sum' | 'none';
 
 function checkPair(op: string, a: Tensor, t: Tensor): void {
+  if (a.device || t.device) {
+    throw new Error(
+      `${op}: losses are computed on the host, but ${a.device ? `the input ${a}` : `the target ${t}`} lives on the '${(a.device ?? t.device)!.backend}' backend; ` +
+        `read device logits with const host = await toHost(logits) (differentiable: the gradient goes back to the device) and keep targets on the host.`,
+    );
+  }
   if (!shapesEqual(a.shape, t.shape)) {
     throw new Error(`${op}: input ${formatShape(a.shape)} and target ${formatShape(t.shape)} must have the same shape; reshape the target to ${formatShape(a.shape)}.`);
   }

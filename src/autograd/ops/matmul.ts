@@ -11,6 +11,7 @@ import { gemm } from '../../kernels/cpu/gemm.js';
 import { expand, reshape, sumToShape, transpose } from './shape.js';
 
 export function matmul(a: Tensor, b: Tensor): Tensor {
+  if (a.device || b.device) throw new Error(`matmul: ${a.device ? a : b} lives on the '${(a.device ?? b.device)!.backend}' backend, which has no matmul kernel; use host tensors (await toHost(t)).`);
   if (a.rank === 0 || b.rank === 0) throw new Error('matmul: operands must have at least one axis; use mul for scalars.');
   if (a.dtype !== b.dtype) throw new Error(`matmul: dtype mismatch (${a.dtype} and ${b.dtype}); convert one with .to('${a.dtype}').`);
   if (a.rank === 1) return reshape(matmul(reshape(a, [1, a.size]), b), dropAxis(b.rank === 1 ? [1, 1] : [...b.shape.slice(0, -2), 1, b.shape[b.rank - 1] as number], -2, b.rank === 1));

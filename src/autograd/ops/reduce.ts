@@ -18,6 +18,7 @@ interface Plan {
 }
 
 function plan(op: string, t: Tensor, axesArg: number | readonly number[] | undefined, keepdim: boolean): Plan {
+  if (t.device) throw new Error(`${op}: ${t} lives on the '${t.device.backend}' backend, which has no reduction kernels; reduce on the host (await toHost(t)).`);
   const axes = normalizeAxes(op, axesArg, t.rank);
   const keepShape = t.shape.map((d, i) => (axes.includes(i) ? 1 : d));
   const outShape = keepdim ? keepShape : t.shape.filter((_, i) => !axes.includes(i));

@@ -6,6 +6,18 @@ import { allocate, type DType, type TypedArray } from '../dtype.js';
 import { record } from '../engine.js';
 import { checkShape, contiguousStrides, formatShape, normalizeAxis, type Shape, shapesEqual, sizeOf } from '../shape.js';
 import { Tensor } from '../tensor.js';
+import { runKernel } from '../../kernels/registry.js';
+import { sameBackend } from './transfer.js';
+
+/**
+ * Views with strides and copies read host storage; a device tensor has none (its values are always
+ * contiguous on the device), so these ops refuse it instead of reading an empty array.
+ */
+function hostLayout(op: string, t: Tensor): void {
+  if (t.device) {
+    throw new Error(`${op}: ${t} lives on the '${t.device.backend}' backend, which supports reshape and channel concat but not ${op}; bring it to the host with await toHost(t).`);
+  }
+}
 
 /**
  * Copy a strided view into a new row-major array (optionally of another dtype).
@@ -49,6 +61,7 @@ export function contiguous(t: Tensor): Tensor {
 }
 
 export function clone(t: Tensor): Tensor {
+  hostLayout('clone', t);
   const out = new Tensor(gatherStrided(t.storage, t.shape, t.strides, t.offset, t.dtype), t.shape);
   return record(out, 'clone', [t], (g) => [g]);
 }
@@ -58,6 +71,7 @@ export function cast(t: Tensor, dtype: DType): Tensor {
     throw new Error(`to: unknown dtype '${String(dtype)}'; use 'float32' or 'float64'.`);
   }
   if (t.dtype === dtype) return t;
+  hostLayout('to', t);
   const out = new Tensor(gatherStrided(t.storage, t.shape, t.strides, t.offset, dtype), t.shape);
   return record(out, 'cast', [t], (g) => [cast(g, t.dtype)]);
 }
@@ -83,6 +97,7 @@ export function reshape(t: Tensor, shape: readonly number[]): Tensor {
 }
 
 export function permute(t: Tensor, axes: readonly number[]): Tensor {
+  hostLayout('permute', t);
   const rank = t.rank;
   const norm = axes.map((a) => normalizeAxis('permute', a, rank));
   if (norm.length !== rank || new Set(norm).size !== rank) {
@@ -107,6 +122,7 @@ export function transpose(t: Tensor, a: number, b: number): Tensor {
 
 /** Elements start, start+step, … < end along one axis, as a view. */
 export function slice(t: Tensor, axis: number, start: number, end?: number, step = 1): Tensor {
+  hostLayout('slice', t);
   const ax = normalizeAxis('slice', axis, t.rank);
   const n = t.shape[ax] as number;
   const clampIndex = (i: number): number => Math.min(n, Math.max(0, i < 0 ? i + n : i));
@@ -148,6 +164,7 @@ function scatterInto(dst: Tensor, src: Tensor): void {
 /** Broadcast to a larger shape without copying (stride 0 on broadcast axes). */
 export function expand(t: Tensor, shape: readonly number[]): Tensor {
   if (shapesEqual(t.shape, shape)) return t;
+  hostLayout('expand', t);
   const lead = shape.length - t.rank;
   if (lead < 0) throw new Error(`expand: cannot expand ${formatShape(t.shape)} to the lower-rank shape ${formatShape(shape)}.`);
   const strides = shape.map((d, i) => {
@@ -197,6 +214,7 @@ export function concat(tensors: readonly Tensor[], axis: number): Tensor {
       throw new Error(`concat: shapes ${tensors.map((x) => formatShape(x.shape)).join(', ')} differ outside axis ${ax}; all other axes must match.`);
     }
   }
+  if (tensors.some((t) => t.device)) return concatChannelsOnDevice(tensors, ax);
   const shape = [...first.shape];
   shape[ax] = tensors.reduce((s, t) => s + (t.shape[ax] as number), 0);
   const out = allocate(first.dtype, sizeOf(shape));
@@ -221,8 +239,31 @@ export function concat(tensors: readonly Tensor[], axis: number): Tensor {
   });
 }
 
+/**
+ * concat of device tensors: the backend's 'ConcatChannels' kernel (NCHW, axis 1: the U-Net's skip
+ * connections); the backward cuts the gradient back into channel ranges with 'SliceChannels'.
+ */
+function concatChannelsOnDevice(tensors: readonly Tensor[], ax: number): Tensor {
+  const backend = sameBackend('concat', tensors);
+  const first = tensors[0] as Tensor;
+  if (ax !== 1 || first.rank !== 4) {
+    throw new Error(`concat: on the '${backend}' backend only channel concatenation of NCHW tensors (axis 1, rank 4) has a kernel; got axis ${ax} of ${formatShape(first.shape)}.`);
+  }
+  const [out] = runKernel('ConcatChannels', tensors) as [Tensor];
+  return record(out, 'concat', tensors, (g) => {
+    let start = 0;
+    return tensors.map((t) => {
+      const channels = t.shape[1] as number;
+      const part = t.requiresGrad ? (runKernel('SliceChannels', [g], { start, channels })[0] as Tensor) : null;
+      start += channels;
+      return part;
+    });
+  });
+}
+
 /** Constant padding: pads[i] = [before, after] for axis i (trailing axes may be omitted). */
 export function pad(t: Tensor, pads: readonly (readonly [number, number])[], value = 0): Tensor {
+  hostLayout('pad', t);
   if (pads.length > t.rank) throw new Error(`pad: ${pads.length} pad pairs for a tensor of rank ${t.rank}.`);
   const full = t.shape.map((_, i) => pads[i] ?? ([0, 0] as const));
   for (const [b, a] of full) {
