@@ -8,7 +8,7 @@ export {
   Tensor, Rng, noGrad, isGradEnabled, tensor, zeros, ones, full, arange, randn, rand, randLogistic, toNdarray, fromNdarray,
   defineOp, gradcheck, add, sub, mul, div, pow, neg, exp, log, sqrt, abs, sigmoid, relu, tanh, softplus, clamp, maximum,
   where, sum, mean, max, matmul, reshape, permute, transpose, slice, concat, pad, expand, squeeze, unsqueeze, contiguous,
-  bceWithLogits, mse,
+  bceWithLogits, mse, toHost,
 } from './autograd/index.js';
 export type {
   DType, TypedArray, TensorLike, TensorOptions, BackwardOptions, OpContext, OpDefinition, CustomOp, GradcheckOptions,
@@ -21,9 +21,9 @@ export { conv2d, conv2dOutputSize, type Conv2dOptions } from './autograd/ops/con
 export { batchNorm2d, type BatchNorm2dOptions } from './autograd/ops/batchNorm2d.js';
 export { upsampleNearest2x } from './autograd/ops/upsample.js';
 export { registerKernel, getKernel, listKernels, runKernel, type KernelConfig, type KernelFunc, type BackendName } from './kernels/registry.js';
-export { setBackend, getBackend, registerBackendFactory, type Backend } from './backend.js';
+export { setBackend, getBackend, backendInstance, registerBackendFactory, disposeBackends, type Backend } from './backend.js';
 export { setNumThreads, getNumThreads } from './kernels/cpu/index.js';
-export { registerGpuBackend } from './kernels/gpu/index.js';
+export { registerGpuBackend, createGpuBackend, type GpuBackend, type GpuBackendOptions } from './kernels/gpu/index.js';
 import './kernels/cpu/register.js';
 import { registerGpuBackend } from './kernels/gpu/index.js';
 
@@ -41,7 +41,7 @@ export { sizeLoss, type SizeLossOpOptions } from './estimators/sizeLossOp.js';
 export { Module, type StateDict } from './models/module.js';
 export { Conv2d, BatchNorm2d, ReLU, UpsampleNearest, BasicBlock, ConvBnRelu } from './models/layers.js';
 export { ResUNet, type ResUNetConfig } from './models/resunet.js';
-export { SGD, Adam, type SGDOptions, type AdamOptions } from './models/optim.js';
+export { SGD, Adam, type SGDOptions, type AdamOptions, type AdamState } from './models/optim.js';
 
 // data, training, metrics
 export { loadDataset, indicesOf, makeBatch, batchIterator, selectAnnotated, generateSynthetic, loadPrepared, loadMsd, readNifti } from './data/index.js';

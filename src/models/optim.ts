@@ -1,9 +1,20 @@
 /**
  * Optimisers. Each keeps its per-parameter state in typed arrays and updates parameters in place,
  * outside the tape (an update is not part of the model's computation).
+ *
+ * Parameters on a device backend (after `model.to('gpu')`) are updated by the backend's kernels
+ * ('SgdUpdate', 'AdamUpdate'): the parameter and its state (velocity, moments) get new device versions
+ * swapped in, nothing is read back. Their state lives on the device (created on the first step, from the
+ * host state if `loadStateDict` put one there). Differences from host parameters:
+ *  - non-finite gradients are not detected at `step()` (that would need a synchronous read); a diverged
+ *    step writes NaN into the weights, and the next loss computed on the host (`bceWithLogits` on
+ *    `await toHost(logits)`) throws on the non-finite logits;
+ *  - `Adam.stateDict()` needs host moments: use `await opt.hostStateDict()`.
  */
 import { allocate, type TypedArray } from '../autograd/dtype.js';
 import type { Tensor } from '../autograd/tensor.js';
+import { uploadLike } from '../autograd/ops/transfer.js';
+import { runKernel } from '../kernels/registry.js';
 
 abstract class Optimizer {
   readonly params: Tensor[];
@@ -12,6 +23,7 @@ abstract class Optimizer {
     this.params = [...params];
     if (this.params.length === 0) throw new Error(`${name}: no parameters to optimise; pass model.parameters().`);
     for (const p of this.params) {
+      if (p.device) continue; // device values are always whole and contiguous
       if (!p.isContiguous || p.offset !== 0 || p.storage.length !== p.size) {
         throw new Error(`${name}: parameter ${p.name ?? p.toString()} must own contiguous storage (create it with tensor()/zeros(), not as a view).`);
       }
@@ -27,6 +39,7 @@ abstract class Optimizer {
   /** Gradient values of a parameter, or null if backward did not reach it. Non-finite gradients are an error. */
   protected gradOf(p: Tensor, name: string): TypedArray | null {
     if (!p.grad) return null;
+    if (p.grad.device) throw new Error(`${name}.step: ${p.name ?? 'a parameter'} is a host tensor but its gradient lives on '${p.grad.backend}'; move the model with model.to('${p.grad.backend}') before building the optimiser.`);
     const g = p.grad.values();
     for (let i = 0; i < g.length; i++) {
       if (!Number.isFinite(g[i] as number)) {
@@ -34,6 +47,29 @@ abstract class Optimizer {
       }
     }
     return g;
+  }
+
+  /** The gradient of a device parameter (no finiteness check: see the file comment). */
+  protected deviceGradOf(p: Tensor, name: string): Tensor | null {
+    if (!p.grad) return null;
+    if (p.grad.backend !== p.backend) {
+      throw new Error(`${name}.step: ${p.name ?? 'a parameter'} lives on '${p.backend}' but its gradient on '${p.grad.backend}'; compute on the parameters' backend.`);
+    }
+    return p.grad;
+  }
+
+  /** Device state for parameter `p`: the host state uploaded, or zeros. */
+  protected deviceState(p: Tensor, host: TypedArray | null): Tensor {
+    const values = host ? Float32Array.from(host) : new Float32Array(p.size);
+    return uploadLike(p, values, p.shape);
+  }
+
+  /** Host state of a parameter that has moved back to the host while its state is on the device. */
+  protected staleDeviceState(name: string, p: Tensor): never {
+    throw new Error(
+      `${name}.step: ${p.name ?? 'a parameter'} is on the host but this optimiser's state for it lives on a device; ` +
+        `build a new optimiser after moving the model (carry the state over with loadStateDict).`,
+    );
   }
 }
 
@@ -48,17 +84,28 @@ export interface SGDOptions {
 export class SGD extends Optimizer {
   readonly options: Required<SGDOptions>;
   private readonly velocity: (TypedArray | null)[];
+  /** Velocities of device parameters (see the file comment). */
+  private readonly deviceVelocity: (Tensor | null)[];
 
   constructor(params: Iterable<Tensor>, options: SGDOptions) {
     super(params, 'SGD');
     this.options = { momentum: 0, weightDecay: 0, nesterov: false, ...options };
     checkLr('SGD', this.options.lr);
     this.velocity = this.params.map(() => null);
+    this.deviceVelocity = this.params.map(() => null);
   }
 
   step(): void {
     const { lr, momentum, weightDecay, nesterov } = this.options;
     this.params.forEach((p, k) => {
+      if (p.device) {
+        const g = this.deviceGradOf(p, 'SGD');
+        if (!g) return;
+        const v = momentum !== 0 ? (this.deviceVelocity[k] ??= this.deviceState(p, this.velocity[k] ?? null)) : null;
+        runKernel('SgdUpdate', v ? [p, g, v] : [p, g], { lr, momentum, weightDecay, nesterov });
+        return;
+      }
+      if (this.deviceVelocity[k]) this.staleDeviceState('SGD', p);
       const g = this.gradOf(p, 'SGD');
       if (!g) return;
       const w = p.storage;
@@ -93,6 +140,9 @@ export class Adam extends Optimizer {
   private readonly m: (TypedArray | null)[];
   private readonly v: (TypedArray | null)[];
   private t = 0;
+  /** Moments of device parameters (see the file comment); `m`/`v` keep the host ones. */
+  private readonly deviceM: (Tensor | null)[];
+  private readonly deviceV: (Tensor | null)[];
 
   constructor(params: Iterable<Tensor>, options: AdamOptions) {
     super(params, 'Adam');
@@ -100,6 +150,8 @@ export class Adam extends Optimizer {
     checkLr('Adam', this.options.lr);
     this.m = this.params.map(() => null);
     this.v = this.params.map(() => null);
+    this.deviceM = this.params.map(() => null);
+    this.deviceV = this.params.map(() => null);
   }
 
   step(): void {
@@ -108,6 +160,15 @@ export class Adam extends Optimizer {
     const c1 = 1 - beta1 ** this.t;
     const c2 = 1 - beta2 ** this.t;
     this.params.forEach((p, k) => {
+      if (p.device) {
+        const g = this.deviceGradOf(p, 'Adam');
+        if (!g) return;
+        const m = (this.deviceM[k] ??= this.deviceState(p, this.m[k] ?? null));
+        const v = (this.deviceV[k] ??= this.deviceState(p, this.v[k] ?? null));
+        runKernel('AdamUpdate', [p, g, m, v], { lr, beta1, beta2, eps, weightDecay, decoupled, c1, c2 });
+        return;
+      }
+      if (this.deviceM[k]) this.staleDeviceState('Adam', p);
       const g = this.gradOf(p, 'Adam');
       if (!g) return;
       const w = p.storage;
@@ -133,9 +194,22 @@ export class Adam extends Optimizer {
    * continues with exactly the updates an uninterrupted one would make.
    */
   stateDict(): AdamState {
+    if (this.deviceM.some((d) => d !== null)) {
+      throw new Error('Adam.stateDict: the moments of device parameters live on the device; read them with await opt.hostStateDict().');
+    }
     return { t: this.t, m: this.m.map((a) => (a ? a.slice() : null)), v: this.v.map((a) => (a ? a.slice() : null)) };
   }
 
+  /** Like `stateDict()`, reading the moments of device parameters back from the device (asynchronous). */
+  async hostStateDict(): Promise<AdamState> {
+    const read = async (device: Tensor | null, host: TypedArray | null): Promise<TypedArray | null> =>
+      device ? ((await device.data()) as TypedArray) : host ? host.slice() : null;
+    const m = await Promise.all(this.params.map((_, k) => read(this.deviceM[k] ?? null, this.m[k] ?? null)));
+    const v = await Promise.all(this.params.map((_, k) => read(this.deviceV[k] ?? null, this.v[k] ?? null)));
+    return { t: this.t, m, v };
+  }
+
+  /** Puts a state back; device parameters get it uploaded at their next step. */
   loadStateDict(state: AdamState): void {
     const n = this.params.length;
     if (!Number.isInteger(state.t) || state.t < 0) throw new Error(`Adam.loadStateDict: step count must be an integer ≥ 0, got ${state.t}.`);
@@ -155,6 +229,9 @@ export class Adam extends Optimizer {
     this.t = state.t;
     m.forEach((a, k) => (this.m[k] = a));
     v.forEach((a, k) => (this.v[k] = a));
+    // device moments are re-created from these at the next step
+    this.deviceM.fill(null);
+    this.deviceV.fill(null);
   }
 }
 
