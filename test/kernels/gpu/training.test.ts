@@ -17,6 +17,7 @@ import { toHost } from '../../../src/autograd/ops/transfer.js';
 import type { GpuBackend } from '../../../src/kernels/gpu/backend.js';
 import { ResUNet } from '../../../src/models/resunet.js';
 import { Adam, SGD } from '../../../src/models/optim.js';
+import { sizeLoss } from '../../../src/estimators/sizeLossOp.js';
 import { openTestBackend, TEST_MODE } from './_suite.js';
 
 const WIDTHS = [2, 4];
@@ -128,6 +129,24 @@ describe(`training a ResUNet on the gpu backend (GPU.js ${TEST_MODE} mode) match
     });
     const after = await gpu.hostStateDict();
     for (const [name, ref] of cpu.stateDict()) expect(maxAbsDiff(after.get(name)!.dataSync(), ref.dataSync()), name).toBeLessThan(1e-4);
+  });
+
+  it('a size-loss step (masks sampled on the host from the read logits) matches the cpu backend', async () => {
+    const cpu = new ResUNet({ widths: WIDTHS, rng: new Rng(12) });
+    const gpu = new ResUNet({ widths: WIDTHS, rng: new Rng(12) }).to(backend);
+    const { x } = data(13);
+    const sizes = [6, 10];
+    const lossCpu = sizeLoss(cpu.forward(x), sizes, { rng: new Rng(14) });
+    lossCpu.backward();
+    const lossGpu = sizeLoss(await toHost(gpu.forward(backend.upload(x))), sizes, { rng: new Rng(14) });
+    lossGpu.backward();
+    expect(Math.abs(lossGpu.item() - lossCpu.item())).toBeLessThanOrEqual(1e-5 * Math.abs(lossCpu.item()) + 1e-7);
+    expect(maxAbs(cpu.head.bias!.grad!.dataSync())).toBeGreaterThan(1e-4); // the estimator's gradient is not trivially zero
+    const gradsGpu = await Promise.all(gpu.parameters().map((p) => p.grad!.data()));
+    cpu.parameters().forEach((p, k) => {
+      const ref = p.grad!.dataSync();
+      expect(maxAbsDiff(gradsGpu[k]!, ref), p.name).toBeLessThanOrEqual(1e-4 * maxAbs(ref) + 1e-7);
+    });
   });
 
   it('a few Adam steps on the device lower the loss', async () => {
