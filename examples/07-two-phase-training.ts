@@ -18,12 +18,12 @@ const model = new ResUNet({ widths: [4, 8], rng: new Rng(seed), headBias: Math.l
 
 const report = (when: string, r: SegMetrics) =>
   console.log(`${when.padEnd(22)} test IoU ${(100 * r.iou).toFixed(1)}%   size error E ${r.sizeError.toFixed(2)}`);
-report('untrained:', evaluate(model, ds, test));
+report('untrained:', await evaluate(model, ds, test));
 
 const t0 = performance.now();
 await pretrain(model, ds, { annotated, minImagesPerEpoch: 80, valIndices: val, epochs: 6, patience: 6, batch: 16, lr: 3e-3, seed });
-report('after phase 1 (BCE):', evaluate(model, ds, test));
+report('after phase 1 (BCE):', await evaluate(model, ds, test));
 const t1 = performance.now();
 await sizetrain(model, ds, { sizeLabelled: train, valIndices: val, samples: 1, estimator: 'fast', epochs: 2, patience: 2, batch: 16, lr: 1e-3, seed });
-report('after phase 2 (sizes):', evaluate(model, ds, test));
+report('after phase 2 (sizes):', await evaluate(model, ds, test));
 console.log(`time: phase 1 ${((t1 - t0) / 1000).toFixed(1)} s, phase 2 ${((performance.now() - t1) / 1000).toFixed(1)} s`);

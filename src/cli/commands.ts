@@ -10,7 +10,7 @@ import { listKernels } from '../kernels/registry.js';
 import '../kernels/cpu/register.js';
 import { registerGpuBackend } from '../kernels/gpu/index.js';
 import { ResUNet } from '../models/resunet.js';
-import { applyCheckpoint, loadCheckpointInto, readCheckpoint, saveCheckpoint, type CheckpointHeader } from '../train/checkpoint.js';
+import { applyCheckpoint, loadCheckpointInto, readCheckpoint, saveCheckpoint, weightEntries, writeCheckpointFile, type CheckpointHeader } from '../train/checkpoint.js';
 import { loadTrainState, saveTrainState } from '../train/resume.js';
 import { foregroundPriorLogit, type SegMetrics } from '../train/metrics.js';
 import { RunDir } from '../train/runDir.js';
@@ -32,17 +32,20 @@ function interruptFlag(progress: Progress): { stop: () => boolean; dispose: () =
   return { stop: () => stop, dispose: () => process.off('SIGINT', onSigint) };
 }
 
-async function common(opts: Options, allowGpu = false): Promise<{ progress: Progress }> {
+/** What every command does first: threads, backend (`--backend`, `SIZESEG_BACKEND`), progress output. */
+export async function setUp(opts: Options): Promise<{ progress: Progress; backend: string }> {
   const threads = opts.optionalString('threads');
   if (threads !== undefined) setNumThreads(opts.int('threads', 1));
   const backend = opts.optionalString('backend') ?? backendFromEnv();
   if (backend !== 'cpu' && backend !== 'gpu') throw new UsageError(`--backend must be cpu or gpu, got '${backend}'.`);
-  if (backend === 'gpu' && !allowGpu) {
-    throw new UsageError("--backend gpu: training and evaluation run on the 'cpu' backend in this version; the GPU.js kernels are tested and benchmarked on their own (docs/gpu.md, 'sizeseg info --backend gpu').");
-  }
   registerGpuBackend();
   await setBackend(backend);
-  return { progress: new Progress({ quiet: opts.flag('quiet') }) };
+  const progress = new Progress({ quiet: opts.flag('quiet') });
+  if (backend === 'gpu') {
+    const info = backendInstance().info();
+    progress.line(`backend: gpu — ${String(info.mode)}${info.adapter ? `, ${JSON.stringify(info.adapter)}` : ''}; the network runs on the device, the losses on the host`);
+  }
+  return { progress, backend };
 }
 
 async function data(progress: Progress, spec: string, seed: number, count: number | null | undefined): Promise<SegDataset> {
@@ -81,9 +84,9 @@ function summary(result: TrainResult, progress: Progress, run: RunDir, command: 
   else if (result.stoppedEarly) progress.line(`stopped early: validation did not improve for the patience window (best epoch ${result.best?.epoch}).`);
 }
 
-function finish(run: RunDir, ds: SegDataset, model: ResUNet, progress: Progress): void {
+async function finish(run: RunDir, ds: SegDataset, model: ResUNet, progress: Progress): Promise<void> {
   const test = indicesOf(ds, 'test').slice(0, 16);
-  const files = [...run.writeCurves(), run.writePredictions('predictions.png', ds, test, predictLogits(model, ds, test))];
+  const files = [...run.writeCurves(), run.writePredictions('predictions.png', ds, test, await predictLogits(model, ds, test))];
   progress.line(`wrote ${run.path}/ (config.json, metrics.jsonl, best.ckpt, ${files.map((f) => f.slice(run.path.length + 1)).join(', ')})`);
 }
 
@@ -123,7 +126,8 @@ function checkpointing(run: RunDir, model: ResUNet, widths: number[], extra: Rec
   return (state: TrainState) => {
     saveTrainState(run.file('last.ckpt'), model, state, { widths }, extra);
     if (state.best && state.best.epoch === state.epoch) {
-      saveCheckpoint(run.file('best.ckpt'), model, { config: { widths }, epoch: state.epoch, phase: state.phase, metrics: flat(state.best.val), extra });
+      const info = { config: { widths }, epoch: state.epoch, phase: state.phase, metrics: flat(state.best.val), extra };
+      writeCheckpointFile(run.file('best.ckpt'), info, weightEntries(model, state.weights));
     }
   };
 }
@@ -134,7 +138,7 @@ function resumeNote(progress: Progress, state: TrainState | null, run: RunDir, c
 }
 
 export async function cmdPretrain(opts: Options): Promise<void> {
-  const { progress } = await common(opts);
+  const { progress, backend } = await setUp(opts);
   const { config, resumeDir } = runSettings(opts, 'pretrain', () => ({
     command: 'pretrain', data: opts.string('data', 'synthetic'), count: opts.optionalString('count') === undefined ? null : opts.int('count', 1000),
     m: opts.int('m', 20), widths: opts.widths(LITE), seed: opts.int('seed', 0, 0), epochs: opts.int('epochs', 100),
@@ -145,6 +149,7 @@ export async function cmdPretrain(opts: Options): Promise<void> {
   if (resumeDir === null) config.annotated = selectAnnotated(ds, m, new Rng(seed));
   const model = new ResUNet({ widths, rng: new Rng(seed), headBias: foregroundPriorLogit(ds.masks, config.annotated, ds.height * ds.width) });
   const resume = resumeDir === null ? null : loadTrainState(join(resumeDir, 'last.ckpt'), model).state;
+  model.to(backend);
   const run = openRun(opts, 'pretrain', resumeDir, resume?.history ?? []);
   run.writeConfig(config);
   resumeNote(progress, resume, run, 'pretrain');
@@ -154,13 +159,14 @@ export async function cmdPretrain(opts: Options): Promise<void> {
     onState: checkpointing(run, model, widths, { seed, m }), ...(resume ? { resume } : {}),
   });
   interrupt.dispose();
+  await model.toHost();
   summary(result, progress, run, 'pretrain');
   if (result.best) saveCheckpoint(run.file('best.ckpt'), model, { config: { widths }, epoch: result.best.epoch, phase: 'pretrain', metrics: flat(result.best.val), extra: { seed, m } });
-  finish(run, ds, model, progress);
+  await finish(run, ds, model, progress);
 }
 
 export async function cmdSizetrain(opts: Options): Promise<void> {
-  const { progress } = await common(opts);
+  const { progress, backend } = await setUp(opts);
   const { config, resumeDir } = runSettings(opts, 'sizetrain', () => {
     const from = opts.required('checkpoint', 'runs/<name>/best.ckpt');
     return {
@@ -174,12 +180,13 @@ export async function cmdSizetrain(opts: Options): Promise<void> {
   const model = new ResUNet({ widths });
   const resume = resumeDir === null ? null : loadTrainState(join(resumeDir, 'last.ckpt'), model).state;
   if (!resume) loadCheckpointInto(config.from, model);
+  model.to(backend);
   const ds = await data(progress, config.data, seed, config.count);
   const run = openRun(opts, 'sizetrain', resumeDir, resume?.history ?? []);
   run.writeConfig(config);
   const val = indicesOf(ds, 'val');
   if (!resume) {
-    const before = evaluate(model, ds, val);
+    const before = await evaluate(model, ds, val);
     progress.line(`before size training: val ${formatMetrics(before)}`);
     run.logEvent({ phase: 'sizetrain', event: 'start', val: before });
   }
@@ -190,9 +197,10 @@ export async function cmdSizetrain(opts: Options): Promise<void> {
     onState: checkpointing(run, model, widths, { seed, from: config.from }), ...(resume ? { resume } : {}),
   });
   interrupt.dispose();
+  await model.toHost();
   summary(result, progress, run, 'sizetrain');
   if (result.best) saveCheckpoint(run.file('best.ckpt'), model, { config: { widths }, epoch: result.best.epoch, phase: 'sizetrain', metrics: flat(result.best.val), extra: { seed, from: config.from } });
-  finish(run, ds, model, progress);
+  await finish(run, ds, model, progress);
 }
 
 /** A ResUNet rebuilt from a checkpoint's stored configuration, with its weights (the file is read once). */
@@ -205,10 +213,11 @@ function restoreModel(path: string): { model: ResUNet; header: CheckpointHeader 
 
 /** The shared start of evaluate and predict: options, then the checkpoint, then the data. */
 async function checkpointOnSplit(opts: Options) {
-  const { progress } = await common(opts);
+  const { progress, backend } = await setUp(opts);
   const ckpt = opts.required('checkpoint', 'runs/<name>/best.ckpt');
   const split = opts.choice('split', ['train', 'val', 'test'] as const, 'test');
   const { model } = restoreModel(ckpt);
+  model.to(backend);
   const count = opts.optionalString('count') === undefined ? null : opts.int('count', 1000);
   const ds = await data(progress, opts.string('data', 'synthetic'), opts.int('seed', 0, 0), count);
   return { progress, ckpt, split, model, ds, indices: indicesOf(ds, split) };
@@ -216,7 +225,7 @@ async function checkpointOnSplit(opts: Options) {
 
 export async function cmdEvaluate(opts: Options): Promise<void> {
   const { progress, ckpt, split, model, ds, indices } = await checkpointOnSplit(opts);
-  const metrics = evaluate(model, ds, indices);
+  const metrics = await evaluate(model, ds, indices);
   console.log(JSON.stringify({ checkpoint: ckpt, data: ds.name, split, ...metrics }));
   progress.line(`${split}: ${formatMetrics(metrics)} over ${metrics.count} images`);
 }
@@ -226,12 +235,12 @@ export async function cmdPredict(opts: Options): Promise<void> {
   const { progress, split, model, ds, indices: all } = await checkpointOnSplit(opts);
   const indices = all.slice(0, count);
   const run = runDir(opts, 'predict');
-  const path = run.writePredictions('predictions.png', ds, indices, predictLogits(model, ds, indices), indices.length);
+  const path = run.writePredictions('predictions.png', ds, indices, await predictLogits(model, ds, indices), indices.length);
   progress.line(`wrote ${path} (${indices.length} ${split} images; green: ground truth, red: prediction)`);
 }
 
 export async function cmdInfo(opts: Options): Promise<void> {
-  await common(opts, true);
+  await setUp(opts);
   const pkg = { name: 'sizeseg', node: process.version, platform: `${process.platform}-${process.arch}`, cpus: cpus().length };
   const info = {
     ...pkg,

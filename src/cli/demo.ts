@@ -7,12 +7,12 @@
 import { Rng } from '../autograd/rng.js';
 import { indicesOf, selectAnnotated } from '../data/index.js';
 import { ResUNet } from '../models/resunet.js';
-import { saveCheckpoint } from '../train/checkpoint.js';
+import { saveModelCheckpoint } from '../train/checkpoint.js';
 import { RunDir } from '../train/runDir.js';
 import { evaluate, predictLogits, pretrain, sizetrain, type TrainObserver } from '../train/trainer.js';
-import { formatMetrics } from './commands.js';
+import { formatMetrics, setUp } from './commands.js';
 import { Options } from './options.js';
-import { Progress, formatSeconds } from './progress.js';
+import { formatSeconds } from './progress.js';
 import { loadDataset } from '../data/index.js';
 import { foregroundPriorLogit, type SegMetrics } from '../train/metrics.js';
 
@@ -25,7 +25,7 @@ export const DEMO_DEFAULTS = {
 
 export async function cmdDemo(opts: Options): Promise<void> {
   const t0 = performance.now();
-  const progress = new Progress({ quiet: opts.flag('quiet') });
+  const { progress, backend } = await setUp(opts);
   const seed = opts.int('seed', 0, 0);
   const m = opts.int('m', DEMO_DEFAULTS.m);
   const widths = opts.widths(DEMO_DEFAULTS.widths);
@@ -42,7 +42,7 @@ export async function cmdDemo(opts: Options): Promise<void> {
   progress.line(`data: ${ds.name}, ${ds.count} images ${ds.height}×${ds.width}: ${train.length} train / ${val.length} val / ${test.length} test`);
   progress.line(`model: ResUNet widths [${widths.join(', ')}]; phase 1 sees ${m} pixel-annotated images, phase 2 sees only the object sizes g of all ${train.length} training images`);
 
-  const model = new ResUNet({ widths, rng: new Rng(seed), headBias: foregroundPriorLogit(ds.masks, annotated, ds.height * ds.width) });
+  const model = new ResUNet({ widths, rng: new Rng(seed), headBias: foregroundPriorLogit(ds.masks, annotated, ds.height * ds.width) }).to(backend);
   let stop = false;
   const onSigint = () => { if (stop) process.exit(130); stop = true; progress.line('interrupted: finishing the current step'); };
   process.on('SIGINT', onSigint);
@@ -57,17 +57,17 @@ export async function cmdDemo(opts: Options): Promise<void> {
 
   progress.line(`\nphase 1: supervised pre-training (BCE with logits) on ${m} annotated images`);
   const pre = await pretrain(model, ds, { annotated, minImagesPerEpoch: DEMO_DEFAULTS.pretrainImagesPerEpoch, valIndices: val, epochs: opts.int('epochs', DEMO_DEFAULTS.pretrainEpochs), patience: DEMO_DEFAULTS.pretrainPatience, batch: config.batch, lr: DEMO_DEFAULTS.pretrainLr, seed, observer });
-  saveCheckpoint(run.file('pretrained.ckpt'), model, { config: { widths }, epoch: pre.best?.epoch ?? 0, phase: 'pretrain', metrics: {}, extra: { seed, m } });
-  const before = evaluate(model, ds, test);
+  await saveModelCheckpoint(run.file('pretrained.ckpt'), model, { config: { widths }, epoch: pre.best?.epoch ?? 0, phase: 'pretrain', metrics: {}, extra: { seed, m } });
+  const before = await evaluate(model, ds, test);
   progress.line(`after pre-training: test ${formatMetrics(before)}`);
 
   progress.line(`\nphase 2: size training — loss (s − g(y))², y ~ Bernoulli(σ(a)), Lemma-1 gradient, n = 1, fast estimator`);
   const size = stop ? null : await sizetrain(model, ds, { sizeLabelled: train, valIndices: val, samples: 1, estimator: 'fast', epochs: DEMO_DEFAULTS.sizeEpochs, patience: DEMO_DEFAULTS.sizePatience, batch: config.batch, lr: DEMO_DEFAULTS.sizeLr, seed, observer });
   process.off('SIGINT', onSigint);
-  const after = evaluate(model, ds, test);
-  saveCheckpoint(run.file('best.ckpt'), model, { config: { widths }, epoch: size?.best?.epoch ?? 0, phase: 'sizetrain', metrics: { iou: after.iou, dice: after.dice, sizeError: after.sizeError }, extra: { seed, m } });
+  const after = await evaluate(model, ds, test);
+  await saveModelCheckpoint(run.file('best.ckpt'), model, { config: { widths }, epoch: size?.best?.epoch ?? 0, phase: 'sizetrain', metrics: { iou: after.iou, dice: after.dice, sizeError: after.sizeError }, extra: { seed, m } });
   run.logEvent({ event: 'test', before, after });
-  const files = [...run.writeCurves(), run.writePredictions('predictions.png', ds, test.slice(0, 16), predictLogits(model, ds, test.slice(0, 16)))];
+  const files = [...run.writeCurves(), run.writePredictions('predictions.png', ds, test.slice(0, 16), await predictLogits(model, ds, test.slice(0, 16)))];
 
   progress.line(`\nresult on ${test.length} test images (never seen in training):`);
   progress.line(table(before, after));

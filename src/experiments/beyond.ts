@@ -61,7 +61,7 @@ export async function runBeyond(ctx: ExperimentContext): Promise<{ dir: string; 
       k++;
       ctx.progress.line(`[stage ${k}/${total}] m = ${m}, seed ${seed}: pre-training`);
       const pre = await pretrainNetwork(ctx, pools, m, seed, `pretrain m=${m}`);
-      const before = metricsRecord(evaluate(pre.model, ds, pools.test));
+      const before = metricsRecord(await evaluate(pre.model, ds, pools.test));
       ctx.progress.line(`  pre-trained: test IoU ${fmtPct(before.iou)}  E ${before.E.toFixed(2)}`);
       const annotatedSet = new Set(pre.annotated);
       const rest = pools.train.filter((i) => !annotatedSet.has(i));
@@ -76,7 +76,7 @@ export async function runBeyond(ctx: ExperimentContext): Promise<{ dir: string; 
           : variant === 'joint'
             ? await sizeTrainPhase(ctx, pools, pre, seed, label, rest.length > 1 ? rest : pools.train, jointStep(pre.model, ds, pre.annotated, p.batch, rng, b.jointLambda))
             : await sizeTrainPhase(ctx, pools, pre, seed, label, pools.train, areaStep(pre.model, rng, b.areaLambda, kArea));
-        const after = metricsRecord(evaluate(pre.model, ds, pools.test));
+        const after = metricsRecord(await evaluate(pre.model, ds, pools.test));
         ctx.progress.line(`  ${label} seed ${seed}: test IoU ${fmtPct(before.iou)} → ${fmtPct(after.iou)}, E ${before.E.toFixed(2)} → ${after.E.toFixed(2)}`);
         runs.push({ m: pre.annotated.length, seed, variant, before, after, size: phaseSummary(r) });
       }
@@ -86,7 +86,7 @@ export async function runBeyond(ctx: ExperimentContext): Promise<{ dir: string; 
         for (const estimator of ESTIMATORS) {
           restore(pre.model, pre.snap);
           const r = await sizeTrainPhase(ctx, pools, pre, seed, `${estimator} n=${b.estimatorSamples}`, pools.train, estimatorStep(pre.model, new Rng(seed ^ 0x5eed), b.estimatorSamples, estimator));
-          const after = metricsRecord(evaluate(pre.model, ds, pools.test));
+          const after = metricsRecord(await evaluate(pre.model, ds, pools.test));
           ctx.progress.line(`  ${estimator}: test IoU ${fmtPct(before.iou)} → ${fmtPct(after.iou)}, E ${before.E.toFixed(2)} → ${after.E.toFixed(2)}`);
           const size = phaseSummary(r);
           estimatorRuns.push({ estimator, samples: b.estimatorSamples, after, size, secondsPerEpoch: size.trainSeconds / Math.max(1, size.epochs) });

@@ -276,7 +276,7 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
   const H = o.ds.height;
   const W = o.ds.width;
   const validate = o.valIndices.length > 0;
-  const start = validate ? evaluate(o.model, o.ds, o.valIndices, Math.max(o.batch, 32)) : null;
+  const start = validate ? await evaluate(o.model, o.ds, o.valIndices, Math.max(o.batch, 32)) : null;
   const history: PhaseEpoch[] = [];
   let best: PhaseEpoch | null = null;
   // as in trainer.ts: the best epoch is chosen among epochs ≥ 1 (epoch 0, the starting network, is only recorded)
@@ -307,7 +307,7 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
     }
     const trainSeconds = (performance.now() - t0) / 1000;
     const t1 = performance.now();
-    const val = validate ? evaluate(o.model, o.ds, o.valIndices, Math.max(o.batch, 32)) : null;
+    const val = validate ? await evaluate(o.model, o.ds, o.valIndices, Math.max(o.batch, 32)) : null;
     const valSeconds = (performance.now() - t1) / 1000;
     const improved = val !== null && o.score(val) > bestScore;
     const losses = Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, v / Math.max(1, step)]));
@@ -369,6 +369,6 @@ export async function pretrainNetwork(ctx: ExperimentContext, pools: Pools, m: n
     },
   });
   const seconds = (performance.now() - t0) / 1000;
-  const val = result.best?.val ?? evaluate(model, ds, pools.val);
+  const val = result.best?.val ?? await evaluate(model, ds, pools.val);
   return { model, annotated, epochs: result.history.length, bestEpoch: result.best?.epoch ?? 0, seconds, val, snap: snapshot(model) };
 }

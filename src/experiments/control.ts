@@ -50,7 +50,7 @@ export async function runControl(ctx: ExperimentContext): Promise<{ dir: string;
       k++;
       ctx.progress.line(`[stage ${k}/${seeds * ms.length}] m = ${m}, seed ${seed}: pre-training`);
       const pre = await pretrainNetwork(ctx, pools, m, seed, `pretrain m=${m}`);
-      const before = metricsRecord(evaluate(pre.model, ds, pools.test));
+      const before = metricsRecord(await evaluate(pre.model, ds, pools.test));
       for (const labels of ['size', 'shuffled'] as const) {
         restore(pre.model, pre.snap);
         const rng = new Rng(seed ^ 0x5eed);
@@ -61,7 +61,7 @@ export async function runControl(ctx: ExperimentContext): Promise<{ dir: string;
             return { loss, parts: { size: loss.item() } };
           };
         const r = await sizeTrainPhase(ctx, pools, pre, seed, `${labels} m=${m}`, pools.train, step);
-        const after = metricsRecord(evaluate(pre.model, ds, pools.test));
+        const after = metricsRecord(await evaluate(pre.model, ds, pools.test));
         ctx.progress.line(`  ${labels} m=${m} seed ${seed}: test IoU ${fmtPct(before.iou)} → ${fmtPct(after.iou)}, E ${before.E.toFixed(2)} → ${after.E.toFixed(2)}`);
         runs.push({ m: pre.annotated.length, seed, labels, before, after, size: phaseSummary(r) });
       }

@@ -72,10 +72,10 @@ export async function runFig7(ctx: ExperimentContext): Promise<{ dir: string; fi
       const mLabel = String(m);
       ctx.progress.line(`[run ${k}/${total}] m = ${mLabel}, seed ${seed}: pre-training`);
       const pre = await pretrainNetwork(ctx, pools, m, seed, `pretrain m=${mLabel}`);
-      const before = evaluate(pre.model, pools.ds, pools.test);
+      const before = await evaluate(pre.model, pools.ds, pools.test);
       ctx.progress.line(`  pre-trained on ${pre.annotated.length} images (${pre.epochs} epochs, ${pre.seconds.toFixed(0)}s): test IoU ${fmtPct(before.iou)}  E ${before.sizeError.toFixed(2)}; size training on ${pools.train.length} images`);
       const r = await sizeTrainPhase(ctx, pools, pre, seed, `size m=${mLabel}`, pools.train, sizeStep(pre.model, new Rng(seed ^ 0x5eed), 1, 'fast'));
-      const after = evaluate(pre.model, pools.ds, pools.test);
+      const after = await evaluate(pre.model, pools.ds, pools.test);
       ctx.progress.line(`  m = ${mLabel}, seed ${seed}: test IoU ${fmtPct(before.iou)} → ${fmtPct(after.iou)}, E ${before.sizeError.toFixed(2)} → ${after.sizeError.toFixed(2)}`);
       runs.push({
         m: pre.annotated.length, mLabel, seed,

@@ -53,9 +53,25 @@ export function modelEntries(model: Module): CheckpointEntry[] {
   return [...model.stateDict()].map(([name, t]) => ({ group: 'model', name, shape: t.shape, values: t.values() }));
 }
 
+/**
+ * Checkpoint entries (group 'model') from host copies of the weights in `model.stateDict()` order — for a
+ * model on a device, whose own tensors cannot be read synchronously (see `hostWeights` in trainer.ts).
+ */
+export function weightEntries(model: Module, weights: readonly Float32Array[]): CheckpointEntry[] {
+  const state = [...model.stateDict()];
+  if (weights.length !== state.length) throw new Error(`checkpoint: ${weights.length} weight arrays for a model with ${state.length} tensors.`);
+  return state.map(([name, t], i) => ({ group: 'model', name, shape: t.shape, values: weights[i]! }));
+}
+
 /** Write the model's weights and buffers (and any `more` entries) atomically. */
 export function saveCheckpoint(path: string, model: Module, info: CheckpointInfo, more: readonly CheckpointEntry[] = []): void {
   writeCheckpointFile(path, info, [...modelEntries(model), ...more]);
+}
+
+/** `saveCheckpoint` for a model on any backend: a device model's weights are read back first. */
+export async function saveModelCheckpoint(path: string, model: Module, info: CheckpointInfo): Promise<void> {
+  const state = model.backend === 'cpu' ? model.stateDict() : await model.hostStateDict();
+  writeCheckpointFile(path, info, [...state].map(([name, t]) => ({ group: 'model', name, shape: t.shape, values: t.values() })));
 }
 
 export function writeCheckpointFile(path: string, info: CheckpointInfo, entries: readonly CheckpointEntry[]): void {

@@ -8,15 +8,16 @@
  * makes bit for bit the updates of an uninterrupted one.
  */
 import type { Module } from '../models/module.js';
-import { readCheckpoint, applyCheckpoint, writeCheckpointFile, modelEntries, type CheckpointEntry, type CheckpointHeader } from './checkpoint.js';
+import { readCheckpoint, applyCheckpoint, weightEntries, writeCheckpointFile, type CheckpointEntry, type CheckpointHeader } from './checkpoint.js';
 import type { TrainState } from './trainer.js';
 
 /** The JSON part of a saved state (the arrays travel as tensors). */
-type StateJson = Omit<TrainState, 'bestState' | 'optimizer'> & { optimizerStep: number; momentShapes: (number[] | null)[] };
+type StateJson = Omit<TrainState, 'weights' | 'bestState' | 'optimizer'> & { optimizerStep: number; momentShapes: (number[] | null)[] };
 
 export function saveTrainState(path: string, model: Module, state: TrainState, config: Record<string, unknown>, extra: Record<string, unknown> = {}): void {
   const names = [...model.stateDict().keys()];
-  const entries: CheckpointEntry[] = modelEntries(model);
+  // the state's host copies, not the model's tensors: they may live on a device
+  const entries: CheckpointEntry[] = weightEntries(model, state.weights);
   if (state.bestState) {
     state.bestState.forEach((values, i) => entries.push({ group: 'best', name: names[i]!, shape: [values.length], values }));
   }
@@ -25,7 +26,7 @@ export function saveTrainState(path: string, model: Module, state: TrainState, c
   });
   moments('m');
   moments('v');
-  const { bestState: _b, optimizer, ...rest } = state;
+  const { bestState: _b, weights: _w, optimizer, ...rest } = state;
   const json: StateJson = { ...rest, optimizerStep: optimizer.t, momentShapes: optimizer.m.map((a) => (a ? [a.length] : null)) };
   const last = state.history[state.history.length - 1];
   writeCheckpointFile(path, {
@@ -58,5 +59,6 @@ export function loadTrainState(path: string, model: Module): { state: TrainState
     return t.values() as Float32Array;
   });
   const { optimizerStep, momentShapes: _s, ...rest } = json;
-  return { state: { ...rest, bestState, optimizer: { t: optimizerStep, m: moments('m'), v: moments('v') } }, header: loaded.header };
+  const weights = [...loaded.state.values()].map((t) => t.values() as Float32Array);
+  return { state: { ...rest, weights, bestState, optimizer: { t: optimizerStep, m: moments('m'), v: moments('v') } }, header: loaded.header };
 }

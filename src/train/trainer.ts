@@ -7,6 +7,8 @@
  * and stop early and cleanly when `shouldStop()` turns true (Ctrl-C in the CLI).
  */
 import { noGrad } from '../autograd/engine.js';
+import { toHost } from '../autograd/ops/transfer.js';
+import { backendInstance } from '../backend.js';
 import { bceWithLogits } from '../autograd/ops/loss.js';
 import { Rng, type RngState } from '../autograd/rng.js';
 import { Tensor } from '../autograd/tensor.js';
@@ -60,7 +62,9 @@ export interface TrainState {
   epoch: number;
   history: EpochRecord[];
   best: EpochRecord | null;
-  /** The weights and buffers of the best epoch so far, in `model.stateDict()` order. */
+  /** The current weights and buffers (host copies, in `model.stateDict()` order). */
+  weights: Float32Array[];
+  /** The weights and buffers of the best epoch so far, in the same order. */
   bestState: Float32Array[] | null;
   sinceBest: number;
   optimizer: AdamState;
@@ -77,27 +81,53 @@ export interface TrainResult {
   interrupted: boolean;
 }
 
+/** `x` on the model's backend: uploaded when the model lives on a device, as it is otherwise. */
+function onModelBackend(model: Module, x: Tensor): Tensor {
+  const backend = model.backend;
+  if (backend === 'cpu') return x;
+  if (backend === 'mixed') throw new Error("the model's parameters live on different backends; move it with model.to('gpu') or await model.toHost().");
+  return backendInstance(backend).upload(x);
+}
+
+/**
+ * The model's logits for `x`, as a host tensor on the tape: on a device backend the network runs there
+ * and the logits are read back once (`toHost`, whose backward uploads the gradient), because the losses —
+ * BCE, and the size loss that samples masks from the logits — run on the host.
+ */
+export async function forwardToHost(model: Module, x: Tensor): Promise<Tensor> {
+  const logits = model.forward(onModelBackend(model, x));
+  return logits.device ? toHost(logits) : logits;
+}
+
+/** Host copies of the model's weights and buffers, in `stateDict()` order (read back from a device). */
+export async function hostWeights(model: Module): Promise<Float32Array[]> {
+  const state = model.backend === 'cpu' ? model.stateDict() : await model.hostStateDict();
+  return [...state.values()].map((t) => Float32Array.from(t.values()));
+}
+
 /** Logits for the given images, in eval mode, batch by batch (the model's mode is restored). */
-export function predictLogits(model: Module, ds: SegDataset, indices: readonly number[], batch = 32): Float32Array {
+export async function predictLogits(model: Module, ds: SegDataset, indices: readonly number[], batch = 32): Promise<Float32Array> {
   const V = ds.height * ds.width;
   const out = new Float32Array(indices.length * V);
   const wasTraining = model.training;
   model.eval();
-  noGrad(() => {
+  try {
     for (let s = 0; s < indices.length; s += batch) {
       const b = makeBatch(ds, indices.slice(s, s + batch));
       const x = new Tensor(b.images, [b.batch, 1, ds.height, ds.width]);
-      out.set(model.forward(x).values(), s * V);
+      const logits = noGrad(() => model.forward(onModelBackend(model, x)));
+      out.set(logits.device ? await logits.data() : logits.values(), s * V);
     }
-  });
-  model.train(wasTraining);
+  } finally {
+    model.train(wasTraining);
+  }
   return out;
 }
 
 /** E, IoU and Dice of the thresholded predictions on `indices`. */
-export function evaluate(model: Module, ds: SegDataset, indices: readonly number[], batch = 32): SegMetrics {
+export async function evaluate(model: Module, ds: SegDataset, indices: readonly number[], batch = 32): Promise<SegMetrics> {
   const V = ds.height * ds.width;
-  const logits = predictLogits(model, ds, indices, batch);
+  const logits = await predictLogits(model, ds, indices, batch);
   const acc = new MetricAccumulator();
   const truth = new Uint8Array(indices.length * V);
   const sizes = new Float64Array(indices.length);
@@ -109,7 +139,7 @@ export function evaluate(model: Module, ds: SegDataset, indices: readonly number
   return acc.result();
 }
 
-type StepLoss = (model: Module, batch: ReturnType<typeof makeBatch>, x: Tensor) => Tensor;
+type StepLoss = (model: Module, batch: ReturnType<typeof makeBatch>, x: Tensor) => Promise<Tensor>;
 
 /** The shared loop: epochs of shuffled batches, Adam, validation, patience, best-weights restore. */
 async function fit(
@@ -150,7 +180,7 @@ async function fit(
       if (b.batch < 2 && steps > 1) continue;
       const x = new Tensor(b.images, [b.batch, 1, ds.height, ds.width]);
       optimizer.zeroGrad();
-      const loss = stepLoss(model, b, x);
+      const loss = await stepLoss(model, b, x);
       const value = loss.item();
       if (!Number.isFinite(value)) {
         throw new Error(`${phase}: the loss became ${value} at epoch ${epoch}, step ${step + 1}; lower the learning rate (--lr) or check the data.`);
@@ -167,27 +197,30 @@ async function fit(
       }
     }
     if (interrupted) break;
-    const val = evaluate(model, ds, options.valIndices, Math.max(options.batch, 32));
+    const val = await evaluate(model, ds, options.valIndices, Math.max(options.batch, 32));
     const improved = best === null || score(val) > score(best.val);
     const record: EpochRecord = { phase, epoch, trainLoss: lossSum / Math.max(1, step), val, seconds: (performance.now() - t0) / 1000, best: improved };
     history.push(record);
+    const weights = await hostWeights(model);
     if (improved) {
       best = record;
-      bestState = [...model.stateDict().values()].map((t) => Float32Array.from(t.values()));
+      bestState = weights;
       sinceBest = 0;
     } else {
       sinceBest++;
     }
     options.onState?.({
-      phase, epoch, history: [...history], best, bestState, sinceBest, optimizer: optimizer.stateDict(),
+      phase, epoch, history: [...history], weights, best, bestState, sinceBest, optimizer: await optimizer.hostStateDict(),
       rngs: { batches: rng.getState(), flips: flipRng.getState(), ...Object.fromEntries(Object.entries(streams).map(([k, r]) => [k, r.getState()])) },
       fingerprint,
     });
     options.observer?.onEpoch?.(record);
   }
   if (bestState) {
-    const tensors = [...model.stateDict().values()];
-    tensors.forEach((t, i) => t.storage.set(bestState![i]!, t.offset));
+    // loadStateDict copies into the existing tensors (host storage or a new device version), so the
+    // optimiser and any caller holding the parameters see the best weights
+    const entries = [...model.stateDict()];
+    model.loadStateDict(new Map(entries.map(([name, t], i) => [name, new Tensor(bestState![i]!, t.shape)])));
   }
   return { history, best, stoppedEarly: history.length < options.epochs && !interrupted, interrupted };
 }
@@ -208,10 +241,10 @@ export function pretrain(model: Module, ds: SegDataset, options: PretrainOptions
   const V = ds.height * ds.width;
   const passes = Math.max(1, Math.ceil((options.minImagesPerEpoch ?? 0) / Math.max(1, options.annotated.length)));
   const epochIndices = Array.from({ length: passes }, () => options.annotated).flat();
-  return fit('pretrain', model, ds, epochIndices, options, (m, b, x) => {
+  return fit('pretrain', model, ds, epochIndices, options, async (m, b, x) => {
     const target = new Float32Array(b.batch * V);
     for (let i = 0; i < target.length; i++) target[i] = b.masks[i] as number;
-    return bceWithLogits(m.forward(x), new Tensor(target, x.shape));
+    return bceWithLogits(await forwardToHost(m, x), new Tensor(target, x.shape));
   }, (v) => v.iou, true);
 }
 
@@ -225,8 +258,8 @@ export interface SizetrainOptions extends TrainOptions {
 /** Size training (paper eq. 10) with the Lemma-1 estimator; selects on validation E (lower is better). */
 export function sizetrain(model: Module, ds: SegDataset, options: SizetrainOptions): Promise<TrainResult> {
   const streams = { sampler: new Rng(options.seed ^ 0x5eed) };
-  return fit('sizetrain', model, ds, options.sizeLabelled, options, (m, b, x) =>
-    sizeLoss(m.forward(x), b.sizes, { rng: streams.sampler, samples: options.samples, method: options.estimator }),
+  return fit('sizetrain', model, ds, options.sizeLabelled, options, async (m, b, x) =>
+    sizeLoss(await forwardToHost(m, x), b.sizes, { rng: streams.sampler, samples: options.samples, method: options.estimator }),
   (v) => -v.sizeError, false, streams);
 }
 

@@ -12,7 +12,17 @@ export { MAX_GPU_ELEMENTS, checkGpuSize } from './limits.js';
 export { registerGpuKernels, GPU_KERNEL_NAMES } from './register.js';
 export { softwareAdapterReason, type AdapterInfo } from './webgpuDevice.js';
 
-/** Make 'gpu' known to setBackend: WebGPU through GPU.js, with no fallback to a software adapter. */
-export function registerGpuBackend(): void {
-  registerBackendFactory('gpu', async () => createGpuBackend({ mode: 'webgpu' }));
+/**
+ * Make 'gpu' known to setBackend: WebGPU through GPU.js, with no fallback to a software adapter.
+ *
+ * `SIZESEG_GPU_EMULATION=1` is an explicit opt-in for tests on machines without a GPU: the same kernels
+ * run in GPU.js's CPU mode (slow; `sizeseg info` reports the mode), so the CLI's device path can be
+ * exercised end to end in CI. It is never chosen automatically.
+ */
+export function registerGpuBackend(env: NodeJS.ProcessEnv = process.env): void {
+  const emulate = (env.SIZESEG_GPU_EMULATION ?? '').trim();
+  if (emulate !== '' && emulate !== '0' && emulate !== '1') {
+    throw new Error(`SIZESEG_GPU_EMULATION='${emulate}': use 1 (GPU.js CPU mode, for tests) or leave it unset.`);
+  }
+  registerBackendFactory('gpu', async () => createGpuBackend({ mode: emulate === '1' ? 'cpu' : 'webgpu' }));
 }
