@@ -41,7 +41,7 @@ export function runKernel(kernelName: string, inputs: readonly Tensor[], attrs: 
   const backend = inputs[0]?.backend ?? 'cpu';
   for (const t of inputs) {
     if (t.backend !== backend) {
-      throw new Error(`${kernelName}: inputs live on different backends ('${backend}' and '${t.backend}'); move them with t.toBackend('${backend}') first.`);
+      throw new Error(`${kernelName}: inputs live on different backends ('${backend}' and '${t.backend}'); upload host tensors with backendInstance('gpu').upload(t) or model.to('gpu'), or read device ones with await toHost(t).`);
     }
   }
   const config = getKernel(kernelName, backend);
