@@ -13,7 +13,7 @@ import { Rng } from '../autograd/rng.js';
 import { evaluate } from '../train/trainer.js';
 import { lineChartSvg } from '../viz/svg.js';
 import {
-  ExperimentDir, fmtPct, loadPools, machineInfo, mean, metricsRecord, pretrainNetwork, restore, stdErr, type ExperimentContext,
+  backendRecord, ExperimentDir, fmtPct, loadPools, machineInfo, mean, metricsRecord, pretrainNetwork, restore, stdErr, type ExperimentContext,
 } from './common.js';
 import { phaseSummary, sizeTrainPhase, type SizePhaseSummary } from './fig7.js';
 import { areaPerSizeSquared, areaStep, estimatorStep, jointStep, sizeStep, type EstimatorName } from './objectives.js';
@@ -120,6 +120,7 @@ export async function runBeyond(ctx: ExperimentContext): Promise<{ dir: string; 
     },
     data: pools.description,
     machine: { start: machineStart, end: machineInfo() },
+    backend: backendRecord(ctx),
     areaK, table, runs,
     estimators: { m: b.estimatorM, seed: 0, samples: b.estimatorSamples, before: estimatorBefore, runs: estimatorRuns },
     seconds: (performance.now() - t0) / 1000,

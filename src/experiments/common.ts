@@ -8,17 +8,24 @@
  *  - takes an arbitrary step objective (size loss, joint BCE + size, size + area, other estimators),
  *  - times the training part of an epoch separately from validation (Fig. 5 needs the pure epoch time),
  *  - records the mean of every named loss term per epoch.
+ *
+ * Backends: with `ctx.backend = 'gpu'` the networks live on the device (`model.to('gpu')`), as in the trainer:
+ * step objectives get their logits through `forwardToHost` (inputs uploaded, the network and its backward on
+ * the device, one read-back of the logits per forward, losses on the host), Adam steps on the device, and
+ * snapshots are host copies. On 'cpu' every one of these is the identity, so the numbers are bit for bit
+ * those of the host-only loop.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Rng } from '../autograd/rng.js';
 import { Tensor } from '../autograd/tensor.js';
+import { backendInstance } from '../backend.js';
 import { batchIterator, indicesOf, loadDataset, type Batch, type SegDataset } from '../data/index.js';
 import { getNumThreads } from '../kernels/cpu/index.js';
 import type { Module } from '../models/module.js';
 import { Adam } from '../models/optim.js';
-import { evaluate, pretrain } from '../train/trainer.js';
+import { evaluate, hostWeights, pretrain } from '../train/trainer.js';
 import { ResUNet } from '../models/resunet.js';
 import { foregroundPriorLogit } from '../train/metrics.js';
 import type { SegMetrics } from '../train/metrics.js';
@@ -117,6 +124,19 @@ export interface ExperimentContext {
   progress: Progress;
   /** Images to generate when the data is synthetic (tests). */
   syntheticCount?: number;
+  /**
+   * Where the networks train: 'cpu' (default) or a device backend's name ('gpu'), which the caller has
+   * initialised with `await setBackend(name)`.
+   */
+  backend?: string;
+}
+
+/** The backend of a run and what it is (mode, adapter), for the JSON: timings only mean something with it. */
+export function backendRecord(ctx: ExperimentContext): Record<string, unknown> {
+  const name = ctx.backend ?? 'cpu';
+  const info = backendInstance(name).info();
+  // a device backend's info() also lists every kernel and its counters; keep what identifies the device
+  return name === 'cpu' ? { name, kernels: info.kernels } : { name, engine: info.engine, mode: info.mode, adapter: info.adapter ?? null };
 }
 
 /** The machine and its load: stored in every JSON so that timings can be read in context. */
@@ -184,14 +204,24 @@ export function stdErr(xs: readonly number[]): number {
   return Math.sqrt(v / xs.length);
 }
 
+/** Host copies of a model's weights and buffers, in `stateDict()` order. */
 export type Snapshot = Float32Array[];
 
-export function snapshot(model: Module): Snapshot {
-  return [...model.stateDict().values()].map((t) => Float32Array.from(t.values()));
+/** A snapshot of the model, wherever it lives (a device model's values are read back: asynchronous). */
+export function snapshot(model: Module): Promise<Snapshot> {
+  return hostWeights(model);
 }
 
+/**
+ * Put a snapshot back into the model's own tensors (so optimisers and callers holding them see it): host
+ * storage is overwritten in place; a device tensor gets the values uploaded as its new version, which
+ * kernels queued later read (earlier ones keep the old one).
+ */
 export function restore(model: Module, snap: Snapshot): void {
-  [...model.stateDict().values()].forEach((t, i) => t.storage.set(snap[i]!, t.offset));
+  [...model.stateDict().values()].forEach((t, i) => {
+    if (t.device) t.device.assign(t.device.upload(snap[i]!));
+    else t.storage.set(snap[i]!, t.offset);
+  });
 }
 
 /** A run folder: <out>/<experiment>-<preset>/. */
@@ -225,6 +255,8 @@ export interface StepResult {
   parts?: Record<string, number>;
 }
 
+export type StepFn = (b: Batch, x: Tensor) => Promise<StepResult>;
+
 export interface PhaseEpoch {
   epoch: number;
   /** Seconds of the training steps of the epoch (no validation). */
@@ -252,7 +284,8 @@ export interface PhaseOptions {
   lr: number;
   seed: number;
   flips: boolean;
-  step: (b: Batch, x: Tensor) => StepResult;
+  /** One step's loss from a batch and its images `x` (a host tensor; objectives upload it with `forwardToHost`). */
+  step: StepFn;
   /** Higher is better. */
   score: (m: SegMetrics) => number;
   /** Restore the best-validation weights at the end (default true). */
@@ -294,7 +327,7 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
       if (b.batch < 2 && steps > 1) continue;
       const x = new Tensor(b.images, [b.batch, 1, H, W]);
       optimizer.zeroGrad();
-      const { loss, parts } = o.step(b, x);
+      const { loss, parts } = await o.step(b, x);
       const value = loss.item();
       if (!Number.isFinite(value)) throw new Error(`${o.label}: the loss became ${value} at epoch ${epoch}, step ${step + 1}.`);
       loss.backward();
@@ -305,6 +338,9 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
       images += b.batch;
       o.progress?.step(`${o.label} epoch ${epoch}`, step, steps, value);
     }
+    // A device step returns once its kernels are queued (only the logits are read), so the last step's backward
+    // and Adam update may still be running: wait for every weight before stopping the clock (Fig. 5 times epochs).
+    if (o.model.backend !== 'cpu') await o.model.hostStateDict();
     const trainSeconds = (performance.now() - t0) / 1000;
     const t1 = performance.now();
     const val = validate ? await evaluate(o.model, o.ds, o.valIndices, Math.max(o.batch, 32)) : null;
@@ -316,7 +352,7 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
     if (improved && val) {
       bestScore = o.score(val);
       best = rec;
-      bestState = snapshot(o.model);
+      bestState = await snapshot(o.model);
       sinceBest = 0;
     } else {
       sinceBest++;
@@ -358,7 +394,8 @@ export async function pretrainNetwork(ctx: ExperimentContext, pools: Pools, m: n
   const { ds } = pools;
   const p = ctx.preset;
   const annotated = annotatedSubset(pools.train, m, seed);
-  const model = new ResUNet({ widths: p.widths, rng: new Rng(seed), headBias: foregroundPriorLogit(ds.masks, annotated, ds.height * ds.width) });
+  // built on the host (the same initial weights on every backend), then moved to the run's backend in place
+  const model = new ResUNet({ widths: p.widths, rng: new Rng(seed), headBias: foregroundPriorLogit(ds.masks, annotated, ds.height * ds.width) }).to(ctx.backend ?? 'cpu');
   const t0 = performance.now();
   const result = await pretrain(model, ds, {
     annotated, minImagesPerEpoch: p.pretrain.minImagesPerEpoch, valIndices: pools.val, epochs: p.pretrain.epochs,
@@ -370,5 +407,5 @@ export async function pretrainNetwork(ctx: ExperimentContext, pools: Pools, m: n
   });
   const seconds = (performance.now() - t0) / 1000;
   const val = result.best?.val ?? await evaluate(model, ds, pools.val);
-  return { model, annotated, epochs: result.history.length, bestEpoch: result.best?.epoch ?? 0, seconds, val, snap: snapshot(model) };
+  return { model, annotated, epochs: result.history.length, bestEpoch: result.best?.epoch ?? 0, seconds, val, snap: await snapshot(model) };
 }

@@ -10,10 +10,10 @@ import { Rng } from '../autograd/rng.js';
 import type { Tensor } from '../autograd/tensor.js';
 import type { Batch } from '../data/index.js';
 import { sizeLoss } from '../estimators/sizeLossOp.js';
-import { evaluate } from '../train/trainer.js';
+import { evaluate, forwardToHost } from '../train/trainer.js';
 import { lineChartSvg } from '../viz/svg.js';
 import {
-  ExperimentDir, fmtPct, loadPools, machineInfo, mean, metricsRecord, pretrainNetwork, restore, stdErr, type ExperimentContext, type StepResult,
+  backendRecord, ExperimentDir, fmtPct, loadPools, machineInfo, mean, metricsRecord, pretrainNetwork, restore, stdErr, type ExperimentContext, type StepResult,
 } from './common.js';
 import { phaseSummary, sizeTrainPhase, type SizePhaseSummary } from './fig7.js';
 import { sizeStep } from './objectives.js';
@@ -56,8 +56,8 @@ export async function runControl(ctx: ExperimentContext): Promise<{ dir: string;
         const rng = new Rng(seed ^ 0x5eed);
         const step = labels === 'size'
           ? sizeStep(pre.model, rng, 1, 'fast')
-          : (b: Batch, x: Tensor): StepResult => {
-            const loss = sizeLoss(pre.model.forward(x), b.indices.map((i) => shuffled.get(i)!), { rng, samples: 1, method: 'fast' });
+          : async (b: Batch, x: Tensor): Promise<StepResult> => {
+            const loss = sizeLoss(await forwardToHost(pre.model, x), b.indices.map((i) => shuffled.get(i)!), { rng, samples: 1, method: 'fast' });
             return { loss, parts: { size: loss.item() } };
           };
         const r = await sizeTrainPhase(ctx, pools, pre, seed, `${labels} m=${m}`, pools.train, step);
@@ -76,7 +76,7 @@ export async function runControl(ctx: ExperimentContext): Promise<{ dir: string;
   const summary = {
     experiment: 'control', preset: p.name, presetNotes: p.notes,
     config: { ms, seeds, widths: p.widths, batch: p.batch, pretrain: p.pretrain, size: p.size, labels: { size: 'true object sizes', shuffled: 'the pool\'s sizes permuted among its images (seeded per seed)' } },
-    data: pools.description, machine: { start: machineStart, end: machineInfo() }, table, runs, seconds: (performance.now() - t0) / 1000,
+    data: pools.description, machine: { start: machineStart, end: machineInfo() }, backend: backendRecord(ctx), table, runs, seconds: (performance.now() - t0) / 1000,
   };
   const g = (labels: string) => ms.map((m) => table.find((t) => t.m === m && t.labels === labels)!.iouGain);
   out.write('control.svg', lineChartSvg({

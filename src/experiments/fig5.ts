@@ -12,7 +12,7 @@
 import { lineChartSvg } from '../viz/svg.js';
 import { Rng } from '../autograd/rng.js';
 import {
-  ExperimentDir, loadPools, machineInfo, mean, metricsRecord, pretrainNetwork, restore, runPhase, stdErr,
+  backendRecord, ExperimentDir, loadPools, machineInfo, mean, metricsRecord, pretrainNetwork, restore, runPhase, stdErr,
   type ExperimentContext,
 } from './common.js';
 import { bceStep, sizeStep } from './objectives.js';
@@ -110,6 +110,8 @@ export async function runFig5(ctx: ExperimentContext): Promise<{ dir: string; fi
     config: { ...f, widths: p.widths, batch: p.batch, sizeLr: p.size.lr, pretrain: p.pretrain, seed, timingImages: timingSet.length, qualityImages: qualitySet.length },
     data: pools.description,
     machine: { start: machineStart, end: machineInfo() },
+    // where the networks ran: the timings (Fig. 5) and float32 rounding depend on it
+    backend: backendRecord(ctx),
     pretrain: { m: f.m, epochs: pre.epochs, bestEpoch: pre.bestEpoch, seconds: pre.seconds, val: metricsRecord(pre.val) },
     timing,
     ratios: { naiveOverSupervised: naiveOverSup, fastOverSupervised: fastOverSup },

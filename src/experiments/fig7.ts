@@ -9,13 +9,11 @@ import { Rng } from '../autograd/rng.js';
 import { evaluate } from '../train/trainer.js';
 import { lineChartSvg } from '../viz/svg.js';
 import {
-  ExperimentDir, fmtPct, loadPools, machineInfo, mean, metricsRecord, pretrainNetwork, runPhase, stdErr,
+  backendRecord, ExperimentDir, fmtPct, loadPools, machineInfo, mean, metricsRecord, pretrainNetwork, runPhase, stdErr,
   type ExperimentContext, type PhaseResult, type Pools, type Pretrained,
 } from './common.js';
 import { sizeStep } from './objectives.js';
-import type { Batch } from '../data/index.js';
-import type { Tensor } from '../autograd/tensor.js';
-import type { StepResult } from './common.js';
+import type { StepFn } from './common.js';
 
 export interface SizePhaseSummary {
   epochs: number;
@@ -36,7 +34,7 @@ export function phaseSummary(r: PhaseResult): SizePhaseSummary {
 }
 
 /** Size training from the current weights on `trainIndices`, selected on validation E (lower is better). */
-export function sizeTrainPhase(ctx: ExperimentContext, pools: Pools, pre: Pretrained, seed: number, label: string, trainIndices: readonly number[], step: (b: Batch, x: Tensor) => StepResult): Promise<PhaseResult> {
+export function sizeTrainPhase(ctx: ExperimentContext, pools: Pools, pre: Pretrained, seed: number, label: string, trainIndices: readonly number[], step: StepFn): Promise<PhaseResult> {
   const p = ctx.preset;
   return runPhase({
     label, model: pre.model, ds: pools.ds, trainIndices, valIndices: pools.val, epochs: p.size.epochs, patience: p.size.patience,
@@ -106,6 +104,7 @@ export async function runFig7(ctx: ExperimentContext): Promise<{ dir: string; fi
     config: { ms: p.fig7.ms, seeds, widths: p.widths, batch: p.batch, pretrain: p.pretrain, size: p.size, estimator: 'fast', samples: 1 },
     data: pools.description,
     machine: { start: machineStart, end: machineInfo() },
+    backend: backendRecord(ctx),
     table, runs, seconds: (performance.now() - t0) / 1000,
   };
   for (const [name, svg] of Object.entries(plotFig7(summary))) out.write(name, svg);

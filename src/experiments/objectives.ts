@@ -6,6 +6,9 @@
  *  - `jointStep`: BCE on a batch of annotated images + λ·size loss on a batch of size-labelled images, every step;
  *  - `areaStep`: size loss + λ·|Σ_i σ(a_i) − k·s²| (mean over the batch), k = mean area/s² of the annotated
  *    images (a shape prior that needs only the size label of each image and the few annotated masks).
+ * Every objective gets its logits through `forwardToHost` (src/train/trainer.ts): on a device backend the network
+ * runs there and the logits are read back once per forward, since all these losses run on the host; on 'cpu' it
+ * is `model.forward(x)` itself.
  */
 import { defineOp } from '../autograd/customOp.js';
 import { bceWithLogits } from '../autograd/ops/loss.js';
@@ -19,7 +22,8 @@ import { objectSizeUnchecked, sizeLoss as sizeLossValue } from '../estimators/ob
 import { sampleBernoulliMasks } from '../estimators/sizeLossKernel.js';
 import { sizeLoss } from '../estimators/sizeLossOp.js';
 import type { Module } from '../models/module.js';
-import type { StepResult } from './common.js';
+import { forwardToHost } from '../train/trainer.js';
+import type { StepFn } from './common.js';
 
 export type EstimatorName = 'lemma1' | 'reinforce' | 'straight-through';
 
@@ -31,17 +35,17 @@ export function maskTensor(b: Batch): Tensor {
 }
 
 /** Supervised BCE step (the pre-training objective; used for the supervised epoch time of Fig. 5). */
-export function bceStep(model: Module) {
-  return (b: Batch, x: Tensor): StepResult => {
-    const loss = bceWithLogits(model.forward(x), maskTensor(b));
+export function bceStep(model: Module): StepFn {
+  return async (b, x) => {
+    const loss = bceWithLogits(await forwardToHost(model, x), maskTensor(b));
     return { loss, parts: { bce: loss.item() } };
   };
 }
 
 /** The paper's size-training step: Lemma-1 size loss with n samples. */
-export function sizeStep(model: Module, rng: Rng, samples: number, method: Lemma1Method = 'fast') {
-  return (b: Batch, x: Tensor): StepResult => {
-    const loss = sizeLoss(model.forward(x), b.sizes, { rng, samples, method });
+export function sizeStep(model: Module, rng: Rng, samples: number, method: Lemma1Method = 'fast'): StepFn {
+  return async (b, x) => {
+    const loss = sizeLoss(await forwardToHost(model, x), b.sizes, { rng, samples, method });
     return { loss, parts: { size: loss.item() } };
   };
 }
@@ -94,9 +98,9 @@ export function estimatorSizeLoss(logits: Tensor, targetSizes: ArrayLike<number>
   return estimatorOp([logits], { targetSizes, rng: o.rng, samples: o.samples, estimator: o.estimator });
 }
 
-export function estimatorStep(model: Module, rng: Rng, samples: number, estimator: EstimatorName) {
-  return (b: Batch, x: Tensor): StepResult => {
-    const loss = estimatorSizeLoss(model.forward(x), b.sizes, { rng, samples, estimator });
+export function estimatorStep(model: Module, rng: Rng, samples: number, estimator: EstimatorName): StepFn {
+  return async (b, x) => {
+    const loss = estimatorSizeLoss(await forwardToHost(model, x), b.sizes, { rng, samples, estimator });
     return { loss, parts: { size: loss.item() } };
   };
 }
@@ -116,13 +120,13 @@ export function* annotatedStream(ds: SegDataset, annotated: readonly number[], b
  * Joint objective: every step, BCE on the next annotated batch + λ·(Lemma-1 size loss) on the size-labelled batch.
  * The two batches go through the network separately (batch-norm statistics of each batch on its own).
  */
-export function jointStep(model: Module, ds: SegDataset, annotated: readonly number[], batch: number, rng: Rng, lambda: number, samples = 1) {
+export function jointStep(model: Module, ds: SegDataset, annotated: readonly number[], batch: number, rng: Rng, lambda: number, samples = 1): StepFn {
   const stream = annotatedStream(ds, annotated, batch, rng.fork());
-  return (b: Batch, x: Tensor): StepResult => {
+  return async (b, x) => {
     const a = stream.next().value as Batch;
     const xa = new Tensor(a.images, [a.batch, 1, a.height, a.width]);
-    const bce = bceWithLogits(model.forward(xa), maskTensor(a));
-    const size = sizeLoss(model.forward(x), b.sizes, { rng, samples, method: 'fast' });
+    const bce = bceWithLogits(await forwardToHost(model, xa), maskTensor(a));
+    const size = sizeLoss(await forwardToHost(model, x), b.sizes, { rng, samples, method: 'fast' });
     return { loss: bce.add(size.mul(lambda)), parts: { bce: bce.item(), size: size.item() } };
   };
 }
@@ -145,9 +149,9 @@ export function areaPerSizeSquared(ds: SegDataset, annotated: readonly number[])
 }
 
 /** Size loss + λ·mean_b |Σ_i σ(a_{b,i}) − k·s_b²| (soft area against the area expected from the size label). */
-export function areaStep(model: Module, rng: Rng, lambda: number, k: number, samples = 1) {
-  return (b: Batch, x: Tensor): StepResult => {
-    const logits = model.forward(x);
+export function areaStep(model: Module, rng: Rng, lambda: number, k: number, samples = 1): StepFn {
+  return async (b, x) => {
+    const logits = await forwardToHost(model, x);
     const size = sizeLoss(logits, b.sizes, { rng, samples, method: 'fast' });
     const expected = new Float32Array(b.batch);
     for (let i = 0; i < b.batch; i++) {

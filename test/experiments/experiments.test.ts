@@ -71,6 +71,8 @@ describe('experiments (smoke preset, synthetic data)', () => {
     const j = readJson(join(r.dir, 'fig5.json'));
     expect(j.preset).toBe('smoke');
     expect(j.machine.start.loadAverage).toHaveLength(3);
+    // the timings mean something only with the backend that produced them
+    expect(j.backend).toMatchObject({ name: 'cpu' });
     const ns = PRESETS.smoke.fig5.ns;
     expect(j.timing).toHaveLength(1 + 2 * ns.length);
     for (const t of j.timing) {
