@@ -1,10 +1,14 @@
 /**
- * `npm run experiment -- NAME [--preset quick|paper|smoke] [--data DIR|SPEC] [--seeds N] [--out DIR] [--quiet]`
- * NAME: fig3 | fig5 (also writes Fig. 6) | fig6 (same run as fig5) | fig7 | beyond.
+ * `npm run experiment -- NAME [--preset quick|paper|smoke] [--data DIR|SPEC] [--seeds N] [--out DIR] [--backend cpu|gpu] [--quiet]`
+ * NAME: fig3 | fig5 (also writes Fig. 6) | fig6 (same run as fig5) | fig7 | beyond | control.
  * Outputs go to <out>/<NAME>-<preset>/ (JSON, CSV, SVG); see docs/results.md.
+ * `--backend gpu` trains the networks on the device (docs/gpu.md); `SIZESEG_GPU_EMULATION=1` runs it in GPU.js's
+ * CPU mode (tests, machines without a GPU).
  */
 import { parseArgs } from 'node:util';
+import { backendFromEnv, backendInstance, disposeBackends, setBackend } from '../backend.js';
 import '../kernels/cpu/register.js';
+import { registerGpuBackend } from '../kernels/gpu/index.js';
 import { PRESETS, type ExperimentContext, type PresetName } from '../experiments/common.js';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -17,12 +21,13 @@ import { Progress } from './progress.js';
 
 const RUNNERS = { fig3: runFig3, fig5: runFig5, fig6: runFig5, fig7: runFig7, beyond: runBeyond, control: runControl } as const;
 export const EXPERIMENT_USAGE =
-  'usage: npm run experiment -- NAME [--preset quick|paper|smoke] [--data DIR] [--seeds N] [--out DIR] [--quiet]\n' +
+  'usage: npm run experiment -- NAME [--preset quick|paper|smoke] [--data DIR] [--seeds N] [--out DIR] [--backend cpu|gpu] [--quiet]\n' +
   `  NAME: ${Object.keys(RUNNERS).join(' | ')} (fig6 is the same run as fig5; control: Fig. 7 with true vs shuffled size labels)\n` +
   '  --preset  quick (default; ≤ 20 min on 2 cores, subsampled), paper (the full protocol), smoke (seconds; tests)\n' +
   "  --data    prepared folder or spec (default ../shared/data/hippocampus; 'synthetic' for generated images)\n" +
   '  --seeds   seeds per m for fig7 / beyond / control (default: the preset\'s)\n' +
   '  --out     root folder of the outputs (default runs)\n' +
+  '  --backend where the networks train: cpu, or gpu (WebGPU; the losses stay on the host); default $SIZESEG_BACKEND or cpu\n' +
   '  --replot  redraw the SVGs of an earlier run from its JSON (fig5, fig7, beyond) without training\n';
 
 /** Redraw the figures of <out>/<experiment>-<preset>/ from its JSON. */
@@ -46,7 +51,7 @@ export async function experimentMain(argv: string[]): Promise<number> {
   try {
     parsed = parseArgs({
       args: argv,
-      options: { preset: { type: 'string' }, data: { type: 'string' }, seeds: { type: 'string' }, out: { type: 'string' }, quiet: { type: 'boolean' }, replot: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, count: { type: 'string' } },
+      options: { preset: { type: 'string' }, data: { type: 'string' }, seeds: { type: 'string' }, out: { type: 'string' }, backend: { type: 'string' }, quiet: { type: 'boolean' }, replot: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, count: { type: 'string' } },
       allowPositionals: true,
     });
   } catch (e) {
@@ -77,15 +82,39 @@ export async function experimentMain(argv: string[]): Promise<number> {
       return 2;
     }
   }
+  let backend: string;
+  try {
+    backend = values.backend ?? backendFromEnv();
+  } catch (e) {
+    process.stderr.write(`experiment: ${(e as Error).message}\n`);
+    return 2;
+  }
+  if (backend !== 'cpu' && backend !== 'gpu') {
+    process.stderr.write(`experiment: --backend must be cpu or gpu, got '${backend}'.\n`);
+    return 2;
+  }
   if (values.replot) {
     for (const f of replot(name as string, values.out ?? 'runs', presetName)) process.stdout.write(`wrote ${f}\n`);
     return 0;
+  }
+  const progress = new Progress({ quiet: values.quiet ?? false, stream: process.stdout });
+  if (backend === 'gpu') {
+    registerGpuBackend();
+    try {
+      await setBackend('gpu');
+    } catch (e) {
+      process.stderr.write(`experiment: --backend gpu: ${(e as Error).message}\n`);
+      return 1;
+    }
+    const info = backendInstance('gpu').info();
+    progress.line(`backend: gpu — ${String(info.mode)}${info.adapter ? `, ${JSON.stringify(info.adapter)}` : ''}; the networks run on the device, the losses on the host`);
   }
   const ctx: ExperimentContext = {
     preset: PRESETS[presetName as PresetName],
     dataSpec: values.data ?? '../shared/data/hippocampus',
     out: values.out ?? 'runs',
-    progress: new Progress({ quiet: values.quiet ?? false, stream: process.stdout }),
+    progress,
+    backend,
     ...(seeds !== undefined ? { seeds } : {}),
     ...(values.count !== undefined ? { syntheticCount: Number(values.count) } : {}),
   };
@@ -99,5 +128,8 @@ if (isMain) {
   experimentMain(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (err: unknown) => {
     process.stderr.write(`experiment: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exitCode = 1;
+  }).finally(() => {
+    // a WebGPU device keeps Node alive until it is destroyed (here, not in experimentMain, which tests call repeatedly)
+    disposeBackends();
   });
 }
