@@ -67,6 +67,15 @@ export function backendFromEnv(env: NodeJS.ProcessEnv = process.env): string {
   return name;
 }
 
+/**
+ * Dispose every opened device backend and forget it, so that a later `setBackend(name)` opens a fresh one
+ * (instead of handing back a destroyed device). The current backend falls back to 'cpu'.
+ */
 export function disposeBackends(): void {
-  for (const b of ready.values()) b.dispose();
+  for (const [name, b] of ready) {
+    if (name === 'cpu') continue;
+    b.dispose();
+    ready.delete(name);
+  }
+  current = 'cpu';
 }
