@@ -71,7 +71,7 @@ export async function cmdDemo(opts: Options): Promise<void> {
 
   progress.line(`\nresult on ${test.length} test images (never seen in training):`);
   progress.line(table(before, after));
-  progress.line(explain(before, after));
+  progress.line(explain(before, after, m));
   progress.line(`\nrun folder: ${run.path}/ — config.json, metrics.jsonl, pretrained.ckpt, best.ckpt, ${files.map((f) => f.slice(run.path.length + 1)).join(', ')}`);
   progress.line(`total time ${formatSeconds((performance.now() - t0) / 1000)}`);
   console.log(JSON.stringify({ demo: { before, after, seconds: (performance.now() - t0) / 1000 } }));
@@ -91,14 +91,15 @@ function table(before: SegMetrics, after: SegMetrics): string {
   ].join('\n');
 }
 
-function explain(before: SegMetrics, after: SegMetrics): string {
+function explain(before: SegMetrics, after: SegMetrics, m: number): string {
   const gain = after.iou - before.iou;
   const verdict = gain > 0.005
     ? `Training on sizes alone improved the segmentation by ${(100 * gain).toFixed(1)} IoU points.`
     : gain < -0.005
       ? `Here size training lowered IoU by ${(100 * -gain).toFixed(1)} points: the size loss only sees the largest inscribed square, so extra foreground elsewhere goes unpunished (see docs/estimators.md).`
       : 'Here size training left IoU about unchanged.';
-  return `\nWhat you are looking at: the network first learned from ${'only a few'} pixel-annotated images; then it saw ` +
+  return `\nWhat you are looking at: the network first learned from only ${m} pixel-annotated images; then it saw ` +
     `each training image's object size g (twice the largest Chebyshev distance to background) and nothing else. ` +
-    `${verdict} E is the squared error of the predicted size, the quantity phase 2 optimises.`;
+    `${verdict} E is the squared error of the predicted size, the quantity phase 2 optimises. ` +
+    `predictions.png in the run folder shows test images with the true outline in green and the prediction in red.`;
 }
