@@ -193,24 +193,34 @@ export function batchNorm2d(
   return { out, mean, invStd, runningMean: newRm, runningVar: newRv };
 }
 
+/**
+ * Batch-norm backward, in the mode the forward ran in:
+ *  - 'train' (batch statistics, which depend on x): dx = invStd·(dy·gamma − (dbeta + x̂·dgamma)/M)·…,
+ *    the training-mode formula of the cpu kernel;
+ *  - 'eval' (constant running statistics): y = gamma·(x − mean)·invStd + beta, so dx = dy·gamma·invStd.
+ * In both, dgamma = Σ dy·(x − mean)·invStd and dbeta = Σ dy (sums over N, H, W).
+ */
 export function batchNorm2dBackward(
   ctx: GpuContext, dy: GpuData, x: GpuData, xShape: readonly number[], gamma: GpuData, mean: GpuData, invStd: GpuData,
+  mode: 'train' | 'eval' = 'train',
 ): { dx: GpuData; dgamma: GpuData; dbeta: GpuData } {
-  const [N, C, H, W] = shape4(xShape, 'BatchNorm2DBackward x');
-  checkGpuSize(xShape, 'BatchNorm2DBackward x');
-  sameSize(dy, xShape, 'BatchNorm2DBackward dy');
-  sameSize(x, xShape, 'BatchNorm2DBackward x');
-  for (const [name, d] of [['gamma', gamma], ['mean', mean], ['invStd', invStd]] as const) sameSize(d, [C], `BatchNorm2DBackward ${name}`);
+  const k = mode === 'train' ? 'BatchNorm2DBackward' : 'BatchNorm2DEvalBackward';
+  const [N, C, H, W] = shape4(xShape, `${k} x`);
+  checkGpuSize(xShape, `${k} x`);
+  sameSize(dy, xShape, `${k} dy`);
+  sameSize(x, xShape, `${k} x`);
+  for (const [name, d] of [['gamma', gamma], ['mean', mean], ['invStd', invStd]] as const) sameSize(d, [C], `${k} ${name}`);
   const plane = H * W;
-  const m = N * plane;
-  const dbeta = channelSums(ctx, dy, N, C, plane, 1, 'BatchNorm2DBackward dbeta');
-  const part = ctx.run({ name: 'BatchNorm2DBackward dgamma', source: src.bnDyXmuPartialSource, constants: { C, PLANE: plane }, size: N * C }, [dy, x, mean]);
-  const sdyx = sumRows(ctx, part, N, C, 1, 'BatchNorm2DBackward dgamma');
-  const dgamma = ctx.run({ name: 'BatchNorm2DBackward dgamma', source: src.mulSource, size: C }, [sdyx, invStd]);
-  const dx = ctx.run(
-    { name: 'BatchNorm2DBackward dx', source: src.bnBackwardDxSource, constants: { C, PLANE: plane, M: m }, size: N * C * plane },
-    [dy, x, gamma, mean, invStd, dbeta, dgamma],
-  );
+  const dbeta = channelSums(ctx, dy, N, C, plane, 1, `${k} dbeta`);
+  const part = ctx.run({ name: `${k} dgamma`, source: src.bnDyXmuPartialSource, constants: { C, PLANE: plane }, size: N * C }, [dy, x, mean]);
+  const sdyx = sumRows(ctx, part, N, C, 1, `${k} dgamma`);
+  const dgamma = ctx.run({ name: `${k} dgamma`, source: src.mulSource, size: C }, [sdyx, invStd]);
+  const dx = mode === 'train'
+    ? ctx.run(
+      { name: `${k} dx`, source: src.bnBackwardDxSource, constants: { C, PLANE: plane, M: N * plane }, size: N * C * plane },
+      [dy, x, gamma, mean, invStd, dbeta, dgamma],
+    )
+    : ctx.run({ name: `${k} dx`, source: src.bnEvalBackwardDxSource, constants: { C, PLANE: plane }, size: N * C * plane }, [dy, gamma, invStd]);
   return { dx, dgamma, dbeta };
 }
 
@@ -290,29 +300,6 @@ export function sliceChannels(ctx: GpuContext, x: GpuData, xShape: readonly numb
   return { out: ctx.run({ name: 'SliceChannels', source: src.sliceChannelsSource, constants: { C: channels, CT, START: start, PLANE: H * W }, size }, [x]), shape };
 }
 
-/**
- * Eval-mode batch-norm backward: y = gamma·(x − mean)·invStd + beta with constant statistics, so
- * dx = dy·gamma·invStd, dgamma = Σ dy·(x − mean)·invStd, dbeta = Σ dy (sums over N, H, W).
- */
-export function batchNorm2dEvalBackward(
-  ctx: GpuContext, dy: GpuData, x: GpuData, xShape: readonly number[], gamma: GpuData, mean: GpuData, invStd: GpuData,
-): { dx: GpuData; dgamma: GpuData; dbeta: GpuData } {
-  const [N, C, H, W] = shape4(xShape, 'BatchNorm2DEvalBackward x');
-  checkGpuSize(xShape, 'BatchNorm2DEvalBackward x');
-  sameSize(dy, xShape, 'BatchNorm2DEvalBackward dy');
-  sameSize(x, xShape, 'BatchNorm2DEvalBackward x');
-  for (const [name, d] of [['gamma', gamma], ['mean', mean], ['invStd', invStd]] as const) sameSize(d, [C], `BatchNorm2DEvalBackward ${name}`);
-  const plane = H * W;
-  const dbeta = channelSums(ctx, dy, N, C, plane, 1, 'BatchNorm2DEvalBackward dbeta');
-  const part = ctx.run({ name: 'BatchNorm2DEvalBackward dgamma', source: src.bnDyXmuPartialSource, constants: { C, PLANE: plane }, size: N * C }, [dy, x, mean]);
-  const sdyx = sumRows(ctx, part, N, C, 1, 'BatchNorm2DEvalBackward dgamma');
-  const dgamma = ctx.run({ name: 'BatchNorm2DEvalBackward dgamma', source: src.mulSource, size: C }, [sdyx, invStd]);
-  const dx = ctx.run(
-    { name: 'BatchNorm2DEvalBackward dx', source: src.bnEvalBackwardDxSource, constants: { C, PLANE: plane }, size: N * C * plane },
-    [dy, gamma, invStd],
-  );
-  return { dx, dgamma, dbeta };
-}
 
 // ---- optimisers ------------------------------------------------------------------------------------
 

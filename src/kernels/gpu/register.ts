@@ -82,6 +82,18 @@ function hyperParams(ctx: GpuContext, values: readonly number[]): GpuData {
   return data;
 }
 
+/** Batch-norm backward in the forward's mode ('train': batch statistics; 'eval': running statistics). */
+function batchNormBackward(mode: 'train' | 'eval'): KernelFunc {
+  const k = mode === 'train' ? 'BatchNorm2DBackward' : 'BatchNorm2DEvalBackward';
+  return (inputs) => {
+    const [dy, x, gamma, mean, invStd] = inputs;
+    const dyd = dev(dy, k, 'dy');
+    const r = ops.batchNorm2dBackward(ctxOf(dyd), dyd, dev(x, k, 'x'), x!.shape, dev(gamma, k, 'gamma'), dev(mean, k, 'mean'), dev(invStd, k, 'invStd'), mode);
+    const C = x!.shape[1] as number;
+    return [out(r.dx, x!.shape), out(r.dgamma, [C]), out(r.dbeta, [C])];
+  };
+}
+
 const kernels: Record<string, KernelFunc> = {
   Conv2D: (inputs, attrs) => {
     const [x, w, b] = inputs;
@@ -125,14 +137,7 @@ const kernels: Record<string, KernelFunc> = {
     const C = x!.shape[1] as number;
     return [out(r.out, x!.shape), out(r.mean, [C]), out(r.invStd, [C])];
   },
-  BatchNorm2DBackward: (inputs) => {
-    const [dy, x, gamma, mean, invStd] = inputs;
-    const k = 'BatchNorm2DBackward';
-    const dyd = dev(dy, k, 'dy');
-    const r = ops.batchNorm2dBackward(ctxOf(dyd), dyd, dev(x, k, 'x'), x!.shape, dev(gamma, k, 'gamma'), dev(mean, k, 'mean'), dev(invStd, k, 'invStd'));
-    const C = x!.shape[1] as number;
-    return [out(r.dx, x!.shape), out(r.dgamma, [C]), out(r.dbeta, [C])];
-  },
+  BatchNorm2DBackward: batchNormBackward('train'),
   UpsampleNearest2x: (inputs) => {
     const [x] = inputs;
     const xd = dev(x, 'UpsampleNearest2x', 'x');
@@ -177,14 +182,7 @@ const kernels: Record<string, KernelFunc> = {
     const r = ops.sliceChannels(ctxOf(xd), xd, x!.shape, num(attrs, 'start', 'SliceChannels'), num(attrs, 'channels', 'SliceChannels'));
     return [out(r.out, r.shape)];
   },
-  BatchNorm2DEvalBackward: (inputs) => {
-    const [dy, x, gamma, mean, invStd] = inputs;
-    const k = 'BatchNorm2DEvalBackward';
-    const dyd = dev(dy, k, 'dy');
-    const r = ops.batchNorm2dEvalBackward(ctxOf(dyd), dyd, dev(x, k, 'x'), x!.shape, dev(gamma, k, 'gamma'), dev(mean, k, 'mean'), dev(invStd, k, 'invStd'));
-    const C = x!.shape[1] as number;
-    return [out(r.dx, x!.shape), out(r.dgamma, [C]), out(r.dbeta, [C])];
-  },
+  BatchNorm2DEvalBackward: batchNormBackward('eval'),
   AdamUpdate: (inputs, attrs) => {
     const [w, g, m, v] = inputs;
     const k = 'AdamUpdate';
