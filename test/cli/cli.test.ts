@@ -1,5 +1,5 @@
 /** The `sizeseg` command line, run as a user would: a real process, real files, exit codes, one-line errors. */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -100,6 +100,28 @@ describe('sizeseg CLI', () => {
     expect(ev.code).toBe(0);
     const evCpu = sizeseg('evaluate', ...tiny, '--checkpoint', join(out, 'on-gpu', 'best.ckpt'));
     expect(JSON.parse(ev.stdout).sizeError).toBeCloseTo(JSON.parse(evCpu.stdout).sizeError, 6);
+  });
+
+  it('Ctrl-C stops after the current step with intact checkpoints, and --resume continues the run', async () => {
+    const args = ['--import', 'tsx', 'src/cli/main.ts', 'pretrain', ...tiny.filter((a) => a !== '--quiet'), '--m', '8', '--epochs', '200', '--patience', '200', '--name', 'ctrl-c'];
+    const child = spawn(process.execPath, args, { env: { ...process.env, SIZESEG_THREADS: '1' } });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
+    const metrics = join(out, 'ctrl-c', 'metrics.jsonl');
+    // wait (at most 60 s) for the first completed epoch, then interrupt
+    for (let t = 0; t < 600 && !(existsSync(metrics) && readFileSync(metrics, 'utf8').includes('"epoch"')); t++) await new Promise((r) => setTimeout(r, 100));
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    expect(stderr).toMatch(/stopped by Ctrl-C; the best weights so far were kept\. Continue with: sizeseg pretrain --resume/);
+    const done = readFileSync(metrics, 'utf8').trim().split('\n').length;
+    expect(done).toBeGreaterThanOrEqual(1);
+    expect(done).toBeLessThan(200);
+    expect(readCheckpoint(join(out, 'ctrl-c', 'best.ckpt')).header.phase).toBe('pretrain');
+    const resumed = sizeseg('pretrain', '--resume', join(out, 'ctrl-c'), '--epochs', String(done + 1), '--quiet');
+    expect(resumed.stderr).toBe('');
+    expect(resumed.code).toBe(0);
+    expect(readFileSync(metrics, 'utf8').trim().split('\n')).toHaveLength(done + 1);
   });
 
   it('info reports the backend and the registered kernels', () => {
