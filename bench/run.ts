@@ -1,9 +1,10 @@
 /**
  * `npm run bench [-- NAME ...]`: runs every bench/*.bench.ts (or the named ones), each exporting
  * `run(): Promise<Record<string, unknown>>`, and writes bench/results/<name>.json plus
- * bench/results/summary.json with the machine it ran on. Numbers are tinybench medians from one run.
+ * bench/results/summary.json (the entries of the benches that ran are replaced, the others kept), each
+ * with the machine it ran on. Numbers are tinybench medians from one run.
  */
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -19,7 +20,10 @@ if (wanted.length && selected.length === 0) {
 }
 mkdirSync(resultsDir, { recursive: true });
 const machine = { node: process.version, cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), date: new Date().toISOString() };
-const summary: Record<string, unknown> = { machine };
+// a run of some benches updates their entries and keeps the others (each entry records its own machine and date)
+const summaryPath = join(resultsDir, 'summary.json');
+const summary: Record<string, unknown> = existsSync(summaryPath) ? (JSON.parse(readFileSync(summaryPath, 'utf8')) as Record<string, unknown>) : {};
+summary.machine = machine;
 for (const file of selected) {
   const name = file.replace('.bench.ts', '');
   console.log(`\n=== ${name} ===`);
@@ -31,5 +35,5 @@ for (const file of selected) {
   summary[name] = result;
   console.log(`wrote bench/results/${name}.json (${result.seconds.toFixed(0)} s)`);
 }
-writeFileSync(join(resultsDir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
+writeFileSync(summaryPath, `${JSON.stringify(summary, null, 2)}\n`);
 process.exit(0); // worker threads of the CPU kernels are unref'd, but benches may leave timers
