@@ -69,12 +69,15 @@ class Scratch {
   readonly rowsX: Float64Array;
   readonly cx: Int32Array;
   readonly wx: Float64Array;
+  /** Linear scale of the image against the real 48×32 slices: object areas and widths follow it. */
+  readonly scale: number;
   constructor(
     readonly H: number,
     readonly W: number,
   ) {
     const V = H * W;
     this.V = V;
+    this.scale = Math.min(H / 48, W / 32);
     this.img = new Float64Array(V);
     this.tmp = new Float64Array(V);
     this.field = new Float64Array(V);
@@ -419,8 +422,12 @@ function drawSample(rng: Rng, s: Scratch, images: Float32Array, masks: Uint8Arra
   s.dark.fill(0);
 
   // --- object parameters first (the grey level is shared with the distractor structures) ---
-  const area = Math.min(500, Math.max(16, Math.exp(Math.log(112) + 0.62 * fastNormal(rng))));
-  const minElong = (4 * area) / (Math.PI * MAX_WIDTH * MAX_WIDTH);
+  // areas and widths scale with the image (exactly the real data's at 48×32), so small test images get
+  // objects that fit; never below the 16 pixels a valid sample needs
+  const a2 = s.scale * s.scale;
+  const area = Math.min(Math.max(16, 500 * a2), Math.max(16, Math.exp(Math.log(112) + 0.62 * fastNormal(rng)) * a2));
+  const maxWidth = Math.max(3, MAX_WIDTH * s.scale);
+  const minElong = (4 * area) / (Math.PI * maxWidth * maxWidth);
   const elong = Math.max(minElong, 1.1 + 1.9 * rng.uniform() ** 1.4);
   const theta =
     rng.uniform() < 0.6 ? 0.5 * fastNormal(rng) + (rng.uniform() < 0.5 ? 0 : Math.PI) : 2 * Math.PI * rng.uniform();
@@ -642,14 +649,17 @@ export function generateSynthetic(opts: SyntheticOptions = {}): SegDataset {
   for (let n = 0; n < count; n++) {
     const rng = root.fork();
     // Resample in the rare case that the object (nearly) vanished, e.g. under a padding band.
-    for (let attempt = 0; attempt < 10; attempt++) {
+    let valid = false;
+    for (let attempt = 0; attempt < 50 && !valid; attempt++) {
       drawSample(rng, s, images, masks, n);
       let fg = 0;
       for (let p = 0; p < V; p++) fg += masks[n * V + p] as number;
       const g = maskSize(masks, H, W, n * V, s.sizeScratch);
       sizes[n] = g;
-      if (fg >= 16 && fg < V && g <= maxSize) break;
+      valid = fg >= 16 && fg < V && g <= maxSize;
     }
+    // never hand out an invalid sample (an empty or full mask has an infinite size)
+    if (!valid) throw new Error(`synthetic: could not draw a valid object for image ${n} at ${H}×${W} (seed ${seed}); use images of at least 24×24.`);
   }
   return {
     name: 'synthetic',

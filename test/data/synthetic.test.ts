@@ -44,6 +44,22 @@ describe('synthetic dataset', () => {
     expect(distinct.size).toBeGreaterThanOrEqual(5); // varied sizes
   });
 
+  it('small images get objects that fit: every sample valid (finite size, 16+ foreground pixels) at 16×16 and 24×24', () => {
+    for (const [h, w] of [[16, 16], [24, 24]] as const) {
+      const small = generateSynthetic({ count: 2000, height: h, width: w, seed: 0 });
+      const Vs = h * w;
+      const maxSize = Math.max(4, Math.round((14 * Math.min(h / 48, w / 32)) / 2) * 2);
+      for (let n = 0; n < small.count; n++) {
+        let fg = 0;
+        for (let p = 0; p < Vs; p++) fg += small.masks[n * Vs + p] as number;
+        expect(fg).toBeGreaterThanOrEqual(16);
+        expect(fg).toBeLessThan(Vs);
+        expect(small.sizes[n]).toBe(maskSize(small.masks, h, w, n * Vs));
+        expect(small.sizes[n]).toBeLessThanOrEqual(maxSize);
+      }
+    }
+  });
+
   it('each image is z-scored and finite', () => {
     for (let n = 0; n < ds.count; n += 37) {
       let s = 0;
