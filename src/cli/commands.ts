@@ -10,7 +10,7 @@ import { listKernels } from '../kernels/registry.js';
 import '../kernels/cpu/register.js';
 import { registerGpuBackend } from '../kernels/gpu/index.js';
 import { ResUNet } from '../models/resunet.js';
-import { applyCheckpoint, loadCheckpointInto, readCheckpoint, saveCheckpoint, weightEntries, writeCheckpointFile, type CheckpointHeader } from '../train/checkpoint.js';
+import { applyCheckpoint, loadCheckpointInto, readCheckpoint, weightEntries, writeCheckpointFile, type CheckpointHeader } from '../train/checkpoint.js';
 import { loadTrainState, saveTrainState } from '../train/resume.js';
 import { foregroundPriorLogit, type SegMetrics } from '../train/metrics.js';
 import { RunDir } from '../train/runDir.js';
@@ -87,7 +87,8 @@ function summary(result: TrainResult, progress: Progress, run: RunDir, command: 
 async function finish(run: RunDir, ds: SegDataset, model: ResUNet, progress: Progress): Promise<void> {
   const test = indicesOf(ds, 'test').slice(0, 16);
   const files = [...run.writeCurves(), run.writePredictions('predictions.png', ds, test, await predictLogits(model, ds, test))];
-  progress.line(`wrote ${run.path}/ (config.json, metrics.jsonl, best.ckpt, ${files.map((f) => f.slice(run.path.length + 1)).join(', ')})`);
+  const checkpoints = ['best.ckpt', 'last.ckpt'].filter((f) => existsSync(run.file(f)));
+  progress.line(`wrote ${run.path}/ (config.json, metrics.jsonl, ${[...checkpoints, ...files.map((f) => f.slice(run.path.length + 1))].join(', ')})`);
 }
 
 /**
@@ -161,7 +162,6 @@ export async function cmdPretrain(opts: Options): Promise<void> {
   interrupt.dispose();
   await model.toHost();
   summary(result, progress, run, 'pretrain');
-  if (result.best) saveCheckpoint(run.file('best.ckpt'), model, { config: { widths }, epoch: result.best.epoch, phase: 'pretrain', metrics: flat(result.best.val), extra: { seed, m } });
   await finish(run, ds, model, progress);
 }
 
@@ -199,7 +199,6 @@ export async function cmdSizetrain(opts: Options): Promise<void> {
   interrupt.dispose();
   await model.toHost();
   summary(result, progress, run, 'sizetrain');
-  if (result.best) saveCheckpoint(run.file('best.ckpt'), model, { config: { widths }, epoch: result.best.epoch, phase: 'sizetrain', metrics: flat(result.best.val), extra: { seed, from: config.from } });
   await finish(run, ds, model, progress);
 }
 

@@ -71,7 +71,7 @@ export interface TrainState {
   /** The random streams: batch order, flips, and (size training) the estimator's samples. */
   rngs: Record<string, RngState>;
   /** What must not change between the interrupted and the resumed run. */
-  fingerprint: { trainImages: number; batch: number; lr: number; seed: number };
+  fingerprint: { trainImages: number; batch: number; seed: number };
 }
 
 export interface TrainResult {
@@ -155,7 +155,7 @@ async function fit(
 ): Promise<TrainResult> {
   if (trainIndices.length === 0) throw new Error(`${phase}: no training images; check --m and the dataset split.`);
   if (options.valIndices.length === 0) throw new Error(`${phase}: no validation images; the dataset's val split is empty.`);
-  const fingerprint = { trainImages: trainIndices.length, batch: options.batch, lr: options.lr, seed: options.seed };
+  const fingerprint = { trainImages: trainIndices.length, batch: options.batch, seed: options.seed };
   const resume = options.resume;
   if (resume) checkResumable(phase, resume, fingerprint, Object.keys(streams));
   const rng = resume ? Rng.fromState(resume.rngs.batches!) : new Rng(options.seed);
@@ -201,7 +201,8 @@ async function fit(
     const improved = best === null || score(val) > score(best.val);
     const record: EpochRecord = { phase, epoch, trainLoss: lossSum / Math.max(1, step), val, seconds: (performance.now() - t0) / 1000, best: improved };
     history.push(record);
-    const weights = await hostWeights(model);
+    // host copies (device reads on a GPU) only where they are used: the best weights, and a saved state
+    const weights = improved || options.onState ? await hostWeights(model) : null;
     if (improved) {
       best = record;
       bestState = weights;
@@ -209,11 +210,13 @@ async function fit(
     } else {
       sinceBest++;
     }
-    options.onState?.({
-      phase, epoch, history: [...history], weights, best, bestState, sinceBest, optimizer: await optimizer.hostStateDict(),
-      rngs: { batches: rng.getState(), flips: flipRng.getState(), ...Object.fromEntries(Object.entries(streams).map(([k, r]) => [k, r.getState()])) },
-      fingerprint,
-    });
+    if (options.onState) {
+      options.onState({
+        phase, epoch, history: [...history], weights: weights!, best, bestState, sinceBest, optimizer: await optimizer.hostStateDict(),
+        rngs: { batches: rng.getState(), flips: flipRng.getState(), ...Object.fromEntries(Object.entries(streams).map(([k, r]) => [k, r.getState()])) },
+        fingerprint,
+      });
+    }
     options.observer?.onEpoch?.(record);
   }
   if (bestState) {
