@@ -10,7 +10,7 @@ import { listKernels } from '../kernels/registry.js';
 import '../kernels/cpu/register.js';
 import { registerGpuBackend } from '../kernels/gpu/index.js';
 import { ResUNet } from '../models/resunet.js';
-import { applyCheckpoint, loadCheckpointInto, readCheckpoint, weightEntries, writeCheckpointFile, type CheckpointHeader } from '../train/checkpoint.js';
+import { applyCheckpoint, readCheckpoint, weightEntries, writeCheckpointFile, type CheckpointHeader, type LoadedCheckpoint } from '../train/checkpoint.js';
 import { loadTrainState, saveTrainState } from '../train/resume.js';
 import { foregroundPriorLogit, type SegMetrics } from '../train/metrics.js';
 import { RunDir } from '../train/runDir.js';
@@ -46,6 +46,11 @@ export async function setUp(opts: Options): Promise<{ progress: Progress; backen
     progress.line(`backend: gpu — ${String(info.mode)}${info.adapter ? `, ${JSON.stringify(info.adapter)}` : ''}; the network runs on the device, the losses on the host`);
   }
   return { progress, backend };
+}
+
+/** `--count N` (a seeded subset of the data), or null for all of it. */
+function countOption(opts: Options): number | null {
+  return opts.optionalString('count') === undefined ? null : opts.int('count', 1000);
 }
 
 async function data(progress: Progress, spec: string, seed: number, count: number | null | undefined): Promise<SegDataset> {
@@ -141,7 +146,7 @@ function resumeNote(progress: Progress, state: TrainState | null, run: RunDir, c
 export async function cmdPretrain(opts: Options): Promise<void> {
   const { progress, backend } = await setUp(opts);
   const { config, resumeDir } = runSettings(opts, 'pretrain', () => ({
-    command: 'pretrain', data: opts.string('data', 'synthetic'), count: opts.optionalString('count') === undefined ? null : opts.int('count', 1000),
+    command: 'pretrain', data: opts.string('data', 'synthetic'), count: countOption(opts),
     m: opts.int('m', 20), widths: opts.widths(LITE), seed: opts.int('seed', 0, 0), epochs: opts.int('epochs', 100),
     patience: opts.int('patience', 10), batch: opts.int('batch', 32), lr: opts.number('lr', 3e-3), annotated: [] as number[],
   }));
@@ -167,11 +172,13 @@ export async function cmdPretrain(opts: Options): Promise<void> {
 
 export async function cmdSizetrain(opts: Options): Promise<void> {
   const { progress, backend } = await setUp(opts);
+  const start: { checkpoint: LoadedCheckpoint | null } = { checkpoint: null }; // read once, for a new run
   const { config, resumeDir } = runSettings(opts, 'sizetrain', () => {
     const from = opts.required('checkpoint', 'runs/<name>/best.ckpt');
+    start.checkpoint = readCheckpoint(from);
     return {
-      command: 'sizetrain', from, data: opts.string('data', 'synthetic'), count: opts.optionalString('count') === undefined ? null : opts.int('count', 1000),
-      widths: readCheckpoint(from).header.config.widths as number[], seed: opts.int('seed', 0, 0), samples: opts.int('samples', 1),
+      command: 'sizetrain', from, data: opts.string('data', 'synthetic'), count: countOption(opts),
+      widths: start.checkpoint.header.config.widths as number[], seed: opts.int('seed', 0, 0), samples: opts.int('samples', 1),
       estimator: opts.choice('estimator', ['fast', 'naive'] as const, 'fast'), epochs: opts.int('epochs', 50), patience: opts.int('patience', 5),
       batch: opts.int('batch', 32), lr: opts.number('lr', 1e-4),
     };
@@ -179,7 +186,7 @@ export async function cmdSizetrain(opts: Options): Promise<void> {
   const { seed, widths } = config;
   const model = new ResUNet({ widths });
   const resume = resumeDir === null ? null : loadTrainState(join(resumeDir, 'last.ckpt'), model).state;
-  if (!resume) loadCheckpointInto(config.from, model);
+  if (start.checkpoint) applyCheckpoint(start.checkpoint, model, config.from);
   model.to(backend);
   const ds = await data(progress, config.data, seed, config.count);
   const run = openRun(opts, 'sizetrain', resumeDir, resume?.history ?? []);
@@ -217,7 +224,7 @@ async function checkpointOnSplit(opts: Options) {
   const split = opts.choice('split', ['train', 'val', 'test'] as const, 'test');
   const { model } = restoreModel(ckpt);
   model.to(backend);
-  const count = opts.optionalString('count') === undefined ? null : opts.int('count', 1000);
+  const count = countOption(opts);
   const ds = await data(progress, opts.string('data', 'synthetic'), opts.int('seed', 0, 0), count);
   return { progress, ckpt, split, model, ds, indices: indicesOf(ds, split) };
 }
