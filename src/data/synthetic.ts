@@ -16,7 +16,7 @@
  *    the object's area and elongated (thinner than the object) — a network pre-trained on few annotations
  *    tends to over-segment into them. (With distractors as large as the object, the demo's IoU gain from
  *    size training was seed-dependent, +0.2 to +6.1 points over seeds 0–2; with these thinner ones it is
- *    +1.7 to +3.5, and E falls by 28–47 %.);
+ *    +1.7 to +3.5, and E falls by 28–47 %.)
  *  - pixel texture noise, a 3×3 blur, a little Gaussian noise, sometimes a dark zero-padding band at the top or
  *    bottom (as in the real data), and a per-image z-score (zero mean, unit variance).
  *
@@ -659,7 +659,7 @@ export function generateSynthetic(opts: SyntheticOptions = {}): SegDataset {
       valid = fg >= 16 && fg < V && g <= maxSize;
     }
     // never hand out an invalid sample (an empty or full mask has an infinite size)
-    if (!valid) throw new Error(`synthetic: could not draw a valid object for image ${n} at ${H}×${W} (seed ${seed}); use images of at least 24×24.`);
+    if (!valid) throw new Error(`synthetic: could not draw a valid object for image ${n} at ${H}×${W} (seed ${seed}) in 50 tries; this should not happen at 16×16 or larger — please report it with the seed.`);
   }
   return {
     name: 'synthetic',
