@@ -6,7 +6,7 @@
  * (`sizeLossForwardBackward`) and keeps it; backward scales it by the upstream gradient:
  *   ∂L/∂a_i ≈ mean over n samples of y_i·(l(s,g(y)) − l(s,g(y↓i))) · σ(a_i)(1 − σ(a_i)) / B.
  */
-import { defineOp } from '../autograd/customOp.js';
+import { defineOp, type OpContext } from '../autograd/customOp.js';
 import type { Rng } from '../autograd/rng.js';
 import { formatShape } from '../autograd/shape.js';
 import { Tensor } from '../autograd/tensor.js';
@@ -25,6 +25,19 @@ interface Attrs extends SizeLossOpOptions {
   targetSizes: ArrayLike<number>;
 }
 
+/**
+ * The backward of a loss op whose forward saved its gradient estimate (`ctx.save(estimate, logitsShape)`):
+ * the estimate times the upstream scalar gradient, in the upstream gradient's dtype. Shared by every
+ * estimator op (Lemma 1 here; REINFORCE and straight-through in src/experiments/objectives.ts).
+ */
+export function scaleSavedEstimate(ctx: OpContext, grad: Tensor): Tensor[] {
+  const [estimate, shape] = ctx.saved as [Float64Array, readonly number[]];
+  const up = grad.item();
+  const out = grad.dtype === 'float64' ? new Float64Array(estimate.length) : new Float32Array(estimate.length);
+  for (let i = 0; i < estimate.length; i++) out[i] = (estimate[i] as number) * up;
+  return [new Tensor(out, shape)];
+}
+
 const sizeLossOp = defineOp<Attrs>({
   name: 'sizeLoss',
   forward(ctx, [logits], { targetSizes, rng, samples, method }) {
@@ -34,13 +47,7 @@ const sizeLossOp = defineOp<Attrs>({
     const loss = logits!.dtype === 'float64' ? new Float64Array([result.loss]) : new Float32Array([result.loss]);
     return new Tensor(loss, []);
   },
-  backward(ctx, grad) {
-    const [estimate, shape] = ctx.saved as [Float64Array, readonly number[]];
-    const up = grad.item();
-    const out = grad.dtype === 'float64' ? new Float64Array(estimate.length) : new Float32Array(estimate.length);
-    for (let i = 0; i < estimate.length; i++) out[i] = (estimate[i] as number) * up;
-    return [new Tensor(out, shape)];
-  },
+  backward: scaleSavedEstimate,
 });
 
 /** Mean stochastic size loss over the batch; differentiable w.r.t. the logits through Lemma 1. */

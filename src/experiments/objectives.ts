@@ -20,7 +20,7 @@ import { reinforceGradient, straightThroughGradient } from '../estimators/baseli
 import type { Lemma1Method } from '../estimators/lemma1.js';
 import { objectSizeUnchecked, sizeLoss as sizeLossValue } from '../estimators/objectSize.js';
 import { sampleBernoulliMasks } from '../estimators/sizeLossKernel.js';
-import { sizeLoss } from '../estimators/sizeLossOp.js';
+import { scaleSavedEstimate, sizeLoss } from '../estimators/sizeLossOp.js';
 import type { Module } from '../models/module.js';
 import { forwardToHost } from '../train/trainer.js';
 import type { StepFn } from './common.js';
@@ -83,13 +83,7 @@ const estimatorOp = defineOp<EstAttrs>({
     ctx.save(grad, logits!.shape);
     return new Tensor(logits!.dtype === 'float64' ? new Float64Array([lossSum / B]) : new Float32Array([lossSum / B]), []);
   },
-  backward(ctx, grad) {
-    const [est, shape] = ctx.saved as [Float64Array, readonly number[]];
-    const up = grad.item();
-    const out = grad.dtype === 'float64' ? new Float64Array(est.length) : new Float32Array(est.length);
-    for (let i = 0; i < est.length; i++) out[i] = (est[i] as number) * up;
-    return [new Tensor(out, shape)];
-  },
+  backward: scaleSavedEstimate,
 });
 
 /** The size loss (batch mean of l(s, g(y))) with the gradient of the named estimator. */
