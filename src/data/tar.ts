@@ -165,13 +165,15 @@ export class TarReader {
     }
   }
 
-  /** Call after the last chunk: throws if the archive ended inside an entry or without any end marker. */
+  /**
+   * Call after the last chunk: throws if the archive ended inside an entry or before its end marker. (A lone
+   * zero block is accepted, as GNU tar does; no zero block at all means the file was cut at an entry boundary.)
+   */
   end(): void {
     if (this.finished) return;
-    if (this.bodyLeft > 0 || this.pendingBytes > 0) {
+    if (this.bodyLeft > 0 || this.paddingLeft > 0 || this.pendingBytes > 0 || this.zeroBlocks === 0) {
       throw new TarFormatError(`the archive ends early (truncated at byte ${this.offset + this.pendingBytes}); download it again.`);
     }
-    // GNU tar accepts a missing second zero block (or a missing marker after whole entries); so do we.
     this.finished = true;
   }
 
