@@ -127,7 +127,8 @@ Commands:
   info        versions, backend, adapter, threads and registered kernels (and --data, if given)
   data download msd-task04
               fetch the Decathlon Task04 hippocampus archive, check its MD5, unpack it into the cache
-              ($SIZESEG_HOME, else $XDG_CACHE_HOME/sizeseg, else ~/.cache/sizeseg); then --data msd loads it
+              ($SIZESEG_HOME, else $XDG_CACHE_HOME/sizeseg, else ~/.cache/sizeseg); then --data msd loads it.
+              Resumes an interrupted download; gives up after $SIZESEG_HTTP_TIMEOUT s without data (default 30)
   data list   what the cache holds, with sizes
   data path msd-task04
               the cached folder (for scripts)

@@ -13,6 +13,8 @@ import { DownloadError, UnsafeArchiveError, describeFsError, downloadDataset } f
 import { loadDataset } from '../../src/data/index.js';
 import { loadMsd } from '../../src/data/msd.js';
 import { loadPrepared } from '../../src/data/prepared.js';
+import { PRESETS, loadPools } from '../../src/experiments/common.js';
+import { Progress } from '../../src/cli/progress.js';
 import { folderEntries, packTar, serveArchive, writeTinyTask04, type TarInput, type TestServer } from '../_helpers/archive.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -115,6 +117,9 @@ describe('downloadDataset from a local HTTP server', () => {
     expect(cached.count).toBe(24);
     expectSameData(cached, direct);
     expect(listCache(root)[0]).toMatchObject({ name: 'msd-task04', state: 'ready', files: 26 });
+    // `npm run experiment -- NAME --data msd` loads the same copy (split by slice, as the experiments do)
+    const pools = await loadPools({ preset: PRESETS.smoke, dataSpec: 'msd', out: root, progress: new Progress({ quiet: true }) });
+    expect(pools.description).toContain(`msd:${result.path} (12 volumes → 24 slices`);
 
     // a second download with a complete cache does nothing and says so (no request at all)
     const before = server.requests.length;
@@ -175,6 +180,17 @@ describe('downloadDataset from a local HTTP server', () => {
     writeFileSync(`${paths.part}.json`, JSON.stringify({ url: `${server.url}/archive.tar`, etag: '"v1"' }));
     await downloadDataset('msd-task04', { from: `${server.url}/archive.tar`, md5: archiveMd5, root });
     expect(readFileSync(paths.archive).equals(archive)).toBe(true);
+
+    // a .part that was already complete (the run stopped before checking it): the server answers 416
+    const root3 = newRoot();
+    const paths3 = datasetPaths('msd-task04', root3);
+    mkdirSync(dirname(paths3.part), { recursive: true });
+    writeFileSync(paths3.part, archive);
+    const rangeServer = await serve(archive);
+    writeFileSync(`${paths3.part}.json`, JSON.stringify({ url: `${rangeServer.url}/archive.tar` }));
+    expect((await downloadDataset('msd-task04', { from: `${rangeServer.url}/archive.tar`, md5: archiveMd5, root: root3 })).action).toBe('downloaded');
+    expect(rangeServer.requests.map((r) => r.range)).toEqual([`bytes=${archive.length}-`]);
+    expect(readFileSync(paths3.archive).equals(archive)).toBe(true);
 
     const root2 = newRoot();
     const paths2 = datasetPaths('msd-task04', root2);
