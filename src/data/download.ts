@@ -13,7 +13,8 @@
  *  - archive entries that are absolute, contain `..`, or are links are refused before anything is written
  *    for them, and the whole archive is rejected;
  *  - HTTP errors, redirect loops (at most `maxRedirects` are followed), timeouts and a full disk end in a
- *    one-line error that says what to do.
+ *    one-line error that says what to do;
+ *  - one download per dataset and cache at a time (`<cache>/.<name>.lock`, holding the process id).
  */
 import { createHash } from 'node:crypto';
 import {
@@ -48,6 +49,7 @@ import {
   formatBytes,
   readCompleteMarker,
   type CompleteMarker,
+  type DatasetPaths,
   type DatasetSource,
 } from './cache.js';
 import { TarFormatError, TarReader, type TarEntry } from './tar.js';
@@ -466,7 +468,6 @@ export async function downloadDataset(name: string, opts: DownloadDatasetOptions
   const source = datasetSource(name);
   const root = opts.root ?? cacheRoot();
   const paths = datasetPaths(name, root);
-  const log = opts.log ?? (() => {});
   const expected = (opts.md5 ?? source.md5).toLowerCase();
   if (!/^[0-9a-f]{32}$/.test(expected)) throw new DownloadError(`--md5 must be 32 hexadecimal digits, got '${opts.md5}'.`);
 
@@ -476,6 +477,57 @@ export async function downloadDataset(name: string, opts: DownloadDatasetOptions
     return { path: paths.data, action: 'cached', md5: marker.md5 };
   }
 
+  const release = acquireLock(join(root, `.${name}.lock`));
+  try {
+    return await fetchVerifyUnpack(source, paths, root, expected, opts);
+  } finally {
+    release();
+  }
+}
+
+/**
+ * One download per dataset and cache at a time (two would write the same `.part`): a lock file holding the
+ * process id, created exclusively; a lock whose process is gone (a crash, a killed run) is taken over.
+ */
+function acquireLock(lock: string): () => void {
+  try {
+    mkdirSync(dirname(lock), { recursive: true });
+  } catch (err) {
+    throw describeFsError(err, dirname(lock), 'creating');
+  }
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      return () => rmSync(lock, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw describeFsError(err, lock, 'writing');
+    }
+    const pid = Number(readFileSync(lock, 'utf8'));
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) {
+      throw new DownloadError(`another 'sizeseg data download' (process ${pid}) is working in this cache; wait for it to finish (or delete ${lock} if it is not running).`);
+    }
+    rmSync(lock, { force: true }); // left by a run that ended without cleaning up
+  }
+  throw new DownloadError(`cannot take the lock ${lock}; delete it if no other download is running.`);
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'; // exists, but belongs to someone else
+  }
+}
+
+async function fetchVerifyUnpack(
+  source: DatasetSource,
+  paths: DatasetPaths,
+  root: string,
+  expected: string,
+  opts: DownloadDatasetOptions,
+): Promise<DownloadDatasetResult> {
+  const log = opts.log ?? (() => {});
   const verify = (file: string) => md5File(file, (done, total) => opts.onProgress?.('verify', done, total));
   const from = opts.from ?? source.url;
   const local = localArchive(from);
@@ -534,7 +586,7 @@ export async function downloadDataset(name: string, opts: DownloadDatasetOptions
 async function unpackInto(
   source: DatasetSource,
   archive: string,
-  paths: ReturnType<typeof datasetPaths>,
+  paths: DatasetPaths,
   root: string,
   md5: string,
   from: string,

@@ -2,6 +2,7 @@
  * `downloadDataset`: everything through an HTTP server on 127.0.0.1 started here (no internet). A small
  * Task04-layout archive written by the test; with ../shared present, also the real folder packed into a tar.
  */
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -308,6 +309,20 @@ describe('downloadDataset from a local HTTP server', () => {
     await expect(downloadDataset('msd-task04', { from: dir, root: newRoot() })).rejects.toThrow(/is a folder; give the Task04_Hippocampus\.tar archive/);
     await expect(downloadDataset('msd-task04', { from: join(dir, 'nope.tar'), root: newRoot() })).rejects.toThrow(/no such file/);
     await expect(downloadDataset('msd-task04', { from: local, md5: 'xyz', root: newRoot() })).rejects.toThrow(/--md5 must be 32 hexadecimal digits/);
+  });
+
+  it('a second download running in the same cache is refused; a lock left by a dead process is taken over', async () => {
+    const server = await serve(archive);
+    const root = newRoot();
+    mkdirSync(root, { recursive: true });
+    writeFileSync(join(root, '.msd-task04.lock'), String(process.ppid)); // a live process
+    const err = await failure(downloadDataset('msd-task04', { from: `${server.url}/archive.tar`, md5: archiveMd5, root }));
+    expect(err.message).toMatch(new RegExp(`^another 'sizeseg data download' \\(process ${process.ppid}\\) is working in this cache`));
+    expect(server.requests).toEqual([]);
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid as number;
+    writeFileSync(join(root, '.msd-task04.lock'), String(dead));
+    expect((await downloadDataset('msd-task04', { from: `${server.url}/archive.tar`, md5: archiveMd5, root })).action).toBe('downloaded');
+    expect(existsSync(join(root, '.msd-task04.lock'))).toBe(false);
   });
 
   it.skipIf(!existsSync('/dev/full'))('a full disk is a one-line error that names the fix', async () => {
