@@ -16,7 +16,7 @@ import { ModuleBuilder, f32x4, f32, f64, i32, v128, type Expr, type FunctionBuil
 import { ARGS_BYTE, heapF32, kernelModule, runItems, scratch, setArgs } from './runtime.js';
 import { getNumThreads } from '../cpu/threadPool.js';
 import type { Shape4 } from '../cpu/conv2d.js';
-import type { BatchNorm2dForwardResult, BatchNorm2dOptions } from '../cpu/batchNorm2d.js';
+import type { BatchNorm2dOptions } from '../cpu/batchNorm2d.js';
 
 interface BnSpec { N: number; C: number; HW: number }
 
@@ -146,7 +146,7 @@ function run(s: BnSpec, fn: string, b: Buffers): void {
  */
 export function batchNorm2dForwardWasm(
   x: Float32Array, xShape: Shape4, gamma: Float32Array, beta: Float32Array, opts: BatchNorm2dOptions, relu = false,
-): BatchNorm2dForwardResult {
+): { out: Float32Array; mean: Float32Array; invStd: Float32Array } {
   const [N, C, H, W] = xShape;
   const s: BnSpec = { N, C, HW: H * W };
   const m = N * H * W;
