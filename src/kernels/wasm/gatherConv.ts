@@ -15,7 +15,8 @@
  * Input gradient:   one pass per phase (rh, rw) of the stride: src = padded dy, the taps of w that
  *                   reach that phase, outputs at (s·i + rh, s·j + rw). Stride 1 has one phase.
  */
-import { ModuleBuilder, f32, f32x4, i32, v128, type Expr, type FunctionBuilder, type Local } from './emitter.js';
+import { type ModuleBuilder, f32, f32x4, i32, v128, type Expr, type FunctionBuilder, type Local } from './emitter.js';
+import { newKernelModule } from './runtime.js';
 
 /** f32x4 vectors of output channels per tile: 16 output channels. */
 export const OBV = 4;
@@ -87,8 +88,8 @@ export function gatherTable(spec: GatherSpec): Int32Array {
  * offsets): [0] src, [1] packed weights, [2] out, [3] bias (padded to a multiple of 8), [4] the
  * (channel, tap) offset table of `gatherTable`.
  */
-export function buildGatherModule(spec: GatherSpec, memory: { initial: number; maximum: number }): ModuleBuilder {
-  const m = new ModuleBuilder({ module: 'env', name: 'memory', initial: memory.initial, maximum: memory.maximum, shared: true });
+export function buildGatherModule(spec: GatherSpec): ModuleBuilder {
+  const m = newKernelModule();
   m.function('image', [['args', 'i32'], ['n', 'i32']], (f, args, n) => {
     const src = f.local('i32', 'src');
     const wts = f.local('i32', 'wts');
