@@ -214,6 +214,16 @@ export const v128 = {
     });
   },
   and: binary('v128', simd(0x4e), 'v128.and'),
+  /**
+   * i8x16.shuffle viewed on 32-bit lanes: result lane i = lane `lanes[i]` of a‖b (0–3 from a, 4–7 from b).
+   */
+  shuffle32: (a: Expr, b: Expr, lanes: readonly [number, number, number, number]): Expr => {
+    check('i8x16.shuffle', a, 'v128');
+    check('i8x16.shuffle', b, 'v128');
+    return node('v128', [a, b], simd(0x0d), (out) => {
+      for (const l of lanes) for (let k = 0; k < 4; k++) out.push(4 * l + k);
+    });
+  },
   bitselect: (a: Expr, b: Expr, mask: Expr): Expr => node('v128', [a, b, mask], simd(0x52)),
 };
 
