@@ -54,14 +54,14 @@ interface TorchPeer {
 }
 
 /** Runs the PyTorch CPU peer; never throws (a missing interpreter, torch or ../shared gives nulls and a reason). */
-function runTorchPeer(threads: number): TorchPeer {
+export function runTorchPeer(threads: number, script = TORCH_PEER, python = PYTHON): TorchPeer {
   const t0 = performance.now();
   const none = (reason: string): TorchPeer => ({
     measured: false, reason, torch: null, threads, W1_ms: null, W3_ms: null, seconds: r2((performance.now() - t0) / 1000),
   });
-  if (!existsSync(TORCH_PEER)) return none(`${TORCH_PEER} not found (no ../shared next to the repository)`);
-  if (!existsSync(PYTHON)) return none(`${PYTHON} not found`);
-  const r = spawnSync(PYTHON, [TORCH_PEER, '--threads', String(threads)], { encoding: 'utf8', timeout: 600_000 });
+  if (!existsSync(script)) return none(`${script} not found (no ../shared next to the repository)`);
+  if (!existsSync(python)) return none(`${python} not found`);
+  const r = spawnSync(python, [script, '--threads', String(threads)], { encoding: 'utf8', timeout: 600_000 });
   if (r.error !== undefined) return none(`could not run the peer: ${r.error.message}`);
   if (r.status !== 0) {
     const err = (r.stderr ?? '').trim().split('\n').slice(-1)[0] ?? '';
