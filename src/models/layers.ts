@@ -2,11 +2,12 @@
 import { zeros, ones, randn } from '../autograd/creation.js';
 import type { DType } from '../autograd/dtype.js';
 import { relu } from '../autograd/ops/elementwise.js';
+import { isGradEnabled } from '../autograd/engine.js';
 import { batchNorm2d, batchNorm2dRelu } from '../autograd/ops/batchNorm2d.js';
 import { conv2d } from '../autograd/ops/conv2d.js';
 import { upsampleNearest2x } from '../autograd/ops/upsample.js';
 import type { Rng } from '../autograd/rng.js';
-import type { Tensor } from '../autograd/tensor.js';
+import { Tensor } from '../autograd/tensor.js';
 import { Module } from './module.js';
 
 export interface LayerOptions {
@@ -42,6 +43,32 @@ export class Conv2d extends Module {
 
   forward(x: Tensor): Tensor {
     return conv2d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding });
+  }
+
+  /**
+   * bn(this(x)) [then ReLU] for inference: eval-mode batch norm is a per-channel affine map, so it folds
+   * into the convolution, w'[o] = w[o]·a_o and b'_o = β_o + a_o·(bias_o − μ_o) with a_o = γ_o/√(σ²_o + ε)
+   * (computed in float64, rounded once), and the whole layer is one convolution pass. Only while no
+   * gradient is recorded, in eval mode, on host tensors; otherwise the two (or three) ops.
+   */
+  forwardFolded(x: Tensor, bn: BatchNorm2d, reluAfter: boolean): Tensor {
+    if (bn.training || isGradEnabled() || x.device || this.weight.device) {
+      const y = bn.forward(this.forward(x));
+      return reluAfter ? relu(y) : y;
+    }
+    const O = this.weight.shape[0] as number;
+    const w = this.weight.values(), gamma = bn.gamma.values(), beta = bn.beta.values();
+    const mean = bn.runningMean.values(), variance = bn.runningVar.values();
+    const convBias = this.bias ? this.bias.values() : null;
+    const perO = w.length / O;
+    const wf = new Float32Array(w.length), bf = new Float32Array(O);
+    for (let o = 0; o < O; o++) {
+      const a = (gamma[o] as number) / Math.sqrt((variance[o] as number) + bn.eps);
+      for (let i = o * perO; i < (o + 1) * perO; i++) wf[i] = (w[i] as number) * a;
+      bf[o] = (beta[o] as number) + a * ((convBias ? (convBias[o] as number) : 0) - (mean[o] as number));
+    }
+    const cast = (v: Float32Array, shape: readonly number[]) => (this.weight.dtype === 'float32' ? new Tensor(v, shape) : new Tensor(Float64Array.from(v), shape));
+    return conv2d(x, cast(wf, this.weight.shape), cast(bf, [O]), { stride: this.stride, padding: this.padding, relu: reluAfter });
   }
 }
 
@@ -102,6 +129,7 @@ export class ConvBnRelu extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    if (!this.training && !isGradEnabled()) return this.conv.forwardFolded(x, this.bn, true);
     return this.bn.forwardRelu(this.conv.forward(x));
   }
 }
@@ -130,6 +158,13 @@ export class BasicBlock extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    if (!this.training && !isGradEnabled()) {
+      // inference: every conv + batch norm (+ ReLU) is one folded convolution pass
+      const h = this.conv1.forwardFolded(x, this.bn1, true);
+      const main = this.conv2.forwardFolded(h, this.bn2, false);
+      const skip = this.shortcutConv && this.shortcutBn ? this.shortcutConv.forwardFolded(x, this.shortcutBn, false) : x;
+      return relu(main.add(skip));
+    }
     const h = this.bn1.forwardRelu(this.conv1.forward(x));
     const main = this.bn2.forward(this.conv2.forward(h));
     const skip = this.shortcutConv && this.shortcutBn ? this.shortcutBn.forward(this.shortcutConv.forward(x)) : x;

@@ -3,7 +3,8 @@
  * gradients, each a registered kernel ('Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter',
  * 'Conv2DBackpropBias') so that each backend brings its own implementation.
  */
-import { record } from '../engine.js';
+import { isGradEnabled, record } from '../engine.js';
+import { relu } from './elementwise.js';
 import { formatShape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { runKernel } from '../../kernels/registry.js';
@@ -13,6 +14,11 @@ import { sameBackend } from './transfer.js';
 export interface Conv2dOptions {
   stride?: number;
   padding?: number;
+  /**
+   * Apply a ReLU to the result. While no gradient is recorded (inference), the cpu backend's WebAssembly
+   * kernels do it in the convolution's own pass; otherwise it is relu(conv2d(…)).
+   */
+  relu?: boolean;
 }
 
 export function conv2dOutputSize(size: number, kernel: number, stride: number, padding: number): number {
@@ -37,6 +43,10 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, options:
   const attrs = { stride, padding };
   const inputs = bias ? [x, weight, bias] : [x, weight];
   sameBackend(where, inputs);
+  if (options.relu) {
+    if (isGradEnabled() || x.device) return relu(conv2d(x, weight, bias, { stride, padding }));
+    return runKernel('Conv2D', inputs, { ...attrs, relu: true })[0] as Tensor;
+  }
   const [out] = runKernel('Conv2D', inputs, attrs) as [Tensor];
   return record(out, 'conv2d', inputs, (g) => [
     x.requiresGrad ? (runKernel('Conv2DBackpropInput', [g, weight], { ...attrs, xShape: x.shape })[0] as Tensor) : null,

@@ -17,9 +17,14 @@ const conv = (attrs: Readonly<Record<string, unknown>>) => ({ stride: attrs.stri
 const kernels: Record<string, KernelFunc> = {
   Conv2D: ([x, w, b], attrs) => {
     const xv = x!.values();
-    const { out, outShape } = useWasm(xv)
-      ? conv2dForwardWasm(xv, shape4(x!), w!.values() as Float32Array, shape4(w!), b ? (b.values() as Float32Array) : null, conv(attrs))
-      : conv2dForward(xv, shape4(x!), w!.values(), shape4(w!), b ? b.values() : null, conv(attrs));
+    // attrs.relu: the ReLU after the convolution in the same pass (inference; see conv2dInference)
+    const relu = attrs.relu === true;
+    if (useWasm(xv)) {
+      const { out, outShape } = conv2dForwardWasm(xv, shape4(x!), w!.values() as Float32Array, shape4(w!), b ? (b.values() as Float32Array) : null, conv(attrs), relu);
+      return [new Tensor(out, outShape)];
+    }
+    const { out, outShape } = conv2dForward(xv, shape4(x!), w!.values(), shape4(w!), b ? b.values() : null, conv(attrs));
+    if (relu) for (let i = 0; i < out.length; i++) out[i] = Math.max(out[i]!, 0);
     return [new Tensor(out, outShape)];
   },
   Conv2DBackpropInput: ([dy, w], attrs) => {

@@ -81,8 +81,8 @@ interface GatherPlan {
 
 const plans = new Map<string, GatherPlan>();
 
-function forwardPlan(g: Geometry, bias: boolean): GatherPlan {
-  const key = `fwd:${geometryKey(g)}:${bias}`;
+function forwardPlan(g: Geometry, bias: boolean, relu: boolean): GatherPlan {
+  const key = `fwd:${geometryKey(g)}:${bias}:${relu}`;
   let plan = plans.get(key);
   if (plan !== undefined) return plan;
   const { C, H, W, O, KH, KW, s, p, HO, WO } = g;
@@ -95,7 +95,7 @@ function forwardPlan(g: Geometry, bias: boolean): GatherPlan {
   };
   const spec: GatherSpec = {
     C, srcChanStride: Hp * Wp, srcImageStride: C * Hp * Wp,
-    O, outChanStride: HO * WO, outImageStride: O * HO * WO, bias, passes: [pass],
+    O, outChanStride: HO * WO, outImageStride: O * HO * WO, bias, relu, passes: [pass],
   };
   // packed[ob][c][t][lane] = w[ob·OB + lane][c][t]
   const OBn = Math.ceil(O / OB);
@@ -188,16 +188,16 @@ function inputGradPlan(g: Geometry): GatherPlan {
   return plan;
 }
 
-/** y = conv2d(x, w) + bias → [N, O, HO, WO] (float32). */
+/** y = conv2d(x, w) + bias → [N, O, HO, WO] (float32); with `relu`, max(y, 0) in the same pass. */
 export function conv2dForwardWasm(
-  x: Float32Array, xShape: Shape4, w: Float32Array, wShape: Shape4, bias: Float32Array | null, opts: Conv2dOptions,
+  x: Float32Array, xShape: Shape4, w: Float32Array, wShape: Shape4, bias: Float32Array | null, opts: Conv2dOptions, relu = false,
 ): { out: Float32Array; outShape: Shape4 } {
   const g = geometry(xShape, wShape, opts);
   const { N, C, H, W, O, KH, KW, HO, WO } = g;
   const outShape: Shape4 = [N, O, HO, WO];
   const outLen = N * O * HO * WO;
   if (outLen === 0) return { out: new Float32Array(0), outShape };
-  const plan = forwardPlan(g, bias !== null);
+  const plan = forwardPlan(g, bias !== null, relu);
   scratch.reset();
   const srcB = padIntoScratch(x, N * C, C, H, W, plan.Hp, plan.Wp, plan.top, plan.left);
   const wB = toScratch(gather(w, plan.packIndex));

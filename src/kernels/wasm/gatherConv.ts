@@ -59,6 +59,8 @@ export interface GatherSpec {
   outChanStride: number;
   outImageStride: number;
   bias: boolean;
+  /** Apply max(·, 0) to the results (a convolution fused with the ReLU after it; inference only). */
+  relu?: boolean;
   passes: GatherPass[];
 }
 
@@ -227,6 +229,9 @@ function emitTile(
       }
       f.set(L.pw, i32.add(L.pw, i32.const(OB * 4)));
     });
+  }
+  if (spec.relu) {
+    for (let j = 0; j < q; j++) for (let h = 0; h < OBV; h++) f.set(L.acc[j]![h]!, f32x4.max(L.acc[j]![h]!, v128.zero()));
   }
   // scatter the tile: lane l of half h is output channel 4h + l, position j
   f.set(L.px, poStart); // px is free now: reuse it as the tile's output pointer

@@ -92,3 +92,30 @@ describe.runIf(wasmSimdAvailable())('Adam on WebAssembly', () => {
     wasm.forEach((a, i) => expect(Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(js[i]!.buffer, js[i]!.byteOffset, js[i]!.byteLength))).toBe(true));
   });
 });
+
+describe('inference with batch norm folded into the convolutions', () => {
+  it('gives the eval-mode outputs of the unfolded layers to float32 rounding, and conv2d({relu}) equals relu(conv2d)', async () => {
+    const { noGrad, relu, conv2d } = await import('../../../src/index.js');
+    const model = new ResUNet({ widths: [8, 16, 32], rng: new Rng(0) });
+    const opt = new Adam(model.parameters(), { lr: 1e-2 });
+    for (let s = 0; s < 2; s++) {
+      opt.zeroGrad();
+      bceWithLogits(model.forward(x), target).backward(); // moves the running statistics away from 0 / 1
+      opt.step();
+    }
+    model.eval();
+    const folded = noGrad(() => model.forward(x)).values();
+    const plain = model.forward(x).values(); // gradients recorded: the unfolded ops
+    let err = 0, scale = 0;
+    for (let i = 0; i < plain.length; i++) {
+      err = Math.max(err, Math.abs(folded[i]! - plain[i]!));
+      scale = Math.max(scale, Math.abs(plain[i]!));
+    }
+    expect(err / scale).toBeLessThan(1e-5);
+    expect(err).toBeGreaterThan(0); // really a different computation
+    const w = model.stem.conv.weight;
+    const fused = noGrad(() => conv2d(x, w, null, { padding: 1, relu: true })).values();
+    const composed = noGrad(() => relu(conv2d(x, w, null, { padding: 1 }))).values();
+    expect(Buffer.from(fused.buffer).equals(Buffer.from(composed.buffer))).toBe(true);
+  });
+});
