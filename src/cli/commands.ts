@@ -211,14 +211,18 @@ function checkSettings(header: CheckpointHeader, saved: Record<string, unknown>,
   }
 }
 
-/** Per-epoch saving: last.ckpt (resumable state, with a copy of the settings) always, best.ckpt whenever the epoch is the best so far. */
+/**
+ * Per-epoch saving: best.ckpt whenever the epoch is the best so far, then last.ckpt (resumable state, with a
+ * copy of the settings) always. In this order a crash between the two leaves last.ckpt at the previous epoch,
+ * and the resumed run redoes the epoch and writes best.ckpt again.
+ */
 function checkpointing(run: RunDir, model: ResUNet, widths: number[], extra: Record<string, unknown>, runConfig: Record<string, unknown>) {
   return (state: TrainState) => {
-    saveTrainState(run.file('last.ckpt'), model, state, { widths }, { ...extra, runConfig });
     if (state.best && state.best.epoch === state.epoch) {
       const info = { config: { widths }, epoch: state.epoch, phase: state.phase, metrics: flat(state.best.val), extra };
       writeCheckpointFile(run.file('best.ckpt'), info, weightEntries(model, state.weights));
     }
+    saveTrainState(run.file('last.ckpt'), model, state, { widths }, { ...extra, runConfig });
   };
 }
 
@@ -252,8 +256,8 @@ export async function cmdPretrain(opts: Options): Promise<number> {
     model.to(backend);
     if (resume) run.resumeHistory(resume.history);
     run.writeConfig(config);
-    resumeNote(progress, resume, run, 'pretrain');
     const interrupt = interruptFlag(progress);
+    resumeNote(progress, resume, run, 'pretrain');
     const result = await pretrain(model, ds, {
       ...config, minImagesPerEpoch: 160, valIndices: val, observer: observer(progress, run, interrupt.stop),
       onState: checkpointing(run, model, widths, { seed, m }, config), ...(resume ? { resume } : {}),
@@ -301,8 +305,8 @@ export async function cmdSizetrain(opts: Options): Promise<number> {
       progress.line(`before size training: val ${formatMetrics(before)}`);
       run.logEvent({ phase: 'sizetrain', event: 'start', val: before });
     }
-    resumeNote(progress, resume, run, 'sizetrain');
     const interrupt = interruptFlag(progress);
+    resumeNote(progress, resume, run, 'sizetrain');
     const result = await sizetrain(model, ds, {
       ...config, sizeLabelled: train, valIndices: val, observer: observer(progress, run, interrupt.stop),
       onState: checkpointing(run, model, widths, { seed, from: config.from }, config), ...(resume ? { resume } : {}),

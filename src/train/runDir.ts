@@ -189,24 +189,27 @@ export class RunDir {
   /**
    * Continue a run in this folder from a state saved after epoch `history.at(-1).epoch`: the curves get the
    * earlier epochs back, and `metrics.jsonl` loses the lines of epochs after it (an epoch that was logged
-   * but not saved is trained again) and a line cut by the interruption, keeping every other line in order.
-   * The rewrite is atomic: interrupted, it leaves the old file.
+   * but not saved is trained again) and a line cut by the interruption, keeping every other line in order;
+   * a saved epoch whose line was cut gets it back from the saved history. The rewrite is atomic: interrupted,
+   * it leaves the old file.
    */
   resumeHistory(history: readonly EpochRecord[]): void {
     this.records.length = 0;
     this.records.push(...history);
     const path = this.file('metrics.jsonl');
-    if (!existsSync(path)) return;
     const saved = new Map(history.map((r) => [`${r.phase}:${r.epoch}`, true]));
     const phases = new Set(history.map((r) => r.phase));
+    const logged = new Set<string>();
     const kept = readCompleteLines(path).filter((line) => {
       try {
         const r = JSON.parse(line) as Partial<EpochRecord>;
+        if (r.trainLoss !== undefined) logged.add(`${r.phase}:${r.epoch}`);
         return !(r.trainLoss !== undefined && r.phase && phases.has(r.phase) && !saved.has(`${r.phase}:${r.epoch}`));
       } catch {
         return false; // not a whole record
       }
     });
+    for (const r of history) if (!logged.has(`${r.phase}:${r.epoch}`)) kept.push(JSON.stringify(r));
     writeFileAtomic(path, kept.map((l) => `${l}\n`).join(''));
   }
 
