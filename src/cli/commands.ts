@@ -97,6 +97,18 @@ export function splitImages(ds: SegDataset, split: SplitName, spec: string, fix:
 }
 
 /**
+ * The U-Net halves the image at each of its levels below the first, so H and W must be divisible by
+ * 2^(levels − 1); refused before training, naming where the widths came from.
+ */
+function checkWidthsFit(widths: readonly number[], ds: SegDataset, spec: string, origin: string): void {
+  const factor = 2 ** (widths.length - 1);
+  if (ds.height % factor === 0 && ds.width % factor === 0) return;
+  let fits = 1;
+  while (ds.height % 2 ** fits === 0 && ds.width % 2 ** fits === 0) fits++;
+  throw new UsageError(`${origin} has ${widths.length} levels, which need images whose height and width are divisible by ${factor}; --data ${spec} has ${ds.height}×${ds.width} images, which allow at most ${fits} levels${origin.startsWith('--widths') ? `, e.g. --widths ${widths.slice(0, fits).join(',')}` : ': use data of the size the checkpoint was trained on'}.`);
+}
+
+/**
  * A new run folder --out/--name, locked; an existing one is refused with the ways out (--resume, another
  * --name, --overwrite). `readsFrom`: a file the run starts from, which must not lie in the folder it writes.
  */
@@ -243,6 +255,7 @@ export async function cmdPretrain(opts: Options): Promise<number> {
   try {
     const { seed, widths, m } = config;
     const ds = await data(progress, config.data, seed, config.count);
+    checkWidthsFit(widths, ds, config.data, `--widths ${widths.join(',')}`);
     if (resumeDir === null) {
       const train = splitImages(ds, 'train', config.data, 'use more images (--count) or other data');
       if (m > train.length) throw new UsageError(`--m ${m}: the training split of --data ${config.data} has only ${train.length} images; pass --m ${train.length} or fewer, or more images with --count.`);
@@ -277,13 +290,15 @@ export async function cmdSizetrain(opts: Options): Promise<number> {
   const start: { checkpoint: LoadedCheckpoint | null } = { checkpoint: null }; // read once, for a new run
   const { config, resumeDir, saved } = runSettings(opts, 'sizetrain', () => {
     const from = opts.required('checkpoint', 'runs/<name>/best.ckpt');
-    start.checkpoint = readCheckpoint(from);
-    return {
-      command: 'sizetrain', from, data: opts.string('data', 'synthetic'), count: countOption(opts),
-      widths: start.checkpoint.header.config.widths as number[], seed: opts.int('seed', 0, 0), samples: opts.int('samples', 1),
+    // every flag is checked before the checkpoint is read: a bad flag is reported as such
+    const flags = {
+      data: opts.string('data', 'synthetic'), count: countOption(opts), seed: opts.int('seed', 0, 0), samples: opts.int('samples', 1),
       estimator: opts.choice('estimator', ['fast', 'naive'] as const, 'fast'), epochs: opts.int('epochs', 50), patience: opts.int('patience', 5),
       batch: opts.int('batch', 32), lr: opts.number('lr', 1e-4),
     };
+    start.checkpoint = readCheckpoint(from);
+    const { data: spec, count, ...rest } = flags;
+    return { command: 'sizetrain', from, data: spec, count, widths: start.checkpoint.header.config.widths as number[], ...rest };
   });
   // a new run never writes into the folder of the checkpoint it starts from
   const run = resumeDir === null ? newRun(opts, 'sizetrain', { flag: 'checkpoint', path: config.from }) : resumedRun(resumeDir);
@@ -296,6 +311,7 @@ export async function cmdSizetrain(opts: Options): Promise<number> {
     if (start.checkpoint) applyCheckpoint(start.checkpoint, model, config.from);
     model.to(backend);
     const ds = await data(progress, config.data, seed, config.count);
+    checkWidthsFit(widths, ds, config.data, `the network of ${config.from} (widths ${widths.join(',')})`);
     const train = splitImages(ds, 'train', config.data, 'use more images (--count) or other data');
     const val = splitImages(ds, 'val', config.data, 'use more images (--count) or data with validation images');
     if (resume) run.resumeHistory(resume.history);
@@ -334,11 +350,12 @@ async function checkpointOnSplit(opts: Options) {
   const { progress, backend } = await setUp(opts);
   const ckpt = opts.required('checkpoint', 'runs/<name>/best.ckpt');
   const split = opts.choice('split', ['train', 'val', 'test'] as const, 'test');
-  const { model } = restoreModel(ckpt);
+  const { model, header } = restoreModel(ckpt);
   model.to(backend);
   const count = countOption(opts);
   const spec = opts.string('data', 'synthetic');
   const ds = await data(progress, spec, opts.int('seed', 0, 0), count);
+  checkWidthsFit(header.config.widths as number[], ds, spec, `the network of ${ckpt} (widths ${String(header.config.widths)})`);
   return { progress, ckpt, split, model, ds, indices: splitImages(ds, split, spec, 'pick another --split, or use more images (--count)') };
 }
 

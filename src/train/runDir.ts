@@ -126,12 +126,18 @@ export class RunDir {
     if (bad !== null) throw new RunFolderError(`--name '${name}' cannot be a run folder: ${bad}; e.g. --name hippo-m50.`);
     const display = join(root, name);
     const path = resolve(root, name);
+    const created = !existsSync(path);
     try {
       mkdirSync(path, { recursive: true });
     } catch (err) {
       throw writeError(path, err);
     }
-    const release = acquireLock(path, display, options.command);
+    const unlock = acquireLock(path, display, options.command);
+    // a run refused or failed before it wrote anything leaves no empty folder behind
+    const release = () => {
+      unlock();
+      if (created && readdirSync(path).length === 0) rmSync(path, { recursive: true, force: true });
+    };
     try {
       removeTemporaries(path);
       const present = readdirSync(path).filter((f) => f !== LOCK && !isTemporary(f));
