@@ -198,9 +198,9 @@ function runSettings<T extends Record<string, unknown>>(opts: Options, command: 
 }
 
 /** The folder of a run being resumed, locked (another process continuing it at the same time is refused). */
-function resumedRun(resumeDir: string): RunDir {
+function resumedRun(resumeDir: string, command: string): RunDir {
   try {
-    return RunDir.resume(resumeDir);
+    return RunDir.resume(resumeDir, command);
   } catch (err) {
     throw err instanceof RunFolderError ? new UsageError(err.message) : err;
   }
@@ -251,7 +251,7 @@ export async function cmdPretrain(opts: Options): Promise<number> {
     patience: opts.int('patience', 10), batch: opts.int('batch', 32), lr: opts.number('lr', 3e-3), annotated: [] as number[],
   }));
   // the folder first: a refused one costs nothing, and the lock keeps a second process out from the start
-  const run = resumeDir === null ? newRun(opts, 'pretrain') : resumedRun(resumeDir);
+  const run = resumeDir === null ? newRun(opts, 'pretrain') : resumedRun(resumeDir, 'pretrain');
   try {
     const { seed, widths, m } = config;
     const ds = await data(progress, config.data, seed, config.count);
@@ -301,7 +301,7 @@ export async function cmdSizetrain(opts: Options): Promise<number> {
     return { command: 'sizetrain', from, data: spec, count, widths: start.checkpoint.header.config.widths as number[], ...rest };
   });
   // a new run never writes into the folder of the checkpoint it starts from
-  const run = resumeDir === null ? newRun(opts, 'sizetrain', { flag: 'checkpoint', path: config.from }) : resumedRun(resumeDir);
+  const run = resumeDir === null ? newRun(opts, 'sizetrain', { flag: 'checkpoint', path: config.from }) : resumedRun(resumeDir, 'sizetrain');
   try {
     const { seed, widths } = config;
     const model = new ResUNet({ widths });

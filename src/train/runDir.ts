@@ -166,9 +166,9 @@ export class RunDir {
   }
 
   /** An existing run folder to continue (`--resume`), locked, with the temporaries of an interrupted write removed. */
-  static resume(dir: string): RunDir {
+  static resume(dir: string, command: string): RunDir {
     const path = resolve(dir);
-    const release = acquireLock(path, dir, 'resume');
+    const release = acquireLock(path, dir, `${command} --resume`);
     removeTemporaries(path);
     return new RunDir(path, release);
   }
