@@ -36,5 +36,5 @@ describe('Ctrl-C', () => {
     const again = spawnSync(process.execPath, [...args.map((a) => (a === '50' ? '1' : a)), '--overwrite', '--quiet'], { encoding: 'utf8', env: { ...process.env, SIZESEG_THREADS: '1' } });
     expect(again.stderr).toBe('');
     expect(again.status).toBe(0);
-  }, 60_000);
+  });
 });

@@ -47,7 +47,7 @@ describe('run folders', () => {
     expect(foreign.code).toBe(2);
     expect(foreign.stderr).toMatch(/stuff already exists and is not a sizeseg run folder \(no config\.json\); pick another --name or --out/);
     expect(readdirSync(join(out, 'stuff'))).toEqual(['thesis.tex']);
-  }, 60_000);
+  });
 
   it('--name cannot leave --out', () => {
     for (const name of ['.', '..', '../x', 'a/b', '/tmp/x']) {
@@ -83,5 +83,5 @@ describe('run folders', () => {
     expect(resumed.code).toBe(0);
     expect(lines('busy')).toBe(done + 1);
     expect(existsSync(lock)).toBe(false);
-  }, 90_000);
+  });
 });
