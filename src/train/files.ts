@@ -14,7 +14,7 @@
  * makes that write fail with the given error code (e.g. ENOSPC) instead.
  */
 import { appendFileSync, closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 
 const TEMPORARY = /\.tmp-\d+$/;
 
@@ -66,6 +66,19 @@ export function writeError(path: string, err: unknown): Error {
   return out;
 }
 
+/** Flush a folder's entries (the rename) to disk, where the platform allows it (not on Windows). */
+function syncFolder(dir: string): void {
+  let fd: number | null = null;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch {
+    // best effort: the file itself is already whole on disk
+  } finally {
+    if (fd !== null) closeSync(fd);
+  }
+}
+
 /** Write `data` to `path` atomically: temporary + fsync + rename. The old file stays until the new one is whole. */
 export function writeFileAtomic(path: string, data: string | Uint8Array | readonly Uint8Array[]): void {
   const chunks = typeof data === 'string' ? [Buffer.from(data, 'utf8')] : data instanceof Uint8Array ? [data] : data;
@@ -87,6 +100,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array | readon
     closeSync(fd);
     fd = null;
     renameSync(tmp, path);
+    syncFolder(dirname(path));
   } catch (err) {
     if (fd !== null) closeSync(fd);
     rmSync(tmp, { force: true });
