@@ -8,12 +8,13 @@ import { Rng } from '../autograd/rng.js';
 import { indicesOf, selectAnnotated } from '../data/index.js';
 import { ResUNet } from '../models/resunet.js';
 import { saveModelCheckpoint } from '../train/checkpoint.js';
-import { RunDir } from '../train/runDir.js';
+import { RunDir, RunFolderError } from '../train/runDir.js';
 import { evaluate, predictLogits, pretrain, sizetrain, type TrainObserver } from '../train/trainer.js';
-import { formatMetrics, setUp } from './commands.js';
-import { Options } from './options.js';
+import { formatMetrics, interruptFlag, setUp } from './commands.js';
+import { Options, UsageError } from './options.js';
+import type { Progress } from './progress.js';
 import { formatSeconds } from './progress.js';
-import { loadDataset } from '../data/index.js';
+import { loadDataset, type SegDataset } from '../data/index.js';
 import { foregroundPriorLogit, type SegMetrics } from '../train/metrics.js';
 
 /**
@@ -27,7 +28,7 @@ export const DEMO_DEFAULTS = {
   sizeEpochs: 4, sizePatience: 4, sizeLr: 1e-4,
 } as const;
 
-export async function cmdDemo(opts: Options): Promise<void> {
+export async function cmdDemo(opts: Options): Promise<number> {
   const t0 = performance.now();
   const { progress, backend } = await setUp(opts);
   const seed = opts.int('seed', 0, 0);
@@ -38,7 +39,29 @@ export async function cmdDemo(opts: Options): Promise<void> {
   const train = indicesOf(ds, 'train');
   const val = indicesOf(ds, 'val');
   const test = indicesOf(ds, 'test');
-  const run = new RunDir(opts.string('out', 'runs'), opts.string('name', 'demo'));
+  // runs/demo is the demo's own: a new demo replaces an earlier one, but no other run's folder
+  const run = createRun(() => RunDir.create(opts.string('out', 'runs'), opts.string('name', 'demo'), { command: 'demo', overwrite: opts.flag('overwrite'), replaceSameCommand: true }));
+  try {
+    return await demoIn(run, opts, { progress, backend, t0, seed, m, widths, spec, ds, train, val, test });
+  } finally {
+    run.release();
+  }
+}
+
+interface DemoSetUp {
+  progress: Progress; backend: string; t0: number; seed: number; m: number; widths: number[]; spec: string;
+  ds: SegDataset; train: number[]; val: number[]; test: number[];
+}
+
+function createRun(create: () => RunDir): RunDir {
+  try {
+    return create();
+  } catch (err) {
+    throw err instanceof RunFolderError ? new UsageError(err.message) : err;
+  }
+}
+
+async function demoIn(run: RunDir, opts: Options, { progress, backend, t0, seed, m, widths, spec, ds, train, val, test }: DemoSetUp): Promise<number> {
   const annotated = selectAnnotated(ds, m, new Rng(seed));
   const config = { command: 'demo', data: spec, seed, m, widths, count: ds.count, batch: opts.int('batch', DEMO_DEFAULTS.batch) };
   run.writeConfig(config);
@@ -47,16 +70,15 @@ export async function cmdDemo(opts: Options): Promise<void> {
   progress.line(`model: ResUNet widths [${widths.join(', ')}]; phase 1 sees ${m} pixel-annotated images, phase 2 sees only the object sizes g of all ${train.length} training images`);
 
   const model = new ResUNet({ widths, rng: new Rng(seed), headBias: foregroundPriorLogit(ds.masks, annotated, ds.height * ds.width) }).to(backend);
-  let stop = false;
-  const onSigint = () => { if (stop) process.exit(130); stop = true; progress.line('interrupted: finishing the current step'); };
-  process.on('SIGINT', onSigint);
+  const interrupt = interruptFlag(progress);
+  const stop = interrupt.stop;
   const observer: TrainObserver = {
     onStep: ({ phase, epoch, step, steps, loss }) => progress.step(`${phase} epoch ${epoch}`, step, steps, loss),
     onEpoch: (r) => {
       run.logEpoch(r);
       progress.line(`  ${r.phase} epoch ${String(r.epoch).padStart(2)}  loss ${r.trainLoss.toFixed(4)}  val ${formatMetrics(r.val)}  ${r.seconds.toFixed(1)}s${r.best ? '  *best' : ''}`);
     },
-    shouldStop: () => stop,
+    shouldStop: stop,
   };
 
   progress.line(`\nphase 1: supervised pre-training (BCE with logits) on ${m} annotated images`);
@@ -66,8 +88,8 @@ export async function cmdDemo(opts: Options): Promise<void> {
   progress.line(`after pre-training: test ${formatMetrics(before)}`);
 
   progress.line(`\nphase 2: size training — loss (s − g(y))², y ~ Bernoulli(σ(a)), Lemma-1 gradient, n = 1, fast estimator`);
-  const size = stop ? null : await sizetrain(model, ds, { sizeLabelled: train, valIndices: val, samples: 1, estimator: 'fast', epochs: DEMO_DEFAULTS.sizeEpochs, patience: DEMO_DEFAULTS.sizePatience, batch: config.batch, lr: DEMO_DEFAULTS.sizeLr, seed, observer });
-  process.off('SIGINT', onSigint);
+  const size = stop() ? null : await sizetrain(model, ds, { sizeLabelled: train, valIndices: val, samples: 1, estimator: 'fast', epochs: DEMO_DEFAULTS.sizeEpochs, patience: DEMO_DEFAULTS.sizePatience, batch: config.batch, lr: DEMO_DEFAULTS.sizeLr, seed, observer });
+  interrupt.dispose();
   const after = await evaluate(model, ds, test);
   await saveModelCheckpoint(run.file('best.ckpt'), model, { config: { widths }, epoch: size?.best?.epoch ?? 0, phase: 'sizetrain', metrics: { iou: after.iou, dice: after.dice, sizeError: after.sizeError }, extra: { seed, m } });
   run.logEvent({ event: 'test', before, after });
@@ -79,6 +101,7 @@ export async function cmdDemo(opts: Options): Promise<void> {
   progress.line(`\nrun folder: ${run.path}/ — config.json, metrics.jsonl, pretrained.ckpt, best.ckpt, ${files.map((f) => f.slice(run.path.length + 1)).join(', ')}`);
   progress.line(`total time ${formatSeconds((performance.now() - t0) / 1000)}`);
   console.log(JSON.stringify({ demo: { before, after, seconds: (performance.now() - t0) / 1000 } }));
+  return interrupt.exitCode();
 }
 
 function table(before: SegMetrics, after: SegMetrics): string {

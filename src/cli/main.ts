@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * `sizeseg` command line. Errors are one line on stderr that names the problem and the fix, exit code 2
- * for usage errors and 1 for failures; `--help` lists commands and options.
+ * for usage errors and 1 for failures, 130 (SIGINT) or 143 (SIGTERM) for a run stopped by a signal after
+ * saving what it had; `--help` lists commands and options.
  */
 import '../kernels/cpu/nodeThreads.js'; // Node's worker threads for the CPU kernels
 import { resolve } from 'node:path';
@@ -12,7 +13,8 @@ import { cmdData } from './data.js';
 import { cmdDemo } from './demo.js';
 import { Options, UsageError, helpText, parseCommandLine } from './options.js';
 
-const COMMANDS: Record<string, (opts: Options) => Promise<void>> = {
+/** A command resolves to its exit status (130/143 for a run interrupted by SIGINT/SIGTERM), or nothing for 0. */
+const COMMANDS: Record<string, (opts: Options) => Promise<number | void>> = {
   demo: cmdDemo,
   pretrain: cmdPretrain,
   sizetrain: cmdSizetrain,
@@ -35,8 +37,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     const command = COMMANDS[args.command];
     if (!command) throw new UsageError(`unknown command '${args.command}'; commands: ${[...Object.keys(COMMANDS), 'data'].join(', ')}. Run 'sizeseg --help'.`);
     if (args.positionals.length > 0) throw new UsageError(`unexpected argument '${args.positionals[0]}'; options start with --, e.g. --data synthetic.`);
-    await command(new Options(args.values));
-    return 0;
+    return (await command(new Options(args.values))) ?? 0;
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     process.stderr.write(`sizeseg: error: ${message}\n`);

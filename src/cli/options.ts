@@ -24,7 +24,8 @@ export const FLAGS = {
   backend: { type: 'string', help: 'cpu | gpu (default $SIZESEG_BACKEND or cpu)' },
   threads: { type: 'string', help: 'CPU worker threads (default: all cores, at most 2)' },
   out: { type: 'string', help: 'root folder for run folders (default runs)' },
-  name: { type: 'string', help: 'run folder name (default <command>-<date>)' },
+  name: { type: 'string', help: 'run folder name (default <command>-<date>); an existing run folder is refused' },
+  overwrite: { type: 'boolean', help: 'replace the run files of an existing run folder --name (instead of --resume)' },
   from: { type: 'string', help: 'data download: another mirror (URL) or an archive already on disk (FILE)' },
   md5: { type: 'string', help: 'data download: the expected MD5 instead of the published one (for repackaged mirrors)' },
   quiet: { type: 'boolean', help: 'no progress output' },
@@ -53,6 +54,25 @@ export function parseCommandLine(argv: readonly string[]): ParsedArgs {
   }
 }
 
+/**
+ * Upper limits of the integer flags, checked where the flag is read: beyond them the arrays a run allocates
+ * would not fit in memory (or the run would not end), which otherwise fails late with an unhelpful message.
+ */
+const INT_LIMITS: Partial<Record<FlagName, number>> = {
+  count: 200_000, m: 200_000, samples: 1000, epochs: 100_000, patience: 100_000, batch: 4096, seed: 2 ** 31 - 1, threads: 64,
+};
+const LIMIT_REASON: Partial<Record<FlagName, string>> = {
+  count: 'every image is held in memory; the hippocampus data has 6103',
+  samples: 'each sample is a mask per image held in memory; the paper uses 1 to 10',
+  epochs: 'early stopping (--patience) ends runs long before',
+  patience: 'at most the number of epochs',
+  batch: 'a batch is held in memory with its activations; e.g. --batch 32',
+  seed: 'seeds are 31-bit integers',
+  threads: 'one per core',
+};
+const MAX_LEVELS = 6;
+const MAX_WIDTH = 1024;
+
 export class Options {
   constructor(private readonly values: ParsedArgs['values']) {}
 
@@ -75,6 +95,8 @@ export class Options {
     if (raw === undefined) return fallback;
     const n = Number(raw);
     if (!Number.isInteger(n) || n < min) throw new UsageError(`--${flag} must be an integer ≥ ${min}, got '${String(raw)}' (e.g. --${flag} ${Math.max(min, fallback)}).`);
+    const max = INT_LIMITS[flag];
+    if (max !== undefined && n > max) throw new UsageError(`--${flag} must be at most ${max}, got '${String(raw)}' (${LIMIT_REASON[flag] ?? 'larger values do not fit in memory'}).`);
     return n;
   }
 
@@ -99,6 +121,9 @@ export class Options {
     const list = String(raw).split(',').map((s) => Number(s.trim()));
     if (list.length === 0 || list.some((w) => !Number.isInteger(w) || w < 1)) {
       throw new UsageError(`--widths must be a comma-separated list of positive integers, got '${String(raw)}' (e.g. --widths 16,32,64,128).`);
+    }
+    if (list.length > MAX_LEVELS || list.some((w) => w > MAX_WIDTH)) {
+      throw new UsageError(`--widths allows at most ${MAX_LEVELS} levels of at most ${MAX_WIDTH} channels, got '${String(raw)}' (the weights must fit in memory; e.g. --widths 16,32,64,128).`);
     }
     return list;
   }

@@ -3,7 +3,7 @@
  * loaders use for masks that come without precomputed sizes.
  */
 import { Rng } from '../autograd/rng.js';
-import { objectSizeUnchecked } from '../estimators/objectSize.js';
+import { finiteSize, objectSizeUnchecked } from '../estimators/objectSize.js';
 
 /** One set of 2-D single-channel images with binary masks. */
 export interface SegDataset {
@@ -15,7 +15,11 @@ export interface SegDataset {
   images: Float32Array;
   /** `[N][H][W]` 0/1. */
   masks: Uint8Array;
-  /** Object size `g(mask)` per image (`2·max` Chebyshev DT; `+Infinity` for an all-foreground mask). */
+  /**
+   * Target object size per image: `g(mask)` (`2·max` Chebyshev DT), finite — an all-foreground mask, whose g is
+   * +∞, gets `2·max(H, W)` by the same +∞ rule the loss applies to sampled masks (`finiteSize`), so targets and
+   * samples are measured alike.
+   */
   sizes: Float32Array;
   /** Split code per image: 0 train, 1 val, 2 test. */
   split: Uint8Array;
@@ -236,10 +240,13 @@ export function maskSize(mask: Uint8Array, H: number, W: number, offset = 0, scr
   return objectSizeUnchecked(mask, offset, H, W, scratch);
 }
 
-/** Sizes of all masks of a `[N][H][W]` stack. */
+/**
+ * Target sizes of all masks of a `[N][H][W]` stack: g with the +∞ rule applied (an all-foreground mask gets
+ * `2·max(H, W)`, as a sampled all-foreground mask does in the loss; see `finiteSize`).
+ */
 export function maskSizes(masks: Uint8Array, N: number, H: number, W: number): Float32Array {
   const out = new Float32Array(N);
   const scratch = new Int32Array(H * W);
-  for (let n = 0; n < N; n++) out[n] = maskSize(masks, H, W, n * H * W, scratch);
+  for (let n = 0; n < N; n++) out[n] = finiteSize(maskSize(masks, H, W, n * H * W, scratch), H, W);
   return out;
 }

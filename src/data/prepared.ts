@@ -7,6 +7,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { LoadOptions, SegDataset } from './dataset.js';
 import { maskSizes, randomSplit, subsetDataset, volumeSplit } from './dataset.js';
+import { allForegroundSize } from '../estimators/objectSize.js';
 
 const HINT =
   "pass 'prepared:DIR' with a folder holding images.f32, masks.u8 and meta.json (e.g. ../shared/data/hippocampus), " +
@@ -69,6 +70,26 @@ function checkArray(path: string, key: string, arr: unknown, N: number): void {
   }
 }
 
+/**
+ * The target sizes of meta.json "size", validated: finite numbers from 0 to 2·max(H, W) (the size of an
+ * all-foreground mask under the +∞ rule, the largest there is). `null` stands for +∞ and is accepted only
+ * where the mask is all foreground, where it becomes 2·max(H, W) as the loss treats sampled masks.
+ */
+function checkedSizes(path: string, given: unknown[], masks: Uint8Array, H: number, W: number): Float32Array {
+  const largest = allForegroundSize(H, W);
+  const V = H * W;
+  return Float32Array.from(given, (s, i) => {
+    if (s === null) {
+      if (masks.subarray(i * V, (i + 1) * V).every((v) => v === 1)) return largest;
+      throw new Error(`prepared dataset: ${path} "size"[${i}] is null, but mask ${i} is not all foreground (null means an infinite size); write the size g of mask ${i} there, or delete "size" to compute the sizes from the masks.`);
+    }
+    if (typeof s !== 'number' || !Number.isFinite(s) || s < 0 || s > largest) {
+      throw new Error(`prepared dataset: ${path} "size"[${i}] is ${JSON.stringify(s)}; a size is a number from 0 to ${largest} (= 2·max(H, W), an all-foreground ${H}×${W} mask) — fix meta.json, or delete "size" to compute the sizes from the masks.`);
+    }
+    return s;
+  });
+}
+
 /** Volume ids as integers: numeric strings ("001") are parsed, other ids are numbered by first appearance. */
 function parseVolumeIds(ids: (string | number)[]): Int32Array {
   const out = new Int32Array(ids.length);
@@ -123,7 +144,7 @@ export function loadPrepared(dirIn: string, opts: LoadOptions = {}): SegDataset 
   let sizeNote: string;
   if (meta.size !== undefined) {
     checkArray(metaPath, 'size', meta.size, N);
-    sizes = Float32Array.from(meta.size, (s) => (s === null ? Number.POSITIVE_INFINITY : s));
+    sizes = checkedSizes(metaPath, meta.size as unknown[], masks, H, W);
     sizeNote = 'sizes from meta.json';
   } else {
     sizes = maskSizes(masks, N, H, W);
@@ -134,10 +155,14 @@ export function loadPrepared(dirIn: string, opts: LoadOptions = {}): SegDataset 
   let sliceIndex: Int32Array | undefined;
   if (meta.volume_id !== undefined) {
     checkArray(metaPath, 'volume_id', meta.volume_id, N);
+    const bad = (meta.volume_id as unknown[]).findIndex((v) => !(typeof v === 'string' && v !== '') && !(typeof v === 'number' && Number.isInteger(v) && v >= 0));
+    if (bad >= 0) throw new Error(`prepared dataset: ${metaPath} "volume_id"[${bad}] is ${JSON.stringify(meta.volume_id[bad])}; volume ids are non-empty strings or non-negative integers — fix meta.json.`);
     volumeId = parseVolumeIds(meta.volume_id);
   }
   if (meta.slice_index !== undefined) {
     checkArray(metaPath, 'slice_index', meta.slice_index, N);
+    const bad = (meta.slice_index as unknown[]).findIndex((v) => typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 2 ** 31 - 1);
+    if (bad >= 0) throw new Error(`prepared dataset: ${metaPath} "slice_index"[${bad}] is ${JSON.stringify(meta.slice_index[bad])}; slice indices are non-negative integers — fix meta.json, or delete "slice_index" (it is informative only).`);
     sliceIndex = Int32Array.from(meta.slice_index);
   }
 
@@ -149,10 +174,11 @@ export function loadPrepared(dirIn: string, opts: LoadOptions = {}): SegDataset 
   const given = meta[key];
   if (given !== undefined) {
     checkArray(metaPath, key, given, N);
-    split = Uint8Array.from(given);
-    for (let i = 0; i < N; i++) {
-      if ((split[i] as number) > 2) throw new Error(`prepared dataset: ${metaPath} "${key}" has code ${given[i]} (0/1/2 only).`);
+    const bad = (given as unknown[]).findIndex((v) => v !== 0 && v !== 1 && v !== 2);
+    if (bad >= 0) {
+      throw new Error(`prepared dataset: ${metaPath} "${key}"[${bad}] is ${JSON.stringify(given[bad])}; split codes are the integers 0 (train), 1 (val) and 2 (test) — fix meta.json, or delete "${key}" for a seeded split.`);
     }
+    split = Uint8Array.from(given);
     splitNote = `${key} from meta.json`;
   } else if (mode === 'volume' && volumeId) {
     split = volumeSplit(volumeId, seed);

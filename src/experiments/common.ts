@@ -15,7 +15,8 @@
  * snapshots are host copies. On 'cpu' every one of these is the identity, so the numbers are bit for bit
  * those of the host-only loop.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { writeFileAtomic } from '../train/files.js';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Rng } from '../autograd/rng.js';
@@ -234,7 +235,7 @@ export class ExperimentDir {
   }
   write(name: string, text: string): string {
     const p = join(this.path, name);
-    writeFileSync(p, text);
+    writeFileAtomic(p, text); // a killed experiment leaves the previous file whole
     this.written.push(p);
     return p;
   }

@@ -10,18 +10,25 @@
  * `last.ckpt` a training run writes every epoch to be resumable, the optimiser's moments and the best
  * weights so far (see resume.ts). A tensor entry without a group is a model tensor.
  *
- * The header's sha256 covers the payload, so a truncated or corrupted file is refused with a clear
- * message instead of loading garbage. Writes are atomic: a temporary file in the same folder is written,
- * flushed and renamed over the target, so an interrupted run (Ctrl-C, crash) leaves the previous good
- * checkpoint intact.
+ * The header's sha256 covers everything in the file after the magic: the header itself (with the sha256's
+ * own 64 hex digits read as zeros) and the payload. So an edited training state (optimiser step, random
+ * streams, history, settings) is refused like truncated or corrupted weights, with a clear message instead
+ * of a resumed run that silently differs. (Version 1 files, whose sha256 covered the payload only, still load
+ * as weights; a resume needs version 2, see resume.ts.) Writes are atomic (files.ts): a temporary file in the
+ * same folder is written, flushed and renamed over the target, so an interrupted run (Ctrl-C, crash) leaves
+ * the previous good checkpoint intact.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync, existsSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { Tensor } from '../autograd/tensor.js';
 import type { Module } from '../models/module.js';
+import { writeFileAtomic } from './files.js';
 
 const MAGIC = 'SZSGCKPT';
-export const CHECKPOINT_VERSION = 1;
+export const CHECKPOINT_VERSION = 2;
+/** Version 1: the sha256 covers the payload only. */
+const PAYLOAD_ONLY_VERSION = 1;
+const ZERO_SHA = '0'.repeat(64);
 
 export interface CheckpointHeader {
   format: 'sizeseg-checkpoint';
@@ -91,26 +98,16 @@ export function writeCheckpointFile(path: string, info: CheckpointInfo, entries:
     ...info,
     tensors: entries.map((e) => (e.group === 'model' ? { name: e.name, shape: [...e.shape] } : { name: e.name, shape: [...e.shape], group: e.group })),
     payloadBytes: payloadBytes.length,
-    sha256: createHash('sha256').update(payloadBytes).digest('hex'),
+    sha256: ZERO_SHA,
   };
-  const headerBytes = Buffer.from(JSON.stringify(header), 'utf8');
+  // sha256 is the header's last key, so its digits sit just before the closing `"}`: hash with zeros there
+  const unsigned = JSON.stringify(header);
+  const sha = createHash('sha256').update(unsigned, 'utf8').update(payloadBytes).digest('hex');
+  const headerBytes = Buffer.from(`${unsigned.slice(0, -66)}${sha}"}`, 'utf8');
   const prefix = Buffer.alloc(12);
   prefix.write(MAGIC, 0, 'latin1');
   prefix.writeUInt32LE(headerBytes.length, 8);
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
-  try {
-    writeSync(fd, prefix);
-    writeSync(fd, headerBytes);
-    writeSync(fd, payloadBytes);
-    fsyncSync(fd);
-  } catch (err) {
-    closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-  closeSync(fd);
-  renameSync(tmp, path);
+  writeFileAtomic(path, [prefix, headerBytes, payloadBytes]);
 }
 
 export interface LoadedCheckpoint {
@@ -123,6 +120,10 @@ export interface LoadedCheckpoint {
 
 export function readCheckpoint(path: string): LoadedCheckpoint {
   if (!existsSync(path)) throw new Error(`checkpoint ${path} does not exist; pass the .ckpt file a pretrain/sizetrain run wrote (runs/<name>/best.ckpt).`);
+  if (statSync(path).isDirectory()) {
+    const inside = ['best.ckpt', 'last.ckpt'].find((f) => existsSync(`${path}/${f}`));
+    throw new Error(`checkpoint ${path} is a folder, not a .ckpt file; pass the file${inside ? `, e.g. ${path.replace(/\/+$/, '')}/${inside}` : ' a pretrain/sizetrain run wrote (runs/<name>/best.ckpt)'}.`);
+  }
   const buf = readFileSync(path);
   const fail = (why: string): never => {
     throw new Error(`checkpoint ${path} is not usable: ${why}. Re-run the training that writes it, or pick another checkpoint.`);
@@ -137,11 +138,20 @@ export function readCheckpoint(path: string): LoadedCheckpoint {
     return fail('the JSON header is corrupt');
   }
   if (header.format !== 'sizeseg-checkpoint') fail(`unknown format '${String(header.format)}'`);
-  if (header.version !== CHECKPOINT_VERSION) fail(`format version ${header.version}, this sizeseg reads version ${CHECKPOINT_VERSION}`);
+  if (header.version !== CHECKPOINT_VERSION && header.version !== PAYLOAD_ONLY_VERSION) fail(`format version ${header.version}, this sizeseg reads versions ${PAYLOAD_ONLY_VERSION} and ${CHECKPOINT_VERSION}`);
   const start = 12 + headerLength;
   const payload = buf.subarray(start);
   if (payload.length !== header.payloadBytes) fail(`the payload has ${payload.length} bytes, the header says ${header.payloadBytes} (truncated or appended)`);
-  if (createHash('sha256').update(payload).digest('hex') !== header.sha256) fail('the weights do not match their sha256 (the file is corrupt)');
+  if (header.version === PAYLOAD_ONLY_VERSION) {
+    if (createHash('sha256').update(payload).digest('hex') !== header.sha256) fail('the weights do not match their sha256 (the file is corrupt)');
+  } else {
+    const headerText = buf.toString('utf8', 12, start);
+    const signed = /"sha256":"[0-9a-f]{64}"\}$/.test(headerText);
+    const unsigned = `${headerText.slice(0, -66)}${ZERO_SHA}"}`;
+    if (!signed || createHash('sha256').update(unsigned, 'utf8').update(payload).digest('hex') !== header.sha256) {
+      fail('its contents do not match their sha256 (the file is corrupt or was edited: weights, training state or settings)');
+    }
+  }
   const values = new Float32Array(payload.length / 4);
   Buffer.from(values.buffer).set(payload);
   const state = new Map<string, Tensor>();

@@ -2,13 +2,14 @@
  * Resumable runs. After every epoch a training command writes `last.ckpt`: a checkpoint whose 'model'
  * group is the current weights (so it loads like any other checkpoint), with the optimiser's moments
  * ('adam.m', 'adam.v') and the best weights so far ('best') as further tensor groups, and the rest of
- * the `TrainState` — epoch, history, step count, random streams — in the JSON header.
+ * the `TrainState` — epoch, history, step count, random streams — in the JSON header, which the checkpoint's
+ * sha256 covers too (checkpoint.ts): an edited state is refused, not resumed.
  *
  * Everything is stored as float32, which is exact for float32 models (the CLI's), so a resumed run
  * makes bit for bit the updates of an uninterrupted one.
  */
 import type { Module } from '../models/module.js';
-import { readCheckpoint, applyCheckpoint, weightEntries, writeCheckpointFile, type CheckpointEntry, type CheckpointHeader } from './checkpoint.js';
+import { CHECKPOINT_VERSION, readCheckpoint, applyCheckpoint, weightEntries, writeCheckpointFile, type CheckpointEntry, type CheckpointHeader } from './checkpoint.js';
 import type { TrainState } from './trainer.js';
 
 /** The JSON part of a saved state (the arrays travel as tensors). */
@@ -43,6 +44,10 @@ export function loadTrainState(path: string, model: Module): { state: TrainState
   const loaded = readCheckpoint(path);
   const json = loaded.header.extra?.trainState as StateJson | undefined;
   if (!json) throw new Error(`checkpoint ${path} holds weights only, not a training state to resume; resume from a run folder's last.ckpt (written after every epoch).`);
+  if (loaded.header.version < CHECKPOINT_VERSION) {
+    // its checksum covers the weights only: an edited training state could not be told from a saved one
+    throw new Error(`checkpoint ${path} was written by an older sizeseg whose checksum does not cover the training state, so it cannot be resumed safely; start the run again (same flags with --overwrite), or use its best.ckpt as weights.`);
+  }
   applyCheckpoint(loaded, model, path);
   const group = (name: string) => loaded.groups.get(name) ?? new Map();
   const best = group('best');

@@ -101,7 +101,7 @@ describe('prepared: tiny folder', () => {
     expect(() => loadPrepared(writeTiny({ mutate: (_i, _m, meta) => (meta.H = 'x') }))).toThrow(/positive integer "H"/);
     expect(() => loadPrepared(writeTiny({ mutate: (_i, _m, meta) => (meta.size = [1, 2]) }))).toThrow(/"size" must be an array of N = 6/);
     expect(() => loadPrepared(writeTiny({ mutate: (_i, _m, meta) => (meta.split_by_volume = [0, 0, 0, 0, 0, 7]) }))).toThrow(
-      /code 7/,
+      /"split_by_volume"\[5\] is 7; split codes are the integers 0/,
     );
   });
 
