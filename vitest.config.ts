@@ -6,5 +6,7 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // Node's worker threads for the CPU kernels, as every Node entry point installs them
+    setupFiles: ['test/_helpers/nodeThreads.ts'],
   },
 });

@@ -25,6 +25,7 @@ export { setBackend, getBackend, backendInstance, registerBackendFactory, dispos
 export { setNumThreads, getNumThreads } from './kernels/cpu/index.js';
 export { registerGpuBackend, createGpuBackend, type GpuBackend, type GpuBackendOptions } from './kernels/gpu/index.js';
 import './kernels/cpu/register.js';
+import './kernels/cpu/nodeThreads.js'; // this is the Node entry: the CPU kernels get Node's worker threads
 import { registerGpuBackend } from './kernels/gpu/index.js';
 
 // 'gpu' becomes selectable with `await setBackend('gpu')`; nothing touches a GPU before that.

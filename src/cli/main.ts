@@ -3,6 +3,7 @@
  * `sizeseg` command line. Errors are one line on stderr that names the problem and the fix, exit code 2
  * for usage errors and 1 for failures; `--help` lists commands and options.
  */
+import '../kernels/cpu/nodeThreads.js'; // Node's worker threads for the CPU kernels
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { disposeBackends } from '../backend.js';

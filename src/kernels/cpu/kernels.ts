@@ -793,8 +793,47 @@ export function gemmDyn(
 
 /** Job descriptor exchanged with workers (all arrays live in SharedArrayBuffers). */
 export interface KernelJob {
-  op: 'fwd' | 'bwdInGemm' | 'bwdW' | 'gemm';
+  op: 'fwd' | 'bwdInGemm' | 'bwdW' | 'gemm' | 'wasm';
   [key: string]: unknown;
+}
+
+/**
+ * A WebAssembly kernel job (src/kernels/wasm): run export `fn(argsPtr, item)` of the module cached
+ * under `key` for every item taken from the shared counter (Int32 at byte `ctrByte` of the shared
+ * memory) while it is below `count`. `memory` and `module` are sent only the first time a worker
+ * needs them; the worker keeps its instances.
+ */
+export interface WasmJob {
+  op: 'wasm';
+  key: string;
+  module?: WebAssembly.Module;
+  memory?: WebAssembly.Memory;
+  fn: string;
+  argsPtr: number;
+  ctrByte: number;
+  count: number;
+}
+
+/** Worker side of a WasmJob (also usable on the main thread): takes items until the counter passes `count`. */
+export function runWasmJob(j: WasmJob, ws: Workspace): void {
+  const cache = ws as unknown as { wasmMemory?: WebAssembly.Memory; wasmInstances?: Map<string, WebAssembly.Instance> };
+  if (j.memory !== undefined) cache.wasmMemory = j.memory;
+  if (cache.wasmInstances === undefined) cache.wasmInstances = new Map();
+  const memory = cache.wasmMemory;
+  if (memory === undefined) throw new Error('wasm job without a memory');
+  let inst = cache.wasmInstances.get(j.key);
+  if (inst === undefined) {
+    if (j.module === undefined) throw new Error('wasm job for an unknown module ' + j.key);
+    inst = new WebAssembly.Instance(j.module, { env: { memory } });
+    cache.wasmInstances.set(j.key, inst);
+  }
+  const f = inst.exports[j.fn] as (argsPtr: number, item: number) => void;
+  const ctr = new Int32Array(memory.buffer, j.ctrByte, 1);
+  for (;;) {
+    const item = Atomics.add(ctr, 0, 1);
+    if (item >= j.count) break;
+    f(j.argsPtr, item);
+  }
 }
 
 /** The fields the jobs use (a job carries only those of its op). */

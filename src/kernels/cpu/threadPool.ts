@@ -15,10 +15,10 @@
  *   on the machine just takes fewer items instead of holding everybody up.
  * - Workers are `unref()`ed: they never keep the process alive, `process.exit` is never needed.
  * - Any failure to start a worker disables threading (single-threaded fallback), never an error.
+ * - Platform-neutral: this module touches no Node API. How a worker is started and how a job reaches
+ *   it is a `ThreadPlatform`, installed by `nodeThreads.ts` in Node (the Node entry points import it).
+ *   Without a platform (e.g. in a browser bundle that installs none) everything runs on one thread.
  */
-import { MessageChannel, Worker, receiveMessageOnPort } from 'node:worker_threads';
-import type { MessagePort } from 'node:worker_threads';
-import os from 'node:os';
 import * as kernels from './kernels.js';
 import type { F, KernelJob } from './kernels.js';
 
@@ -34,15 +34,53 @@ export function defaultThreadCount(env: string | undefined, cores: number): numb
   return Math.max(1, Math.min(2, Math.floor(cores) || 1));
 }
 
-function defaultThreads(): number {
-  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-  return defaultThreadCount(process.env['SIZESEG_THREADS'], cores);
+/**
+ * How a platform starts a worker: `source` is the worker's plain-JavaScript program (see
+ * `buildWorkerSource`), `ctrl` its control words. The returned handle posts jobs and reads the
+ * error text a failed job left behind.
+ */
+export interface ThreadPlatform {
+  /** Human-readable name ('node worker_threads', ...), for `sizeseg info`. */
+  readonly name: string;
+  /** Cores available to this process. */
+  cores(): number;
+  /** SIZESEG_THREADS or the platform's equivalent (undefined when unset). */
+  threadsSetting(): string | undefined;
+  /** Script text that defines `ctrl`, `takeJob()` and `reportError(text)` for the worker loop. */
+  readonly prologue: string;
+  /** Starts a worker running `source`; it signals ready/failed through ctrl[3] (see the loop below). */
+  startWorker(source: string, ctrl: SharedArrayBuffer): PoolWorkerHandle;
 }
 
-let numThreads = defaultThreads();
+export interface PoolWorkerHandle {
+  post(job: unknown): void;
+  /** The next message the worker posted back (a failed job's error text), if any. */
+  receive(): unknown;
+  terminate(): void;
+  onError(cb: () => void): void;
+}
+
+let platform: ThreadPlatform | null = null;
+let numThreads: number | null = null;
+let numThreadsExplicit = false;
+
+/** Installs the platform's worker threads (Node: `nodeThreads.ts`). Idempotent for the same platform. */
+export function installThreadPlatform(p: ThreadPlatform): void {
+  if (platform === p) return;
+  platform = p;
+  if (!numThreadsExplicit) numThreads = null; // the default now comes from the platform
+}
+
+/** The installed thread platform's name, or null (single-threaded). */
+export function threadPlatformName(): string | null {
+  return platform?.name ?? null;
+}
 
 /** Number of threads (main thread included) the kernels may use. Default min(2, cores), or SIZESEG_THREADS. */
 export function getNumThreads(): number {
+  if (numThreads === null) {
+    numThreads = platform === null ? 1 : defaultThreadCount(platform.threadsSetting(), platform.cores());
+  }
   return numThreads;
 }
 
@@ -50,11 +88,11 @@ export function getNumThreads(): number {
 export function setNumThreads(n: number): void {
   if (!Number.isFinite(n) || n < 1) throw new Error(`setNumThreads: expected an integer ≥ 1, got ${n}`);
   numThreads = Math.min(Math.floor(n), 64);
+  numThreadsExplicit = true;
 }
 
 interface PoolWorker {
-  worker: Worker;
-  port: MessagePort;
+  handle: PoolWorkerHandle;
   ctrl: Int32Array;
   seq: number;
 }
@@ -88,10 +126,11 @@ export function threadingDisabledReason(): string {
   return brokenReason;
 }
 
-const WORKER_LOOP = `
-const wt = require('node:worker_threads');
-const ctrl = new Int32Array(wt.workerData.ctrl);
-const port = wt.workerData.port;
+/**
+ * The worker's job loop. The platform prepends a prologue that defines `ctrl` (the control words),
+ * `takeJob()` (the job just announced, or undefined) and `reportError(text)`.
+ */
+export const WORKER_LOOP = `
 const ws = {};
 try {
   // self-test: a tiny GEMM through the same code path the jobs use
@@ -112,22 +151,23 @@ for (;;) {
   const seq = Atomics.load(ctrl, 0);
   if (seq === last) continue;
   last = seq;
-  const m = wt.receiveMessageOnPort(port);
+  const job = takeJob();
   try {
-    if (m === undefined) throw new Error('no job message');
-    runKernelJob(m.message, ws);
+    if (job === undefined) throw new Error('no job message');
+    if (job.op === 'wasm') runWasmJob(job, ws);
+    else runKernelJob(job, ws);
   } catch (e) {
     Atomics.store(ctrl, 2, 1);
-    try { port.postMessage(String(e && e.stack ? e.stack : e)); } catch (e2) { /* ignore */ }
+    try { reportError(String(e && e.stack ? e.stack : e)); } catch (e2) { /* ignore */ }
   }
   Atomics.store(ctrl, 1, seq);
   Atomics.notify(ctrl, 1);
 }
 `;
 
-/** The worker's full source: helper shims + every kernel function's source + the job loop. */
-export function buildWorkerSource(): string {
-  const parts: string[] = ['"use strict";', 'var __name = function (f) { return f; };'];
+/** The worker's full source: helper shims + every kernel function's source + the job loop (after the platform's prologue). */
+export function buildWorkerSource(prologue = ''): string {
+  const parts: string[] = ['"use strict";', 'var __name = function (f) { return f; };', prologue];
   for (const [name, value] of Object.entries(kernels)) {
     if (typeof value === 'function') {
       const src = Function.prototype.toString.call(value);
@@ -139,21 +179,12 @@ export function buildWorkerSource(): string {
   return parts.join('\n');
 }
 
-function startWorker(): PoolWorker | null {
+function startWorker(p: ThreadPlatform): PoolWorker | null {
   try {
     const ctrlBuf = new SharedArrayBuffer(16);
     const ctrl = new Int32Array(ctrlBuf);
-    const { port1, port2 } = new MessageChannel();
-    const worker = new Worker(buildWorkerSource(), {
-      eval: true,
-      workerData: { ctrl: ctrlBuf, port: port2 },
-      transferList: [port2],
-      stdout: false,
-      stderr: false,
-    });
-    worker.unref();
-    port1.unref();
-    worker.on('error', () => {
+    const handle = p.startWorker(buildWorkerSource(p.prologue), ctrlBuf);
+    handle.onError(() => {
       // Only reachable for failures outside a job (jobs catch their own errors).
       broken = true;
       brokenReason = brokenReason || 'worker crashed';
@@ -167,12 +198,12 @@ function startWorker(): PoolWorker | null {
       Atomics.wait(ctrl, 3, 0, left);
     }
     if (Atomics.load(ctrl, 3) !== 1) {
-      void worker.terminate();
+      handle.terminate();
       broken = true;
       brokenReason = 'worker failed to start';
       return null;
     }
-    return { worker, port: port1, ctrl, seq: 0 };
+    return { handle, ctrl, seq: 0 };
   } catch (e) {
     broken = true;
     brokenReason = `worker could not be created: ${String(e)}`;
@@ -182,13 +213,13 @@ function startWorker(): PoolWorker | null {
 
 /**
  * How many worker threads (besides the main thread) are ready for use right now, starting them
- * if needed: min(numThreads - 1, started workers). 0 means "run single-threaded".
+ * if needed: min(getNumThreads() - 1, started workers). 0 means "run single-threaded".
  */
 export function availableWorkers(): number {
-  const want = numThreads - 1;
-  if (want <= 0 || broken) return 0;
+  const want = getNumThreads() - 1;
+  if (want <= 0 || broken || platform === null) return 0;
   while (workers.length < want) {
-    const w = startWorker();
+    const w = startWorker(platform);
     if (w === null) return 0;
     workers.push(w);
   }
@@ -204,7 +235,7 @@ export function runParallel(jobs: KernelJob[], mainWork: () => void): void {
   parallelRuns++;
   for (let i = 0; i < jobs.length; i++) {
     const w = workers[i]!;
-    w.port.postMessage(jobs[i]);
+    w.handle.post(jobs[i]);
     w.seq = (w.seq + 1) | 0;
     Atomics.store(w.ctrl, 0, w.seq);
     Atomics.notify(w.ctrl, 0);
@@ -225,8 +256,8 @@ export function runParallel(jobs: KernelJob[], mainWork: () => void): void {
     }
     if (Atomics.load(w.ctrl, 2) !== 0) {
       Atomics.store(w.ctrl, 2, 0);
-      const m = receiveMessageOnPort(w.port);
-      errors.push(m === undefined ? 'unknown worker error' : String(m.message));
+      const m = w.handle.receive();
+      errors.push(m === undefined ? 'unknown worker error' : String(m));
     }
   }
   if (mainError !== null) throw mainError;
