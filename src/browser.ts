@@ -40,7 +40,7 @@ export { SGD, Adam } from './models/optim.js';
 
 // data (from bytes), training, metrics
 export type { SegDataset, Batch } from './data/dataset.js';
-export { indicesOf, makeBatch, batchIterator, selectAnnotated, volumeSplit } from './data/dataset.js';
+export { indicesOf, makeBatch, batchIterator, selectAnnotated, volumeSplit, maskSizes } from './data/dataset.js';
 export { generateSynthetic, SYNTHETIC_DEFAULTS } from './data/synthetic.js';
 export { decodeNiftiBytes, parseNiftiHeader, isGzip, type NiftiVolume } from './data/niftiBytes.js';
 export { slicesFromVolumes, type MsdVolumePair, type MsdSliceOptions } from './data/msdSlices.js';
