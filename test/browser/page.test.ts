@@ -28,7 +28,7 @@ const executable = chromiumOrSkip();
 
 /** Numbers the page stores in data-v / data-d attributes, read back exactly (String(number) round-trips). */
 async function cellValues(page: Page, testid: string, attr = 'v'): Promise<number[]> {
-  return page.$$eval(`[data-testid="${testid}"] .cell`, (cells, a) => cells.map((c) => Number((c as HTMLElement).dataset[a])), attr);
+  return page.$$eval(`[data-testid="${testid}"] .cell`, (cells, a) => cells.map((c) => Number((c as any).dataset[a])), attr);
 }
 
 function meanOfLemma1(probs: Float64Array, H: number, W: number, target: number, n: number, seed: number): Float64Array {
@@ -50,6 +50,7 @@ describe.skipIf(executable === null)('the web page in Chromium', () => {
   let page: Page;
   const consoleErrors: string[] = [];
   const outDir = mkdtempSync(join(tmpdir(), 'sizeseg-web-'));
+  let twoThreadLosses: number[] = [];
 
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
@@ -79,7 +80,7 @@ describe.skipIf(executable === null)('the web page in Chromium', () => {
   });
 
   it('is cross-origin isolated behind the dev server', async () => {
-    expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
+    expect(await page.evaluate(() => (globalThis as any).crossOriginIsolated)).toBe(true);
   });
 
   it('panel 1: the distance transform and g of a drawn mask are those of the library', async () => {
@@ -128,7 +129,7 @@ describe.skipIf(executable === null)('the web page in Chromium', () => {
     const panel = page.getByTestId('panel-lemma1');
     await page.getByTestId('l1-preset-grid4').click();
     const state = await page.evaluate(() => {
-      const s = (window as any).sizeseg.lemma1.state();
+      const s = (globalThis as any).sizeseg.lemma1.state();
       return { probs: [...s.probs], H: s.height, W: s.width, target: s.target, seed: s.seed, n: s.n };
     });
     const probs = Float64Array.from(state.probs);
@@ -138,7 +139,7 @@ describe.skipIf(executable === null)('the web page in Chromium', () => {
     // n = 100 with the preset's seed, then n = 1000 with another seed
     expect(await cellValues(page, 'l1-mean')).toEqual([...meanOfLemma1(probs, state.H, state.W, state.target, state.n, state.seed)]);
     await page.evaluate(() => {
-      const l = (window as any).sizeseg.lemma1;
+      const l = (globalThis as any).sizeseg.lemma1;
       l.setSeed(5);
       l.setN(1000);
     });
@@ -154,7 +155,7 @@ describe.skipIf(executable === null)('the web page in Chromium', () => {
     const fig3 = fig3Data(3);
     expect(await cellValues(page, 'l1-exact')).toEqual(fig3.exact);
     expect([...exactSizeLossUncertain(fig3Probabilities(), 6, 6, 4).gradProbs]).toEqual(fig3.exact);
-    await page.evaluate(() => (window as any).sizeseg.lemma1.setN(1000));
+    await page.evaluate(() => (globalThis as any).sizeseg.lemma1.setN(1000));
     // the page averages the first n samples of one Rng(3) stream (fig3Data draws each n from where the last stopped)
     expect(await cellValues(page, 'l1-mean')).toEqual([...meanOfLemma1(fig3Probabilities(), 6, 6, 4, 1000, 3)]);
     await panel.screenshot({ path: join(ARTIFACTS, 'panel3-fig3.png') });
@@ -171,12 +172,12 @@ describe.skipIf(executable === null)('the web page in Chromium', () => {
 
   it('panel 4: twelve training steps in the worker lower the loss; pause holds the run, continue resumes it', async () => {
     const panel = page.getByTestId('panel-train');
-    await page.evaluate(() => (window as any).sizeseg.training.start({
+    await page.evaluate(() => (globalThis as any).sizeseg.training.start({
       count: 64, m: 16, pretrainEpochs: 1, pretrainImagesPerEpoch: 48, batch: 4, sizeEpochs: 0, seed: 0,
     }));
     const log = () => page.evaluate(() => {
-      const l = (window as any).sizeseg.training.log;
-      return { steps: l.steps.map((s: { loss: number; ms: number }) => [s.loss, s.ms]) as [number, number][], state: l.state as string, error: l.error as string, overlays: [...l.overlays] as string[], info: l.info };
+      const l = (globalThis as any).sizeseg.training.log;
+      return { steps: l.steps.map((s: { loss: number; ms: number }) => [s.loss, s.ms]) as [number, number][], state: l.state as string, error: l.error as string, overlays: [...l.overlays] as string[], info: l.info, workerItems: l.workerItems as number };
     });
     await expect.poll(async () => (await log()).steps.length, { timeout: 60_000 }).toBeGreaterThanOrEqual(2);
     await page.getByTestId('tr-pause').click();
@@ -195,8 +196,31 @@ describe.skipIf(executable === null)('the web page in Chromium', () => {
     expect(last).toBeLessThan(first);
     expect(done.overlays).toEqual(['before', 'after phase 1']);
     expect(done.info.backend).toBe('cpu');
-    writeFileSync(join(ARTIFACTS, 'training.json'), JSON.stringify({ losses, msPerStep: done.steps.map(([, ms]) => ms), info: done.info }, null, 2));
+    // the page is cross-origin isolated, so with ≥ 2 cores the kernels ran on two threads (a Web Worker pool)
+    const cores = await page.evaluate(() => (globalThis as any).navigator.hardwareConcurrency as number);
+    if (cores >= 2) {
+      expect(done.info.threads).toBe(2);
+      expect(done.workerItems).toBeGreaterThan(0);
+    }
+    writeFileSync(join(ARTIFACTS, 'training.json'), JSON.stringify({ losses, msPerStep: done.steps.map(([, ms]) => ms), info: done.info, workerItems: done.workerItems }, null, 2));
     await panel.screenshot({ path: join(ARTIFACTS, 'panel4-training.png') });
+    twoThreadLosses = losses;
+  });
+
+  it('panel 4: one thread gives the losses of two threads (the pool changes only the order of float64 partial sums)', async () => {
+    await page.evaluate(() => (globalThis as any).sizeseg.training.start({
+      count: 64, m: 16, pretrainEpochs: 1, pretrainImagesPerEpoch: 48, batch: 4, sizeEpochs: 0, seed: 0, threads: 1,
+    }));
+    await page.waitForFunction(() => ['done', 'error'].includes((globalThis as any).sizeseg.training.log.state), undefined, { timeout: 120_000 });
+    const one = await page.evaluate(() => {
+      const l = (globalThis as any).sizeseg.training.log;
+      return { losses: l.steps.map((s: { loss: number }) => s.loss) as number[], threads: l.info.threads as number, workerItems: l.workerItems as number, error: l.error as string };
+    });
+    expect(one.error).toBe('');
+    expect(one.threads).toBe(1);
+    expect(one.workerItems).toBe(0);
+    expect(one.losses).toHaveLength(12);
+    one.losses.forEach((l, i) => expect(Math.abs(l - twoThreadLosses[i]!)).toBeLessThan(1e-5 * Math.max(1, l)));
   });
 
   it('panel 4: dropped MSD .nii.gz files are gunzipped in the page and sliced like loadMsd does', async () => {
@@ -231,8 +255,8 @@ describe.skipIf(executable === null)('the web page in Chromium', () => {
       })));
       await page.getByTestId('tr-images').setInputFiles(files.map((f) => f.image));
       await page.getByTestId('tr-labels').setInputFiles(files.map((f) => f.label));
-      await expect.poll(() => page.evaluate(() => (window as any).sizeseg.training.log.volumes as string), { timeout: 30_000 }).toContain('slices');
-      const text = await page.evaluate(() => (window as any).sizeseg.training.log.volumes as string);
+      await expect.poll(() => page.evaluate(() => (globalThis as any).sizeseg.training.log.volumes as string), { timeout: 30_000 }).toContain('slices');
+      const text = await page.evaluate(() => (globalThis as any).sizeseg.training.log.volumes as string);
       expect(text).toBe(`3 dropped volumes → ${node.count} slices`);
       expect(node.count).toBe(12);
     } finally {

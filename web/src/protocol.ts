@@ -51,5 +51,5 @@ export type FromWorker =
   | { type: 'epoch'; phase: string; epoch: number; trainLoss: number; iou: number; sizeError: number; dice: number; seconds: number; best: boolean }
   | { type: 'overlay'; overlay: Overlay }
   | { type: 'paused' | 'continued' | 'stopped' }
-  | { type: 'done'; seconds: number }
+  | { type: 'done'; seconds: number; /** Work items the extra kernel threads ran (0 on one thread). */ workerItems: number }
   | { type: 'error'; message: string };

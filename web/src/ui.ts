@@ -175,6 +175,8 @@ export interface ChartOptions {
   /** A vertical marker (e.g. the current n). */
   marker?: number;
   testid?: string;
+  /** Where the legend goes (top right by default). */
+  legendAt?: 'left' | 'right';
 }
 
 const fmt = (v: number): string => {
@@ -245,8 +247,9 @@ export function lineChart(series: Series[], o: ChartOptions): SVGElement {
     }
     if (s.dots) for (const [x, y] of pts) svg.append(svgEl('circle', { cx: X(x), cy: Y(y), r: 3, fill: s.colour }));
     const ly = m.t + 6 + k * 15;
-    svg.append(svgEl('line', { x1: W - m.r - 120, x2: W - m.r - 104, y1: ly, y2: ly, stroke: s.colour, 'stroke-width': 2, 'stroke-dasharray': s.dashed ? '4 3' : undefined }));
-    svg.append(svgEl('text', { x: W - m.r - 100, y: ly + 4, class: 'legend' }, s.label));
+    const lx = o.legendAt === 'left' ? m.l + 10 : W - m.r - 120;
+    svg.append(svgEl('line', { x1: lx, x2: lx + 16, y1: ly, y2: ly, stroke: s.colour, 'stroke-width': 2, 'stroke-dasharray': s.dashed ? '4 3' : undefined }));
+    svg.append(svgEl('text', { x: lx + 20, y: ly + 4, class: 'legend' }, s.label));
   });
   return svg;
 }
@@ -280,7 +283,7 @@ export function histogram(counts: Map<number, number>, o: { xLabel: string; yLab
   svg.append(svgEl('text', { x: 12, y: (m.t + H - m.b) / 2, 'text-anchor': 'middle', class: 'axis-label', transform: `rotate(-90 12 ${(m.t + H - m.b) / 2})` }, o.yLabel));
   marks.forEach((k, j) => {
     svg.append(svgEl('line', { x1: X(k.x), x2: X(k.x), y1: m.t, y2: H - m.b, stroke: k.colour, 'stroke-width': 2, 'stroke-dasharray': '5 3' }));
-    svg.append(svgEl('text', { x: W - m.r - 4, y: m.t + 10 + 14 * j, 'text-anchor': 'end', class: 'legend', fill: k.colour }, k.label));
+    svg.append(svgEl('text', { x: m.l + 8, y: m.t + 10 + 14 * j, class: 'legend', fill: k.colour }, k.label));
   });
   return svg;
 }

@@ -8,7 +8,9 @@ import {
   selectAnnotated, setNumThreads, sizetrain, slicesFromVolumes, decodeNiftiBytes, isGzip, volumeSplit, maskSizes,
   type SegDataset, type MsdVolumePair,
 } from '../../src/browser.js';
+import { threadingDisabledReason, workerItemCount } from '../../src/kernels/cpu/threadPool.js';
 import type { FromWorker, NamedBytes, Overlay, ToWorker, TrainConfig } from './protocol.js';
+import { installWebWorkerThreads, preparePoolWorkers } from './threads.js';
 
 // A dedicated worker's global scope, typed by hand (the page's tsconfig has the DOM lib, not WebWorker).
 const scope = self as unknown as {
@@ -77,7 +79,13 @@ async function train(config: TrainConfig): Promise<void> {
   const t0 = performance.now();
   stopRequested = false;
   paused = false;
-  setNumThreads(Math.max(1, config.threads));
+  // extra kernel threads need SharedArrayBuffer, i.e. a cross-origin isolated page (npm run web sends COOP/COEP)
+  const threads = scope.crossOriginIsolated ? Math.max(1, Math.floor(config.threads)) : 1;
+  if (threads > 1) {
+    await preparePoolWorkers(threads - 1);
+    installWebWorkerThreads();
+  }
+  setNumThreads(threads);
   const ds = config.data === 'msd' && msdDataset ? msdDataset : generateSynthetic({ count: config.count, seed: config.seed });
   const train = indicesOf(ds, 'train');
   const val = indicesOf(ds, 'val');
@@ -121,8 +129,9 @@ async function train(config: TrainConfig): Promise<void> {
     });
     await overlay('after phase 2', model, ds, shown);
   }
+  if (threadingDisabledReason()) post({ type: 'error', message: `the kernel threads were disabled: ${threadingDisabledReason()}` });
   if (stopRequested) post({ type: 'stopped' });
-  else post({ type: 'done', seconds: (performance.now() - t0) / 1000 });
+  else post({ type: 'done', seconds: (performance.now() - t0) / 1000, workerItems: workerItemCount() });
 }
 
 scope.onmessage = (ev) => {

@@ -5,24 +5,32 @@
  */
 import { Rng } from '../../../src/autograd/rng.js';
 import { objectSize, sampleBernoulliMasks, stableSigmoid } from '../../../src/estimators/index.js';
-import { button, cellGrid, diverging, el, histogram, lineChart, paintable, paintCell, show, slider } from '../ui.js';
+import { button, cellGrid, el, histogram, lineChart, paintable, paintCell, show, slider } from '../ui.js';
 
 const H = 8;
 const W = 12;
 const HIST_SAMPLES = 2000;
 const SHOWN_SAMPLES = 6;
 
-/** A soft blob: logits fall off from +3 in the middle to −3 at the border. */
+/** A soft blob: confident (+4) in the middle, uncertain at its rim, confidently background (−4) outside. */
 function blobLogits(): Float64Array {
   const a = new Float64Array(H * W);
   for (let r = 0; r < H; r++) {
     for (let c = 0; c < W; c++) {
-      const dr = (r - 3.5) / 3.2;
-      const dc = (c - 5.5) / 4.6;
-      a[r * W + c] = Math.round((3 - 6 * Math.sqrt(dr * dr + dc * dc)) * 2) / 2;
+      const dr = (r - 3.5) / 3.6;
+      const dc = (c - 5.5) / 5.2;
+      const v = 4 - (8 * Math.max(0, Math.sqrt(dr * dr + dc * dc) - 0.4)) / 0.6;
+      a[r * W + c] = Math.max(-4, Math.min(4, Math.round(v * 2) / 2));
     }
   }
   return a;
+}
+
+/** Logit colours: blue for foreground-leaning (a > 0), warm grey for background-leaning, white at a = 0. */
+function logitColour(a: number): string {
+  const t = Math.max(-1, Math.min(1, a / 4));
+  const mix = (x: number[], y: number[], u: number): string => `rgb(${x.map((v, i) => Math.round(v + ((y[i] as number) - v) * u)).join(', ')})`;
+  return t >= 0 ? mix([255, 255, 255], [47, 95, 179], t) : mix([255, 255, 255], [196, 120, 60], -t);
 }
 
 export function noisePanel(): HTMLElement {
@@ -49,7 +57,7 @@ export function noisePanel(): HTMLElement {
   const redraw = (): void => {
     for (let i = 0; i < H * W; i++) {
       const a = logits[i] as number;
-      paintCell(logitGrid.cells[i]!, diverging(-a / 4), a.toFixed(1), a);
+      paintCell(logitGrid.cells[i]!, logitColour(a), a.toFixed(1), a);
     }
     const t = threshold(logits);
     const gT = objectSize(t, H, W);
@@ -84,7 +92,7 @@ export function noisePanel(): HTMLElement {
     show(shiftHost, lineChart([
       { points: stair, colour: '#c0392b', label: 'g([a + b > 0])', step: true },
       { points: smooth, colour: '#1e7b45', label: 'E g(Y), 200 samples' },
-    ], { xLabel: 'shift b added to every logit', yLabel: 'object size', testid: 'nz-shift-svg' }));
+    ], { xLabel: 'shift b added to every logit', yLabel: 'object size', testid: 'nz-shift-svg', legendAt: 'left' }));
   };
 
   paintable(logitGrid, (i) => {

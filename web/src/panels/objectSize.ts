@@ -26,8 +26,8 @@ export function objectSizePanel(): ObjectSizePanel {
   const H = OS_HEIGHT;
   const W = OS_WIDTH;
   let mask = initialMask();
-  const maskGrid = cellGrid(H, W, { testid: 'os-mask', cls: 'mask-grid' });
-  const dtGrid = cellGrid(H, W, { testid: 'os-dt' });
+  const maskGrid = cellGrid(H, W, { testid: 'os-mask', cls: 'mask-grid', cell: 32 });
+  const dtGrid = cellGrid(H, W, { testid: 'os-dt', cell: 32 });
   const readout = el('div', { class: 'readout', 'data-testid': 'os-readout' });
 
   const redraw = (): void => {

@@ -21,6 +21,8 @@ export interface TrainingLog {
   overlays: string[];
   info: Extract<FromWorker, { type: 'info' }> | null;
   state: 'idle' | 'running' | 'paused' | 'done' | 'stopped' | 'error';
+  /** Work items the extra kernel threads (Web Workers) ran in the last run. */
+  workerItems: number;
   error: string;
   volumes: string;
 }
@@ -63,7 +65,7 @@ function drawOverlay(canvas: HTMLCanvasElement, o: Overlay, k: number): void {
 
 export function trainingPanel(): TrainingPanel {
   const config: TrainConfig = { ...DEFAULT_CONFIG, widths: [...DEFAULT_CONFIG.widths] };
-  const log: TrainingLog = { steps: [], epochs: [], overlays: [], info: null, state: 'idle', error: '', volumes: '' };
+  const log: TrainingLog = { steps: [], epochs: [], overlays: [], info: null, state: 'idle', error: '', volumes: '', workerItems: 0 };
   let worker: Worker | null = null;
   let isolated = false;
   let cores = 1;
@@ -85,6 +87,8 @@ export function trainingPanel(): TrainingPanel {
   const preSlider = slider('phase-1 epochs', { min: 0, max: 15, step: 1, value: config.pretrainEpochs, id: 'tr-pre' }, (v) => { config.pretrainEpochs = v; });
   const sizeSlider = slider('phase-2 epochs', { min: 0, max: 8, step: 1, value: config.sizeEpochs, id: 'tr-size' }, (v) => { config.sizeEpochs = v; });
   const seedSlider = slider('seed', { min: 0, max: 9, step: 1, value: config.seed, id: 'tr-seed' }, (v) => { config.seed = v; });
+  const threadSlider = slider('threads', { min: 1, max: 1, step: 1, value: 1, id: 'tr-threads' }, (v) => { config.threads = v; });
+  threadSlider.input.disabled = true;
 
   const imagesInput = el('input', { type: 'file', multiple: true, accept: '.gz,.nii', 'data-testid': 'tr-images' });
   const labelsInput = el('input', { type: 'file', multiple: true, accept: '.gz,.nii', 'data-testid': 'tr-labels' });
@@ -106,15 +110,15 @@ export function trainingPanel(): TrainingPanel {
   const drawCharts = (): void => {
     const phase1 = log.steps.filter((s) => s.phase === 'pretrain');
     const phase2 = log.steps.filter((s) => s.phase === 'sizetrain');
-    show(lossHost1, lineChart([{ points: phase1.map((s, i) => [i + 1, s.loss]), colour: '#2f5fb3', label: 'BCE per step' }], { xLabel: 'phase-1 step', yLabel: 'BCE loss', testid: 'tr-loss1', width: 330, height: 190 }));
-    show(lossHost2, lineChart([{ points: phase2.map((s, i) => [i + 1, s.loss]), colour: '#b3580b', label: 'size loss per step' }], { xLabel: 'phase-2 step', yLabel: '(s − g(y))², batch mean', logY: phase2.some((s) => s.loss > 0), testid: 'tr-loss2', width: 330, height: 190 }));
+    show(lossHost1, lineChart([{ points: phase1.map((s, i) => [i + 1, s.loss]), colour: '#2f5fb3', label: 'BCE per step' }], { xLabel: 'phase-1 step', yLabel: 'BCE loss', testid: 'tr-loss1', width: 262, height: 190 }));
+    show(lossHost2, lineChart([{ points: phase2.map((s, i) => [i + 1, s.loss]), colour: '#b3580b', label: 'size loss per step' }], { xLabel: 'phase-2 step', yLabel: '(s − g(y))², batch mean', logY: phase2.some((s) => s.loss > 0), testid: 'tr-loss2', width: 262, height: 190 }));
     const x = (i: number): number => i + 1;
     const e1 = log.epochs.map((e, i) => ({ ...e, x: x(i) }));
     const series = (phase: string, key: 'iou' | 'sizeError', colour: string, label: string) => ({
       points: e1.filter((e) => e.phase === phase).map((e) => [e.x, key === 'iou' ? 100 * e.iou : e.sizeError] as [number, number]), colour, label, dots: true,
     });
-    show(iouHost, lineChart([series('pretrain', 'iou', '#2f5fb3', 'phase 1'), series('sizetrain', 'iou', '#b3580b', 'phase 2')], { xLabel: 'epoch', yLabel: 'validation IoU (%)', testid: 'tr-iou', width: 330, height: 190 }));
-    show(eHost, lineChart([series('pretrain', 'sizeError', '#2f5fb3', 'phase 1'), series('sizetrain', 'sizeError', '#b3580b', 'phase 2')], { xLabel: 'epoch', yLabel: 'validation size error E', testid: 'tr-E', width: 330, height: 190 }));
+    show(iouHost, lineChart([series('pretrain', 'iou', '#2f5fb3', 'phase 1'), series('sizetrain', 'iou', '#b3580b', 'phase 2')], { xLabel: 'epoch', yLabel: 'validation IoU (%)', testid: 'tr-iou', width: 262, height: 190, legendAt: 'left' }));
+    show(eHost, lineChart([series('pretrain', 'sizeError', '#2f5fb3', 'phase 1'), series('sizetrain', 'sizeError', '#b3580b', 'phase 2')], { xLabel: 'epoch', yLabel: 'validation size error E', testid: 'tr-E', width: 262, height: 190 }));
   };
 
   const showOverlay = (o: Overlay): void => {
@@ -138,6 +142,13 @@ export function trainingPanel(): TrainingPanel {
         isolated = msg.isolated;
         cores = msg.cores;
         sysline.textContent = `cross-origin isolated: ${isolated ? 'yes' : 'no'} · ${cores} logical cores`;
+        if (isolated) {
+          // threads beyond the first are Web Workers sharing memory with the training worker
+          threadSlider.input.max = String(Math.max(1, Math.min(cores, 8)));
+          threadSlider.input.disabled = cores < 2;
+          config.threads = Math.min(2, cores);
+          threadSlider.set(config.threads);
+        }
         break;
       case 'info':
         log.info = msg;
@@ -170,6 +181,7 @@ export function trainingPanel(): TrainingPanel {
         break;
       case 'done':
       case 'stopped':
+        if (msg.type === 'done') log.workerItems = msg.workerItems;
         log.state = msg.type;
         status.textContent = msg.type === 'done' ? `done in ${msg.seconds.toFixed(0)} s.` : 'stopped.';
         finish();
@@ -180,6 +192,7 @@ export function trainingPanel(): TrainingPanel {
         if (msg.ok) config.data = 'msd';
         break;
       case 'error':
+        if (log.state === 'done' || log.state === 'stopped') break;
         log.state = 'error';
         log.error = msg.message;
         status.textContent = `error: ${msg.message}`;
@@ -237,7 +250,7 @@ export function trainingPanel(): TrainingPanel {
       'mask y sampled from the network\'s probabilities, and the gradient is the Lemma-1 estimate. Validation IoU measures the ',
       'masks; E = mean |s − g(ŷ)| measures the sizes of the thresholded predictions.'),
     el('div', { class: 'formula' }, 'phase 1: BCE(a, t) on m masks     phase 2: min', el('sub', {}, 'θ'), ' E', el('sub', {}, 'Y ~ σ(f', el('sub', {}, 'θ'), '(x))'), ' (s − g(Y))²,   ∂/∂a', el('sub', {}, 'i'), ' ≈ y', el('sub', {}, 'i'), '(l(y) − l(y↓i)) · p', el('sub', {}, 'i'), '(1 − p', el('sub', {}, 'i'), ')'),
-    el('div', { class: 'buttons' }, mSlider.root, preSlider.root, sizeSlider.root, seedSlider.root),
+    el('div', { class: 'buttons' }, mSlider.root, preSlider.root, sizeSlider.root, seedSlider.root, threadSlider.root),
     el('div', { class: 'buttons' }, startButton, pauseButton, stopButton, sysline),
     status,
     el('div', { class: 'row charts' }, lossHost1, lossHost2, iouHost, eHost),
