@@ -77,6 +77,7 @@ async function overlay(stage: Overlay['stage'], model: ResUNet, ds: SegDataset, 
 
 async function train(config: TrainConfig): Promise<void> {
   const t0 = performance.now();
+  const workerItemsBefore = workerItemCount();
   stopRequested = false;
   paused = false;
   // extra kernel threads need SharedArrayBuffer, i.e. a cross-origin isolated page (npm run web sends COOP/COEP)
@@ -131,7 +132,7 @@ async function train(config: TrainConfig): Promise<void> {
   }
   if (threadingDisabledReason()) post({ type: 'error', message: `the kernel threads were disabled: ${threadingDisabledReason()}` });
   if (stopRequested) post({ type: 'stopped' });
-  else post({ type: 'done', seconds: (performance.now() - t0) / 1000, workerItems: workerItemCount() });
+  else post({ type: 'done', seconds: (performance.now() - t0) / 1000, workerItems: workerItemCount() - workerItemsBefore });
 }
 
 scope.onmessage = (ev) => {

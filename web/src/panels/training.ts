@@ -110,15 +110,15 @@ export function trainingPanel(): TrainingPanel {
   const drawCharts = (): void => {
     const phase1 = log.steps.filter((s) => s.phase === 'pretrain');
     const phase2 = log.steps.filter((s) => s.phase === 'sizetrain');
-    show(lossHost1, lineChart([{ points: phase1.map((s, i) => [i + 1, s.loss]), colour: '#2f5fb3', label: 'BCE per step' }], { xLabel: 'phase-1 step', yLabel: 'BCE loss', testid: 'tr-loss1', width: 262, height: 190 }));
-    show(lossHost2, lineChart([{ points: phase2.map((s, i) => [i + 1, s.loss]), colour: '#b3580b', label: 'size loss per step' }], { xLabel: 'phase-2 step', yLabel: '(s − g(y))², batch mean', logY: phase2.some((s) => s.loss > 0), testid: 'tr-loss2', width: 262, height: 190 }));
+    show(lossHost1, lineChart([{ points: phase1.map((s, i) => [i + 1, s.loss]), colour: '#2f5fb3', label: 'BCE per step' }], { xLabel: 'phase-1 step', yLabel: 'BCE loss', testid: 'tr-loss1', width: 254, height: 190 }));
+    show(lossHost2, lineChart([{ points: phase2.map((s, i) => [i + 1, s.loss]), colour: '#b3580b', label: 'size loss per step' }], { xLabel: 'phase-2 step', yLabel: '(s − g(y))², batch mean', logY: phase2.some((s) => s.loss > 0), testid: 'tr-loss2', width: 254, height: 190 }));
     const x = (i: number): number => i + 1;
     const e1 = log.epochs.map((e, i) => ({ ...e, x: x(i) }));
     const series = (phase: string, key: 'iou' | 'sizeError', colour: string, label: string) => ({
       points: e1.filter((e) => e.phase === phase).map((e) => [e.x, key === 'iou' ? 100 * e.iou : e.sizeError] as [number, number]), colour, label, dots: true,
     });
-    show(iouHost, lineChart([series('pretrain', 'iou', '#2f5fb3', 'phase 1'), series('sizetrain', 'iou', '#b3580b', 'phase 2')], { xLabel: 'epoch', yLabel: 'validation IoU (%)', testid: 'tr-iou', width: 262, height: 190, legendAt: 'left' }));
-    show(eHost, lineChart([series('pretrain', 'sizeError', '#2f5fb3', 'phase 1'), series('sizetrain', 'sizeError', '#b3580b', 'phase 2')], { xLabel: 'epoch', yLabel: 'validation size error E', testid: 'tr-E', width: 262, height: 190 }));
+    show(iouHost, lineChart([series('pretrain', 'iou', '#2f5fb3', 'phase 1'), series('sizetrain', 'iou', '#b3580b', 'phase 2')], { xLabel: 'epoch', yLabel: 'validation IoU (%)', testid: 'tr-iou', width: 254, height: 190, legendAt: 'left' }));
+    show(eHost, lineChart([series('pretrain', 'sizeError', '#2f5fb3', 'phase 1'), series('sizetrain', 'sizeError', '#b3580b', 'phase 2')], { xLabel: 'epoch', yLabel: 'validation size error E', testid: 'tr-E', width: 254, height: 190 }));
   };
 
   const showOverlay = (o: Overlay): void => {
