@@ -2,12 +2,13 @@
  * The web page's numbers (`npm run bench -- browser`, needs a Chromium; see test/browser/_chromium.ts):
  *  - bundle sizes of the CPU-only page (minified and gzipped);
  *  - one training step (phase 1, BCE) of the same model and batch in Chromium (the page's Web Worker) and in
- *    Node (the same `pretrain`), both on one kernel thread: ResUNet widths [8, 16, 32], batch 8, 48×32.
+ *    Node (the same `pretrain`), on one kernel thread and on two (Node worker_threads / the page's Web Worker
+ *    pool): ResUNet widths [8, 16, 32], batch 8, 48×32.
  * Step times are medians over the steps after the first two (JIT warm-up); both runs see the same images.
  */
 import '../src/kernels/cpu/nodeThreads.js';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Rng } from '../src/autograd/rng.js';
 import { indicesOf, selectAnnotated } from '../src/data/dataset.js';
@@ -31,8 +32,8 @@ const median = (xs: number[]): number => {
 };
 const r1 = (x: number): number => Math.round(x * 10) / 10;
 
-async function nodeStepTimes(): Promise<number[]> {
-  setNumThreads(1);
+async function nodeStepTimes(threads: number): Promise<number[]> {
+  setNumThreads(threads);
   const c = STEP_CONFIG;
   const ds = generateSynthetic({ count: c.count, seed: c.seed });
   const annotated = selectAnnotated(ds, c.m, new Rng(c.seed));
@@ -58,8 +59,14 @@ export async function run(): Promise<Record<string, unknown>> {
     const built = await buildWeb(out);
     const bundle = Object.fromEntries(built.files.map((f) => [f.file, { kib: r1(f.bytes / 1024), gzipKiB: r1(f.gzipBytes / 1024) }]));
     const jsGzipKiB = r1(built.files.filter((f) => f.file.endsWith('.js')).reduce((s, f) => s + f.gzipBytes, 0) / 1024);
-    const node = await nodeStepTimes();
-    const result: Record<string, unknown> = { bundle, jsGzipKiB, config: STEP_CONFIG, nodeStepMs: r1(median(node.slice(2))), nodeStepsMs: node.map(r1) };
+    const node = await nodeStepTimes(1);
+    const node2 = await nodeStepTimes(2);
+    const result: Record<string, unknown> = {
+      bundle, jsGzipKiB, config: STEP_CONFIG, nodeStepMs: r1(median(node.slice(2))), nodeStepsMs: node.map(r1),
+      node2ThreadsStepMs: r1(median(node2.slice(2))),
+      // other processes' load distorts these timings: the 1-minute load average after the Node runs
+      loadAverage1min: r1(loadavg()[0] ?? 0),
+    };
     const executable = findChromium();
     if (!executable) {
       console.log('browser bench: no Chromium found; only the bundle size and the Node step were measured');
@@ -71,23 +78,29 @@ export async function run(): Promise<Record<string, unknown>> {
       const page = await browser.newPage();
       await page.goto(url);
       await page.waitForSelector('[data-testid="panel-train"]');
-      await page.evaluate((config) => (globalThis as any).sizeseg.training.start(config), STEP_CONFIG);
-      await page.waitForFunction(() => ['done', 'error'].includes((globalThis as any).sizeseg.training.log.state), undefined, { timeout: 300_000 });
-      const log = await page.evaluate(() => {
-        const l = (globalThis as any).sizeseg.training.log;
-        return { ms: l.steps.map((s: { ms: number }) => s.ms) as number[], error: l.error as string, info: l.info };
-      });
-      if (log.error) throw new Error(`browser bench: training failed in the page: ${log.error}`);
-      const chromiumStepMs = median(log.ms.slice(2));
+      const steps = async (threads: number): Promise<{ ms: number[]; threads: number }> => {
+        await page.evaluate((config) => (globalThis as any).sizeseg.training.start(config), { ...STEP_CONFIG, threads });
+        await page.waitForFunction(() => ['done', 'error'].includes((globalThis as any).sizeseg.training.log.state), undefined, { timeout: 300_000 });
+        const log = await page.evaluate(() => {
+          const l = (globalThis as any).sizeseg.training.log;
+          return { ms: l.steps.map((s: { ms: number }) => s.ms) as number[], error: l.error as string, threads: l.info?.threads as number };
+        });
+        if (log.error) throw new Error(`browser bench: training failed in the page: ${log.error}`);
+        return log;
+      };
+      const one = await steps(1);
+      const two = await steps(2);
+      const chromiumStepMs = median(one.ms.slice(2));
       Object.assign(result, {
-        chromium: browser.version(), chromiumStepMs: r1(chromiumStepMs), chromiumStepsMs: log.ms.map(r1), threads: log.info?.threads,
+        chromium: browser.version(), chromiumStepMs: r1(chromiumStepMs), chromiumStepsMs: one.ms.map(r1),
         chromiumOverNode: Math.round((chromiumStepMs / median(node.slice(2))) * 100) / 100,
+        chromium2ThreadsStepMs: r1(median(two.ms.slice(2))), chromium2Threads: two.threads,
       });
     } finally {
       await browser.close();
       server.close();
     }
-    console.log(`bundle ${jsGzipKiB} KiB gzipped (JS); step ${result['chromiumStepMs']} ms in Chromium vs ${result['nodeStepMs']} ms in Node (1 thread, widths [8, 16, 32], batch 8)`);
+    console.log(`bundle ${jsGzipKiB} KiB gzipped (JS); step (widths [8, 16, 32], batch 8): 1 thread ${result['chromiumStepMs']} ms in Chromium vs ${result['nodeStepMs']} ms in Node; 2 threads ${result['chromium2ThreadsStepMs']} ms vs ${result['node2ThreadsStepMs']} ms`);
     return result;
   } finally {
     rmSync(out, { recursive: true, force: true });
