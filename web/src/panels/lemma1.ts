@@ -209,7 +209,7 @@ export function lemma1Panel(): Lemma1Panel {
   };
 
   const drawFig3 = (): void => {
-    const cell = H <= 3 ? 26 : 20;
+    const cell = H <= 3 ? 30 : H <= 4 ? 26 : 22;
     const panels: HTMLElement[] = [];
     const exactSmall = cellGrid(H, W, { cell, cls: 'mini-num' });
     paintGrad(exactSmall, exact.gradProbs);
@@ -219,7 +219,7 @@ export function lemma1Panel(): Lemma1Panel {
       paintGrad(g, means.get(k)!);
       panels.push(el('figure', {}, g.root, el('figcaption', {}, `n = ${k}`)));
     }
-    fig3Host.replaceChildren(el('div', { class: 'fig3-title' }, 'Fig. 3 of the paper, live (shared colour scale: purple < 0 < orange):'), ...panels);
+    fig3Host.replaceChildren(el('div', { class: 'fig3-title' }, 'Fig. 3 of the paper, live: the exact derivatives and the mean of n Lemma-1 estimates (one colour scale, purple < 0 < orange)'), ...panels);
   };
 
   const drawSample = (): void => {
@@ -287,8 +287,9 @@ export function lemma1Panel(): Lemma1Panel {
     note,
     gridsHost,
     el('div', { class: 'buttons' }, nSlider.root, seedSlider.root, targetSlider.root),
-    el('div', { class: 'row' }, chartHost, sampleHost),
-    fig3Host,
+    el('div', { class: 'row' }, chartHost, fig3Host),
+    el('h3', {}, 'One sample, step by step'),
+    sampleHost,
   );
   load(preset);
   return {

@@ -12,14 +12,14 @@ const W = 12;
 const HIST_SAMPLES = 2000;
 const SHOWN_SAMPLES = 6;
 
-/** A soft blob: confident (+4) in the middle, uncertain at its rim, confidently background (−4) outside. */
+/** A soft blob: fairly sure (+2.5) in the middle, uncertain at its rim, background (down to −4) outside. */
 function blobLogits(): Float64Array {
   const a = new Float64Array(H * W);
   for (let r = 0; r < H; r++) {
     for (let c = 0; c < W; c++) {
       const dr = (r - 3.5) / 3.6;
       const dc = (c - 5.5) / 5.2;
-      const v = 4 - (8 * Math.max(0, Math.sqrt(dr * dr + dc * dc) - 0.4)) / 0.6;
+      const v = 2.5 - (6 * Math.max(0, Math.sqrt(dr * dr + dc * dc) - 0.35)) / 0.65;
       a[r * W + c] = Math.max(-4, Math.min(4, Math.round(v * 2) / 2));
     }
   }
@@ -38,8 +38,8 @@ export function noisePanel(): HTMLElement {
   let brush = 2;
   let seed = 1;
   const logitGrid = cellGrid(H, W, { testid: 'nz-logits', cell: 30 });
-  const threshGrid = cellGrid(H, W, { cell: 14, cls: 'mini', testid: 'nz-threshold' });
-  const sampleGrids = Array.from({ length: SHOWN_SAMPLES }, () => cellGrid(H, W, { cell: 14, cls: 'mini' }));
+  const threshGrid = cellGrid(H, W, { cell: 12, cls: 'mini', testid: 'nz-threshold' });
+  const sampleGrids = Array.from({ length: SHOWN_SAMPLES }, () => cellGrid(H, W, { cell: 12, cls: 'mini' }));
   const threshLabel = el('figcaption', {});
   const sampleLabels = sampleGrids.map(() => el('figcaption', {}));
   const histHost = el('div', { 'data-testid': 'nz-hist' });
@@ -122,7 +122,10 @@ export function noisePanel(): HTMLElement {
         el('figure', { class: 'thresh' }, threshGrid.root, threshLabel),
         ...sampleGrids.map((g, k) => el('figure', {}, g.root, sampleLabels[k]!))),
     ),
-    el('div', { class: 'row' }, histHost, shiftHost),
+    el('div', { class: 'row' }, histHost, shiftHost,
+      el('p', { class: 'note' }, 'Right: every logit shifted by the same b. The thresholded size (red) is a staircase, flat between its jumps, ',
+        'so its derivative gives training nothing to follow; the expected size under logistic noise (green) rises smoothly with b. ',
+        'Left: the sizes of 2000 samples; the thresholded mask is only one of them.')),
     controls,
   );
   redraw();
