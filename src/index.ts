@@ -47,6 +47,7 @@ export { SGD, Adam, type SGDOptions, type AdamOptions, type AdamState } from './
 // data, training, metrics
 export { loadDataset, indicesOf, makeBatch, batchIterator, selectAnnotated, generateSynthetic, loadPrepared, loadMsd, readNifti } from './data/index.js';
 export type { SegDataset, Batch } from './data/index.js';
+export { cacheRoot, cachedDatasetPath, downloadDataset } from './data/index.js';
 export { pretrain, sizetrain, evaluate, predictLogits, type TrainResult, type EpochRecord, type TrainObserver } from './train/trainer.js';
 export { saveCheckpoint, readCheckpoint, loadCheckpointInto } from './train/checkpoint.js';
 export { iouOf, diceOf, sizeErrorOf, thresholdLogits, MetricAccumulator, type SegMetrics } from './train/metrics.js';

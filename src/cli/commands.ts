@@ -4,6 +4,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { cpus } from 'node:os';
 import { Rng } from '../autograd/rng.js';
 import { backendFromEnv, backendInstance, setBackend } from '../backend.js';
+import { listCache } from '../data/cache.js';
 import { indicesOf, loadDataset, selectAnnotated, type SegDataset, type SplitName } from '../data/index.js';
 import { getNumThreads, setNumThreads } from '../kernels/cpu/index.js';
 import { listKernels } from '../kernels/registry.js';
@@ -254,8 +255,17 @@ export async function cmdInfo(opts: Options): Promise<void> {
     threads: getNumThreads(),
     kernels: Object.fromEntries(['cpu', 'gpu'].map((b) => [b, listKernels(b).map((k) => k.kernelName)])),
     sharedData: existsSync('../shared/data/hippocampus') ? '../shared/data/hippocampus' : null,
+    cachedData: Object.fromEntries(listCache().map((e) => [e.name, e.state === 'ready' ? e.path : null])),
+    ...(await dataInfo(opts.optionalString('data'))),
   };
   console.log(JSON.stringify(info, null, 2));
+}
+
+/** `info --data SPEC`: what the spec loads (so `info --data msd` checks the downloaded copy). */
+async function dataInfo(spec: string | undefined): Promise<{ data?: { name: string; count: number; height: number; width: number; source: string } }> {
+  if (spec === undefined) return {};
+  const ds = await loadDataset(spec, {});
+  return { data: { name: ds.name, count: ds.count, height: ds.height, width: ds.width, source: ds.source } };
 }
 
 function flat(m: SegMetrics): Record<string, number> {

@@ -25,7 +25,7 @@ export const EXPERIMENT_USAGE =
   'usage: npm run experiment -- NAME [--preset quick|paper|smoke] [--data DIR] [--seeds N] [--out DIR] [--backend cpu|gpu] [--quiet]\n' +
   `  NAME: ${Object.keys(RUNNERS).join(' | ')} (fig6 is the same run as fig5; control: Fig. 7 with true vs shuffled size labels)\n` +
   '  --preset  quick (default; ≤ 20 min on 2 cores, subsampled), paper (the full protocol), smoke (seconds; tests)\n' +
-  "  --data    prepared folder or spec (default ../shared/data/hippocampus; 'synthetic' for generated images)\n" +
+  "  --data    prepared folder or spec (default ../shared/data/hippocampus; 'msd' for the copy 'npx sizeseg data download msd-task04' cached; 'synthetic' for generated images)\n" +
   '  --seeds   seeds per m for fig7 / beyond / control (default: the preset\'s)\n' +
   '  --out     root folder of the outputs (default runs)\n' +
   '  --backend where the networks train: cpu, or gpu (WebGPU; the losses stay on the host); default $SIZESEG_BACKEND or cpu\n' +

@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { disposeBackends } from '../backend.js';
 import { cmdEvaluate, cmdInfo, cmdPredict, cmdPretrain, cmdSizetrain } from './commands.js';
+import { cmdData } from './data.js';
 import { cmdDemo } from './demo.js';
 import { Options, UsageError, helpText, parseCommandLine } from './options.js';
 
@@ -27,8 +28,12 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(helpText());
       return args.command === undefined && !args.values.help ? 2 : 0;
     }
+    if (args.command === 'data') {
+      await cmdData(args.positionals, new Options(args.values)); // the one command with words after it
+      return 0;
+    }
     const command = COMMANDS[args.command];
-    if (!command) throw new UsageError(`unknown command '${args.command}'; commands: ${Object.keys(COMMANDS).join(', ')}. Run 'sizeseg --help'.`);
+    if (!command) throw new UsageError(`unknown command '${args.command}'; commands: ${[...Object.keys(COMMANDS), 'data'].join(', ')}. Run 'sizeseg --help'.`);
     if (args.positionals.length > 0) throw new UsageError(`unexpected argument '${args.positionals[0]}'; options start with --, e.g. --data synthetic.`);
     await command(new Options(args.values));
     return 0;

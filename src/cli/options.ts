@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 export class UsageError extends Error {}
 
 export const FLAGS = {
-  data: { type: 'string', help: "dataset: synthetic | prepared:DIR | msd:DIR (default synthetic)" },
+  data: { type: 'string', help: "dataset: synthetic | prepared:DIR | msd:DIR | msd (the downloaded copy) (default synthetic)" },
   m: { type: 'string', help: 'number of pixel-annotated images for pre-training (default 20)' },
   samples: { type: 'string', help: 'Lemma-1 derivative samples per image, n (default 1)' },
   estimator: { type: 'string', help: "fast | naive (identical numbers; default fast)" },
@@ -25,6 +25,8 @@ export const FLAGS = {
   threads: { type: 'string', help: 'CPU worker threads (default: all cores, at most 2)' },
   out: { type: 'string', help: 'root folder for run folders (default runs)' },
   name: { type: 'string', help: 'run folder name (default <command>-<date>)' },
+  from: { type: 'string', help: 'data download: another mirror (URL) or an archive already on disk (FILE)' },
+  md5: { type: 'string', help: 'data download: the expected MD5 instead of the published one (for repackaged mirrors)' },
   quiet: { type: 'boolean', help: 'no progress output' },
   help: { type: 'boolean', short: 'h', help: 'show help' },
 } as const;
@@ -122,13 +124,21 @@ Commands:
   sizetrain   size training from --checkpoint on the training split's object sizes
   evaluate    E, IoU and Dice of --checkpoint on --split
   predict     PNG grid of predictions of --checkpoint on --split (green: truth, red: prediction)
-  info        versions, backend, adapter, threads and registered kernels
+  info        versions, backend, adapter, threads and registered kernels (and --data, if given)
+  data download msd-task04
+              fetch the Decathlon Task04 hippocampus archive, check its MD5, unpack it into the cache
+              ($SIZESEG_HOME, else $XDG_CACHE_HOME/sizeseg, else ~/.cache/sizeseg); then --data msd loads it.
+              Resumes an interrupted download; gives up after $SIZESEG_HTTP_TIMEOUT s without data (default 30)
+  data list   what the cache holds, with sizes
+  data path msd-task04
+              the cached folder (for scripts)
 
 Options:
 ${flags}
 
 Examples:
   sizeseg demo
+  sizeseg data download msd-task04 && sizeseg demo --data msd
   sizeseg pretrain --data prepared:../shared/data/hippocampus --m 50 --name hippo-m50
   sizeseg sizetrain --data prepared:../shared/data/hippocampus --checkpoint runs/hippo-m50/best.ckpt
   sizeseg evaluate --data prepared:../shared/data/hippocampus --checkpoint runs/hippo-m50-size/best.ckpt

@@ -2,6 +2,8 @@
  * Progress reporting: a one-line bar with epoch, step, loss and ETA on a terminal (redrawn in place),
  * plain log lines when stdout is not a TTY (CI logs, pipes), nothing with --quiet.
  */
+import { formatBytes } from '../data/cache.js';
+
 export interface ProgressOptions {
   stream?: NodeJS.WriteStream;
   quiet?: boolean;
@@ -36,6 +38,28 @@ export class Progress {
     const eta = step > 0 ? (elapsed / step) * (steps - step) : 0;
     const bar = '█'.repeat(filled) + '░'.repeat(width - filled);
     this.stream.write(`\r${label} ${bar} ${String(step).padStart(String(steps).length)}/${steps} loss ${loss.toFixed(4)} ETA ${formatSeconds(eta)}\x1b[K`);
+    this.drawn = true;
+  }
+
+  /**
+   * A byte-transfer bar (downloading, verifying, unpacking): bytes done of total, rate and ETA; without a
+   * total (a server that does not say), bytes and rate only.
+   */
+  transfer(label: string, done: number, total: number | undefined, bytesPerSecond: number): void {
+    if (this.quiet || !this.tty) return;
+    const now = performance.now();
+    if (now - this.lastDraw < 100 && (total === undefined || done < total)) return;
+    this.lastDraw = now;
+    const rate = `${formatBytes(bytesPerSecond)}/s`;
+    if (total === undefined || total <= 0) {
+      this.stream.write(`\r${label} ${formatBytes(done)} ${rate}\x1b[K`);
+    } else {
+      const width = 24;
+      const filled = Math.min(width, Math.round((done / total) * width));
+      const eta = bytesPerSecond > 0 ? (total - done) / bytesPerSecond : Number.POSITIVE_INFINITY;
+      const bar = '█'.repeat(filled) + '░'.repeat(width - filled);
+      this.stream.write(`\r${label} ${bar} ${formatBytes(done)}/${formatBytes(total)} ${rate} ETA ${formatSeconds(eta)}\x1b[K`);
+    }
     this.drawn = true;
   }
 

@@ -1,6 +1,8 @@
 /**
- * Data loading entry point: `loadDataset('synthetic' | 'prepared:DIR' | 'msd:DIR', opts)`.
+ * Data loading entry point: `loadDataset('synthetic' | 'prepared:DIR' | 'msd:DIR' | 'msd', opts)`; `msd` alone is
+ * the copy in the download cache (cache.ts).
  */
+import { requireCachedDataset } from './cache.js';
 import type { LoadOptions, SegDataset } from './dataset.js';
 import { loadMsd } from './msd.js';
 import { loadPrepared } from './prepared.js';
@@ -24,12 +26,19 @@ export { loadMsd, numpyMeanStd, pairwiseSum, slicesFromVolumes } from './msd.js'
 export { loadPrepared } from './prepared.js';
 export type { SyntheticOptions } from './synthetic.js';
 export { SYNTHETIC_DEFAULTS, generateSynthetic } from './synthetic.js';
+export type { CacheEntry, DatasetSource } from './cache.js';
+export { DATASET_SOURCES, cacheRoot, cachedDatasetPath, listCache, requireCachedDataset } from './cache.js';
+export type { DownloadDatasetOptions, DownloadDatasetResult, HttpOptions } from './download.js';
+export { DownloadError, UnsafeArchiveError, downloadDataset, downloadFile, extractTar, md5File, safeEntryPath } from './download.js';
+export type { TarEntry, TarSink } from './tar.js';
+export { TarFormatError, TarReader } from './tar.js';
 export type { EncodeNiftiOptions, NiftiHeader, NiftiVolume } from './nifti.js';
 export { NIFTI_DT, decodeNifti, decodeNiftiBytes, encodeNifti, isGzip, parseNiftiHeader, readNifti } from './nifti.js';
 
 export const DATASET_SPEC_HELP =
   "'synthetic' (built-in generated images), 'prepared:DIR' (images.f32 + masks.u8 + meta.json, e.g. " +
-  "../shared/data/hippocampus) or 'msd:DIR' (MSD Task04 imagesTr/ + labelsTr/ NIfTI files)";
+  "../shared/data/hippocampus), 'msd:DIR' (MSD Task04 imagesTr/ + labelsTr/ NIfTI files) or 'msd' (the copy " +
+  "'sizeseg data download msd-task04' put in the cache)";
 
 /** Load a dataset from a spec string; see `DATASET_SPEC_HELP`. */
 export async function loadDataset(spec: string, opts: LoadOptions = {}): Promise<SegDataset> {
@@ -38,6 +47,7 @@ export async function loadDataset(spec: string, opts: LoadOptions = {}): Promise
   const colon = s.indexOf(':');
   const kind = colon < 0 ? s : s.slice(0, colon);
   const path = colon < 0 ? '' : s.slice(colon + 1);
+  if (s === 'msd') return loadMsd(requireCachedDataset('msd-task04'), opts);
   if ((kind === 'prepared' || kind === 'msd') && path === '') {
     throw new Error(`loadDataset: '${kind}:' needs a folder, e.g. '${kind}:../shared/data/...'; valid specs: ${DATASET_SPEC_HELP}.`);
   }

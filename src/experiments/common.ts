@@ -162,9 +162,9 @@ export interface Pools {
   description: string;
 }
 
-/** Normalise `--data`: a bare folder means `prepared:FOLDER`. */
+/** Normalise `--data`: a bare folder means `prepared:FOLDER`; `msd` is the downloaded copy. */
 export function dataSpecOf(spec: string): string {
-  if (spec === 'synthetic' || spec.startsWith('prepared:') || spec.startsWith('msd:')) return spec;
+  if (spec === 'synthetic' || spec === 'msd' || spec.startsWith('prepared:') || spec.startsWith('msd:')) return spec;
   return `prepared:${spec}`;
 }
 

@@ -45,13 +45,13 @@ function checkLen(name: string, a: F, s: readonly number[]): void {
   if (a.length !== n) throw new Error(`conv2d: ${name} has ${a.length} elements, shape [${s.join(', ')}] needs ${n}`);
 }
 
-interface Geometry {
+export interface Geometry {
   N: number; C: number; H: number; W: number;
   O: number; KH: number; KW: number;
   s: number; p: number; HO: number; WO: number;
 }
 
-function geometry(xShape: Shape4, wShape: Shape4, opts: Conv2dOptions): Geometry {
+export function geometry(xShape: Shape4, wShape: Shape4, opts: Conv2dOptions): Geometry {
   checkShape('xShape', xShape);
   checkShape('wShape', wShape);
   const [N, C, H, W] = xShape;

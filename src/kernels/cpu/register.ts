@@ -7,22 +7,34 @@ import { registerKernel, type KernelFunc } from '../registry.js';
 import { batchNorm2dBackward, batchNorm2dForward } from './batchNorm2d.js';
 import { conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, type Shape4 } from './conv2d.js';
 import { upsampleNearest2xBackward, upsampleNearest2xForward } from './upsample.js';
+import { conv2dBackwardInputWasm, conv2dBackwardWeightWasm, conv2dForwardWasm, useWasm } from '../wasm/index.js';
 
 const shape4 = (t: Tensor | readonly number[]): Shape4 => [...(t instanceof Tensor ? t.shape : t)] as Shape4;
 const conv = (attrs: Readonly<Record<string, unknown>>) => ({ stride: attrs.stride as number, padding: attrs.padding as number });
 
 const kernels: Record<string, KernelFunc> = {
   Conv2D: ([x, w, b], attrs) => {
-    const { out, outShape } = conv2dForward(x!.values(), shape4(x!), w!.values(), shape4(w!), b ? b.values() : null, conv(attrs));
+    const xv = x!.values();
+    const { out, outShape } = useWasm(xv)
+      ? conv2dForwardWasm(xv, shape4(x!), w!.values() as Float32Array, shape4(w!), b ? (b.values() as Float32Array) : null, conv(attrs))
+      : conv2dForward(xv, shape4(x!), w!.values(), shape4(w!), b ? b.values() : null, conv(attrs));
     return [new Tensor(out, outShape)];
   },
   Conv2DBackpropInput: ([dy, w], attrs) => {
     const xShape = shape4(attrs.xShape as number[]);
-    return [new Tensor(conv2dBackwardInput(dy!.values(), shape4(dy!), w!.values(), shape4(w!), xShape, conv(attrs)), xShape)];
+    const dyv = dy!.values();
+    const dx = useWasm(dyv)
+      ? conv2dBackwardInputWasm(dyv, shape4(dy!), w!.values() as Float32Array, shape4(w!), xShape, conv(attrs))
+      : conv2dBackwardInput(dyv, shape4(dy!), w!.values(), shape4(w!), xShape, conv(attrs));
+    return [new Tensor(dx, xShape)];
   },
   Conv2DBackpropFilter: ([dy, x], attrs) => {
     const wShape = shape4(attrs.wShape as number[]);
-    return [new Tensor(conv2dBackwardWeight(dy!.values(), shape4(dy!), x!.values(), shape4(x!), wShape, conv(attrs)), wShape)];
+    const dyv = dy!.values();
+    const dw = useWasm(dyv)
+      ? conv2dBackwardWeightWasm(dyv, shape4(dy!), x!.values() as Float32Array, shape4(x!), wShape, conv(attrs))
+      : conv2dBackwardWeight(dyv, shape4(dy!), x!.values(), shape4(x!), wShape, conv(attrs));
+    return [new Tensor(dw, wShape)];
   },
   Conv2DBackpropBias: ([dy]) => {
     const b = conv2dBackwardBias(dy!.values(), shape4(dy!));
