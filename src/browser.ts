@@ -6,7 +6,8 @@
  *   with `DecompressionStream`, then `slicesFromVolumes`).
  * - Nothing here touches a Node global when it loads; `tsconfig.browser.json` typechecks this file with
  *   `lib: DOM` and no Node types, so a Node-only import reachable from here fails `npm run typecheck`.
- * - The CPU kernels are the library's fastest ones, whatever src/kernels registers.
+ * - The CPU kernels are the library's fastest ones: WebAssembly SIMD for float32 where the page can share memory
+ *   (cross-origin isolated), the JavaScript kernels otherwise (`cpuKernels()` says which).
  */
 // tensors and autograd
 export {
@@ -23,6 +24,7 @@ export { batchNorm2d } from './autograd/ops/batchNorm2d.js';
 export { upsampleNearest2x } from './autograd/ops/upsample.js';
 export { getBackend } from './backend.js';
 export { setNumThreads, getNumThreads } from './kernels/cpu/index.js';
+export { cpuKernels, setCpuKernels, type CpuKernelSet } from './kernels/wasm/index.js';
 import './kernels/cpu/register.js';
 
 // the size estimators

@@ -44,12 +44,12 @@ export interface Overlay {
 
 export type FromWorker =
   | { type: 'ready'; isolated: boolean; cores: number }
-  | { type: 'info'; backend: string; threads: number; dataset: string; train: number; val: number; annotated: number; params: number }
+  | { type: 'info'; backend: string; /** 'wasm' (WebAssembly SIMD) or 'js' for float32. */ kernels: string; threads: number; dataset: string; train: number; val: number; annotated: number; params: number }
   | { type: 'volumes'; ok: true; slices: number; volumes: number; text: string }
   | { type: 'volumes'; ok: false; text: string }
   | { type: 'step'; phase: string; epoch: number; step: number; steps: number; loss: number; ms: number }
   | { type: 'epoch'; phase: string; epoch: number; trainLoss: number; iou: number; sizeError: number; dice: number; seconds: number; best: boolean }
   | { type: 'overlay'; overlay: Overlay }
   | { type: 'paused' | 'continued' | 'stopped' }
-  | { type: 'done'; seconds: number; /** Work items the extra kernel threads ran (0 on one thread). */ workerItems: number }
+  | { type: 'done'; seconds: number; /** Kernel calls that ran on more than one thread (0 on one thread). */ parallelRuns: number }
   | { type: 'error'; message: string };

@@ -4,11 +4,11 @@
  * (TrainObserver.pause); stop ends it cleanly after the current step.
  */
 import {
-  ResUNet, Rng, evaluate, foregroundPriorLogit, generateSynthetic, getBackend, getNumThreads, indicesOf, predictLogits, pretrain,
+  ResUNet, Rng, cpuKernels, evaluate, foregroundPriorLogit, generateSynthetic, getBackend, getNumThreads, indicesOf, predictLogits, pretrain,
   selectAnnotated, setNumThreads, sizetrain, slicesFromVolumes, decodeNiftiBytes, isGzip, volumeSplit, maskSizes,
   type SegDataset, type MsdVolumePair,
 } from '../../src/browser.js';
-import { threadingDisabledReason, workerItemCount } from '../../src/kernels/cpu/threadPool.js';
+import { parallelRunCount, threadingDisabledReason } from '../../src/kernels/cpu/threadPool.js';
 import type { FromWorker, NamedBytes, Overlay, ToWorker, TrainConfig } from './protocol.js';
 import { installWebWorkerThreads, preparePoolWorkers } from './threads.js';
 
@@ -77,7 +77,7 @@ async function overlay(stage: Overlay['stage'], model: ResUNet, ds: SegDataset, 
 
 async function train(config: TrainConfig): Promise<void> {
   const t0 = performance.now();
-  const workerItemsBefore = workerItemCount();
+  const parallelRunsBefore = parallelRunCount();
   stopRequested = false;
   paused = false;
   // extra kernel threads need SharedArrayBuffer, i.e. a cross-origin isolated page (npm run web sends COOP/COEP)
@@ -93,7 +93,7 @@ async function train(config: TrainConfig): Promise<void> {
   const annotated = selectAnnotated(ds, Math.min(config.m, train.length), new Rng(config.seed));
   const model = new ResUNet({ widths: config.widths, rng: new Rng(config.seed), headBias: foregroundPriorLogit(ds.masks, annotated, ds.height * ds.width) });
   const params = model.parameters().reduce((s, p) => s + p.size, 0);
-  post({ type: 'info', backend: getBackend(), threads: getNumThreads(), dataset: `${ds.name}: ${ds.source}`, train: train.length, val: val.length, annotated: annotated.length, params });
+  post({ type: 'info', backend: getBackend(), kernels: cpuKernels(), threads: getNumThreads(), dataset: `${ds.name}: ${ds.source}`, train: train.length, val: val.length, annotated: annotated.length, params });
   const shown = val.slice(0, OVERLAY_IMAGES);
   await overlay('before', model, ds, shown);
 
@@ -132,7 +132,7 @@ async function train(config: TrainConfig): Promise<void> {
   }
   if (threadingDisabledReason()) post({ type: 'error', message: `the kernel threads were disabled: ${threadingDisabledReason()}` });
   if (stopRequested) post({ type: 'stopped' });
-  else post({ type: 'done', seconds: (performance.now() - t0) / 1000, workerItems: workerItemCount() - workerItemsBefore });
+  else post({ type: 'done', seconds: (performance.now() - t0) / 1000, parallelRuns: parallelRunCount() - parallelRunsBefore });
 }
 
 scope.onmessage = (ev) => {

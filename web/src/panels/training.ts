@@ -21,8 +21,8 @@ export interface TrainingLog {
   overlays: string[];
   info: Extract<FromWorker, { type: 'info' }> | null;
   state: 'idle' | 'running' | 'paused' | 'done' | 'stopped' | 'error';
-  /** Work items the extra kernel threads (Web Workers) ran in the last run. */
-  workerItems: number;
+  /** Kernel calls of the last run that ran on more than one thread (the extra ones are Web Workers). */
+  parallelRuns: number;
   error: string;
   volumes: string;
 }
@@ -65,7 +65,7 @@ function drawOverlay(canvas: HTMLCanvasElement, o: Overlay, k: number): void {
 
 export function trainingPanel(): TrainingPanel {
   const config: TrainConfig = { ...DEFAULT_CONFIG, widths: [...DEFAULT_CONFIG.widths] };
-  const log: TrainingLog = { steps: [], epochs: [], overlays: [], info: null, state: 'idle', error: '', volumes: '', workerItems: 0 };
+  const log: TrainingLog = { steps: [], epochs: [], overlays: [], info: null, state: 'idle', error: '', volumes: '', parallelRuns: 0 };
   let worker: Worker | null = null;
   let isolated = false;
   let cores = 1;
@@ -152,7 +152,7 @@ export function trainingPanel(): TrainingPanel {
         break;
       case 'info':
         log.info = msg;
-        sysline.textContent = `backend ${msg.backend} · ${msg.threads} thread${msg.threads > 1 ? 's' : ''} · cross-origin isolated: ${isolated ? 'yes' : 'no'} · ${msg.params.toLocaleString('en')} parameters`;
+        sysline.textContent = `backend ${msg.backend} (${msg.kernels === 'wasm' ? 'WebAssembly SIMD' : 'JavaScript'} kernels) · ${msg.threads} thread${msg.threads > 1 ? 's' : ''} · cross-origin isolated: ${isolated ? 'yes' : 'no'} · ${msg.params.toLocaleString('en')} parameters`;
         status.textContent = `${msg.dataset}; ${msg.train} training images (${msg.annotated} with masks), ${msg.val} for validation.`;
         break;
       case 'step': {
@@ -181,7 +181,7 @@ export function trainingPanel(): TrainingPanel {
         break;
       case 'done':
       case 'stopped':
-        if (msg.type === 'done') log.workerItems = msg.workerItems;
+        if (msg.type === 'done') log.parallelRuns = msg.parallelRuns;
         log.state = msg.type;
         status.textContent = msg.type === 'done' ? `done in ${msg.seconds.toFixed(0)} s.` : 'stopped.';
         finish();
