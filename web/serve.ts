@@ -21,17 +21,21 @@ const TYPES: Record<string, string> = {
   '.gz': 'application/gzip',
 };
 
-/** A static file server for `dir` on 127.0.0.1:`port` (0 = any free port). Resolves once listening. */
-export function serveStatic(dir: string, port = 0): Promise<{ server: Server; url: string }> {
+/**
+ * A static file server for `dir` on 127.0.0.1:`port` (0 = any free port). Resolves once listening.
+ * `isolate: false` leaves out COOP/COEP, as a plain static host would (the tests use it).
+ */
+export function serveStatic(dir: string, port = 0, opts: { isolate?: boolean } = {}): Promise<{ server: Server; url: string }> {
+  const isolate = opts.isolate ?? true;
   const root = resolve(dir);
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://localhost').pathname);
     const file = normalize(join(root, path.endsWith('/') ? `${path}index.html` : path));
-    const headers = {
-      'Cross-Origin-Opener-Policy': 'same-origin',
-      'Cross-Origin-Embedder-Policy': 'require-corp',
-      'Cache-Control': 'no-cache',
-    };
+    const headers: Record<string, string> = { 'Cache-Control': 'no-cache' };
+    if (isolate) {
+      headers['Cross-Origin-Opener-Policy'] = 'same-origin';
+      headers['Cross-Origin-Embedder-Policy'] = 'require-corp';
+    }
     if ((file !== root && !file.startsWith(root + sep)) || !existsSync(file) || !statSync(file).isFile()) {
       res.writeHead(404, { ...headers, 'Content-Type': 'text/plain' });
       res.end('not found');

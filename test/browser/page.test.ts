@@ -265,6 +265,32 @@ describe.skipIf(executable === null)('the web page in Chromium', () => {
     }
   });
 
+  it('works from a plain static host too (not cross-origin isolated): JavaScript kernels on one thread', async () => {
+    const plain = await serveStatic(outDir, 0, { isolate: false });
+    const other = await browser.newPage();
+    const errors: string[] = [];
+    other.on('console', (m) => {
+      if (m.type() === 'error') errors.push(m.text());
+    });
+    other.on('pageerror', (e) => errors.push(String(e)));
+    try {
+      await other.goto(plain.url);
+      await other.waitForSelector('[data-testid="panel-train"]');
+      expect(await other.evaluate(() => (globalThis as any).crossOriginIsolated)).toBe(false);
+      await other.evaluate(() => (globalThis as any).sizeseg.training.start({ count: 64, m: 16, pretrainEpochs: 1, pretrainImagesPerEpoch: 16, batch: 4, sizeEpochs: 0 }));
+      await other.waitForFunction(() => ['done', 'error'].includes((globalThis as any).sizeseg.training.log.state), undefined, { timeout: 120_000 });
+      const log = await other.evaluate(() => {
+        const l = (globalThis as any).sizeseg.training.log;
+        return { state: l.state as string, kernels: l.info.kernels as string, threads: l.info.threads as number, steps: l.steps.length as number };
+      });
+      expect(log).toEqual({ state: 'done', kernels: 'js', threads: 1, steps: 4 });
+      expect(errors).toEqual([]);
+    } finally {
+      await other.close();
+      await new Promise((r) => plain.server.close(r));
+    }
+  });
+
   it('logs no console errors', async () => {
     await page.screenshot({ path: join(ARTIFACTS, 'page.png'), fullPage: true });
     expect(consoleErrors).toEqual([]);
