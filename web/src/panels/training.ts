@@ -70,7 +70,7 @@ export function trainingPanel(): TrainingPanel {
   let isolated = false;
   let cores = 1;
 
-  const status = el('div', { class: 'status', 'data-testid': 'tr-status' }, 'Press start. Phase 1 takes about a minute, phase 2 another.');
+  const status = el('div', { class: 'status', 'data-testid': 'tr-status' }, 'Press start: both phases take from half a minute to a few minutes, depending on the machine.');
   const sysline = el('div', { class: 'sysline', 'data-testid': 'tr-system' });
   const lossHost1 = el('div', {});
   const lossHost2 = el('div', {});
