@@ -150,6 +150,7 @@ describe.skipIf(executable === null)('the web page in Chromium', () => {
   it("panel 3: the paper's Fig. 3 map and the 3×3 worked example are one click away", async () => {
     const panel = page.getByTestId('panel-lemma1');
     await page.getByTestId('l1-preset-fig3').click();
+    await page.waitForSelector('[data-testid="panel-lemma1"]:not([data-busy])');
     const probs = await cellValues(page, 'l1-probs');
     expect(probs).toEqual([...fig3Probabilities()]);
     const fig3 = fig3Data(3);

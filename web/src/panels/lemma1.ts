@@ -97,6 +97,7 @@ export function lemma1Panel(): Lemma1Panel {
   const sampleHost = el('div', { class: 'row' });
   const info = el('div', { class: 'readout', 'data-testid': 'l1-readout' });
   const note = el('p', { class: 'note' });
+  const busy = el('p', { class: 'busy', 'data-testid': 'l1-busy' });
   let pGrid: CellGrid;
   let exactGrid: CellGrid;
   let meanGrid: CellGrid;
@@ -141,10 +142,29 @@ export function lemma1Panel(): Lemma1Panel {
     }
   };
 
+  /**
+   * Recompute everything. The exact gradient costs (V − U + 1)·2^U size evaluations for U uncertain pixels
+   * (exactSizeLossUncertain: one table per certain pixel), about 5 million for the Fig. 3 map, i.e. seconds:
+   * then the panel says so first and computes after the browser has painted that (data-busy meanwhile).
+   */
   const compute = (): void => {
-    computeExact();
-    sample();
-    drawAll();
+    const U = probs.filter((p) => p > 0 && p < 1).length;
+    const V = H * W;
+    const evaluations = (U === V ? 1 : V - U + 1) * 2 ** U;
+    const run = (): void => {
+      computeExact();
+      sample();
+      drawAll();
+      delete root.dataset['busy'];
+      busy.textContent = '';
+    };
+    if (evaluations < 1e6) {
+      run();
+      return;
+    }
+    root.dataset['busy'] = '1';
+    busy.textContent = `computing the exact gradient: ${(evaluations / 1e6).toFixed(1)} million masks (${V - U} certain pixels need one 2^${U} table each)…`;
+    setTimeout(run, 30);
   };
 
   const scale = (): number => Math.max(1e-9, ...Array.from(exact.gradProbs, Math.abs));
@@ -285,6 +305,7 @@ export function lemma1Panel(): Lemma1Panel {
       '   ≈   y', el('sub', {}, 'i'), ' · ( l(s, g(y)) − l(s, g(y↓i)) ),   y ~ Bernoulli(p)'),
     el('div', { class: 'buttons' }, el('span', {}, 'map: '), ...presetButtons),
     note,
+    busy,
     gridsHost,
     el('div', { class: 'buttons' }, nSlider.root, seedSlider.root, targetSlider.root),
     el('div', { class: 'row' }, chartHost, fig3Host),
