@@ -29,7 +29,7 @@ import './kernels/cpu/register.js';
 
 // the size estimators
 export {
-  chebyshevDistanceTransform, objectSize, finiteSize, allForegroundSize, sizeLoss as sizeLossValue,
+  chebyshevDistanceTransform, chebyshevDistanceTransformBatch, objectSize, finiteSize, allForegroundSize,
   lemma1Gradient, exactSizeLoss, exactSizeLossUncertain, EXACT_MAX_PIXELS, sizeLossForwardBackward,
   sampleBernoulliMasks, stableSigmoid, DT_INF,
 } from './estimators/index.js';
