@@ -82,3 +82,22 @@ export function uniformSource(seed: number): () => number {
 export function randF32(rng: () => number, n: number): Float32Array {
   return Float32Array.from({ length: n }, () => rng() * 2 - 1);
 }
+
+/**
+ * SIZESEG_BENCH_QUICK=1: a smoke run (every task, a couple of samples) to check that the benches work;
+ * its numbers are noise. Results record `quick: true`.
+ */
+export const quickRun = ((): boolean => {
+  const v = process.env['SIZESEG_BENCH_QUICK'];
+  return v !== undefined && v !== '' && v !== '0';
+})();
+
+/** `n` samples, or at most 2 in a quick run. */
+export const samples = (n: number): number => (quickRun ? Math.min(n, 2) : n);
+
+/** Console note when other processes loaded the machine while a bench ran. */
+export function warnLoad(others: number | null): void {
+  if (others !== null && others > 0.2) {
+    console.warn(`note: other processes used ${others.toFixed(2)} cores on average during this run; 2-thread numbers are unreliable`);
+  }
+}

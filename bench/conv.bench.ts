@@ -1,199 +1,191 @@
 /**
- * Convolution benchmark (tinybench): naive 7-loop conv vs our implicit-GEMM conv, forward with 1 and
- * 2 threads, backward (input + weight), on the canonical ResUNet-lite shapes (batch 32, float32),
- * plus every conv layer of the model (2 threads) for the whole-model picture.
+ * Convolution benchmark (tinybench): GFLOP/s of the three passes (forward, input gradient, weight gradient)
+ * for every distinct convolution shape of ResUNet-lite, batch 32 (bench/_resunet.ts), on the generated
+ * WebAssembly SIMD kernels with 1 and 2 threads and on the JavaScript kernels with 2 threads, from medians;
+ * plus the whole model's convolution time (each shape × its count in the model).
  *
- *   npx tsx bench/conv.bench.ts
+ *   npm run bench -- conv          (or: npx tsx bench/conv.bench.ts; SIZESEG_BENCH_QUICK=1 for a smoke run)
  *
- * Targets (docs/brief): forward ≥ 3× naive and ≥ 5 GFLOP/s on 2 threads; backward (input + weight)
- * within 2× of the forward time. Note: timings are sensitive to other load on the machine.
+ * Targets (issue 10), for the WebAssembly kernels on 2 threads: forward ≥ 60 GFLOP/s for 16→16 3×3 at
+ * 48×32; each pass ≥ 40 GFLOP/s for every shape. 2-thread numbers need the second core free.
+ * Each shape's WebAssembly results are also checked once against the JS kernels (max |Δ| / max |ref|).
  */
 import { Bench } from 'tinybench';
-import { fastest, gflops, median, r2, randF32, startLoadProbe, uniformSource, isMain } from './_util.js';
+import { gflops, isMain, median, quickRun, r2, randF32, samples, startLoadProbe, uniformSource, warnLoad } from './_util.js';
+import { RESUNET_CONVS, convFlops, outSize, type ConvShape } from './_resunet.js';
 import {
-  conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, conv2dNaive, getNumThreads, setNumThreads,
+  conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, getNumThreads, setNumThreads,
 } from '../src/kernels/cpu/index.js';
 import type { Shape4 } from '../src/kernels/cpu/index.js';
+import { conv2dBackwardInputWasm, conv2dBackwardWeightWasm, conv2dForwardWasm } from '../src/kernels/wasm/conv2d.js';
+import { wasmSimdAvailable } from '../src/kernels/wasm/runtime.js';
 
-interface ConvCase {
-  name: string;
-  N: number; C: number; H: number; W: number; O: number; k: number; s: number; p: number;
-}
-
-const MAIN_CASES: ConvCase[] = [
-  { name: '16→16 3×3 48×32', N: 32, C: 16, H: 48, W: 32, O: 16, k: 3, s: 1, p: 1 },
-  { name: '64→64 3×3 12×8', N: 32, C: 64, H: 12, W: 8, O: 64, k: 3, s: 1, p: 1 },
+type Pass = 'forward' | 'input grad' | 'weight grad';
+const PASSES: Pass[] = ['forward', 'input grad', 'weight grad'];
+interface Config { kernels: 'wasm' | 'js'; threads: number }
+const CONFIGS: Config[] = [
+  { kernels: 'wasm', threads: 1 },
+  { kernels: 'wasm', threads: 2 },
+  { kernels: 'js', threads: 2 },
 ];
-
-/** Every convolution of ResUNet-lite (SPEC.md), batch 32; input sizes are the layer's input. */
-const MODEL_LAYERS: ConvCase[] = [
-  { name: 'stem 1→16 3×3', N: 32, C: 1, H: 48, W: 32, O: 16, k: 3, s: 1, p: 1 },
-  { name: 'E1 16→16 3×3 (×2)', N: 32, C: 16, H: 48, W: 32, O: 16, k: 3, s: 1, p: 1 },
-  { name: 'E2 16→32 3×3 s2', N: 32, C: 16, H: 48, W: 32, O: 32, k: 3, s: 2, p: 1 },
-  { name: 'E2 32→32 3×3', N: 32, C: 32, H: 24, W: 16, O: 32, k: 3, s: 1, p: 1 },
-  { name: 'E2 proj 16→32 1×1 s2', N: 32, C: 16, H: 48, W: 32, O: 32, k: 1, s: 2, p: 0 },
-  { name: 'E3 32→64 3×3 s2', N: 32, C: 32, H: 24, W: 16, O: 64, k: 3, s: 2, p: 1 },
-  { name: 'E3 64→64 3×3', N: 32, C: 64, H: 12, W: 8, O: 64, k: 3, s: 1, p: 1 },
-  { name: 'E3 proj 32→64 1×1 s2', N: 32, C: 32, H: 24, W: 16, O: 64, k: 1, s: 2, p: 0 },
-  { name: 'E4 64→128 3×3 s2', N: 32, C: 64, H: 12, W: 8, O: 128, k: 3, s: 2, p: 1 },
-  { name: 'E4 128→128 3×3', N: 32, C: 128, H: 6, W: 4, O: 128, k: 3, s: 1, p: 1 },
-  { name: 'E4 proj 64→128 1×1 s2', N: 32, C: 64, H: 12, W: 8, O: 128, k: 1, s: 2, p: 0 },
-  { name: 'D3 192→64 3×3', N: 32, C: 192, H: 12, W: 8, O: 64, k: 3, s: 1, p: 1 },
-  { name: 'D3 64→64 3×3', N: 32, C: 64, H: 12, W: 8, O: 64, k: 3, s: 1, p: 1 },
-  { name: 'D2 96→32 3×3', N: 32, C: 96, H: 24, W: 16, O: 32, k: 3, s: 1, p: 1 },
-  { name: 'D2 32→32 3×3', N: 32, C: 32, H: 24, W: 16, O: 32, k: 3, s: 1, p: 1 },
-  { name: 'D1 48→16 3×3', N: 32, C: 48, H: 48, W: 32, O: 16, k: 3, s: 1, p: 1 },
-  { name: 'D1 16→16 3×3', N: 32, C: 16, H: 48, W: 32, O: 16, k: 3, s: 1, p: 1 },
-  { name: 'head 16→1 1×1', N: 32, C: 16, H: 48, W: 32, O: 1, k: 1, s: 1, p: 0 },
-];
-
-/** How many times each MODEL_LAYERS entry occurs in one forward pass. */
-const LAYER_COUNT: Record<string, number> = { 'E1 16→16 3×3 (×2)': 2 };
-
-
+const label = (c: Config): string => `${c.kernels} ${c.threads}T`;
 
 interface Prepared {
-  c: ConvCase;
+  c: ConvShape;
   xShape: Shape4; wShape: Shape4; outShape: Shape4;
   x: Float32Array; w: Float32Array; dy: Float32Array;
   opts: { stride: number; padding: number };
   flops: number;
 }
 
-function prepare(c: ConvCase, rng: () => number): Prepared {
-  const xShape: Shape4 = [c.N, c.C, c.H, c.W];
-  const wShape: Shape4 = [c.O, c.C, c.k, c.k];
-  const HO = Math.floor((c.H + 2 * c.p - c.k) / c.s) + 1;
-  const WO = Math.floor((c.W + 2 * c.p - c.k) / c.s) + 1;
-  const outShape: Shape4 = [c.N, c.O, HO, WO];
+function prepare(c: ConvShape, rng: () => number): Prepared {
+  const { HO, WO } = outSize(c);
   return {
-    c, xShape, wShape, outShape,
+    c,
+    xShape: [c.N, c.C, c.H, c.W], wShape: [c.O, c.C, c.k, c.k], outShape: [c.N, c.O, HO, WO],
     x: randF32(rng, c.N * c.C * c.H * c.W),
     w: randF32(rng, c.O * c.C * c.k * c.k),
     dy: randF32(rng, c.N * c.O * HO * WO),
     opts: { stride: c.s, padding: c.p },
-    flops: 2 * c.N * c.O * HO * WO * c.C * c.k * c.k,
+    flops: convFlops(c),
   };
 }
 
+function passFn(d: Prepared, kernels: 'wasm' | 'js', pass: Pass): () => Float32Array {
+  const { x, xShape, w, wShape, dy, outShape, opts } = d;
+  if (kernels === 'wasm') {
+    if (pass === 'forward') return () => conv2dForwardWasm(x, xShape, w, wShape, null, opts).out;
+    if (pass === 'input grad') return () => conv2dBackwardInputWasm(dy, outShape, w, wShape, xShape, opts);
+    return () => conv2dBackwardWeightWasm(dy, outShape, x, xShape, wShape, opts);
+  }
+  if (pass === 'forward') return () => conv2dForward(x, xShape, w, wShape, null, opts).out as Float32Array;
+  if (pass === 'input grad') return () => conv2dBackwardInput(dy, outShape, w, wShape, xShape, opts) as Float32Array;
+  return () => conv2dBackwardWeight(dy, outShape, x, xShape, wShape, opts) as Float32Array;
+}
 
+/** max |a − b| / max |b|. */
+function relErr(a: Float32Array, b: Float32Array): number {
+  if (a.length !== b.length) return Infinity;
+  let d = 0, m = 0;
+  for (let i = 0; i < a.length; i++) {
+    d = Math.max(d, Math.abs(a[i]! - b[i]!));
+    m = Math.max(m, Math.abs(b[i]!));
+  }
+  return m === 0 ? d : d / m;
+}
 
+interface PassResult {
+  name: string;
+  shape: string;
+  uses: string;
+  pass: Pass;
+  kernels: 'wasm' | 'js';
+  threads: number;
+  median_ms: number;
+  gflops: number;
+  target: string | null;
+  meets_target: boolean | null;
+}
 
+function targetFor(shape: ConvShape, pass: Pass, cfg: Config): number | null {
+  if (cfg.kernels !== 'wasm' || cfg.threads !== 2) return null;
+  return pass === 'forward' && shape.name === '16→16 3×3 48×32' ? 60 : 40;
+}
 
 export async function run(): Promise<Record<string, unknown>> {
   const saved = getNumThreads();
   const otherLoad = startLoadProbe();
   const rng = uniformSource(2024);
-  const rows: Record<string, string | number>[] = [];
-  const summary: Record<string, unknown>[] = [];
-  const threads = (n: number) => ({ beforeAll: () => setNumThreads(n) });
+  const configs = wasmSimdAvailable() ? CONFIGS : CONFIGS.filter((c) => c.kernels === 'js');
+  const results: PassResult[] = [];
+  const check: Record<string, Record<Pass, number>> = {};
   try {
-    for (const c of MAIN_CASES) {
-      const d = prepare(c, rng);
-      const fwd = () => conv2dForward(d.x, d.xShape, d.w, d.wShape, null, d.opts);
-      const bIn = () => conv2dBackwardInput(d.dy, d.outShape, d.w, d.wShape, d.xShape, d.opts);
-      const bW = () => conv2dBackwardWeight(d.dy, d.outShape, d.x, d.xShape, d.wShape, d.opts);
-
-      const naiveBench = new Bench({ name: `${c.name} naive`, iterations: 3, time: 0, warmupIterations: 1, warmupTime: 0 });
-      naiveBench.add('naive 7-loop fwd', () => {
-        conv2dNaive(d.x, d.xShape, d.w, d.wShape, null, d.opts);
-      }, threads(1));
-      await naiveBench.run();
-
-      const bench = new Bench({ name: c.name, iterations: 9, time: 0, warmupIterations: 3, warmupTime: 0 });
-      for (const t of [1, 2]) {
-        bench.add(`fwd ${t}T`, () => { fwd(); }, threads(t));
-        bench.add(`bwd input ${t}T`, () => { bIn(); }, threads(t));
-        bench.add(`bwd weight ${t}T`, () => { bW(); }, threads(t));
-        bench.add(`bwd in+w ${t}T`, () => { bIn(); bW(); }, threads(t));
+    for (const shape of RESUNET_CONVS) {
+      const d = prepare(shape, rng);
+      if (wasmSimdAvailable()) {
+        setNumThreads(2);
+        const e = {} as Record<Pass, number>;
+        for (const pass of PASSES) e[pass] = Number(relErr(passFn(d, 'wasm', pass)(), passFn(d, 'js', pass)()).toExponential(2));
+        check[shape.name] = e;
       }
-      await bench.run();
-
-      const ms: Record<string, number> = {};
-      const minMs: Record<string, number> = {};
-      for (const t of [...naiveBench.tasks, ...bench.tasks]) {
-        ms[t.name] = median(t, 'bench/conv.bench.ts');
-        minMs[t.name] = fastest(t);
+      // JS runs cost 5–10× as much per sample: fewer of them
+      const wasmBench = new Bench({ name: shape.name, iterations: samples(15), time: 0, warmupIterations: 2, warmupTime: 0, throws: true });
+      const jsBench = new Bench({ name: shape.name, iterations: samples(5), time: 0, warmupIterations: 1, warmupTime: 0, throws: true });
+      for (const cfg of configs) {
+        for (const pass of PASSES) {
+          const fn = passFn(d, cfg.kernels, pass);
+          (cfg.kernels === 'wasm' ? wasmBench : jsBench).add(`${label(cfg)} | ${pass}`, () => { fn(); }, { beforeAll: () => setNumThreads(cfg.threads) });
+        }
       }
-      for (const [name, v] of Object.entries(ms)) {
-        const f = name.startsWith('bwd in+w') ? 2 * d.flops : d.flops;
-        const m = minMs[name]!;
-        rows.push({
-          shape: c.name, task: name, 'median ms': r2(v), 'GFLOP/s': gflops(f, v), 'min ms': r2(m), 'GFLOP/s @min': gflops(f, m),
-        });
+      await wasmBench.run();
+      await jsBench.run();
+      for (const cfg of configs) {
+        for (const pass of PASSES) {
+          const b = cfg.kernels === 'wasm' ? wasmBench : jsBench;
+          const ms = median(b.getTask(`${label(cfg)} | ${pass}`), 'bench/conv.bench.ts');
+          const t = targetFor(shape, pass, cfg);
+          const g = gflops(d.flops, ms);
+          results.push({
+            name: `${shape.name} · ${pass} · ${label(cfg)}`, shape: shape.name, uses: shape.uses, pass, kernels: cfg.kernels, threads: cfg.threads,
+            median_ms: r2(ms), gflops: g, target: t === null ? null : `≥ ${t} GFLOP/s`, meets_target: t === null ? null : g >= t,
+          });
+        }
       }
-      const naive = ms['naive 7-loop fwd']!;
-      const f2 = ms['fwd 2T']!;
-      const f1 = ms['fwd 1T']!;
-      const b2 = ms['bwd in+w 2T']!;
-      const b1 = ms['bwd in+w 1T']!;
-      summary.push({
-        shape: c.name,
-        flops: d.flops,
-        medianMs: ms,
-        minMs,
-        gflops: {
-          naive: gflops(d.flops, naive), fwd1T: gflops(d.flops, f1), fwd2T: gflops(d.flops, f2),
-          bwd1T: gflops(2 * d.flops, b1), bwd2T: gflops(2 * d.flops, b2),
-        },
-        fwdSpeedupVsNaive2T: r2(naive / f2),
-        fwdSpeedupVsNaive1T: r2(naive / f1),
-        threadSpeedupFwd: r2(f1 / f2),
-        bwdOverFwd2T: r2(b2 / f2),
-        bwdOverFwd1T: r2(b1 / f1),
-        targets: {
-          fwd3xNaive: naive / f2 >= 3,
-          fwd5GflopsOn2T: d.flops / (f2 * 1e6) >= 5,
-          bwdWithin2xFwd: b2 / f2 <= 2,
-        },
-      });
     }
 
-    // Every conv layer of the model, 2 threads (fewer iterations).
-    const layerBench = new Bench({ name: 'model layers', iterations: 3, time: 0, warmupIterations: 2, warmupTime: 0 });
-    const layerFlops: Record<string, number> = {};
-    for (const c of MODEL_LAYERS) {
-      const d = prepare(c, rng);
-      layerFlops[c.name] = d.flops;
-      layerBench.add(`${c.name} | fwd`, () => {
-        conv2dForward(d.x, d.xShape, d.w, d.wShape, null, d.opts);
-      }, threads(2));
-      layerBench.add(`${c.name} | bwd in+w`, () => {
-        conv2dBackwardInput(d.dy, d.outShape, d.w, d.wShape, d.xShape, d.opts);
-        conv2dBackwardWeight(d.dy, d.outShape, d.x, d.xShape, d.wShape, d.opts);
-      }, threads(2));
-    }
-    await layerBench.run();
-    const layers: Record<string, unknown>[] = [];
-    let totFwd = 0;
-    let totBwd = 0;
-    let totFlops = 0;
-    for (const c of MODEL_LAYERS) {
-      const f = median(layerBench.tasks.find((t) => t.name === `${c.name} | fwd`)!);
-      const b = median(layerBench.tasks.find((t) => t.name === `${c.name} | bwd in+w`)!);
-      const fl = layerFlops[c.name]!;
-      const n = LAYER_COUNT[c.name] ?? 1;
-      totFwd += n * f;
-      totBwd += n * b;
-      totFlops += n * fl;
-      layers.push({ layer: c.name, 'fwd ms': r2(f), 'fwd GFLOP/s': gflops(fl, f), 'bwd in+w ms': r2(b), 'bwd GFLOP/s': gflops(2 * fl, b) });
-    }
-    layers.push({
-      layer: 'TOTAL (one forward / backward pass)', 'fwd ms': r2(totFwd), 'fwd GFLOP/s': gflops(totFlops, totFwd),
-      'bwd in+w ms': r2(totBwd), 'bwd GFLOP/s': gflops(2 * totFlops, totBwd),
+    const get = (shape: string, pass: Pass, cfg: Config) =>
+      results.find((r) => r.shape === shape && r.pass === pass && r.kernels === cfg.kernels && r.threads === cfg.threads);
+    const short: Record<Pass, string> = { forward: 'fwd', 'input grad': 'dx', 'weight grad': 'dw' };
+    console.table(RESUNET_CONVS.map((s) => {
+      const row: Record<string, string | number> = { shape: s.name };
+      for (const pass of PASSES) for (const cfg of configs) row[`${short[pass]} ${label(cfg)}`] = get(s.name, pass, cfg)?.gflops ?? '';
+      const judged = results.filter((r) => r.shape === s.name && r.meets_target !== null);
+      row['targets'] = judged.length === 0 ? '' : judged.every((r) => r.meets_target === true) ? 'ok' : `NO (${judged.filter((r) => r.meets_target !== true).map((r) => short[r.pass]).join(',')})`;
+      return row;
+    }));
+    console.log('(GFLOP/s from medians; fwd = forward, dx = input gradient, dw = weight gradient; targets judged on wasm 2T)');
+
+    // the whole model: every shape × its count in one forward pass (training adds dx of all but the stem, and dw)
+    const model = configs.map((cfg) => {
+      const out: Record<string, string | number> = { kernels: label(cfg) };
+      let fl = 0;
+      for (const pass of PASSES) {
+        let ms = 0, f = 0;
+        for (const s of RESUNET_CONVS) {
+          if (pass === 'input grad' && s.name === RESUNET_CONVS[0]!.name) continue;
+          ms += s.count * get(s.name, pass, cfg)!.median_ms;
+          f += s.count * convFlops(s);
+        }
+        out[`${short[pass]} ms`] = r2(ms);
+        out[`${short[pass]} GFLOP/s`] = gflops(f, ms);
+        fl += f;
+      }
+      const total = (out['fwd ms'] as number) + (out['dx ms'] as number) + (out['dw ms'] as number);
+      out['train step convs ms'] = r2(total);
+      out['GFLOP/s'] = gflops(fl, total);
+      return out;
     });
+    console.table(model);
 
-    console.table(rows);
-    console.table(summary.map((s) => ({
-      shape: s['shape'], ...(s['gflops'] as object), 'fwd vs naive (2T)': s['fwdSpeedupVsNaive2T'],
-      'bwd/fwd (2T)': s['bwdOverFwd2T'], targets: JSON.stringify(s['targets']),
-    })));
-    console.table(layers);
+    const judged = results.filter((r) => r.meets_target !== null);
+    const failing = judged.filter((r) => r.meets_target !== true).map((r) => `${r.shape} · ${r.pass}: ${r.gflops}`);
+    const headline = results.find((r) => r.shape === '16→16 3×3 48×32' && r.pass === 'forward' && r.kernels === 'wasm' && r.threads === 2);
     const others = otherLoad();
-    if (others !== null && others > 0.2) {
-      console.warn(`note: other processes used ${others.toFixed(2)} cores on average during this run; 2-thread numbers are unreliable`);
-    }
-    return { threadsAvailable: saved, otherProcessesCores: others === null ? null : r2(others), cases: summary, rows, modelLayers: layers };
+    warnLoad(others);
+    if (quickRun) console.warn('note: SIZESEG_BENCH_QUICK smoke run, 2 samples a task: these numbers are noise');
+    return {
+      quick: quickRun,
+      otherProcessesCores: others === null ? null : r2(others),
+      batch: 32,
+      targets: {
+        forward_16x16_48x32_ge_60_on_2T: headline === undefined ? null : headline.meets_target,
+        every_pass_every_shape_ge_40_on_2T: judged.length === 0 ? null : failing.length === 0,
+        failing,
+      },
+      wasm_vs_js_max_rel_error: check,
+      model_conv_time: model,
+      passes: results,
+    };
   } finally {
     setNumThreads(saved);
   }

@@ -1,5 +1,5 @@
 /**
- * Backend selection. 'cpu' (hand-written TypeScript kernels, always there) and 'gpu' (GPU.js kernels on
+ * Backend selection. 'cpu' (WebAssembly SIMD and hand-written TypeScript kernels, always there) and 'gpu' (GPU.js kernels on
  * WebGPU, registered by src/kernels/gpu when a real adapter is found). `SIZESEG_BACKEND` picks the
  * initial backend for the CLI; `setBackend` is async because opening a GPU adapter is.
  * There is never a silent fallback: asking for 'gpu' without a hardware adapter is an error.
@@ -25,7 +25,7 @@ const cpuBackend: Backend = {
   name: 'cpu',
   init: async () => {},
   upload: (t) => t,
-  info: () => ({ backend: 'cpu', kernels: 'hand-written TypeScript (packed GEMM, worker threads)' }),
+  info: () => ({ backend: 'cpu', kernels: 'WebAssembly SIMD generated per shape for float32 (JavaScript with SIZESEG_KERNELS=js, and for float64), worker threads' }),
   dispose: () => {},
 };
 ready.set('cpu', cpuBackend);

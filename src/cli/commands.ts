@@ -7,6 +7,7 @@ import { backendFromEnv, backendInstance, setBackend } from '../backend.js';
 import { listCache } from '../data/cache.js';
 import { indicesOf, loadDataset, selectAnnotated, type SegDataset, type SplitName } from '../data/index.js';
 import { getNumThreads, setNumThreads } from '../kernels/cpu/index.js';
+import { cpuKernels, wasmSimdAvailable } from '../kernels/wasm/index.js';
 import { listKernels } from '../kernels/registry.js';
 import '../kernels/cpu/register.js';
 import { registerGpuBackend } from '../kernels/gpu/index.js';
@@ -253,12 +254,24 @@ export async function cmdInfo(opts: Options): Promise<void> {
     ...pkg,
     backend: backendInstance().info(),
     threads: getNumThreads(),
+    cpuKernels: cpuKernelInfo(),
     kernels: Object.fromEntries(['cpu', 'gpu'].map((b) => [b, listKernels(b).map((k) => k.kernelName)])),
     sharedData: existsSync('../shared/data/hippocampus') ? '../shared/data/hippocampus' : null,
     cachedData: Object.fromEntries(listCache().map((e) => [e.name, e.state === 'ready' ? e.path : null])),
     ...(await dataInfo(opts.optionalString('data'))),
   };
   console.log(JSON.stringify(info, null, 2));
+}
+
+/** Which kernels the cpu backend runs, and why (for `sizeseg info`). */
+function cpuKernelInfo(): Record<string, unknown> {
+  const set = cpuKernels();
+  return {
+    float32: set === 'wasm' ? 'WebAssembly SIMD (generated per shape, src/kernels/wasm)' : 'JavaScript (src/kernels/cpu)',
+    float64: 'JavaScript (src/kernels/cpu; exact float64 path)',
+    wasmSimdAvailable: wasmSimdAvailable(),
+    chosenBy: process.env['SIZESEG_KERNELS'] ? `SIZESEG_KERNELS=${process.env['SIZESEG_KERNELS']}` : 'default (WebAssembly SIMD where the engine has it)',
+  };
 }
 
 /** `info --data SPEC`: what the spec loads (so `info --data msd` checks the downloaded copy). */

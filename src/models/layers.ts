@@ -2,7 +2,7 @@
 import { zeros, ones, randn } from '../autograd/creation.js';
 import type { DType } from '../autograd/dtype.js';
 import { relu } from '../autograd/ops/elementwise.js';
-import { batchNorm2d } from '../autograd/ops/batchNorm2d.js';
+import { batchNorm2d, batchNorm2dRelu } from '../autograd/ops/batchNorm2d.js';
 import { conv2d } from '../autograd/ops/conv2d.js';
 import { upsampleNearest2x } from '../autograd/ops/upsample.js';
 import type { Rng } from '../autograd/rng.js';
@@ -65,13 +65,16 @@ export class BatchNorm2d extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return batchNorm2d(x, this.gamma, this.beta, {
-      training: this.training,
-      runningMean: this.runningMean,
-      runningVar: this.runningVar,
-      momentum: this.momentum,
-      eps: this.eps,
-    });
+    return batchNorm2d(x, this.gamma, this.beta, this.options());
+  }
+
+  /** relu(this.forward(x)) as one fused op (see batchNorm2dRelu). */
+  forwardRelu(x: Tensor): Tensor {
+    return batchNorm2dRelu(x, this.gamma, this.beta, this.options());
+  }
+
+  private options() {
+    return { training: this.training, runningMean: this.runningMean, runningVar: this.runningVar, momentum: this.momentum, eps: this.eps };
   }
 }
 
@@ -99,7 +102,7 @@ export class ConvBnRelu extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return relu(this.bn.forward(this.conv.forward(x)));
+    return this.bn.forwardRelu(this.conv.forward(x));
   }
 }
 
@@ -127,7 +130,7 @@ export class BasicBlock extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    const h = relu(this.bn1.forward(this.conv1.forward(x)));
+    const h = this.bn1.forwardRelu(this.conv1.forward(x));
     const main = this.bn2.forward(this.conv2.forward(h));
     const skip = this.shortcutConv && this.shortcutBn ? this.shortcutBn.forward(this.shortcutConv.forward(x)) : x;
     return relu(main.add(skip));

@@ -10,6 +10,9 @@ import { Tensor } from '../tensor.js';
 import { runKernel } from '../../kernels/registry.js';
 import '../../kernels/cpu/register.js'; // the CPU kernels are always available
 import { sameBackend } from './transfer.js';
+import { relu } from './elementwise.js';
+import { useWasm } from '../../kernels/wasm/index.js';
+import { elementwiseWasm } from '../../kernels/wasm/elementwise.js';
 
 export interface BatchNorm2dOptions {
   training: boolean;
@@ -20,6 +23,21 @@ export interface BatchNorm2dOptions {
 }
 
 export function batchNorm2d(x: Tensor, gamma: Tensor, beta: Tensor, options: BatchNorm2dOptions): Tensor {
+  return batchNorm2dImpl(x, gamma, beta, options, false);
+}
+
+/**
+ * relu(batchNorm2d(x, …)) as one op: on the WebAssembly kernels (float32 host tensors) the normalising
+ * pass also applies the ReLU, and the backward masks the gradient with the output (y > 0 exactly where
+ * relu(y) > 0) inside the batch-norm backward, saving two passes over the activations and two tensors.
+ * Elsewhere it is the composition of the two ops. Same values either way.
+ */
+export function batchNorm2dRelu(x: Tensor, gamma: Tensor, beta: Tensor, options: BatchNorm2dOptions): Tensor {
+  if (x.device || x.dtype !== 'float32' || !useWasm(x.storage)) return relu(batchNorm2d(x, gamma, beta, options));
+  return batchNorm2dImpl(x, gamma, beta, options, true);
+}
+
+function batchNorm2dImpl(x: Tensor, gamma: Tensor, beta: Tensor, options: BatchNorm2dOptions, fusedRelu: boolean): Tensor {
   const { training, runningMean, runningVar, momentum = 0.1, eps = 1e-5 } = options;
   const C = x.shape[1] as number;
   const where = `batchNorm2d(x ${formatShape(x.shape)})`;
@@ -31,9 +49,11 @@ export function batchNorm2d(x: Tensor, gamma: Tensor, beta: Tensor, options: Bat
     throw new Error(`${where}: training-mode batch norm needs more than one value per channel; use a larger batch or model.eval().`);
   }
   sameBackend(where, [x, gamma, beta, runningMean, runningVar]);
-  const attrs = { training, momentum, eps };
+  const attrs = fusedRelu ? { training, momentum, eps, relu: true } : { training, momentum, eps };
   const [out, mean, invStd] = runKernel('BatchNorm2D', [x, gamma, beta, runningMean, runningVar], attrs) as [Tensor, Tensor, Tensor];
-  return record(out, 'batchNorm2d', [x, gamma, beta], (g) => {
+  return record(out, fusedRelu ? 'batchNorm2dRelu' : 'batchNorm2d', [x, gamma, beta], (upstream) => {
+    // the ReLU's gradient: pass where the output is positive
+    const g = fusedRelu ? new Tensor(elementwiseWasm('reluBackward', upstream.values() as Float32Array, out.values() as Float32Array), out.shape) : upstream;
     if (training) {
       const [dx, dgamma, dbeta] = runKernel('BatchNorm2DBackward', [g, x, gamma, mean, invStd]) as [Tensor, Tensor, Tensor];
       return [dx, dgamma, dbeta];

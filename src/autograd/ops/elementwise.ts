@@ -14,6 +14,8 @@ import { expand, sumToShape } from './shape.js';
 import { stableSigmoid, stableSoftplus } from '../scalarMath.js';
 import { runKernel } from '../../kernels/registry.js';
 import { sameBackend } from './transfer.js';
+import { useWasm } from '../../kernels/wasm/index.js';
+import { ELEMENTWISE_WASM_MIN, elementwiseWasm } from '../../kernels/wasm/elementwise.js';
 
 export { stableSigmoid, stableSoftplus };
 
@@ -68,6 +70,16 @@ export function hostOnly(op: string, ...tensors: Tensor[]): void {
   }
 }
 
+/**
+ * True when host float32 operands of equal shape are large enough for the WebAssembly kernels (the
+ * default cpu kernels; see src/kernels/wasm/index.ts). Small tensors stay in the JS loops.
+ */
+function wasmWorthIt(a: Tensor, b?: Tensor): boolean {
+  if (a.device || a.dtype !== 'float32' || a.size < ELEMENTWISE_WASM_MIN) return false;
+  if (b !== undefined && (b.device || b.dtype !== 'float32' || !shapesEqual(a.shape, b.shape))) return false;
+  return useWasm(a.storage);
+}
+
 /** Forward of a broadcasting binary op, with fast paths for the common layouts. */
 export function binaryValues(op: string, a: Tensor, b: Tensor, f: Binary): Tensor {
   if (a.device || b.device) hostOnly(op, a, b);
@@ -119,7 +131,8 @@ export function unaryValues(a: Tensor, f: Unary, op = 'elementwise op'): Tensor 
 export function add(a: TensorLike, b: TensorLike): Tensor {
   const [x, y] = liftPair('add', a, b);
   if (x.device || y.device) return deviceBinary('add', 'Add', a, b, x, y, (g) => [g, g]);
-  const out = binaryValues('add', x, y, (p, q) => p + q);
+  const out = wasmWorthIt(x, y) ? new Tensor(elementwiseWasm('add', x.values() as Float32Array, y.values() as Float32Array), x.shape)
+    : binaryValues('add', x, y, (p, q) => p + q);
   return record(out, 'add', [x, y], (g) => [sumToShape(g, x.shape), sumToShape(g, y.shape)]);
 }
 
@@ -225,6 +238,10 @@ export function relu(a: Tensor): Tensor {
     return record(out, 'relu', [a], (g) => [runKernel('ReluBackward', [g, a])[0] as Tensor]);
   }
   const x = a.values();
+  if (wasmWorthIt(a)) {
+    const out = new Tensor(elementwiseWasm('relu', x as Float32Array, null), a.shape);
+    return record(out, 'relu', [a], (g) => [new Tensor(elementwiseWasm('reluBackward', g.values() as Float32Array, x as Float32Array), a.shape)]);
+  }
   const y = allocate(a.dtype, x.length);
   // Branch-free forms: activations are positive about half the time, so a branch would be mispredicted
   // about half the time (measured 4× slower). (v + |v|)/2 is exact in floating point: 2v or 0.

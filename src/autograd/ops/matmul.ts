@@ -8,6 +8,8 @@ import { record } from '../engine.js';
 import { broadcastShapes, formatShape, sizeOf } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { gemm } from '../../kernels/cpu/gemm.js';
+import { useWasm } from '../../kernels/wasm/index.js';
+import { gemmWasm } from '../../kernels/wasm/gemm.js';
 import { expand, reshape, sumToShape, transpose } from './shape.js';
 
 export function matmul(a: Tensor, b: Tensor): Tensor {
@@ -28,7 +30,14 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const bv = expand(b.detach(), [...batch, K, N]).values();
   const count = sizeOf(batch);
   const out = allocate(a.dtype, count * M * N);
-  for (let i = 0; i < count; i++) gemm(false, false, M, N, K, av, i * M * K, K, bv, i * K * N, N, out, i * M * N, N, false);
+  for (let i = 0; i < count; i++) {
+    if (useWasm(av) && M * N * K >= 4096) {
+      // float32 on the WebAssembly kernels (the default); float64 and tiny products take the JS GEMM
+      out.set(gemmWasm(M, N, K, av.subarray(i * M * K, (i + 1) * M * K), (bv as Float32Array).subarray(i * K * N, (i + 1) * K * N)), i * M * N);
+    } else {
+      gemm(false, false, M, N, K, av, i * M * K, K, bv, i * K * N, N, out, i * M * N, N, false);
+    }
+  }
   const result = new Tensor(out, [...batch, M, N]);
   return record(result, 'matmul', [a, b], (g) => [
     sumToShape(matmul(g, transpose(b, -2, -1)), a.shape),

@@ -32,6 +32,17 @@ export function gatherStrided(src: TypedArray, shape: Shape, strides: readonly n
     out[0] = src[offset] as number;
     return out;
   }
+  // Trailing axes laid out contiguously (e.g. a channel slice of NCHW) are copied as whole blocks.
+  let block = 1;
+  let contiguousAxes = 0;
+  for (let ax = rank - 1; ax >= 0; ax--) {
+    if ((shape[ax] as number) !== 1 && strides[ax] !== block) break;
+    block *= shape[ax] as number;
+    contiguousAxes++;
+  }
+  if (contiguousAxes > 0 && contiguousAxes < rank && block >= 16) {
+    return gatherBlocks(src, out, shape.slice(0, rank - contiguousAxes), strides.slice(0, rank - contiguousAxes), offset, block);
+  }
   const inner = shape[rank - 1] as number;
   const innerStride = strides[rank - 1] as number;
   const index = new Array<number>(rank - 1).fill(0);
@@ -42,6 +53,27 @@ export function gatherStrided(src: TypedArray, shape: Shape, strides: readonly n
     for (let ax = rank - 2; ax >= 0; ax--) {
       const i = (index[ax] as number) + 1;
       if (i < (shape[ax] as number)) {
+        index[ax] = i;
+        base += strides[ax] as number;
+        break;
+      }
+      index[ax] = 0;
+      base -= (i - 1) * (strides[ax] as number);
+    }
+  }
+  return out;
+}
+
+/** gatherStrided when every element of the outer axes starts a contiguous block of `block` values. */
+function gatherBlocks(src: TypedArray, out: TypedArray, outer: Shape, strides: readonly number[], offset: number, block: number): TypedArray {
+  const rank = outer.length;
+  const index = new Array<number>(rank).fill(0);
+  let base = offset;
+  for (let o = 0; o < out.length; o += block) {
+    out.set(src.subarray(base, base + block), o);
+    for (let ax = rank - 1; ax >= 0; ax--) {
+      const i = (index[ax] as number) + 1;
+      if (i < (outer[ax] as number)) {
         index[ax] = i;
         base += strides[ax] as number;
         break;

@@ -8,6 +8,7 @@ import { batchNorm2dBackward, batchNorm2dForward } from './batchNorm2d.js';
 import { conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, type Shape4 } from './conv2d.js';
 import { upsampleNearest2xBackward, upsampleNearest2xForward } from './upsample.js';
 import { conv2dBackwardInputWasm, conv2dBackwardWeightWasm, conv2dForwardWasm, useWasm } from '../wasm/index.js';
+import { batchNorm2dBackwardWasm, batchNorm2dForwardWasm } from '../wasm/batchNorm2d.js';
 
 const shape4 = (t: Tensor | readonly number[]): Shape4 => [...(t instanceof Tensor ? t.shape : t)] as Shape4;
 const conv = (attrs: Readonly<Record<string, unknown>>) => ({ stride: attrs.stride as number, padding: attrs.padding as number });
@@ -42,18 +43,27 @@ const kernels: Record<string, KernelFunc> = {
   },
   BatchNorm2D: ([x, gamma, beta, runningMean, runningVar], attrs) => {
     // running statistics are buffers updated in place: pass their own storage, not a copy
-    const { out, mean, invStd } = batchNorm2dForward(x!.values(), shape4(x!), gamma!.values(), beta!.values(), {
+    const opts = {
       training: attrs.training as boolean,
       eps: attrs.eps as number,
       momentum: attrs.momentum as number,
       runningMean: runningMean!.values(),
       runningVar: runningVar!.values(),
-    });
+    };
+    const xv = x!.values();
+    // attrs.relu: batch norm fused with the ReLU after it (only the WebAssembly kernels offer it; see batchNorm2dRelu)
+    if (attrs.relu === true && !useWasm(xv)) throw new Error('BatchNorm2D: the fused ReLU needs the WebAssembly kernels (float32).');
+    const { out, mean, invStd } = useWasm(xv)
+      ? batchNorm2dForwardWasm(xv, shape4(x!), gamma!.values() as Float32Array, beta!.values() as Float32Array, opts, attrs.relu === true)
+      : batchNorm2dForward(xv, shape4(x!), gamma!.values(), beta!.values(), opts);
     const C = [x!.shape[1] as number];
     return [new Tensor(out, x!.shape), new Tensor(mean, C), new Tensor(invStd, C)];
   },
   BatchNorm2DBackward: ([dy, x, gamma, mean, invStd]) => {
-    const { dx, dgamma, dbeta } = batchNorm2dBackward(dy!.values(), x!.values(), shape4(x!), gamma!.values(), mean!.values(), invStd!.values());
+    const dyv = dy!.values();
+    const { dx, dgamma, dbeta } = useWasm(dyv)
+      ? batchNorm2dBackwardWasm(dyv, x!.values() as Float32Array, shape4(x!), gamma!.values() as Float32Array, mean!.values() as Float32Array, invStd!.values() as Float32Array)
+      : batchNorm2dBackward(dyv, x!.values(), shape4(x!), gamma!.values(), mean!.values(), invStd!.values());
     const C = [x!.shape[1] as number];
     return [new Tensor(dx, x!.shape), new Tensor(dgamma, C), new Tensor(dbeta, C)];
   },

@@ -2,24 +2,40 @@
  * 2-D convolution (NCHW, PyTorch semantics) on the generated WebAssembly kernels, float32:
  * forward, input gradient and weight gradient. Each call copies its operands into the shared memory in
  * the layout the kernel wants (zero-padded images, packed weights, transposed dy), runs the kernel for
- * this exact shape (generated on first use, then cached) over the threads, and copies the result out.
+ * this exact shape over the threads, and copies the result out.
+ *
+ * Everything that depends only on the shape (the kernel module, its offset table, the weight packing as
+ * a gather index) is a *plan*, built on first use and cached under a short key.
  *
  * Same contracts as the JS kernels in ../cpu/conv2d.ts (the readable reference, also the float64 path).
  */
-import { geometry, type Conv2dOptions, type Shape4 } from '../cpu/conv2d.js';
+import { geometry, type Conv2dOptions, type Geometry, type Shape4 } from '../cpu/conv2d.js';
 import { getNumThreads } from '../cpu/threadPool.js';
-import { buildGatherModule, gatherKey, gatherTable, OB, packedWeightLength, type GatherPass, type GatherSpec } from './gatherConv.js';
-import { ARGS_BYTE, heapF32, heapI32, kernelModule, runItems, scratch, setArgs } from './runtime.js';
+import { buildGatherModule, gatherTable, OB, type GatherPass, type GatherSpec } from './gatherConv.js';
+import { ARGS_BYTE, heapF32, heapI32, kernelModule, runItems, scratch, setArgs, type CompiledKernel } from './runtime.js';
 import { buildPadModule, buildTransposeModule, padKey, transposeKey, type PadSpec, type TransposeSpec } from './layout.js';
-import { buildWeightGradModule, channelBlock, DOB, weightGradItems, weightGradKey, type WeightGradSpec } from './weightGrad.js';
+import { buildWeightGradModule, channelBlock, DOB, weightGradItems, type WeightGradSpec } from './weightGrad.js';
 
 const MEMORY_LIMITS = { initial: 1, maximum: 32768 };
 
 /** Below this many FLOPs a convolution runs on one thread (a hand-off costs tens of microseconds). */
 export const WASM_THREAD_MIN_FLOPS = 2e6;
+/** Below this many floats a copy runs on one thread. */
+const COPY_THREAD_MIN = 1 << 16;
 
 function threadsFor(flops: number): number {
   return flops < WASM_THREAD_MIN_FLOPS ? 1 : getNumThreads();
+}
+
+function geometryKey(g: Geometry): string {
+  return `${g.N},${g.C},${g.H},${g.W},${g.O},${g.KH},${g.KW},${g.s},${g.p}`;
+}
+
+function checkDy(g: Geometry, dyShape: Shape4): void {
+  const { N, O, HO, WO } = g;
+  if (dyShape[0] !== N || dyShape[1] !== O || dyShape[2] !== HO || dyShape[3] !== WO) {
+    throw new Error(`conv2d: dy shape [${dyShape.join(', ')}] does not match the output [${N}, ${O}, ${HO}, ${WO}]`);
+  }
 }
 
 /**
@@ -38,38 +54,41 @@ function padIntoScratch(src: Float32Array, count: number, perItem: number, H: nu
   return dst;
 }
 
-/** Below this many floats a copy runs on one thread. */
-const COPY_THREAD_MIN = 1 << 16;
-
-/** Writes the (channel, tap) offset table of a gather kernel into scratch; returns its byte offset. */
-function writeTable(spec: GatherSpec): number {
-  const table = gatherTable(spec);
-  const at = scratch.alloc(table.length);
-  heapI32().set(table, at / 4);
-  return at;
-}
-
-/** Writes a packed operand built in ordinary memory into scratch (one memcpy); returns the byte offset. */
-function toScratch(values: Float32Array): number {
+/** Writes values built in ordinary memory into scratch (one memcpy); returns the byte offset. */
+function toScratch(values: Float32Array | Int32Array): number {
   const at = scratch.alloc(values.length);
-  heapF32().set(values, at / 4);
+  if (values instanceof Int32Array) heapI32().set(values, at / 4);
+  else heapF32().set(values, at / 4);
   return at;
 }
 
-function toF32(a: Float32Array | Float64Array): Float32Array {
-  return a instanceof Float32Array ? a : Float32Array.from(a);
+/** packed[i] = w[index[i]] (0 where index[i] < 0): weight packing as a cached gather. */
+function gather(w: Float32Array, index: Int32Array): Float32Array {
+  const out = new Float32Array(index.length);
+  for (let i = 0; i < index.length; i++) {
+    const j = index[i]!;
+    out[i] = j < 0 ? 0 : w[j]!;
+  }
+  return out;
 }
 
-/** y = conv2d(x, w) + bias → [N, O, HO, WO] (float32). */
-export function conv2dForwardWasm(
-  x: Float32Array, xShape: Shape4, w: Float32Array, wShape: Shape4, bias: Float32Array | null, opts: Conv2dOptions,
-): { out: Float32Array; outShape: Shape4 } {
-  const g = geometry(xShape, wShape, opts);
-  const { N, C, H, W, O, KH, KW, s, p, HO, WO } = g;
-  const outShape: Shape4 = [N, O, HO, WO];
-  if (N * O * HO * WO === 0) return { out: new Float32Array(N * O * HO * WO), outShape };
-  const Hp = H + 2 * p;
-  const Wp = W + 2 * p;
+/** A gather-convolution plan: kernel, (channel, tap) table, weight packing. */
+interface GatherPlan {
+  kernel: CompiledKernel;
+  table: Int32Array;
+  packIndex: Int32Array;
+  /** Padding of the source planes. */
+  Hp: number; Wp: number; top: number; left: number;
+}
+
+const plans = new Map<string, GatherPlan>();
+
+function forwardPlan(g: Geometry, bias: boolean): GatherPlan {
+  const key = `fwd:${geometryKey(g)}:${bias}`;
+  let plan = plans.get(key);
+  if (plan !== undefined) return plan;
+  const { C, H, W, O, KH, KW, s, p, HO, WO } = g;
+  const Hp = H + 2 * p, Wp = W + 2 * p, T = KH * KW;
   const taps: number[] = [];
   for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) taps.push(kh * Wp + kw);
   const pass: GatherPass = {
@@ -78,49 +97,37 @@ export function conv2dForwardWasm(
   };
   const spec: GatherSpec = {
     C, srcChanStride: Hp * Wp, srcImageStride: C * Hp * Wp,
-    O, outChanStride: HO * WO, outImageStride: O * HO * WO, bias: bias !== null, passes: [pass],
+    O, outChanStride: HO * WO, outImageStride: O * HO * WO, bias, passes: [pass],
   };
-  scratch.reset();
-  const srcB = padIntoScratch(x, N * C, C, H, W, Hp, Wp, p, p);
-  const T = KH * KW;
-  const packed = new Float32Array(packedWeightLength(spec, pass));
-  const OBn = Math.ceil(O / OB);
   // packed[ob][c][t][lane] = w[ob·OB + lane][c][t]
+  const OBn = Math.ceil(O / OB);
+  const packIndex = new Int32Array(OBn * C * T * OB);
   let at = 0;
   for (let ob = 0; ob < OBn; ob++) {
     for (let c = 0; c < C; c++) {
       for (let t = 0; t < T; t++) {
         for (let l = 0; l < OB; l++) {
           const o = ob * OB + l;
-          packed[at++] = o < O ? w[(o * C + c) * T + t]! : 0;
+          packIndex[at++] = o < O ? (o * C + c) * T + t : -1;
         }
       }
     }
   }
-  const wB = toScratch(packed);
-  const paddedBias = new Float32Array(OBn * OB);
-  if (bias !== null) paddedBias.set(bias);
-  const biasB = toScratch(paddedBias);
-  const outB = scratch.alloc(N * O * HO * WO);
-  const kernel = kernelModule(gatherKey(spec), () => buildGatherModule(spec, MEMORY_LIMITS));
-  setArgs([srcB, wB, outB, biasB, writeTable(spec)]);
-  runItems(kernel, 'image', ARGS_BYTE, N, threadsFor(2 * N * O * HO * WO * C * T));
-  // (views of the heap are taken after the last allocation: growing the memory makes a longer buffer)
-  return { out: heapF32().slice(outB / 4, outB / 4 + N * O * HO * WO), outShape };
+  plan = { kernel: kernelModule(key, () => buildGatherModule(spec, MEMORY_LIMITS)), table: gatherTable(spec), packIndex, Hp, Wp, top: p, left: p };
+  plans.set(key, plan);
+  return plan;
 }
 
-/** dL/dx of y = conv2d(x, w): dy [N, O, HO, WO], w → dx [N, C, H, W] (float32). */
-export function conv2dBackwardInputWasm(
-  dy: Float32Array, dyShape: Shape4, w: Float32Array, wShape: Shape4, xShape: Shape4, opts: Conv2dOptions,
-): Float32Array {
-  const g = geometry(xShape, wShape, opts);
-  const { N, C, H, W, O, KH, KW, s, p, HO, WO } = g;
-  if (dyShape[0] !== N || dyShape[1] !== O || dyShape[2] !== HO || dyShape[3] !== WO) {
-    throw new Error(`conv2d: dy shape [${dyShape.join(', ')}] does not match the output [${N}, ${O}, ${HO}, ${WO}]`);
-  }
-  if (N * C * H * W === 0) return new Float32Array(N * C * H * W);
-  // Phase (rh, rw) holds the input positions (s·i + rh, s·j + rw). Tap (kh, kw) reaches them from
-  // dy[i + dh, j + dw] with dh = (rh + p − kh)/s when that is an integer.
+/**
+ * The input gradient as gather convolutions, one pass per phase (rh, rw) of the stride: the input
+ * positions (s·i + rh, s·j + rw) receive tap (kh, kw) from dy[i + dh, j + dw] with dh = (rh + p − kh)/s
+ * whenever that is an integer. Stride 1 has one phase and every tap (the flipped kernel).
+ */
+function inputGradPlan(g: Geometry): GatherPlan {
+  const key = `dx:${geometryKey(g)}`;
+  let plan = plans.get(key);
+  if (plan !== undefined) return plan;
+  const { C, H, W, O, KH, KW, s, p, HO, WO } = g;
   interface Phase { rh: number; rw: number; rows: number; cols: number; taps: { kh: number; kw: number; dh: number; dw: number }[] }
   const phases: Phase[] = [];
   for (let rh = 0; rh < Math.min(s, H); rh++) {
@@ -146,9 +153,9 @@ export function conv2dBackwardInputWasm(
       right = Math.max(right, ph.cols - 1 + t.dw - (WO - 1));
     }
   }
-  const Hdp = HO + top + bottom;
-  const Wdp = WO + left + right;
-  let weightOffset = 0;
+  const Hdp = HO + top + bottom, Wdp = WO + left + right;
+  const CBn = Math.ceil(C / OB);
+  const index: number[] = [];
   const passes: GatherPass[] = phases.map((ph) => {
     const mdh = Math.min(0, ...ph.taps.map((t) => t.dh));
     const mdw = Math.min(0, ...ph.taps.map((t) => t.dw));
@@ -156,39 +163,115 @@ export function conv2dBackwardInputWasm(
       rows: ph.rows, cols: ph.cols,
       srcOrigin: (top + mdh) * Wdp + (left + mdw), srcRowStride: Wdp, srcColStride: 1,
       taps: ph.taps.map((t) => (t.dh - mdh) * Wdp + (t.dw - mdw)),
-      outOrigin: ph.rh * W + ph.rw, outRowStride: s * W, outColStride: s, weightOffset,
+      outOrigin: ph.rh * W + ph.rw, outRowStride: s * W, outColStride: s, weightOffset: index.length,
     };
-    weightOffset += Math.ceil(C / OB) * O * ph.taps.length * OB;
+    // packed[cb][o][t][lane] = w[o][cb·OB + lane][kh_t][kw_t]
+    for (let cb = 0; cb < CBn; cb++) {
+      for (let o = 0; o < O; o++) {
+        for (const t of ph.taps) {
+          for (let l = 0; l < OB; l++) {
+            const c = cb * OB + l;
+            index.push(c < C ? ((o * C + c) * KH + t.kh) * KW + t.kw : -1);
+          }
+        }
+      }
+    }
     return pass;
   });
   const spec: GatherSpec = {
     C: O, srcChanStride: Hdp * Wdp, srcImageStride: O * Hdp * Wdp,
     O: C, outChanStride: H * W, outImageStride: C * H * W, bias: false, passes,
   };
+  plan = {
+    kernel: kernelModule(key, () => buildGatherModule(spec, MEMORY_LIMITS)), table: gatherTable(spec),
+    packIndex: Int32Array.from(index.length > 0 ? index : [-1]), Hp: Hdp, Wp: Wdp, top, left,
+  };
+  plans.set(key, plan);
+  return plan;
+}
+
+/** y = conv2d(x, w) + bias → [N, O, HO, WO] (float32). */
+export function conv2dForwardWasm(
+  x: Float32Array, xShape: Shape4, w: Float32Array, wShape: Shape4, bias: Float32Array | null, opts: Conv2dOptions,
+): { out: Float32Array; outShape: Shape4 } {
+  const g = geometry(xShape, wShape, opts);
+  const { N, C, H, W, O, KH, KW, HO, WO } = g;
+  const outShape: Shape4 = [N, O, HO, WO];
+  const outLen = N * O * HO * WO;
+  if (outLen === 0) return { out: new Float32Array(0), outShape };
+  const plan = forwardPlan(g, bias !== null);
   scratch.reset();
-  const srcB = padIntoScratch(dy, N * O, O, HO, WO, Hdp, Wdp, top, left);
-  const packed = new Float32Array(Math.max(1, weightOffset));
-  const CBn = Math.ceil(C / OB);
-  // per phase: packed[cb][o][t][lane] = w[o][cb·OB + lane][kh_t][kw_t]
-  let at = 0;
-  for (const ph of phases) {
-    for (let cb = 0; cb < CBn; cb++) {
-      for (let o = 0; o < O; o++) {
-        for (const t of ph.taps) {
-          for (let l = 0; l < OB; l++) {
-            const c = cb * OB + l;
-            packed[at++] = c < C ? w[((o * C + c) * KH + t.kh) * KW + t.kw]! : 0;
-          }
-        }
-      }
+  const srcB = padIntoScratch(x, N * C, C, H, W, plan.Hp, plan.Wp, plan.top, plan.left);
+  const wB = toScratch(gather(w, plan.packIndex));
+  const paddedBias = new Float32Array(Math.ceil(O / OB) * OB);
+  if (bias !== null) paddedBias.set(bias);
+  const biasB = toScratch(paddedBias);
+  const tableB = toScratch(plan.table);
+  const outB = scratch.alloc(outLen);
+  setArgs([srcB, wB, outB, biasB, tableB]);
+  runItems(plan.kernel, 'image', ARGS_BYTE, N, threadsFor(2 * outLen * C * KH * KW));
+  // (views of the heap are taken after the last allocation: growing the memory makes a longer buffer)
+  return { out: heapF32().slice(outB / 4, outB / 4 + outLen), outShape };
+}
+
+/** dL/dx of y = conv2d(x, w): dy [N, O, HO, WO], w → dx [N, C, H, W] (float32). */
+export function conv2dBackwardInputWasm(
+  dy: Float32Array, dyShape: Shape4, w: Float32Array, wShape: Shape4, xShape: Shape4, opts: Conv2dOptions,
+): Float32Array {
+  const g = geometry(xShape, wShape, opts);
+  checkDy(g, dyShape);
+  const { N, C, H, W, O, KH, KW, HO, WO } = g;
+  const dxLen = N * C * H * W;
+  if (dxLen === 0) return new Float32Array(0);
+  const plan = inputGradPlan(g);
+  scratch.reset();
+  const srcB = padIntoScratch(dy, N * O, O, HO, WO, plan.Hp, plan.Wp, plan.top, plan.left);
+  const wB = toScratch(gather(w, plan.packIndex));
+  const tableB = toScratch(plan.table);
+  const outB = scratch.alloc(dxLen);
+  setArgs([srcB, wB, outB, 0, tableB]);
+  runItems(plan.kernel, 'image', ARGS_BYTE, N, threadsFor(2 * N * O * HO * WO * C * KH * KW));
+  return heapF32().slice(outB / 4, outB / 4 + dxLen);
+}
+
+interface WeightGradPlan {
+  kernel: CompiledKernel;
+  transpose: CompiledKernel;
+  items: number;
+  /** dw[o][c][t] = dwp[unpackIndex[...]] */
+  unpackIndex: Int32Array;
+  packedLength: number;
+  Opad: number;
+}
+
+const weightPlans = new Map<string, WeightGradPlan>();
+
+function weightGradPlan(g: Geometry): WeightGradPlan {
+  const key = `dw:${geometryKey(g)}`;
+  let plan = weightPlans.get(key);
+  if (plan !== undefined) return plan;
+  const { N, C, H, W, O, KH, KW, s, p, HO, WO } = g;
+  const Hp = H + 2 * p, Wp = W + 2 * p, T = KH * KW;
+  const taps: number[] = [];
+  for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) taps.push(kh * Wp + kw);
+  const spec: WeightGradSpec = { N, C, O, Hp, Wp, HO, WO, s, taps, CB: channelBlock(C, T) };
+  const OBn = Math.ceil(O / DOB);
+  const Opad = OBn * DOB;
+  const tspec: TransposeSpec = { O, P: HO * WO, Opad };
+  // dwp[ob][c][t][lane] holds dw[ob·DOB + lane][c][t]
+  const unpackIndex = new Int32Array(O * C * T);
+  for (let o = 0; o < O; o++) {
+    for (let c = 0; c < C; c++) {
+      for (let t = 0; t < T; t++) unpackIndex[(o * C + c) * T + t] = ((Math.floor(o / DOB) * C + c) * T + t) * DOB + (o % DOB);
     }
   }
-  const wB = toScratch(packed);
-  const outB = scratch.alloc(N * C * H * W);
-  const kernel = kernelModule(gatherKey(spec), () => buildGatherModule(spec, MEMORY_LIMITS));
-  setArgs([srcB, wB, outB, 0, writeTable(spec)]);
-  runItems(kernel, 'image', ARGS_BYTE, N, threadsFor(2 * N * O * HO * WO * C * KH * KW));
-  return heapF32().slice(outB / 4, outB / 4 + N * C * H * W);
+  plan = {
+    kernel: kernelModule(key, () => buildWeightGradModule(spec, MEMORY_LIMITS)),
+    transpose: kernelModule(transposeKey(tspec), () => buildTransposeModule(tspec)),
+    items: weightGradItems(spec), unpackIndex, packedLength: OBn * C * T * DOB, Opad,
+  };
+  weightPlans.set(key, plan);
+  return plan;
 }
 
 /** dL/dw of y = conv2d(x, w): dy [N, O, HO, WO], x [N, C, H, W] → dw [O, C, KH, KW] (float32), summed over the batch. */
@@ -196,44 +279,25 @@ export function conv2dBackwardWeightWasm(
   dy: Float32Array, dyShape: Shape4, x: Float32Array, xShape: Shape4, wShape: Shape4, opts: Conv2dOptions,
 ): Float32Array {
   const g = geometry(xShape, wShape, opts);
-  const { N, C, H, W, O, KH, KW, s, p, HO, WO } = g;
-  if (dyShape[0] !== N || dyShape[1] !== O || dyShape[2] !== HO || dyShape[3] !== WO) {
-    throw new Error(`conv2d: dy shape [${dyShape.join(', ')}] does not match the output [${N}, ${O}, ${HO}, ${WO}]`);
-  }
+  checkDy(g, dyShape);
+  const { N, C, H, W, O, KH, KW, p, HO, WO } = g;
   const T = KH * KW;
-  const dw = new Float32Array(O * C * T);
-  if (N === 0 || O === 0 || C === 0) return dw;
-  const Hp = H + 2 * p;
-  const Wp = W + 2 * p;
-  const taps: number[] = [];
-  for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) taps.push(kh * Wp + kw);
-  const spec: WeightGradSpec = { N, C, O, Hp, Wp, HO, WO, s, taps, CB: channelBlock(C, T) };
-  scratch.reset();
-  const xB = padIntoScratch(x, N * C, C, H, W, Hp, Wp, p, p);
-  const OBn = Math.ceil(O / DOB);
-  const Opad = OBn * DOB;
+  if (N === 0 || O === 0 || C === 0) return new Float32Array(O * C * T);
+  const plan = weightGradPlan(g);
   const P = HO * WO;
+  scratch.reset();
+  const xB = padIntoScratch(x, N * C, C, H, W, H + 2 * p, W + 2 * p, p, p);
   // dyT[n][q][o] = dy[n][o][q], lanes o ≥ O zero
   const dyRaw = toScratch(dy);
-  const dyB = scratch.alloc(N * P * Opad);
-  const tspec: TransposeSpec = { O, P, Opad };
+  const dyB = scratch.alloc(N * P * plan.Opad);
   setArgs([dyRaw, dyB]);
-  runItems(kernelModule(transposeKey(tspec), () => buildTransposeModule(tspec)), 'item', ARGS_BYTE, N, N * P * Opad >= COPY_THREAD_MIN ? getNumThreads() : 1);
-  const dwB = scratch.alloc(OBn * C * T * DOB);
-  const heap = heapF32();
-  heap.fill(0, dwB / 4, dwB / 4 + OBn * C * T * DOB);
-  const kernel = kernelModule(weightGradKey(spec), () => buildWeightGradModule(spec, MEMORY_LIMITS));
+  runItems(plan.transpose, 'item', ARGS_BYTE, N, N * P * plan.Opad >= COPY_THREAD_MIN ? getNumThreads() : 1);
+  const dwB = scratch.alloc(plan.packedLength);
+  heapF32().fill(0, dwB / 4, dwB / 4 + plan.packedLength);
   setArgs([xB, dyB, dwB]);
-  runItems(kernel, 'item', ARGS_BYTE, weightGradItems(spec), threadsFor(2 * N * O * P * C * T));
-  // unpack dwp[ob][c][t][lane] → dw[o][c][t]
-  for (let o = 0; o < O; o++) {
-    const ob = Math.floor(o / DOB);
-    const l = o % DOB;
-    for (let c = 0; c < C; c++) {
-      for (let t = 0; t < T; t++) dw[(o * C + c) * T + t] = heap[dwB / 4 + ((ob * C + c) * T + t) * DOB + l]!;
-    }
-  }
+  runItems(plan.kernel, 'item', ARGS_BYTE, plan.items, threadsFor(2 * N * O * P * C * T));
+  const packed = heapF32().subarray(dwB / 4, dwB / 4 + plan.packedLength);
+  const dw = new Float32Array(O * C * T);
+  for (let i = 0; i < dw.length; i++) dw[i] = packed[plan.unpackIndex[i]!]!;
   return dw;
 }
-
-export { toF32 };

@@ -137,6 +137,8 @@ export const i32 = {
   eq: binary('i32', [0x46], 'i32.eq'),
   ne: binary('i32', [0x47], 'i32.ne'),
   lt_s: binary('i32', [0x48], 'i32.lt_s'),
+  gt_s: binary('i32', [0x4a], 'i32.gt_s'),
+  le_s: binary('i32', [0x4c], 'i32.le_s'),
   ge_s: binary('i32', [0x4e], 'i32.ge_s'),
   load: load('i32', [0x28], 2, 'i32.load'),
   store: store('i32', [0x36], 2, 'i32.store'),
@@ -151,8 +153,46 @@ export const f32 = {
   add: binary('f32', [0x92], 'f32.add'),
   sub: binary('f32', [0x93], 'f32.sub'),
   mul: binary('f32', [0x94], 'f32.mul'),
+  max: binary('f32', [0x97], 'f32.max'),
   load: load('f32', [0x2a], 2, 'f32.load'),
   store: store('f32', [0x38], 2, 'f32.store'),
+  /** f64 → f32, rounding to nearest. */
+  demote: (v: Expr): Expr => {
+    check('f32.demote_f64', v, 'f64');
+    return node('f32', [v], [0xb6]);
+  },
+  /** Lane-wise a > b as 1 or 0 (i32). */
+  gt: (a: Expr, b: Expr): Expr => {
+    check('f32.gt', a, 'f32');
+    check('f32.gt', b, 'f32');
+    return node('i32', [a, b], [0x5e]);
+  },
+  /** cond ? a : b */
+  select: (a: Expr, b: Expr, cond: Expr): Expr => {
+    check('select', a, 'f32');
+    check('select', b, 'f32');
+    check('select', cond, 'i32');
+    return node('f32', [a, b, cond], [0x1b]);
+  },
+};
+
+export const f64 = {
+  const: (v: number): Expr =>
+    node('f64', [], [0x44], (out) => {
+      const b = new Uint8Array(new Float64Array([v]).buffer);
+      for (const x of b) out.push(x);
+    }),
+  add: binary('f64', [0xa0], 'f64.add'),
+  sub: binary('f64', [0xa1], 'f64.sub'),
+  mul: binary('f64', [0xa2], 'f64.mul'),
+  div: binary('f64', [0xa3], 'f64.div'),
+  load: load('f64', [0x2b], 3, 'f64.load'),
+  store: store('f64', [0x39], 3, 'f64.store'),
+  /** f32 → f64 (exact). */
+  promote: (v: Expr): Expr => {
+    check('f64.promote_f32', v, 'f32');
+    return node('f64', [v], [0xbb]);
+  },
 };
 
 export const v128 = {
@@ -184,6 +224,10 @@ export const f32x4 = {
   /** Lane-wise a > b as an all-ones / all-zeros mask. */
   gt: binary('v128', simd(0x44), 'f32x4.gt'),
   sqrt: (v: Expr): Expr => node('v128', [v], simd(0xe3)),
+  /** Sum of the four lanes, in float64 (lanes promoted exactly, added in lane order). */
+  sumLanesF64: (v: Local): Expr =>
+    f64.add(f64.add(f64.add(f64.promote(f32x4.extract_lane(v, 0)), f64.promote(f32x4.extract_lane(v, 1))),
+      f64.promote(f32x4.extract_lane(v, 2))), f64.promote(f32x4.extract_lane(v, 3))),
 };
 
 // ------------------------------------------------------------------------------------------------

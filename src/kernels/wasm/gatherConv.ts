@@ -82,10 +82,6 @@ export function gatherTable(spec: GatherSpec): Int32Array {
   return table;
 }
 
-export function gatherKey(spec: GatherSpec): string {
-  return `gather:${JSON.stringify(spec)}`;
-}
-
 /**
  * Module with export `image(args, n)`: computes every output of image n. Argument block (i32 byte
  * offsets): [0] src, [1] packed weights, [2] out, [3] bias (padded to a multiple of 8), [4] the

@@ -41,10 +41,6 @@ export interface WeightGradSpec {
   CB: number;
 }
 
-export function weightGradKey(spec: WeightGradSpec): string {
-  return `dw:${JSON.stringify(spec)}`;
-}
-
 /** Channels per work item: enough (channel, tap) pairs for full tiles, and enough items to share out. */
 export function channelBlock(C: number, T: number): number {
   return Math.max(1, Math.min(C, Math.ceil(24 / T)));

@@ -1,0 +1,101 @@
+/**
+ * The WebAssembly batch norm (fused with ReLU or not), elementwise kernels and GEMM against float64
+ * nested-loop references (test/kernels/gpu/_reference.ts). Inputs are seeded, so every comparison is
+ * deterministic; tolerances are relative to the reference's largest magnitude and sized for float32
+ * arithmetic (a few roundings of O(1) values: ~1e-6; batch norm's backward cancels m·dy against
+ * Σdy and x̂·Σdy·x̂, which loses up to ~log2(m) bits more).
+ */
+import { describe, expect, it } from 'vitest';
+import { batchNorm2dBackwardWasm, batchNorm2dForwardWasm } from '../../../src/kernels/wasm/batchNorm2d.js';
+import { elementwiseWasm } from '../../../src/kernels/wasm/elementwise.js';
+import { gemmWasm } from '../../../src/kernels/wasm/gemm.js';
+import { wasmSimdAvailable } from '../../../src/kernels/wasm/runtime.js';
+import { getNumThreads, setNumThreads } from '../../../src/kernels/cpu/threadPool.js';
+import { batchNormBackwardRef, batchNormRef, expectClose, randomF32, rng, type S4 } from '../gpu/_reference.js';
+
+const shapes: S4[] = [[2, 3, 5, 7], [1, 17, 4, 4], [3, 2, 1, 9], [32, 16, 6, 4], [4, 5, 13, 3]];
+
+describe.runIf(wasmSimdAvailable())('WebAssembly batch norm', () => {
+  for (const s of shapes) {
+    const [N, C, H, W] = s;
+    it(`training forward, running statistics and backward, ${s.join('×')}`, () => {
+      const r = rng(N * 100 + C);
+      const x = randomF32(N * C * H * W, r, 2, 0.5), gamma = randomF32(C, r, 1, 1), beta = randomF32(C, r);
+      const dy = randomF32(x.length, r);
+      const rm = randomF32(C, r), rv = randomF32(C, r, 0.5, 1);
+      const ref = batchNormRef(x, s, gamma, beta, rm, rv, true, 0.1, 1e-5);
+      const runningMean = rm.slice(), runningVar = rv.slice();
+      for (const relu of [false, true]) {
+        const got = batchNorm2dForwardWasm(x, s, gamma, beta, { training: true, eps: 1e-5, momentum: 0.1, runningMean: relu ? rm.slice() : runningMean, runningVar: relu ? rv.slice() : runningVar }, relu);
+        expectClose(got.out, relu ? ref.y.map((v) => Math.max(v, 0)) : ref.y, 2e-6, relu ? 'y (fused ReLU)' : 'y');
+        expectClose(got.mean, ref.mean, 1e-6, 'mean');
+        expectClose(got.invStd, ref.invStd, 1e-6, 'invStd');
+      }
+      expectClose(runningMean, ref.runningMean, 1e-6, 'running mean');
+      expectClose(runningVar, ref.runningVar, 1e-6, 'running var');
+      const b = batchNormBackwardRef(dy, x, s, gamma, 1e-5);
+      const got = batchNorm2dBackwardWasm(dy, x, s, gamma, Float32Array.from(b.mean), Float32Array.from(b.invStd));
+      expectClose(got.dx, b.dx, 2e-5, 'dx');
+      expectClose(got.dgamma, b.dgamma, 2e-6, 'dgamma');
+      expectClose(got.dbeta, b.dbeta, 2e-6, 'dbeta');
+    });
+  }
+
+  it('eval mode uses the running statistics', () => {
+    const s: S4 = [3, 4, 5, 6];
+    const r = rng(5);
+    const x = randomF32(360, r), gamma = randomF32(4, r), beta = randomF32(4, r), rm = randomF32(4, r), rv = randomF32(4, r, 0.5, 1);
+    const ref = batchNormRef(x, s, gamma, beta, rm, rv, false, 0.1, 1e-5);
+    const got = batchNorm2dForwardWasm(x, s, gamma, beta, { training: false, eps: 1e-5, momentum: 0.1, runningMean: rm, runningVar: rv });
+    expectClose(got.out, ref.y, 2e-6, 'eval y');
+  });
+
+  it('is bit-identical on 1 and 2 threads (one thread reduces each channel, in one order)', () => {
+    const s: S4 = [32, 24, 12, 8];
+    const r = rng(9);
+    const x = randomF32(32 * 24 * 96, r), dy = randomF32(x.length, r), gamma = randomF32(24, r), beta = randomF32(24, r);
+    const saved = getNumThreads();
+    const run = () => {
+      const f = batchNorm2dForwardWasm(x, s, gamma, beta, { training: true, eps: 1e-5, momentum: 0.1, runningMean: new Float32Array(24), runningVar: new Float32Array(24).fill(1) }, true);
+      const bw = batchNorm2dBackwardWasm(dy, x, s, gamma, f.mean, f.invStd);
+      return [f.out, f.mean, f.invStd, bw.dx, bw.dgamma, bw.dbeta];
+    };
+    try {
+      setNumThreads(1);
+      const one = run();
+      setNumThreads(2);
+      const two = run();
+      one.forEach((a, i) => expect(Buffer.from(two[i]!.buffer).equals(Buffer.from(a.buffer))).toBe(true));
+    } finally {
+      setNumThreads(saved);
+    }
+  });
+});
+
+describe.runIf(wasmSimdAvailable())('WebAssembly elementwise kernels and GEMM', () => {
+  it('relu, its gradient and add, on lengths around the chunk and vector sizes', () => {
+    const r = rng(3);
+    for (const n of [1, 3, 4, 5, 8191, 8192, 8193, 40001]) {
+      const a = randomF32(n, r), b = randomF32(n, r);
+      a[0] = -0;
+      expect([...elementwiseWasm('relu', a, null)]).toEqual([...a].map((v) => (v > 0 ? v : 0)));
+      expect([...elementwiseWasm('reluBackward', a, b)]).toEqual([...a].map((v, i) => (b[i]! > 0 ? v : 0)));
+      // float32 addition of float32 values is the correctly rounded sum: Math.fround of the exact sum
+      expect([...elementwiseWasm('add', a, b)]).toEqual([...a].map((v, i) => Math.fround(v + b[i]!)));
+    }
+    expect(Object.is(elementwiseWasm('relu', Float32Array.of(-0), null)[0], 0)).toBe(true);
+    expect(Number.isNaN(elementwiseWasm('relu', Float32Array.of(Number.NaN), null)[0])).toBe(true);
+    expect(() => elementwiseWasm('add', new Float32Array(3), new Float32Array(4))).toThrow(/different lengths/);
+  });
+
+  it('gemm equals a float64 triple loop within float32 accumulation error', () => {
+    const r = rng(4);
+    for (const [M, N, K] of [[1, 1, 1], [5, 7, 3], [17, 130, 33], [64, 64, 64], [33, 65, 100]] as const) {
+      const A = randomF32(M * K, r), B = randomF32(K * N, r);
+      const ref = new Float64Array(M * N);
+      for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) for (let k = 0; k < K; k++) ref[i * N + j] = ref[i * N + j]! + A[i * K + k]! * B[k * N + j]!;
+      // |error| ≤ γ(K)·Σ|a||b| ≤ K·2^-24·K (entries in [-1, 1)); relative to max|ref| ≈ √K this is loose but exact
+      expectClose(gemmWasm(M, N, K, A, B), ref, (K * K * 2 ** -24 * 1.01) / Math.max(1e-3, Math.max(...ref.map(Math.abs))), `${M}×${N}×${K}`);
+    }
+  });
+});

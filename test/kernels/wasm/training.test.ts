@@ -1,0 +1,67 @@
+/**
+ * Whole training steps on the WebAssembly kernels: the same loss curve as on the JavaScript kernels
+ * (which accumulate in float64, so the curves differ only by float32 rounding), and bit-identical
+ * weights after supervised and size-loss steps on 1 and 2 threads (the work split never depends on the
+ * thread count; see src/kernels/wasm/runtime.ts).
+ */
+import { describe, expect, it } from 'vitest';
+import { Rng, Tensor, bceWithLogits } from '../../../src/index.js';
+import { sizeLoss } from '../../../src/estimators/sizeLossOp.js';
+import { generateSynthetic, makeBatch } from '../../../src/data/index.js';
+import { ResUNet } from '../../../src/models/resunet.js';
+import { Adam } from '../../../src/models/optim.js';
+import { cpuKernels, setCpuKernels, type CpuKernelSet } from '../../../src/kernels/wasm/index.js';
+import { wasmSimdAvailable } from '../../../src/kernels/wasm/runtime.js';
+import { getNumThreads, parallelRunCount, setNumThreads } from '../../../src/kernels/cpu/threadPool.js';
+
+const B = 8;
+const ds = generateSynthetic({ count: B, seed: 3 });
+const batch = makeBatch(ds, Array.from({ length: B }, (_, i) => i));
+const x = new Tensor(batch.images, [B, 1, 48, 32]);
+const target = new Tensor(Float32Array.from(batch.masks), [B, 1, 48, 32]);
+
+/** Losses of `steps` Adam steps (supervised, then size loss) and the final weights. */
+function train(kernels: CpuKernelSet, threads: number, steps: number): { losses: number[]; weights: Float32Array[] } {
+  const savedKernels = cpuKernels(), savedThreads = getNumThreads();
+  setCpuKernels(kernels);
+  setNumThreads(threads);
+  try {
+    const model = new ResUNet({ widths: [8, 16, 32], rng: new Rng(0) });
+    const opt = new Adam(model.parameters(), { lr: 1e-3 });
+    const sampler = new Rng(1);
+    const losses: number[] = [];
+    for (let s = 0; s < steps; s++) {
+      opt.zeroGrad();
+      const logits = model.forward(x);
+      const loss = s < steps / 2 ? bceWithLogits(logits, target) : sizeLoss(logits, batch.sizes, { rng: sampler, method: 'fast' });
+      loss.backward();
+      opt.step();
+      losses.push(loss.item());
+    }
+    return { losses, weights: model.parameters().map((p) => (p.values() as Float32Array).slice()) };
+  } finally {
+    setCpuKernels(savedKernels);
+    setNumThreads(savedThreads);
+  }
+}
+
+describe.runIf(wasmSimdAvailable())('training on the WebAssembly kernels', () => {
+  it('follows the JavaScript kernels\' loss curve (BCE steps, then size-loss steps)', () => {
+    const js = train('js', 1, 6);
+    const wasm = train('wasm', 2, 6);
+    // BCE losses agree to float32 rounding amplified by a few Adam steps; the size loss is a squared
+    // difference of object sizes of sampled masks (integers), equal unless a rounding flips a sample
+    for (let s = 0; s < 3; s++) expect(Math.abs(wasm.losses[s]! - js.losses[s]!) / js.losses[s]!).toBeLessThan(1e-4);
+    for (let s = 3; s < 6; s++) expect(Math.abs(wasm.losses[s]! - js.losses[s]!) / js.losses[s]!).toBeLessThan(0.05);
+    expect(wasm.losses[2]!).toBeLessThan(wasm.losses[0]!);
+  });
+
+  it('gives bit-identical weights on 1 and 2 threads after supervised and size-loss steps', () => {
+    const one = train('wasm', 1, 4);
+    const before = parallelRunCount();
+    const two = train('wasm', 2, 4);
+    expect(parallelRunCount()).toBeGreaterThan(before); // the second run really used the worker
+    expect(two.losses).toEqual(one.losses);
+    one.weights.forEach((w, i) => expect(Buffer.from(two.weights[i]!.buffer).equals(Buffer.from(w.buffer))).toBe(true));
+  });
+});
