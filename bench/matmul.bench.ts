@@ -1,16 +1,16 @@
 /**
- * Matrix-multiply benchmark (tinybench): C = A·B, 256×256×256 float32 (2·256³ FLOPs), our packed
- * GEMM with 1 and 2 threads vs a naive triple loop; also transposed operands (A^T·B, A·B^T).
+ * Matrix-multiply benchmark (tinybench): C = A·B, 256×256×256 float32 (2·256³ FLOPs): the JavaScript packed
+ * GEMM with 1 and 2 threads (also with transposed operands, A^T·B and A·B^T) and the generated WebAssembly
+ * SIMD GEMM (src/kernels/wasm/gemm.ts) with 1 and 2 threads, against a naive triple loop. The WebAssembly
+ * result is checked once against the JS one (max |Δ| / max |ref|).
  *
- *   npx tsx bench/matmul.bench.ts
+ *   npm run bench -- matmul        (or: npx tsx bench/matmul.bench.ts; SIZESEG_BENCH_QUICK=1 for a smoke run)
  */
 import { Bench } from 'tinybench';
-import { median, r2, startLoadProbe, uniformSource, isMain } from './_util.js';
+import { isMain, median, quickRun, r2, samples, startLoadProbe, uniformSource, warnLoad } from './_util.js';
 import { gemm, gemmNaive, getNumThreads, setNumThreads } from '../src/kernels/cpu/index.js';
-
-
-
-
+import { gemmWasm } from '../src/kernels/wasm/gemm.js';
+import { wasmSimdAvailable } from '../src/kernels/wasm/runtime.js';
 
 export async function run(): Promise<Record<string, unknown>> {
   const saved = getNumThreads();
@@ -22,33 +22,55 @@ export async function run(): Promise<Record<string, unknown>> {
   const B = new Float32Array(n * n).map(() => rng() * 2 - 1);
   const C = new Float32Array(n * n);
   const threads = (t: number) => ({ beforeAll: () => setNumThreads(t) });
+  const wasm = wasmSimdAvailable();
   try {
-    const bench = new Bench({ name: 'matmul 256³ float32', iterations: 20, time: 500, warmupIterations: 5, warmupTime: 0 });
+    let wasmRelError: number | null = null;
+    if (wasm) {
+      gemm(false, false, n, n, n, A, 0, n, B, 0, n, C, 0, n, false);
+      const W = gemmWasm(n, n, n, A, B);
+      let d = 0, m = 0;
+      for (let i = 0; i < C.length; i++) {
+        d = Math.max(d, Math.abs(W[i]! - C[i]!));
+        m = Math.max(m, Math.abs(C[i]!));
+      }
+      wasmRelError = Number((d / m).toExponential(2));
+    }
+    const bench = new Bench({ name: 'matmul 256³ float32', iterations: samples(20), time: quickRun ? 0 : 500, warmupIterations: 5, warmupTime: 0, throws: true });
     bench.add('naive triple loop', () => gemmNaive(false, false, n, n, n, A, 0, n, B, 0, n, C, 0, n, false), threads(1));
     for (const t of [1, 2]) {
-      bench.add(`gemm ${t}T`, () => gemm(false, false, n, n, n, A, 0, n, B, 0, n, C, 0, n, false), threads(t));
-      bench.add(`gemm A^T·B ${t}T`, () => gemm(true, false, n, n, n, A, 0, n, B, 0, n, C, 0, n, false), threads(t));
-      bench.add(`gemm A·B^T ${t}T`, () => gemm(false, true, n, n, n, A, 0, n, B, 0, n, C, 0, n, false), threads(t));
+      bench.add(`js gemm ${t}T`, () => gemm(false, false, n, n, n, A, 0, n, B, 0, n, C, 0, n, false), threads(t));
+      bench.add(`js gemm A^T·B ${t}T`, () => gemm(true, false, n, n, n, A, 0, n, B, 0, n, C, 0, n, false), threads(t));
+      bench.add(`js gemm A·B^T ${t}T`, () => gemm(false, true, n, n, n, A, 0, n, B, 0, n, C, 0, n, false), threads(t));
+      if (wasm) bench.add(`wasm gemm ${t}T`, () => { gemmWasm(n, n, n, A, B); }, threads(t));
     }
     await bench.run();
-    const rows = bench.tasks.map((t) => {
+    const workloads = bench.tasks.map((t) => {
       const ms = median(t, 'bench/matmul.bench.ts');
-      return { task: t.name, 'median ms': r2(ms), 'GFLOP/s': r2(flops / (ms * 1e6)) };
+      return { name: t.name, median_ms: r2(ms), gflops: r2(flops / (ms * 1e6)), target: null, meets_target: null };
     });
-    console.table(rows);
-    const get = (name: string) => median(bench.tasks.find((t) => t.name === name)!, 'bench/matmul.bench.ts');
+    console.table(workloads.map((w) => ({ task: w.name, 'median ms': w.median_ms, 'GFLOP/s': w.gflops })));
+    if (wasmRelError !== null) console.log(`wasm vs js GEMM: max |Δ| / max |C| = ${wasmRelError}`);
+    const get = (name: string) => workloads.find((w) => w.name === name)?.median_ms ?? null;
+    const g = (name: string) => {
+      const ms = get(name);
+      return ms === null ? null : r2(flops / (ms * 1e6));
+    };
     const others = otherLoad();
-    if (others !== null && others > 0.2) {
-      console.warn(`note: other processes used ${others.toFixed(2)} cores on average during this run; 2-thread numbers are unreliable`);
-    }
+    warnLoad(others);
+    if (quickRun) console.warn('note: SIZESEG_BENCH_QUICK smoke run, 2 samples a task: these numbers are noise');
     return {
+      quick: quickRun,
       otherProcessesCores: others === null ? null : r2(others),
       size: n,
       flops,
-      rows,
-      gflops1T: r2(flops / (get('gemm 1T') * 1e6)),
-      gflops2T: r2(flops / (get('gemm 2T') * 1e6)),
-      speedupVsNaive: r2(get('naive triple loop') / get('gemm 2T')),
+      workloads,
+      gflops1T: g('js gemm 1T'),
+      gflops2T: g('js gemm 2T'),
+      wasm_gflops1T: g('wasm gemm 1T'),
+      wasm_gflops2T: g('wasm gemm 2T'),
+      speedupVsNaive: r2(get('naive triple loop')! / get('js gemm 2T')!),
+      wasm_vs_js_2T: wasm ? r2(get('js gemm 2T')! / get('wasm gemm 2T')!) : null,
+      wasm_vs_js_max_rel_error: wasmRelError,
     };
   } finally {
     setNumThreads(saved);

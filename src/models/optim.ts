@@ -15,6 +15,8 @@ import { allocate, type TypedArray } from '../autograd/dtype.js';
 import type { Tensor } from '../autograd/tensor.js';
 import { uploadLike } from '../autograd/ops/transfer.js';
 import { runKernel } from '../kernels/registry.js';
+import { useWasm } from '../kernels/wasm/index.js';
+import { adamStepWasm } from '../kernels/wasm/adam.js';
 
 abstract class Optimizer {
   readonly params: Tensor[];
@@ -159,7 +161,21 @@ export class Adam extends Optimizer {
     this.t++;
     const c1 = 1 - beta1 ** this.t;
     const c2 = 1 - beta2 ** this.t;
+    // float32 host parameters without weight decay: one WebAssembly call for all of them, bit-identical
+    // to the loop below (float64 lanes, same operations; see kernels/wasm/adam.ts)
+    const batched: { w: Float32Array; g: Float32Array; m: Float32Array; v: Float32Array }[] = [];
     this.params.forEach((p, k) => {
+      if (p.device || weightDecay !== 0 || this.deviceM[k] || !useWasm(p.storage)) return;
+      const g = this.gradOf(p, 'Adam');
+      if (!g) return;
+      const m = (this.m[k] ??= allocate(p.dtype, p.size));
+      const v = (this.v[k] ??= allocate(p.dtype, p.size));
+      batched.push({ w: p.storage as Float32Array, g: g as Float32Array, m: m as Float32Array, v: v as Float32Array });
+    });
+    if (batched.length > 0) adamStepWasm(batched, { beta1, beta2, lr, eps, c1, c2 });
+    const done = new Set(batched.map((q) => q.w));
+    this.params.forEach((p, k) => {
+      if (done.has(p.storage as Float32Array)) return;
       if (p.device) {
         const g = this.deviceGradOf(p, 'Adam');
         if (!g) return;

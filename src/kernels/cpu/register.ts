@@ -9,6 +9,7 @@ import { conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardWeight, conv2dFo
 import { upsampleNearest2xBackward, upsampleNearest2xForward } from './upsample.js';
 import { conv2dBackwardInputWasm, conv2dBackwardWeightWasm, conv2dForwardWasm, useWasm } from '../wasm/index.js';
 import { batchNorm2dBackwardWasm, batchNorm2dForwardWasm } from '../wasm/batchNorm2d.js';
+import { upsampleNearest2xBackwardWasm, upsampleNearest2xForwardWasm } from '../wasm/upsample.js';
 
 const shape4 = (t: Tensor | readonly number[]): Shape4 => [...(t instanceof Tensor ? t.shape : t)] as Shape4;
 const conv = (attrs: Readonly<Record<string, unknown>>) => ({ stride: attrs.stride as number, padding: attrs.padding as number });
@@ -68,13 +69,18 @@ const kernels: Record<string, KernelFunc> = {
     return [new Tensor(dx, x!.shape), new Tensor(dgamma, C), new Tensor(dbeta, C)];
   },
   UpsampleNearest2x: ([x]) => {
-    const { out, outShape } = upsampleNearest2xForward(x!.values(), shape4(x!));
+    const xv = x!.values();
+    const [N, C, H, W] = shape4(x!);
+    if (useWasm(xv)) return [new Tensor(upsampleNearest2xForwardWasm(xv, N * C, H, W), [N, C, 2 * H, 2 * W])];
+    const { out, outShape } = upsampleNearest2xForward(xv, shape4(x!));
     return [new Tensor(out, outShape)];
   },
   UpsampleNearest2xBackward: ([dy]) => {
     const [N, C, H, W] = shape4(dy!);
     const xShape: Shape4 = [N, C, H / 2, W / 2];
-    return [new Tensor(upsampleNearest2xBackward(dy!.values(), xShape), xShape)];
+    const dyv = dy!.values();
+    if (useWasm(dyv) && H % 2 === 0 && W % 2 === 0) return [new Tensor(upsampleNearest2xBackwardWasm(dyv, N * C, H / 2, W / 2), xShape)];
+    return [new Tensor(upsampleNearest2xBackward(dyv, xShape), xShape)];
   },
 };
 

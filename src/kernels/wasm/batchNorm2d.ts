@@ -12,8 +12,8 @@
  *            apply:     dx = A_c·dy − B_c − C_c·(x − mean_c)
  * The per-channel constants (a, b; A, B, C) are computed in JavaScript in float64 from the statistics.
  */
-import { ModuleBuilder, f32x4, f32, f64, i32, v128, type Expr, type FunctionBuilder, type Local } from './emitter.js';
-import { ARGS_BYTE, heapF32, kernelModule, runItems, scratch, setArgs } from './runtime.js';
+import { type ModuleBuilder, f32x4, f32, f64, i32, v128, type Expr, type FunctionBuilder, type Local } from './emitter.js';
+import { ARGS_BYTE, heapF32, kernelModule, newKernelModule, runItems, scratch, setArgs } from './runtime.js';
 import { getNumThreads } from '../cpu/threadPool.js';
 import type { Shape4 } from '../cpu/conv2d.js';
 import type { BatchNorm2dOptions } from '../cpu/batchNorm2d.js';
@@ -27,7 +27,7 @@ const THREAD_MIN = 1 << 16;
  * [4] f32 constants [C][4].
  */
 function buildModule(s: BnSpec): ModuleBuilder {
-  const m = new ModuleBuilder({ module: 'env', name: 'memory', initial: 1, maximum: 32768, shared: true });
+  const m = newKernelModule();
   const vecBytes = (s.HW >> 2) * 16;
   const planeBytes = s.HW * 4;
 

@@ -16,8 +16,6 @@ import { ARGS_BYTE, heapF32, heapI32, kernelModule, runItems, scratch, setArgs, 
 import { buildPadModule, buildTransposeModule, padKey, transposeKey, type PadSpec, type TransposeSpec } from './layout.js';
 import { buildWeightGradModule, channelBlock, DOB, weightGradItems, type WeightGradSpec } from './weightGrad.js';
 
-const MEMORY_LIMITS = { initial: 1, maximum: 32768 };
-
 /** Below this many FLOPs a convolution runs on one thread (a hand-off costs tens of microseconds). */
 export const WASM_THREAD_MIN_FLOPS = 2e6;
 /** Below this many floats a copy runs on one thread. */
@@ -113,7 +111,7 @@ function forwardPlan(g: Geometry, bias: boolean): GatherPlan {
       }
     }
   }
-  plan = { kernel: kernelModule(key, () => buildGatherModule(spec, MEMORY_LIMITS)), table: gatherTable(spec), packIndex, Hp, Wp, top: p, left: p };
+  plan = { kernel: kernelModule(key, () => buildGatherModule(spec)), table: gatherTable(spec), packIndex, Hp, Wp, top: p, left: p };
   plans.set(key, plan);
   return plan;
 }
@@ -183,7 +181,7 @@ function inputGradPlan(g: Geometry): GatherPlan {
     O: C, outChanStride: H * W, outImageStride: C * H * W, bias: false, passes,
   };
   plan = {
-    kernel: kernelModule(key, () => buildGatherModule(spec, MEMORY_LIMITS)), table: gatherTable(spec),
+    kernel: kernelModule(key, () => buildGatherModule(spec)), table: gatherTable(spec),
     packIndex: Int32Array.from(index.length > 0 ? index : [-1]), Hp: Hdp, Wp: Wdp, top, left,
   };
   plans.set(key, plan);
@@ -266,7 +264,7 @@ function weightGradPlan(g: Geometry): WeightGradPlan {
     }
   }
   plan = {
-    kernel: kernelModule(key, () => buildWeightGradModule(spec, MEMORY_LIMITS)),
+    kernel: kernelModule(key, () => buildWeightGradModule(spec)),
     transpose: kernelModule(transposeKey(tspec), () => buildTransposeModule(tspec)),
     items: weightGradItems(spec), unpackIndex, packedLength: OBn * C * T * DOB, Opad,
   };

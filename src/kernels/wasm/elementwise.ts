@@ -6,8 +6,8 @@
  * Where it pays: JavaScript loops run these at 2–3 ns an element here; a memcpy into the shared memory,
  * the SIMD pass and a memcpy out take about a quarter of that.
  */
-import { ModuleBuilder, f32, f32x4, i32, v128, type Expr, type FunctionBuilder, type Local } from './emitter.js';
-import { ARGS_BYTE, heapF32, kernelModule, runItems, scratch, setArgs } from './runtime.js';
+import { type ModuleBuilder, f32, f32x4, i32, v128, type Expr, type FunctionBuilder, type Local } from './emitter.js';
+import { ARGS_BYTE, heapF32, kernelModule, newKernelModule, runItems, scratch, setArgs } from './runtime.js';
 import { getNumThreads } from '../cpu/threadPool.js';
 
 /** Elements per work item (a multiple of 4, 32 KiB of float32). */
@@ -34,7 +34,7 @@ const OPS: Record<string, { vec: VecOp; scalar: ScalarOp; binary: boolean }> = {
 export type ElementwiseOp = keyof typeof OPS;
 
 function buildModule(): ModuleBuilder {
-  const m = new ModuleBuilder({ module: 'env', name: 'memory', initial: 1, maximum: 32768, shared: true });
+  const m = newKernelModule();
   for (const [name, op] of Object.entries(OPS)) {
     m.function(name, [['args', 'i32'], ['item', 'i32']], (f, args, item) => emitChunk(f, args!, item!, op.vec, op.scalar));
   }

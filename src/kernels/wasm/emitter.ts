@@ -202,8 +202,45 @@ export const v128 = {
   /** Loads one f32 (or i32) and repeats it in all four lanes. */
   load32_splat: load('v128', simd(0x09), 2, 'v128.load32_splat'),
   store: store('v128', simd(0x0b), 0, 'v128.store'),
+  /** Loads 64 bits into lane 0 (as i64x2), zeroing lane 1: two f32 values in f32x4 lanes 0 and 1. */
+  load64_zero: load('v128', simd(0x5d), 3, 'v128.load64_zero'),
+  /** Stores the low 64 bits (lanes 0–1 of an f32x4). */
+  store64_lane0: (addr: Expr, value: Expr, offset = 0): Expr => {
+    check('v128.store64_lane', addr, 'i32');
+    check('v128.store64_lane', value, 'v128');
+    return node('void', [addr, value], simd(0x5b), (out) => {
+      memarg(3, offset)(out);
+      out.push(0);
+    });
+  },
   and: binary('v128', simd(0x4e), 'v128.and'),
+  /**
+   * i8x16.shuffle viewed on 32-bit lanes: result lane i = lane `lanes[i]` of a‖b (0–3 from a, 4–7 from b).
+   */
+  shuffle32: (a: Expr, b: Expr, lanes: readonly [number, number, number, number]): Expr => {
+    check('i8x16.shuffle', a, 'v128');
+    check('i8x16.shuffle', b, 'v128');
+    return node('v128', [a, b], simd(0x0d), (out) => {
+      for (const l of lanes) for (let k = 0; k < 4; k++) out.push(4 * l + k);
+    });
+  },
   bitselect: (a: Expr, b: Expr, mask: Expr): Expr => node('v128', [a, b, mask], simd(0x52)),
+};
+
+export const f64x2 = {
+  splat: (v: Expr): Expr => {
+    check('f64x2.splat', v, 'f64');
+    return node('v128', [v], simd(0x14));
+  },
+  /** Lanes 0 and 1 of an f32x4, exactly, as an f64x2. */
+  promote_low_f32x4: (v: Expr): Expr => node('v128', [v], simd(0x5f)),
+  /** f64x2 → f32x4 lanes 0 and 1 (rounded to nearest), lanes 2 and 3 zero. */
+  demote_to_f32x4_zero: (v: Expr): Expr => node('v128', [v], simd(0x5e)),
+  add: binary('v128', simd(0xf0), 'f64x2.add'),
+  sub: binary('v128', simd(0xf1), 'f64x2.sub'),
+  mul: binary('v128', simd(0xf2), 'f64x2.mul'),
+  div: binary('v128', simd(0xf3), 'f64x2.div'),
+  sqrt: (v: Expr): Expr => node('v128', [v], simd(0xef)),
 };
 
 export const f32x4 = {

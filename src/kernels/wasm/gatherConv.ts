@@ -15,7 +15,8 @@
  * Input gradient:   one pass per phase (rh, rw) of the stride: src = padded dy, the taps of w that
  *                   reach that phase, outputs at (s·i + rh, s·j + rw). Stride 1 has one phase.
  */
-import { ModuleBuilder, f32, f32x4, i32, v128, type Expr, type FunctionBuilder, type Local } from './emitter.js';
+import { type ModuleBuilder, f32, f32x4, i32, v128, type Expr, type FunctionBuilder, type Local } from './emitter.js';
+import { newKernelModule } from './runtime.js';
 
 /** f32x4 vectors of output channels per tile: 16 output channels. */
 export const OBV = 4;
@@ -87,8 +88,8 @@ export function gatherTable(spec: GatherSpec): Int32Array {
  * offsets): [0] src, [1] packed weights, [2] out, [3] bias (padded to a multiple of 8), [4] the
  * (channel, tap) offset table of `gatherTable`.
  */
-export function buildGatherModule(spec: GatherSpec, memory: { initial: number; maximum: number }): ModuleBuilder {
-  const m = new ModuleBuilder({ module: 'env', name: 'memory', initial: memory.initial, maximum: memory.maximum, shared: true });
+export function buildGatherModule(spec: GatherSpec): ModuleBuilder {
+  const m = newKernelModule();
   m.function('image', [['args', 'i32'], ['n', 'i32']], (f, args, n) => {
     const src = f.local('i32', 'src');
     const wts = f.local('i32', 'wts');
@@ -117,7 +118,7 @@ interface TileLocals {
   ob: Local;
   r: Local;
   c: Local;
-  ch: Local;
+  ch: Local; // the end of the offset table
   pw: Local;
   pk: Local;
   base: Local;
@@ -213,9 +214,11 @@ function emitTile(
   f.set(L.px, pxStart);
   if (T > 0) {
     f.set(L.pw, L.pwBlock);
-    f.set(L.pk, table);
-    // for every (channel, tap) pair k: acc[j] += w[k] · src[base(q_j) + offset[k]]
-    f.forRange(L.ch, 0, spec.C * T, 1, () => {
+    // for every (channel, tap) pair k: acc[j] += w[k] · src[base(q_j) + offset[k]]. One pair per
+    // iteration, and pk (walking the offset table) is the loop variable: unrolling two pairs measured 35%
+    // slower (spills again), a separate counter 3% slower.
+    f.set(L.ch, i32.add(table, i32.const(spec.C * T * 4)));
+    f.forRange(L.pk, table, L.ch, 4, () => {
       f.set(L.base, i32.add(L.px, i32.load(L.pk)));
       for (let h = 0; h < OBV; h++) f.set(L.w[h]!, v128.load(L.pw, 16 * h));
       for (let j = 0; j < q; j++) {
@@ -223,7 +226,6 @@ function emitTile(
         for (let h = 0; h < OBV; h++) f.set(L.acc[j]![h]!, f32x4.add(L.acc[j]![h]!, f32x4.mul(L.w[h]!, L.xs)));
       }
       f.set(L.pw, i32.add(L.pw, i32.const(OB * 4)));
-      f.set(L.pk, i32.add(L.pk, i32.const(4)));
     });
   }
   // scatter the tile: lane l of half h is output channel 4h + l, position j

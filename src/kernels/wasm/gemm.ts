@@ -49,14 +49,13 @@ export function gemmWasm(M: number, N: number, K: number, A: Float32Array, B: Fl
   heapF32().set(B.subarray(0, K * N), bB / 4);
   heapI32().set(table, tB / 4);
   const threads = 2 * M * N * K >= THREAD_MIN_FLOPS ? getNumThreads() : 1;
-  const memory = { initial: 1, maximum: 32768 };
   if (full > 0) {
-    const kernel = kernelModule(`gemm:${M},${N},${K},${BLOCK}`, () => buildGatherModule(blockSpec, memory));
+    const kernel = kernelModule(`gemm:${M},${N},${K},${BLOCK}`, () => buildGatherModule(blockSpec));
     setArgs([bB, aB, cB, 0, tB]);
     runItems(kernel, 'image', ARGS_BYTE, full, threads);
   }
   if (tail > 0) {
-    const kernel = kernelModule(`gemm:${M},${N},${K},${tail}`, () => buildGatherModule(tailSpec, memory));
+    const kernel = kernelModule(`gemm:${M},${N},${K},${tail}`, () => buildGatherModule(tailSpec));
     setArgs([bB + full * BLOCK * 4, aB, cB + full * BLOCK * 4, 0, tB]);
     runItems(kernel, 'image', ARGS_BYTE, 1, 1);
   }

@@ -5,9 +5,9 @@
  * - pad:       planes [H][W] → [Hp][Wp] with the plane at (top, left) and zeros around it;
  * - transpose: dy[n][o][q] → dyT[n][q][o'] with o' padded to `Opad` lanes (zeros beyond O).
  */
-import { ModuleBuilder, f32, i32, v128, type Expr, type FunctionBuilder, type Local } from './emitter.js';
+import { type ModuleBuilder, f32, i32, v128, type Expr, type FunctionBuilder, type Local } from './emitter.js';
+import { newKernelModule } from './runtime.js';
 
-const MEMORY = { module: 'env', name: 'memory', initial: 1, maximum: 32768, shared: true };
 
 /** Copies `n` floats from src to dst (both byte pointers held in locals), unrolled when short. */
 function emitCopy(f: FunctionBuilder, dst: Local, src: Local, n: number, i: Local): void {
@@ -47,7 +47,7 @@ export function padKey(s: PadSpec): string {
 
 /** Export `item(args, i)`: pads planes [i·planesPerItem, (i+1)·planesPerItem). Args: [0] src, [1] dst. */
 export function buildPadModule(s: PadSpec): ModuleBuilder {
-  const m = new ModuleBuilder(MEMORY);
+  const m = newKernelModule();
   const right = s.Wp - s.W - s.left;
   const bottom = s.Hp - s.H - s.top;
   m.function('item', [['args', 'i32'], ['item', 'i32']], (f, args, item) => {
@@ -92,7 +92,7 @@ export function transposeKey(s: TransposeSpec): string {
 
 /** Export `item(args, n)`: dyT[n][q][o] = dy[n][o][q] (zeros for o ≥ O). Args: [0] dy, [1] dyT. */
 export function buildTransposeModule(s: TransposeSpec): ModuleBuilder {
-  const m = new ModuleBuilder(MEMORY);
+  const m = newKernelModule();
   m.function('item', [['args', 'i32'], ['n', 'i32']], (f, args, n) => {
     const src = f.local('i32', 'src');
     const dst = f.local('i32', 'dst');

@@ -3,8 +3,8 @@
  * cache of generated modules, and `runItems`, which runs a kernel's work items on the main thread and
  * the thread pool's workers at once.
  *
- * - One `WebAssembly.Memory` (shared, so every worker's instance sees the same bytes; growing it never
- *   detaches views of a shared buffer). Bytes [0, 64) hold the work counter, [64, 1024) the argument
+ * - One `WebAssembly.Memory` (shared, so every worker's instance sees the same bytes; in a browser page
+ *   without cross-origin isolation an ordinary one, used by one thread). Views are renewed after growth. Bytes [0, 64) hold the work counter, [64, 1024) the argument
  *   block of the running kernel; scratch starts at 1024.
  * - Kernel calls are sequential on the main thread, so scratch is a bump allocator reset by each call.
  * - Determinism: a kernel is split into work items fixed by the shape alone (never by the thread
@@ -26,17 +26,29 @@ const SCRATCH_START = 1024;
 let memory: WebAssembly.Memory | null = null;
 let simdSupport: boolean | null = null;
 
-/** True when this engine runs WebAssembly SIMD with a shared memory (checked once, by validation). */
+/**
+ * Whether the memory is shared (and so visible to worker threads): wherever SharedArrayBuffer exists and
+ * the context is not a browser page without cross-origin isolation. In such a page the kernels run on one
+ * thread over an ordinary memory.
+ */
+const SHARED = typeof SharedArrayBuffer === 'function' && (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated !== false;
+
+/** A module builder whose memory import matches the runtime's memory (every kernel module starts here). */
+export function newKernelModule(): ModuleBuilder {
+  return new ModuleBuilder({ module: 'env', name: 'memory', initial: 1, maximum: MAX_PAGES, shared: SHARED });
+}
+
+/** True when this engine runs WebAssembly SIMD (checked once, by validating a tiny module). */
 export function wasmSimdAvailable(): boolean {
   if (simdSupport === null) {
     try {
-      const m = new ModuleBuilder({ module: 'env', name: 'memory', initial: 1, maximum: 1, shared: true });
+      const m = new ModuleBuilder({ module: 'env', name: 'memory', initial: 1, maximum: 1, shared: SHARED });
       m.function('probe', [['p', 'i32']], (f, p) => {
         const v = f.local('v128');
         f.set(v, v128Probe(p!));
       });
       const bytes = m.bytes();
-      simdSupport = typeof WebAssembly === 'object' && WebAssembly.validate(bytes) && typeof SharedArrayBuffer === 'function';
+      simdSupport = typeof WebAssembly === 'object' && WebAssembly.validate(bytes);
     } catch {
       simdSupport = false;
     }
@@ -50,7 +62,7 @@ function v128Probe(p: Expr): Expr {
 
 /** The shared memory (created on first use). */
 export function wasmMemory(): WebAssembly.Memory {
-  if (memory === null) memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
+  if (memory === null) memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: SHARED });
   return memory;
 }
 
@@ -156,8 +168,8 @@ const workerHas: { memory: boolean; keys: Set<string> }[] = [];
 export function runItems(kernel: CompiledKernel, fn: string, argsPtr: number, count: number, maxThreads: number): void {
   if (count <= 0) return;
   const h = heapI32();
-  Atomics.store(h, COUNTER_BYTE / 4, 0);
-  const workers = maxThreads > 1 && count > 1 ? Math.min(availableWorkers(), maxThreads - 1, count - 1) : 0;
+  h[COUNTER_BYTE / 4] = 0;
+  const workers = SHARED && maxThreads > 1 && count > 1 ? Math.min(availableWorkers(), maxThreads - 1, count - 1) : 0;
   const mainJob: WasmJob = { op: 'wasm', key: kernel.key, fn, argsPtr, ctrByte: COUNTER_BYTE, count };
   if (workers === 0) {
     const f = kernel.instance.exports[fn] as (argsPtr: number, item: number) => void;

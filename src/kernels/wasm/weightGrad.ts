@@ -12,7 +12,8 @@
  * bit-identical whatever the number of threads. The accumulators are kept in memory between images
  * (packed as dwp[ob][c][t][8], the forward kernel's weight layout), in float32.
  */
-import { ModuleBuilder, f32x4, i32, v128, type FunctionBuilder, type Local } from './emitter.js';
+import { type ModuleBuilder, f32x4, i32, v128, type FunctionBuilder, type Local } from './emitter.js';
+import { newKernelModule } from './runtime.js';
 /** f32x4 vectors of output channels per tile. */
 export const DOBV = 2;
 /** Output channels per tile. */
@@ -54,8 +55,8 @@ export function weightGradItems(spec: WeightGradSpec): number {
  * Module with export `item(args, i)`. Argument block (i32 byte offsets): [0] xp, [1] dyT, [2] dwp
  * (zero-filled by the caller, [ob][c][t][8]).
  */
-export function buildWeightGradModule(spec: WeightGradSpec, memory: { initial: number; maximum: number }): ModuleBuilder {
-  const m = new ModuleBuilder({ module: 'env', name: 'memory', initial: memory.initial, maximum: memory.maximum, shared: true });
+export function buildWeightGradModule(spec: WeightGradSpec): ModuleBuilder {
+  const m = newKernelModule();
   const T = spec.taps.length;
   const Opad = Math.ceil(spec.O / DOB) * DOB;
   const cBlocks = Math.ceil(spec.C / spec.CB);

@@ -9,9 +9,10 @@ import { describe, expect, it } from 'vitest';
 import { batchNorm2dBackwardWasm, batchNorm2dForwardWasm } from '../../../src/kernels/wasm/batchNorm2d.js';
 import { elementwiseWasm } from '../../../src/kernels/wasm/elementwise.js';
 import { gemmWasm } from '../../../src/kernels/wasm/gemm.js';
+import { upsampleNearest2xBackwardWasm, upsampleNearest2xForwardWasm } from '../../../src/kernels/wasm/upsample.js';
 import { wasmSimdAvailable } from '../../../src/kernels/wasm/runtime.js';
 import { getNumThreads, setNumThreads } from '../../../src/kernels/cpu/threadPool.js';
-import { batchNormBackwardRef, batchNormRef, expectClose, randomF32, rng, type S4 } from '../gpu/_reference.js';
+import { batchNormBackwardRef, batchNormRef, expectClose, randomF32, rng, upsampleRef, type S4 } from '../gpu/_reference.js';
 
 const shapes: S4[] = [[2, 3, 5, 7], [1, 17, 4, 4], [3, 2, 1, 9], [32, 16, 6, 4], [4, 5, 13, 3]];
 
@@ -86,6 +87,25 @@ describe.runIf(wasmSimdAvailable())('WebAssembly elementwise kernels and GEMM', 
     expect(Object.is(elementwiseWasm('relu', Float32Array.of(-0), null)[0], 0)).toBe(true);
     expect(Number.isNaN(elementwiseWasm('relu', Float32Array.of(Number.NaN), null)[0])).toBe(true);
     expect(() => elementwiseWasm('add', new Float32Array(3), new Float32Array(4))).toThrow(/different lengths/);
+  });
+
+  it('upsampling: the forward is a copy; the backward sums 2×2 blocks in float64, rounded once', () => {
+    const r = rng(6);
+    for (const [N, C, H, W] of [[1, 1, 1, 1], [2, 3, 5, 7], [3, 9, 6, 4], [32, 20, 12, 8]] as const) {
+      const x = randomF32(N * C * H * W, r);
+      expect([...upsampleNearest2xForwardWasm(x, N * C, H, W)]).toEqual([...upsampleRef(x, [N, C, H, W])]);
+      const dy = randomF32(4 * x.length, r);
+      const want = new Float64Array(x.length);
+      for (let p = 0; p < N * C; p++) {
+        for (let i = 0; i < H; i++) {
+          for (let j = 0; j < W; j++) {
+            const at = (k: number, l: number) => dy[(p * 2 * H + 2 * i + k) * 2 * W + 2 * j + l]!;
+            want[(p * H + i) * W + j] = Math.fround(at(0, 0) + at(0, 1) + at(1, 0) + at(1, 1));
+          }
+        }
+      }
+      expect([...upsampleNearest2xBackwardWasm(dy, N * C, H, W)]).toEqual([...want]);
+    }
   });
 
   it('gemm equals a float64 triple loop within float32 accumulation error', () => {

@@ -65,3 +65,30 @@ describe.runIf(wasmSimdAvailable())('training on the WebAssembly kernels', () =>
     one.weights.forEach((w, i) => expect(Buffer.from(two.weights[i]!.buffer).equals(Buffer.from(w.buffer))).toBe(true));
   });
 });
+
+describe.runIf(wasmSimdAvailable())('Adam on WebAssembly', () => {
+  it('updates weights and moments bit-identically to the JavaScript loop (float64 lanes, same operations)', () => {
+    const run = (optimiserKernels: CpuKernelSet) => {
+      const saved = cpuKernels();
+      const model = new ResUNet({ widths: [4, 8], rng: new Rng(0) });
+      const opt = new Adam(model.parameters(), { lr: 1e-2 });
+      try {
+        for (let s = 0; s < 3; s++) {
+          setCpuKernels('wasm');
+          opt.zeroGrad();
+          bceWithLogits(model.forward(x), target).backward();
+          setCpuKernels(optimiserKernels); // same gradients; only the optimiser's kernels differ
+          opt.step();
+        }
+      } finally {
+        setCpuKernels(saved);
+      }
+      const state = opt.stateDict() as { m: (Float32Array | null)[]; v: (Float32Array | null)[] };
+      return [...model.parameters().map((p) => (p.values() as Float32Array).slice()), ...state.m.map((a) => a!), ...state.v.map((a) => a!)];
+    };
+    const wasm = run('wasm');
+    const js = run('js');
+    expect(wasm.length).toBe(js.length);
+    wasm.forEach((a, i) => expect(Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(js[i]!.buffer, js[i]!.byteOffset, js[i]!.byteLength))).toBe(true));
+  });
+});

@@ -1,0 +1,58 @@
+/**
+ * Peak memory of W1 (ResUNet-lite supervised step, batch 32) in a fresh process, so that nothing else
+ * the bench did counts: run by bench/training.bench.ts as a child,
+ *
+ *   node <tsx loader> bench/peers/w1Memory.ts <js|wasm> <steps> <threads>
+ *
+ * Prints one JSON line: the process's RSS high-water mark (`process.resourceUsage().maxRSS`, worker
+ * threads included) after setup and after the steps, the WebAssembly memory, and V8's array buffers.
+ */
+import { Rng, Tensor, bceWithLogits } from '../../src/index.js';
+import { generateSynthetic, makeBatch } from '../../src/data/index.js';
+import { ResUNet } from '../../src/models/resunet.js';
+import { Adam } from '../../src/models/optim.js';
+import { setCpuKernels, type CpuKernelSet } from '../../src/kernels/wasm/index.js';
+import { wasmMemory } from '../../src/kernels/wasm/runtime.js';
+import { setNumThreads } from '../../src/kernels/cpu/threadPool.js';
+
+const MiB = 2 ** 20;
+const kernels = (process.argv[2] ?? 'wasm') as CpuKernelSet;
+const steps = Number(process.argv[3] ?? 3);
+const threads = Number(process.argv[4] ?? 2);
+setCpuKernels(kernels);
+setNumThreads(threads);
+
+const B = 32, H = 48, W = 32;
+const ds = generateSynthetic({ count: B, seed: 0 });
+const batch = makeBatch(ds, Array.from({ length: B }, (_, i) => i));
+const x = new Tensor(batch.images, [B, 1, H, W]);
+const target = new Tensor(Float32Array.from(batch.masks), [B, 1, H, W]);
+const model = new ResUNet({ rng: new Rng(0) });
+const opt = new Adam(model.parameters(), { lr: 1e-4 });
+model.train();
+
+const maxRssSetup = process.resourceUsage().maxRSS * 1024;
+const t0 = performance.now();
+for (let i = 0; i < steps; i++) {
+  opt.zeroGrad();
+  const l = bceWithLogits(model.forward(x), target);
+  l.backward();
+  opt.step();
+}
+const ms = (performance.now() - t0) / steps;
+const maxRss = process.resourceUsage().maxRSS * 1024;
+const mem = process.memoryUsage();
+const r1 = (v: number): number => Math.round(v * 10) / 10;
+console.log(JSON.stringify({
+  kernels, steps, threads,
+  mean_step_ms: r1(ms),
+  maxRSS_after_setup_MiB: r1(maxRssSetup / MiB),
+  maxRSS_MiB: r1(maxRss / MiB),
+  step_maxRSS_increase_MiB: r1((maxRss - maxRssSetup) / MiB),
+  rss_now_MiB: r1(mem.rss / MiB),
+  // only the wasm kernels create the memory; asking for it under 'js' would allocate it
+  wasm_memory_MiB: kernels === 'wasm' ? r1(wasmMemory().buffer.byteLength / MiB) : null,
+  arrayBuffers_MiB: r1(mem.arrayBuffers / MiB),
+  heapUsed_MiB: r1(mem.heapUsed / MiB),
+}));
+process.exit(0);
