@@ -6,8 +6,8 @@
  *   with `DecompressionStream`, then `slicesFromVolumes`).
  * - Nothing here touches a Node global when it loads; `tsconfig.browser.json` typechecks this file with
  *   `lib: DOM` and no Node types, so a Node-only import reachable from here fails `npm run typecheck`.
- * - The CPU kernels are the library's fastest ones: WebAssembly SIMD for float32 where the page can share memory
- *   (cross-origin isolated), the JavaScript kernels otherwise (`cpuKernels()` says which).
+ * - The CPU kernels are the library's fastest ones: WebAssembly SIMD for float32 where the engine has it (on
+ *   several threads only in a cross-origin isolated page), JavaScript otherwise (`cpuKernels()` says which).
  */
 // tensors and autograd
 export {
