@@ -61,10 +61,15 @@ export function backendInstance(name = current): Backend {
 }
 
 /** The backend named by SIZESEG_BACKEND (or 'cpu'), validated. */
-export function backendFromEnv(env: NodeJS.ProcessEnv = process.env): string {
+export function backendFromEnv(env: Readonly<Record<string, string | undefined>> = processEnv()): string {
   const name = (env.SIZESEG_BACKEND ?? 'cpu').trim() || 'cpu';
   if (name !== 'cpu' && name !== 'gpu') throw new Error(`SIZESEG_BACKEND='${name}' is not a backend; use 'cpu' or 'gpu'.`);
   return name;
+}
+
+/** `process.env` in Node, empty in a browser (where `process` does not exist). */
+function processEnv(): Readonly<Record<string, string | undefined>> {
+  return (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env ?? {};
 }
 
 /**

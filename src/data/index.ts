@@ -21,8 +21,8 @@ export {
   takeIndices,
   volumeSplit,
 } from './dataset.js';
-export type { MsdDataset, MsdOptions, VolumeStats } from './msd.js';
-export { loadMsd, numpyMeanStd, pairwiseSum } from './msd.js';
+export type { MsdDataset, MsdOptions, MsdSliceOptions, MsdSlices, MsdVolumePair, VolumeStats } from './msd.js';
+export { loadMsd, numpyMeanStd, pairwiseSum, slicesFromVolumes } from './msd.js';
 export { loadPrepared } from './prepared.js';
 export type { SyntheticOptions } from './synthetic.js';
 export { SYNTHETIC_DEFAULTS, generateSynthetic } from './synthetic.js';
@@ -33,7 +33,7 @@ export { DownloadError, UnsafeArchiveError, downloadDataset, downloadFile, extra
 export type { TarEntry, TarSink } from './tar.js';
 export { TarFormatError, TarReader } from './tar.js';
 export type { EncodeNiftiOptions, NiftiHeader, NiftiVolume } from './nifti.js';
-export { NIFTI_DT, decodeNifti, encodeNifti, parseNiftiHeader, readNifti } from './nifti.js';
+export { NIFTI_DT, decodeNifti, decodeNiftiBytes, encodeNifti, isGzip, parseNiftiHeader, readNifti } from './nifti.js';
 
 export const DATASET_SPEC_HELP =
   "'synthetic' (built-in generated images), 'prepared:DIR' (images.f32 + masks.u8 + meta.json, e.g. " +

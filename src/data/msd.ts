@@ -20,7 +20,11 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { LoadOptions, SegDataset } from './dataset.js';
 import { maskSizes, randomSplit, subsetDataset, volumeSplit } from './dataset.js';
+import { compareIds, slicesFromVolumes, type VolumeStats } from './msdSlices.js';
 import { readNifti } from './nifti.js';
+
+export { numpyMeanStd, pairwiseSum, slicesFromVolumes } from './msdSlices.js';
+export type { MsdSliceOptions, MsdSlices, MsdVolumePair, VolumeStats } from './msdSlices.js';
 
 export interface MsdOptions extends LoadOptions {
   height?: number;
@@ -35,76 +39,10 @@ export interface MsdOptions extends LoadOptions {
   onVolume?: (id: string, done: number, total: number) => void;
 }
 
-/** Per-volume statistics, as in meta.json `volume_stats`. */
-export interface VolumeStats {
-  id: string;
-  shapeIJK: number[];
-  datatype: number;
-  mean: number;
-  std: number;
-  kept: number;
-}
-
 export interface MsdDataset extends SegDataset {
   volumeStats: VolumeStats[];
   /** Volume ids as in the file names ("001"). */
   volumeNames: string[];
-}
-
-const PW_BLOCKSIZE = 128;
-
-/**
- * numpy's pairwise summation (`pairwise_sum_DOUBLE` in loops_utils.h.src), so that float64 means and stds are
- * bit-identical to `np.mean`/`np.std` on a contiguous float64 array.
- */
-export function pairwiseSum(a: Float64Array, start = 0, n = a.length - start): number {
-  if (n < 8) {
-    let res = -0.0;
-    for (let i = 0; i < n; i++) res += a[start + i] as number;
-    return res;
-  }
-  if (n <= PW_BLOCKSIZE) {
-    let r0 = a[start] as number;
-    let r1 = a[start + 1] as number;
-    let r2 = a[start + 2] as number;
-    let r3 = a[start + 3] as number;
-    let r4 = a[start + 4] as number;
-    let r5 = a[start + 5] as number;
-    let r6 = a[start + 6] as number;
-    let r7 = a[start + 7] as number;
-    let i = 8;
-    const end = n - (n % 8);
-    for (; i < end; i += 8) {
-      const p = start + i;
-      r0 += a[p] as number;
-      r1 += a[p + 1] as number;
-      r2 += a[p + 2] as number;
-      r3 += a[p + 3] as number;
-      r4 += a[p + 4] as number;
-      r5 += a[p + 5] as number;
-      r6 += a[p + 6] as number;
-      r7 += a[p + 7] as number;
-    }
-    let res = r0 + r1 + (r2 + r3) + (r4 + r5 + (r6 + r7));
-    for (; i < n; i++) res += a[start + i] as number;
-    return res;
-  }
-  let n2 = Math.floor(n / 2);
-  n2 -= n2 % 8;
-  return pairwiseSum(a, start, n2) + pairwiseSum(a, start + n2, n - n2);
-}
-
-/** `np.mean(x)` and `np.std(x)` (population, ddof = 0) of a float64 array, bit for bit. */
-export function numpyMeanStd(x: Float64Array): { mean: number; std: number } {
-  const n = x.length;
-  const mean = (0 + pairwiseSum(x)) / n;
-  const sq = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    const d = (x[i] as number) - mean;
-    sq[i] = d * d;
-  }
-  const variance = (0 + pairwiseSum(sq)) / n;
-  return { mean, std: Math.sqrt(variance) };
 }
 
 function listNifti(dir: string): Map<string, string> {
@@ -115,22 +53,6 @@ function listNifti(dir: string): Map<string, string> {
     if (m && m[1] !== undefined) out.set(m[1], join(dir, f));
   }
   return out;
-}
-
-/** Sort key: names ending in digits sort by the number (then by name), others by name. */
-function compareIds(a: string, b: string): number {
-  const na = /(\d+)$/.exec(a);
-  const nb = /(\d+)$/.exec(b);
-  const pa = na ? a.slice(0, na.index) : a;
-  const pb = nb ? b.slice(0, nb.index) : b;
-  if (na && nb && pa === pb) return parseInt(na[1] as string, 10) - parseInt(nb[1] as string, 10);
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-/** Centre crop/pad along one axis: source start, destination start, length copied. */
-function centreRange(len: number, target: number): [number, number, number] {
-  if (len >= target) return [Math.floor((len - target) / 2), 0, target];
-  return [0, Math.floor((target - len) / 2), len];
 }
 
 interface SplitMeta {
@@ -156,8 +78,6 @@ export function loadMsd(dirIn: string, opts: MsdOptions = {}): MsdDataset {
   const dir = resolve(dirIn);
   const H = opts.height ?? 48;
   const W = opts.width ?? 32;
-  const V = H * W;
-  const minFg = Math.ceil((opts.minForegroundFraction ?? 0.01) * V - 1e-9);
   const imgDir = join(dir, 'imagesTr');
   const labDir = join(dir, 'labelsTr');
   for (const d of [imgDir, labDir]) {
@@ -178,90 +98,16 @@ export function loadMsd(dirIn: string, opts: MsdOptions = {}): MsdDataset {
   ids = ids.filter((id) => labels.has(id));
   if (opts.maxVolumes !== undefined) ids = ids.slice(0, opts.maxVolumes);
 
-  const outImages: Float32Array[] = [];
-  const outMasks: Uint8Array[] = [];
-  const volumeIds: number[] = [];
-  const sliceIdx: number[] = [];
-  const names: string[] = [];
-  const stats: VolumeStats[] = [];
-
-  ids.forEach((id, vi) => {
-    const imgPath = images.get(id) as string;
-    const labPath = labels.get(id) as string;
-    const img = readNifti(imgPath);
-    const lab = readNifti(labPath);
-    const shape = img.header.shape;
-    const lshape = lab.header.shape;
-    const same = shape.length === lshape.length && shape.every((s, d) => s === lshape[d]);
-    if (!same) {
-      throw new Error(`msd dataset: ${labPath} has shape ${lshape.join('×')} but ${imgPath} has ${shape.join('×')}.`);
-    }
-    if (shape.length < 3 || shape.slice(3).some((s) => s !== 1)) {
-      throw new Error(`msd dataset: ${imgPath} has shape ${shape.join('×')}, expected a 3-D volume.`);
-    }
-    const [I, J, K] = shape as [number, number, number];
-    const x = img.data;
-    const bad = x.findIndex((v) => !Number.isFinite(v));
-    if (bad >= 0) {
-      const [bi, bj, bk] = [bad % I, Math.floor(bad / I) % J, Math.floor(bad / (I * J))];
-      throw new Error(`msd dataset: ${imgPath} has a non-finite voxel (${x[bad]}) at (${bi}, ${bj}, ${bk}); the file is damaged: replace it from the Task04 archive, or remove it together with ${labPath}.`);
-    }
-    const badLabel = lab.data.findIndex((v) => v !== 0 && v !== 1 && v !== 2);
-    if (badLabel >= 0) {
-      throw new Error(`msd dataset: ${labPath} has label ${lab.data[badLabel]} at voxel ${badLabel} (Task04 labels are 0, 1 and 2); the file is damaged: replace it from the Task04 archive, or remove it together with ${imgPath}.`);
-    }
-    const { mean, std } = numpyMeanStd(x);
-    if (!(std > 0)) throw new Error(`msd dataset: ${imgPath} is constant (std 0); cannot z-score it: replace it from the Task04 archive, or remove it together with ${labPath}.`);
-    const padValue = Math.fround((0 - mean) / std);
-    const [si, di, li] = centreRange(I, W);
-    const [sj, dj, lj] = centreRange(J, H);
-    const num = /(\d+)$/.exec(id);
-    const vid = num ? parseInt(num[1] as string, 10) : vi;
-    const name = num ? (num[1] as string) : id;
-    let kept = 0;
-    for (let k = 0; k < K; k++) {
-      const m = new Uint8Array(V);
-      let fg = 0;
-      for (let r = 0; r < lj; r++) {
-        const j = sj + r;
-        for (let c = 0; c < li; c++) {
-          const i = si + c;
-          const l = lab.data[i + I * (j + J * k)] as number;
-          if (l === 1 || l === 2) {
-            m[(dj + r) * W + (di + c)] = 1;
-            fg++;
-          }
-        }
-      }
-      if (fg < minFg) continue;
-      const im = new Float32Array(V).fill(padValue);
-      for (let r = 0; r < lj; r++) {
-        const j = sj + r;
-        for (let c = 0; c < li; c++) {
-          const i = si + c;
-          im[(dj + r) * W + (di + c)] = ((x[i + I * (j + J * k)] as number) - mean) / std;
-        }
-      }
-      outImages.push(im);
-      outMasks.push(m);
-      volumeIds.push(vid);
-      sliceIdx.push(k);
-      names.push(name);
-      kept++;
-    }
-    stats.push({ id: name, shapeIJK: [I, J, K], datatype: img.header.datatype, mean, std, kept });
-    opts.onVolume?.(name, vi + 1, ids.length);
-  });
-
-  const N = outImages.length;
-  const allImages = new Float32Array(N * V);
-  const allMasks = new Uint8Array(N * V);
-  for (let n = 0; n < N; n++) {
-    allImages.set(outImages[n] as Float32Array, n * V);
-    allMasks.set(outMasks[n] as Uint8Array, n * V);
-  }
-  const volumeId = Int32Array.from(volumeIds);
-  const sliceIndex = Int32Array.from(sliceIdx);
+  const sliced = slicesFromVolumes(
+    ids.map((id) => {
+      const imageName = images.get(id) as string;
+      const labelName = labels.get(id) as string;
+      return { id, image: readNifti(imageName), label: readNifti(labelName), imageName, labelName };
+    }),
+    { height: H, width: W, minForegroundFraction: opts.minForegroundFraction, onVolume: opts.onVolume },
+  );
+  const { count: N, images: allImages, masks: allMasks, volumeId, sliceIndex, names, volumeStats: stats } = sliced;
+  const volumeIds = [...volumeId];
   const seed = opts.seed ?? 0;
   const mode = opts.split ?? 'volume';
 

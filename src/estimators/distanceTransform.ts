@@ -44,8 +44,10 @@ export function validateMask(fn: string, mask: unknown, height: number, width: n
       `Check the height/width arguments or the ${what} buffer.`);
   }
   // fast check, four bytes at a time (any bit above the lowest of a byte means a value > 1) …
+  // (a Uint32Array view needs a byte offset that is a multiple of 4, even with length 0: a mask that is a
+  // subarray at another offset, e.g. sample k of a batch of 3×3 masks, is checked byte by byte)
   const words = (mask.byteOffset & 3) === 0 ? mask.length >> 2 : 0;
-  const w32 = new Uint32Array(mask.buffer, mask.byteOffset, words);
+  const w32 = words > 0 ? new Uint32Array(mask.buffer, mask.byteOffset, words) : new Uint32Array(0);
   let bits = 0;
   for (let i = 0; i < words; i++) bits |= w32[i]!;
   for (let i = words * 4; i < mask.length; i++) bits |= mask[i]!;

@@ -12,7 +12,7 @@ import { backendInstance } from '../backend.js';
 import { bceWithLogits } from '../autograd/ops/loss.js';
 import { Rng, type RngState } from '../autograd/rng.js';
 import { Tensor } from '../autograd/tensor.js';
-import { batchIterator, makeBatch, type SegDataset } from '../data/index.js';
+import { batchIterator, makeBatch, type SegDataset } from '../data/dataset.js';
 import { sizeLoss } from '../estimators/sizeLossOp.js';
 import type { Lemma1Method } from '../estimators/lemma1.js';
 import type { Module } from '../models/module.js';
@@ -32,6 +32,26 @@ export interface TrainObserver {
   onStep?(info: { phase: string; epoch: number; step: number; steps: number; loss: number }): void;
   onEpoch?(record: EpochRecord): void;
   shouldStop?(): boolean;
+  /** Awaited after every step (before `shouldStop`): a page holds training here while the user has paused it. */
+  pause?(): Promise<void> | void;
+}
+
+/**
+ * Let timers, messages and signals (Ctrl-C) through between steps: `setImmediate` in Node; in a browser (where
+ * it does not exist) a MessageChannel round trip, which unlike `setTimeout(0)` is not clamped to 4 ms.
+ */
+function yieldToEventLoop(): Promise<void> {
+  const g = globalThis as { setImmediate?: (f: () => void) => unknown };
+  if (typeof g.setImmediate === 'function') return new Promise((resolve) => g.setImmediate!(resolve));
+  return new Promise((resolve) => {
+    // typed structurally: Node's and the DOM's MessagePort types differ, the browser one is used here
+    const channel = new MessageChannel() as unknown as { port1: { onmessage: (() => void) | null; close(): void }; port2: { postMessage(m: unknown): void } };
+    channel.port1.onmessage = () => {
+      channel.port1.close();
+      resolve();
+    };
+    channel.port2.postMessage(null);
+  });
 }
 
 export interface TrainOptions {
@@ -190,7 +210,8 @@ async function fit(
       lossSum += value;
       step++;
       options.observer?.onStep?.({ phase, epoch, step, steps, loss: value });
-      await new Promise((resolve) => setImmediate(resolve)); // let signals (Ctrl-C) and timers through
+      await yieldToEventLoop();
+      await options.observer?.pause?.();
       if (options.observer?.shouldStop?.()) {
         interrupted = true;
         break;

@@ -1,0 +1,50 @@
+/**
+ * sizeseg in a web page: the public API of src/index.ts minus what needs Node (files, worker threads,
+ * checkpoints on disk, the gpu backend's Node WebGPU binding).
+ *
+ * - Data: synthetic images, and MSD volumes from bytes (`decodeNiftiBytes` after the page gunzips them
+ *   with `DecompressionStream`, then `slicesFromVolumes`).
+ * - Nothing here touches a Node global when it loads; `tsconfig.browser.json` typechecks this file with
+ *   `lib: DOM` and no Node types, so a Node-only import reachable from here fails `npm run typecheck`.
+ * - The CPU kernels are the library's fastest ones: WebAssembly SIMD for float32 where the engine has it (on
+ *   several threads only in a cross-origin isolated page), JavaScript otherwise (`cpuKernels()` says which).
+ */
+// tensors and autograd
+export {
+  Tensor, Rng, noGrad, isGradEnabled, tensor, zeros, ones, full, arange, randn, rand, randLogistic,
+  defineOp, gradcheck, add, sub, mul, div, pow, neg, exp, log, sqrt, abs, sigmoid, relu, tanh, softplus, clamp, maximum,
+  where, sum, mean, max, matmul, reshape, permute, transpose, slice, concat, pad, expand, squeeze, unsqueeze, contiguous,
+  bceWithLogits, mse,
+} from './autograd/index.js';
+export type { DType, TypedArray, TensorLike, TensorOptions, RngState } from './autograd/index.js';
+
+// NN ops and the CPU kernels
+export { conv2d } from './autograd/ops/conv2d.js';
+export { batchNorm2d } from './autograd/ops/batchNorm2d.js';
+export { upsampleNearest2x } from './autograd/ops/upsample.js';
+export { getBackend } from './backend.js';
+export { setNumThreads, getNumThreads } from './kernels/cpu/index.js';
+export { cpuKernels, setCpuKernels, type CpuKernelSet } from './kernels/wasm/index.js';
+import './kernels/cpu/register.js';
+
+// the size estimators
+export {
+  chebyshevDistanceTransform, chebyshevDistanceTransformBatch, objectSize, finiteSize, allForegroundSize,
+  lemma1Gradient, exactSizeLoss, exactSizeLossUncertain, EXACT_MAX_PIXELS, sizeLossForwardBackward,
+  sampleBernoulliMasks, stableSigmoid, DT_INF,
+} from './estimators/index.js';
+export { sizeLoss } from './estimators/sizeLossOp.js';
+
+// models and optimisers
+export { Module } from './models/module.js';
+export { ResUNet, type ResUNetConfig } from './models/resunet.js';
+export { SGD, Adam } from './models/optim.js';
+
+// data (from bytes), training, metrics
+export type { SegDataset, Batch } from './data/dataset.js';
+export { indicesOf, makeBatch, batchIterator, selectAnnotated, volumeSplit, maskSizes } from './data/dataset.js';
+export { generateSynthetic, SYNTHETIC_DEFAULTS } from './data/synthetic.js';
+export { decodeNiftiBytes, parseNiftiHeader, isGzip, type NiftiVolume } from './data/niftiBytes.js';
+export { slicesFromVolumes, type MsdVolumePair, type MsdSliceOptions } from './data/msdSlices.js';
+export { pretrain, sizetrain, evaluate, predictLogits, type TrainResult, type EpochRecord, type TrainObserver } from './train/trainer.js';
+export { iouOf, diceOf, sizeErrorOf, thresholdLogits, foregroundPriorLogit, type SegMetrics } from './train/metrics.js';

@@ -1,0 +1,130 @@
+/**
+ * More than one kernel thread in a page: a ThreadPlatform (src/kernels/cpu/threadPool.ts) made of Web Workers,
+ * for the training worker when the page is cross-origin isolated (SharedArrayBuffer and Atomics.wait exist).
+ *
+ * Two browser facts shape it (../shared/browser/README.md): a browser has no synchronous `receiveMessageOnPort`,
+ * and a worker blocked in `Atomics.wait` cannot deliver a `postMessage` to a worker it created, while messages
+ * on a MessageChannel port arrive. So:
+ *  - the pool workers are started and connected by a MessageChannel *before* training, while the training
+ *    worker's event loop is free (`preparePoolWorkers`);
+ *  - when the thread pool starts a worker, its program goes over that port; the pool's synchronous job loop
+ *    (WORKER_LOOP, which takes each job with a synchronous receive) is replaced by an event-driven one: a job
+ *    arrives as a port message, runs, and is signalled done through the shared control words exactly as the
+ *    pool expects (ctrl[1] = the job's sequence number, then Atomics.notify). The training worker blocks in
+ *    Atomics.wait meanwhile, which a worker may do.
+ */
+import { WORKER_LOOP, installThreadPlatform, type PoolWorkerHandle, type ThreadPlatform } from '../../src/kernels/cpu/threadPool.js';
+
+/** The event-driven replacement of WORKER_LOOP (same self-test, same control words). */
+const EVENT_LOOP = `
+const ws = {};
+try {
+  const A = new Float64Array([1, 2, 3, 4, 5, 6]), B = new Float64Array([1, 0, 0, 1, 1, 1]);
+  const C = new Float64Array(4);
+  gemmAcc(2, 2, 3, A, 0, 3, 1, B, 0, 2, 1, C, 0, 2, ws);
+  if (C[0] !== 4 || C[1] !== 5 || C[2] !== 10 || C[3] !== 11) throw new Error('worker self-test failed');
+  Atomics.store(ctrl, 3, 1);
+} catch (e) {
+  Atomics.store(ctrl, 3, 2);
+  Atomics.notify(ctrl, 3);
+  throw e;
+}
+Atomics.notify(ctrl, 3);
+let last = 0;
+port.onmessage = (ev) => {
+  const job = ev.data;
+  last = (last + 1) | 0; // jobs arrive in order, one per sequence number
+  try {
+    if (job.op === 'wasm') runWasmJob(job, ws);
+    else runKernelJob(job, ws);
+  } catch (e) {
+    Atomics.store(ctrl, 2, 1);
+    reportError(String(e && e.stack ? e.stack : e));
+  }
+  Atomics.store(ctrl, 1, last);
+  Atomics.notify(ctrl, 1);
+};
+`;
+
+/** What the pool's program finds when it is evaluated: its control words and its port. */
+const PROLOGUE = `
+const ctrl = new Int32Array(self.__sizesegCtrl);
+const port = self.__sizesegPort;
+function takeJob() { return undefined; }
+function reportError(text) { self.__sizesegLastError = text; console.warn('sizeseg kernel worker: ' + text); }
+`;
+
+/** A pool worker's first program: wait for the real one on the port, then evaluate it. */
+const BOOTSTRAP = `
+self.onmessage = (ev) => {
+  const port = ev.data.port;
+  self.onmessage = null;
+  port.onmessage = (e) => {
+    port.onmessage = null;
+    self.__sizesegCtrl = e.data.ctrl;
+    self.__sizesegPort = port;
+    (0, eval)(e.data.source);
+  };
+  port.postMessage('booted');
+};
+`;
+
+interface Prepared {
+  worker: Worker;
+  port: MessagePort;
+}
+
+const prepared: Prepared[] = [];
+let started = 0;
+
+/** Start and connect `count` pool workers (call while the event loop is free, before training). */
+export async function preparePoolWorkers(count: number): Promise<void> {
+  const url = URL.createObjectURL(new Blob([BOOTSTRAP], { type: 'text/javascript' }));
+  try {
+    const want = count - (prepared.length + started);
+    await Promise.all(Array.from({ length: Math.max(0, want) }, () => new Promise<void>((resolve, reject) => {
+      const worker = new Worker(url);
+      const channel = new MessageChannel();
+      const timer = setTimeout(() => reject(new Error('a kernel Web Worker did not start within 10 s')), 10_000);
+      channel.port1.onmessage = () => {
+        clearTimeout(timer);
+        channel.port1.onmessage = null;
+        prepared.push({ worker, port: channel.port1 });
+        resolve();
+      };
+      worker.onerror = (e) => {
+        clearTimeout(timer);
+        reject(new Error(`a kernel Web Worker failed: ${e.message}`));
+      };
+      worker.postMessage({ port: channel.port2 }, [channel.port2]);
+    })));
+  } finally {
+    URL.revokeObjectURL(url);
+  }
+}
+
+export const webWorkerThreadPlatform: ThreadPlatform = {
+  name: 'Web Workers',
+  prologue: PROLOGUE,
+  cores: () => navigator.hardwareConcurrency || 1,
+  threadsSetting: () => undefined,
+  startWorker(source: string, ctrl: SharedArrayBuffer): PoolWorkerHandle {
+    const slot = prepared.shift();
+    if (!slot) throw new Error('no prepared kernel Web Worker (call preparePoolWorkers first)');
+    if (!source.includes(WORKER_LOOP)) throw new Error('the kernel worker program has no WORKER_LOOP to replace');
+    started++;
+    slot.port.postMessage({ source: source.replace(WORKER_LOOP, () => EVENT_LOOP), ctrl });
+    return {
+      post: (job) => slot.port.postMessage(job),
+      // the pool worker keeps the text; a browser cannot read it back synchronously, the console has it
+      receive: () => 'a kernel job failed in a Web Worker (its error is in the browser console)',
+      terminate: () => slot.worker.terminate(),
+      onError: (cb) => slot.worker.addEventListener('error', () => cb()),
+    };
+  },
+};
+
+/** Use Web Workers for the kernels' extra threads (needs cross-origin isolation). */
+export function installWebWorkerThreads(): void {
+  installThreadPlatform(webWorkerThreadPlatform);
+}
