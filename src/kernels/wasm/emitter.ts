@@ -392,7 +392,7 @@ export class ModuleBuilder {
     this.functions.push(f);
   }
 
-  bytes(): Uint8Array {
+  bytes(): Uint8Array<ArrayBuffer> {
     const out: number[] = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
     // types: one per function (duplicates are allowed and keep this simple)
     const types: number[] = [];
