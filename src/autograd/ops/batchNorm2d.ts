@@ -52,12 +52,14 @@ function batchNorm2dImpl(x: Tensor, gamma: Tensor, beta: Tensor, options: BatchN
   const attrs = fusedRelu ? { training, momentum, eps, relu: true } : { training, momentum, eps };
   const [out, mean, invStd] = runKernel('BatchNorm2D', [x, gamma, beta, runningMean, runningVar], attrs) as [Tensor, Tensor, Tensor];
   return record(out, fusedRelu ? 'batchNorm2dRelu' : 'batchNorm2d', [x, gamma, beta], (upstream) => {
-    // the ReLU's gradient: pass where the output is positive
-    const g = fusedRelu ? new Tensor(elementwiseWasm('reluBackward', upstream.values() as Float32Array, out.values() as Float32Array), out.shape) : upstream;
     if (training) {
-      const [dx, dgamma, dbeta] = runKernel('BatchNorm2DBackward', [g, x, gamma, mean, invStd]) as [Tensor, Tensor, Tensor];
+      // fused: the kernel masks the upstream gradient with the output (the ReLU's backward) itself
+      const inputs = fusedRelu ? [upstream, x, gamma, mean, invStd, out] : [upstream, x, gamma, mean, invStd];
+      const [dx, dgamma, dbeta] = runKernel('BatchNorm2DBackward', inputs) as [Tensor, Tensor, Tensor];
       return [dx, dgamma, dbeta];
     }
+    // the ReLU's gradient: pass where the output is positive
+    const g = fusedRelu ? new Tensor(elementwiseWasm('reluBackward', upstream.values() as Float32Array, out.values() as Float32Array), out.shape) : upstream;
     // eval mode on a device: the backend's kernel (the host loop below would read device storage)
     if (g.device) return runKernel('BatchNorm2DEvalBackward', [g, x, gamma, mean, invStd]);
     return evalBackward(g, x, gamma, mean, invStd);

@@ -65,10 +65,12 @@ const kernels: Record<string, KernelFunc> = {
     const C = [x!.shape[1] as number];
     return [new Tensor(out, x!.shape), new Tensor(mean, C), new Tensor(invStd, C)];
   },
-  BatchNorm2DBackward: ([dy, x, gamma, mean, invStd]) => {
+  BatchNorm2DBackward: ([dy, x, gamma, mean, invStd, reluOut]) => {
+    // an optional sixth input: the output of the fused batch norm + ReLU, whose mask applies to dy
     const dyv = dy!.values();
+    if (reluOut !== undefined && !useWasm(dyv)) throw new Error('BatchNorm2DBackward: the fused ReLU needs the WebAssembly kernels (float32).');
     const { dx, dgamma, dbeta } = useWasm(dyv)
-      ? batchNorm2dBackwardWasm(dyv, x!.values() as Float32Array, shape4(x!), gamma!.values() as Float32Array, mean!.values() as Float32Array, invStd!.values() as Float32Array)
+      ? batchNorm2dBackwardWasm(dyv, x!.values() as Float32Array, shape4(x!), gamma!.values() as Float32Array, mean!.values() as Float32Array, invStd!.values() as Float32Array, reluOut ? (reluOut.values() as Float32Array) : null)
       : batchNorm2dBackward(dyv, x!.values(), shape4(x!), gamma!.values(), mean!.values(), invStd!.values());
     const C = [x!.shape[1] as number];
     return [new Tensor(dx, x!.shape), new Tensor(dgamma, C), new Tensor(dbeta, C)];

@@ -99,32 +99,41 @@ function buildModule(s: BnSpec): ModuleBuilder {
     });
   }
 
-  m.function('backwardStats', [['args', 'i32'], ['c', 'i32']], (f, args, c) => {
-    const total = f.local('f64', 'total'), acc = f.local('v128', 'acc'), i = f.local('i32', 'i');
-    const mv = f.local('v128', 'mv'), ms = f.local('f32', 'ms'), sums = f.local('i32', 'sums');
-    f.set(sums, i32.add(i32.load(args!, 12), i32.shl(c!, i32.const(4))));
-    constant(f, args!, c!, 3, mv, ms);
-    planes(f, args!, c!, (_px, pd) => reducePlane(f, total, acc, i, (i) => v128.load(i32.add(pd, i)), (i) => f32.load(i32.add(pd, i))));
-    f.do(f64.store(sums, total, 0));
-    f.set(total, f64.const(0));
-    planes(f, args!, c!, (px, pd) => reducePlane(f, total, acc, i,
-      (i) => f32x4.mul(v128.load(i32.add(pd, i)), f32x4.sub(v128.load(i32.add(px, i)), mv)),
-      (i) => f32.mul(f32.load(i32.add(pd, i)), f32.sub(f32.load(i32.add(px, i)), ms))));
-    f.do(f64.store(sums, total, 8));
-  });
+  // backward; the *Relu variants mask dy with the fused ReLU's output y (the gradient passes where y > 0),
+  // read from the out buffer, which backwardApplyRelu then overwrites with dx element by element
+  for (const masked of [false, true]) {
+    const dyVec = (pd: Local, po: Local, i: Local): Expr =>
+      masked ? v128.and(v128.load(i32.add(pd, i)), f32x4.gt(v128.load(i32.add(po, i)), v128.zero())) : v128.load(i32.add(pd, i));
+    const dyScalar = (pd: Local, po: Local, i: Local): Expr =>
+      masked ? f32.select(f32.load(i32.add(pd, i)), f32.const(0), f32.gt(f32.load(i32.add(po, i)), f32.const(0))) : f32.load(i32.add(pd, i));
 
-  m.function('backwardApply', [['args', 'i32'], ['c', 'i32']], (f, args, c) => {
-    const i = f.local('i32', 'i');
-    const [A, B, Cc, M] = [0, 1, 2, 3].map((k) => f.local('v128', `k${k}`));
-    const [As, Bs, Cs, Ms] = [0, 1, 2, 3].map((k) => f.local('f32', `s${k}`));
-    constant(f, args!, c!, 0, A!, As!);
-    constant(f, args!, c!, 1, B!, Bs!);
-    constant(f, args!, c!, 2, Cc!, Cs!);
-    constant(f, args!, c!, 3, M!, Ms!);
-    planes(f, args!, c!, (px, pd, po) => mapPlane(f, po, i,
-      (i) => f32x4.sub(f32x4.sub(f32x4.mul(A!, v128.load(i32.add(pd, i))), B!), f32x4.mul(Cc!, f32x4.sub(v128.load(i32.add(px, i)), M!))),
-      (i) => f32.sub(f32.sub(f32.mul(As!, f32.load(i32.add(pd, i))), Bs!), f32.mul(Cs!, f32.sub(f32.load(i32.add(px, i)), Ms!)))));
-  });
+    m.function(masked ? 'backwardStatsRelu' : 'backwardStats', [['args', 'i32'], ['c', 'i32']], (f, args, c) => {
+      const total = f.local('f64', 'total'), acc = f.local('v128', 'acc'), i = f.local('i32', 'i');
+      const mv = f.local('v128', 'mv'), ms = f.local('f32', 'ms'), sums = f.local('i32', 'sums');
+      f.set(sums, i32.add(i32.load(args!, 12), i32.shl(c!, i32.const(4))));
+      constant(f, args!, c!, 3, mv, ms);
+      planes(f, args!, c!, (_px, pd, po) => reducePlane(f, total, acc, i, (i) => dyVec(pd, po, i), (i) => dyScalar(pd, po, i)));
+      f.do(f64.store(sums, total, 0));
+      f.set(total, f64.const(0));
+      planes(f, args!, c!, (px, pd, po) => reducePlane(f, total, acc, i,
+        (i) => f32x4.mul(dyVec(pd, po, i), f32x4.sub(v128.load(i32.add(px, i)), mv)),
+        (i) => f32.mul(dyScalar(pd, po, i), f32.sub(f32.load(i32.add(px, i)), ms))));
+      f.do(f64.store(sums, total, 8));
+    });
+
+    m.function(masked ? 'backwardApplyRelu' : 'backwardApply', [['args', 'i32'], ['c', 'i32']], (f, args, c) => {
+      const i = f.local('i32', 'i');
+      const [A, B, Cc, M] = [0, 1, 2, 3].map((k) => f.local('v128', `k${k}`));
+      const [As, Bs, Cs, Ms] = [0, 1, 2, 3].map((k) => f.local('f32', `s${k}`));
+      constant(f, args!, c!, 0, A!, As!);
+      constant(f, args!, c!, 1, B!, Bs!);
+      constant(f, args!, c!, 2, Cc!, Cs!);
+      constant(f, args!, c!, 3, M!, Ms!);
+      planes(f, args!, c!, (px, pd, po) => mapPlane(f, po, i,
+        (i) => f32x4.sub(f32x4.sub(f32x4.mul(A!, dyVec(pd, po, i)), B!), f32x4.mul(Cc!, f32x4.sub(v128.load(i32.add(px, i)), M!))),
+        (i) => f32.sub(f32.sub(f32.mul(As!, dyScalar(pd, po, i)), Bs!), f32.mul(Cs!, f32.sub(f32.load(i32.add(px, i)), Ms!)))));
+    });
+  }
   return m;
 }
 
@@ -193,9 +202,14 @@ export function batchNorm2dForwardWasm(
   return { out: heapF32().slice(b.out / 4, b.out / 4 + x.length), mean, invStd };
 }
 
-/** Training-mode backward, same contract as the reference `batchNorm2dBackward`. */
+/**
+ * Training-mode backward, same contract as the reference `batchNorm2dBackward`. With `reluOut` (the output
+ * of the fused batch norm + ReLU), dy is first masked to where reluOut > 0: the ReLU's backward inside
+ * the batch norm's passes.
+ */
 export function batchNorm2dBackwardWasm(
   dy: Float32Array, x: Float32Array, xShape: Shape4, gamma: Float32Array, mean: Float32Array, invStd: Float32Array,
+  reluOut: Float32Array | null = null,
 ): { dx: Float32Array; dgamma: Float32Array; dbeta: Float32Array } {
   const [N, C, H, W] = xShape;
   const s: BnSpec = { N, C, HW: H * W };
@@ -206,10 +220,14 @@ export function batchNorm2dBackwardWasm(
   const heap = heapF32();
   heap.set(x, b.x / 4);
   heap.set(dy, b.dy / 4);
+  if (reluOut !== null) {
+    if (reluOut.length !== x.length) throw new Error(`batchNorm2d: reluOut has ${reluOut.length} elements, x has ${x.length}`);
+    heap.set(reluOut, b.out / 4);
+  }
   const consts = new Float32Array(4 * C);
   for (let c = 0; c < C; c++) consts[4 * c + 3] = mean[c]!;
   heap.set(consts, b.consts / 4);
-  run(s, 'backwardStats', b);
+  run(s, reluOut !== null ? 'backwardStatsRelu' : 'backwardStats', b);
   const sums = new Float64Array(heapF32().buffer, b.sums, 2 * C);
   const dgamma = new Float32Array(C), dbeta = new Float32Array(C);
   for (let c = 0; c < C; c++) {
@@ -224,6 +242,6 @@ export function batchNorm2dBackwardWasm(
     consts[4 * c + 2] = k * dg * is;
   }
   heapF32().set(consts, b.consts / 4);
-  run(s, 'backwardApply', b);
+  run(s, reluOut !== null ? 'backwardApplyRelu' : 'backwardApply', b);
   return { dx: heapF32().slice(b.out / 4, b.out / 4 + x.length), dgamma, dbeta };
 }

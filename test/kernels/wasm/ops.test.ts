@@ -42,6 +42,17 @@ describe.runIf(wasmSimdAvailable())('WebAssembly batch norm', () => {
     });
   }
 
+  it('the fused ReLU mask in the backward equals masking dy first, bit for bit', () => {
+    const s: S4 = [4, 6, 5, 7];
+    const r = rng(12);
+    const x = randomF32(4 * 6 * 35, r), dy = randomF32(x.length, r), gamma = randomF32(6, r), beta = randomF32(6, r);
+    const f = batchNorm2dForwardWasm(x, s, gamma, beta, { training: true, eps: 1e-5, momentum: 0.1 }, true);
+    const masked = dy.map((g, i) => (f.out[i]! > 0 ? g : 0));
+    const fused = batchNorm2dBackwardWasm(dy, x, s, gamma, f.mean, f.invStd, f.out);
+    const plain = batchNorm2dBackwardWasm(masked, x, s, gamma, f.mean, f.invStd);
+    for (const k of ['dx', 'dgamma', 'dbeta'] as const) expect(Buffer.from(fused[k].buffer).equals(Buffer.from(plain[k].buffer))).toBe(true);
+  });
+
   it('eval mode uses the running statistics', () => {
     const s: S4 = [3, 4, 5, 6];
     const r = rng(5);
