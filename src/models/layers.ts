@@ -1,7 +1,7 @@
 /** Layers of the residual U-Net. Each holds its parameters and calls the differentiable functional ops. */
 import { zeros, ones, randn } from '../autograd/creation.js';
 import type { DType } from '../autograd/dtype.js';
-import { relu } from '../autograd/ops/elementwise.js';
+import { addRelu, relu } from '../autograd/ops/elementwise.js';
 import { isGradEnabled } from '../autograd/engine.js';
 import { batchNorm2d, batchNorm2dRelu } from '../autograd/ops/batchNorm2d.js';
 import { conv2d } from '../autograd/ops/conv2d.js';
@@ -163,11 +163,11 @@ export class BasicBlock extends Module {
       const h = this.conv1.forwardFolded(x, this.bn1, true);
       const main = this.conv2.forwardFolded(h, this.bn2, false);
       const skip = this.shortcutConv && this.shortcutBn ? this.shortcutConv.forwardFolded(x, this.shortcutBn, false) : x;
-      return relu(main.add(skip));
+      return addRelu(main, skip);
     }
     const h = this.bn1.forwardRelu(this.conv1.forward(x));
     const main = this.bn2.forward(this.conv2.forward(h));
     const skip = this.shortcutConv && this.shortcutBn ? this.shortcutBn.forward(this.shortcutConv.forward(x)) : x;
-    return relu(main.add(skip));
+    return addRelu(main, skip);
   }
 }

@@ -136,6 +136,20 @@ export function add(a: TensorLike, b: TensorLike): Tensor {
   return record(out, 'add', [x, y], (g) => [sumToShape(g, x.shape), sumToShape(g, y.shape)]);
 }
 
+/**
+ * relu(a + b) for tensors of one shape (a residual block's output): one pass on the WebAssembly kernels,
+ * the composition elsewhere. The backward masks the gradient with the output (a + b > 0 exactly where
+ * relu(a + b) > 0) and hands it to both inputs. Same values as relu(add(a, b)).
+ */
+export function addRelu(a: Tensor, b: Tensor): Tensor {
+  if (!wasmWorthIt(a, b)) return relu(add(a, b));
+  const out = new Tensor(elementwiseWasm('addRelu', a.values() as Float32Array, b.values() as Float32Array), a.shape);
+  return record(out, 'addRelu', [a, b], (g) => {
+    const masked = new Tensor(elementwiseWasm('reluBackward', g.values() as Float32Array, out.values() as Float32Array), a.shape);
+    return [masked, masked];
+  });
+}
+
 export function sub(a: TensorLike, b: TensorLike): Tensor {
   const [x, y] = liftPair('sub', a, b);
   const out = binaryValues('sub', x, y, (p, q) => p - q);

@@ -29,6 +29,8 @@ const OPS: Record<string, { vec: VecOp; scalar: ScalarOp; binary: boolean }> = {
     binary: true,
   },
   add: { vec: (a, b) => f32x4.add(a, b), scalar: (a, b) => f32.add(a, b), binary: true },
+  /** out = max(a + b, 0): a residual block's sum and the ReLU after it in one pass */
+  addRelu: { vec: (a, b) => f32x4.max(f32x4.add(a, b), v128.zero()), scalar: (a, b) => f32.max(f32.add(a, b), f32.const(0)), binary: true },
 };
 
 export type ElementwiseOp = keyof typeof OPS;

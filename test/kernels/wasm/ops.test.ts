@@ -96,6 +96,10 @@ describe.runIf(wasmSimdAvailable())('WebAssembly elementwise kernels and GEMM', 
       expect([...elementwiseWasm('add', a, b)]).toEqual([...a].map((v, i) => Math.fround(v + b[i]!)));
     }
     expect(Object.is(elementwiseWasm('relu', Float32Array.of(-0), null)[0], 0)).toBe(true);
+    for (const n of [5, 8193]) {
+      const a = randomF32(n, r), b = randomF32(n, r);
+      expect([...elementwiseWasm('addRelu', a, b)]).toEqual([...a].map((v, i) => Math.max(Math.fround(v + b[i]!), 0)));
+    }
     expect(Number.isNaN(elementwiseWasm('relu', Float32Array.of(Number.NaN), null)[0])).toBe(true);
     expect(() => elementwiseWasm('add', new Float32Array(3), new Float32Array(4))).toThrow(/different lengths/);
   });
@@ -117,6 +121,21 @@ describe.runIf(wasmSimdAvailable())('WebAssembly elementwise kernels and GEMM', 
       }
       expect([...upsampleNearest2xBackwardWasm(dy, N * C, H, W)]).toEqual([...want]);
     }
+  });
+
+  it('addRelu (a residual block\'s output) equals relu(add) in values and gradients, bit for bit', async () => {
+    const { Tensor, add, relu } = await import('../../../src/index.js');
+    const { addRelu } = await import('../../../src/autograd/ops/elementwise.js');
+    const shape = [4, 8, 12, 16];
+    const run = (fused: boolean) => {
+      const a = new Tensor(randomF32(6144, rng(1)), shape).requiresGrad_();
+      const b = new Tensor(randomF32(6144, rng(2)), shape).requiresGrad_();
+      const y = fused ? addRelu(a, b) : relu(add(a, b));
+      y.backward(new Tensor(randomF32(6144, rng(3)), shape));
+      return [y.values(), a.grad!.values(), b.grad!.values()] as Float32Array[];
+    };
+    const fused = run(true), plain = run(false);
+    fused.forEach((v, i) => expect(Buffer.from(v.buffer, v.byteOffset, v.byteLength).equals(Buffer.from(plain[i]!.buffer, plain[i]!.byteOffset, plain[i]!.byteLength))).toBe(true));
   });
 
   it('gemm equals a float64 triple loop within float32 accumulation error', () => {
