@@ -2,6 +2,7 @@
  * sizeseg in a web page: the public API of src/index.ts minus what needs Node (files, worker threads,
  * checkpoints on disk, the gpu backend's Node WebGPU binding).
  *
+ * - Checkpoints as bytes (`encodeCheckpoint`, `decodeCheckpoint`; the files are the Node wrapper's job).
  * - Data: synthetic images, and MSD volumes from bytes (`decodeNiftiBytes` after the page gunzips them
  *   with `DecompressionStream`, then `slicesFromVolumes`).
  * - Nothing here touches a Node global when it loads; `tsconfig.browser.json` typechecks this file with
@@ -48,3 +49,4 @@ export { decodeNiftiBytes, parseNiftiHeader, isGzip, type NiftiVolume } from './
 export { slicesFromVolumes, type MsdVolumePair, type MsdSliceOptions } from './data/msdSlices.js';
 export { pretrain, sizetrain, evaluate, predictLogits, type TrainResult, type EpochRecord, type TrainObserver } from './train/trainer.js';
 export { iouOf, diceOf, sizeErrorOf, thresholdLogits, foregroundPriorLogit, type SegMetrics } from './train/metrics.js';
+export { encodeCheckpoint, decodeCheckpoint, sha256Hex, type CheckpointInfo, type CheckpointEntry, type LoadedCheckpoint } from './train/checkpointBytes.js';

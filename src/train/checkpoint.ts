@@ -20,39 +20,21 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { Tensor } from '../autograd/tensor.js';
 import type { Module } from '../models/module.js';
 import { writeFileAtomic } from './files.js';
+import {
+  decodeCheckpoint, encodeCheckpoint, type CheckpointEntry, type CheckpointHeader, type CheckpointInfo, type LoadedCheckpoint,
+} from './checkpointBytes.js';
 
-const MAGIC = 'SZSGCKPT';
-export const CHECKPOINT_VERSION = 2;
-/** Version 1: the sha256 covers the payload only. */
-const PAYLOAD_ONLY_VERSION = 1;
-const ZERO_SHA = '0'.repeat(64);
+// the format itself lives in checkpointBytes.ts (pure byte functions, also for the browser)
+export { CHECKPOINT_VERSION, decodeCheckpoint, encodeCheckpoint } from './checkpointBytes.js';
+export type { CheckpointEntry, CheckpointHeader, CheckpointInfo, LoadedCheckpoint } from './checkpointBytes.js';
 
-export interface CheckpointHeader {
-  format: 'sizeseg-checkpoint';
-  version: number;
-  /** The model configuration (enough to rebuild the model). */
-  config: Record<string, unknown>;
-  epoch: number;
-  phase: string;
-  metrics: Record<string, number>;
-  /** Anything else a run wants to resume (seed, step counts, …). */
-  extra?: Record<string, unknown>;
-  tensors: { name: string; shape: number[]; group?: string }[];
-  payloadBytes: number;
-  sha256: string;
-}
-
-export type CheckpointInfo = Omit<CheckpointHeader, 'format' | 'version' | 'tensors' | 'payloadBytes' | 'sha256'>;
-
-/** One tensor of a checkpoint file: its group, name, shape and values. */
-export interface CheckpointEntry {
-  group: string;
-  name: string;
-  shape: readonly number[];
-  values: ArrayLike<number>;
+/** node:crypto's SHA-256 (native, fast) for the byte functions. */
+function nodeSha256(parts: readonly Uint8Array[]): string {
+  const hash = createHash('sha256');
+  for (const p of parts) hash.update(p);
+  return hash.digest('hex');
 }
 
 /** The model's state dict as checkpoint entries (group 'model'). */
@@ -82,40 +64,7 @@ export async function saveModelCheckpoint(path: string, model: Module, info: Che
 }
 
 export function writeCheckpointFile(path: string, info: CheckpointInfo, entries: readonly CheckpointEntry[]): void {
-  const total = entries.reduce((s, e) => s + e.values.length, 0);
-  const payload = new Float32Array(total);
-  let off = 0;
-  for (const e of entries) {
-    const size = e.shape.reduce((a, b) => a * b, 1);
-    if (size !== e.values.length) throw new Error(`checkpoint entry ${e.group}/${e.name}: shape [${e.shape.join(', ')}] holds ${size} values, got ${e.values.length}.`);
-    payload.set(e.values, off);
-    off += size;
-  }
-  const payloadBytes = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-  const header: CheckpointHeader = {
-    format: 'sizeseg-checkpoint',
-    version: CHECKPOINT_VERSION,
-    ...info,
-    tensors: entries.map((e) => (e.group === 'model' ? { name: e.name, shape: [...e.shape] } : { name: e.name, shape: [...e.shape], group: e.group })),
-    payloadBytes: payloadBytes.length,
-    sha256: ZERO_SHA,
-  };
-  // sha256 is the header's last key, so its digits sit just before the closing `"}`: hash with zeros there
-  const unsigned = JSON.stringify(header);
-  const sha = createHash('sha256').update(unsigned, 'utf8').update(payloadBytes).digest('hex');
-  const headerBytes = Buffer.from(`${unsigned.slice(0, -66)}${sha}"}`, 'utf8');
-  const prefix = Buffer.alloc(12);
-  prefix.write(MAGIC, 0, 'latin1');
-  prefix.writeUInt32LE(headerBytes.length, 8);
-  writeFileAtomic(path, [prefix, headerBytes, payloadBytes]);
-}
-
-export interface LoadedCheckpoint {
-  header: CheckpointHeader;
-  /** The model's tensors (group 'model'). */
-  state: Map<string, Tensor>;
-  /** Every other group's tensors, by group and name. */
-  groups: Map<string, Map<string, Tensor>>;
+  writeFileAtomic(path, [encodeCheckpoint(info, entries, nodeSha256)]);
 }
 
 export function readCheckpoint(path: string): LoadedCheckpoint {
@@ -124,46 +73,7 @@ export function readCheckpoint(path: string): LoadedCheckpoint {
     const inside = ['best.ckpt', 'last.ckpt'].find((f) => existsSync(`${path}/${f}`));
     throw new Error(`checkpoint ${path} is a folder, not a .ckpt file; pass the file${inside ? `, e.g. ${path.replace(/\/+$/, '')}/${inside}` : ' a pretrain/sizetrain run wrote (runs/<name>/best.ckpt)'}.`);
   }
-  const buf = readFileSync(path);
-  const fail = (why: string): never => {
-    throw new Error(`checkpoint ${path} is not usable: ${why}. Re-run the training that writes it, or pick another checkpoint.`);
-  };
-  if (buf.length < 12 || buf.toString('latin1', 0, 8) !== MAGIC) fail('it does not start with the sizeseg checkpoint magic (wrong file?)');
-  const headerLength = buf.readUInt32LE(8);
-  if (12 + headerLength > buf.length) fail(`the header claims ${headerLength} bytes but the file has only ${buf.length} (truncated)`);
-  let header: CheckpointHeader;
-  try {
-    header = JSON.parse(buf.toString('utf8', 12, 12 + headerLength)) as CheckpointHeader;
-  } catch {
-    return fail('the JSON header is corrupt');
-  }
-  if (header.format !== 'sizeseg-checkpoint') fail(`unknown format '${String(header.format)}'`);
-  if (header.version !== CHECKPOINT_VERSION && header.version !== PAYLOAD_ONLY_VERSION) fail(`format version ${header.version}, this sizeseg reads versions ${PAYLOAD_ONLY_VERSION} and ${CHECKPOINT_VERSION}`);
-  const start = 12 + headerLength;
-  const payload = buf.subarray(start);
-  if (payload.length !== header.payloadBytes) fail(`the payload has ${payload.length} bytes, the header says ${header.payloadBytes} (truncated or appended)`);
-  if (header.version === PAYLOAD_ONLY_VERSION) {
-    if (createHash('sha256').update(payload).digest('hex') !== header.sha256) fail('the weights do not match their sha256 (the file is corrupt)');
-  } else {
-    const headerText = buf.toString('utf8', 12, start);
-    const signed = /"sha256":"[0-9a-f]{64}"\}$/.test(headerText);
-    const unsigned = `${headerText.slice(0, -66)}${ZERO_SHA}"}`;
-    if (!signed || createHash('sha256').update(unsigned, 'utf8').update(payload).digest('hex') !== header.sha256) {
-      fail('its contents do not match their sha256 (the file is corrupt or was edited: weights, training state or settings)');
-    }
-  }
-  const values = new Float32Array(payload.length / 4);
-  Buffer.from(values.buffer).set(payload);
-  const state = new Map<string, Tensor>();
-  const groups = new Map<string, Map<string, Tensor>>();
-  let off = 0;
-  for (const { name, shape, group = 'model' } of header.tensors) {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const target = group === 'model' ? state : groups.get(group) ?? groups.set(group, new Map()).get(group)!;
-    target.set(name, new Tensor(values.slice(off, off + n), shape));
-    off += n;
-  }
-  return { header, state, groups };
+  return decodeCheckpoint(readFileSync(path), path, nodeSha256);
 }
 
 /** Copy a read checkpoint's weights into a model; a mismatch of names or shapes is refused (Module.loadStateDict). */
