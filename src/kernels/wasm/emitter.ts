@@ -141,7 +141,28 @@ export const i32 = {
   le_s: binary('i32', [0x4c], 'i32.le_s'),
   ge_s: binary('i32', [0x4e], 'i32.ge_s'),
   load: load('i32', [0x28], 2, 'i32.load'),
+  /** One unsigned byte, zero-extended. */
+  load8_u: load('i32', [0x2d], 0, 'i32.load8_u'),
   store: store('i32', [0x36], 2, 'i32.store'),
+};
+
+export const i32x4 = {
+  splat: (v: Expr): Expr => {
+    check('i32x4.splat', v, 'i32');
+    return node('v128', [v], simd(0x11));
+  },
+  replace_lane: (v: Expr, lane: number, x: Expr): Expr => {
+    check('i32x4.replace_lane', v, 'v128');
+    check('i32x4.replace_lane', x, 'i32');
+    return node('v128', [v, x], simd(0x1c), (out) => out.push(lane));
+  },
+  add: binary('v128', simd(0xae), 'i32x4.add'),
+  /** Lane-wise 0 − x (so 1 becomes all ones). */
+  neg: (v: Expr): Expr => node('v128', [v], simd(0xa1)),
+  min_s: binary('v128', simd(0xb6), 'i32x4.min_s'),
+  max_s: binary('v128', simd(0xb8), 'i32x4.max_s'),
+  /** Lane-wise a ≥ b (signed) as an all-ones / all-zeros mask. */
+  ge_s: binary('v128', simd(0x3f), 'i32x4.ge_s'),
 };
 
 export const f32 = {
@@ -260,6 +281,8 @@ export const f32x4 = {
   max: binary('v128', simd(0xe9), 'f32x4.max'),
   /** Lane-wise a > b as an all-ones / all-zeros mask. */
   gt: binary('v128', simd(0x44), 'f32x4.gt'),
+  /** Signed 32-bit integer lanes to float. */
+  convert_i32x4_s: (v: Expr): Expr => node('v128', [v], simd(0xfa)),
   sqrt: (v: Expr): Expr => node('v128', [v], simd(0xe3)),
   /** Sum of the four lanes, in float64 (lanes promoted exactly, added in lane order). */
   sumLanesF64: (v: Local): Expr =>

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { batchNorm2dBackwardWasm, batchNorm2dForwardWasm } from '../../../src/kernels/wasm/batchNorm2d.js';
 import { elementwiseWasm } from '../../../src/kernels/wasm/elementwise.js';
 import { gemmWasm } from '../../../src/kernels/wasm/gemm.js';
+import { distanceTransformBatchWasm } from '../../../src/kernels/wasm/distanceTransform.js';
 import { upsampleNearest2xBackwardWasm, upsampleNearest2xForwardWasm } from '../../../src/kernels/wasm/upsample.js';
 import { wasmSimdAvailable } from '../../../src/kernels/wasm/runtime.js';
 import { getNumThreads, setNumThreads } from '../../../src/kernels/cpu/threadPool.js';
@@ -136,6 +137,26 @@ describe.runIf(wasmSimdAvailable())('WebAssembly elementwise kernels and GEMM', 
     };
     const fused = run(true), plain = run(false);
     fused.forEach((v, i) => expect(Buffer.from(v.buffer, v.byteOffset, v.byteLength).equals(Buffer.from(plain[i]!.buffer, plain[i]!.byteOffset, plain[i]!.byteLength))).toBe(true));
+  });
+
+  it('distance transforms of a batch, four masks per SIMD vector, equal the O(V²) definition', () => {
+    const r = rng(14);
+    for (const [B, H, W, fg] of [[1, 1, 1, 1], [3, 5, 7, 0.8], [6, 9, 4, 1], [9, 8, 13, 0.9], [4, 11, 11, 0.6]] as const) {
+      const masks = new Uint8Array(B * H * W).map(() => (r() < fg ? 1 : 0));
+      const got = distanceTransformBatchWasm(masks, B, H, W);
+      for (let b = 0; b < B; b++) {
+        for (let i = 0; i < H * W; i++) {
+          // d_i = min over background j of max(|Δrow|, |Δcol|); 0 on background; +∞ without background
+          let d = masks[b * H * W + i] === 0 ? 0 : Infinity;
+          if (d !== 0) {
+            for (let j = 0; j < H * W; j++) {
+              if (masks[b * H * W + j] === 0) d = Math.min(d, Math.max(Math.abs(Math.floor(i / W) - Math.floor(j / W)), Math.abs((i % W) - (j % W))));
+            }
+          }
+          if (got[b * H * W + i] !== d) throw new Error(`mask ${b} of ${B} (${H}×${W}), pixel ${i}: ${got[b * H * W + i]} vs ${d}`);
+        }
+      }
+    }
   });
 
   it('gemm equals a float64 triple loop within float32 accumulation error', () => {
