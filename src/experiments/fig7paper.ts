@@ -437,7 +437,7 @@ export class Fig7PaperRunner {
     const left = factor * this.remainingSeconds((k) => this.expectedEpochs(k), { key, kind, epochsDone: epoch });
     const index = this.plan.findIndex((k) => k.mLabel === key.mLabel && k.seed === key.seed && k.arm === key.arm) + 1;
     const finished = this.plan.filter((k) => this.done(k)).length;
-    return `[fig7 ${this.protocol.name}] run ${index}/${this.plan.length} (m = ${key.mLabel}, seed ${key.seed}, ${kind === 'pretrain' ? 'pre-training' : `${kind} arm`}) epoch ${epoch}/${cap} · ${finished} runs finished · this session ${formatSeconds((performance.now() - this.startedAt) / 1000)} · ETA of the experiment ${formatSeconds(left)}`;
+    return `[fig7 ${this.protocol.name}] run ${index}/${this.plan.length} (m = ${key.mLabel}, seed ${key.seed}, ${kind === 'pretrain' ? 'pre-training' : `${kind} arm`}) epoch ${epoch}/${cap} · ${finished} runs finished · this session ${formatSeconds((performance.now() - this.startedAt) / 1000)}, rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB · ETA of the experiment ${formatSeconds(left)}`;
   }
 
   /** Pre-training of (m, seed): resumed from `pretrain.last.ckpt` if there is one; leaves `pretrained.ckpt` + `.json`. */
