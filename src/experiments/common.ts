@@ -7,7 +7,9 @@
  * `batchIterator`, `evaluate`, best-weights restore, the "drop a last batch of one image" rule) but
  *  - takes an arbitrary step objective (size loss, joint BCE + size, size + area, other estimators),
  *  - times the training part of an epoch separately from validation (Fig. 5 needs the pure epoch time),
- *  - records the mean of every named loss term per epoch.
+ *  - records the mean of every named loss term per epoch,
+ *  - can hand its state to `onState` after every epoch and continue from such a state (`resume`): the fig7
+ *    paper protocol (fig7paper.ts) checkpoints its phases with it.
  *
  * Backends: with `ctx.backend = 'gpu'` the networks live on the device (`model.to('gpu')`), as in the trainer:
  * step objectives get their logits through `forwardToHost` (inputs uploaded, the network and its backward on

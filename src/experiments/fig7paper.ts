@@ -19,7 +19,7 @@
  * Every file is written to a temporary name and renamed. Running the same command again skips what is finished,
  * resumes what is not from its last epoch, and ends with the numbers of an uninterrupted run.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Rng } from '../autograd/rng.js';
@@ -268,6 +268,28 @@ function afterCheckpoint(): void {
   if (Number.isInteger(n) && n > 0 && checkpointsWritten === n) process.kill(process.pid, 'SIGKILL');
 }
 
+/**
+ * Epochs completed according to a phase checkpoint's header (0 when there is none or it is unreadable: the
+ * header alone is read, so this is cheap enough for every ETA line).
+ */
+function savedEpoch(path: string): number {
+  if (!existsSync(path)) return 0;
+  let fd = -1;
+  try {
+    fd = openSync(path, 'r');
+    const prefix = Buffer.alloc(12);
+    if (readSync(fd, prefix, 0, 12, 0) < 12) return 0;
+    const header = Buffer.alloc(prefix.readUInt32LE(8));
+    readSync(fd, header, 0, header.length, 12);
+    const epoch = (JSON.parse(header.toString('utf8')) as { epoch?: unknown }).epoch;
+    return typeof epoch === 'number' ? epoch : 0;
+  } catch {
+    return 0;
+  } finally {
+    if (fd >= 0) closeSync(fd);
+  }
+}
+
 /** Images per pre-training epoch: the annotated set repeated up to the minimum (as `pretrain` in trainer.ts does). */
 function pretrainImages(p: Fig7Protocol, annotated: number): number {
   return annotated * Math.max(1, Math.ceil(p.pretrain.minImagesPerEpoch / Math.max(1, annotated)));
@@ -414,18 +436,23 @@ export class Fig7PaperRunner {
     return Math.min(cap, seen.length ? mean(seen) : p.expectedEpochs[kind]);
   }
 
-  /** Seconds left for the runs not finished, `epochs(kind)` epochs per phase; `current` discounts a phase in progress. */
-  private remainingSeconds(epochs: (kind: 'pretrain' | 'arm') => number, current?: { key: RunKey; kind: 'pretrain' | Fig7Arm; epochsDone: number }): number {
+  /**
+   * Seconds left for the runs not finished, `epochs(kind)` epochs per phase (never past the cap); a phase with a
+   * checkpoint counts only the epochs after its saved one.
+   */
+  private remainingSeconds(epochs: (kind: 'pretrain' | 'arm') => number): number {
+    const p = this.protocol;
+    const left = (kind: 'pretrain' | 'arm', ckpt: string): number => {
+      const cap = kind === 'pretrain' ? p.pretrain.epochs : p.size.epochs;
+      const done = savedEpoch(ckpt);
+      return done >= cap ? 0 : Math.max(1, Math.min(cap, epochs(kind)) - done);
+    };
     let s = 0;
     for (const key of this.plan) {
       if (this.done(key)) continue;
-      const pretrained = existsSync(join(this.unitDir(key), 'pretrained.json'));
-      if (key.arm === 'size' && !pretrained) {
-        const done = current && current.kind === 'pretrain' && current.key.mLabel === key.mLabel && current.key.seed === key.seed ? current.epochsDone : 0;
-        s += this.phaseSeconds('pretrain', key.m, Math.max(1, epochs('pretrain') - done));
-      }
-      const isCurrent = current && current.kind === key.arm && current.key.mLabel === key.mLabel && current.key.seed === key.seed;
-      s += this.phaseSeconds(key.arm, key.m, isCurrent ? Math.max(1, epochs('arm') - current!.epochsDone) : epochs('arm'));
+      const dir = this.unitDir(key);
+      if (key.arm === 'size' && !existsSync(join(dir, 'pretrained.json'))) s += this.phaseSeconds('pretrain', key.m, left('pretrain', join(dir, 'pretrain.last.ckpt')));
+      s += this.phaseSeconds(key.arm, key.m, left('arm', join(dir, `${key.arm}.last.ckpt`)));
     }
     return s;
   }
@@ -434,7 +461,7 @@ export class Fig7PaperRunner {
     this.observed += epochSeconds;
     this.predicted += this.epochSeconds(kind, key.m);
     const factor = this.predicted > 0 ? this.observed / this.predicted : 1;
-    const left = factor * this.remainingSeconds((k) => this.expectedEpochs(k), { key, kind, epochsDone: epoch });
+    const left = factor * this.remainingSeconds((k) => this.expectedEpochs(k));
     const index = this.plan.findIndex((k) => k.mLabel === key.mLabel && k.seed === key.seed && k.arm === key.arm) + 1;
     const finished = this.plan.filter((k) => this.done(k)).length;
     return `[fig7 ${this.protocol.name}] run ${index}/${this.plan.length} (m = ${key.mLabel}, seed ${key.seed}, ${kind === 'pretrain' ? 'pre-training' : `${kind} arm`}) epoch ${epoch}/${cap} · ${finished} runs finished · this session ${formatSeconds((performance.now() - this.startedAt) / 1000)}, rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB · ETA of the experiment ${formatSeconds(left)}`;
@@ -613,12 +640,12 @@ export class Fig7PaperRunner {
     const status = (key: RunKey): string => {
       if (this.done(key)) return 'finished';
       const last = join(this.unitDir(key), `${key.arm}.last.ckpt`);
-      if (existsSync(last)) return 'partial (resumes from its last epoch)';
+      if (existsSync(last)) return `partial (${savedEpoch(last)} epochs done; resumes after them)`;
       return 'pending';
     };
     this.plan.forEach((key, i) => {
       const pre = key.arm === 'size'
-        ? existsSync(join(this.unitDir(key), 'pretrained.json')) ? ' [pre-training finished]' : existsSync(join(this.unitDir(key), 'pretrain.last.ckpt')) ? ' [pre-training partial]' : ' [+ pre-training]'
+        ? existsSync(join(this.unitDir(key), 'pretrained.json')) ? ' [pre-training finished]' : existsSync(join(this.unitDir(key), 'pretrain.last.ckpt')) ? ` [pre-training partial: ${savedEpoch(join(this.unitDir(key), 'pretrain.last.ckpt'))} epochs done]` : ' [+ pre-training]'
         : '';
       lines.push(`  ${String(i + 1).padStart(3)}. m = ${key.mLabel.padEnd(4)} seed ${key.seed}  ${key.arm.padEnd(8)} ${status(key)}${pre}`);
     });
