@@ -158,7 +158,8 @@ export async function loadVolumePools(ctx: ExperimentContext, p: Fig7Protocol): 
     if (volumesInTwoSplits > 0) throw new Error(`fig7 ${p.name}: ${volumesInTwoSplits} volumes have slices in two splits; the split by volume is broken in ${ds.source}.`);
   }
   const split = {
-    mode: 'volume',
+    // generated data has no volumes: its loader falls back to a split by image (and says so in `source`)
+    mode: ds.volumeId ? 'volume' : 'image (the data has no volumes)',
     why: 'neighbouring slices of one volume are nearly the same image; a split by slice would leak them from the training into the test set',
     source: ds.source,
     counts: { train: whole.train.length, val: whole.val.length, test: whole.test.length },
