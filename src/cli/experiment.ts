@@ -1,6 +1,8 @@
 /**
  * `npm run experiment -- NAME [--preset quick|paper|smoke] [--data DIR|SPEC] [--seeds N] [--out DIR] [--backend cpu|gpu] [--quiet]`
  * NAME: fig3 | fig5 (also writes Fig. 6) | fig6 (same run as fig5) | fig7 | beyond | control.
+ * `fig7 --preset paper` (and its miniature `paper-smoke`) is the resumable paper-scale protocol of
+ * src/experiments/fig7paper.ts; `--dry-run` lists its runs and estimates the time without training.
  * Outputs go to <out>/<NAME>-<preset>/ (JSON, CSV, SVG); see docs/results.md.
  * `--backend gpu` trains the networks on the device (docs/gpu.md); `SIZESEG_GPU_EMULATION=1` runs it in GPU.js's
  * CPU mode (tests, machines without a GPU).
@@ -18,13 +20,17 @@ import { runControl } from '../experiments/control.js';
 import { runFig3 } from '../experiments/fig3.js';
 import { plotFig5, runFig5 } from '../experiments/fig5.js';
 import { plotFig7, runFig7 } from '../experiments/fig7.js';
+import { FIG7_PROTOCOLS, plotFig7Paper, runFig7Paper, type Fig7ProtocolName } from '../experiments/fig7paper.js';
 import { Progress } from './progress.js';
 
 const RUNNERS = { fig3: runFig3, fig5: runFig5, fig6: runFig5, fig7: runFig7, beyond: runBeyond, control: runControl } as const;
 export const EXPERIMENT_USAGE =
   'usage: npm run experiment -- NAME [--preset quick|paper|smoke] [--data DIR] [--seeds N] [--out DIR] [--backend cpu|gpu] [--quiet]\n' +
   `  NAME: ${Object.keys(RUNNERS).join(' | ')} (fig6 is the same run as fig5; control: Fig. 7 with true vs shuffled size labels)\n` +
-  '  --preset  quick (default; ≤ 20 min on 2 cores, subsampled), paper (the full protocol), smoke (seconds; tests)\n' +
+  '  --preset  quick (default; ≤ 20 min on 2 cores, subsampled), paper (the full protocol), smoke (seconds; tests);\n' +
+  '            fig7 also takes paper-smoke (the paper protocol in miniature). fig7 --preset paper is resumable: run the\n' +
+  '            same command again to continue after an interruption (see docs/results.md)\n' +
+  '  --dry-run fig7 --preset paper|paper-smoke: list the runs and their state, estimate the time, train nothing\n' +
   "  --data    prepared folder or spec (default ../shared/data/hippocampus; 'msd' for the copy 'npx sizeseg data download msd-task04' cached; 'synthetic' for generated images)\n" +
   '  --seeds   seeds per m for fig7 / beyond / control (default: the preset\'s)\n' +
   '  --out     root folder of the outputs (default runs)\n' +
@@ -33,6 +39,15 @@ export const EXPERIMENT_USAGE =
 
 /** Redraw the figures of <out>/<experiment>-<preset>/ from its JSON. */
 function replot(name: string, out: string, preset: string): string[] {
+  if (name === 'fig7' && preset in FIG7_PROTOCOLS) {
+    const dir = resolve(out, `fig7-${preset}`);
+    const jsonPath = join(dir, `fig7-${preset}.json`);
+    if (!existsSync(jsonPath)) throw new Error(`--replot: ${jsonPath} does not exist; run the experiment first.`);
+    return Object.entries(plotFig7Paper(JSON.parse(readFileSync(jsonPath, 'utf8')) as never)).map(([file, svg]) => {
+      writeFileSync(join(dir, file), svg);
+      return join(dir, file);
+    });
+  }
   const base = name === 'fig6' ? 'fig5' : name;
   const plots: Record<string, (s: never) => Record<string, string>> = { fig5: plotFig5, fig7: plotFig7, beyond: plotBeyond };
   const plot = plots[base];
@@ -52,7 +67,7 @@ export async function experimentMain(argv: string[]): Promise<number> {
   try {
     parsed = parseArgs({
       args: argv,
-      options: { preset: { type: 'string' }, data: { type: 'string' }, seeds: { type: 'string' }, out: { type: 'string' }, backend: { type: 'string' }, quiet: { type: 'boolean' }, replot: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, count: { type: 'string' } },
+      options: { preset: { type: 'string' }, data: { type: 'string' }, seeds: { type: 'string' }, out: { type: 'string' }, backend: { type: 'string' }, quiet: { type: 'boolean' }, replot: { type: 'boolean' }, 'dry-run': { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, count: { type: 'string' } },
       allowPositionals: true,
     });
   } catch (e) {
@@ -71,8 +86,14 @@ export async function experimentMain(argv: string[]): Promise<number> {
     return 2;
   }
   const presetName = values.preset ?? 'quick';
-  if (!(presetName in PRESETS)) {
-    process.stderr.write(`experiment: unknown preset '${presetName}' (quick, paper or smoke).\n`);
+  // fig7 --preset paper / paper-smoke: the resumable paper-scale protocol
+  const fig7Protocol = name === 'fig7' && presetName in FIG7_PROTOCOLS ? FIG7_PROTOCOLS[presetName as Fig7ProtocolName] : undefined;
+  if (!(presetName in PRESETS) && !fig7Protocol) {
+    process.stderr.write(`experiment: unknown preset '${presetName}' (quick, paper or smoke${name === 'fig7' ? ', or paper-smoke' : ''}).\n`);
+    return 2;
+  }
+  if (values['dry-run'] && !fig7Protocol) {
+    process.stderr.write('experiment: --dry-run is for fig7 --preset paper or paper-smoke.\n');
     return 2;
   }
   let seeds: number | undefined;
@@ -111,7 +132,8 @@ export async function experimentMain(argv: string[]): Promise<number> {
     progress.line(`backend: gpu — ${String(info.mode)}${info.adapter ? `, ${JSON.stringify(info.adapter)}` : ''}; the networks run on the device, the losses on the host`);
   }
   const ctx: ExperimentContext = {
-    preset: PRESETS[presetName as PresetName],
+    // the paper-scale fig7 reads its own protocol, not the preset (paper-smoke has none: smoke stands in)
+    preset: PRESETS[(presetName in PRESETS ? presetName : 'smoke') as PresetName],
     dataSpec: values.data ?? '../shared/data/hippocampus',
     out: values.out ?? 'runs',
     progress,
@@ -119,7 +141,7 @@ export async function experimentMain(argv: string[]): Promise<number> {
     ...(seeds !== undefined ? { seeds } : {}),
     ...(values.count !== undefined ? { syntheticCount: Number(values.count) } : {}),
   };
-  const result = await run(ctx);
+  const result = fig7Protocol ? await runFig7Paper(ctx, fig7Protocol, { dryRun: values['dry-run'] ?? false }) : await run(ctx);
   ctx.progress.line(`results: ${result.dir}/`);
   return 0;
 }

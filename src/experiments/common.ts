@@ -7,7 +7,9 @@
  * `batchIterator`, `evaluate`, best-weights restore, the "drop a last batch of one image" rule) but
  *  - takes an arbitrary step objective (size loss, joint BCE + size, size + area, other estimators),
  *  - times the training part of an epoch separately from validation (Fig. 5 needs the pure epoch time),
- *  - records the mean of every named loss term per epoch.
+ *  - records the mean of every named loss term per epoch,
+ *  - can hand its state to `onState` after every epoch and continue from such a state (`resume`): the fig7
+ *    paper protocol (fig7paper.ts) checkpoints its phases with it.
  *
  * Backends: with `ctx.backend = 'gpu'` the networks live on the device (`model.to('gpu')`), as in the trainer:
  * step objectives get their logits through `forwardToHost` (inputs uploaded, the network and its backward on
@@ -19,13 +21,13 @@ import { mkdirSync } from 'node:fs';
 import { writeFileAtomic } from '../train/files.js';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Rng } from '../autograd/rng.js';
+import { Rng, type RngState } from '../autograd/rng.js';
 import { Tensor } from '../autograd/tensor.js';
 import { backendInstance } from '../backend.js';
 import { batchIterator, indicesOf, loadDataset, type Batch, type SegDataset } from '../data/index.js';
 import { getNumThreads } from '../kernels/cpu/index.js';
 import type { Module } from '../models/module.js';
-import { Adam } from '../models/optim.js';
+import { Adam, type AdamState } from '../models/optim.js';
 import { evaluate, hostWeights, pretrain } from '../train/trainer.js';
 import { ResUNet } from '../models/resunet.js';
 import { foregroundPriorLogit } from '../train/metrics.js';
@@ -292,6 +294,38 @@ export interface PhaseOptions {
   /** Restore the best-validation weights at the end (default true). */
   restoreBest?: boolean;
   progress?: Progress;
+  /**
+   * Further random streams of the step (the estimator's sampler, the joint objective's annotated batches):
+   * their states are saved with every `onState`, so that a resumed phase continues them exactly.
+   */
+  streams?: Record<string, { getState(): unknown }>;
+  /**
+   * Called after every completed epoch with everything needed to continue the phase later (the fig7 paper
+   * protocol writes it to a checkpoint). Awaited before the next epoch starts.
+   */
+  onState?: (state: PhaseState) => void | Promise<void>;
+  /**
+   * Continue a phase from a state `onState` produced: the model gets its weights, Adam its moments, the
+   * batch and flip streams their states; the caller builds `step` on streams restored from `state.streams`.
+   * The continuation makes exactly the updates of the uninterrupted phase.
+   */
+  resume?: PhaseState;
+}
+
+/** A phase between two epochs (see `PhaseOptions.onState`). */
+export interface PhaseState {
+  /** Epochs completed. */
+  epoch: number;
+  history: PhaseEpoch[];
+  best: PhaseEpoch | null;
+  sinceBest: number;
+  start: SegMetrics | null;
+  /** Current weights and buffers, and those of the best epoch so far (host copies, `stateDict()` order). */
+  weights: Float32Array[];
+  bestState: Float32Array[] | null;
+  optimizer: AdamState;
+  rngs: { batches: RngState; flips: RngState };
+  streams: Record<string, unknown>;
 }
 
 export interface PhaseResult {
@@ -304,21 +338,26 @@ export interface PhaseResult {
 /** Epochs of shuffled batches with Adam; see the module comment. */
 export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
   if (o.trainIndices.length === 0) throw new Error(`${o.label}: no training images.`);
-  const rng = new Rng(o.seed);
-  const flipRng = rng.fork();
+  const resume = o.resume;
+  if (resume) restore(o.model, resume.weights);
+  const rng = resume ? Rng.fromState(resume.rngs.batches) : new Rng(o.seed);
+  const flipRng = resume ? Rng.fromState(resume.rngs.flips) : rng.fork();
   const optimizer = new Adam(o.model.parameters(), { lr: o.lr });
+  if (resume) optimizer.loadStateDict(resume.optimizer);
   const H = o.ds.height;
   const W = o.ds.width;
   const validate = o.valIndices.length > 0;
-  const start = validate ? await evaluate(o.model, o.ds, o.valIndices, Math.max(o.batch, 32)) : null;
-  const history: PhaseEpoch[] = [];
-  let best: PhaseEpoch | null = null;
+  const start = resume ? resume.start : validate ? await evaluate(o.model, o.ds, o.valIndices, Math.max(o.batch, 32)) : null;
+  const history: PhaseEpoch[] = resume ? [...resume.history] : [];
+  let best: PhaseEpoch | null = resume?.best ?? null;
   // as in trainer.ts: the best epoch is chosen among epochs ≥ 1 (epoch 0, the starting network, is only recorded)
-  let bestScore = -Infinity;
-  let bestState: Snapshot | null = null;
-  let sinceBest = 0;
+  let bestScore = best?.val ? o.score(best.val) : -Infinity;
+  let bestState: Snapshot | null = resume?.bestState ?? null;
+  let sinceBest = resume?.sinceBest ?? 0;
   const steps = Math.ceil(o.trainIndices.length / o.batch);
-  for (let epoch = 1; epoch <= o.epochs; epoch++) {
+  for (let epoch = (resume?.epoch ?? 0) + 1; epoch <= o.epochs; epoch++) {
+    // a resumed phase whose last saved epoch had already exhausted the patience
+    if (validate && sinceBest >= o.patience) break;
     o.model.train();
     const sums: Record<string, number> = {};
     let step = 0;
@@ -362,6 +401,13 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
       `  ${o.label} epoch ${epoch}: loss ${losses['loss']!.toFixed(4)}  train ${trainSeconds.toFixed(1)}s` +
         (val ? `  val IoU ${(100 * val.iou).toFixed(1)}%  E ${val.sizeError.toFixed(2)}${improved ? '  *best' : ''}` : ''),
     );
+    if (o.onState) {
+      await o.onState({
+        epoch, history: [...history], best, sinceBest, start, weights: await snapshot(o.model), bestState,
+        optimizer: await optimizer.hostStateDict(), rngs: { batches: rng.getState(), flips: flipRng.getState() },
+        streams: Object.fromEntries(Object.entries(o.streams ?? {}).map(([k, s]) => [k, s.getState()])),
+      });
+    }
     if (validate && sinceBest >= o.patience) break;
   }
   if (validate && bestState && (o.restoreBest ?? true)) restore(o.model, bestState);

@@ -5,3 +5,4 @@ export { runFig5 } from './fig5.js';
 export { runFig7 } from './fig7.js';
 export { runBeyond } from './beyond.js';
 export { runControl } from './control.js';
+export { runFig7Paper, FIG7_PROTOCOLS, type Fig7Protocol, type Fig7ProtocolName } from './fig7paper.js';

@@ -12,7 +12,7 @@
  */
 import { defineOp } from '../autograd/customOp.js';
 import { bceWithLogits } from '../autograd/ops/loss.js';
-import type { Rng } from '../autograd/rng.js';
+import { Rng, type RngState } from '../autograd/rng.js';
 import { stableSigmoid } from '../autograd/scalarMath.js';
 import { Tensor } from '../autograd/tensor.js';
 import { makeBatch, type Batch, type SegDataset } from '../data/index.js';
@@ -99,25 +99,65 @@ export function estimatorStep(model: Module, rng: Rng, samples: number, estimato
   };
 }
 
-/** An endless stream of shuffled, flipped batches of the annotated images (for the joint objective). */
-export function* annotatedStream(ds: SegDataset, annotated: readonly number[], batch: number, rng: Rng): Generator<Batch> {
-  const flip = rng.fork();
-  const size = Math.min(batch, annotated.length);
-  if (size < 1) throw new Error('annotatedStream: no annotated images.');
-  for (;;) {
-    const order = rng.shuffle([...annotated]);
-    for (let s = 0; s + size <= order.length; s += size) yield makeBatch(ds, order.slice(s, s + size), { flip });
+/** The state of an `AnnotatedBatches` stream between two steps (JSON-safe; saved with a phase checkpoint). */
+export interface AnnotatedBatchesState {
+  rng: RngState;
+  flip: RngState;
+  /** The current pass's shuffled order and the position of the next batch in it (null: start a new pass). */
+  order: number[] | null;
+  pos: number;
+}
+
+/**
+ * An endless stream of shuffled, flipped batches of the annotated images (for the joint objective): each pass
+ * shuffles the set anew and yields full batches (a short tail is dropped). Its state can be saved and restored
+ * between steps, so a resumed joint phase sees the same batches as an uninterrupted one.
+ */
+export class AnnotatedBatches {
+  private rng: Rng;
+  private flip: Rng;
+  private order: number[] | null = null;
+  private pos = 0;
+  private readonly size: number;
+
+  constructor(private readonly ds: SegDataset, private readonly annotated: readonly number[], batch: number, rng: Rng, state?: AnnotatedBatchesState) {
+    this.size = Math.min(batch, annotated.length);
+    if (this.size < 1) throw new Error('annotated batches: no annotated images.');
+    if (state) {
+      this.rng = Rng.fromState(state.rng);
+      this.flip = Rng.fromState(state.flip);
+      this.order = state.order ? [...state.order] : null;
+      this.pos = state.pos;
+    } else {
+      this.rng = rng;
+      this.flip = rng.fork();
+    }
+  }
+
+  next(): Batch {
+    if (this.order === null || this.pos + this.size > this.order.length) {
+      this.order = this.rng.shuffle([...this.annotated]);
+      this.pos = 0;
+    }
+    const b = makeBatch(this.ds, this.order.slice(this.pos, this.pos + this.size), { flip: this.flip });
+    this.pos += this.size;
+    return b;
+  }
+
+  getState(): AnnotatedBatchesState {
+    return { rng: this.rng.getState(), flip: this.flip.getState(), order: this.order ? [...this.order] : null, pos: this.pos };
   }
 }
 
 /**
  * Joint objective: every step, BCE on the next annotated batch + λ·(Lemma-1 size loss) on the size-labelled batch.
  * The two batches go through the network separately (batch-norm statistics of each batch on its own).
+ * `stream` defaults to a fresh stream forked from `rng` (pass a restored one to resume).
  */
-export function jointStep(model: Module, ds: SegDataset, annotated: readonly number[], batch: number, rng: Rng, lambda: number, samples = 1): StepFn {
-  const stream = annotatedStream(ds, annotated, batch, rng.fork());
+export function jointStep(model: Module, ds: SegDataset, annotated: readonly number[], batch: number, rng: Rng, lambda: number, samples = 1, stream?: AnnotatedBatches): StepFn {
+  const annotatedBatches = stream ?? new AnnotatedBatches(ds, annotated, batch, rng.fork());
   return async (b, x) => {
-    const a = stream.next().value as Batch;
+    const a = annotatedBatches.next();
     const xa = new Tensor(a.images, [a.batch, 1, a.height, a.width]);
     const bce = bceWithLogits(await forwardToHost(model, xa), maskTensor(a));
     const size = sizeLoss(await forwardToHost(model, x), b.sizes, { rng, samples, method: 'fast' });
