@@ -72,9 +72,13 @@ function describe(x: unknown): string {
 }
 
 /**
- * Unchecked integer kernel: writes the distance transform of the `height×width` mask starting at
- * `mask[offset]` into `out[outOffset …]` (DT_INF = no background) and returns the maximum distance
+ * Unchecked integer kernel (the classic two raster passes of Rosenfeld & Pfaltz 1966): writes the
+ * distance transform of the `height×width` mask starting at `mask[offset]` into `out[outOffset …]` (DT_INF = no background) and returns the maximum distance
  * (0 for an all-background mask, DT_INF when there is no background).
+ *
+ * (A branch-free variant over a framed copy, with a bitwise min, measured 2× faster on noise-like masks but
+ * 2.7× slower on the blob-shaped masks the estimators see, whose branches predict well: 17 µs against 6.4 µs
+ * for one 48×32 mask. Batches of masks take the SIMD kernel in src/kernels/wasm/distanceTransform.ts.)
  */
 export function dtKernel(
   mask: Uint8Array,
@@ -84,70 +88,67 @@ export function dtKernel(
   out: Int32Array,
   outOffset = 0,
 ): number {
-  const maxD = dtFramed(mask, offset, height, width);
-  const buf = framed;
-  const P = width + 2;
-  for (let r = 1; r <= height; r++) {
-    const o = outOffset + (r - 1) * width - 1 - r * P;
-    for (let i = r * P + 1, e = r * P + width; i <= e; i++) {
-      const d = buf[i]!;
-      out[o + i] = d >= FAR ? DT_INF : d;
+  const W = width;
+  // Forward raster pass: up-left, up, up-right, left.
+  for (let r = 0; r < height; r++) {
+    const row = outOffset + r * W;
+    const mrow = offset + r * W;
+    for (let c = 0; c < W; c++) {
+      if (mask[mrow + c] === 0) {
+        out[row + c] = 0;
+        continue;
+      }
+      let best = DT_INF;
+      if (c > 0) {
+        const v = (out[row + c - 1] as number) + 1;
+        if (v < best) best = v;
+      }
+      if (r > 0) {
+        const up = row - W + c;
+        let v = (out[up] as number) + 1;
+        if (v < best) best = v;
+        if (c > 0) {
+          v = (out[up - 1] as number) + 1;
+          if (v < best) best = v;
+        }
+        if (c + 1 < W) {
+          v = (out[up + 1] as number) + 1;
+          if (v < best) best = v;
+        }
+      }
+      out[row + c] = best;
     }
   }
-  return maxD;
-}
-
-/** min(a, b) of int32 values without a branch (the sign of a − b selects; |a − b| < 2^31 here). */
-function imin(a: number, b: number): number {
-  return b ^ ((a ^ b) & ((a - b) >> 31));
-}
-
-/**
- * The distance transform into the framed scratch `framed` ((height+2) × (width+2), image at (1, 1)):
- * the classic two raster passes (Rosenfeld & Pfaltz 1966) over a copy framed by "far" values. Pixels
- * outside the image are not background, so the frame never lowers a distance, and the inner loops need
- * no bounds checks and no data-dependent branch: background is a multiplication by the mask bit, in the
- * second pass min(0, …) keeps it at 0, and min is bitwise (a mispredicted compare on noisy masks cost
- * 2× here). Distances are < height + width, far below FAR, so FAR + k stays below 2^30 (V8's
- * small-integer range, which keeps the loops on integer arithmetic). Returns the maximum (DT_INF when
- * there is no background).
- */
-function dtFramed(mask: Uint8Array, offset: number, height: number, width: number): number {
-  const P = width + 2;
-  const buf = framedScratch((height + 2) * P);
-  buf.fill(FAR, 0, P);
-  buf.fill(FAR, (height + 1) * P, (height + 2) * P);
-  // Forward pass: left, up-left, up, up-right.
-  for (let r = 1; r <= height; r++) {
-    const row = r * P;
-    buf[row] = FAR;
-    buf[row + width + 1] = FAR;
-    const m = offset + (r - 1) * width - 1 - row;
-    for (let i = row + 1, e = row + width; i <= e; i++) {
-      const near = imin(imin(buf[i - 1]!, buf[i - P - 1]!), imin(buf[i - P]!, buf[i - P + 1]!));
-      buf[i] = mask[m + i]! * (near + 1);
-    }
-  }
-  // Backward pass: right, down-left, down, down-right; the maximum on the way.
+  // Backward raster pass: right, down-left, down, down-right.
   let maxD = 0;
-  for (let r = height; r >= 1; r--) {
-    const row = r * P;
-    for (let i = row + width; i > row; i--) {
-      const near = imin(imin(buf[i + 1]!, buf[i + P - 1]!), imin(buf[i + P]!, buf[i + P + 1]!));
-      const d = imin(buf[i]!, near + 1);
-      buf[i] = d;
-      maxD = maxD ^ ((maxD ^ d) & ((maxD - d) >> 31)); // max(maxD, d)
+  for (let r = height - 1; r >= 0; r--) {
+    const row = outOffset + r * W;
+    for (let c = W - 1; c >= 0; c--) {
+      let best = out[row + c] as number;
+      if (best !== 0) {
+        if (c + 1 < W) {
+          const v = (out[row + c + 1] as number) + 1;
+          if (v < best) best = v;
+        }
+        if (r + 1 < height) {
+          const dn = row + W + c;
+          let v = (out[dn] as number) + 1;
+          if (v < best) best = v;
+          if (c > 0) {
+            v = (out[dn - 1] as number) + 1;
+            if (v < best) best = v;
+          }
+          if (c + 1 < W) {
+            v = (out[dn + 1] as number) + 1;
+            if (v < best) best = v;
+          }
+        }
+        out[row + c] = best;
+        if (best > maxD) maxD = best;
+      }
     }
   }
-  return maxD >= FAR ? DT_INF : maxD;
-}
-
-/** "Far" for the framed kernel (see dtKernel). */
-const FAR = 1 << 24;
-let framed = new Int32Array(0);
-function framedScratch(n: number): Int32Array {
-  if (framed.length < n) framed = new Int32Array(n);
-  return framed;
+  return maxD >= DT_INF ? DT_INF : maxD;
 }
 
 /** Maximum of the distance transform without keeping it (unchecked); DT_INF when there is no background. */
@@ -189,18 +190,11 @@ export function chebyshevDistanceTransformBatch(masks: Uint8Array, batch: number
   // four masks at a time in SIMD lanes, the same integers as the loop below (src/kernels/wasm/distanceTransform.ts)
   if (batch >= 2 && cpuKernels() === 'wasm') return distanceTransformBatchWasm(masks, batch, height, width);
   const V = height * width;
-  const P = width + 2;
+  const tmp = new Int32Array(V);
   const out = new Float32Array(batch * V);
   for (let b = 0; b < batch; b++) {
-    dtFramed(masks, b * V, height, width);
-    const buf = framed;
-    for (let r = 1; r <= height; r++) {
-      const o = b * V + (r - 1) * width - 1 - r * P;
-      for (let i = r * P + 1, e = r * P + width; i <= e; i++) {
-        const d = buf[i]!;
-        out[o + i] = d >= FAR ? Infinity : d;
-      }
-    }
+    dtKernel(masks, b * V, height, width, tmp, 0);
+    toFloat(tmp, out, b * V, V);
   }
   return out;
 }
