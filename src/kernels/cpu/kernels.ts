@@ -798,9 +798,9 @@ export interface KernelJob {
 }
 
 /**
- * A WebAssembly kernel job (src/kernels/wasm): run export `fn(argsPtr, item)` of the module cached
- * under `key` for every item taken from the shared counter (Int32 at byte `ctrByte` of the shared
- * memory) while it is below `count`. `memory` and `module` are sent only the first time a worker
+ * A WebAssembly kernel job (src/kernels/wasm): run export `fn$items(argsPtr, ctrByte, count)` of the
+ * module cached under `key`, which runs `fn(argsPtr, item)` for every item it takes from the shared counter
+ * (an i32 at byte `ctrByte` of the shared memory) while the item is below `count`. `memory` and `module` are sent only the first time a worker
  * needs them; the worker keeps its instances.
  */
 export interface WasmJob {
@@ -814,7 +814,7 @@ export interface WasmJob {
   count: number;
 }
 
-/** Worker side of a WasmJob (also usable on the main thread): takes items until the counter passes `count`. */
+/** Worker side of a WasmJob (also used on the main thread): runs the kernel's item driver. */
 export function runWasmJob(j: WasmJob, ws: Workspace): void {
   const cache = ws as unknown as { wasmMemory?: WebAssembly.Memory; wasmInstances?: Map<string, WebAssembly.Instance> };
   if (j.memory !== undefined) cache.wasmMemory = j.memory;
@@ -827,13 +827,8 @@ export function runWasmJob(j: WasmJob, ws: Workspace): void {
     inst = new WebAssembly.Instance(j.module, { env: { memory } });
     cache.wasmInstances.set(j.key, inst);
   }
-  const f = inst.exports[j.fn] as (argsPtr: number, item: number) => void;
-  const ctr = new Int32Array(memory.buffer, j.ctrByte, 1);
-  for (;;) {
-    const item = Atomics.add(ctr, 0, 1);
-    if (item >= j.count) break;
-    f(j.argsPtr, item);
-  }
+  // the module's driver takes items from the counter (an atomic add in WebAssembly) until none are left
+  (inst.exports[j.fn + '$items'] as (argsPtr: number, counter: number, count: number) => void)(j.argsPtr, j.ctrByte, j.count);
 }
 
 /** The fields the jobs use (a job carries only those of its op). */

@@ -11,7 +11,6 @@
  */
 import { f64, f64x2, i32, v128, type Expr, type Local, type ModuleBuilder } from './emitter.js';
 import { ARGS_BYTE, heapF32, heapI32, kernelModule, newKernelModule, runItems, scratch } from './runtime.js';
-import { getNumThreads } from '../cpu/threadPool.js';
 
 /** Elements per work item (even). */
 const CHUNK = 8192;
@@ -19,7 +18,7 @@ const CHUNK = 8192;
 function buildModule(): ModuleBuilder {
   const m = newKernelModule();
   // args (bytes): [0] w, [4] g, [8] m, [12] v, [16] n, [24..] f64: b1, 1−b1, b2, 1−b2, lr, c1, c2, eps
-  m.function('step', [['args', 'i32'], ['item', 'i32']], (f, args, item) => {
+  m.itemFunction('step', (f, args, item) => {
     const w = f.local('i32', 'w'), g = f.local('i32', 'g'), mm = f.local('i32', 'm'), vv = f.local('i32', 'v');
     const end = f.local('i32', 'end'), i = f.local('i32', 'i');
     const constant = (name: string, j: number): Local => {
@@ -78,7 +77,8 @@ export function adamStepWasm(groups: readonly { w: Float32Array; g: Float32Array
   const ints = heapI32();
   ints.set([wB, gB, mB, vB, padded], ARGS_BYTE / 4);
   new Float64Array(heap.buffer, ARGS_BYTE + 24, 8).set([k.beta1, 1 - k.beta1, k.beta2, 1 - k.beta2, k.lr, k.c1, k.c2, k.eps]);
-  runItems(kernelModule('adam', buildModule), 'step', ARGS_BYTE, Math.ceil(padded / CHUNK), padded >= 1 << 16 ? getNumThreads() : 1);
+  // one thread: memory-bound between the copies, like the elementwise kernels
+  runItems(kernelModule('adam', buildModule), 'step', ARGS_BYTE, Math.ceil(padded / CHUNK), 1);
   const out = heapF32();
   at = 0;
   for (const q of groups) {

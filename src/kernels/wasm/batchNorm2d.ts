@@ -13,7 +13,7 @@
  * The per-channel constants (a, b; A, B, C) are computed in JavaScript in float64 from the statistics.
  */
 import { type ModuleBuilder, f32x4, f32, f64, i32, v128, type Expr, type FunctionBuilder, type Local } from './emitter.js';
-import { ARGS_BYTE, heapF32, kernelModule, newKernelModule, runItems, scratch, setArgs } from './runtime.js';
+import { ARGS_BYTE, heapF32, kernelModule, newKernelModule, runItems, scratch, setArgs, readHeap } from './runtime.js';
 import { getNumThreads } from '../cpu/threadPool.js';
 import type { Shape4 } from '../cpu/conv2d.js';
 import type { BatchNorm2dOptions } from '../cpu/batchNorm2d.js';
@@ -71,7 +71,7 @@ function buildModule(s: BnSpec): ModuleBuilder {
     f.set(into, f32x4.splat(scalarInto));
   };
 
-  m.function('stats', [['args', 'i32'], ['c', 'i32']], (f, args, c) => {
+  m.itemFunction('stats', (f, args, c) => {
     const total = f.local('f64', 'total'), acc = f.local('v128', 'acc'), i = f.local('i32', 'i');
     const mean = f.local('f64', 'mean'), mean32 = f.local('f32', 'mean32'), mv = f.local('v128', 'mv');
     const sums = f.local('i32', 'sums');
@@ -89,7 +89,7 @@ function buildModule(s: BnSpec): ModuleBuilder {
   });
 
   for (const fused of [false, true]) {
-    m.function(fused ? 'normalizeRelu' : 'normalize', [['args', 'i32'], ['c', 'i32']], (f, args, c) => {
+    m.itemFunction(fused ? 'normalizeRelu' : 'normalize', (f, args, c) => {
       const i = f.local('i32', 'i'), av = f.local('v128', 'av'), bv = f.local('v128', 'bv'), as = f.local('f32', 'as'), bs = f.local('f32', 'bs');
       constant(f, args!, c!, 0, av, as);
       constant(f, args!, c!, 1, bv, bs);
@@ -107,7 +107,7 @@ function buildModule(s: BnSpec): ModuleBuilder {
     const dyScalar = (pd: Local, po: Local, i: Local): Expr =>
       masked ? f32.select(f32.load(i32.add(pd, i)), f32.const(0), f32.gt(f32.load(i32.add(po, i)), f32.const(0))) : f32.load(i32.add(pd, i));
 
-    m.function(masked ? 'backwardStatsRelu' : 'backwardStats', [['args', 'i32'], ['c', 'i32']], (f, args, c) => {
+    m.itemFunction(masked ? 'backwardStatsRelu' : 'backwardStats', (f, args, c) => {
       const total = f.local('f64', 'total'), acc = f.local('v128', 'acc'), i = f.local('i32', 'i');
       const mv = f.local('v128', 'mv'), ms = f.local('f32', 'ms'), sums = f.local('i32', 'sums');
       f.set(sums, i32.add(i32.load(args!, 12), i32.shl(c!, i32.const(4))));
@@ -121,7 +121,7 @@ function buildModule(s: BnSpec): ModuleBuilder {
       f.do(f64.store(sums, total, 8));
     });
 
-    m.function(masked ? 'backwardApplyRelu' : 'backwardApply', [['args', 'i32'], ['c', 'i32']], (f, args, c) => {
+    m.itemFunction(masked ? 'backwardApplyRelu' : 'backwardApply', (f, args, c) => {
       const i = f.local('i32', 'i');
       const [A, B, Cc, M] = [0, 1, 2, 3].map((k) => f.local('v128', `k${k}`));
       const [As, Bs, Cs, Ms] = [0, 1, 2, 3].map((k) => f.local('f32', `s${k}`));
@@ -145,7 +145,7 @@ interface Buffers { x: number; dy: number; out: number; sums: number; consts: nu
 
 function run(s: BnSpec, fn: string, b: Buffers): void {
   setArgs([b.x, b.dy, b.out, b.sums, b.consts]);
-  runItems(moduleFor(s), fn, ARGS_BYTE, s.C, s.N * s.C * s.HW >= THREAD_MIN ? getNumThreads() : 1);
+  runItems(moduleFor(s), fn, ARGS_BYTE, s.C, getNumThreads());
 }
 
 /**
@@ -199,7 +199,7 @@ export function batchNorm2dForwardWasm(
   }
   heapF32().set(consts, b.consts / 4);
   run(s, relu ? 'normalizeRelu' : 'normalize', b);
-  return { out: heapF32().slice(b.out / 4, b.out / 4 + x.length), mean, invStd };
+  return { out: readHeap(b.out, x.length), mean, invStd };
 }
 
 /**
@@ -243,5 +243,5 @@ export function batchNorm2dBackwardWasm(
   }
   heapF32().set(consts, b.consts / 4);
   run(s, reluOut !== null ? 'backwardApplyRelu' : 'backwardApply', b);
-  return { dx: heapF32().slice(b.out / 4, b.out / 4 + x.length), dgamma, dbeta };
+  return { dx: readHeap(b.out, x.length), dgamma, dbeta };
 }

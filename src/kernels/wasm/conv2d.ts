@@ -12,7 +12,7 @@
 import { geometry, type Conv2dOptions, type Geometry, type Shape4 } from '../cpu/conv2d.js';
 import { getNumThreads } from '../cpu/threadPool.js';
 import { buildGatherModule, gatherTable, OB, type GatherPass, type GatherSpec } from './gatherConv.js';
-import { ARGS_BYTE, heapF32, heapI32, kernelModule, runItems, scratch, setArgs, type CompiledKernel } from './runtime.js';
+import { ARGS_BYTE, heapF32, heapI32, kernelModule, runItems, scratch, setArgs, type CompiledKernel, readHeap } from './runtime.js';
 import { buildPadModule, buildTransposeModule, padKey, transposeKey, type PadSpec, type TransposeSpec } from './layout.js';
 import { buildWeightGradModule, channelBlock, DOB, weightGradItems, type WeightGradSpec } from './weightGrad.js';
 
@@ -209,7 +209,7 @@ export function conv2dForwardWasm(
   setArgs([srcB, wB, outB, biasB, tableB]);
   runItems(plan.kernel, 'image', ARGS_BYTE, N, threadsFor(2 * outLen * C * KH * KW));
   // (views of the heap are taken after the last allocation: growing the memory makes a longer buffer)
-  return { out: heapF32().slice(outB / 4, outB / 4 + outLen), outShape };
+  return { out: readHeap(outB, outLen), outShape };
 }
 
 /** dL/dx of y = conv2d(x, w): dy [N, O, HO, WO], w → dx [N, C, H, W] (float32). */
@@ -229,7 +229,7 @@ export function conv2dBackwardInputWasm(
   const outB = scratch.alloc(dxLen);
   setArgs([srcB, wB, outB, 0, tableB]);
   runItems(plan.kernel, 'image', ARGS_BYTE, N, threadsFor(2 * N * O * HO * WO * C * KH * KW));
-  return heapF32().slice(outB / 4, outB / 4 + dxLen);
+  return readHeap(outB, dxLen);
 }
 
 interface WeightGradPlan {

@@ -6,7 +6,7 @@
  * of four; a batch that is not a multiple of four is padded with empty masks.
  */
 import { f32, f32x4, i32, i32x4, v128, type ModuleBuilder } from './emitter.js';
-import { ARGS_BYTE, heapF32, kernelModule, newKernelModule, runItems, scratch, setArgs } from './runtime.js';
+import { ARGS_BYTE, heapF32, kernelModule, newKernelModule, runItems, scratch, setArgs, readHeap } from './runtime.js';
 
 /** "Far" (as in the scalar kernel): distances are < height + width, far below it. */
 const FAR = 1 << 24;
@@ -19,7 +19,7 @@ function buildModule(s: DtSpec): ModuleBuilder {
   const V = s.H * s.W;
   const cell = 16; // one i32x4 per framed pixel
   // args (bytes): [0] masks (4 per group, V bytes each), [4] frames (one per group), [8] out (float32, V per mask)
-  m.function('group', [['args', 'i32'], ['g', 'i32']], (f, args, g) => {
+  m.itemFunction('group', (f, args, g) => {
     const frame = f.local('i32', 'frame'), masks = f.local('i32', 'masks'), out = f.local('i32', 'out');
     const r = f.local('i32', 'r'), c = f.local('i32', 'c'), at = f.local('i32', 'at'), pm = f.local('i32', 'pm');
     const far = f.local('v128', 'far'), one = f.local('v128', 'one'), inf = f.local('v128', 'inf');
@@ -92,5 +92,5 @@ export function distanceTransformBatchWasm(masks: Uint8Array, batch: number, H: 
   bytes.fill(0, batch * V);
   setArgs([masksB, framesB, outB]);
   runItems(kernelModule(`dt:${H},${W}`, () => buildModule({ H, W })), 'group', ARGS_BYTE, groups, 1);
-  return heapF32().slice(outB / 4, outB / 4 + batch * V);
+  return readHeap(outB, batch * V);
 }

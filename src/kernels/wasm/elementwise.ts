@@ -7,14 +7,12 @@
  * the SIMD pass and a memcpy out take about a quarter of that.
  */
 import { type ModuleBuilder, f32, f32x4, i32, v128, type Expr, type FunctionBuilder, type Local } from './emitter.js';
-import { ARGS_BYTE, heapF32, kernelModule, newKernelModule, runItems, scratch, setArgs } from './runtime.js';
-import { getNumThreads } from '../cpu/threadPool.js';
+import { ARGS_BYTE, heapF32, kernelModule, newKernelModule, runItems, scratch, setArgs, readHeap } from './runtime.js';
 
 /** Elements per work item (a multiple of 4, 32 KiB of float32). */
 const CHUNK = 8192;
 /** Below this many elements the JavaScript loop is as fast (no copies, no hand-off). */
 export const ELEMENTWISE_WASM_MIN = 4096;
-const THREAD_MIN = 1 << 17;
 
 type VecOp = (a: Expr, b: Expr) => Expr;
 type ScalarOp = (a: Expr, b: Expr) => Expr;
@@ -38,7 +36,7 @@ export type ElementwiseOp = keyof typeof OPS;
 function buildModule(): ModuleBuilder {
   const m = newKernelModule();
   for (const [name, op] of Object.entries(OPS)) {
-    m.function(name, [['args', 'i32'], ['item', 'i32']], (f, args, item) => emitChunk(f, args!, item!, op.vec, op.scalar));
+    m.itemFunction(name, (f, args, item) => emitChunk(f, args!, item!, op.vec, op.scalar));
   }
   return m;
 }
@@ -87,6 +85,7 @@ export function elementwiseWasm(op: ElementwiseOp, a: Float32Array, b: Float32Ar
   heap.set(a, aB / 4);
   if (b !== null) heap.set(b, bB / 4);
   setArgs([aB, bB, outB, n]);
-  runItems(module, op, ARGS_BYTE, Math.ceil(n / CHUNK), n >= THREAD_MIN ? getNumThreads() : 1);
-  return heapF32().slice(outB / 4, outB / 4 + n);
+  // one thread: the pass is as fast as the copies around it, and a hand-off costs more than it saves here
+  runItems(module, op, ARGS_BYTE, Math.ceil(n / CHUNK), 1);
+  return readHeap(outB, n);
 }

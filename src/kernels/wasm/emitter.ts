@@ -141,6 +141,12 @@ export const i32 = {
   le_s: binary('i32', [0x4c], 'i32.le_s'),
   ge_s: binary('i32', [0x4e], 'i32.ge_s'),
   load: load('i32', [0x28], 2, 'i32.load'),
+  /** Atomically adds `value` to the i32 at addr (+offset) and yields the old value (threads proposal). */
+  atomic_rmw_add: (addr: Expr, value: Expr, offset = 0): Expr => {
+    check('i32.atomic.rmw.add', addr, 'i32');
+    check('i32.atomic.rmw.add', value, 'i32');
+    return node('i32', [addr, value], [0xfe, 0x1e], memarg(2, offset));
+  },
   /** One unsigned byte, zero-extended. */
   load8_u: load('i32', [0x2d], 0, 'i32.load8_u'),
   store: store('i32', [0x36], 2, 'i32.store'),
@@ -317,6 +323,42 @@ export class FunctionBuilder {
     stmt.emit(this.code);
   }
 
+  /** Calls function `index` of the module (a function that returns nothing) with `args`. */
+  call(index: number, ...args: Expr[]): void {
+    for (const a of args) a.emit(this.code);
+    this.code.push(0x10);
+    uleb(this.code, index);
+  }
+
+  /** Leaves the innermost enclosing loop of a `forever` body. */
+  breakLoop(): void {
+    this.code.push(0x0c);
+    uleb(this.code, this.loopExitDepth());
+  }
+
+  private exitLabels: number[] = [];
+  private loopExitDepth(): number {
+    const at = this.exitLabels[this.exitLabels.length - 1];
+    if (at === undefined) throw new Error(`${this.name}: breakLoop() outside forever()`);
+    return this.depth - at;
+  }
+
+  /** loop { body() } until body calls breakLoop(). */
+  forever(body: () => void): void {
+    this.code.push(0x02, 0x40);
+    this.depth++;
+    this.exitLabels.push(this.depth);
+    this.code.push(0x03, 0x40);
+    this.depth++;
+    body();
+    this.code.push(0x0c, 0x00); // back to the loop's start
+    this.depth--;
+    this.code.push(0x0b);
+    this.exitLabels.pop();
+    this.depth--;
+    this.code.push(0x0b);
+  }
+
   /** local = value */
   set(l: Local, value: Expr): void {
     check(`${this.name}: set ${l.name}`, value, l.type);
@@ -409,10 +451,28 @@ export class ModuleBuilder {
   constructor(private readonly memory: MemoryImport) {}
 
   /** Adds an exported function `name(params)` → void; `build` appends its statements. */
-  function(name: string, params: readonly [string, ValType][], build: (f: FunctionBuilder, ...p: Local[]) => void): void {
+  function(name: string, params: readonly [string, ValType][], build: (f: FunctionBuilder, ...p: Local[]) => void): number {
     const f = new FunctionBuilder(name, params.map((p) => p[1]), params.map((p) => p[0]));
     build(f, ...f.params);
     this.functions.push(f);
+    return this.functions.length - 1;
+  }
+
+  /**
+   * A work-item kernel `name(args, item)` plus its driver `name$items(args, counter, count)`, which takes
+   * items from the shared counter (an atomic add at byte `counter`) and runs them until they are gone. Each
+   * thread calls the driver once per kernel, instead of calling into WebAssembly once per item.
+   */
+  itemFunction(name: string, build: (f: FunctionBuilder, args: Local, item: Local) => void): void {
+    const index = this.function(name, [['args', 'i32'], ['item', 'i32']], (f, args, item) => build(f, args!, item!));
+    this.function(`${name}$items`, [['args', 'i32'], ['counter', 'i32'], ['count', 'i32']], (f, args, counter, count) => {
+      const item = f.local('i32', 'item');
+      f.forever(() => {
+        f.set(item, i32.atomic_rmw_add(counter!, i32.const(1)));
+        f.if(i32.ge_s(item, count!), () => f.breakLoop());
+        f.call(index, args!, item);
+      });
+    });
   }
 
   bytes(): Uint8Array<ArrayBuffer> {

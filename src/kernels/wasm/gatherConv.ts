@@ -92,7 +92,7 @@ export function gatherTable(spec: GatherSpec): Int32Array {
  */
 export function buildGatherModule(spec: GatherSpec): ModuleBuilder {
   const m = newKernelModule();
-  m.function('image', [['args', 'i32'], ['n', 'i32']], (f, args, n) => {
+  m.itemFunction('image', (f, args, n) => {
     const src = f.local('i32', 'src');
     const wts = f.local('i32', 'wts');
     const out = f.local('i32', 'out');

@@ -50,7 +50,7 @@ export function buildPadModule(s: PadSpec): ModuleBuilder {
   const m = newKernelModule();
   const right = s.Wp - s.W - s.left;
   const bottom = s.Hp - s.H - s.top;
-  m.function('item', [['args', 'i32'], ['item', 'i32']], (f, args, item) => {
+  m.itemFunction('item', (f, args, item) => {
     const src = f.local('i32', 'src');
     const dst = f.local('i32', 'dst');
     const p = f.local('i32', 'p');
@@ -93,7 +93,7 @@ export function transposeKey(s: TransposeSpec): string {
 /** Export `item(args, n)`: dyT[n][q][o] = dy[n][o][q] (zeros for o ≥ O). Args: [0] dy, [1] dyT. */
 export function buildTransposeModule(s: TransposeSpec): ModuleBuilder {
   const m = newKernelModule();
-  m.function('item', [['args', 'i32'], ['n', 'i32']], (f, args, n) => {
+  m.itemFunction('item', (f, args, n) => {
     const src = f.local('i32', 'src');
     const dst = f.local('i32', 'dst');
     const q = f.local('i32', 'q');

@@ -119,6 +119,16 @@ export class Scratch {
 
 export const scratch = new Scratch();
 
+/**
+ * A fresh Float32Array holding `n` floats of the heap from byte `byteOffset`. (Not `heap.slice`: V8 copies
+ * out of a SharedArrayBuffer element by element there, measured 7× slower than `set` from a subarray.)
+ */
+export function readHeap(byteOffset: number, n: number): Float32Array {
+  const out = new Float32Array(n);
+  out.set(heapF32().subarray(byteOffset / 4, byteOffset / 4 + n));
+  return out;
+}
+
 /** Writes the argument block (byte offsets and sizes, as i32) of the next kernel call. */
 export function setArgs(args: readonly number[]): number {
   const h = heapI32();
@@ -161,8 +171,9 @@ export function kernelCacheStats(): { modules: number; bytes: number } {
 const workerHas: { memory: boolean; keys: Set<string> }[] = [];
 
 /**
- * Runs `fn(argsPtr, item)` of `kernel` for item = 0 .. count−1. Items are taken dynamically by the
- * main thread and up to `maxThreads − 1` workers; the result must not depend on who ran which item.
+ * Runs `fn(argsPtr, item)` of `kernel` for item = 0 .. count−1. Items are taken dynamically, through an
+ * atomic counter in the shared memory, by the main thread and up to `maxThreads − 1` workers, each calling
+ * the module's `fn$items` driver once; the result must not depend on who ran which item.
  * `maxThreads` lets small calls stay on one thread (a hand-off costs tens of microseconds).
  */
 export function runItems(kernel: CompiledKernel, fn: string, argsPtr: number, count: number, maxThreads: number): void {
@@ -172,8 +183,7 @@ export function runItems(kernel: CompiledKernel, fn: string, argsPtr: number, co
   const workers = SHARED && maxThreads > 1 && count > 1 ? Math.min(availableWorkers(), maxThreads - 1, count - 1) : 0;
   const mainJob: WasmJob = { op: 'wasm', key: kernel.key, fn, argsPtr, ctrByte: COUNTER_BYTE, count };
   if (workers === 0) {
-    const f = kernel.instance.exports[fn] as (argsPtr: number, item: number) => void;
-    for (let i = 0; i < count; i++) f(argsPtr, i);
+    (kernel.instance.exports[`${fn}$items`] as (argsPtr: number, counter: number, count: number) => void)(argsPtr, COUNTER_BYTE, count);
     return;
   }
   const jobs: KernelJob[] = [];

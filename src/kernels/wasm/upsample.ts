@@ -5,8 +5,7 @@
  * Work items: fixed groups of planes.
  */
 import { f32, f64, f64x2, i32, v128, type Expr, type FunctionBuilder, type Local, type ModuleBuilder } from './emitter.js';
-import { ARGS_BYTE, heapF32, kernelModule, newKernelModule, runItems, scratch, setArgs } from './runtime.js';
-import { getNumThreads } from '../cpu/threadPool.js';
+import { ARGS_BYTE, heapF32, kernelModule, newKernelModule, runItems, scratch, setArgs, readHeap } from './runtime.js';
 
 const PLANES_PER_ITEM = 8;
 
@@ -34,7 +33,7 @@ function buildModule(s: UpSpec): ModuleBuilder {
   };
 
   // forward: input row → two output rows; [a b] → [a a b b]
-  m.function('forward', [['args', 'i32'], ['item', 'i32']], (f, args, item) => {
+  m.itemFunction('forward', (f, args, item) => {
     const v = f.local('v128', 'v');
     loop(f, args!, item!, (src, dst, j) => {
       f.forRange(j, 0, pairs * 8, 8, () => {
@@ -52,7 +51,7 @@ function buildModule(s: UpSpec): ModuleBuilder {
   });
 
   // backward: two dy rows → one dx row, two outputs per step in f64x2 lanes
-  m.function('backward', [['args', 'i32'], ['item', 'i32']], (f, args, item) => {
+  m.itemFunction('backward', (f, args, item) => {
     const top = f.local('v128', 'top'), bot = f.local('v128', 'bot'), sum = f.local('v128', 'sum');
     const even = (v: Expr) => f64x2.promote_low_f32x4(v128.shuffle32(v, v, [0, 2, 0, 2]));
     const odd = (v: Expr) => f64x2.promote_low_f32x4(v128.shuffle32(v, v, [1, 3, 1, 3]));
@@ -81,8 +80,8 @@ function run(fn: 'forward' | 'backward', s: UpSpec, src: Float32Array, outLen: n
   heapF32().set(src, srcB / 4);
   setArgs([srcB, dstB]);
   const items = Math.ceil(s.planes / PLANES_PER_ITEM);
-  runItems(kernelModule(`up:${s.planes},${s.H},${s.W}`, () => buildModule(s)), fn, ARGS_BYTE, items, outLen + src.length >= 1 << 17 ? getNumThreads() : 1);
-  return heapF32().slice(dstB / 4, dstB / 4 + outLen);
+  runItems(kernelModule(`up:${s.planes},${s.H},${s.W}`, () => buildModule(s)), fn, ARGS_BYTE, items, 1);
+  return readHeap(dstB, outLen);
 }
 
 /** x [planes][H][W] → [planes][2H][2W]. */

@@ -62,7 +62,7 @@ export function buildWeightGradModule(spec: WeightGradSpec): ModuleBuilder {
   const cBlocks = Math.ceil(spec.C / spec.CB);
   const P = spec.HO * spec.WO;
   const chanBytes = spec.Hp * spec.Wp * 4;
-  m.function('item', [['args', 'i32'], ['item', 'i32']], (f, args, item) => {
+  m.itemFunction('item', (f, args, item) => {
     const L = locals(f);
     // item → (output-channel block, input-channel block)
     f.set(L.ob, i32.div_u(item!, i32.const(cBlocks)));
