@@ -15,34 +15,12 @@
  */
 import { WORKER_LOOP, installThreadPlatform, type PoolWorkerHandle, type ThreadPlatform } from '../../src/kernels/cpu/threadPool.js';
 
-/** The event-driven replacement of WORKER_LOOP (same self-test, same control words). */
+/** The event-driven replacement of WORKER_LOOP: the pool's WORKER_SETUP (self-test, finishJob) stays. */
 const EVENT_LOOP = `
-const ws = {};
-try {
-  const A = new Float64Array([1, 2, 3, 4, 5, 6]), B = new Float64Array([1, 0, 0, 1, 1, 1]);
-  const C = new Float64Array(4);
-  gemmAcc(2, 2, 3, A, 0, 3, 1, B, 0, 2, 1, C, 0, 2, ws);
-  if (C[0] !== 4 || C[1] !== 5 || C[2] !== 10 || C[3] !== 11) throw new Error('worker self-test failed');
-  Atomics.store(ctrl, 3, 1);
-} catch (e) {
-  Atomics.store(ctrl, 3, 2);
-  Atomics.notify(ctrl, 3);
-  throw e;
-}
-Atomics.notify(ctrl, 3);
 let last = 0;
 port.onmessage = (ev) => {
-  const job = ev.data;
   last = (last + 1) | 0; // jobs arrive in order, one per sequence number
-  try {
-    if (job.op === 'wasm') runWasmJob(job, ws);
-    else runKernelJob(job, ws);
-  } catch (e) {
-    Atomics.store(ctrl, 2, 1);
-    reportError(String(e && e.stack ? e.stack : e));
-  }
-  Atomics.store(ctrl, 1, last);
-  Atomics.notify(ctrl, 1);
+  finishJob(ev.data, last);
 };
 `;
 

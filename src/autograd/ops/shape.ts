@@ -49,19 +49,26 @@ export function gatherStrided(src: TypedArray, shape: Shape, strides: readonly n
   let base = offset;
   for (let o = 0; o < n; o += inner) {
     for (let j = 0, s = base; j < inner; j++, s += innerStride) out[o + j] = src[s] as number;
-    // advance the odometer over the outer axes
-    for (let ax = rank - 2; ax >= 0; ax--) {
-      const i = (index[ax] as number) + 1;
-      if (i < (shape[ax] as number)) {
-        index[ax] = i;
-        base += strides[ax] as number;
-        break;
-      }
-      index[ax] = 0;
-      base -= (i - 1) * (strides[ax] as number);
-    }
+    base = advance(index, shape, strides, rank - 2, base);
   }
   return out;
+}
+
+/**
+ * Advances the odometer `index` over axes 0 … last by one step and returns the new source offset (the
+ * last axis turns fastest; an axis that wraps rewinds its stride and carries into the one before).
+ */
+function advance(index: number[], shape: Shape, strides: readonly number[], last: number, base: number): number {
+  for (let ax = last; ax >= 0; ax--) {
+    const i = (index[ax] as number) + 1;
+    if (i < (shape[ax] as number)) {
+      index[ax] = i;
+      return base + (strides[ax] as number);
+    }
+    index[ax] = 0;
+    base -= (i - 1) * (strides[ax] as number);
+  }
+  return base;
 }
 
 /** gatherStrided when every element of the outer axes starts a contiguous block of `block` values. */
@@ -71,16 +78,7 @@ function gatherBlocks(src: TypedArray, out: TypedArray, outer: Shape, strides: r
   let base = offset;
   for (let o = 0; o < out.length; o += block) {
     out.set(src.subarray(base, base + block), o);
-    for (let ax = rank - 1; ax >= 0; ax--) {
-      const i = (index[ax] as number) + 1;
-      if (i < (outer[ax] as number)) {
-        index[ax] = i;
-        base += strides[ax] as number;
-        break;
-      }
-      index[ax] = 0;
-      base -= (i - 1) * (strides[ax] as number);
-    }
+    base = advance(index, outer, strides, rank - 1, base);
   }
   return out;
 }

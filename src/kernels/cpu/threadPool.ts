@@ -130,12 +130,14 @@ export function threadingDisabledReason(): string {
 export const SPIN_MS = 1;
 
 /**
- * The worker's job loop. The platform prepends a prologue that defines `ctrl` (the control words),
- * `takeJob()` (the job just announced, or undefined) and `reportError(text)`.
+ * What every worker runs first, whatever drives its jobs: its workspace, a self-test, the ready signal, and
+ * `finishJob(job, seq)`, which runs one job and signals it done through the control words (ctrl[1] = seq,
+ * ctrl[2] = 1 on an error, whose text goes to `reportError`). The platform's prologue defines `ctrl`,
+ * `takeJob()` and `reportError(text)`; a platform without a synchronous receive (a browser) drives
+ * `finishJob` from its own message handler instead of WORKER_LOOP's.
  */
-export const WORKER_LOOP = `
+export const WORKER_SETUP = `
 const ws = {};
-const SPIN_MS = ${SPIN_MS};
 try {
   // self-test: a tiny GEMM through the same code path the jobs use
   const A = new Float64Array([1, 2, 3, 4, 5, 6]), B = new Float64Array([1, 0, 0, 1, 1, 1]);
@@ -149,6 +151,23 @@ try {
   throw e;
 }
 Atomics.notify(ctrl, 3);
+function finishJob(job, seq) {
+  try {
+    if (job === undefined) throw new Error('no job message');
+    if (job.op === 'wasm') runWasmJob(job, ws);
+    else runKernelJob(job, ws);
+  } catch (e) {
+    Atomics.store(ctrl, 2, 1);
+    try { reportError(String(e && e.stack ? e.stack : e)); } catch (e2) { /* ignore */ }
+  }
+  Atomics.store(ctrl, 1, seq);
+  Atomics.notify(ctrl, 1);
+}
+`;
+
+/** The synchronous job loop (Node): wait for the next sequence number, take its job, finish it. */
+export const WORKER_LOOP = `
+const SPIN_MS = ${SPIN_MS};
 let last = 0;
 for (;;) {
   // Spin a little before sleeping: kernel calls come in bursts, and waking a sleeping thread (a futex, and in
@@ -163,17 +182,7 @@ for (;;) {
   const seq = Atomics.load(ctrl, 0);
   if (seq === last) continue;
   last = seq;
-  const job = takeJob();
-  try {
-    if (job === undefined) throw new Error('no job message');
-    if (job.op === 'wasm') runWasmJob(job, ws);
-    else runKernelJob(job, ws);
-  } catch (e) {
-    Atomics.store(ctrl, 2, 1);
-    try { reportError(String(e && e.stack ? e.stack : e)); } catch (e2) { /* ignore */ }
-  }
-  Atomics.store(ctrl, 1, seq);
-  Atomics.notify(ctrl, 1);
+  finishJob(takeJob(), seq);
 }
 `;
 
@@ -187,7 +196,7 @@ export function buildWorkerSource(prologue = ''): string {
       parts.push(src);
     }
   }
-  parts.push(WORKER_LOOP);
+  parts.push(WORKER_SETUP, WORKER_LOOP);
   return parts.join('\n');
 }
 
