@@ -7,7 +7,7 @@ import { backendFromEnv, backendInstance, setBackend } from '../backend.js';
 import { listCache } from '../data/cache.js';
 import { indicesOf, loadDataset, selectAnnotated, type SegDataset, type SplitName } from '../data/index.js';
 import { getNumThreads, setNumThreads } from '../kernels/cpu/index.js';
-import { cpuKernels, wasmSimdAvailable } from '../kernels/wasm/index.js';
+import { cpuKernels, kernelCacheStats, wasmSimdAvailable } from '../kernels/wasm/index.js';
 import { listKernels } from '../kernels/registry.js';
 import '../kernels/cpu/register.js';
 import { registerGpuBackend } from '../kernels/gpu/index.js';
@@ -404,6 +404,7 @@ function cpuKernelInfo(): Record<string, unknown> {
     float32: set === 'wasm' ? 'WebAssembly SIMD (generated per shape, src/kernels/wasm)' : 'JavaScript (src/kernels/cpu)',
     float64: 'JavaScript (src/kernels/cpu; exact float64 path)',
     wasmSimdAvailable: wasmSimdAvailable(),
+    generatedModules: kernelCacheStats(), // kernels generated so far in this process (one per shape)
     chosenBy: process.env['SIZESEG_KERNELS'] ? `SIZESEG_KERNELS=${process.env['SIZESEG_KERNELS']}` : 'default (WebAssembly SIMD where the engine has it)',
   };
 }

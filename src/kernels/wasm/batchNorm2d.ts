@@ -145,7 +145,7 @@ interface Buffers { x: number; dy: number; out: number; sums: number; consts: nu
 
 function run(s: BnSpec, fn: string, b: Buffers): void {
   setArgs([b.x, b.dy, b.out, b.sums, b.consts]);
-  runItems(moduleFor(s), fn, ARGS_BYTE, s.C, getNumThreads());
+  runItems(moduleFor(s), fn, ARGS_BYTE, s.C, s.N * s.C * s.HW >= THREAD_MIN ? getNumThreads() : 1);
 }
 
 /**
