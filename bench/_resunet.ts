@@ -1,8 +1,23 @@
 /**
  * The convolutions of ResUNet-lite (../shared/peers/SPEC.md, src/models/resunet.ts) as distinct shapes,
  * batch 32, with how many times each occurs in one forward pass. Shared by the conv and training benches
- * (GFLOP/s of the layers; FLOPs of a whole step).
+ * (GFLOP/s of the layers; FLOPs of a whole step), and the W1–W3 set-up of the training benches.
  */
+import { Rng, Tensor } from '../src/index.js';
+import { generateSynthetic, makeBatch, type Batch } from '../src/data/index.js';
+import { ResUNet } from '../src/models/resunet.js';
+import { Adam } from '../src/models/optim.js';
+
+/** The workloads' set-up (../shared/peers/SPEC.md): 32 synthetic 48×32 images, ResUNet-lite, Adam. */
+export function workloadSetup(): { batch: Batch; x: Tensor; target: Tensor; model: ResUNet; opt: Adam } {
+  const B = 32, H = 48, W = 32;
+  const ds = generateSynthetic({ count: B, seed: 0 });
+  const batch = makeBatch(ds, Array.from({ length: B }, (_, i) => i));
+  const x = new Tensor(batch.images, [B, 1, H, W]);
+  const target = new Tensor(Float32Array.from(batch.masks), [B, 1, H, W]);
+  const model = new ResUNet({ rng: new Rng(0) });
+  return { batch, x, target, model, opt: new Adam(model.parameters(), { lr: 1e-4 }) };
+}
 
 export interface ConvShape {
   /** a short label: channels, kernel, stride, input map */

@@ -101,3 +101,13 @@ export function warnLoad(others: number | null): void {
     console.warn(`note: other processes used ${others.toFixed(2)} cores on average during this run; 2-thread numbers are unreliable`);
   }
 }
+
+/**
+ * What every bench result records about its conditions, after warning on the console about other load
+ * and about a smoke run: `...runConditions(otherLoad())` in a result object.
+ */
+export function runConditions(others: number | null): { quick: boolean; otherProcessesCores: number | null } {
+  warnLoad(others);
+  if (quickRun) console.warn('note: SIZESEG_BENCH_QUICK smoke run, 2 samples a task: these numbers are noise');
+  return { quick: quickRun, otherProcessesCores: others === null ? null : r2(others) };
+}

@@ -12,7 +12,7 @@
  * Each shape's WebAssembly results are also checked once against the JS kernels (max |Δ| / max |ref|).
  */
 import { Bench } from 'tinybench';
-import { gflops, isMain, median, quickRun, r2, randF32, samples, startLoadProbe, uniformSource, warnLoad } from './_util.js';
+import { gflops, isMain, median, r2, randF32, samples, startLoadProbe, uniformSource, runConditions } from './_util.js';
 import { RESUNET_CONVS, convFlops, outSize, type ConvShape } from './_resunet.js';
 import {
   conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, getNumThreads, setNumThreads,
@@ -175,12 +175,8 @@ export async function run(): Promise<Record<string, unknown>> {
     const judged = results.filter((r) => r.meets_target !== null);
     const failing = judged.filter((r) => r.meets_target !== true).map((r) => `${r.shape} · ${r.pass}: ${r.gflops}`);
     const headline = results.find((r) => r.shape === '16→16 3×3 48×32' && r.pass === 'forward' && r.kernels === 'wasm' && r.threads === 2);
-    const others = otherLoad();
-    warnLoad(others);
-    if (quickRun) console.warn('note: SIZESEG_BENCH_QUICK smoke run, 2 samples a task: these numbers are noise');
     return {
-      quick: quickRun,
-      otherProcessesCores: others === null ? null : r2(others),
+      ...runConditions(otherLoad()),
       batch: 32,
       targets: {
         forward_16x16_48x32_ge_60_on_2T: headline === undefined ? null : headline.meets_target,

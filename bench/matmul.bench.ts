@@ -7,7 +7,7 @@
  *   npm run bench -- matmul        (or: npx tsx bench/matmul.bench.ts; SIZESEG_BENCH_QUICK=1 for a smoke run)
  */
 import { Bench } from 'tinybench';
-import { isMain, median, quickRun, r2, samples, startLoadProbe, uniformSource, warnLoad } from './_util.js';
+import { isMain, median, quickRun, r2, samples, startLoadProbe, uniformSource, runConditions } from './_util.js';
 import { gemm, gemmNaive, getNumThreads, setNumThreads } from '../src/kernels/cpu/index.js';
 import { gemmWasm } from '../src/kernels/wasm/gemm.js';
 import { wasmSimdAvailable } from '../src/kernels/wasm/runtime.js';
@@ -55,12 +55,8 @@ export async function run(): Promise<Record<string, unknown>> {
       const ms = get(name);
       return ms === null ? null : r2(flops / (ms * 1e6));
     };
-    const others = otherLoad();
-    warnLoad(others);
-    if (quickRun) console.warn('note: SIZESEG_BENCH_QUICK smoke run, 2 samples a task: these numbers are noise');
     return {
-      quick: quickRun,
-      otherProcessesCores: others === null ? null : r2(others),
+      ...runConditions(otherLoad()),
       size: n,
       flops,
       workloads,

@@ -22,13 +22,10 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Rng, Tensor, bceWithLogits, noGrad, randn } from '../src/index.js';
 import { sizeLoss } from '../src/estimators/sizeLossOp.js';
-import { generateSynthetic, makeBatch } from '../src/data/index.js';
-import { ResUNet } from '../src/models/resunet.js';
-import { Adam } from '../src/models/optim.js';
 import { cpuKernels, setCpuKernels, wasmSimdAvailable, type CpuKernelSet } from '../src/kernels/wasm/index.js';
 import { getNumThreads } from '../src/kernels/cpu/threadPool.js';
-import { isMain, quickRun, r2, samples, startLoadProbe, timeTasks, warnLoad } from './_util.js';
-import { resunetConvFlops } from './_resunet.js';
+import { isMain, quickRun, r2, samples, startLoadProbe, timeTasks, runConditions } from './_util.js';
+import { resunetConvFlops, workloadSetup } from './_resunet.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '..');
@@ -109,13 +106,7 @@ interface Workload {
 
 async function timeKernelSet(set: CpuKernelSet, withNaive: boolean): Promise<Record<string, number>> {
   setCpuKernels(set);
-  const B = 32, H = 48, W = 32;
-  const ds = generateSynthetic({ count: B, seed: 0 });
-  const batch = makeBatch(ds, Array.from({ length: B }, (_, i) => i));
-  const x = new Tensor(batch.images, [B, 1, H, W]);
-  const target = new Tensor(Float32Array.from(batch.masks), [B, 1, H, W]);
-  const model = new ResUNet({ rng: new Rng(0) });
-  const opt = new Adam(model.parameters(), { lr: 1e-4 });
+  const { batch, x, target, model, opt } = workloadSetup();
   const sampler = new Rng(1);
   const step = (loss: () => Tensor) => () => {
     opt.zeroGrad();
@@ -134,7 +125,7 @@ async function timeKernelSet(set: CpuKernelSet, withNaive: boolean): Promise<Rec
   Object.assign(ms, await timeTasks({ W3: () => noGrad(() => model.forward(x)) }, { time: 0, iterations: samples(11), warmupIterations: 2 }));
   if (withNaive) {
     // the size loss alone (W5-like, batch of 32): how much of W2 is the estimator
-    const logits = randn([B, 1, H, W], new Rng(2)).mul(3);
+    const logits = randn(x.shape, new Rng(2)).mul(3);
     Object.assign(ms, await timeTasks({
       'size loss fwd+bwd (fast)': () => sizeLoss(logits.detach().requiresGrad_(), batch.sizes, { rng: sampler, method: 'fast' }).backward(),
     }, { time: 0, iterations: samples(10) }));
@@ -216,12 +207,8 @@ export async function run(): Promise<Record<string, unknown>> {
       'arrayBuffers MiB': m['arrayBuffers_MiB'] ?? null, note: m['measured'] === false ? String(m['reason']) : '',
     })));
     console.log(`TF.js-WASM (not measured in this run): W1 ${TFJS_WASM.W1_ms} ms, W3 ${TFJS_WASM.W3_ms.low}–${TFJS_WASM.W3_ms.high} ms`);
-    const others = otherLoad();
-    warnLoad(others);
-    if (quickRun) console.warn('note: SIZESEG_BENCH_QUICK smoke run, 2 samples a task: these numbers are noise');
     return {
-      quick: quickRun,
-      otherProcessesCores: others === null ? null : r2(others),
+      ...runConditions(otherLoad()),
       model: 'ResUNet-lite', batch: 32, threads, kernelSets: sets,
       conv_gflop: { forward: r2(flops.forward / 1e9), train_step: r2(flops.trainStep / 1e9), note: 'convolution FLOPs only (gflops = these / median)' },
       workloads,

@@ -7,10 +7,8 @@
  * Prints one JSON line: the process's RSS high-water mark (`process.resourceUsage().maxRSS`, worker
  * threads included) after setup and after the steps, the WebAssembly memory, and V8's array buffers.
  */
-import { Rng, Tensor, bceWithLogits } from '../../src/index.js';
-import { generateSynthetic, makeBatch } from '../../src/data/index.js';
-import { ResUNet } from '../../src/models/resunet.js';
-import { Adam } from '../../src/models/optim.js';
+import { bceWithLogits } from '../../src/index.js';
+import { workloadSetup } from '../_resunet.js';
 import { setCpuKernels, type CpuKernelSet } from '../../src/kernels/wasm/index.js';
 import { wasmMemory } from '../../src/kernels/wasm/runtime.js';
 import { setNumThreads } from '../../src/kernels/cpu/threadPool.js';
@@ -22,13 +20,7 @@ const threads = Number(process.argv[4] ?? 2);
 setCpuKernels(kernels);
 setNumThreads(threads);
 
-const B = 32, H = 48, W = 32;
-const ds = generateSynthetic({ count: B, seed: 0 });
-const batch = makeBatch(ds, Array.from({ length: B }, (_, i) => i));
-const x = new Tensor(batch.images, [B, 1, H, W]);
-const target = new Tensor(Float32Array.from(batch.masks), [B, 1, H, W]);
-const model = new ResUNet({ rng: new Rng(0) });
-const opt = new Adam(model.parameters(), { lr: 1e-4 });
+const { x, target, model, opt } = workloadSetup();
 model.train();
 
 const maxRssSetup = process.resourceUsage().maxRSS * 1024;
