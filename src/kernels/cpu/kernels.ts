@@ -814,7 +814,7 @@ export interface WasmJob {
   count: number;
 }
 
-/** Worker side of a WasmJob (also used on the main thread): runs the kernel's item driver. */
+/** Worker side of a WasmJob: instantiates the module once per worker, then runs the kernel's item driver. */
 export function runWasmJob(j: WasmJob, ws: Workspace): void {
   const cache = ws as unknown as { wasmMemory?: WebAssembly.Memory; wasmInstances?: Map<string, WebAssembly.Instance> };
   if (j.memory !== undefined) cache.wasmMemory = j.memory;

@@ -10,7 +10,7 @@
  * (concatenated), cut into fixed chunks.
  */
 import { f64, f64x2, i32, v128, type Expr, type Local, type ModuleBuilder } from './emitter.js';
-import { ARGS_BYTE, heapF32, heapI32, kernelModule, newKernelModule, runItems, scratch } from './runtime.js';
+import { ARGS_BYTE, heapF32, kernelModule, newKernelModule, runItems, scratch, setArgs } from './runtime.js';
 
 /** Elements per work item (even). */
 const CHUNK = 8192;
@@ -74,8 +74,7 @@ export function adamStepWasm(groups: readonly { w: Float32Array; g: Float32Array
     heap.set(q.v, vB / 4 + at);
     at += q.w.length;
   }
-  const ints = heapI32();
-  ints.set([wB, gB, mB, vB, padded], ARGS_BYTE / 4);
+  setArgs([wB, gB, mB, vB, padded]);
   new Float64Array(heap.buffer, ARGS_BYTE + 24, 8).set([k.beta1, 1 - k.beta1, k.beta2, 1 - k.beta2, k.lr, k.c1, k.c2, k.eps]);
   // one thread: memory-bound between the copies, like the elementwise kernels
   runItems(kernelModule('adam', buildModule), 'step', ARGS_BYTE, Math.ceil(padded / CHUNK), 1);

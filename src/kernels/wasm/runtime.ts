@@ -14,7 +14,7 @@
  */
 import { ModuleBuilder, f32x4, v128, type Expr } from './emitter.js';
 import { availableWorkers, runParallel } from '../cpu/threadPool.js';
-import { runWasmJob, type KernelJob, type WasmJob } from '../cpu/kernels.js';
+import type { KernelJob, WasmJob } from '../cpu/kernels.js';
 
 const PAGE = 65536;
 /** 2 GiB: addresses stay below 2^31, so signed i32 comparisons in kernels are safe. */
@@ -181,15 +181,15 @@ export function runItems(kernel: CompiledKernel, fn: string, argsPtr: number, co
   const h = heapI32();
   h[COUNTER_BYTE / 4] = 0;
   const workers = SHARED && maxThreads > 1 && count > 1 ? Math.min(availableWorkers(), maxThreads - 1, count - 1) : 0;
-  const mainJob: WasmJob = { op: 'wasm', key: kernel.key, fn, argsPtr, ctrByte: COUNTER_BYTE, count };
+  const drive = kernel.instance.exports[`${fn}$items`] as (argsPtr: number, counter: number, count: number) => void;
   if (workers === 0) {
-    (kernel.instance.exports[`${fn}$items`] as (argsPtr: number, counter: number, count: number) => void)(argsPtr, COUNTER_BYTE, count);
+    drive(argsPtr, COUNTER_BYTE, count);
     return;
   }
   const jobs: KernelJob[] = [];
   for (let w = 0; w < workers; w++) {
     const has = (workerHas[w] ??= { memory: false, keys: new Set() });
-    const job: WasmJob = { ...mainJob };
+    const job: WasmJob = { op: 'wasm', key: kernel.key, fn, argsPtr, ctrByte: COUNTER_BYTE, count };
     if (!has.memory) {
       job.memory = wasmMemory();
       has.memory = true;
@@ -200,6 +200,6 @@ export function runItems(kernel: CompiledKernel, fn: string, argsPtr: number, co
     }
     jobs.push(job as unknown as KernelJob);
   }
-  const mainWs = { wasmMemory: wasmMemory(), wasmInstances: new Map([[kernel.key, kernel.instance]]) };
-  runParallel(jobs, () => runWasmJob(mainJob, mainWs as never));
+  // the main thread takes items from the same counter through its own instance
+  runParallel(jobs, () => drive(argsPtr, COUNTER_BYTE, count));
 }
