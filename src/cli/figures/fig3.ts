@@ -14,6 +14,7 @@ import { Rng } from '../../autograd/rng.js';
 import { exactSizeLossUncertain } from '../../estimators/exact.js';
 import { lemma1Gradient } from '../../estimators/lemma1.js';
 import { sampleBernoulliMasks } from '../../estimators/sizeLossKernel.js';
+import { fig3Probabilities } from './fig3Map.js';
 
 export const FIG3_H = 6;
 export const FIG3_W = 6;
@@ -22,18 +23,7 @@ export const FIG3_TARGET = 4;
 /** Sample counts of the sampled panels. */
 export const FIG3_NS = [1, 10, 100, 1000] as const;
 
-/** The toy map (row-major): object = rows 1–4 × cols 1–4. */
-export function fig3Probabilities(): Float64Array {
-  // prettier-ignore
-  return Float64Array.from([
-    0,    0,    0.15, 0.25, 0,    0,
-    0,    0.55, 0.7,  0.8,  0.45, 0,
-    0.1,  0.75, 1,    1,    0.85, 0.2,
-    0,    0.6,  1,    1,    0.9,  0.3,
-    0,    0.35, 0.65, 0.5,  0.4,  0,
-    0,    0,    0.05, 0,    0,    0,
-  ]);
-}
+export { fig3Probabilities } from './fig3Map.js';
 
 export interface Fig3Data {
   probs: number[];

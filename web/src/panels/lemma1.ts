@@ -4,6 +4,7 @@
  * Lemma-1 estimates (eq. 21), each from one sample y ~ Bernoulli(p). The n slider redraws the paper's Fig. 3.
  */
 import { Rng } from '../../../src/autograd/rng.js';
+import { fig3Probabilities } from '../../../src/cli/figures/fig3Map.js';
 import {
   chebyshevDistanceTransform, exactSizeLoss, exactSizeLossUncertain, lemma1Gradient, objectSize, sampleBernoulliMasks, sizeLoss,
 } from '../../../src/estimators/index.js';
@@ -36,15 +37,7 @@ export const PRESETS: Record<string, Lemma1Preset> = {
   fig3: {
     name: "the paper's Fig. 3 (6×6 toy map)",
     height: 6, width: 6, target: 4, seed: 3,
-    // src/cli/figures/fig3.ts `fig3Probabilities()` (a test checks they are the same numbers)
-    probs: [
-      0, 0, 0.15, 0.25, 0, 0,
-      0, 0.55, 0.7, 0.8, 0.45, 0,
-      0.1, 0.75, 1, 1, 0.85, 0.2,
-      0, 0.6, 1, 1, 0.9, 0.3,
-      0, 0.35, 0.65, 0.5, 0.4, 0,
-      0, 0, 0.05, 0, 0, 0,
-    ],
+    probs: [...fig3Probabilities()],
     note: 'The object is the 4×4 square in the middle (s = 4). 18 pixels are certain (p = 0 or 1), 18 uncertain: 2^18 masks (exactSizeLossUncertain).',
   },
   example3: {
