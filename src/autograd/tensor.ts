@@ -36,14 +36,26 @@ export interface DeviceData {
 }
 
 const EMPTY = new Float32Array(0);
+/** The storage of a tensor whose arena was closed (see src/kernels/wasm/arena.ts). */
+const RELEASED = new Float32Array(0);
+
+/**
+ * Called with every tensor made while a step arena is open (null otherwise): the arena keeps those whose
+ * storage it owns, to release them when it closes.
+ */
+let onTensorCreated: ((t: Tensor) => void) | null = null;
+
+/** Installs (or with null removes) the hook that sees every new tensor (used by step arenas). */
+export function setTensorCreationHook(hook: ((t: Tensor) => void) | null): void {
+  onTensorCreated = hook;
+}
 
 export class Tensor {
   readonly shape: readonly number[];
   readonly strides: readonly number[];
   readonly offset: number;
   readonly dtype: DType;
-  /** The flat storage this tensor views (shared between views). */
-  readonly storage: TypedArray;
+  private _storage: TypedArray;
   requiresGrad = false;
   grad: Tensor | null = null;
   /** Set by the op that produced this tensor while recording; null for leaves. */
@@ -56,11 +68,34 @@ export class Tensor {
   readonly device: DeviceData | null = null;
 
   constructor(storage: TypedArray, shape: Shape, strides?: readonly number[], offset = 0) {
-    this.storage = storage;
+    this._storage = storage;
     this.shape = Object.freeze([...shape]);
     this.strides = Object.freeze(strides ? [...strides] : contiguousStrides(shape));
     this.offset = offset;
     this.dtype = storage instanceof Float64Array ? 'float64' : 'float32';
+    if (onTensorCreated !== null) onTensorCreated(this);
+  }
+
+  /** The flat storage this tensor views (shared between views). */
+  get storage(): TypedArray {
+    const s = this._storage;
+    if (s === RELEASED) {
+      throw new Error(
+        `${this} was made inside a step arena that has been closed, and its memory is reused: read what you need ` +
+          `(t.item(), t.dataSync()) before arena.close(), or make the tensor outside the arena.`,
+      );
+    }
+    return s;
+  }
+
+  /**
+   * Called by a step arena when it closes: the storage goes back to the arena, so any later read throws
+   * (instead of returning values of a later step); the tape behind the tensor goes too.
+   */
+  release_(): void {
+    this._storage = RELEASED;
+    this.gradNode = null;
+    this.grad = null;
   }
 
   get size(): number {
@@ -88,14 +123,14 @@ export class Tensor {
     if (!this.device && (!this.isContiguous || this.offset !== 0 || this.storage.length !== this.size)) {
       throw new Error(`relocate_: ${this} is a view; only tensors that own their storage (parameters, buffers) can move.`);
     }
-    const self = this as { storage: TypedArray; strides: readonly number[]; offset: number; device: DeviceData | null };
+    const self = this as unknown as { _storage: TypedArray; strides: readonly number[]; offset: number; device: DeviceData | null };
     if ('device' in where) {
       if (where.device.size !== this.size) throw new Error(`relocate_: ${where.device.size} device values for ${this}.`);
-      self.storage = EMPTY;
+      self._storage = EMPTY;
       self.device = where.device;
     } else {
       if (where.storage.length !== this.size) throw new Error(`relocate_: ${where.storage.length} host values for ${this}.`);
-      self.storage = where.storage;
+      self._storage = where.storage;
       self.device = null;
     }
     self.strides = Object.freeze(contiguousStrides(this.shape));
@@ -142,7 +177,11 @@ export class Tensor {
 
   /** A fresh copy of the values, row-major (synchronous; CPU tensors). */
   dataSync(): TypedArray {
-    return this.values().slice();
+    // new + set, not slice(): slice copies out of a SharedArrayBuffer (step arenas) element by element
+    const v = this.values();
+    const copy = v instanceof Float64Array ? new Float64Array(v.length) : new Float32Array(v.length);
+    copy.set(v);
+    return copy;
   }
 
   /** A fresh copy of the values, row-major. Async so that device backends can read back. */
@@ -183,6 +222,7 @@ export class Tensor {
    * needs `gradient` of its own shape.
    */
   backward(gradient?: Tensor, options: BackwardOptions = {}): void {
+    if (this._storage === RELEASED) void this.storage; // throws: the arena that held this tensor (and its tape) is closed
     if (!this.requiresGrad) {
       throw new Error(
         `backward: ${this} does not require grad, so nothing was recorded. Create leaves with { requiresGrad: true } ` +

@@ -24,6 +24,7 @@ import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Rng } from '../autograd/rng.js';
 import { Tensor } from '../autograd/tensor.js';
+import { openStepArena } from '../kernels/wasm/arena.js';
 import { indicesOf, loadDataset, makeBatch, type Batch, type SegDataset } from '../data/index.js';
 import { sizeLoss } from '../estimators/sizeLossOp.js';
 import { ResUNet } from '../models/resunet.js';
@@ -387,10 +388,15 @@ export class Fig7PaperRunner {
       for (let k = 0; k <= p.timingSteps; k++) {
         const b = makeBatch(ds, batchIdx(k), flips ? { flip: rng } : {});
         const t0 = performance.now();
-        optimizer.zeroGrad();
-        const { loss } = await step(b, new Tensor(b.images, [b.batch, 1, ds.height, ds.width]));
-        loss.backward();
-        optimizer.step();
+        const arena = openStepArena();
+        try {
+          optimizer.zeroGrad();
+          const { loss } = await step(b, new Tensor(b.images, [b.batch, 1, ds.height, ds.width]));
+          loss.backward();
+          optimizer.step();
+        } finally {
+          arena.close();
+        }
         if (model.backend !== 'cpu') await model.hostStateDict();
         if (k > 0) t += performance.now() - t0; // step 0 warms up (kernel plans, allocation)
       }

@@ -11,7 +11,7 @@
  *    `await toHost(logits)`) throws on the non-finite logits;
  *  - `Adam.stateDict()` needs host moments: use `await opt.hostStateDict()`.
  */
-import { allocate, type TypedArray } from '../autograd/dtype.js';
+import { allocatePersistent, type TypedArray } from '../autograd/dtype.js';
 import type { Tensor } from '../autograd/tensor.js';
 import { uploadLike } from '../autograd/ops/transfer.js';
 import { runKernel } from '../kernels/registry.js';
@@ -112,7 +112,7 @@ export class SGD extends Optimizer {
       if (!g) return;
       const w = p.storage;
       let v = this.velocity[k] ?? null;
-      if (momentum !== 0 && !v) v = this.velocity[k] = allocate(p.dtype, p.size);
+      if (momentum !== 0 && !v) v = this.velocity[k] = allocatePersistent(p.dtype, p.size);
       for (let i = 0; i < w.length; i++) {
         let d = (g[i] as number) + weightDecay * (w[i] as number);
         if (v) {
@@ -168,8 +168,8 @@ export class Adam extends Optimizer {
       if (p.device || weightDecay !== 0 || this.deviceM[k] || !useWasm(p.storage)) return;
       const g = this.gradOf(p, 'Adam');
       if (!g) return;
-      const m = (this.m[k] ??= allocate(p.dtype, p.size));
-      const v = (this.v[k] ??= allocate(p.dtype, p.size));
+      const m = (this.m[k] ??= allocatePersistent(p.dtype, p.size));
+      const v = (this.v[k] ??= allocatePersistent(p.dtype, p.size));
       batched.push({ w: p.storage as Float32Array, g: g as Float32Array, m: m as Float32Array, v: v as Float32Array });
     });
     if (batched.length > 0) adamStepWasm(batched, { beta1, beta2, lr, eps, c1, c2 });
@@ -188,8 +188,8 @@ export class Adam extends Optimizer {
       const g = this.gradOf(p, 'Adam');
       if (!g) return;
       const w = p.storage;
-      const m = (this.m[k] ??= allocate(p.dtype, p.size));
-      const v = (this.v[k] ??= allocate(p.dtype, p.size));
+      const m = (this.m[k] ??= allocatePersistent(p.dtype, p.size));
+      const v = (this.v[k] ??= allocatePersistent(p.dtype, p.size));
       for (let i = 0; i < w.length; i++) {
         let gi = g[i] as number;
         if (weightDecay !== 0 && !decoupled) gi += weightDecay * (w[i] as number);
@@ -236,7 +236,7 @@ export class Adam extends Optimizer {
       if (a === null) return null;
       const p = this.params[k]!;
       if (a.length !== p.size) throw new Error(`Adam.loadStateDict: moment ${which}[${k}] has ${a.length} values, parameter ${p.name ?? k} has ${p.size}.`);
-      const out = allocate(p.dtype, p.size);
+      const out = allocatePersistent(p.dtype, p.size);
       out.set(a as ArrayLike<number>);
       return out;
     };

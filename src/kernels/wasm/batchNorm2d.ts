@@ -13,7 +13,8 @@
  * The per-channel constants (a, b; A, B, C) are computed in JavaScript in float64 from the statistics.
  */
 import { type ModuleBuilder, f32x4, f32, f64, i32, v128, type Expr, type FunctionBuilder, type Local } from './emitter.js';
-import { ARGS_BYTE, heapF32, kernelModule, newKernelModule, runItems, scratch, setArgs, readHeap } from './runtime.js';
+import { ARGS_BYTE, heapF32, kernelModule, newKernelModule, runItems, scratch, setArgs } from './runtime.js';
+import { kernelInput, kernelOutput } from './arena.js';
 import { getNumThreads } from '../cpu/threadPool.js';
 import type { Shape4 } from '../cpu/conv2d.js';
 import type { BatchNorm2dOptions } from '../cpu/batchNorm2d.js';
@@ -24,25 +25,27 @@ const THREAD_MIN = 1 << 16;
 
 /**
  * Export f(args, c) for every pass. Args (byte offsets): [0] x, [1] dy, [2] out, [3] f64 sums [C][2],
- * [4] f32 constants [C][4].
+ * [4] f32 constants [C][4], [5] the fused ReLU's output (the mask of the *Relu backward passes).
  */
 function buildModule(s: BnSpec): ModuleBuilder {
   const m = newKernelModule();
   const vecBytes = (s.HW >> 2) * 16;
   const planeBytes = s.HW * 4;
 
-  /** Loops over the channel's N planes: `perPlane(xPlane, dyPlane, outPlane)` with byte pointers. */
-  const planes = (f: FunctionBuilder, args: Local, c: Local, perPlane: (px: Local, pd: Local, po: Local) => void) => {
-    const px = f.local('i32', 'px'), pd = f.local('i32', 'pd'), po = f.local('i32', 'po'), n = f.local('i32', 'n');
+  /** Loops over the channel's N planes: `perPlane(xPlane, dyPlane, outPlane, maskPlane)` with byte pointers. */
+  const planes = (f: FunctionBuilder, args: Local, c: Local, perPlane: (px: Local, pd: Local, po: Local, pm: Local) => void) => {
+    const px = f.local('i32', 'px'), pd = f.local('i32', 'pd'), po = f.local('i32', 'po'), pm = f.local('i32', 'pm'), n = f.local('i32', 'n');
     const first = i32.mul(c, i32.const(planeBytes));
     f.set(px, i32.add(i32.load(args, 0), first));
     f.set(pd, i32.add(i32.load(args, 4), first));
     f.set(po, i32.add(i32.load(args, 8), first));
+    f.set(pm, i32.add(i32.load(args, 20), first));
     f.forRange(n, 0, s.N, 1, () => {
-      perPlane(px, pd, po);
+      perPlane(px, pd, po, pm);
       f.set(px, i32.add(px, i32.const(s.C * planeBytes)));
       f.set(pd, i32.add(pd, i32.const(s.C * planeBytes)));
       f.set(po, i32.add(po, i32.const(s.C * planeBytes)));
+      f.set(pm, i32.add(pm, i32.const(s.C * planeBytes)));
     });
   };
 
@@ -99,25 +102,24 @@ function buildModule(s: BnSpec): ModuleBuilder {
     });
   }
 
-  // backward; the *Relu variants mask dy with the fused ReLU's output y (the gradient passes where y > 0),
-  // read from the out buffer, which backwardApplyRelu then overwrites with dx element by element
+  // backward; the *Relu variants mask dy with the fused ReLU's output y (the gradient passes where y > 0)
   for (const masked of [false, true]) {
-    const dyVec = (pd: Local, po: Local, i: Local): Expr =>
-      masked ? v128.and(v128.load(i32.add(pd, i)), f32x4.gt(v128.load(i32.add(po, i)), v128.zero())) : v128.load(i32.add(pd, i));
-    const dyScalar = (pd: Local, po: Local, i: Local): Expr =>
-      masked ? f32.select(f32.load(i32.add(pd, i)), f32.const(0), f32.gt(f32.load(i32.add(po, i)), f32.const(0))) : f32.load(i32.add(pd, i));
+    const dyVec = (pd: Local, pm: Local, i: Local): Expr =>
+      masked ? v128.and(v128.load(i32.add(pd, i)), f32x4.gt(v128.load(i32.add(pm, i)), v128.zero())) : v128.load(i32.add(pd, i));
+    const dyScalar = (pd: Local, pm: Local, i: Local): Expr =>
+      masked ? f32.select(f32.load(i32.add(pd, i)), f32.const(0), f32.gt(f32.load(i32.add(pm, i)), f32.const(0))) : f32.load(i32.add(pd, i));
 
     m.itemFunction(masked ? 'backwardStatsRelu' : 'backwardStats', (f, args, c) => {
       const total = f.local('f64', 'total'), acc = f.local('v128', 'acc'), i = f.local('i32', 'i');
       const mv = f.local('v128', 'mv'), ms = f.local('f32', 'ms'), sums = f.local('i32', 'sums');
       f.set(sums, i32.add(i32.load(args!, 12), i32.shl(c!, i32.const(4))));
       constant(f, args!, c!, 3, mv, ms);
-      planes(f, args!, c!, (_px, pd, po) => reducePlane(f, total, acc, i, (i) => dyVec(pd, po, i), (i) => dyScalar(pd, po, i)));
+      planes(f, args!, c!, (_px, pd, _po, pm) => reducePlane(f, total, acc, i, (i) => dyVec(pd, pm, i), (i) => dyScalar(pd, pm, i)));
       f.do(f64.store(sums, total, 0));
       f.set(total, f64.const(0));
-      planes(f, args!, c!, (px, pd, po) => reducePlane(f, total, acc, i,
-        (i) => f32x4.mul(dyVec(pd, po, i), f32x4.sub(v128.load(i32.add(px, i)), mv)),
-        (i) => f32.mul(dyScalar(pd, po, i), f32.sub(f32.load(i32.add(px, i)), ms))));
+      planes(f, args!, c!, (px, pd, _po, pm) => reducePlane(f, total, acc, i,
+        (i) => f32x4.mul(dyVec(pd, pm, i), f32x4.sub(v128.load(i32.add(px, i)), mv)),
+        (i) => f32.mul(dyScalar(pd, pm, i), f32.sub(f32.load(i32.add(px, i)), ms))));
       f.do(f64.store(sums, total, 8));
     });
 
@@ -129,9 +131,9 @@ function buildModule(s: BnSpec): ModuleBuilder {
       constant(f, args!, c!, 1, B!, Bs!);
       constant(f, args!, c!, 2, Cc!, Cs!);
       constant(f, args!, c!, 3, M!, Ms!);
-      planes(f, args!, c!, (px, pd, po) => mapPlane(f, po, i,
-        (i) => f32x4.sub(f32x4.sub(f32x4.mul(A!, dyVec(pd, po, i)), B!), f32x4.mul(Cc!, f32x4.sub(v128.load(i32.add(px, i)), M!))),
-        (i) => f32.sub(f32.sub(f32.mul(As!, dyScalar(pd, po, i)), Bs!), f32.mul(Cs!, f32.sub(f32.load(i32.add(px, i)), Ms!)))));
+      planes(f, args!, c!, (px, pd, po, pm) => mapPlane(f, po, i,
+        (i) => f32x4.sub(f32x4.sub(f32x4.mul(A!, dyVec(pd, pm, i)), B!), f32x4.mul(Cc!, f32x4.sub(v128.load(i32.add(px, i)), M!))),
+        (i) => f32.sub(f32.sub(f32.mul(As!, dyScalar(pd, pm, i)), Bs!), f32.mul(Cs!, f32.sub(f32.load(i32.add(px, i)), Ms!)))));
     });
   }
   return m;
@@ -141,10 +143,10 @@ function moduleFor(s: BnSpec) {
   return kernelModule(`bn:${s.N}:${s.C}:${s.HW}`, () => buildModule(s));
 }
 
-interface Buffers { x: number; dy: number; out: number; sums: number; consts: number }
+interface Buffers { x: number; dy: number; out: number; sums: number; consts: number; mask: number }
 
 function run(s: BnSpec, fn: string, b: Buffers): void {
-  setArgs([b.x, b.dy, b.out, b.sums, b.consts]);
+  setArgs([b.x, b.dy, b.out, b.sums, b.consts, b.mask]);
   runItems(moduleFor(s), fn, ARGS_BYTE, s.C, s.N * s.C * s.HW >= THREAD_MIN ? getNumThreads() : 1);
 }
 
@@ -163,9 +165,9 @@ export function batchNorm2dForwardWasm(
   if (gamma.length !== C || beta.length !== C) throw new Error(`batchNorm2d: gamma and beta need ${C} elements`);
   const rm = opts.runningMean ?? null, rv = opts.runningVar ?? null;
   scratch.reset();
-  const b: Buffers = { x: scratch.alloc(x.length), dy: 0, out: scratch.alloc(x.length), sums: scratch.alloc(4 * C), consts: scratch.alloc(4 * C) };
-  b.dy = b.x;
-  heapF32().set(x, b.x / 4);
+  const out = kernelOutput(x.length);
+  const xB = kernelInput(x);
+  const b: Buffers = { x: xB, dy: xB, out: out.byte, sums: scratch.alloc(4 * C), consts: scratch.alloc(4 * C), mask: xB };
   const mean = new Float32Array(C), invStd = new Float32Array(C);
   const a64 = new Float64Array(C), b64 = new Float64Array(C);
   if (opts.training) {
@@ -199,7 +201,7 @@ export function batchNorm2dForwardWasm(
   }
   heapF32().set(consts, b.consts / 4);
   run(s, relu ? 'normalizeRelu' : 'normalize', b);
-  return { out: readHeap(b.out, x.length), mean, invStd };
+  return { out: out.result(), mean, invStd };
 }
 
 /**
@@ -215,18 +217,14 @@ export function batchNorm2dBackwardWasm(
   const s: BnSpec = { N, C, HW: H * W };
   const m = N * H * W;
   if (dy.length !== x.length || x.length !== m * C) throw new Error(`batchNorm2d: dy has ${dy.length} elements, x has ${x.length}, shape needs ${m * C}`);
+  if (reluOut !== null && reluOut.length !== x.length) throw new Error(`batchNorm2d: reluOut has ${reluOut.length} elements, x has ${x.length}`);
   scratch.reset();
-  const b: Buffers = { x: scratch.alloc(x.length), dy: scratch.alloc(x.length), out: scratch.alloc(x.length), sums: scratch.alloc(4 * C), consts: scratch.alloc(4 * C) };
-  const heap = heapF32();
-  heap.set(x, b.x / 4);
-  heap.set(dy, b.dy / 4);
-  if (reluOut !== null) {
-    if (reluOut.length !== x.length) throw new Error(`batchNorm2d: reluOut has ${reluOut.length} elements, x has ${x.length}`);
-    heap.set(reluOut, b.out / 4);
-  }
+  const out = kernelOutput(x.length);
+  const xB = kernelInput(x), dyB = kernelInput(dy);
+  const b: Buffers = { x: xB, dy: dyB, out: out.byte, sums: scratch.alloc(4 * C), consts: scratch.alloc(4 * C), mask: reluOut === null ? dyB : kernelInput(reluOut) };
   const consts = new Float32Array(4 * C);
   for (let c = 0; c < C; c++) consts[4 * c + 3] = mean[c]!;
-  heap.set(consts, b.consts / 4);
+  heapF32().set(consts, b.consts / 4);
   run(s, reluOut !== null ? 'backwardStatsRelu' : 'backwardStats', b);
   const sums = new Float64Array(heapF32().buffer, b.sums, 2 * C);
   const dgamma = new Float32Array(C), dbeta = new Float32Array(C);
@@ -243,5 +241,5 @@ export function batchNorm2dBackwardWasm(
   }
   heapF32().set(consts, b.consts / 4);
   run(s, reluOut !== null ? 'backwardApplyRelu' : 'backwardApply', b);
-  return { dx: readHeap(b.out, x.length), dgamma, dbeta };
+  return { dx: out.result(), dgamma, dbeta };
 }

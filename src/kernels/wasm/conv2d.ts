@@ -1,8 +1,10 @@
 /**
  * 2-D convolution (NCHW, PyTorch semantics) on the generated WebAssembly kernels, float32:
- * forward, input gradient and weight gradient. Each call copies its operands into the shared memory in
- * the layout the kernel wants (zero-padded images, packed weights, transposed dy), runs the kernel for
- * this exact shape over the threads, and copies the result out.
+ * forward, input gradient and weight gradient. Each call lays its operands out in the shared memory the
+ * way the kernel wants them (zero-padded images, packed weights, transposed dy), runs the kernel for
+ * this exact shape over the threads, and returns the result. Inside a step arena (arena.ts) operands
+ * are read where they live and results are written into the output tensor's storage; outside one,
+ * operands are copied in and results copied out.
  *
  * Everything that depends only on the shape (the kernel module, its offset table, the weight packing as
  * a gather index) is a *plan*, built on first use and cached under a short key.
@@ -12,7 +14,8 @@
 import { geometry, type Conv2dOptions, type Geometry, type Shape4 } from '../cpu/conv2d.js';
 import { getNumThreads } from '../cpu/threadPool.js';
 import { buildGatherModule, gatherTable, OB, type GatherPass, type GatherSpec } from './gatherConv.js';
-import { ARGS_BYTE, heapF32, heapI32, kernelModule, runItems, scratch, setArgs, type CompiledKernel, readHeap } from './runtime.js';
+import { ARGS_BYTE, heapF32, heapI32, kernelModule, runItems, scratch, setArgs, type CompiledKernel } from './runtime.js';
+import { kernelInput, kernelOutput } from './arena.js';
 import { buildPadModule, buildTransposeModule, padKey, transposeKey, type PadSpec, type TransposeSpec } from './layout.js';
 import { buildWeightGradModule, channelBlock, DOB, weightGradItems, type WeightGradSpec } from './weightGrad.js';
 
@@ -37,14 +40,15 @@ function checkDy(g: Geometry, dyShape: Shape4): void {
 }
 
 /**
- * Copies planes [count][H][W] into scratch as [count][Hp][Wp] with each plane at (top, left) and zeros
- * around it; returns the byte offset. One memcpy into the shared memory, then the pad kernel over the
- * threads (`perItem` planes per work item).
+ * The planes [count][H][W] of `src` as [count][Hp][Wp] in the memory, each plane at (top, left) with
+ * zeros around it; returns the byte offset. `src` is read in place when it lives in the memory (a step
+ * arena's tensor), else copied in first; without padding it is used as it is. The pad kernel runs over
+ * the threads (`perItem` planes per work item).
  */
 function padIntoScratch(src: Float32Array, count: number, perItem: number, H: number, W: number, Hp: number, Wp: number, top: number, left: number): number {
+  const raw = kernelInput(src.subarray(0, count * H * W));
+  if (Hp === H && Wp === W) return raw;
   const dst = scratch.alloc(count * Hp * Wp);
-  const raw = scratch.alloc(count * H * W);
-  heapF32().set(src.subarray(0, count * H * W), raw / 4);
   const spec: PadSpec = { planesPerItem: perItem, H, W, Hp, Wp, top, left };
   const kernel = kernelModule(padKey(spec), () => buildPadModule(spec));
   setArgs([raw, dst]);
@@ -199,17 +203,16 @@ export function conv2dForwardWasm(
   if (outLen === 0) return { out: new Float32Array(0), outShape };
   const plan = forwardPlan(g, bias !== null, relu);
   scratch.reset();
+  const out = kernelOutput(outLen);
   const srcB = padIntoScratch(x, N * C, C, H, W, plan.Hp, plan.Wp, plan.top, plan.left);
   const wB = toScratch(gather(w, plan.packIndex));
   const paddedBias = new Float32Array(Math.ceil(O / OB) * OB);
   if (bias !== null) paddedBias.set(bias);
   const biasB = toScratch(paddedBias);
   const tableB = toScratch(plan.table);
-  const outB = scratch.alloc(outLen);
-  setArgs([srcB, wB, outB, biasB, tableB]);
+  setArgs([srcB, wB, out.byte, biasB, tableB]);
   runItems(plan.kernel, 'image', ARGS_BYTE, N, threadsFor(2 * outLen * C * KH * KW));
-  // (views of the heap are taken after the last allocation: growing the memory makes a longer buffer)
-  return { out: readHeap(outB, outLen), outShape };
+  return { out: out.result(), outShape };
 }
 
 /** dL/dx of y = conv2d(x, w): dy [N, O, HO, WO], w → dx [N, C, H, W] (float32). */
@@ -223,13 +226,13 @@ export function conv2dBackwardInputWasm(
   if (dxLen === 0) return new Float32Array(0);
   const plan = inputGradPlan(g);
   scratch.reset();
+  const out = kernelOutput(dxLen);
   const srcB = padIntoScratch(dy, N * O, O, HO, WO, plan.Hp, plan.Wp, plan.top, plan.left);
   const wB = toScratch(gather(w, plan.packIndex));
   const tableB = toScratch(plan.table);
-  const outB = scratch.alloc(dxLen);
-  setArgs([srcB, wB, outB, 0, tableB]);
+  setArgs([srcB, wB, out.byte, 0, tableB]);
   runItems(plan.kernel, 'image', ARGS_BYTE, N, threadsFor(2 * N * O * HO * WO * C * KH * KW));
-  return readHeap(outB, dxLen);
+  return out.result();
 }
 
 interface WeightGradPlan {
@@ -286,7 +289,7 @@ export function conv2dBackwardWeightWasm(
   scratch.reset();
   const xB = padIntoScratch(x, N * C, C, H, W, H + 2 * p, W + 2 * p, p, p);
   // dyT[n][q][o] = dy[n][o][q], lanes o ≥ O zero
-  const dyRaw = toScratch(dy);
+  const dyRaw = kernelInput(dy.subarray(0, N * O * P));
   const dyB = scratch.alloc(N * P * plan.Opad);
   setArgs([dyRaw, dyB]);
   runItems(plan.transpose, 'item', ARGS_BYTE, N, N * P * plan.Opad >= COPY_THREAD_MIN ? getNumThreads() : 1);

@@ -4,10 +4,12 @@
  * into fixed chunks of CHUNK elements (the work items), so threads never change a result.
  *
  * Where it pays: JavaScript loops run these at 2–3 ns an element here; a memcpy into the shared memory,
- * the SIMD pass and a memcpy out take about a quarter of that.
+ * the SIMD pass and a memcpy out take about a quarter of that (and inside a step arena there are no
+ * copies at all).
  */
 import { type ModuleBuilder, f32, f32x4, i32, v128, type Expr, type FunctionBuilder, type Local } from './emitter.js';
-import { ARGS_BYTE, heapF32, kernelModule, newKernelModule, runItems, scratch, setArgs, readHeap } from './runtime.js';
+import { ARGS_BYTE, kernelModule, newKernelModule, runItems, scratch, setArgs } from './runtime.js';
+import { kernelInput, kernelOutput } from './arena.js';
 
 /** Elements per work item (a multiple of 4, 32 KiB of float32). */
 const CHUNK = 8192;
@@ -78,14 +80,11 @@ export function elementwiseWasm(op: ElementwiseOp, a: Float32Array, b: Float32Ar
   if (OPS[op]!.binary && (b === null || b.length !== n)) throw new Error(`${op}: operands of different lengths (${n} and ${b?.length})`);
   module ??= kernelModule('elementwise', buildModule);
   scratch.reset();
-  const aB = scratch.alloc(n);
-  const bB = b === null ? aB : scratch.alloc(n);
-  const outB = scratch.alloc(n);
-  const heap = heapF32();
-  heap.set(a, aB / 4);
-  if (b !== null) heap.set(b, bB / 4);
-  setArgs([aB, bB, outB, n]);
+  const out = kernelOutput(n);
+  const aB = kernelInput(a);
+  const bB = b === null ? aB : kernelInput(b);
+  setArgs([aB, bB, out.byte, n]);
   // one thread: the pass is as fast as the copies around it, and a hand-off costs more than it saves here
   runItems(module, op, ARGS_BYTE, Math.ceil(n / CHUNK), 1);
-  return readHeap(outB, n);
+  return out.result();
 }

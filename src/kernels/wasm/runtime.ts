@@ -7,6 +7,9 @@
  *   without cross-origin isolation an ordinary one, used by one thread). Views are renewed after growth. Bytes [0, 64) hold the work counter, [64, 1024) the argument
  *   block of the running kernel; scratch starts at 1024.
  * - Kernel calls are sequential on the main thread, so scratch is a bump allocator reset by each call.
+ *   While a step arena is open (arena.ts), tensor storage sits in [1024, arena top) and scratch starts
+ *   above it; a kernel's result is then a block of the arena (a view, no copy out) and operands already
+ *   in the arena are read in place (no copy in).
  * - Determinism: a kernel is split into work items fixed by the shape alone (never by the thread
  *   count); an item's result does not depend on which thread ran it or when. So 1, 2 or 16 threads give
  *   bit-identical results.
@@ -31,7 +34,7 @@ let simdSupport: boolean | null = null;
  * the context is not a browser page without cross-origin isolation. In such a page the kernels run on one
  * thread over an ordinary memory.
  */
-const SHARED = typeof SharedArrayBuffer === 'function' && (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated !== false;
+export const SHARED = typeof SharedArrayBuffer === 'function' && (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated !== false;
 
 /** A module builder whose memory import matches the runtime's memory (every kernel module starts here). */
 export function newKernelModule(): ModuleBuilder {
@@ -68,12 +71,26 @@ export function wasmMemory(): WebAssembly.Memory {
 
 let f32View: Float32Array | null = null;
 let i32View: Int32Array | null = null;
+/**
+ * Every buffer object the memory has handed out. A shared memory's buffer is a new SharedArrayBuffer
+ * object after each growth, but all of them alias the same bytes (and never detach), so a view made
+ * before a growth stays valid; this set tells views of the heap from ordinary arrays.
+ */
+const heapBuffers = new WeakSet<ArrayBufferLike>();
 
 /** A Float32Array over the whole memory (renewed after growth). */
 export function heapF32(): Float32Array {
   const buf = wasmMemory().buffer;
-  if (f32View === null || f32View.buffer !== buf) f32View = new Float32Array(buf);
+  if (f32View === null || f32View.buffer !== buf) {
+    f32View = new Float32Array(buf);
+    heapBuffers.add(buf);
+  }
   return f32View;
+}
+
+/** The byte offset of `a` in the memory when `a` is a view of it (arena storage), else −1. */
+export function heapOffsetOf(a: Float32Array): number {
+  return heapBuffers.has(a.buffer) ? a.byteOffset : -1;
 }
 
 /** An Int32Array over the whole memory (renewed after growth). */
@@ -102,10 +119,24 @@ function ensureBytes(bytes: number): void {
  */
 export class Scratch {
   private top = SCRATCH_START;
+  /** Where scratch starts: the arena's top while a step arena is open, else SCRATCH_START. */
+  private floor = SCRATCH_START;
 
   reset(): this {
-    this.top = SCRATCH_START;
+    this.top = this.floor;
     return this;
+  }
+
+  /** Moves the floor (the arena grew or was emptied); scratch is empty afterwards. */
+  setFloor(byte: number): void {
+    this.floor = byte;
+    this.top = byte;
+    ensureBytes(byte);
+  }
+
+  /** True when nothing was allocated since the last reset. */
+  get empty(): boolean {
+    return this.top === this.floor;
   }
 
   /** Reserves `floats` 4-byte elements (plus `slackFloats` readable past the end) and returns the byte offset. */
@@ -118,6 +149,9 @@ export class Scratch {
 }
 
 export const scratch = new Scratch();
+
+/** The first free byte of the memory: where the arena may grow (SCRATCH_START when no arena is open). */
+export const ARENA_START = SCRATCH_START;
 
 /**
  * A fresh Float32Array holding `n` floats of the heap from byte `byteOffset`. (Not `heap.slice`: V8 copies

@@ -5,7 +5,8 @@
  * Work items: fixed groups of planes.
  */
 import { f32, f64, f64x2, i32, v128, type Expr, type FunctionBuilder, type Local, type ModuleBuilder } from './emitter.js';
-import { ARGS_BYTE, heapF32, kernelModule, newKernelModule, runItems, scratch, setArgs, readHeap } from './runtime.js';
+import { ARGS_BYTE, kernelModule, newKernelModule, runItems, scratch, setArgs } from './runtime.js';
+import { kernelInput, kernelOutput } from './arena.js';
 
 const PLANES_PER_ITEM = 8;
 
@@ -75,13 +76,12 @@ function buildModule(s: UpSpec): ModuleBuilder {
 
 function run(fn: 'forward' | 'backward', s: UpSpec, src: Float32Array, outLen: number): Float32Array {
   scratch.reset();
-  const srcB = scratch.alloc(src.length);
-  const dstB = scratch.alloc(outLen);
-  heapF32().set(src, srcB / 4);
-  setArgs([srcB, dstB]);
+  const dst = kernelOutput(outLen);
+  const srcB = kernelInput(src);
+  setArgs([srcB, dst.byte]);
   const items = Math.ceil(s.planes / PLANES_PER_ITEM);
   runItems(kernelModule(`up:${s.planes},${s.H},${s.W}`, () => buildModule(s)), fn, ARGS_BYTE, items, 1);
-  return readHeap(dstB, outLen);
+  return dst.result();
 }
 
 /** x [planes][H][W] → [planes][2H][2W]. */

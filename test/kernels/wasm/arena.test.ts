@@ -1,0 +1,157 @@
+/**
+ * Step arenas (src/kernels/wasm/arena.ts): inside one, tensors live in the kernels' shared memory and
+ * kernels run without copies. The arena may change where values live, never what they are: training
+ * steps inside arenas give bit-identical weights, losses and optimiser state to the same steps outside
+ * (every kernel is deterministic, so any difference is a data-movement bug: aliasing, a stale block,
+ * an unzeroed buffer). Tensors made inside a closed arena refuse to be read, and the memory is reused.
+ */
+import { describe, expect, it } from 'vitest';
+import { Rng, Tensor, bceWithLogits, noGrad } from '../../../src/index.js';
+import { sizeLoss } from '../../../src/estimators/sizeLossOp.js';
+import { generateSynthetic, makeBatch } from '../../../src/data/index.js';
+import { ResUNet } from '../../../src/models/resunet.js';
+import { Adam } from '../../../src/models/optim.js';
+import { cpuKernels, setCpuKernels } from '../../../src/kernels/wasm/index.js';
+import { openStepArena, withStepArena } from '../../../src/kernels/wasm/arena.js';
+import { wasmMemory, wasmSimdAvailable } from '../../../src/kernels/wasm/runtime.js';
+
+const B = 6;
+const ds = generateSynthetic({ count: B, seed: 5 });
+const batch = makeBatch(ds, Array.from({ length: B }, (_, i) => i));
+const x = new Tensor(batch.images, [B, 1, 48, 32]);
+const target = new Tensor(Float32Array.from(batch.masks), [B, 1, 48, 32]);
+
+interface Run { losses: number[]; weights: Float32Array[]; moments: Float32Array[]; evalLogits: Float32Array }
+
+/** Supervised then size-loss Adam steps (each in an arena or not), then an eval-mode forward. */
+function train(arenas: boolean, steps: number): Run {
+  const model = new ResUNet({ widths: [8, 16, 32], rng: new Rng(0) });
+  const opt = new Adam(model.parameters(), { lr: 1e-3 });
+  const sampler = new Rng(1);
+  const losses: number[] = [];
+  for (let s = 0; s < steps; s++) {
+    const arena = arenas ? openStepArena() : null;
+    if (arenas) expect(arena!.resident).toBe(true);
+    try {
+      opt.zeroGrad();
+      const logits = model.forward(x);
+      const loss = s < steps / 2 ? bceWithLogits(logits, target) : sizeLoss(logits, batch.sizes, { rng: sampler, method: 'fast' });
+      loss.backward();
+      opt.step();
+      losses.push(loss.item());
+    } finally {
+      arena?.close();
+    }
+  }
+  model.eval();
+  const forward = () => Float32Array.from(noGrad(() => model.forward(x)).values());
+  const evalLogits = arenas ? withStepArena(forward) : forward();
+  const state = opt.stateDict();
+  return {
+    losses,
+    weights: model.parameters().map((p) => Float32Array.from(p.values())),
+    moments: [...state.m, ...state.v].map((a) => Float32Array.from(a ?? [])),
+    evalLogits,
+  };
+}
+
+describe.runIf(wasmSimdAvailable())('step arenas', () => {
+  it('change nothing but where values live: bit-identical losses, weights, Adam moments and eval logits', () => {
+    const saved = cpuKernels();
+    setCpuKernels('wasm');
+    try {
+      const plain = train(false, 4);
+      const inArenas = train(true, 4);
+      expect(inArenas.losses).toEqual(plain.losses);
+      expect(inArenas.weights).toEqual(plain.weights);
+      expect(inArenas.moments).toEqual(plain.moments);
+      expect(inArenas.evalLogits).toEqual(plain.evalLogits);
+      // and the steps did train (the comparison is not between two untouched models)
+      expect(plain.losses[1]!).toBeLessThan(plain.losses[0]!);
+    } finally {
+      setCpuKernels(saved);
+    }
+  });
+
+  it('release what they made: reading or back-propagating such a tensor later throws, and says why', () => {
+    const saved = cpuKernels();
+    setCpuKernels('wasm');
+    try {
+      const model = new ResUNet({ widths: [8, 16], rng: new Rng(2) });
+      const w0 = Float32Array.from(model.parameters()[0]!.values());
+      let logits: Tensor | null = null;
+      let loss: Tensor | null = null;
+      const arena = openStepArena();
+      const before = arena.bytes;
+      logits = model.forward(x);
+      loss = bceWithLogits(logits, target);
+      const value = loss.item();
+      expect(arena.bytes).toBeGreaterThan(before);
+      arena.close();
+      expect(arena.bytes).toBe(0);
+      expect(Number.isFinite(value)).toBe(true);
+      expect(() => logits!.values()).toThrow(/step arena that has been closed/);
+      expect(() => logits!.dataSync()).toThrow(/step arena that has been closed/);
+      expect(() => logits!.reshape([B * 48 * 32])).toThrow(/step arena that has been closed/);
+      expect(() => loss!.backward()).toThrow(/step arena that has been closed/);
+      // parameters were made outside: untouched and readable
+      expect(Float32Array.from(model.parameters()[0]!.values())).toEqual(w0);
+      // a tensor made outside any arena is ordinary memory, readable after later arenas close
+      const outside = noGrad(() => model.forward(x));
+      withStepArena(() => noGrad(() => model.forward(x)));
+      expect(outside.values().every(Number.isFinite)).toBe(true);
+    } finally {
+      setCpuKernels(saved);
+    }
+  });
+
+  it('reuse their memory: the second step needs no more than the first, and the memory stops growing', () => {
+    const saved = cpuKernels();
+    setCpuKernels('wasm');
+    try {
+      const model = new ResUNet({ widths: [8, 16], rng: new Rng(3) });
+      const opt = new Adam(model.parameters(), { lr: 1e-3 });
+      const peaks: number[] = [];
+      const memory: number[] = [];
+      for (let s = 0; s < 3; s++) {
+        const arena = openStepArena();
+        opt.zeroGrad();
+        bceWithLogits(model.forward(x), target).backward();
+        opt.step();
+        peaks.push(arena.bytes);
+        arena.close();
+        memory.push(wasmMemory().buffer.byteLength);
+      }
+      expect(peaks[0]!).toBeGreaterThan(0);
+      expect(peaks[1]).toBe(peaks[0]);
+      expect(peaks[2]).toBe(peaks[0]);
+      expect(memory[2]).toBe(memory[1]);
+    } finally {
+      setCpuKernels(saved);
+    }
+  });
+
+  it('do not nest (an inner arena is a no-op) and do nothing on the JS kernels', () => {
+    const saved = cpuKernels();
+    try {
+      setCpuKernels('wasm');
+      const outer = openStepArena();
+      const inner = openStepArena();
+      expect(outer.resident).toBe(true);
+      expect(inner.resident).toBe(false);
+      const t = new Tensor(new Float32Array([1, 2, 3]), [3]).add(1);
+      inner.close();
+      expect([...t.values()]).toEqual([2, 3, 4]); // still readable: the outer arena owns it
+      outer.close();
+      expect(() => t.values()).toThrow(/closed/);
+      setCpuKernels('js');
+      const js = openStepArena();
+      expect(js.resident).toBe(false);
+      const u = new Tensor(new Float32Array([1, 2]), [2]).add(1);
+      js.close();
+      expect([...u.values()]).toEqual([2, 3]);
+    } finally {
+      setCpuKernels(saved);
+    }
+  });
+});
