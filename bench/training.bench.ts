@@ -5,6 +5,8 @@
  *  W1 supervised train step (BCE with logits + Adam), W2 size-loss train step (n = 1, fast estimator; the
  *  naive one on wasm only, for the estimator's share), W3 inference in eval mode;
  *  plus the peak memory of a W1 step, measured in fresh child processes (bench/peers/w1Memory.ts).
+ * Steps run as the trainer runs them, inside a step arena (src/kernels/wasm/arena.ts: the step's tensors
+ * live in the WebAssembly memory, no copies around the kernels); W1 and W3 are also timed without one.
  *
  * The PyTorch peer is ../shared/peers/torch/workloads.py run with /usr/bin/python3 and the same thread
  * count (Debian: `apt-get install -y python3-torch`); where it cannot run, its numbers are null with the
@@ -20,7 +22,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Rng, Tensor, bceWithLogits, noGrad, randn } from '../src/index.js';
+import { Rng, Tensor, bceWithLogits, noGrad, openStepArena, randn, withStepArena } from '../src/index.js';
 import { sizeLoss } from '../src/estimators/sizeLossOp.js';
 import { cpuKernels, setCpuKernels, wasmSimdAvailable, type CpuKernelSet } from '../src/kernels/wasm/index.js';
 import { getNumThreads } from '../src/kernels/cpu/threadPool.js';
@@ -108,21 +110,32 @@ async function timeKernelSet(set: CpuKernelSet, withNaive: boolean): Promise<Rec
   setCpuKernels(set);
   const { batch, x, target, model, opt } = workloadSetup();
   const sampler = new Rng(1);
-  const step = (loss: () => Tensor) => () => {
-    opt.zeroGrad();
-    const l = loss();
-    l.backward();
-    opt.step();
+  // a step as the trainer runs it: inside a step arena (the step's tensors live in the WebAssembly
+  // memory, no copies around the kernels; a no-op on the JS kernels); `arena: false` for the copying path
+  const step = (loss: () => Tensor, arena = true) => () => {
+    const a = arena ? openStepArena() : null;
+    try {
+      opt.zeroGrad();
+      const l = loss();
+      l.backward();
+      opt.step();
+    } finally {
+      a?.close();
+    }
   };
   const train: Record<string, () => void> = {
     W1: step(() => bceWithLogits(model.forward(x), target)),
     W2: step(() => sizeLoss(model.forward(x), batch.sizes, { rng: sampler, method: 'fast' })),
   };
-  if (withNaive) train['W2 naive'] = step(() => sizeLoss(model.forward(x), batch.sizes, { rng: sampler, method: 'naive' }));
+  if (withNaive) {
+    train['W2 naive'] = step(() => sizeLoss(model.forward(x), batch.sizes, { rng: sampler, method: 'naive' }));
+    train['W1 without arena'] = step(() => bceWithLogits(model.forward(x), target), false);
+  }
   model.train();
   const ms = await timeTasks(train, { time: 0, iterations: samples(7), warmupIterations: 1 });
   model.eval();
-  Object.assign(ms, await timeTasks({ W3: () => noGrad(() => model.forward(x)) }, { time: 0, iterations: samples(11), warmupIterations: 2 }));
+  Object.assign(ms, await timeTasks({ W3: () => withStepArena(() => { noGrad(() => model.forward(x)); }) }, { time: 0, iterations: samples(11), warmupIterations: 2 }));
+  if (withNaive) Object.assign(ms, await timeTasks({ 'W3 without arena': () => noGrad(() => model.forward(x)) }, { time: 0, iterations: samples(11), warmupIterations: 2 }));
   if (withNaive) {
     // the size loss alone (W5-like, batch of 32): how much of W2 is the estimator
     const logits = randn(x.shape, new Rng(2)).mul(3);
@@ -191,6 +204,8 @@ export async function run(): Promise<Record<string, unknown>> {
     const wasm = medians.wasm;
     const extra = wasm === undefined ? {} : {
       'W2 size step (naive) · wasm ms': r2(wasm['W2 naive']!),
+      'W1 without step arena (operands copied in and out) · wasm ms': r2(wasm['W1 without arena']!),
+      'W3 without step arena · wasm ms': r2(wasm['W3 without arena']!),
       'size loss fwd+bwd only (fast) · wasm ms': r2(wasm['size loss fwd+bwd (fast)']!),
       ratio_W2fast_over_W1_wasm: r2(wasm['W2']! / wasm['W1']!),
       ratio_W2naive_over_W1_wasm: r2(wasm['W2 naive']! / wasm['W1']!),

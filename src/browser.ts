@@ -25,6 +25,7 @@ export { batchNorm2d } from './autograd/ops/batchNorm2d.js';
 export { upsampleNearest2x } from './autograd/ops/upsample.js';
 export { getBackend } from './backend.js';
 export { setNumThreads, getNumThreads } from './kernels/cpu/index.js';
+export { openStepArena, withStepArena, type StepArena } from './kernels/wasm/arena.js';
 export { cpuKernels, setCpuKernels, type CpuKernelSet } from './kernels/wasm/index.js';
 import './kernels/cpu/register.js';
 

@@ -23,6 +23,7 @@ export { upsampleNearest2x } from './autograd/ops/upsample.js';
 export { registerKernel, getKernel, listKernels, runKernel, type KernelConfig, type KernelFunc, type BackendName } from './kernels/registry.js';
 export { setBackend, getBackend, backendInstance, registerBackendFactory, disposeBackends, type Backend } from './backend.js';
 export { setNumThreads, getNumThreads } from './kernels/cpu/index.js';
+export { openStepArena, withStepArena, type StepArena } from './kernels/wasm/arena.js';
 export { registerGpuBackend, createGpuBackend, type GpuBackend, type GpuBackendOptions } from './kernels/gpu/index.js';
 import './kernels/cpu/register.js';
 import './kernels/cpu/nodeThreads.js'; // this is the Node entry: the CPU kernels get Node's worker threads

@@ -5,9 +5,10 @@
  *   node <tsx loader> bench/peers/w1Memory.ts <js|wasm> <steps> <threads>
  *
  * Prints one JSON line: the process's RSS high-water mark (`process.resourceUsage().maxRSS`, worker
- * threads included) after setup and after the steps, the WebAssembly memory, and V8's array buffers.
+ * threads included) after setup and after the steps, the WebAssembly memory (of which the step arena
+ * holds the step's tensors), and V8's array buffers.
  */
-import { bceWithLogits } from '../../src/index.js';
+import { bceWithLogits, openStepArena } from '../../src/index.js';
 import { workloadSetup } from '../_resunet.js';
 import { setCpuKernels, type CpuKernelSet } from '../../src/kernels/wasm/index.js';
 import { wasmMemory } from '../../src/kernels/wasm/runtime.js';
@@ -25,11 +26,16 @@ model.train();
 
 const maxRssSetup = process.resourceUsage().maxRSS * 1024;
 const t0 = performance.now();
+let arenaBytes = 0;
 for (let i = 0; i < steps; i++) {
+  // as the trainer runs a step: inside a step arena (tensors in the WebAssembly memory; a no-op on js)
+  const arena = openStepArena();
   opt.zeroGrad();
   const l = bceWithLogits(model.forward(x), target);
   l.backward();
   opt.step();
+  arenaBytes = Math.max(arenaBytes, arena.bytes);
+  arena.close();
 }
 const ms = (performance.now() - t0) / steps;
 const maxRss = process.resourceUsage().maxRSS * 1024;
@@ -44,6 +50,7 @@ console.log(JSON.stringify({
   rss_now_MiB: r1(mem.rss / MiB),
   // only the wasm kernels create the memory; asking for it under 'js' would allocate it
   wasm_memory_MiB: kernels === 'wasm' ? r1(wasmMemory().buffer.byteLength / MiB) : null,
+  step_arena_MiB: r1(arenaBytes / MiB),
   arrayBuffers_MiB: r1(mem.arrayBuffers / MiB),
   heapUsed_MiB: r1(mem.heapUsed / MiB),
 }));
