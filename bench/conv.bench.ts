@@ -2,7 +2,9 @@
  * Convolution benchmark (tinybench): GFLOP/s of the three passes (forward, input gradient, weight gradient)
  * for every distinct convolution shape of ResUNet-lite, batch 32 (bench/_resunet.ts), on the generated
  * WebAssembly SIMD kernels with 1 and 2 threads and on the JavaScript kernels with 2 threads, from medians;
- * plus the whole model's convolution time (each shape × its count in the model).
+ * plus the whole model's convolution time (each shape × its count in the model). The WebAssembly passes
+ * run as in a training step: operands in a step arena (read in place), results written into new blocks
+ * of it (src/kernels/wasm/arena.ts); the time includes the layout passes (padding, packing, transposes).
  *
  *   npm run bench -- conv          (or: npx tsx bench/conv.bench.ts; SIZESEG_BENCH_QUICK=1 for a smoke run)
  *
@@ -20,6 +22,8 @@ import {
 import type { Shape4 } from '../src/kernels/cpu/index.js';
 import { conv2dBackwardInputWasm, conv2dBackwardWeightWasm, conv2dForwardWasm } from '../src/kernels/wasm/conv2d.js';
 import { wasmSimdAvailable } from '../src/kernels/wasm/runtime.js';
+import { openStepArena, withStepArena, type StepArena } from '../src/kernels/wasm/arena.js';
+import { allocate } from '../src/autograd/dtype.js';
 
 type Pass = 'forward' | 'input grad' | 'weight grad';
 const PASSES: Pass[] = ['forward', 'input grad', 'weight grad'];
@@ -64,6 +68,13 @@ function passFn(d: Prepared, kernels: 'wasm' | 'js', pass: Pass): () => Float32A
   return () => conv2dBackwardWeight(dy, outShape, x, xShape, wShape, opts) as Float32Array;
 }
 
+/** A copy of `a` in the open step arena. */
+function inArena(a: Float32Array): Float32Array {
+  const v = allocate('float32', a.length) as Float32Array;
+  v.set(a);
+  return v;
+}
+
 /** max |a − b| / max |b|. */
 function relErr(a: Float32Array, b: Float32Array): number {
   if (a.length !== b.length) return Infinity;
@@ -101,6 +112,9 @@ export async function run(): Promise<Record<string, unknown>> {
   const rng = uniformSource(2024);
   const configs = wasmSimdAvailable() ? CONFIGS : CONFIGS.filter((c) => c.kernels === 'js');
   const results: PassResult[] = [];
+  // touch the memory the arenas will use once, up front: in training the arena's pages are reused step
+  // after step, so a first-touch page fault (the OS zeroing a fresh page) belongs to no measured pass
+  if (wasmSimdAvailable()) withStepArena(() => void allocate('float32', 48 << 20));
   const check: Record<string, Record<Pass, number>> = {};
   try {
     for (const shape of RESUNET_CONVS) {
@@ -116,8 +130,23 @@ export async function run(): Promise<Record<string, unknown>> {
       const jsBench = new Bench({ name: shape.name, iterations: samples(5), time: 0, warmupIterations: 1, warmupTime: 0, throws: true });
       for (const cfg of configs) {
         for (const pass of PASSES) {
-          const fn = passFn(d, cfg.kernels, pass);
-          (cfg.kernels === 'wasm' ? wasmBench : jsBench).add(`${label(cfg)} | ${pass}`, () => { fn(); }, { beforeAll: () => setNumThreads(cfg.threads) });
+          if (cfg.kernels === 'js') {
+            const fn = passFn(d, 'js', pass);
+            jsBench.add(`${label(cfg)} | ${pass}`, () => { fn(); }, { beforeAll: () => setNumThreads(cfg.threads) });
+            continue;
+          }
+          // as in a training step: x and dy live in a step arena (read in place) and every result is
+          // written into a new block of it; the weights are ordinary arrays (parameters live outside)
+          let arena: StepArena | null = null;
+          let fn: () => Float32Array = () => new Float32Array(0);
+          wasmBench.add(`${label(cfg)} | ${pass}`, () => { fn(); }, {
+            beforeAll: () => {
+              setNumThreads(cfg.threads);
+              arena = openStepArena();
+              fn = passFn({ ...d, x: inArena(d.x), dy: inArena(d.dy) }, 'wasm', pass);
+            },
+            afterAll: () => arena?.close(),
+          });
         }
       }
       await wasmBench.run();
