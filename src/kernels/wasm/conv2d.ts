@@ -6,14 +6,14 @@
  * are read where they live and results are written into the output tensor's storage; outside one,
  * operands are copied in and results copied out.
  *
- * Everything that depends only on the shape (the kernel module, its offset table, the weight packing as
- * a gather index) is a *plan*, built on first use and cached under a short key.
+ * Everything that depends only on the shape (the kernel module, the weight packing as a gather index)
+ * is a *plan*, built on first use and cached under a short key.
  *
  * Same contracts as the JS kernels in ../cpu/conv2d.ts (the readable reference, also the float64 path).
  */
 import { geometry, type Conv2dOptions, type Geometry, type Shape4 } from '../cpu/conv2d.js';
 import { getNumThreads } from '../cpu/threadPool.js';
-import { buildGatherModule, gatherTable, OB, type GatherPass, type GatherSpec } from './gatherConv.js';
+import { buildGatherModule, OB, type GatherPass, type GatherSpec } from './gatherConv.js';
 import { ARGS_BYTE, heapF32, heapI32, kernelModule, runItems, scratch, setArgs, type CompiledKernel } from './runtime.js';
 import { kernelInput, kernelOutput } from './arena.js';
 import { buildPadModule, buildTransposeModule, padKey, transposeKey, type PadSpec, type TransposeSpec } from './layout.js';
@@ -74,10 +74,9 @@ function gather(w: Float32Array, index: Int32Array): Float32Array {
   return out;
 }
 
-/** A gather-convolution plan: kernel, (channel, tap) table, weight packing. */
+/** A gather-convolution plan: kernel and weight packing. */
 interface GatherPlan {
   kernel: CompiledKernel;
-  table: Int32Array;
   packIndex: Int32Array;
   /** Padding of the source planes. */
   Hp: number; Wp: number; top: number; left: number;
@@ -101,13 +100,13 @@ function forwardPlan(g: Geometry, bias: boolean, relu: boolean): GatherPlan {
     C, srcChanStride: Hp * Wp, srcImageStride: C * Hp * Wp,
     O, outChanStride: HO * WO, outImageStride: O * HO * WO, bias, relu, passes: [pass],
   };
-  // packed[ob][c][t][lane] = w[ob·OB + lane][c][t]
+  // packed[ob][t][c][lane] = w[ob·OB + lane][c][t]
   const OBn = Math.ceil(O / OB);
   const packIndex = new Int32Array(OBn * C * T * OB);
   let at = 0;
   for (let ob = 0; ob < OBn; ob++) {
-    for (let c = 0; c < C; c++) {
-      for (let t = 0; t < T; t++) {
+    for (let t = 0; t < T; t++) {
+      for (let c = 0; c < C; c++) {
         for (let l = 0; l < OB; l++) {
           const o = ob * OB + l;
           packIndex[at++] = o < O ? (o * C + c) * T + t : -1;
@@ -115,7 +114,7 @@ function forwardPlan(g: Geometry, bias: boolean, relu: boolean): GatherPlan {
       }
     }
   }
-  plan = { kernel: kernelModule(key, () => buildGatherModule(spec)), table: gatherTable(spec), packIndex, Hp, Wp, top: p, left: p };
+  plan = { kernel: kernelModule(key, () => buildGatherModule(spec)), packIndex, Hp, Wp, top: p, left: p };
   plans.set(key, plan);
   return plan;
 }
@@ -167,10 +166,10 @@ function inputGradPlan(g: Geometry): GatherPlan {
       taps: ph.taps.map((t) => (t.dh - mdh) * Wdp + (t.dw - mdw)),
       outOrigin: ph.rh * W + ph.rw, outRowStride: s * W, outColStride: s, weightOffset: index.length,
     };
-    // packed[cb][o][t][lane] = w[o][cb·OB + lane][kh_t][kw_t]
+    // packed[cb][t][o][lane] = w[o][cb·OB + lane][kh_t][kw_t]
     for (let cb = 0; cb < CBn; cb++) {
-      for (let o = 0; o < O; o++) {
-        for (const t of ph.taps) {
+      for (const t of ph.taps) {
+        for (let o = 0; o < O; o++) {
           for (let l = 0; l < OB; l++) {
             const c = cb * OB + l;
             index.push(c < C ? ((o * C + c) * KH + t.kh) * KW + t.kw : -1);
@@ -185,7 +184,7 @@ function inputGradPlan(g: Geometry): GatherPlan {
     O: C, outChanStride: H * W, outImageStride: C * H * W, bias: false, passes,
   };
   plan = {
-    kernel: kernelModule(key, () => buildGatherModule(spec)), table: gatherTable(spec),
+    kernel: kernelModule(key, () => buildGatherModule(spec)),
     packIndex: Int32Array.from(index.length > 0 ? index : [-1]), Hp: Hdp, Wp: Wdp, top, left,
   };
   plans.set(key, plan);
@@ -209,8 +208,7 @@ export function conv2dForwardWasm(
   const paddedBias = new Float32Array(Math.ceil(O / OB) * OB);
   if (bias !== null) paddedBias.set(bias);
   const biasB = toScratch(paddedBias);
-  const tableB = toScratch(plan.table);
-  setArgs([srcB, wB, out.byte, biasB, tableB]);
+  setArgs([srcB, wB, out.byte, biasB]);
   runItems(plan.kernel, 'image', ARGS_BYTE, N, threadsFor(2 * outLen * C * KH * KW));
   return { out: out.result(), outShape };
 }
@@ -229,8 +227,7 @@ export function conv2dBackwardInputWasm(
   const out = kernelOutput(dxLen);
   const srcB = padIntoScratch(dy, N * O, O, HO, WO, plan.Hp, plan.Wp, plan.top, plan.left);
   const wB = toScratch(gather(w, plan.packIndex));
-  const tableB = toScratch(plan.table);
-  setArgs([srcB, wB, out.byte, 0, tableB]);
+  setArgs([srcB, wB, out.byte, 0]);
   runItems(plan.kernel, 'image', ARGS_BYTE, N, threadsFor(2 * N * O * HO * WO * C * KH * KW));
   return out.result();
 }

@@ -4,8 +4,8 @@
  * Work items are blocks of BLOCK columns (each a separate "image" of the kernel), plus one call for the
  * remaining columns; each output element is summed over k in order, so threads never change a result.
  */
-import { buildGatherModule, gatherTable, OB, type GatherSpec } from './gatherConv.js';
-import { ARGS_BYTE, heapF32, heapI32, kernelModule, runItems, scratch, setArgs } from './runtime.js';
+import { buildGatherModule, OB, type GatherSpec } from './gatherConv.js';
+import { ARGS_BYTE, heapF32, kernelModule, runItems, scratch, setArgs } from './runtime.js';
 import { getNumThreads } from '../cpu/threadPool.js';
 
 /** Columns per work item. */
@@ -43,20 +43,17 @@ export function gemmWasm(M: number, N: number, K: number, A: Float32Array, B: Fl
   const tail = N - full * BLOCK;
   const blockSpec = spec(M, N, K, BLOCK);
   const tailSpec = spec(M, N, K, tail);
-  const table = gatherTable(blockSpec); // the same for both: offsets k·N
-  const tB = scratch.alloc(table.length);
   heapF32().set(packed, aB / 4);
   heapF32().set(B.subarray(0, K * N), bB / 4);
-  heapI32().set(table, tB / 4);
   const threads = 2 * M * N * K >= THREAD_MIN_FLOPS ? getNumThreads() : 1;
   if (full > 0) {
     const kernel = kernelModule(`gemm:${M},${N},${K},${BLOCK}`, () => buildGatherModule(blockSpec));
-    setArgs([bB, aB, cB, 0, tB]);
+    setArgs([bB, aB, cB, 0]);
     runItems(kernel, 'image', ARGS_BYTE, full, threads);
   }
   if (tail > 0) {
     const kernel = kernelModule(`gemm:${M},${N},${K},${tail}`, () => buildGatherModule(tailSpec));
-    setArgs([bB + full * BLOCK * 4, aB, cB + full * BLOCK * 4, 0, tB]);
+    setArgs([bB + full * BLOCK * 4, aB, cB + full * BLOCK * 4, 0]);
     runItems(kernel, 'image', ARGS_BYTE, 1, 1);
   }
   C.set(heapF32().subarray(cB / 4, cB / 4 + M * N));
