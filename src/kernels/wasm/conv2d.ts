@@ -18,6 +18,7 @@ import { ARGS_BYTE, heapF32, heapI32, kernelModule, runItems, scratch, setArgs, 
 import { kernelInput, kernelOutput } from './arena.js';
 import { buildPadModule, buildTransposeModule, padKey, transposeKey, type PadSpec, type TransposeSpec } from './layout.js';
 import { buildWeightGradModule, channelBlock, DOB, weightGradItems, type WeightGradSpec } from './weightGrad.js';
+import { buildWeightGradDotModule, dotChannelBlock, weightGradDotApplies, weightGradDotItems, type WeightGradDotSpec } from './weightGradDot.js';
 
 /** Below this many FLOPs a convolution runs on one thread (a hand-off costs tens of microseconds). */
 export const WASM_THREAD_MIN_FLOPS = 2e6;
@@ -272,6 +273,34 @@ function weightGradPlan(g: Geometry): WeightGradPlan {
   return plan;
 }
 
+const dotPlans = new Map<string, { kernel: CompiledKernel; items: number }>();
+
+/** The weight gradient as dot products over positions (weightGradDot.ts: stride 1, few channels). */
+function weightGradDot(g: Geometry, dy: Float32Array, x: Float32Array): Float32Array {
+  const { N, C, H, W, O, KH, KW, p, HO, WO } = g;
+  const T = KH * KW;
+  const key = `dwdot:${geometryKey(g)}`;
+  let plan = dotPlans.get(key);
+  if (plan === undefined) {
+    const Hp = H + 2 * p, Wp = W + 2 * p;
+    const taps: number[] = [];
+    for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) taps.push(kh * Wp + kw);
+    const spec: WeightGradDotSpec = { N, C, O, Hp, Wp, HO, WO, taps, CB: dotChannelBlock(C, T) };
+    plan = { kernel: kernelModule(key, () => buildWeightGradDotModule(spec)), items: weightGradDotItems(spec) };
+    dotPlans.set(key, plan);
+  }
+  scratch.reset();
+  const dwB = scratch.alloc(O * C * T);
+  const xB = padIntoScratch(x, N * C, C, H, W, H + 2 * p, W + 2 * p, p, p);
+  const dyB = kernelInput(dy.subarray(0, N * O * HO * WO));
+  setArgs([xB, dyB, dwB]);
+  runItems(plan.kernel, 'item', ARGS_BYTE, plan.items, threadsFor(2 * N * O * HO * WO * C * T));
+  // a parameter's gradient outlives any step arena: an ordinary array
+  const dw = new Float32Array(O * C * T);
+  dw.set(heapF32().subarray(dwB / 4, dwB / 4 + O * C * T));
+  return dw;
+}
+
 /** dL/dw of y = conv2d(x, w): dy [N, O, HO, WO], x [N, C, H, W] → dw [O, C, KH, KW] (float32), summed over the batch. */
 export function conv2dBackwardWeightWasm(
   dy: Float32Array, dyShape: Shape4, x: Float32Array, xShape: Shape4, wShape: Shape4, opts: Conv2dOptions,
@@ -281,6 +310,7 @@ export function conv2dBackwardWeightWasm(
   const { N, C, H, W, O, KH, KW, p, HO, WO } = g;
   const T = KH * KW;
   if (N === 0 || O === 0 || C === 0) return new Float32Array(O * C * T);
+  if (weightGradDotApplies(g.s, WO, C, O)) return weightGradDot(g, dy, x);
   const plan = weightGradPlan(g);
   const P = HO * WO;
   scratch.reset();

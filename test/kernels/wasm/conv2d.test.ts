@@ -2,7 +2,8 @@
  * The WebAssembly convolution kernels against float64 nested-loop references (test/kernels/gpu/_reference.ts,
  * written from the definitions), on shapes chosen to hit every code path: odd sizes, stride 1 and 2,
  * padding 0/1/2, batch 1, 1×1, 3×3 and non-square kernels, non-square images, channel counts that are not
- * multiples of the SIMD tiles (16 output channels for the forward pass, 8 for the weight gradient).
+ * multiples of the SIMD tiles (16 output channels for the forward pass, 8 for the weight gradient, 2 × 4
+ * (channel, tap) pairs for its dot-product kernel).
  *
  * Tolerance, rigorous and so never flaky: float32 accumulation of a sum of k products obeys
  * |computed − exact| ≤ γ(k+1) · Σ|terms| with γ(m) = m·u/(1 − m·u), u = 2^-24 (Higham, Accuracy and
@@ -53,6 +54,12 @@ const cases: Case[] = [
   { N: 3, C: 1, H: 16, W: 12, O: 16, KH: 3, KW: 3, s: 1, p: 1, bias: false },
   { N: 2, C: 24, H: 6, W: 4, O: 20, KH: 3, KW: 3, s: 1, p: 1, bias: true },
   { N: 1, C: 6, H: 4, W: 4, O: 2, KH: 2, KW: 2, s: 2, p: 0, bias: false },
+  // stride 1 with output rows a multiple of 4 wide: the weight gradient's dot-product kernel
+  // (weightGradDot.ts), with an odd number of output channels, partial channel blocks and tiles
+  { N: 2, C: 5, H: 6, W: 8, O: 7, KH: 3, KW: 3, s: 1, p: 1, bias: false },
+  { N: 1, C: 3, H: 5, W: 10, O: 1, KH: 3, KW: 3, s: 1, p: 0, bias: true },
+  { N: 3, C: 11, H: 4, W: 12, O: 4, KH: 1, KW: 1, s: 1, p: 0, bias: false },
+  { N: 2, C: 30, H: 3, W: 4, O: 5, KH: 3, KW: 3, s: 1, p: 1, bias: false },
 ];
 
 describe.runIf(wasmSimdAvailable())('WebAssembly convolution kernels vs float64 references', () => {
