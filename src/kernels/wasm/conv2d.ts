@@ -18,7 +18,7 @@ import { ARGS_BYTE, heapF32, heapI32, kernelModule, runItems, scratch, setArgs, 
 import { kernelInput, kernelOutput } from './arena.js';
 import { buildPadModule, buildTransposeModule, padKey, transposeKey, type PadSpec, type TransposeSpec } from './layout.js';
 import { buildWeightGradModule, channelBlock, DOB, weightGradItems, type WeightGradSpec } from './weightGrad.js';
-import { buildWeightGradDotModule, dotChannelBlock, weightGradDotApplies, weightGradDotItems, type WeightGradDotSpec } from './weightGradDot.js';
+import { buildWeightGradDotModule, weightGradDotApplies, weightGradDotItems, type WeightGradDotSpec } from './weightGradDot.js';
 
 /** Below this many FLOPs a convolution runs on one thread (a hand-off costs tens of microseconds). */
 export const WASM_THREAD_MIN_FLOPS = 2e6;
@@ -285,7 +285,7 @@ function weightGradDot(g: Geometry, dy: Float32Array, x: Float32Array): Float32A
     const Hp = H + 2 * p, Wp = W + 2 * p;
     const taps: number[] = [];
     for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) taps.push(kh * Wp + kw);
-    const spec: WeightGradDotSpec = { N, C, O, Hp, Wp, HO, WO, taps, CB: dotChannelBlock(C, T) };
+    const spec: WeightGradDotSpec = { N, C, O, Hp, Wp, HO, WO, taps, CB: channelBlock(C, T) };
     plan = { kernel: kernelModule(key, () => buildWeightGradDotModule(spec)), items: weightGradDotItems(spec) };
     dotPlans.set(key, plan);
   }

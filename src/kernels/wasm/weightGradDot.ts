@@ -16,27 +16,15 @@
  */
 import { type ModuleBuilder, f32, f32x4, i32, v128, type Expr, type FunctionBuilder, type Local } from './emitter.js';
 import { newKernelModule } from './runtime.js';
+import type { WeightGradSpec } from './weightGrad.js';
 
 /** Output channels per tile (and per work item). */
 const OT = 2;
 /** (channel, tap) pairs per tile. */
 const KT = 4;
 
-export interface WeightGradDotSpec {
-  N: number;
-  C: number;
-  O: number;
-  /** Padded input geometry: Hp × Wp per channel. */
-  Hp: number;
-  Wp: number;
-  /** Output grid (stride 1); WO is a multiple of 4. */
-  HO: number;
-  WO: number;
-  /** Tap offsets (floats) within a padded channel: kh·Wp + kw. */
-  taps: number[];
-  /** Input channels per work item. */
-  CB: number;
-}
+/** The weight gradient's geometry (stride 1; WO a multiple of 4), as for the other kernel. */
+export type WeightGradDotSpec = Omit<WeightGradSpec, 's'>;
 
 /**
  * Whether to use this kernel: it needs stride 1 and output rows a multiple of 4 wide, and it is chosen
@@ -48,11 +36,6 @@ export interface WeightGradDotSpec {
  */
 export function weightGradDotApplies(stride: number, WO: number, C: number, O: number): boolean {
   return stride === 1 && WO % 4 === 0 && WO > 0 && (C < 8 || O < 8);
-}
-
-/** Channels per work item: about 24 (channel, tap) pairs (6 tiles), and enough items to share out. */
-export function dotChannelBlock(C: number, T: number): number {
-  return Math.max(1, Math.min(C, Math.ceil(24 / T)));
 }
 
 export function weightGradDotItems(spec: WeightGradDotSpec): number {
