@@ -54,6 +54,9 @@ const cases: Case[] = [
   { N: 3, C: 1, H: 16, W: 12, O: 16, KH: 3, KW: 3, s: 1, p: 1, bias: false },
   { N: 2, C: 24, H: 6, W: 4, O: 20, KH: 3, KW: 3, s: 1, p: 1, bias: true },
   { N: 1, C: 6, H: 4, W: 4, O: 2, KH: 2, KW: 2, s: 2, p: 0, bias: false },
+  // 1×1 stride 2 with an image of 90 values: the input gradient zeroes the tapless phases with vector
+  // stores and a scalar tail
+  { N: 2, C: 3, H: 5, W: 6, O: 6, KH: 1, KW: 1, s: 2, p: 0, bias: false },
   // stride 1 with output rows a multiple of 4 wide: the weight gradient's dot-product kernel
   // (weightGradDot.ts), with an odd number of output channels, partial channel blocks and tiles
   { N: 2, C: 5, H: 6, W: 8, O: 7, KH: 3, KW: 3, s: 1, p: 1, bias: false },
