@@ -406,6 +406,8 @@ function cpuKernelInfo(): Record<string, unknown> {
     wasmSimdAvailable: wasmSimdAvailable(),
     generatedModules: kernelCacheStats(), // kernels generated so far in this process (one per shape)
     chosenBy: process.env['SIZESEG_KERNELS'] ? `SIZESEG_KERNELS=${process.env['SIZESEG_KERNELS']}` : 'default (WebAssembly SIMD where the engine has it)',
+    // whether a step arena keeps a step's tensors in the kernels' memory (no copies around the kernels)
+    stepArenas: set === 'wasm' && wasmSimdAvailable() ? 'on: the trainer runs each step in one (src/kernels/wasm/arena.ts)' : 'off (JS kernels: arenas are no-ops)',
   };
 }
 
