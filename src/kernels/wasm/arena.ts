@@ -19,7 +19,7 @@
  * detach its views when it grows) or the JS kernels run, an arena is a no-op: `resident` is false.
  */
 import { setFloat32Source } from '../../autograd/dtype.js';
-import { setTensorCreationHook, type Tensor } from '../../autograd/tensor.js';
+import { Tensor, setTensorCreationHook } from '../../autograd/tensor.js';
 import { cpuKernels } from './index.js';
 import { ARENA_START, SHARED, heapF32, heapOffsetOf, readHeap, scratch, wasmSimdAvailable } from './runtime.js';
 
@@ -82,11 +82,19 @@ export function openStepArena(): StepArena {
   return current;
 }
 
-/** Runs `fn` inside a step arena; what it returns must not be a tensor made inside (copy it out first). */
+/**
+ * Runs `fn` inside a step arena. If `fn` returns a tensor whose storage is in the arena, the result is a
+ * copy of its values in ordinary memory (cut from the tape, like tf.tidy's kept result); anything else
+ * made inside is released.
+ */
 export function withStepArena<T>(fn: () => T): T {
   const arena = openStepArena();
   try {
-    return fn();
+    const result = fn();
+    if (result instanceof Tensor && result.device === null && heapOffsetOf(result.storage as Float32Array) >= 0) {
+      return new Tensor(result.dataSync(), result.shape) as T;
+    }
+    return result;
   } finally {
     arena.close();
   }

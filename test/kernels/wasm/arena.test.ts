@@ -131,6 +131,23 @@ describe.runIf(wasmSimdAvailable())('step arenas', () => {
     }
   });
 
+  it('withStepArena hands back a tensor it returns as a copy in ordinary memory, readable after the arena', () => {
+    const saved = cpuKernels();
+    setCpuKernels('wasm');
+    try {
+      const model = new ResUNet({ widths: [8, 16], rng: new Rng(4) });
+      model.eval();
+      const inside = withStepArena(() => noGrad(() => model.forward(x)));
+      const outside = noGrad(() => model.forward(x));
+      withStepArena(() => noGrad(() => model.forward(x).mul(2))); // reuses the memory the first result came from
+      expect(inside.shape).toEqual(outside.shape);
+      expect(Float32Array.from(inside.values())).toEqual(Float32Array.from(outside.values()));
+      expect(inside.gradNode).toBeNull();
+    } finally {
+      setCpuKernels(saved);
+    }
+  });
+
   it('do not nest (an inner arena is a no-op) and do nothing on the JS kernels', () => {
     const saved = cpuKernels();
     try {
