@@ -179,10 +179,12 @@ describe.skipIf(executable === null)('the web page in Chromium', () => {
       const l = (globalThis as any).sizeseg.training.log;
       return { steps: l.steps.map((s: { loss: number; ms: number }) => [s.loss, s.ms]) as [number, number][], state: l.state as string, error: l.error as string, overlays: [...l.overlays] as string[], info: l.info, parallelRuns: l.parallelRuns as number };
     });
-    await expect.poll(async () => (await log()).steps.length, { timeout: 60_000 }).toBeGreaterThanOrEqual(2);
+    // pause at once: the worker takes the request between two steps, so the run is held part-way
+    // (waiting for a few steps first raced with the run, which can finish its 12 steps in under a second)
     await page.getByTestId('tr-pause').click();
-    await expect.poll(async () => (await log()).state, { timeout: 30_000 }).toBe('paused');
+    await expect.poll(async () => (await log()).state, { timeout: 60_000 }).toBe('paused');
     const heldAt = (await log()).steps.length;
+    expect(heldAt).toBeLessThan(12);
     await page.waitForTimeout(1500);
     expect((await log()).steps.length).toBe(heldAt);
     await page.getByTestId('tr-pause').click();
