@@ -3,7 +3,7 @@
  * written from the definitions), on shapes chosen to hit every code path: odd sizes, stride 1 and 2,
  * padding 0/1/2, batch 1, 1×1, 3×3 and non-square kernels, non-square images, channel counts that are not
  * multiples of the SIMD tiles (16 output channels for the forward pass, 8 for the weight gradient, 2 × 4
- * (channel, tap) pairs for its dot-product kernel).
+ * (channel, tap) pairs for its dot-product kernel, 4 output channels × 8 positions for the pointwise kernel).
  *
  * Tolerance, rigorous and so never flaky: float32 accumulation of a sum of k products obeys
  * |computed − exact| ≤ γ(k+1) · Σ|terms| with γ(m) = m·u/(1 − m·u), u = 2^-24 (Higham, Accuracy and
@@ -57,6 +57,11 @@ const cases: Case[] = [
   // 1×1 stride 2 with an image of 90 values: the input gradient zeroes the tapless phases with vector
   // stores and a scalar tail
   { N: 2, C: 3, H: 5, W: 6, O: 6, KH: 1, KW: 1, s: 2, p: 0, bias: false },
+  // 1×1 without padding and a multiple of 8 output positions: the pointwise kernels (pointwise.ts), stride 2
+  // on odd grids (subsampled input, scattered input gradient), output channels not a multiple of 4, the head
+  { N: 2, C: 6, H: 7, W: 15, O: 6, KH: 1, KW: 1, s: 2, p: 0, bias: true },
+  { N: 1, C: 9, H: 8, W: 16, O: 13, KH: 1, KW: 1, s: 2, p: 0, bias: false },
+  { N: 3, C: 16, H: 8, W: 8, O: 1, KH: 1, KW: 1, s: 1, p: 0, bias: true },
   // stride 1 with output rows a multiple of 4 wide: the weight gradient's dot-product kernel
   // (weightGradDot.ts), with an odd number of output channels, partial channel blocks and tiles
   { N: 2, C: 5, H: 6, W: 8, O: 7, KH: 3, KW: 3, s: 1, p: 1, bias: false },
@@ -92,6 +97,16 @@ describe.runIf(wasmSimdAvailable())('WebAssembly convolution kernels vs float64 
       expectWithinBound(dw, conv2dBackFilterRef(dy, x, xs, ws, c.s, c.p), conv2dBackFilterRef(abs(dy), abs(x), xs, ws, c.s, c.p), c.N * HO * WO, 'weight gradient');
     });
   }
+
+  it('fuses the ReLU into the forward pass: conv2d(relu) = max(conv2d, 0), for the gather and the pointwise kernels', () => {
+    const r = rng(21);
+    for (const [xs, ws, p] of [[[2, 5, 6, 7], [9, 5, 3, 3], 1], [[2, 8, 8, 16], [6, 8, 1, 1], 0]] as [S4, S4, number][]) {
+      const x = randomF32(xs.reduce((a, b) => a * b), r), w = randomF32(ws.reduce((a, b) => a * b), r), b = randomF32(ws[0], r);
+      const plain = conv2dForwardWasm(x, xs, w, ws, b, { stride: 1, padding: p }).out;
+      const fused = conv2dForwardWasm(x, xs, w, ws, b, { stride: 1, padding: p }, true).out;
+      expect(fused).toEqual(plain.map((v) => Math.max(v, 0)));
+    }
+  });
 
   it('fails on a wrong answer (the bound is not vacuous)', () => {
     const r = rng(7);

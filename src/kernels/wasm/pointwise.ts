@@ -1,0 +1,160 @@
+/**
+ * 1×1 convolutions without padding (the residual shortcuts, the head) as products vectorised over
+ * positions instead of output channels:
+ *
+ *   y[n, o, q] = b[o] + Σ_c w[o, c] · xs[n, c, q]        (xs: the input subsampled by the stride)
+ *
+ * Four neighbouring positions per f32x4. A tile is 4 output channels × 8 positions (8 accumulators); per
+ * input channel it loads two vectors of xs and broadcasts four weights, and its results are four pairs of
+ * vector stores. The gather convolution (gatherConv.ts) would spend a tile's 32 scalar stores on 16–64
+ * multiply-adds per output here, and, for the head's single output channel, 15 of its 16 lanes on nothing.
+ *
+ * The same kernel gives the input gradient of stride-1 layers with the weights transposed, and the weight
+ * gradient is the dot-product kernel (weightGradDot.ts) on xs. Work items are images; sums run over c in order, so threads never
+ * change a result.
+ */
+import { type ModuleBuilder, f32, f32x4, i32, v128, type FunctionBuilder, type Local } from './emitter.js';
+import { newKernelModule } from './runtime.js';
+
+/** Output channels per tile. */
+const PA = 4;
+/** Position vectors per tile (8 positions). */
+const PB = 2;
+
+export interface PointwiseSpec {
+  /** Reduction channels, output channels, positions per image (a multiple of 8). */
+  C: number;
+  O: number;
+  P: number;
+  bias: boolean;
+  relu: boolean;
+}
+
+/** Whether a convolution runs on the pointwise kernels: 1×1, no padding, stride 1 or 2, a multiple of 8 output positions. */
+export function pointwiseApplies(KH: number, KW: number, padding: number, stride: number, HO: number, WO: number): boolean {
+  return KH === 1 && KW === 1 && padding === 0 && (stride === 1 || stride === 2) && (HO * WO) % (4 * PB) === 0 && HO * WO > 0;
+}
+
+export function pointwiseKey(s: PointwiseSpec): string {
+  return `pw:${s.C},${s.O},${s.P},${s.bias},${s.relu}`;
+}
+
+/**
+ * Export `image(args, n)`. Args (byte offsets): [0] xs [N][C][P], [1] w [O][C] row-major, [2] out
+ * [N][O][P] (every element written), [3] bias [O] (when spec.bias).
+ */
+export function buildPointwiseModule(s: PointwiseSpec): ModuleBuilder {
+  if (s.P % (4 * PB) !== 0) throw new Error(`pointwise: ${s.P} positions is not a multiple of ${4 * PB}`);
+  const m = newKernelModule();
+  m.itemFunction('image', (f, args, n) => {
+    const L = {
+      xs: f.local('i32', 'xs'), w: f.local('i32', 'w'), out: f.local('i32', 'out'), bias: f.local('i32', 'bias'),
+      ob: f.local('i32', 'ob'), pq: f.local('i32', 'pq'), px: f.local('i32', 'px'), pw: f.local('i32', 'pw'), end: f.local('i32', 'end'),
+      po: f.local('i32', 'po'), pwBlock: f.local('i32', 'pwBlock'), pbias: f.local('i32', 'pbias'),
+      acc: Array.from({ length: PA }, (_, a) => Array.from({ length: PB }, (_, b) => f.local('v128', `acc${a}_${b}`))),
+      x: Array.from({ length: PB }, (_, b) => f.local('v128', `x${b}`)),
+      ws: f.local('v128', 'ws'),
+    };
+    f.set(L.xs, i32.add(i32.load(args!, 0), i32.mul(n!, i32.const(s.C * s.P * 4))));
+    f.set(L.w, i32.load(args!, 4));
+    f.set(L.out, i32.add(i32.load(args!, 8), i32.mul(n!, i32.const(s.O * s.P * 4))));
+    f.set(L.bias, i32.load(args!, 12));
+    const full = Math.floor(s.O / PA);
+    const rest = s.O % PA;
+    const enter = (ob: Local | number) => {
+      const obExpr = typeof ob === 'number' ? i32.const(ob) : ob;
+      f.set(L.pwBlock, i32.add(L.w, i32.mul(obExpr, i32.const(PA * s.C * 4))));
+      f.set(L.po, i32.add(L.out, i32.mul(obExpr, i32.const(PA * s.P * 4))));
+      f.set(L.pbias, i32.add(L.bias, i32.mul(obExpr, i32.const(PA * 4))));
+    };
+    if (full > 0) {
+      f.forRange(L.ob, 0, full, 1, () => {
+        enter(L.ob);
+        emitBlock(f, s, L, PA);
+      });
+    }
+    if (rest > 0) {
+      enter(full);
+      emitBlock(f, s, L, rest);
+    }
+  });
+  return m;
+}
+
+interface PointwiseLocals {
+  xs: Local; pq: Local; px: Local; pw: Local; end: Local; po: Local; pwBlock: Local; pbias: Local;
+  acc: Local[][]; x: Local[]; ws: Local;
+}
+
+/** Every 8-position tile of one block of `outs` output channels. */
+function emitBlock(f: FunctionBuilder, s: PointwiseSpec, L: PointwiseLocals, outs: number): void {
+  f.forRange(L.pq, 0, s.P / (4 * PB), 1, () => {
+    for (let a = 0; a < outs; a++) {
+      for (let b = 0; b < PB; b++) f.set(L.acc[a]![b]!, s.bias ? v128.load32_splat(L.pbias, 4 * a) : v128.zero());
+    }
+    f.set(L.px, i32.add(L.xs, i32.mul(L.pq, i32.const(4 * PB * 4))));
+    f.set(L.end, i32.add(L.pwBlock, i32.const(s.C * 4)));
+    // for every input channel c: acc[a][b] += w[o_a, c] · xs[c, 8 positions]; pw walks row o_0 of w
+    f.forRange(L.pw, L.pwBlock, L.end, 4, () => {
+      for (let b = 0; b < PB; b++) f.set(L.x[b]!, v128.load(L.px, 16 * b));
+      for (let a = 0; a < outs; a++) {
+        f.set(L.ws, v128.load32_splat(L.pw, a * s.C * 4));
+        for (let b = 0; b < PB; b++) f.set(L.acc[a]![b]!, f32x4.add(L.acc[a]![b]!, f32x4.mul(L.ws, L.x[b]!)));
+      }
+      f.set(L.px, i32.add(L.px, i32.const(s.P * 4)));
+    });
+    // stores: output channel o_a, positions pq·8 … pq·8 + 7
+    f.set(L.px, i32.add(L.po, i32.mul(L.pq, i32.const(4 * PB * 4))));
+    for (let a = 0; a < outs; a++) {
+      for (let b = 0; b < PB; b++) {
+        const v = s.relu ? f32x4.max(L.acc[a]![b]!, v128.zero()) : L.acc[a]![b]!;
+        f.do(v128.store(L.px, v, (a * s.P + 4 * b) * 4));
+      }
+    }
+  });
+}
+
+export interface SubsampleSpec {
+  /** Planes, full grid H × W, subsampled grid HO × WO (stride 2: HO = ⌈H/2⌉, WO = ⌈W/2⌉). */
+  planes: number;
+  H: number;
+  W: number;
+  HO: number;
+  WO: number;
+}
+
+/** Planes per work item of the subsampling copy. */
+const SUBSAMPLE_PLANES_PER_ITEM = 4;
+
+export function subsampleItems(s: SubsampleSpec): number {
+  return Math.ceil(s.planes / SUBSAMPLE_PLANES_PER_ITEM);
+}
+
+/** Export `subsample(args, i)`: dst[p][r][c] = src[p][2r][2c]. Args: [0] src, [1] dst. Items: SUBSAMPLE_PLANES_PER_ITEM planes each. */
+export function buildSubsampleModule(s: SubsampleSpec): ModuleBuilder {
+  const m = newKernelModule();
+  const full = s.H * s.W, sub = s.HO * s.WO;
+  m.itemFunction('subsample', (f, args, item) => {
+    const p = f.local('i32', 'p'), last = f.local('i32', 'last'), r = f.local('i32', 'r'), i = f.local('i32', 'i');
+    const pf = f.local('i32', 'pf'), ps = f.local('i32', 'ps'), rowEnd = f.local('i32', 'rowEnd');
+    const first = i32.mul(item!, i32.const(SUBSAMPLE_PLANES_PER_ITEM));
+    f.set(last, i32.add(first, i32.const(SUBSAMPLE_PLANES_PER_ITEM)));
+    f.if(i32.gt_s(last, i32.const(s.planes)), () => f.set(last, i32.const(s.planes)));
+    f.forRange(p, first, last, 1, () => {
+      // pf walks the plane on the full grid, ps the plane on the subsampled one
+      f.set(pf, i32.add(i32.load(args!, 0), i32.mul(p, i32.const(full * 4))));
+      f.set(ps, i32.add(i32.load(args!, 4), i32.mul(p, i32.const(sub * 4))));
+      f.forRange(r, 0, s.HO, 1, () => {
+        f.set(rowEnd, i32.add(ps, i32.const(s.WO * 4)));
+        f.set(i, pf);
+        // one row: ps steps over the subsampled row, i over every other element of the full one
+        f.forRange(ps, ps, rowEnd, 4, () => {
+          f.do(f32.store(ps, f32.load(i)));
+          f.set(i, i32.add(i, i32.const(8)));
+        });
+        f.set(pf, i32.add(pf, i32.const(2 * s.W * 4)));
+      });
+    });
+  });
+  return m;
+}
