@@ -316,44 +316,22 @@ function weightGradPlan(g: Geometry): WeightGradPlan {
 
 const dotPlans = new Map<string, { kernel: CompiledKernel; items: number }>();
 
-/** The weight gradient of a 1×1 convolution: dot products over positions of dy and the subsampled input. */
-function pointwiseWeightGrad(g: Geometry, dy: Float32Array, x: Float32Array): Float32Array {
+/**
+ * The weight gradient on the dot-product kernel (weightGradDot.ts), from dy and the input laid out by
+ * `input` (which writes it into scratch, or returns where it already is) with the geometry of `spec`.
+ */
+function runWeightGradDot(key: string, spec: () => WeightGradDotSpec, g: Geometry, dy: Float32Array, input: () => number): Float32Array {
   const { N, C, O, HO, WO } = g;
-  const spec: WeightGradDotSpec = { N, C, O, Hp: HO, Wp: WO, HO, WO, taps: [0], CB: channelBlock(C, 1) };
-  const key = `pwdw:${geometryKey(g)}`;
+  const T = g.KH * g.KW;
   let plan = dotPlans.get(key);
   if (plan === undefined) {
-    plan = { kernel: kernelModule(key, () => buildWeightGradDotModule(spec)), items: weightGradDotItems(spec) };
-    dotPlans.set(key, plan);
-  }
-  scratch.reset();
-  const dwB = scratch.alloc(O * C);
-  const xsB = subsampledInput(g, x);
-  const dyB = kernelInput(dy.subarray(0, N * O * HO * WO));
-  setArgs([xsB, dyB, dwB]);
-  runItems(plan.kernel, 'item', ARGS_BYTE, plan.items, threadsFor(2 * N * O * HO * WO * C));
-  const dw = new Float32Array(O * C);
-  dw.set(heapF32().subarray(dwB / 4, dwB / 4 + O * C));
-  return dw;
-}
-
-/** The weight gradient as dot products over positions (weightGradDot.ts: stride 1, few channels). */
-function weightGradDot(g: Geometry, dy: Float32Array, x: Float32Array): Float32Array {
-  const { N, C, H, W, O, KH, KW, p, HO, WO } = g;
-  const T = KH * KW;
-  const key = `dwdot:${geometryKey(g)}`;
-  let plan = dotPlans.get(key);
-  if (plan === undefined) {
-    const Hp = H + 2 * p, Wp = W + 2 * p;
-    const taps: number[] = [];
-    for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) taps.push(kh * Wp + kw);
-    const spec: WeightGradDotSpec = { N, C, O, Hp, Wp, HO, WO, taps, CB: channelBlock(C, T) };
-    plan = { kernel: kernelModule(key, () => buildWeightGradDotModule(spec)), items: weightGradDotItems(spec) };
+    const s = spec();
+    plan = { kernel: kernelModule(key, () => buildWeightGradDotModule(s)), items: weightGradDotItems(s) };
     dotPlans.set(key, plan);
   }
   scratch.reset();
   const dwB = scratch.alloc(O * C * T);
-  const xB = padIntoScratch(x, N * C, C, H, W, H + 2 * p, W + 2 * p, p, p);
+  const xB = input();
   const dyB = kernelInput(dy.subarray(0, N * O * HO * WO));
   setArgs([xB, dyB, dwB]);
   runItems(plan.kernel, 'item', ARGS_BYTE, plan.items, threadsFor(2 * N * O * HO * WO * C * T));
@@ -361,6 +339,25 @@ function weightGradDot(g: Geometry, dy: Float32Array, x: Float32Array): Float32A
   const dw = new Float32Array(O * C * T);
   dw.set(heapF32().subarray(dwB / 4, dwB / 4 + O * C * T));
   return dw;
+}
+
+/** The weight gradient of a 1×1 convolution: dot products over positions of dy and the subsampled input. */
+function pointwiseWeightGrad(g: Geometry, dy: Float32Array, x: Float32Array): Float32Array {
+  const { N, C, O, HO, WO } = g;
+  return runWeightGradDot(`pwdw:${geometryKey(g)}`, () => ({ N, C, O, Hp: HO, Wp: WO, HO, WO, taps: [0], CB: channelBlock(C, 1) }),
+    g, dy, () => subsampledInput(g, x));
+}
+
+/** The weight gradient as dot products over positions (weightGradDot.ts: stride 1, few channels). */
+function weightGradDot(g: Geometry, dy: Float32Array, x: Float32Array): Float32Array {
+  const { N, C, H, W, O, KH, KW, p, HO, WO } = g;
+  const Hp = H + 2 * p, Wp = W + 2 * p;
+  const spec = (): WeightGradDotSpec => {
+    const taps: number[] = [];
+    for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) taps.push(kh * Wp + kw);
+    return { N, C, O, Hp, Wp, HO, WO, taps, CB: channelBlock(C, KH * KW) };
+  };
+  return runWeightGradDot(`dwdot:${geometryKey(g)}`, spec, g, dy, () => padIntoScratch(x, N * C, C, H, W, Hp, Wp, p, p));
 }
 
 /** dL/dw of y = conv2d(x, w): dy [N, O, HO, WO], x [N, C, H, W] → dw [O, C, KH, KW] (float32), summed over the batch. */
