@@ -18,16 +18,20 @@ import { ARGS_BYTE, heapF32, heapI32, kernelModule, runItems, scratch, setArgs, 
 import { kernelInput, kernelOutput } from './arena.js';
 import { buildPadModule, buildTransposeModule, padKey, transposeKey, type PadSpec, type TransposeSpec } from './layout.js';
 import { buildWeightGradModule, channelBlock, DOB, weightGradItems, type WeightGradSpec } from './weightGrad.js';
-import { buildWeightGradDotModule, weightGradDotApplies, weightGradDotItems, type WeightGradDotSpec } from './weightGradDot.js';
+import { buildWeightGradDotModule, dotChannelBlock, weightGradDotApplies, weightGradDotItems, type WeightGradDotSpec } from './weightGradDot.js';
 import { buildPointwiseModule, buildSubsampleModule, pointwiseApplies, pointwiseKey, subsampleItems, type PointwiseSpec, type SubsampleSpec } from './pointwise.js';
 
-/** Below this many FLOPs a convolution runs on one thread (a hand-off costs tens of microseconds). */
+/** Below this many FLOPs a convolution runs on one thread (a hand-off costs tens of microseconds)… */
 export const WASM_THREAD_MIN_FLOPS = 2e6;
 /** Below this many floats a copy runs on one thread. */
 const COPY_THREAD_MIN = 1 << 16;
 
-function threadsFor(flops: number): number {
-  return flops < WASM_THREAD_MIN_FLOPS ? 1 : getNumThreads();
+/**
+ * …unless it moves at least COPY_THREAD_MIN floats per thread-worth of work: a memory-bound pass (the
+ * head's 16→1 at 48×32 reads 3 MB for 1.6 MFLOP) is worth sharing although its FLOPs are few.
+ */
+function threadsFor(flops: number, floatsMoved = 0): number {
+  return flops < WASM_THREAD_MIN_FLOPS && floatsMoved < 8 * COPY_THREAD_MIN ? 1 : getNumThreads();
 }
 
 function geometryKey(g: Geometry): string {
@@ -211,7 +215,8 @@ function runPointwise(spec: PointwiseSpec, N: number, srcB: number, w: Float32Ar
   const wB = toScratch(w.subarray(0, spec.O * spec.C));
   const biasB = bias === null ? 0 : toScratch(bias.subarray(0, spec.O));
   setArgs([srcB, wB, outB, biasB]);
-  runItems(kernelModule(pointwiseKey(spec), () => buildPointwiseModule(spec)), 'image', ARGS_BYTE, N, threadsFor(2 * N * spec.O * spec.P * spec.C));
+  runItems(kernelModule(pointwiseKey(spec), () => buildPointwiseModule(spec)), 'image', ARGS_BYTE, N,
+    threadsFor(2 * N * spec.O * spec.P * spec.C, N * (spec.C + spec.O) * spec.P));
 }
 
 /** y = conv2d(x, w) + bias → [N, O, HO, WO] (float32); with `relu`, max(y, 0) in the same pass. */
@@ -334,7 +339,7 @@ function runWeightGradDot(key: string, spec: () => WeightGradDotSpec, g: Geometr
   const xB = input();
   const dyB = kernelInput(dy.subarray(0, N * O * HO * WO));
   setArgs([xB, dyB, dwB]);
-  runItems(plan.kernel, 'item', ARGS_BYTE, plan.items, threadsFor(2 * N * O * HO * WO * C * T));
+  runItems(plan.kernel, 'item', ARGS_BYTE, plan.items, threadsFor(2 * N * O * HO * WO * C * T, N * (O + C) * HO * WO));
   // a parameter's gradient outlives any step arena: an ordinary array
   const dw = new Float32Array(O * C * T);
   dw.set(heapF32().subarray(dwB / 4, dwB / 4 + O * C * T));
@@ -344,7 +349,7 @@ function runWeightGradDot(key: string, spec: () => WeightGradDotSpec, g: Geometr
 /** The weight gradient of a 1×1 convolution: dot products over positions of dy and the subsampled input. */
 function pointwiseWeightGrad(g: Geometry, dy: Float32Array, x: Float32Array): Float32Array {
   const { N, C, O, HO, WO } = g;
-  return runWeightGradDot(`pwdw:${geometryKey(g)}`, () => ({ N, C, O, Hp: HO, Wp: WO, HO, WO, taps: [0], CB: channelBlock(C, 1) }),
+  return runWeightGradDot(`pwdw:${geometryKey(g)}`, () => ({ N, C, O, Hp: HO, Wp: WO, HO, WO, taps: [0], CB: dotChannelBlock(C, O, 1) }),
     g, dy, () => subsampledInput(g, x));
 }
 
@@ -355,7 +360,7 @@ function weightGradDot(g: Geometry, dy: Float32Array, x: Float32Array): Float32A
   const spec = (): WeightGradDotSpec => {
     const taps: number[] = [];
     for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) taps.push(kh * Wp + kw);
-    return { N, C, O, Hp, Wp, HO, WO, taps, CB: channelBlock(C, KH * KW) };
+    return { N, C, O, Hp, Wp, HO, WO, taps, CB: dotChannelBlock(C, O, KH * KW) };
   };
   return runWeightGradDot(`dwdot:${geometryKey(g)}`, spec, g, dy, () => padIntoScratch(x, N * C, C, H, W, Hp, Wp, p, p));
 }

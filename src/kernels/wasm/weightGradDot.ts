@@ -16,7 +16,7 @@
  */
 import { type ModuleBuilder, f32, f32x4, i32, v128, type Expr, type FunctionBuilder, type Local } from './emitter.js';
 import { newKernelModule } from './runtime.js';
-import type { WeightGradSpec } from './weightGrad.js';
+import { channelBlock, type WeightGradSpec } from './weightGrad.js';
 
 /** Output channels per tile (and per work item). */
 const OT = 2;
@@ -36,6 +36,18 @@ export type WeightGradDotSpec = Omit<WeightGradSpec, 's'>;
  */
 export function weightGradDotApplies(stride: number, WO: number, C: number, O: number): boolean {
   return stride === 1 && WO % 4 === 0 && WO > 0 && (C < 8 || O < 8);
+}
+
+/**
+ * Input channels per work item: the other kernel's block, halved while that leaves fewer than 8 items
+ * (the head, 16→1, would otherwise be one item, so one thread), never below one tile's worth of pairs.
+ * It depends on the shape alone, so results stay bit-identical for any thread count.
+ */
+export function dotChannelBlock(C: number, O: number, T: number): number {
+  const least = Math.max(1, Math.ceil(KT / T));
+  let cb = channelBlock(C, T);
+  while (Math.ceil(O / OT) * Math.ceil(C / cb) < 8 && cb > least) cb = Math.max(least, Math.ceil(cb / 2));
+  return cb;
 }
 
 export function weightGradDotItems(spec: WeightGradDotSpec): number {

@@ -62,6 +62,9 @@ const cases: Case[] = [
   { N: 2, C: 6, H: 7, W: 15, O: 6, KH: 1, KW: 1, s: 2, p: 0, bias: true },
   { N: 1, C: 9, H: 8, W: 16, O: 13, KH: 1, KW: 1, s: 2, p: 0, bias: false },
   { N: 3, C: 16, H: 8, W: 8, O: 1, KH: 1, KW: 1, s: 1, p: 0, bias: true },
+  // one output channel on the single-output kernel with a partial channel group and rows of 24 positions
+  // (2 vectors per step), stride 2
+  { N: 2, C: 6, H: 6, W: 16, O: 1, KH: 1, KW: 1, s: 2, p: 0, bias: true },
   // stride 1 with output rows a multiple of 4 wide: the weight gradient's dot-product kernel
   // (weightGradDot.ts), with an odd number of output channels, partial channel blocks and tiles
   { N: 2, C: 5, H: 6, W: 8, O: 7, KH: 3, KW: 3, s: 1, p: 1, bias: false },
@@ -98,9 +101,9 @@ describe.runIf(wasmSimdAvailable())('WebAssembly convolution kernels vs float64 
     });
   }
 
-  it('fuses the ReLU into the forward pass: conv2d(relu) = max(conv2d, 0), for the gather and the pointwise kernels', () => {
+  it('fuses the ReLU into the forward pass: conv2d(relu) = max(conv2d, 0), for the gather, the pointwise and the single-output kernels', () => {
     const r = rng(21);
-    for (const [xs, ws, p] of [[[2, 5, 6, 7], [9, 5, 3, 3], 1], [[2, 8, 8, 16], [6, 8, 1, 1], 0]] as [S4, S4, number][]) {
+    for (const [xs, ws, p] of [[[2, 5, 6, 7], [9, 5, 3, 3], 1], [[2, 8, 8, 16], [6, 8, 1, 1], 0], [[2, 5, 8, 8], [1, 5, 1, 1], 0]] as [S4, S4, number][]) {
       const x = randomF32(xs.reduce((a, b) => a * b), r), w = randomF32(ws.reduce((a, b) => a * b), r), b = randomF32(ws[0], r);
       const plain = conv2dForwardWasm(x, xs, w, ws, b, { stride: 1, padding: p }).out;
       const fused = conv2dForwardWasm(x, xs, w, ws, b, { stride: 1, padding: p }, true).out;
@@ -128,12 +131,22 @@ describe.runIf(wasmSimdAvailable())('WebAssembly convolution kernels vs float64 
       const y = conv2dForwardWasm(x, xs, w, ws, b, o).out;
       return [y, conv2dBackwardInputWasm(dy, [8, 32, 12, 8], w, ws, xs, o), conv2dBackwardWeightWasm(dy, [8, 32, 12, 8], x, xs, ws, o)];
     };
+    // the head (16→1 1×1 at 48×32, batch 32): few FLOPs but megabytes moved, so it is shared out too
+    const hx: S4 = [32, 16, 48, 32], hw: S4 = [1, 16, 1, 1], hy: S4 = [32, 1, 48, 32];
+    const hxv = randomF32(32 * 16 * 48 * 32, r), hwv = randomF32(16, r), hbv = randomF32(1, r), hdy = randomF32(32 * 48 * 32, r);
+    const head = () => {
+      const o = { stride: 1, padding: 0 };
+      return [conv2dForwardWasm(hxv, hx, hwv, hw, hbv, o).out, conv2dBackwardInputWasm(hdy, hy, hwv, hw, hx, o), conv2dBackwardWeightWasm(hdy, hy, hxv, hx, hw, o)];
+    };
     try {
       setNumThreads(1);
       const one = run();
+      const headOne = head();
       setNumThreads(2);
       const two = run();
+      const headTwo = head();
       for (let i = 0; i < 3; i++) expect(Buffer.from(two[i]!.buffer).equals(Buffer.from(one[i]!.buffer))).toBe(true);
+      for (let i = 0; i < 3; i++) expect(Buffer.from(headTwo[i]!.buffer).equals(Buffer.from(headOne[i]!.buffer))).toBe(true);
     } finally {
       setNumThreads(saved);
     }
