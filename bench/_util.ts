@@ -44,8 +44,23 @@ export function fastest(task: { name: string; result: unknown }): number {
 }
 
 /**
+ * CPU seconds of this process's finished children (a peer run with spawnSync, a memory child): fields
+ * cutime and cstime of /proc/self/stat; 0 where that is unavailable.
+ */
+function childrenCpuSeconds(): number {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(rest[13]) + Number(rest[14])) / 100; // fields 16 and 17, USER_HZ = 100
+  } catch {
+    return 0;
+  }
+}
+
+/**
  * Average number of cores used by OTHER processes while `run()` ran (Linux /proc/stat minus this
- * process's own CPU time); null where /proc/stat is unavailable. Other load distorts 2-thread timings.
+ * process's own CPU time and its children's: the peers it runs are not other load); null where
+ * /proc/stat is unavailable. Other load distorts 2-thread timings.
  */
 export function startLoadProbe(): () => number | null {
   const busy = (): number | null => {
@@ -59,13 +74,15 @@ export function startLoadProbe(): () => number | null {
   };
   const b0 = busy();
   const c0 = process.cpuUsage();
+  const k0 = childrenCpuSeconds();
   const t0 = performance.now();
   return () => {
     const b1 = busy();
     if (b0 === null || b1 === null) return null;
     const own = process.cpuUsage(c0);
+    const children = childrenCpuSeconds() - k0;
     const wall = (performance.now() - t0) / 1000;
-    return Math.max(0, (b1 - b0 - (own.user + own.system) / 1e6) / wall);
+    return Math.max(0, (b1 - b0 - (own.user + own.system) / 1e6 - children) / wall);
   };
 }
 

@@ -12,6 +12,11 @@
  * 48×32; each pass ≥ 40 GFLOP/s for every shape (the stem's input gradient is measured, not judged: training
  * never computes it). 2-thread numbers need the second core free.
  * Each shape's WebAssembly results are also checked once against the JS kernels (max |Δ| / max |ref|).
+ *
+ * Beside them, the PyTorch CPU peer (bench/peers/torch_kernels.py, /usr/bin/python3 with Debian's
+ * python3-torch; skipped with the reason where it cannot run) times the same passes on 2 threads — the aten
+ * calls autograd makes in training — with glibc's allocator keeping freed memory (bench/peers/python.ts;
+ * with its defaults the same pass varied 10–240 GFLOP/s between runs, page faults).
  */
 import { Bench } from 'tinybench';
 import { gflops, isMain, median, r2, randF32, samples, startLoadProbe, uniformSource, runConditions } from './_util.js';
@@ -25,6 +30,11 @@ import { newKernelModule, wasmMemory, wasmSimdAvailable } from '../src/kernels/w
 import { f32, f32x4, i32, v128, type Expr } from '../src/kernels/wasm/emitter.js';
 import { openStepArena, withStepArena, type StepArena } from '../src/kernels/wasm/arena.js';
 import { allocate } from '../src/autograd/dtype.js';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { KEEP_FREED_MEMORY, runPythonPeer } from './peers/python.js';
+
+const TORCH_KERNELS = join(dirname(fileURLToPath(import.meta.url)), 'peers', 'torch_kernels.py');
 
 type Pass = 'forward' | 'input grad' | 'weight grad';
 const PASSES: Pass[] = ['forward', 'input grad', 'weight grad'];
@@ -125,7 +135,7 @@ interface PassResult {
   shape: string;
   uses: string;
   pass: Pass;
-  kernels: 'wasm' | 'js';
+  kernels: 'wasm' | 'js' | 'pytorch';
   threads: number;
   median_ms: number;
   gflops: number;
@@ -199,12 +209,32 @@ export async function run(): Promise<Record<string, unknown>> {
       }
     }
 
-    const get = (shape: string, pass: Pass, cfg: Config) =>
+    // the PyTorch peer, all shapes in one process
+    const torchRun = runPythonPeer(TORCH_KERNELS, ['--threads', '2', '--convs', JSON.stringify(RESUNET_CONVS)], KEEP_FREED_MEMORY);
+    const torchConvs = torchRun.ok ? (torchRun.json['convs'] as Record<string, Record<Pass, number>>) : null;
+    const peerCfg = { kernels: 'pytorch', threads: 2 } as const;
+    if (torchConvs !== null) {
+      for (const shape of RESUNET_CONVS) {
+        for (const pass of PASSES) {
+          const g = torchConvs[shape.name]?.[pass];
+          if (g === undefined) continue;
+          results.push({
+            name: `${shape.name} · ${pass} · pytorch 2T`, shape: shape.name, uses: shape.uses, pass, kernels: 'pytorch', threads: 2,
+            median_ms: r2(convFlops(shape) / (g * 1e6)), gflops: g, target: null, meets_target: null,
+          });
+        }
+      }
+    } else {
+      console.log(`PyTorch CPU peer not measured: ${torchRun.ok ? 'no convs in its output' : torchRun.reason}`);
+    }
+    const shown: { kernels: 'wasm' | 'js' | 'pytorch'; threads: number }[] = torchConvs === null ? configs : [...configs, peerCfg];
+    const label2 = (c: { kernels: string; threads: number }) => `${c.kernels} ${c.threads}T`;
+    const get = (shape: string, pass: Pass, cfg: { kernels: string; threads: number }) =>
       results.find((r) => r.shape === shape && r.pass === pass && r.kernels === cfg.kernels && r.threads === cfg.threads);
     const short: Record<Pass, string> = { forward: 'fwd', 'input grad': 'dx', 'weight grad': 'dw' };
     console.table(RESUNET_CONVS.map((s) => {
       const row: Record<string, string | number> = { shape: s.name };
-      for (const pass of PASSES) for (const cfg of configs) row[`${short[pass]} ${label(cfg)}`] = get(s.name, pass, cfg)?.gflops ?? '';
+      for (const pass of PASSES) for (const cfg of shown) row[`${short[pass]} ${label2(cfg)}`] = get(s.name, pass, cfg)?.gflops ?? '';
       const judged = results.filter((r) => r.shape === s.name && r.meets_target !== null);
       row['targets'] = judged.length === 0 ? '' : judged.every((r) => r.meets_target === true) ? 'ok' : `NO (${judged.filter((r) => r.meets_target !== true).map((r) => short[r.pass]).join(',')})`;
       return row;
@@ -214,8 +244,8 @@ export async function run(): Promise<Record<string, unknown>> {
     console.log('(GFLOP/s from medians; fwd = forward, dx = input gradient, dw = weight gradient; targets judged on wasm 2T)');
 
     // the whole model: every shape × its count in one forward pass (training adds dx of all but the stem, and dw)
-    const model = configs.map((cfg) => {
-      const out: Record<string, string | number> = { kernels: label(cfg) };
+    const model = shown.map((cfg) => {
+      const out: Record<string, string | number> = { kernels: label2(cfg) };
       let fl = 0;
       for (const pass of PASSES) {
         let ms = 0, f = 0;
@@ -249,6 +279,9 @@ export async function run(): Promise<Record<string, unknown>> {
         failing,
       },
       simd_peak_gflops_one_core: peak,
+      pytorch_cpu: torchRun.ok
+        ? { measured: true, torch: torchRun.json['torch'], threads: torchRun.json['threads'], env: KEEP_FREED_MEMORY, seconds: torchRun.seconds }
+        : { measured: false, reason: torchRun.reason },
       wasm_vs_js_max_rel_error: check,
       model_conv_time: model,
       passes: results,
