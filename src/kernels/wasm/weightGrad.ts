@@ -109,7 +109,21 @@ function tiles(channels: number, T: number): { c: number; t: number }[][] {
   return out;
 }
 
+/**
+ * Output maps up to this many positions take the loop order tiles → images → positions, with the
+ * accumulators in registers over every image; larger ones images → tiles → positions, with the
+ * accumulators reloaded from dwp per image so that an image's dyT and input stay in cache across its
+ * tiles. Each dw entry adds the same terms in the same order (image, row, column) either way, so the two
+ * give the same bits. (On 6×4 maps a tile's position loop is 24 iterations: the per-image reload and store
+ * of 8 accumulators cost as much as the loop.)
+ */
+export const TILE_OUTER_MAX_POSITIONS = 96;
+
 function emitBlock(f: FunctionBuilder, spec: WeightGradSpec, L: Locals, channels: number, Opad: number, P: number, chanBytes: number): void {
+  if (P <= TILE_OUTER_MAX_POSITIONS) {
+    emitBlockTileOuter(f, spec, L, channels, Opad, P, chanBytes);
+    return;
+  }
   const T = spec.taps.length;
   f.forRange(L.n, 0, spec.N, 1, () => {
     f.set(L.pxImg, i32.add(L.xp, i32.mul(L.n, i32.const(spec.C * chanBytes))));
@@ -139,4 +153,33 @@ function emitBlock(f: FunctionBuilder, spec: WeightGradSpec, L: Locals, channels
       });
     }
   });
+}
+
+function emitBlockTileOuter(f: FunctionBuilder, spec: WeightGradSpec, L: Locals, channels: number, Opad: number, P: number, chanBytes: number): void {
+  const T = spec.taps.length;
+  for (const tile of tiles(channels, T)) {
+    tile.forEach((_, j) => {
+      for (let h = 0; h < DOBV; h++) f.set(L.acc[j]![h]!, v128.zero());
+    });
+    f.forRange(L.n, 0, spec.N, 1, () => {
+      f.set(L.pxImg, i32.add(L.xp, i32.mul(L.n, i32.const(spec.C * chanBytes))));
+      f.set(L.pd, i32.add(L.dyT, i32.mul(L.n, i32.const(P * Opad * 4))));
+      f.forRange(L.oh, 0, spec.HO, 1, () => {
+        f.set(L.px, i32.add(L.pxImg, i32.mul(L.oh, i32.const(spec.s * spec.Wp * 4))));
+        f.forRange(L.ow, 0, spec.WO, 1, () => {
+          for (let h = 0; h < DOBV; h++) f.set(L.d[h]!, v128.load(L.pd, 16 * h));
+          tile.forEach((k, j) => {
+            f.set(L.xs, v128.load32_splat(L.px, k.c * chanBytes + spec.taps[k.t]! * 4));
+            for (let h = 0; h < DOBV; h++) f.set(L.acc[j]![h]!, f32x4.add(L.acc[j]![h]!, f32x4.mul(L.d[h]!, L.xs)));
+          });
+          f.set(L.px, i32.add(L.px, i32.const(spec.s * 4)));
+          f.set(L.pd, i32.add(L.pd, i32.const(Opad * 4)));
+        });
+      });
+    });
+    tile.forEach((k, j) => {
+      const off = (k.c * T + k.t) * DOB * 4;
+      for (let h = 0; h < DOBV; h++) f.do(v128.store(L.dwp, L.acc[j]![h]!, off + 16 * h));
+    });
+  }
 }

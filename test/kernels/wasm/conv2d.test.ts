@@ -53,6 +53,9 @@ const cases: Case[] = [
   { N: 2, C: 7, H: 6, W: 10, O: 9, KH: 3, KW: 1, s: 1, p: 1, bias: false },
   { N: 3, C: 1, H: 16, W: 12, O: 16, KH: 3, KW: 3, s: 1, p: 1, bias: false },
   { N: 2, C: 24, H: 6, W: 4, O: 20, KH: 3, KW: 3, s: 1, p: 1, bias: true },
+  // an output map over 96 positions: the channel-vectorised weight gradient in its images-outer loop order
+  // (the smaller maps above take the tiles-outer one)
+  { N: 2, C: 9, H: 12, W: 10, O: 10, KH: 3, KW: 3, s: 1, p: 1, bias: false },
   { N: 1, C: 6, H: 4, W: 4, O: 2, KH: 2, KW: 2, s: 2, p: 0, bias: false },
   // 1×1 stride 2 with an image of 90 values: the input gradient zeroes the tapless phases with vector
   // stores and a scalar tail
