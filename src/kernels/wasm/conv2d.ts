@@ -16,22 +16,27 @@ import { getNumThreads } from '../cpu/threadPool.js';
 import { buildGatherModule, OB, type GatherPass, type GatherSpec } from './gatherConv.js';
 import { ARGS_BYTE, heapF32, heapI32, kernelModule, runItems, scratch, setArgs, type CompiledKernel } from './runtime.js';
 import { kernelInput, kernelOutput } from './arena.js';
-import { buildPadModule, buildTransposeModule, padKey, transposeKey, type PadSpec, type TransposeSpec } from './layout.js';
+import { buildPadModule, buildTransposeModule, buildUnpackModule, padKey, transposeKey, unpackKey, type PadSpec, type TransposeSpec, type UnpackSpec } from './layout.js';
 import { buildWeightGradModule, channelBlock, DOB, weightGradItems, type WeightGradSpec } from './weightGrad.js';
 import { buildWeightGradDotModule, dotChannelBlock, weightGradDotApplies, weightGradDotItems, type WeightGradDotSpec } from './weightGradDot.js';
 import { buildPointwiseModule, buildSubsampleModule, pointwiseApplies, pointwiseKey, subsampleItems, type PointwiseSpec, type SubsampleSpec } from './pointwise.js';
 
 /** Below this many FLOPs a convolution runs on one thread (a hand-off costs tens of microseconds)… */
 export const WASM_THREAD_MIN_FLOPS = 2e6;
-/** Below this many floats a copy runs on one thread. */
-const COPY_THREAD_MIN = 1 << 16;
-
 /**
- * …unless it moves at least COPY_THREAD_MIN floats per thread-worth of work: a memory-bound pass (the
- * head's 16→1 at 48×32 reads 3 MB for 1.6 MFLOP) is worth sharing although its FLOPs are few.
+ * …unless it moves at least this many floats: a memory-bound pass (the head's 16→1 at 48×32 reads 3 MB
+ * for 1.6 MFLOP) is worth sharing although its FLOPs are few.
  */
+const MEMORY_THREAD_MIN_FLOATS = 1 << 19;
+/**
+ * Below this many floats a layout copy (padding, transposing, subsampling) runs on one thread. One
+ * thread copies at tens of GB/s: padding the 64-channel 12×8 maps of a batch (290 000 floats) took 22 µs
+ * on one thread and 30 on two with the second one awake (70 more when it had to be woken).
+ */
+const COPY_THREAD_MIN = 1 << 21;
+
 function threadsFor(flops: number, floatsMoved = 0): number {
-  return flops < WASM_THREAD_MIN_FLOPS && floatsMoved < 8 * COPY_THREAD_MIN ? 1 : getNumThreads();
+  return flops < WASM_THREAD_MIN_FLOPS && floatsMoved < MEMORY_THREAD_MIN_FLOATS ? 1 : getNumThreads();
 }
 
 function geometryKey(g: Geometry): string {
@@ -283,8 +288,8 @@ interface WeightGradPlan {
   kernel: CompiledKernel;
   transpose: CompiledKernel;
   items: number;
-  /** dw[o][c][t] = dwp[unpackIndex[...]] */
-  unpackIndex: Int32Array;
+  /** dwp[ob][c][t][lane] → dw[o][c][t] */
+  unpack: CompiledKernel;
   packedLength: number;
   Opad: number;
 }
@@ -304,16 +309,12 @@ function weightGradPlan(g: Geometry): WeightGradPlan {
   const Opad = OBn * DOB;
   const tspec: TransposeSpec = { O, P: HO * WO, Opad };
   // dwp[ob][c][t][lane] holds dw[ob·DOB + lane][c][t]
-  const unpackIndex = new Int32Array(O * C * T);
-  for (let o = 0; o < O; o++) {
-    for (let c = 0; c < C; c++) {
-      for (let t = 0; t < T; t++) unpackIndex[(o * C + c) * T + t] = ((Math.floor(o / DOB) * C + c) * T + t) * DOB + (o % DOB);
-    }
-  }
+  const uspec: UnpackSpec = { O, J: C * T, lanes: DOB };
   plan = {
     kernel: kernelModule(key, () => buildWeightGradModule(spec)),
     transpose: kernelModule(transposeKey(tspec), () => buildTransposeModule(tspec)),
-    items: weightGradItems(spec), unpackIndex, packedLength: OBn * C * T * DOB, Opad,
+    unpack: kernelModule(unpackKey(uspec), () => buildUnpackModule(uspec)),
+    items: weightGradItems(spec), packedLength: OBn * C * T * DOB, Opad,
   };
   weightPlans.set(key, plan);
   return plan;
@@ -335,15 +336,13 @@ function runWeightGradDot(key: string, spec: () => WeightGradDotSpec, g: Geometr
     dotPlans.set(key, plan);
   }
   scratch.reset();
-  const dwB = scratch.alloc(O * C * T);
+  const dw = kernelOutput(O * C * T);
   const xB = input();
   const dyB = kernelInput(dy.subarray(0, N * O * HO * WO));
-  setArgs([xB, dyB, dwB]);
+  setArgs([xB, dyB, dw.byte]);
   runItems(plan.kernel, 'item', ARGS_BYTE, plan.items, threadsFor(2 * N * O * HO * WO * C * T, N * (O + C) * HO * WO));
-  // a parameter's gradient outlives any step arena: an ordinary array
-  const dw = new Float32Array(O * C * T);
-  dw.set(heapF32().subarray(dwB / 4, dwB / 4 + O * C * T));
-  return dw;
+  // inside a step arena a block of it, as every other result (a leaf's .grad is a copy: autograd)
+  return dw.result();
 }
 
 /** The weight gradient of a 1×1 convolution: dot products over positions of dy and the subsampled input. */
@@ -379,6 +378,7 @@ export function conv2dBackwardWeightWasm(
   const plan = weightGradPlan(g);
   const P = HO * WO;
   scratch.reset();
+  const dw = kernelOutput(O * C * T);
   const xB = padIntoScratch(x, N * C, C, H, W, H + 2 * p, W + 2 * p, p, p);
   // dyT[n][q][o] = dy[n][o][q], lanes o ≥ O zero
   const dyRaw = kernelInput(dy.subarray(0, N * O * P));
@@ -389,8 +389,8 @@ export function conv2dBackwardWeightWasm(
   heapF32().fill(0, dwB / 4, dwB / 4 + plan.packedLength);
   setArgs([xB, dyB, dwB]);
   runItems(plan.kernel, 'item', ARGS_BYTE, plan.items, threadsFor(2 * N * O * P * C * T));
-  const packed = heapF32().subarray(dwB / 4, dwB / 4 + plan.packedLength);
-  const dw = new Float32Array(O * C * T);
-  for (let i = 0; i < dw.length; i++) dw[i] = packed[plan.unpackIndex[i]!]!;
-  return dw;
+  setArgs([dwB, dw.byte]);
+  runItems(plan.unpack, 'item', ARGS_BYTE, O, 1);
+  // inside a step arena a block of it, as every other result (a leaf's .grad is a copy: autograd)
+  return dw.result();
 }

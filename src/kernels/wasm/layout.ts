@@ -3,7 +3,8 @@
  * (a JavaScript element loop over the shared memory measured ~10× slower than these).
  *
  * - pad:       planes [H][W] → [Hp][Wp] with the plane at (top, left) and zeros around it;
- * - transpose: dy[n][o][q] → dyT[n][q][o'] with o' padded to `Opad` lanes (zeros beyond O).
+ * - transpose: dy[n][o][q] → dyT[n][q][o'] with o' padded to `Opad` lanes (zeros beyond O);
+ * - unpack:    the weight gradient's lane-packed dwp[o/L][j][o%L] → dw[o][j] (j: channel and tap).
  */
 import { type ModuleBuilder, f32, i32, v128, type Expr, type FunctionBuilder, type Local } from './emitter.js';
 import { newKernelModule } from './runtime.js';
@@ -106,6 +107,40 @@ export function buildTransposeModule(s: TransposeSpec): ModuleBuilder {
       for (let o = 0; o < s.O; o++) f.do(f32.store(dst, f32.load(ps, o * s.P * 4), o * 4));
       for (let o = s.O; o < s.Opad; o++) f.do(f32.store(dst, f32.const(0), o * 4));
       f.set(dst, i32.add(dst, i32.const(s.Opad * 4)));
+    });
+  });
+  return m;
+}
+
+export interface UnpackSpec {
+  /** Output channels, entries per output channel (input channels × taps), lanes per packed block. */
+  O: number;
+  J: number;
+  lanes: number;
+}
+
+export function unpackKey(s: UnpackSpec): string {
+  return `unpack:${JSON.stringify(s)}`;
+}
+
+/**
+ * Export `item(args, o)`: dw[o][j] = dwp[⌊o/lanes⌋][j][o mod lanes] for every j. Args: [0] dwp, [1] dw.
+ * (A JavaScript loop doing this over the shared memory took 0.4 ms for 74 000 weights.)
+ */
+export function buildUnpackModule(s: UnpackSpec): ModuleBuilder {
+  const m = newKernelModule();
+  m.itemFunction('item', (f, args, o) => {
+    const src = f.local('i32', 'src');
+    const dst = f.local('i32', 'dst');
+    const end = f.local('i32', 'end');
+    // src: block ⌊o/lanes⌋, lane o mod lanes; it steps a whole lane group per j
+    f.set(src, i32.add(i32.load(args!, 0), i32.mul(i32.add(
+      i32.mul(i32.div_u(o!, i32.const(s.lanes)), i32.const(s.J * s.lanes)), i32.rem_u(o!, i32.const(s.lanes))), i32.const(4))));
+    f.set(dst, i32.add(i32.load(args!, 4), i32.mul(o!, i32.const(s.J * 4))));
+    f.set(end, i32.add(dst, i32.const(s.J * 4)));
+    f.forRange(dst, dst, end, 4, () => {
+      f.do(f32.store(dst, f32.load(src)));
+      f.set(src, i32.add(src, i32.const(s.lanes * 4)));
     });
   });
   return m;
