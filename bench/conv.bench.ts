@@ -27,7 +27,7 @@ import {
 } from '../src/kernels/cpu/index.js';
 import type { Shape4 } from '../src/kernels/cpu/index.js';
 import { conv2dBackwardInputWasm, conv2dBackwardWeightWasm, conv2dForwardWasm } from '../src/kernels/wasm/conv2d.js';
-import { newKernelModule, wasmMemory, wasmSimdAvailable } from '../src/kernels/wasm/runtime.js';
+import { ARGS_BYTE, heapOffsetOf, kernelModule, newKernelModule, runItems, setArgs, wasmMemory, wasmSimdAvailable } from '../src/kernels/wasm/runtime.js';
 import { f32, f32x4, i32, v128, type Expr } from '../src/kernels/wasm/emitter.js';
 import { openStepArena, withStepArena, type StepArena } from '../src/kernels/wasm/arena.js';
 import { allocate } from '../src/autograd/dtype.js';
@@ -119,6 +119,63 @@ function simdPeakGflops(): number {
     best = Math.max(best, (64 * n) / ((performance.now() - t) * 1e6));
   }
   return r2(best);
+}
+
+/** Bytes per work item of the bandwidth probes (the head's input per image is 96 KiB). */
+const BW_ITEM = 96 << 10;
+
+/**
+ * What memory allows a pass that streams a few megabytes, on 2 threads, measured now: GB/s of (a) writing
+ * 3 MiB to memory not in cache (a fresh block of a 96 MiB region each time, as a step arena's results are)
+ * and (b) reading 3 MiB that is in cache (summing the same block again). The head (16→1 1×1 at 48×32)
+ * does 2 FLOPs per 4-byte value: its input gradient writes 3 MiB, its forward and weight gradient read
+ * 3 MiB, so these bound it at 0.5 FLOP per byte of the bandwidth.
+ */
+function memoryBandwidth(): { cold_write_GBps_2T: number; cached_read_GBps_2T: number } {
+  const m = newKernelModule();
+  m.itemFunction('fill', (f, args, item) => {
+    const p = f.local('i32', 'p'), end = f.local('i32', 'end'), z = f.local('v128', 'z');
+    f.set(z, f32x4.splat(f32.const(0.5)));
+    f.set(p, i32.add(i32.load(args, 0), i32.mul(item, i32.const(BW_ITEM))));
+    f.set(end, i32.add(p, i32.const(BW_ITEM)));
+    f.forRange(p, p, end, 64, () => { for (let k = 0; k < 4; k++) f.do(v128.store(p, z, 16 * k)); });
+  });
+  m.itemFunction('sum', (f, args, item) => {
+    const p = f.local('i32', 'p'), end = f.local('i32', 'end');
+    const a = [0, 1, 2, 3].map((k) => f.local('v128', `a${k}`));
+    f.set(p, i32.add(i32.load(args, 0), i32.mul(item, i32.const(BW_ITEM))));
+    f.set(end, i32.add(p, i32.const(BW_ITEM)));
+    f.forRange(p, p, end, 64, () => { for (let k = 0; k < 4; k++) f.set(a[k]!, f32x4.add(a[k]!, v128.load(p, 16 * k))); });
+    // one store per item keeps the sums alive (into the item's own first bytes)
+    f.do(v128.store(i32.sub(end, i32.const(BW_ITEM)), f32x4.add(f32x4.add(a[0]!, a[1]!), f32x4.add(a[2]!, a[3]!))));
+  });
+  const kernel = kernelModule('bench:bandwidth', () => m);
+  const items = 32, bytes = items * BW_ITEM, blocks = 32;
+  const saved = getNumThreads();
+  setNumThreads(2);
+  const arena = openStepArena();
+  try {
+    const region = allocate('float32', (blocks * bytes) / 4) as Float32Array;
+    region.fill(1);
+    const base = heapOffsetOf(region);
+    const time = (fn: 'fill' | 'sum', at: (r: number) => number): number => {
+      const t: number[] = [];
+      for (let r = 0; r < 60; r++) {
+        setArgs([at(r)]);
+        const t0 = performance.now();
+        runItems(kernel, fn, ARGS_BYTE, items, 2);
+        t.push(performance.now() - t0);
+      }
+      return bytes / (medianOf(t) * 1e6);
+    };
+    return {
+      cold_write_GBps_2T: r2(time('fill', (r) => base + ((r * 7) % blocks) * bytes)),
+      cached_read_GBps_2T: r2(time('sum', () => base)),
+    };
+  } finally {
+    arena.close();
+    setNumThreads(saved);
+  }
 }
 
 /** A copy of `a` in the open step arena. */
@@ -305,6 +362,17 @@ export async function run(): Promise<Record<string, unknown>> {
 
     const peak = wasmSimdAvailable() ? simdPeakGflops() : null;
     if (peak !== null) console.log(`one core's ceiling for the tile's arithmetic (f32x4 mul + add from registers): ${peak} GFLOP/s`);
+    const bandwidth = wasmSimdAvailable() ? memoryBandwidth() : null;
+    const head = RESUNET_CONVS.find((c) => c.uses === 'head')!;
+    const headBound = bandwidth === null ? null : {
+      // 0.5 FLOP per byte: 2 FLOPs per 4-byte value streamed
+      forward: r2(bandwidth.cached_read_GBps_2T / 2), 'input grad': r2(bandwidth.cold_write_GBps_2T / 2), 'weight grad': r2(bandwidth.cached_read_GBps_2T / 2),
+    };
+    if (bandwidth !== null && headBound !== null) {
+      console.log(`memory on 2 threads, measured now: ${bandwidth.cold_write_GBps_2T} GB/s writing 3 MiB not in cache, ${bandwidth.cached_read_GBps_2T} GB/s reading 3 MiB in cache`);
+      console.log(`so the head (${head.name}, 2 FLOPs per 4-byte value) can do at most: forward ${headBound.forward}, input grad ${headBound['input grad']}, weight grad ${headBound['weight grad']} GFLOP/s; ` +
+        `measured ${PASSES.map((p) => get(head.name, p, { kernels: 'wasm', threads: 2 })?.gflops).join(' / ')}`);
+    }
     const judged = results.filter((r) => r.meets_target !== null);
     const failing = judged.filter((r) => r.meets_target !== true).map((r) => `${r.shape} · ${r.pass}: ${r.gflops}`);
     const headline = results.find((r) => r.shape === '16→16 3×3 48×32' && r.pass === 'forward' && r.kernels === 'wasm' && r.threads === 2);
@@ -317,6 +385,8 @@ export async function run(): Promise<Record<string, unknown>> {
         failing,
       },
       simd_peak_gflops_one_core: peak,
+      memory_bandwidth: bandwidth,
+      head_memory_bound_gflops_2T: headBound,
       pytorch_cpu: torchRun.ok
         ? { measured: true, torch: torchRun.json['torch'], threads: torchRun.json['threads'], env: KEEP_FREED_MEMORY, seconds: torchRun.seconds }
         : { measured: false, reason: torchRun.reason },
