@@ -21,6 +21,7 @@ import { runFig3 } from '../experiments/fig3.js';
 import { plotFig5, runFig5 } from '../experiments/fig5.js';
 import { plotFig7, runFig7 } from '../experiments/fig7.js';
 import { FIG7_PROTOCOLS, plotFig7Paper, runFig7Paper, type Fig7ProtocolName } from '../experiments/fig7paper.js';
+import { fig7PaperReport } from '../experiments/fig7paperReport.js';
 import { Progress } from './progress.js';
 
 const RUNNERS = { fig3: runFig3, fig5: runFig5, fig6: runFig5, fig7: runFig7, beyond: runBeyond, control: runControl } as const;
@@ -35,7 +36,8 @@ export const EXPERIMENT_USAGE =
   '  --seeds   seeds per m for fig7 / beyond / control (default: the preset\'s)\n' +
   '  --out     root folder of the outputs (default runs)\n' +
   '  --backend where the networks train: cpu, or gpu (WebGPU; the losses stay on the host); default $SIZESEG_BACKEND or cpu\n' +
-  '  --replot  redraw the SVGs of an earlier run from its JSON (fig5, fig7, beyond) without training\n';
+  '  --replot  redraw the SVGs of an earlier run from its JSON (fig5, fig7, beyond) without training; for fig7 --preset paper\n' +
+  '            also its tables (fig7-paper-report.md)\n';
 
 /** Redraw the figures of <out>/<experiment>-<preset>/ from its JSON. */
 function replot(name: string, out: string, preset: string): string[] {
@@ -43,8 +45,10 @@ function replot(name: string, out: string, preset: string): string[] {
     const dir = resolve(out, `fig7-${preset}`);
     const jsonPath = join(dir, `fig7-${preset}.json`);
     if (!existsSync(jsonPath)) throw new Error(`--replot: ${jsonPath} does not exist; run the experiment first.`);
-    return Object.entries(plotFig7Paper(JSON.parse(readFileSync(jsonPath, 'utf8')) as never)).map(([file, svg]) => {
-      writeFileSync(join(dir, file), svg);
+    const summary = JSON.parse(readFileSync(jsonPath, 'utf8')) as never;
+    const files: Record<string, string> = { ...plotFig7Paper(summary), [`fig7-${preset}-report.md`]: fig7PaperReport(summary) };
+    return Object.entries(files).map(([file, text]) => {
+      writeFileSync(join(dir, file), text);
       return join(dir, file);
     });
   }

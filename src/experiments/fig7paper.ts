@@ -40,6 +40,7 @@ import {
   type ExperimentContext, type PhaseEpoch, type PhaseState, type StepFn, type StepResult,
 } from './common.js';
 import { loadPhaseState, savePhaseState } from './phaseCheckpoint.js';
+import { fig7PaperReport } from './fig7paperReport.js';
 import { AnnotatedBatches, bceStep, jointStep, sizeStep } from './objectives.js';
 
 export type Fig7Arm = 'size' | 'joint' | 'shuffled';
@@ -631,6 +632,7 @@ export class Fig7PaperRunner {
     };
     writeAtomic(this.summaryPath(), jsonText(summary));
     for (const [name, svg] of Object.entries(plotFig7Paper(summary))) writeAtomic(join(this.dir, name), svg);
+    writeAtomic(join(this.dir, `fig7-${p.name}-report.md`), fig7PaperReport(summary));
     const cell = (v: unknown): string => String(v);
     const cols = ['m', 'mLabel', 'seed', 'arm', 'pretrainEpochs', 'phaseEpochs', 'phaseBestEpoch', 'iouBefore', 'iouAfter', 'diceBefore', 'diceAfter', 'EBefore', 'EAfter', 'fgBefore', 'fgAfter', 'fgTrue', 'pretrainSeconds', 'phaseSeconds'];
     const rows = runs.map((r) => [r.m, r.mLabel, r.seed, r.arm, r.pretrain.epochs, r.phase.epochs, r.phase.bestEpoch, r.before.iou, r.after.iou, r.before.dice, r.after.dice, r.before.E, r.after.E, r.before.fgPred, r.after.fgPred, r.after.fgTrue, r.pretrain.seconds, r.seconds].map(cell).join(','));

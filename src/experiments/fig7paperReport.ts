@@ -1,0 +1,70 @@
+/**
+ * The tables of the paper-scale Fig. 7 as Markdown, from its summary JSON (fig7-<preset>.json): what a
+ * report quotes, regenerated with every finished run (and by `--replot`), so that no number is copied by
+ * hand. The reading of the numbers stays prose in docs/results.md.
+ */
+import type { Fig7PaperRun, TableRow } from './fig7paper.js';
+
+/** The fields of the summary this report reads. */
+export interface Fig7PaperSummaryForReport {
+  preset: string;
+  runsDone: number;
+  runsTotal: number;
+  config: { ms: readonly (number | 'all')[]; seeds: number };
+  table: readonly TableRow[];
+  runs: readonly Fig7PaperRun[];
+  machine?: { cpuModel?: unknown; cores?: unknown };
+}
+
+const pct = (v: number): string => (100 * v).toFixed(1);
+/** mean ± s.e. in percent (s.e. only where there are two or more seeds). */
+const pctCol = (c: { mean: number; se: number }, seeds: number): string => (seeds > 1 ? `${pct(c.mean)} ± ${pct(c.se)}` : pct(c.mean));
+const signed = (v: number): string => `${v >= 0 ? '+' : '−'}${Math.abs(100 * v).toFixed(1)}`;
+
+function hours(seconds: number): string {
+  return `${(seconds / 3600).toFixed(1)} h`;
+}
+
+/** The report: summary table, per-seed table, time. */
+export function fig7PaperReport(s: Fig7PaperSummaryForReport): string {
+  const out: string[] = [];
+  const partial = s.runsDone < s.runsTotal ? ` — partial: ${s.runsDone} of ${s.runsTotal} runs` : ` — all ${s.runsTotal} runs`;
+  out.push(`# Fig. 7 at paper scale (\`--preset ${s.preset}\`): tables${partial}`, '');
+  out.push(`Generated from \`fig7-${s.preset}.json\`; percentages of the test split; mean ± standard error over the seeds that have finished.`, '');
+
+  out.push('## Test IoU and the other metrics, before → after each arm', '');
+  out.push('| arm | m | seeds | IoU before | IoU after | gain (points) | Dice before → after | E before → after | predicted foreground before → after (true) | epochs: pre-training / arm |');
+  out.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const r of s.table) {
+    const gain = r.seeds > 1 ? `${signed(r.iouGain.mean)} ± ${pct(r.iouGain.se)}` : signed(r.iouGain.mean);
+    out.push(`| ${r.arm} | ${r.mLabel} | ${r.seeds} | ${pctCol(r.iouBefore, r.seeds)} | ${pctCol(r.iouAfter, r.seeds)} | ${gain} | ` +
+      `${pct(r.diceBefore.mean)} → ${pct(r.diceAfter.mean)} | ${r.EBefore.mean.toFixed(2)} → ${r.EAfter.mean.toFixed(2)} | ` +
+      `${pct(r.fgBefore.mean)} → ${pct(r.fgAfter.mean)} (${pct(r.fgTrue.mean)}) | ${r.pretrainEpochs.mean.toFixed(1)} / ${r.phaseEpochs.mean.toFixed(1)} |`);
+  }
+  out.push('');
+
+  const seeds = Array.from({ length: s.config.seeds }, (_, i) => i);
+  out.push('## Per seed: test IoU before → after', '');
+  out.push(`| m | arm | ${seeds.map((k) => `seed ${k}`).join(' | ')} |`);
+  out.push(`| --- | --- | ${seeds.map(() => '---').join(' | ')} |`);
+  for (const m of s.config.ms) {
+    for (const arm of ['size', 'joint', 'shuffled'] as const) {
+      const rs = s.runs.filter((r) => r.mLabel === String(m) && r.arm === arm);
+      if (rs.length === 0) continue;
+      const cell = (k: number): string => {
+        const r = rs.find((x) => x.seed === k);
+        return r === undefined ? '—' : `${pct(r.before.iou)} → ${pct(r.after.iou)}`;
+      };
+      out.push(`| ${m} | ${arm} | ${seeds.map(cell).join(' | ')} |`);
+    }
+  }
+  out.push('');
+
+  // pre-training is shared by the arms of one (m, seed): count it once, with the size arm that every m has
+  const pretrainSeconds = s.runs.filter((r) => r.arm === 'size').reduce((a, r) => a + r.pretrain.seconds, 0);
+  const armSeconds = s.runs.reduce((a, r) => a + r.seconds, 0);
+  const machine = s.machine === undefined ? '' : ` on ${String(s.machine.cpuModel ?? 'unknown')} (${String(s.machine.cores ?? '?')} cores)`;
+  out.push('## Time', '');
+  out.push(`Finished runs: ${hours(pretrainSeconds + armSeconds)} of training and evaluation${machine}: ${hours(pretrainSeconds)} pre-training, ${hours(armSeconds)} in the arms.`, '');
+  return out.join('\n');
+}
