@@ -135,22 +135,8 @@ function emitBlock(f: FunctionBuilder, spec: WeightGradSpec, L: Locals, channels
         for (let h = 0; h < DOBV; h++) f.set(L.acc[j]![h]!, v128.load(L.dwp, off + 16 * h));
       });
       f.set(L.pd, L.pdImg);
-      f.forRange(L.oh, 0, spec.HO, 1, () => {
-        f.set(L.px, i32.add(L.pxImg, i32.mul(L.oh, i32.const(spec.s * spec.Wp * 4))));
-        f.forRange(L.ow, 0, spec.WO, 1, () => {
-          for (let h = 0; h < DOBV; h++) f.set(L.d[h]!, v128.load(L.pd, 16 * h));
-          tile.forEach((k, j) => {
-            f.set(L.xs, v128.load32_splat(L.px, k.c * chanBytes + spec.taps[k.t]! * 4));
-            for (let h = 0; h < DOBV; h++) f.set(L.acc[j]![h]!, f32x4.add(L.acc[j]![h]!, f32x4.mul(L.d[h]!, L.xs)));
-          });
-          f.set(L.px, i32.add(L.px, i32.const(spec.s * 4)));
-          f.set(L.pd, i32.add(L.pd, i32.const(Opad * 4)));
-        });
-      });
-      tile.forEach((k, j) => {
-        const off = (k.c * T + k.t) * DOB * 4;
-        for (let h = 0; h < DOBV; h++) f.do(v128.store(L.dwp, L.acc[j]![h]!, off + 16 * h));
-      });
+      emitImage(f, spec, L, tile, Opad, chanBytes);
+      storeTile(f, L, tile, T);
     }
   });
 }
@@ -164,22 +150,32 @@ function emitBlockTileOuter(f: FunctionBuilder, spec: WeightGradSpec, L: Locals,
     f.forRange(L.n, 0, spec.N, 1, () => {
       f.set(L.pxImg, i32.add(L.xp, i32.mul(L.n, i32.const(spec.C * chanBytes))));
       f.set(L.pd, i32.add(L.dyT, i32.mul(L.n, i32.const(P * Opad * 4))));
-      f.forRange(L.oh, 0, spec.HO, 1, () => {
-        f.set(L.px, i32.add(L.pxImg, i32.mul(L.oh, i32.const(spec.s * spec.Wp * 4))));
-        f.forRange(L.ow, 0, spec.WO, 1, () => {
-          for (let h = 0; h < DOBV; h++) f.set(L.d[h]!, v128.load(L.pd, 16 * h));
-          tile.forEach((k, j) => {
-            f.set(L.xs, v128.load32_splat(L.px, k.c * chanBytes + spec.taps[k.t]! * 4));
-            for (let h = 0; h < DOBV; h++) f.set(L.acc[j]![h]!, f32x4.add(L.acc[j]![h]!, f32x4.mul(L.d[h]!, L.xs)));
-          });
-          f.set(L.px, i32.add(L.px, i32.const(spec.s * 4)));
-          f.set(L.pd, i32.add(L.pd, i32.const(Opad * 4)));
-        });
-      });
+      emitImage(f, spec, L, tile, Opad, chanBytes);
     });
-    tile.forEach((k, j) => {
-      const off = (k.c * T + k.t) * DOB * 4;
-      for (let h = 0; h < DOBV; h++) f.do(v128.store(L.dwp, L.acc[j]![h]!, off + 16 * h));
-    });
+    storeTile(f, L, tile, T);
   }
+}
+
+/** One image's positions into the tile's accumulators: pxImg at the image's input, pd at its dyT (advanced). */
+function emitImage(f: FunctionBuilder, spec: WeightGradSpec, L: Locals, tile: { c: number; t: number }[], Opad: number, chanBytes: number): void {
+  f.forRange(L.oh, 0, spec.HO, 1, () => {
+    f.set(L.px, i32.add(L.pxImg, i32.mul(L.oh, i32.const(spec.s * spec.Wp * 4))));
+    f.forRange(L.ow, 0, spec.WO, 1, () => {
+      for (let h = 0; h < DOBV; h++) f.set(L.d[h]!, v128.load(L.pd, 16 * h));
+      tile.forEach((k, j) => {
+        f.set(L.xs, v128.load32_splat(L.px, k.c * chanBytes + spec.taps[k.t]! * 4));
+        for (let h = 0; h < DOBV; h++) f.set(L.acc[j]![h]!, f32x4.add(L.acc[j]![h]!, f32x4.mul(L.d[h]!, L.xs)));
+      });
+      f.set(L.px, i32.add(L.px, i32.const(spec.s * 4)));
+      f.set(L.pd, i32.add(L.pd, i32.const(Opad * 4)));
+    });
+  });
+}
+
+/** The tile's accumulators into dwp[ob][c][t][8] at (c·T + t)·8 floats of the item. */
+function storeTile(f: FunctionBuilder, L: Locals, tile: { c: number; t: number }[], T: number): void {
+  tile.forEach((k, j) => {
+    const off = (k.c * T + k.t) * DOB * 4;
+    for (let h = 0; h < DOBV; h++) f.do(v128.store(L.dwp, L.acc[j]![h]!, off + 16 * h));
+  });
 }
