@@ -4,7 +4,8 @@
  * all in this one run so that they see the same machine:
  *  W1 supervised train step (BCE with logits + Adam), W2 size-loss train step (n = 1, fast estimator; the
  *  naive one on wasm only, for the estimator's share), W3 inference in eval mode;
- *  plus the peak memory of a W1 step, measured in fresh child processes (bench/peers/w1Memory.ts).
+ *  plus the peak memory of a W1 step, measured in fresh child processes (bench/peers/w1Memory.ts), and
+ *  where a W1 step's time goes, per kernel (profileW1).
  * Steps run as the trainer runs them, inside a step arena (src/kernels/wasm/arena.ts: the step's tensors
  * live in the WebAssembly memory, no copies around the kernels); W1 and W3 are also timed without one.
  *
@@ -23,7 +24,7 @@
 import { spawnSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Rng, Tensor, bceWithLogits, noGrad, openStepArena, randn, withStepArena } from '../src/index.js';
+import { Rng, Tensor, bceWithLogits, noGrad, openStepArena, profileKernels, randn, withStepArena, type KernelTime } from '../src/index.js';
 import { sizeLoss } from '../src/estimators/sizeLossOp.js';
 import { cpuKernels, setCpuKernels, wasmSimdAvailable, type CpuKernelSet } from '../src/kernels/wasm/index.js';
 import { getNumThreads } from '../src/kernels/cpu/threadPool.js';
@@ -136,6 +137,62 @@ async function timeKernelSet(set: CpuKernelSet, withNaive: boolean): Promise<Rec
   return ms;
 }
 
+/**
+ * Where a W1 step's time goes: steps in step arenas, each under profileKernels (src/kernels/registry.ts),
+ * with the forward pass, backward pass and optimiser step timed apart. Per kernel name: calls and
+ * milliseconds per step (means over the steps); what is not in any kernel (autograd bookkeeping, the
+ * optimiser's own loop, arena handling) is the phase's time minus its kernels'.
+ */
+export function profileW1(steps: number): Record<string, unknown> {
+  const { x, target, model, opt } = workloadSetup();
+  model.train();
+  const phases = { forward: 0, backward: 0, optimiser: 0 };
+  const kernels = new Map<string, KernelTime>();
+  const add = (from: Map<string, KernelTime>) => {
+    for (const [name, t] of from) {
+      const e = kernels.get(name) ?? { calls: 0, ms: 0 };
+      e.calls += t.calls;
+      e.ms += t.ms;
+      kernels.set(name, e);
+    }
+  };
+  for (let i = 0; i < steps + 1; i++) {
+    const a = openStepArena();
+    try {
+      opt.zeroGrad();
+      const t0 = performance.now();
+      const fwd = profileKernels(() => bceWithLogits(model.forward(x), target));
+      const t1 = performance.now();
+      const bwd = profileKernels(() => fwd.result.backward());
+      const t2 = performance.now();
+      const upd = profileKernels(() => opt.step());
+      const t3 = performance.now();
+      if (i === 0) continue; // the first step builds the kernels' modules
+      phases.forward += t1 - t0;
+      phases.backward += t2 - t1;
+      phases.optimiser += t3 - t2;
+      add(fwd.kernels);
+      add(bwd.kernels);
+      add(upd.kernels);
+    } finally {
+      a.close();
+    }
+  }
+  const perStep = (ms: number) => r2(ms / steps);
+  const total = phases.forward + phases.backward + phases.optimiser;
+  const inKernels = [...kernels.values()].reduce((s, k) => s + k.ms, 0);
+  const rows = [...kernels.entries()].sort((a, b) => b[1].ms - a[1].ms)
+    .map(([name, k]) => ({ kernel: name, 'calls per step': k.calls / steps, 'ms per step': perStep(k.ms), share: `${((100 * k.ms) / total).toFixed(1)} %` }));
+  rows.push({ kernel: '(outside kernels)', 'calls per step': 0, 'ms per step': perStep(total - inKernels), share: `${((100 * (total - inKernels)) / total).toFixed(1)} %` });
+  console.log(`W1 profile (wasm kernels, ${steps} steps in step arenas): forward ${perStep(phases.forward)} ms, backward ${perStep(phases.backward)} ms, optimiser ${perStep(phases.optimiser)} ms per step`);
+  console.table(rows);
+  return {
+    steps, ms_per_step: { forward: perStep(phases.forward), backward: perStep(phases.backward), optimiser: perStep(phases.optimiser), total: perStep(total) },
+    kernels: Object.fromEntries([...kernels.entries()].map(([n, k]) => [n, { calls_per_step: k.calls / steps, ms_per_step: perStep(k.ms) }])),
+    outside_kernels_ms_per_step: perStep(total - inKernels),
+  };
+}
+
 const ratio = (a: number | null | undefined, b: number | null | undefined): number | null =>
   a === null || a === undefined || b === null || b === undefined || b === 0 ? null : r2(a / b);
 
@@ -158,6 +215,8 @@ export async function run(): Promise<Record<string, unknown>> {
     const medians: Partial<Record<CpuKernelSet, Record<string, number>>> = {};
     for (const set of sets) medians[set] = await timeKernelSet(set, set === 'wasm');
     const memory = sets.map((set) => runMemoryChild(set, quickRun ? 2 : 3, threads));
+    if (sets.includes('wasm')) setCpuKernels('wasm');
+    const profile = sets.includes('wasm') ? profileW1(quickRun ? 1 : 5) : null;
 
     const workloads: Workload[] = [];
     const names = { W1: 'W1 supervised step', W2: 'W2 size step (fast)', W3: 'W3 inference' } as const;
@@ -224,6 +283,7 @@ export async function run(): Promise<Record<string, unknown>> {
       conv_gflop: { forward: r2(flops.forward / 1e9), train_step: r2(flops.trainStep / 1e9), note: 'convolution FLOPs only (gflops = these / median)' },
       workloads,
       W1_peak_memory: memory,
+      W1_profile_wasm: profile,
       pytorch_cpu: torch,
       pytorch_cpu_kept_memory: torchKept,
       tfjs_wasm_reference: TFJS_WASM,

@@ -20,7 +20,7 @@ export type { DeviceData } from './autograd/tensor.js';
 export { conv2d, conv2dOutputSize, type Conv2dOptions } from './autograd/ops/conv2d.js';
 export { batchNorm2d, type BatchNorm2dOptions } from './autograd/ops/batchNorm2d.js';
 export { upsampleNearest2x } from './autograd/ops/upsample.js';
-export { registerKernel, getKernel, listKernels, runKernel, type KernelConfig, type KernelFunc, type BackendName } from './kernels/registry.js';
+export { registerKernel, getKernel, listKernels, runKernel, profileKernels, type KernelConfig, type KernelFunc, type KernelTime, type BackendName } from './kernels/registry.js';
 export { setBackend, getBackend, backendInstance, registerBackendFactory, disposeBackends, type Backend } from './backend.js';
 export { setNumThreads, getNumThreads } from './kernels/cpu/index.js';
 export { openStepArena, withStepArena, type StepArena } from './kernels/wasm/arena.js';

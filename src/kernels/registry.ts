@@ -36,6 +36,32 @@ export function listKernels(backendName?: string): KernelConfig[] {
   return [...registry.values()].filter((c) => backendName === undefined || c.backendName === backendName);
 }
 
+/** Calls and milliseconds of one kernel name within a profile. */
+export interface KernelTime {
+  calls: number;
+  ms: number;
+}
+
+let profile: Map<string, KernelTime> | null = null;
+/** How many profiled kernel calls are running (a kernel that calls another is timed once, as the outer one). */
+let profiledDepth = 0;
+
+/**
+ * Runs `fn` and returns, beside its result, the wall time spent in each kernel it ran through `runKernel`
+ * (per kernel name, outermost calls only, so nothing is counted twice). What `fn` spends outside
+ * kernels — autograd bookkeeping, ops that compute without the registry — is its total minus their sum.
+ */
+export function profileKernels<T>(fn: () => T): { result: T; kernels: Map<string, KernelTime> } {
+  if (profile !== null) throw new Error('profileKernels: a profile is already running; profiles do not nest.');
+  const kernels = new Map<string, KernelTime>();
+  profile = kernels;
+  try {
+    return { result: fn(), kernels };
+  } finally {
+    profile = null;
+  }
+}
+
 /** Run a kernel on the backend that holds the inputs; inputs must all live on the same backend. */
 export function runKernel(kernelName: string, inputs: readonly Tensor[], attrs: Readonly<Record<string, unknown>> = {}): Tensor[] {
   const backend = inputs[0]?.backend ?? 'cpu';
@@ -53,5 +79,17 @@ export function runKernel(kernelName: string, inputs: readonly Tensor[], attrs: 
         ' Import the backend module that registers it, or run this op on another backend.',
     );
   }
-  return config.kernelFunc(inputs.map((t) => t.contiguous()), attrs);
+  if (profile === null || profiledDepth > 0) return config.kernelFunc(inputs.map((t) => t.contiguous()), attrs);
+  const into = profile;
+  profiledDepth++;
+  const t0 = performance.now();
+  try {
+    return config.kernelFunc(inputs.map((t) => t.contiguous()), attrs);
+  } finally {
+    profiledDepth--;
+    const entry = into.get(kernelName) ?? { calls: 0, ms: 0 };
+    entry.calls++;
+    entry.ms += performance.now() - t0;
+    into.set(kernelName, entry);
+  }
 }
