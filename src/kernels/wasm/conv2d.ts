@@ -111,7 +111,7 @@ function forwardPlan(g: Geometry, bias: boolean, relu: boolean): GatherPlan {
   // With one input channel (the stem) the kernel's channel loop would run once per tap; instead the taps of
   // a kernel row are its "channels" (source stride one column), so a 3×3 kernel is 3 loops of 3, not 9 of 1.
   // Same products, same order (kh, then kw), same bits. Measured on the stem in alternating runs: one thread
-  // unchanged (20–21 GFLOP/s), two 40–44 against 35–39 — what holds it back is its 16 scalar stores per position.
+  // unchanged (20–21 GFLOP/s: the loops were not what holds it back), two 40–44 against 35–39.
   const rowsAsTaps = C === 1 && KW > 1;
   const taps: number[] = [];
   if (rowsAsTaps) for (let kh = 0; kh < KH; kh++) taps.push(kh * Wp);
