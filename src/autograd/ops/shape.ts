@@ -2,7 +2,7 @@
  * Layout ops: views that share storage (reshape, permute, slice, expand, squeeze) and the copies that
  * layouts sometimes need (contiguous, cast, concat, pad). Each op's backward sits under its forward.
  */
-import { allocate, type DType, type TypedArray } from '../dtype.js';
+import { allocate, allocateForOverwrite, copyBlock, type DType, type TypedArray } from '../dtype.js';
 import { record } from '../engine.js';
 import { checkShape, contiguousStrides, formatShape, normalizeAxis, type Shape, shapesEqual, sizeOf } from '../shape.js';
 import { Tensor } from '../tensor.js';
@@ -25,7 +25,7 @@ function hostLayout(op: string, t: Tensor): void {
  */
 export function gatherStrided(src: TypedArray, shape: Shape, strides: readonly number[], offset: number, dtype: DType): TypedArray {
   const n = sizeOf(shape);
-  const out = allocate(dtype, n);
+  const out = allocateForOverwrite(dtype, n); // every element is written below
   if (n === 0) return out;
   const rank = shape.length;
   if (rank === 0) {
@@ -77,7 +77,7 @@ function gatherBlocks(src: TypedArray, out: TypedArray, outer: Shape, strides: r
   const index = new Array<number>(rank).fill(0);
   let base = offset;
   for (let o = 0; o < out.length; o += block) {
-    out.set(src.subarray(base, base + block), o);
+    copyBlock(out, o, src, base, block);
     base = advance(index, outer, strides, rank - 1, base);
   }
   return out;
@@ -247,14 +247,14 @@ export function concat(tensors: readonly Tensor[], axis: number): Tensor {
   if (tensors.some((t) => t.device)) return concatChannelsOnDevice(tensors, ax);
   const shape = [...first.shape];
   shape[ax] = tensors.reduce((s, t) => s + (t.shape[ax] as number), 0);
-  const out = allocate(first.dtype, sizeOf(shape));
+  const out = allocateForOverwrite(first.dtype, sizeOf(shape)); // the parts below cover every element
   const outer = sizeOf(first.shape.slice(0, ax));
   const innerOut = sizeOf(shape.slice(ax));
   let col = 0;
   for (const t of tensors) {
     const v = t.values();
     const inner = sizeOf(t.shape.slice(ax));
-    for (let o = 0; o < outer; o++) out.set(v.subarray(o * inner, (o + 1) * inner), o * innerOut + col);
+    for (let o = 0; o < outer; o++) copyBlock(out, o * innerOut + col, v, o * inner, inner);
     col += inner;
   }
   const result = new Tensor(out, shape);

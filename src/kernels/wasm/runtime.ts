@@ -15,7 +15,7 @@
  *   bit-identical results.
  * - No Node API here: the browser page uses the same kernels (one thread, or a Web Worker pool).
  */
-import { ModuleBuilder, f32x4, v128, type Expr } from './emitter.js';
+import { ModuleBuilder, f32, f32x4, i32, v128, type Expr } from './emitter.js';
 import { availableWorkers, runParallel } from '../cpu/threadPool.js';
 import type { KernelJob, WasmJob } from '../cpu/kernels.js';
 
@@ -161,6 +161,58 @@ export function readHeap(byteOffset: number, n: number): Float32Array {
   const out = new Float32Array(n);
   out.set(heapF32().subarray(byteOffset / 4, byteOffset / 4 + n));
   return out;
+}
+
+let zeroKernel: ((from: number, to: number) => void) | null = null;
+
+/**
+ * Sets `floats` floats of the memory from byte `byte` (a multiple of 4) to zero, on the calling thread:
+ * vector stores, then the scalar tail.
+ */
+export function zeroHeap(byte: number, floats: number): void {
+  if (zeroKernel === null) {
+    const k = kernelModule('zero', () => {
+      const m = newKernelModule();
+      m.function('zero', [['p', 'i32'], ['end', 'i32']], (f, p, end) => {
+        const vecEnd = f.local('i32', 'vecEnd');
+        f.set(vecEnd, i32.sub(end!, i32.and(i32.sub(end!, p!), i32.const(15))));
+        f.forRange(p!, p!, vecEnd, 16, () => f.do(v128.store(p!, v128.zero())));
+        f.forRange(p!, p!, end!, 4, () => f.do(f32.store(p!, f32.const(0))));
+      });
+      return m;
+    });
+    zeroKernel = k.instance.exports.zero as (from: number, to: number) => void;
+  }
+  zeroKernel(byte, byte + floats * 4);
+}
+
+let copyKernel: ((to: number, from: number, end: number) => void) | null = null;
+
+/**
+ * Copies `floats` floats from byte `from` to byte `to` of the memory (non-overlapping; multiples of 4), on
+ * the calling thread: vector loads and stores, then the scalar tail.
+ */
+export function copyHeap(to: number, from: number, floats: number): void {
+  if (copyKernel === null) {
+    const k = kernelModule('copy', () => {
+      const m = newKernelModule();
+      m.function('copy', [['q', 'i32'], ['p', 'i32'], ['end', 'i32']], (f, q, p, end) => {
+        const vecEnd = f.local('i32', 'vecEnd');
+        f.set(vecEnd, i32.sub(end!, i32.and(i32.sub(end!, p!), i32.const(15))));
+        f.forRange(p!, p!, vecEnd, 16, () => {
+          f.do(v128.store(q!, v128.load(p!)));
+          f.set(q!, i32.add(q!, i32.const(16)));
+        });
+        f.forRange(p!, p!, end!, 4, () => {
+          f.do(f32.store(q!, f32.load(p!)));
+          f.set(q!, i32.add(q!, i32.const(4)));
+        });
+      });
+      return m;
+    });
+    copyKernel = k.instance.exports.copy as (to: number, from: number, end: number) => void;
+  }
+  copyKernel(to, from, from + floats * 4);
 }
 
 /** Writes the argument block (byte offsets and sizes, as i32) of the next kernel call. */

@@ -6,7 +6,8 @@
  * an unzeroed buffer). Tensors made inside a closed arena refuse to be read, and the memory is reused.
  */
 import { describe, expect, it } from 'vitest';
-import { Rng, Tensor, bceWithLogits, noGrad } from '../../../src/index.js';
+import { Rng, Tensor, bceWithLogits, concat, noGrad } from '../../../src/index.js';
+import { allocate } from '../../../src/autograd/dtype.js';
 import { sizeLoss } from '../../../src/estimators/sizeLossOp.js';
 import { generateSynthetic, makeBatch } from '../../../src/data/index.js';
 import { ResUNet } from '../../../src/models/resunet.js';
@@ -129,6 +130,40 @@ describe.runIf(wasmSimdAvailable())('step arenas', () => {
     } finally {
       setCpuKernels(saved);
     }
+  });
+
+  it('hand out zeroed storage over memory an earlier step dirtied (any length), and concatenate into unzeroed storage correctly', () => {
+    for (const n of [1, 3, 4, 17, 1000, 4099]) {
+      const dirty = openStepArena();
+      (allocate('float32', n + 64) as Float32Array).fill(7.5);
+      dirty.close();
+      const fresh = openStepArena();
+      try {
+        const z = allocate('float32', n) as Float32Array;
+        expect(z.every((v) => v === 0)).toBe(true);
+      } finally {
+        fresh.close();
+      }
+    }
+    // concat writes every element of storage that is not zeroed first: on dirty memory it must still equal
+    // the concatenation made outside any arena
+    // (parts of 15 and 10 floats per image: the copier's vector loop and its scalar tail; and the backward
+    // pass's channel slices, made contiguous by the same copier)
+    const a = new Tensor(Float32Array.from({ length: 2 * 3 * 5 }, (_, i) => i), [2, 3, 5]);
+    const b = new Tensor(Float32Array.from({ length: 2 * 2 * 5 }, (_, i) => -i), [2, 2, 5]);
+    const weights = Float32Array.from({ length: 2 * 5 * 5 }, (_, i) => (i % 7) - 3);
+    const run = () => {
+      const pa = a.detach().requiresGrad_(), pb = b.detach().requiresGrad_();
+      // ×1 makes the parts results of an op, so inside an arena they live in it, as a network's do
+      const joined = concat([pa.mul(1), pb.mul(1)], 1);
+      joined.mul(new Tensor(weights, [2, 5, 5])).sum().backward();
+      return [joined.dataSync(), pa.grad!.dataSync(), pb.grad!.dataSync()].map((v) => Array.from(v));
+    };
+    const expected = run();
+    const dirty = openStepArena();
+    (allocate('float32', 4096) as Float32Array).fill(Number.NaN);
+    dirty.close();
+    expect(withStepArena(run)).toEqual(expected);
   });
 
   it('withStepArena hands back a tensor it returns as a copy in ordinary memory, readable after the arena', () => {
