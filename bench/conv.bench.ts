@@ -45,7 +45,7 @@ const CONFIGS: Config[] = [
   { kernels: 'wasm', threads: 2 },
   { kernels: 'js', threads: 2 },
 ];
-const label = (c: Config): string => `${c.kernels} ${c.threads}T`;
+const label = (c: { kernels: string; threads: number }): string => `${c.kernels} ${c.threads}T`;
 /** Rounds over all shapes for the WebAssembly passes (see run()). */
 const ROUNDS = quickRun ? 1 : 3;
 
@@ -323,13 +323,12 @@ export async function run(): Promise<Record<string, unknown>> {
       console.log(`PyTorch CPU peer not measured: ${torchRun.ok ? 'no convs in its output' : torchRun.reason}`);
     }
     const shown: { kernels: 'wasm' | 'js' | 'pytorch'; threads: number }[] = torchConvs === null ? configs : [...configs, peerCfg];
-    const label2 = (c: { kernels: string; threads: number }) => `${c.kernels} ${c.threads}T`;
     const get = (shape: string, pass: Pass, cfg: { kernels: string; threads: number }) =>
       results.find((r) => r.shape === shape && r.pass === pass && r.kernels === cfg.kernels && r.threads === cfg.threads);
     const short: Record<Pass, string> = { forward: 'fwd', 'input grad': 'dx', 'weight grad': 'dw' };
     console.table(RESUNET_CONVS.map((s) => {
       const row: Record<string, string | number> = { shape: s.name };
-      for (const pass of PASSES) for (const cfg of shown) row[`${short[pass]} ${label2(cfg)}`] = get(s.name, pass, cfg)?.gflops ?? '';
+      for (const pass of PASSES) for (const cfg of shown) row[`${short[pass]} ${label(cfg)}`] = get(s.name, pass, cfg)?.gflops ?? '';
       const judged = results.filter((r) => r.shape === s.name && r.meets_target !== null);
       row['targets'] = judged.length === 0 ? '' : judged.every((r) => r.meets_target === true) ? 'ok' : `NO (${judged.filter((r) => r.meets_target !== true).map((r) => short[r.pass]).join(',')})`;
       return row;
@@ -340,7 +339,7 @@ export async function run(): Promise<Record<string, unknown>> {
 
     // the whole model: every shape × its count in one forward pass (training adds dx of all but the stem, and dw)
     const model = shown.map((cfg) => {
-      const out: Record<string, string | number> = { kernels: label2(cfg) };
+      const out: Record<string, string | number> = { kernels: label(cfg) };
       let fl = 0;
       for (const pass of PASSES) {
         let ms = 0, f = 0;
