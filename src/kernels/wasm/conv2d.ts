@@ -14,7 +14,7 @@
 import { geometry, type Conv2dOptions, type Geometry, type Shape4 } from '../cpu/conv2d.js';
 import { getNumThreads } from '../cpu/threadPool.js';
 import { buildGatherModule, OB, type GatherPass, type GatherSpec } from './gatherConv.js';
-import { ARGS_BYTE, heapF32, heapI32, kernelModule, newKernelModule, runItems, scratch, setArgs, type CompiledKernel } from './runtime.js';
+import { ARGS_BYTE, heapF32, heapI32, kernelModule, newKernelModule, runItems, scratch, setArgs, zeroHeap, type CompiledKernel } from './runtime.js';
 import { f32, i32 } from './emitter.js';
 import { kernelInput, kernelOutput } from './arena.js';
 import { buildPadModule, buildTransposeModule, buildUnpackModule, padKey, transposeKey, unpackKey, type PadSpec, type TransposeSpec, type UnpackSpec } from './layout.js';
@@ -414,7 +414,7 @@ export function conv2dBackwardWeightWasm(
   setArgs([dyRaw, dyB]);
   runItems(plan.transpose, 'item', ARGS_BYTE, N, N * P * plan.Opad >= COPY_THREAD_MIN ? getNumThreads() : 1);
   const dwB = scratch.alloc(plan.packedLength);
-  heapF32().fill(0, dwB / 4, dwB / 4 + plan.packedLength);
+  zeroHeap(dwB, plan.packedLength);
   setArgs([xB, dyB, dwB]);
   runItems(plan.kernel, 'item', ARGS_BYTE, plan.items, threadsFor(2 * N * O * P * C * T));
   setArgs([dwB, dw.byte]);
