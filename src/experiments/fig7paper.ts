@@ -692,7 +692,7 @@ export class Fig7PaperRunner {
       return { dir: this.dir, files: [], summary: readJson<Record<string, unknown>>(this.summaryPath()) };
     }
     this.checkFingerprint(true);
-    const files = [this.summaryPath(), join(this.dir, `fig7-${this.protocol.name}.svg`), join(this.dir, `fig7-${this.protocol.name}-runs.csv`)];
+    const files = [this.summaryPath(), ...fig7PaperFigureNames(this.protocol.name).map((f) => join(this.dir, f)), join(this.dir, `fig7-${this.protocol.name}-report.md`), join(this.dir, `fig7-${this.protocol.name}-runs.csv`)];
     if (pending.length === 0) {
       this.ctx.progress.line('every run is finished; writing the summary');
       return { dir: this.dir, files, summary: this.writeSummary() };
@@ -749,23 +749,42 @@ export function buildTable(runs: readonly Fig7PaperRun[], ms: readonly (number |
   return rows;
 }
 
-/** The figure: test IoU after pre-training and after each arm, per m (mean ± s.e.; points offset a little in x). */
-export function plotFig7Paper(summary: { preset: string; config: { seeds: number }; runsDone?: number; runsTotal?: number; table: { arm: string; m: number; iouBefore: Col; iouAfter: Col }[] }): Record<string, string> {
+/** The files plotFig7Paper writes for a preset. */
+export function fig7PaperFigureNames(preset: string): string[] {
+  return [`fig7-${preset}.svg`, `fig7-${preset}-foreground.svg`];
+}
+
+type PlotRow = { arm: string; m: number; iouBefore: Col; iouAfter: Col; fgBefore: Col; fgAfter: Col; fgTrue: Col };
+
+/**
+ * The figures: test IoU (fig7-<preset>.svg) and the foreground fraction of the thresholded prediction
+ * (fig7-<preset>-foreground.svg, with the true fraction dashed), after pre-training and after each arm, per m
+ * (mean ± s.e.; points offset a little in x so that the error bars do not overlap). The second shows whether
+ * an arm changes IoU by changing how large the masks are.
+ */
+export function plotFig7Paper(summary: { preset: string; config: { seeds: number }; runsDone?: number; runsTotal?: number; table: PlotRow[] }): Record<string, string> {
   const t = summary.table;
   const before = t.filter((r) => r.arm === 'size');
   const offsets: Record<string, number> = { size: 1.03, joint: 1.07, shuffled: 1.11 };
   const names: Record<string, string> = { size: 'after size training', joint: 'after joint BCE + size', shuffled: 'after shuffled sizes (control)' };
-  const series = [
-    { name: 'after pre-training', x: before.map((r) => r.m / 1.03), y: before.map((r) => r.iouBefore.mean), yErr: before.map((r) => r.iouBefore.se) },
+  const seriesOf = (value: (r: PlotRow) => Col, valueBefore: (r: PlotRow) => Col) => [
+    { name: 'after pre-training', x: before.map((r) => r.m / 1.03), y: before.map((r) => valueBefore(r).mean), yErr: before.map((r) => valueBefore(r).se) },
     ...FIG7_ARMS.map((arm) => t.filter((r) => r.arm === arm)).filter((rs) => rs.length > 0).map((rs) => ({
-      name: names[rs[0]!.arm]!, x: rs.map((r) => r.m * offsets[r.arm]!), y: rs.map((r) => r.iouAfter.mean), yErr: rs.map((r) => r.iouAfter.se),
+      name: names[rs[0]!.arm]!, x: rs.map((r) => r.m * offsets[r.arm]!), y: rs.map((r) => value(r).mean), yErr: rs.map((r) => value(r).se),
     })),
   ];
   const partial = summary.runsDone !== undefined && summary.runsDone !== summary.runsTotal ? `, partial: ${summary.runsDone}/${summary.runsTotal} runs` : '';
+  const xLabel = 'm = pixel-annotated images for pre-training (log scale)';
+  const truth = { name: 'true foreground (test split)', x: before.map((r) => r.m), y: before.map((r) => r.fgTrue.mean), color: '#7f7f7f', dashed: true };
   return {
-    [`fig7-${summary.preset}.svg`]: lineChartSvg({
+    [fig7PaperFigureNames(summary.preset)[0]!]: lineChartSvg({
       title: `Fig. 7 at paper scale: test IoU before / after (${summary.preset}, ${summary.config.seeds} seeds${partial})`, width: 760,
-      xLabel: 'm = pixel-annotated images for pre-training (log scale)', yLabel: 'test IoU (mean ± s.e.)', logX: true, series,
+      xLabel, yLabel: 'test IoU (mean ± s.e.)', logX: true, series: seriesOf((r) => r.iouAfter, (r) => r.iouBefore),
+    }),
+    [fig7PaperFigureNames(summary.preset)[1]!]: lineChartSvg({
+      title: `Predicted foreground fraction (thresholded) before / after (${summary.preset}${partial})`, width: 760,
+      xLabel, yLabel: 'foreground fraction of the test images (mean ± s.e.)', logX: true,
+      series: [...seriesOf((r) => r.fgAfter, (r) => r.fgBefore), truth],
     }),
   };
 }

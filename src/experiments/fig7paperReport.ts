@@ -3,6 +3,7 @@
  * report quotes, regenerated with every finished run (and by `--replot`), so that no number is copied by
  * hand. The reading of the numbers stays prose in docs/results.md.
  */
+import { mean, stdErr } from './common.js';
 import type { Fig7PaperRun, TableRow } from './fig7paper.js';
 
 /** The fields of the summary this report reads. */
@@ -25,7 +26,7 @@ function hours(seconds: number): string {
   return `${(seconds / 3600).toFixed(1)} h`;
 }
 
-/** The report: summary table, per-seed table, time. */
+/** The report: summary table, per-seed table, paired differences between arms, time. */
 export function fig7PaperReport(s: Fig7PaperSummaryForReport): string {
   const out: string[] = [];
   const partial = s.runsDone < s.runsTotal ? ` — partial: ${s.runsDone} of ${s.runsTotal} runs` : ` — all ${s.runsTotal} runs`;
@@ -56,6 +57,34 @@ export function fig7PaperReport(s: Fig7PaperSummaryForReport): string {
         return r === undefined ? '—' : `${pct(r.before.iou)} → ${pct(r.after.iou)}`;
       };
       out.push(`| ${m} | ${arm} | ${seeds.map(cell).join(' | ')} |`);
+    }
+  }
+  out.push('');
+
+  // The arms of one (m, seed) start from the same network, so their difference after training is paired:
+  // the seed-to-seed spread of pre-training cancels, and what is left is what the arms themselves do.
+  const pairs = [
+    { a: 'size', b: 'shuffled', what: 'true − shuffled sizes: what the size labels themselves add' },
+    { a: 'joint', b: 'size', what: 'joint − size loss: what keeping BCE on the m annotated images adds' },
+  ] as const;
+  out.push('## Paired differences between arms (test IoU after, points)', '');
+  out.push('Each difference is taken within a seed (same pre-trained network), then averaged: mean ± s.e. over the seeds where both arms finished.', '');
+  out.push(`| comparison | m | seeds | mean ± s.e. | ${seeds.map((k) => `seed ${k}`).join(' | ')} |`);
+  out.push(`| --- | --- | --- | --- | ${seeds.map(() => '---').join(' | ')} |`);
+  for (const { a, b, what } of pairs) {
+    for (const m of s.config.ms) {
+      const diff = (k: number): number | undefined => {
+        const ra = s.runs.find((r) => r.mLabel === String(m) && r.arm === a && r.seed === k);
+        const rb = s.runs.find((r) => r.mLabel === String(m) && r.arm === b && r.seed === k);
+        return ra === undefined || rb === undefined ? undefined : ra.after.iou - rb.after.iou;
+      };
+      const ds = seeds.map(diff);
+      const have = ds.filter((d): d is number => d !== undefined);
+      if (have.length === 0) continue;
+      const mean = have.reduce((x, y) => x + y, 0) / have.length;
+      const se = have.length > 1 ? Math.sqrt(have.reduce((x, y) => x + (y - mean) ** 2, 0) / (have.length - 1) / have.length) : 0;
+      const summary = have.length > 1 ? `${signed(mean)} ± ${pct(se)}` : signed(mean);
+      out.push(`| ${what} | ${m} | ${have.length} | ${summary} | ${ds.map((d) => (d === undefined ? '—' : signed(d))).join(' | ')} |`);
     }
   }
   out.push('');

@@ -3,7 +3,7 @@
  * out by hand for three made-up runs, so a wrong mean, standard error, column or missing-seed mark fails.
  */
 import { describe, expect, it } from 'vitest';
-import { buildTable, type Fig7PaperRun } from '../../src/experiments/fig7paper.js';
+import { buildTable, plotFig7Paper, type Fig7PaperRun } from '../../src/experiments/fig7paper.js';
 import { fig7PaperReport } from '../../src/experiments/fig7paperReport.js';
 
 function run(m: number, seed: number, arm: Fig7PaperRun['arm'], before: number, after: number, seconds: number): Fig7PaperRun {
@@ -40,5 +40,43 @@ describe('fig7PaperReport', () => {
     expect(text).toContain('partial: 3 of 36 runs');
     // pre-training: two size runs × 1 h; arms: 0.5 + 0.5 + 1 h
     expect(text).toContain('4.0 h of training and evaluation on Test CPU (2 cores): 2.0 h pre-training, 2.0 h in the arms.');
+  });
+
+  it('pairs the arms within a seed: joint − size from the one seed that has both', () => {
+    // m = 10 seed 0: joint 55 − size 50 = +5.0; seed 1 has no joint run
+    expect(text).toContain('| joint − size loss: what keeping BCE on the m annotated images adds | 10 | 1 | +5.0 | +5.0 | — | — |');
+    expect(text).not.toContain('true − shuffled sizes'); // no shuffled run yet
+  });
+});
+
+describe('fig7PaperReport paired differences over seeds', () => {
+  const runs = [
+    run(10, 0, 'size', 0.40, 0.50, 1), run(10, 1, 'size', 0.30, 0.46, 1),
+    run(10, 0, 'shuffled', 0.40, 0.44, 1), run(10, 1, 'shuffled', 0.30, 0.44, 1),
+  ];
+  const text = fig7PaperReport({ preset: 'paper', runsDone: 4, runsTotal: 4, config: { ms: [10], seeds: 3 }, table: buildTable(runs, [10]), runs });
+
+  it('gives the mean ± standard error of the per-seed differences', () => {
+    // differences +6.0 and +2.0: mean +4.0; sample s.d. √((2² + 2²) / 1) = 2√2, s.e. 2√2 / √2 = 2.0
+    expect(text).toContain('| true − shuffled sizes: what the size labels themselves add | 10 | 2 | +4.0 ± 2.0 | +6.0 | +2.0 | — |');
+    expect(text).toContain('all 4 runs');
+  });
+});
+
+describe('plotFig7Paper', () => {
+  const rec = (iou: number, fg: number) => ({ iou, dice: iou, E: 2, count: 10, fgPred: fg, fgTrue: 0.091 });
+  const r = (m: number, seed: number, arm: Fig7PaperRun['arm'], fgAfter: number): Fig7PaperRun => ({
+    ...run(m, seed, arm, 0.4, 0.5, 1), before: rec(0.4, 0.11), after: rec(0.5, fgAfter),
+  });
+  const runs = [r(10, 0, 'size', 0.07), r(10, 1, 'size', 0.09), r(50, 0, 'size', 0.08)];
+  const files = plotFig7Paper({ preset: 'paper', config: { seeds: 2 }, runsDone: 3, runsTotal: 4, table: buildTable(runs, [10, 50]) });
+
+  it('draws IoU and the foreground fractions, with the true fraction as a dashed line', () => {
+    expect(Object.keys(files).sort()).toEqual(['fig7-paper-foreground.svg', 'fig7-paper.svg']);
+    const fg = files['fig7-paper-foreground.svg']!;
+    expect(fg).toContain('true foreground (test split)');
+    expect(fg).toContain('stroke-dasharray');
+    expect(fg).toContain('partial: 3/4 runs');
+    expect(files['fig7-paper.svg']).not.toContain('true foreground');
   });
 });
