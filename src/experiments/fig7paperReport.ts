@@ -26,7 +26,7 @@ function hours(seconds: number): string {
   return `${(seconds / 3600).toFixed(1)} h`;
 }
 
-/** The report: summary table, per-seed table, paired differences between arms, time. */
+/** The report: summary table, per-seed table, every run, paired differences between arms, time. */
 export function fig7PaperReport(s: Fig7PaperSummaryForReport): string {
   const out: string[] = [];
   const partial = s.runsDone < s.runsTotal ? ` — partial: ${s.runsDone} of ${s.runsTotal} runs` : ` — all ${s.runsTotal} runs`;
@@ -57,6 +57,25 @@ export function fig7PaperReport(s: Fig7PaperSummaryForReport): string {
         return r === undefined ? '—' : `${pct(r.before.iou)} → ${pct(r.after.iou)}`;
       };
       out.push(`| ${m} | ${arm} | ${seeds.map(cell).join(' | ')} |`);
+    }
+  }
+  out.push('');
+
+  out.push('## Every run', '');
+  out.push('Epochs run (best kept); Dice, E and the predicted foreground fraction of the thresholded prediction (true fraction of the test split in the header) before → after; minutes of the arm (the pre-training, shared by the arms of one m and seed, in its own column).', '');
+  const fgTrue = s.runs.length > 0 ? ` (true ${pct(s.runs[0]!.after.fgTrue)})` : '';
+  out.push(`| m | seed | arm | pre-training epochs (best) | arm epochs (best) | IoU | Dice | E | foreground${fgTrue} | minutes: pre-training / arm |`);
+  out.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const m of s.config.ms) {
+    for (const k of seeds) {
+      for (const arm of ['size', 'joint', 'shuffled'] as const) {
+        const r = s.runs.find((x) => x.mLabel === String(m) && x.seed === k && x.arm === arm);
+        if (r === undefined) continue;
+        const arrow = (f: (t: Fig7PaperRun['before']) => string): string => `${f(r.before)} → ${f(r.after)}`;
+        out.push(`| ${m} | ${k} | ${arm} | ${r.pretrain.epochs} (${r.pretrain.bestEpoch}) | ${r.phase.epochs} (${r.phase.bestEpoch}) | ` +
+          `${arrow((t) => pct(t.iou))} | ${arrow((t) => pct(t.dice))} | ${arrow((t) => t.E.toFixed(2))} | ${arrow((t) => pct(t.fgPred))} | ` +
+          `${(r.pretrain.seconds / 60).toFixed(0)} / ${(r.seconds / 60).toFixed(0)} |`);
+      }
     }
   }
   out.push('');

@@ -42,6 +42,12 @@ describe('fig7PaperReport', () => {
     expect(text).toContain('4.0 h of training and evaluation on Test CPU (2 cores): 2.0 h pre-training, 2.0 h in the arms.');
   });
 
+  it('lists every run with its epochs, metrics before → after and minutes', () => {
+    // made-up run: pre-training 4 epochs (best 2), arm 6 (best 3), Dice = IoU + 10 points, E 2, foreground 10 % (true 9 %), 3600 s / 1800 s
+    expect(text).toContain('| m | seed | arm | pre-training epochs (best) | arm epochs (best) | IoU | Dice | E | foreground (true 9.0) | minutes: pre-training / arm |');
+    expect(text).toContain('| 10 | 1 | size | 4 (2) | 6 (3) | 30.0 → 46.0 | 40.0 → 56.0 | 2.00 → 2.00 | 10.0 → 10.0 | 60 / 30 |');
+  });
+
   it('pairs the arms within a seed: joint − size from the one seed that has both', () => {
     // m = 10 seed 0: joint 55 − size 50 = +5.0; seed 1 has no joint run
     expect(text).toContain('| joint − size loss: what keeping BCE on the m annotated images adds | 10 | 1 | +5.0 | +5.0 | — | — |');
