@@ -28,7 +28,7 @@ const RUNNERS = { fig3: runFig3, fig5: runFig5, fig6: runFig5, fig7: runFig7, be
 export const EXPERIMENT_USAGE =
   'usage: npm run experiment -- NAME [--preset quick|paper|smoke] [--data DIR] [--seeds N] [--out DIR] [--backend cpu|gpu] [--quiet]\n' +
   `  NAME: ${Object.keys(RUNNERS).join(' | ')} (fig6 is the same run as fig5; control: Fig. 7 with true vs shuffled size labels)\n` +
-  '  --preset  quick (default; ≤ 20 min on 2 cores, subsampled), paper (the full protocol), smoke (seconds; tests);\n' +
+  '  --preset  quick (default; minutes on 2 cores, subsampled), paper (the full protocol, hours), smoke (seconds; tests);\n' +
   '            fig7 also takes paper-smoke (the paper protocol in miniature). fig7 --preset paper is resumable: run the\n' +
   '            same command again to continue after an interruption (see docs/results.md)\n' +
   '  --dry-run fig7 --preset paper|paper-smoke: list the runs and their state, estimate the time, train nothing\n' +
