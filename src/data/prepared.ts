@@ -10,7 +10,8 @@ import { maskSizes, randomSplit, subsetDataset, volumeSplit } from './dataset.js
 import { allForegroundSize } from '../estimators/objectSize.js';
 
 const HINT =
-  "pass 'prepared:DIR' with a folder holding images.f32, masks.u8 and meta.json (e.g. ../shared/data/hippocampus), " +
+  "to get the real slices, run 'npx sizeseg data download msd-task04' once and pass 'msd'; or pass " +
+  "'prepared:DIR' with a folder holding images.f32, masks.u8 and meta.json (e.g. ../shared/data/hippocampus), " +
   "'msd:DIR' for the original MSD Task04 NIfTI folder, or 'synthetic' for the built-in generated data";
 
 /** Subset of `meta.json` that the loader reads. */

@@ -75,7 +75,7 @@ describe('prepared: tiny folder', () => {
   });
 
   it('errors: missing folder / meta / images name the path and what to pass', () => {
-    expect(() => loadPrepared('/nonexistent/sizeseg')).toThrow(/folder \/nonexistent\/sizeseg does not exist.*msd:DIR.*synthetic/);
+    expect(() => loadPrepared('/nonexistent/sizeseg')).toThrow(/folder \/nonexistent\/sizeseg does not exist; to get the real slices, run 'npx sizeseg data download msd-task04' once and pass 'msd'.*msd:DIR.*synthetic/);
     const empty = mkdtempSync(join(tmpdir(), 'sizeseg-prep-empty-'));
     expect(() => loadPrepared(empty)).toThrow(new RegExp(`missing ${join(empty, 'meta.json')}.*prepared:DIR`));
     const dir = writeTiny();
