@@ -20,8 +20,7 @@ import { runControl } from '../experiments/control.js';
 import { runFig3 } from '../experiments/fig3.js';
 import { plotFig5, runFig5 } from '../experiments/fig5.js';
 import { plotFig7, runFig7 } from '../experiments/fig7.js';
-import { FIG7_PROTOCOLS, plotFig7Paper, runFig7Paper, type Fig7ProtocolName } from '../experiments/fig7paper.js';
-import { fig7PaperReport } from '../experiments/fig7paperReport.js';
+import { FIG7_PROTOCOLS, fig7PaperViews, runFig7Paper, type Fig7ProtocolName } from '../experiments/fig7paper.js';
 import { Progress } from './progress.js';
 
 const RUNNERS = { fig3: runFig3, fig5: runFig5, fig6: runFig5, fig7: runFig7, beyond: runBeyond, control: runControl } as const;
@@ -46,8 +45,7 @@ function replot(name: string, out: string, preset: string): string[] {
     const jsonPath = join(dir, `fig7-${preset}.json`);
     if (!existsSync(jsonPath)) throw new Error(`--replot: ${jsonPath} does not exist; run the experiment first.`);
     const summary = JSON.parse(readFileSync(jsonPath, 'utf8')) as never;
-    const files: Record<string, string> = { ...plotFig7Paper(summary), [`fig7-${preset}-report.md`]: fig7PaperReport(summary) };
-    return Object.entries(files).map(([file, text]) => {
+    return Object.entries(fig7PaperViews(summary)).map(([file, text]) => {
       writeFileSync(join(dir, file), text);
       return join(dir, file);
     });

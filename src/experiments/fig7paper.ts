@@ -40,7 +40,7 @@ import {
   type ExperimentContext, type PhaseEpoch, type PhaseState, type StepFn, type StepResult,
 } from './common.js';
 import { loadPhaseState, savePhaseState } from './phaseCheckpoint.js';
-import { fig7PaperReport } from './fig7paperReport.js';
+import { fig7PaperReport, type Fig7PaperSummaryForReport } from './fig7paperReport.js';
 import { AnnotatedBatches, bceStep, jointStep, sizeStep } from './objectives.js';
 
 export type Fig7Arm = 'size' | 'joint' | 'shuffled';
@@ -631,8 +631,7 @@ export class Fig7PaperRunner {
       seconds: runs.filter((r) => r.arm === 'size').reduce((s, r) => s + r.pretrain.seconds, 0) + runs.reduce((s, r) => s + r.seconds, 0),
     };
     writeAtomic(this.summaryPath(), jsonText(summary));
-    for (const [name, svg] of Object.entries(plotFig7Paper(summary))) writeAtomic(join(this.dir, name), svg);
-    writeAtomic(join(this.dir, `fig7-${p.name}-report.md`), fig7PaperReport(summary));
+    for (const [name, text] of Object.entries(fig7PaperViews(summary))) writeAtomic(join(this.dir, name), text);
     const cell = (v: unknown): string => String(v);
     const cols = ['m', 'mLabel', 'seed', 'arm', 'pretrainEpochs', 'phaseEpochs', 'phaseBestEpoch', 'iouBefore', 'iouAfter', 'diceBefore', 'diceAfter', 'EBefore', 'EAfter', 'fgBefore', 'fgAfter', 'fgTrue', 'pretrainSeconds', 'phaseSeconds'];
     const rows = runs.map((r) => [r.m, r.mLabel, r.seed, r.arm, r.pretrain.epochs, r.phase.epochs, r.phase.bestEpoch, r.before.iou, r.after.iou, r.before.dice, r.after.dice, r.before.E, r.after.E, r.before.fgPred, r.after.fgPred, r.after.fgTrue, r.pretrain.seconds, r.seconds].map(cell).join(','));
@@ -692,7 +691,7 @@ export class Fig7PaperRunner {
       return { dir: this.dir, files: [], summary: readJson<Record<string, unknown>>(this.summaryPath()) };
     }
     this.checkFingerprint(true);
-    const files = [this.summaryPath(), ...fig7PaperFigureNames(this.protocol.name).map((f) => join(this.dir, f)), join(this.dir, `fig7-${this.protocol.name}-report.md`), join(this.dir, `fig7-${this.protocol.name}-runs.csv`)];
+    const files = [this.summaryPath(), ...fig7PaperViewNames(this.protocol.name).map((f) => join(this.dir, f)), join(this.dir, `fig7-${this.protocol.name}-runs.csv`)];
     if (pending.length === 0) {
       this.ctx.progress.line('every run is finished; writing the summary');
       return { dir: this.dir, files, summary: this.writeSummary() };
@@ -750,8 +749,18 @@ export function buildTable(runs: readonly Fig7PaperRun[], ms: readonly (number |
 }
 
 /** The files plotFig7Paper writes for a preset. */
-export function fig7PaperFigureNames(preset: string): string[] {
+function fig7PaperFigureNames(preset: string): string[] {
   return [`fig7-${preset}.svg`, `fig7-${preset}-foreground.svg`];
+}
+
+/** The files drawn from the summary JSON alone (figures and tables): written with every run and by `--replot`. */
+export function fig7PaperViewNames(preset: string): string[] {
+  return [...fig7PaperFigureNames(preset), `fig7-${preset}-report.md`];
+}
+
+/** Those files' contents, by name. */
+export function fig7PaperViews(summary: Parameters<typeof plotFig7Paper>[0] & Fig7PaperSummaryForReport): Record<string, string> {
+  return { ...plotFig7Paper(summary), [fig7PaperViewNames(summary.preset)[2]!]: fig7PaperReport(summary) };
 }
 
 type PlotRow = { arm: string; m: number; iouBefore: Col; iouAfter: Col; fgBefore: Col; fgAfter: Col; fgTrue: Col };

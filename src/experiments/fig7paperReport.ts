@@ -45,15 +45,16 @@ export function fig7PaperReport(s: Fig7PaperSummaryForReport): string {
   out.push('');
 
   const seeds = Array.from({ length: s.config.seeds }, (_, i) => i);
+  const runOf = (m: number | 'all', seed: number, arm: Fig7PaperRun['arm']): Fig7PaperRun | undefined =>
+    s.runs.find((r) => r.mLabel === String(m) && r.seed === seed && r.arm === arm);
   out.push('## Per seed: test IoU before → after', '');
   out.push(`| m | arm | ${seeds.map((k) => `seed ${k}`).join(' | ')} |`);
   out.push(`| --- | --- | ${seeds.map(() => '---').join(' | ')} |`);
   for (const m of s.config.ms) {
     for (const arm of ['size', 'joint', 'shuffled'] as const) {
-      const rs = s.runs.filter((r) => r.mLabel === String(m) && r.arm === arm);
-      if (rs.length === 0) continue;
+      if (!s.runs.some((r) => r.mLabel === String(m) && r.arm === arm)) continue;
       const cell = (k: number): string => {
-        const r = rs.find((x) => x.seed === k);
+        const r = runOf(m, k, arm);
         return r === undefined ? '—' : `${pct(r.before.iou)} → ${pct(r.after.iou)}`;
       };
       out.push(`| ${m} | ${arm} | ${seeds.map(cell).join(' | ')} |`);
@@ -69,7 +70,7 @@ export function fig7PaperReport(s: Fig7PaperSummaryForReport): string {
   for (const m of s.config.ms) {
     for (const k of seeds) {
       for (const arm of ['size', 'joint', 'shuffled'] as const) {
-        const r = s.runs.find((x) => x.mLabel === String(m) && x.seed === k && x.arm === arm);
+        const r = runOf(m, k, arm);
         if (r === undefined) continue;
         const arrow = (f: (t: Fig7PaperRun['before']) => string): string => `${f(r.before)} → ${f(r.after)}`;
         out.push(`| ${m} | ${k} | ${arm} | ${r.pretrain.epochs} (${r.pretrain.bestEpoch}) | ${r.phase.epochs} (${r.phase.bestEpoch}) | ` +
@@ -93,16 +94,14 @@ export function fig7PaperReport(s: Fig7PaperSummaryForReport): string {
   for (const { a, b, what } of pairs) {
     for (const m of s.config.ms) {
       const diff = (k: number): number | undefined => {
-        const ra = s.runs.find((r) => r.mLabel === String(m) && r.arm === a && r.seed === k);
-        const rb = s.runs.find((r) => r.mLabel === String(m) && r.arm === b && r.seed === k);
+        const ra = runOf(m, k, a);
+        const rb = runOf(m, k, b);
         return ra === undefined || rb === undefined ? undefined : ra.after.iou - rb.after.iou;
       };
       const ds = seeds.map(diff);
       const have = ds.filter((d): d is number => d !== undefined);
       if (have.length === 0) continue;
-      const mean = have.reduce((x, y) => x + y, 0) / have.length;
-      const se = have.length > 1 ? Math.sqrt(have.reduce((x, y) => x + (y - mean) ** 2, 0) / (have.length - 1) / have.length) : 0;
-      const summary = have.length > 1 ? `${signed(mean)} ± ${pct(se)}` : signed(mean);
+      const summary = have.length > 1 ? `${signed(mean(have))} ± ${pct(stdErr(have))}` : signed(mean(have));
       out.push(`| ${what} | ${m} | ${have.length} | ${summary} | ${ds.map((d) => (d === undefined ? '—' : signed(d))).join(' | ')} |`);
     }
   }
