@@ -20,13 +20,19 @@ export type { DeviceData } from './autograd/tensor.js';
 export { conv2d, conv2dOutputSize, type Conv2dOptions } from './autograd/ops/conv2d.js';
 export { batchNorm2d, type BatchNorm2dOptions } from './autograd/ops/batchNorm2d.js';
 export { upsampleNearest2x } from './autograd/ops/upsample.js';
-export { registerKernel, getKernel, listKernels, runKernel, profileKernels, type KernelConfig, type KernelFunc, type KernelTime, type BackendName } from './kernels/registry.js';
+export { registerKernel, getKernel, listKernels, type KernelConfig, type BackendName } from './kernels/registry.js';
+export { runKernel, hasKernel } from './autograd/kernel.js';
+export {
+  profileKernels, scope, keep, beginScope, registerKernelBackend, kernelBackend, hostBackend, setHostBackend, cpuKernels, setCpuKernels,
+  type KernelTime, type KernelBackend, type ScopeHandle, type CpuKernelSet,
+} from './kernels/engine.js';
+export type { KernelFunc, KernelInput, KernelOutput, KernelAttrs } from './kernels/types.js';
 export { setBackend, getBackend, backendInstance, registerBackendFactory, disposeBackends, type Backend } from './backend.js';
-export { setNumThreads, getNumThreads } from './kernels/cpu/index.js';
-export { openStepArena, withStepArena, type StepArena } from './kernels/wasm/arena.js';
+export { setNumThreads, getNumThreads } from './kernels/js/index.js';
+export { openStepArena, withStepArena, type StepArena } from './kernels/engine.js';
 export { registerGpuBackend, createGpuBackend, type GpuBackend, type GpuBackendOptions } from './kernels/gpu/index.js';
-import './kernels/cpu/register.js';
-import './kernels/cpu/nodeThreads.js'; // this is the Node entry: the CPU kernels get Node's worker threads
+import './kernels/wasm/index.js'; // the host kernel backends: 'wasm', and 'js' as its fallback
+import './kernels/js/nodeThreads.js'; // this is the Node entry: the CPU kernels get Node's worker threads
 import { registerGpuBackend } from './kernels/gpu/index.js';
 
 // 'gpu' becomes selectable with `await setBackend('gpu')`; nothing touches a GPU before that.

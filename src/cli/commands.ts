@@ -6,10 +6,10 @@ import { Rng } from '../autograd/rng.js';
 import { backendFromEnv, backendInstance, setBackend } from '../backend.js';
 import { listCache } from '../data/cache.js';
 import { indicesOf, loadDataset, selectAnnotated, type SegDataset, type SplitName } from '../data/index.js';
-import { getNumThreads, setNumThreads } from '../kernels/cpu/index.js';
-import { cpuKernels, kernelCacheStats, wasmSimdAvailable } from '../kernels/wasm/index.js';
+import { getNumThreads, setNumThreads } from '../kernels/js/index.js';
+import { cpuKernels } from '../kernels/engine.js';
+import { kernelCacheStats, wasmSimdAvailable } from '../kernels/wasm/index.js';
 import { listKernels } from '../kernels/registry.js';
-import '../kernels/cpu/register.js';
 import { registerGpuBackend } from '../kernels/gpu/index.js';
 import { ResUNet } from '../models/resunet.js';
 import { applyCheckpoint, readCheckpoint, weightEntries, writeCheckpointFile, type CheckpointHeader, type LoadedCheckpoint } from '../train/checkpoint.js';
@@ -389,7 +389,7 @@ export async function cmdInfo(opts: Options): Promise<void> {
     backend: backendInstance().info(),
     threads: getNumThreads(),
     cpuKernels: cpuKernelInfo(),
-    kernels: Object.fromEntries(['cpu', 'gpu'].map((b) => [b, listKernels(b).map((k) => k.kernelName)])),
+    kernels: Object.fromEntries(['wasm', 'js', 'gpu'].map((b) => [b, listKernels(b).map((k) => k.kernelName)])),
     sharedData: existsSync('../shared/data/hippocampus') ? '../shared/data/hippocampus' : null,
     cachedData: Object.fromEntries(listCache().map((e) => [e.name, e.state === 'ready' ? e.path : null])),
     ...(await dataInfo(opts.optionalString('data'))),
@@ -401,13 +401,13 @@ export async function cmdInfo(opts: Options): Promise<void> {
 function cpuKernelInfo(): Record<string, unknown> {
   const set = cpuKernels();
   return {
-    float32: set === 'wasm' ? 'WebAssembly SIMD (generated per shape, src/kernels/wasm)' : 'JavaScript (src/kernels/cpu)',
-    float64: 'JavaScript (src/kernels/cpu; exact float64 path)',
+    float32: set === 'wasm' ? 'WebAssembly SIMD (generated per shape, src/kernels/wasm)' : 'JavaScript (src/kernels/js)',
+    float64: 'JavaScript (src/kernels/js; exact float64 path)',
     wasmSimdAvailable: wasmSimdAvailable(),
     generatedModules: kernelCacheStats(), // kernels generated so far in this process (one per shape)
     chosenBy: process.env['SIZESEG_KERNELS'] ? `SIZESEG_KERNELS=${process.env['SIZESEG_KERNELS']}` : 'default (WebAssembly SIMD where the engine has it)',
     // whether a step arena keeps a step's tensors in the kernels' memory (no copies around the kernels)
-    stepArenas: set === 'wasm' && wasmSimdAvailable() ? 'on: the trainer runs each step in one (src/kernels/wasm/arena.ts)' : 'off (JS kernels: arenas are no-ops)',
+    stepArenas: set === 'wasm' && wasmSimdAvailable() ? 'on: the trainer runs each step in a scope, whose tensors live in the WebAssembly memory (src/kernels/wasm/arena.ts)' : 'off (JS kernels: scopes release nothing)',
   };
 }
 

@@ -7,10 +7,10 @@
  * `--backend gpu` trains the networks on the device (docs/gpu.md); `SIZESEG_GPU_EMULATION=1` runs it in GPU.js's
  * CPU mode (tests, machines without a GPU).
  */
-import '../kernels/cpu/nodeThreads.js'; // Node's worker threads for the CPU kernels
+import '../kernels/js/nodeThreads.js'; // Node's worker threads for the CPU kernels
 import { parseArgs } from 'node:util';
 import { backendFromEnv, backendInstance, disposeBackends, setBackend } from '../backend.js';
-import '../kernels/cpu/register.js';
+import '../kernels/wasm/index.js'; // the host kernel backends ('wasm', 'js')
 import { registerGpuBackend } from '../kernels/gpu/index.js';
 import { PRESETS, type ExperimentContext, type PresetName } from '../experiments/common.js';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';

@@ -24,7 +24,7 @@ import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Rng } from '../autograd/rng.js';
 import { Tensor } from '../autograd/tensor.js';
-import { openStepArena } from '../kernels/wasm/arena.js';
+import { openStepArena } from '../kernels/engine.js';
 import { indicesOf, loadDataset, makeBatch, type Batch, type SegDataset } from '../data/index.js';
 import { sizeLoss } from '../estimators/sizeLossOp.js';
 import { ResUNet } from '../models/resunet.js';

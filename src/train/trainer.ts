@@ -12,7 +12,7 @@ import { backendInstance } from '../backend.js';
 import { bceWithLogits } from '../autograd/ops/loss.js';
 import { Rng, type RngState } from '../autograd/rng.js';
 import { Tensor } from '../autograd/tensor.js';
-import { openStepArena, withStepArena } from '../kernels/wasm/arena.js';
+import { openStepArena, withStepArena } from '../kernels/engine.js';
 import { batchIterator, makeBatch, type SegDataset } from '../data/dataset.js';
 import { sizeLoss } from '../estimators/sizeLossOp.js';
 import type { Lemma1Method } from '../estimators/lemma1.js';

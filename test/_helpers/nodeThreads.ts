@@ -1,2 +1,2 @@
 // Installs Node's worker threads for the CPU kernels in every test file, as the Node entry points do.
-import '../../src/kernels/cpu/nodeThreads.js';
+import '../../src/kernels/js/nodeThreads.js';

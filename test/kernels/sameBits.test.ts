@@ -10,7 +10,8 @@ import { describe, expect, it } from 'vitest';
 import {
   Adam, ResUNet, Rng, Tensor, bceWithLogits, generateSynthetic, getNumThreads, makeBatch, setNumThreads, sizeLoss, withStepArena,
 } from '../../src/index.js';
-import { cpuKernels, setCpuKernels, wasmSimdAvailable } from '../../src/kernels/wasm/index.js';
+import { cpuKernels, setCpuKernels } from '../../src/kernels/engine.js';
+import { wasmSimdAvailable } from '../../src/kernels/wasm/index.js';
 
 const B = 32;
 const ds = generateSynthetic({ count: B, seed: 11 });

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tensor } from '../../../src/autograd/tensor.js';
-import { runKernel } from '../../../src/kernels/registry.js';
+import { runKernel } from '../../../src/autograd/kernel.js';
 import { createGpuBackend, type GpuBackend } from '../../../src/kernels/gpu/backend.js';
 import {
   batchNormBackwardRef, batchNormRef, channelSumRef, concatRef, conv2dBackFilterRef, conv2dBackInputRef, conv2dRef,

@@ -12,8 +12,8 @@ import { sizeLoss } from '../../../src/estimators/sizeLossOp.js';
 import { generateSynthetic, makeBatch } from '../../../src/data/index.js';
 import { ResUNet } from '../../../src/models/resunet.js';
 import { Adam } from '../../../src/models/optim.js';
-import { cpuKernels, setCpuKernels } from '../../../src/kernels/wasm/index.js';
-import { openStepArena, withStepArena } from '../../../src/kernels/wasm/arena.js';
+import { cpuKernels, setCpuKernels } from '../../../src/kernels/engine.js';
+import { openStepArena, withStepArena } from '../../../src/kernels/engine.js';
 import { wasmMemory, wasmSimdAvailable } from '../../../src/kernels/wasm/runtime.js';
 
 const B = 6;

@@ -10,9 +10,9 @@ import { sizeLoss } from '../../../src/estimators/sizeLossOp.js';
 import { generateSynthetic, makeBatch } from '../../../src/data/index.js';
 import { ResUNet } from '../../../src/models/resunet.js';
 import { Adam } from '../../../src/models/optim.js';
-import { cpuKernels, setCpuKernels, type CpuKernelSet } from '../../../src/kernels/wasm/index.js';
+import { cpuKernels, setCpuKernels, type CpuKernelSet } from '../../../src/kernels/engine.js';
 import { wasmSimdAvailable } from '../../../src/kernels/wasm/runtime.js';
-import { getNumThreads, parallelRunCount, setNumThreads } from '../../../src/kernels/cpu/threadPool.js';
+import { getNumThreads, parallelRunCount, setNumThreads } from '../../../src/kernels/js/threadPool.js';
 
 const B = 8;
 const ds = generateSynthetic({ count: B, seed: 3 });
