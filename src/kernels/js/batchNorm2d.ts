@@ -5,6 +5,7 @@
  * Statistics are accumulated in float64; outputs have x's dtype.
  */
 import type { F } from './kernels.js';
+import { allocHost } from '../engine.js';
 import type { Shape4 } from './conv2d.js';
 
 export interface BatchNorm2dOptions {
@@ -158,9 +159,10 @@ export function batchNorm2dEvalBackward(
   dy: F, x: F, xShape: Shape4, gamma: F, mean: F, invStd: F,
 ): { dx: F; dgamma: F; dbeta: F } {
   const [N, C, H, W] = xShape;
-  const dx = allocLike(dy, dy.length);
-  const dgamma = allocLike(dy, C);
-  const dbeta = allocLike(dy, C);
+  const dtype = dy instanceof Float64Array ? 'float64' : 'float32';
+  const dx = allocHost(dtype, dy.length, false);
+  const dgamma = allocHost(dtype, C, true); // accumulated over the images
+  const dbeta = allocHost(dtype, C, true);
   const plane = H * W;
   for (let n = 0; n < N; n++) {
     for (let c = 0; c < C; c++) {

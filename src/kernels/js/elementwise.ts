@@ -1,11 +1,13 @@
 /**
  * The elementwise kernels a network needs, as plain loops over equal-length arrays (the op broadcasts
- * before it calls them). Results have the inputs' array type.
+ * before it calls them). Results have the inputs' array type, in host memory from the engine (inside a
+ * scope, scoped memory like every other result of the step).
  */
+import { allocHost } from '../engine.js';
 import type { TypedArray } from '../types.js';
 
 function like(a: TypedArray, n = a.length): TypedArray {
-  return a instanceof Float64Array ? new Float64Array(n) : new Float32Array(n);
+  return allocHost(a instanceof Float64Array ? 'float64' : 'float32', n, false);
 }
 
 /** max(x, 0). Branch-free: activations are positive about half the time, so a branch would be mispredicted

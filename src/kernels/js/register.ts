@@ -3,7 +3,8 @@
  * as a kernel backend of the engine and, kernel by kernel, in the registry; each entry only unpacks its
  * inputs for the typed-array functions of this folder, where the numerics live.
  */
-import { registerKernelBackend } from '../engine.js';
+import { allocHost, registerKernelBackend } from '../engine.js';
+import { getNumThreads, setNumThreads } from './threadPool.js';
 import { registerKernel } from '../registry.js';
 import { host, type KernelAttrs, type KernelFunc, type KernelInput } from '../types.js';
 import { batchNorm2dBackward, batchNorm2dEvalBackward, batchNorm2dForward } from './batchNorm2d.js';
@@ -65,7 +66,7 @@ const kernels: Record<string, KernelFunc> = {
     const [count, M, K] = a!.shape as [number, number, number];
     const N = b!.shape[2] as number;
     const av = vals(a), bv = vals(b);
-    const out = av instanceof Float64Array ? new Float64Array(count * M * N) : new Float32Array(count * M * N);
+    const out = allocHost(av instanceof Float64Array ? 'float64' : 'float32', count * M * N, true);
     for (let i = 0; i < count; i++) gemm(false, false, M, N, K, av, i * M * K, K, bv, i * K * N, N, out, i * M * N, N, false);
     return [host(out, [count, M, N])];
   },
@@ -93,6 +94,8 @@ export function registerJsBackend(): void {
     fallback: null,
     priority: 1,
     unavailableReason: () => null,
+    numThreads: getNumThreads,
+    setNumThreads,
     info: () => ({ kernels: 'js', what: 'readable JavaScript loops (src/kernels/js), float32 and float64' }),
   });
   for (const [kernelName, kernelFunc] of Object.entries(kernels)) registerKernel({ kernelName, backendName: 'js', kernelFunc });
