@@ -55,6 +55,7 @@ export { SGD, Adam, type SGDOptions, type AdamOptions, type AdamState } from './
 export { loadDataset, indicesOf, makeBatch, batchIterator, selectAnnotated, generateSynthetic, loadPrepared, loadMsd, readNifti } from './data/index.js';
 export type { SegDataset, Batch } from './data/index.js';
 export { cacheRoot, cachedDatasetPath, downloadDataset } from './data/index.js';
+export { trainStep, type StepLoss, type StepResult, type StepOptimizer } from './train/step.js';
 export { pretrain, sizetrain, evaluate, predictLogits, type TrainResult, type EpochRecord, type TrainObserver } from './train/trainer.js';
 export { saveCheckpoint, readCheckpoint, loadCheckpointInto } from './train/checkpoint.js';
 export { iouOf, diceOf, sizeErrorOf, thresholdLogits, MetricAccumulator, type SegMetrics } from './train/metrics.js';

@@ -3,26 +3,7 @@
  * GPU context through its inputs (a gpu tensor's `device` is a GpuData that knows its context), so the
  * webgpu backend and the cpu-emulation backend used by tests can coexist.
  *
- * Kernel names, inputs and attrs (as called by src/autograd/ops):
- *   Conv2D                    [x, w, (bias)]                        {stride, padding}        → [out]
- *   Conv2DBackpropInput       [dy, w]                               {stride, padding, xShape} → [dx]
- *   Conv2DBackpropFilter      [dy, x]                               {stride, padding, wShape} → [dw]
- *   Conv2DBackpropBias        [dy]                                                           → [db]
- *   BatchNorm2D               [x, gamma, beta, runningMean, runningVar] {training, momentum, eps} → [out, mean, invStd]
- *                             (training: updates runningMean/runningVar in place, as on the cpu backend)
- *   BatchNorm2DBackward       [dy, x, gamma, mean, invStd]                                   → [dx, dgamma, dbeta]
- *   UpsampleNearest2x         [x]                                                            → [out]
- *   UpsampleNearest2xBackward [dy]                                                           → [dx]
- *   Relu                      [x]                                                            → [max(x, 0)]
- *   ReluBackward              [dy, x]                                                        → [dy · (x > 0)]
- *   Add, Mul                  [a, b] (equal shapes)                                          → [a + b], [a · b]
- *   ConcatChannels            [x0, x1, ...] NCHW, equal N, H, W                               → [concat on axis 1]
- *   SliceChannels             [x] NCHW                              {start, channels}        → [x[:, start:start+channels]]
- *   BatchNorm2DEvalBackward   [dy, x, gamma, mean, invStd]                                   → [dx, dgamma, dbeta] (eval-mode formula)
- *   AdamUpdate                [w, grad, m, v] × k                   {lr, beta1, beta2, eps, weightDecay, decoupled, c1, c2}
- *                             → [], w, m, v updated in place (new device versions swapped in)
- *   SgdUpdate                 [w, grad, (velocity)]                 {lr, momentum, weightDecay, nesterov}
- *                             → [], w (and velocity) updated in place
+ * Kernel names, inputs, attrs and outputs: the table in src/kernels/kernelNames.ts.
  */
 import { kernelBackend, registerKernelBackend } from '../engine.js';
 import { getKernel, registerKernel } from '../registry.js';
