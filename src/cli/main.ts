@@ -4,7 +4,7 @@
  * for usage errors and 1 for failures, 130 (SIGINT) or 143 (SIGTERM) for a run stopped by a signal after
  * saving what it had; `--help` lists commands and options.
  */
-import '../kernels/js/nodeThreads.js'; // Node's worker threads for the CPU kernels
+import '../kernels/wasm/nodeThreads.js'; // Node's worker threads for the WebAssembly kernels
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { disposeBackends } from '../backend.js';

@@ -8,7 +8,7 @@ import {
   selectAnnotated, setNumThreads, sizetrain, slicesFromVolumes, decodeNiftiBytes, isGzip, volumeSplit, maskSizes,
   type SegDataset, type MsdVolumePair,
 } from '../../src/browser.js';
-import { parallelRunCount, threadingDisabledReason } from '../../src/kernels/js/threadPool.js';
+import { parallelRunCount, threadingDisabledReason } from '../../src/kernels/wasm/threads.js';
 import type { FromWorker, NamedBytes, Overlay, ToWorker, TrainConfig } from './protocol.js';
 import { installWebWorkerThreads, preparePoolWorkers } from './threads.js';
 

@@ -12,7 +12,7 @@ import { gemmWasm } from '../../../src/kernels/wasm/gemm.js';
 import { distanceTransformBatchWasm } from '../../../src/kernels/wasm/distanceTransform.js';
 import { upsampleNearest2xBackwardWasm, upsampleNearest2xForwardWasm } from '../../../src/kernels/wasm/upsample.js';
 import { wasmSimdAvailable } from '../../../src/kernels/wasm/runtime.js';
-import { getNumThreads, setNumThreads } from '../../../src/kernels/js/threadPool.js';
+import { getNumThreads, setNumThreads } from '../../../src/kernels/wasm/threads.js';
 import { batchNormBackwardRef, batchNormRef, expectClose, randomF32, rng, upsampleRef, type S4 } from '../gpu/_reference.js';
 
 const shapes: S4[] = [[2, 3, 5, 7], [1, 17, 4, 4], [3, 2, 1, 9], [32, 16, 6, 4], [4, 5, 13, 3]];
