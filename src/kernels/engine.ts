@@ -148,7 +148,7 @@ function deviceOf(kernelName: string, inputs: readonly KernelInput[]): string {
   for (const t of inputs) {
     const d = t.device ? t.device.backend : 'cpu';
     if (d !== device) {
-      throw new Error(`${kernelName}: inputs live on different devices ('${device}' and '${d}'); upload host tensors with backendInstance('gpu').upload(t) or model.to('gpu'), or read device ones with await toHost(t).`);
+      throw new Error(`${kernelName}: inputs live on different backends ('${device}' and '${d}'); upload host tensors with backendInstance('gpu').upload(t) or model.to('gpu'), or read device ones with await toHost(t).`);
     }
   }
   return device;

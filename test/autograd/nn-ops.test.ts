@@ -109,7 +109,7 @@ describe('upsampleNearest2x op', () => {
 it('the js reference backend registers every kernel the ops call (fused kernels are optional)', () => {
   const names = listKernels('js').map((k) => k.kernelName).sort();
   expect(names).toEqual([
-    'Add', 'AdamUpdate', 'BatchMatMul', 'BatchNorm2D', 'BatchNorm2DBackward', 'BatchNorm2DEvalBackward', 'Conv2D', 'Conv2DBackpropBias',
+    'AdamUpdate', 'Add', 'BatchMatMul', 'BatchNorm2D', 'BatchNorm2DBackward', 'BatchNorm2DEvalBackward', 'Conv2D', 'Conv2DBackpropBias',
     'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'Relu', 'ReluBackward', 'SgdUpdate', 'UpsampleNearest2x', 'UpsampleNearest2xBackward',
   ]);
 });

@@ -129,6 +129,7 @@ describe('sizeseg CLI', () => {
     expect(r.code).toBe(0);
     const info = JSON.parse(r.stdout);
     expect(info.backend.backend).toBe('cpu');
-    expect(info.kernels.cpu).toContain('Conv2D');
+    expect(info.kernels.wasm).toContain('Conv2D');
+    expect(info.kernels.js).toContain('Conv2D'); // the reference the wasm kernels fall back to
   });
 });
