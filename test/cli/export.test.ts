@@ -64,7 +64,7 @@ describe('sizeseg export', () => {
   it('bad input: one line naming the file or flag and the fix', () => {
     const corrupt = join(root, 'corrupt.ckpt');
     const bytes = readFileSync(ckpt);
-    bytes[bytes.length - 5] ^= 0xff;
+    bytes[bytes.length - 5] = bytes[bytes.length - 5]! ^ 0xff;
     writeFileSync(corrupt, bytes);
     const notResunet = join(root, 'other.ckpt');
     saveCheckpoint(notResunet, new ResUNet({ widths: [2] }), { config: { layers: 3 }, epoch: 1, phase: 'x', metrics: {} });
