@@ -37,7 +37,7 @@ export interface OnnxExportOptions {
   /** The input's fixed height and width: the size the network was trained on. Default 48 × 32. */
   height?: number;
   width?: number;
-  /** More metadata_props entries (key → value), e.g. the checkpoint's settings. */
+  /** More metadata_props entries (key → value), e.g. the checkpoint's settings; the sizeseg.version, .model, .input and .output keys are the export's own. */
   metadata?: Readonly<Record<string, string>>;
 }
 
@@ -65,11 +65,11 @@ export function exportOnnx(model: ResUNet, options: OnnxExportOptions = {}): Uin
   const g = new GraphBuilder();
   const graph = buildGraph(g, model);
   const meta: Record<string, string> = {
+    ...options.metadata, // first: the caller's entries never replace the ones below
     'sizeseg.version': SIZESEG_VERSION,
     'sizeseg.model': JSON.stringify({ architecture: 'ResUNet', widths, inChannels, outChannels }),
     'sizeseg.input': `${ONNX_INPUT}: float32 [N, ${inChannels}, ${height}, ${width}], preprocessed as the training images`,
     'sizeseg.output': `${ONNX_OUTPUT}: float32 [N, ${outChannels}, ${height}, ${width}]; foreground where logits > 0 (sigmoid > 0.5)`,
-    ...options.metadata,
   };
   return encodeModel({
     irVersion: ONNX_IR_VERSION,
