@@ -16,8 +16,8 @@ import { Bench } from 'tinybench';
 import * as ort from 'onnxruntime-web';
 import { noGrad, withStepArena } from '../src/index.js';
 import { exportOnnx } from '../src/export/onnx.js';
-import { getNumThreads } from '../src/kernels/cpu/threadPool.js';
-import { cpuKernels } from '../src/kernels/wasm/index.js';
+import { getNumThreads } from '../src/kernels/js/threadPool.js';
+import { cpuKernels } from '../src/kernels/engine.js';
 import { isMain, median, r2, runConditions, samples, startLoadProbe } from './_util.js';
 import { resunetConvFlops, workloadSetup } from './_resunet.js';
 

@@ -9,7 +9,6 @@ import { Rng } from '../../src/autograd/rng.js';
 import { Tensor } from '../../src/autograd/tensor.js';
 import { ResUNet } from '../../src/models/resunet.js';
 import { saveCheckpoint } from '../../src/train/checkpoint.js';
-import '../../src/kernels/cpu/register.js';
 import { decodeOnnx, normals, randomiseBatchNorm, runOnnx } from '../export/_onnx.js';
 
 const root = mkdtempSync(join(tmpdir(), 'sizeseg-export-'));

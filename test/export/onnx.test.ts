@@ -14,7 +14,6 @@ import { generateSynthetic } from '../../src/data/synthetic.js';
 import { Conv2d } from '../../src/models/layers.js';
 import { ResUNet } from '../../src/models/resunet.js';
 import { applyCheckpoint, readCheckpoint } from '../../src/train/checkpoint.js';
-import '../../src/kernels/cpu/register.js';
 import { decodeOnnx, normals, onnxProto, ort, randomiseBatchNorm, runOnnx, type DecodedValueInfo } from './_onnx.js';
 
 /** ‖a − b‖∞ / ‖b‖∞: the error relative to the logits' scale. */
