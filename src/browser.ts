@@ -51,3 +51,6 @@ export { slicesFromVolumes, type MsdVolumePair, type MsdSliceOptions } from './d
 export { pretrain, sizetrain, evaluate, predictLogits, type TrainResult, type EpochRecord, type TrainObserver } from './train/trainer.js';
 export { iouOf, diceOf, sizeErrorOf, thresholdLogits, foregroundPriorLogit, type SegMetrics } from './train/metrics.js';
 export { encodeCheckpoint, decodeCheckpoint, sha256Hex, type CheckpointInfo, type CheckpointEntry, type LoadedCheckpoint } from './train/checkpointBytes.js';
+
+// ONNX export (eval mode, batch norm folded; no Node API)
+export { exportOnnx, ONNX_INPUT, ONNX_OUTPUT, ONNX_OPSET, type OnnxExportOptions } from './export/onnx.js';

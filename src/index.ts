@@ -59,3 +59,6 @@ export { trainStep, type StepLoss, type StepResult, type StepOptimizer } from '.
 export { pretrain, sizetrain, evaluate, predictLogits, type TrainResult, type EpochRecord, type TrainObserver } from './train/trainer.js';
 export { saveCheckpoint, readCheckpoint, loadCheckpointInto } from './train/checkpoint.js';
 export { iouOf, diceOf, sizeErrorOf, thresholdLogits, MetricAccumulator, type SegMetrics } from './train/metrics.js';
+
+// ONNX export (eval mode, batch norm folded; no Node API)
+export { exportOnnx, ONNX_INPUT, ONNX_OUTPUT, ONNX_OPSET, type OnnxExportOptions } from './export/onnx.js';

@@ -11,6 +11,7 @@ import { disposeBackends } from '../backend.js';
 import { cmdEvaluate, cmdInfo, cmdPredict, cmdPretrain, cmdSizetrain } from './commands.js';
 import { cmdData } from './data.js';
 import { cmdDemo } from './demo.js';
+import { cmdExport } from './export.js';
 import { Options, UsageError, helpText, parseCommandLine } from './options.js';
 
 /** A command resolves to its exit status (130/143 for a run interrupted by SIGINT/SIGTERM), or nothing for 0. */
@@ -20,6 +21,7 @@ const COMMANDS: Record<string, (opts: Options) => Promise<number | void>> = {
   sizetrain: cmdSizetrain,
   evaluate: cmdEvaluate,
   predict: cmdPredict,
+  export: cmdExport,
   info: cmdInfo,
 };
 

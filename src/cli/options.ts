@@ -20,6 +20,8 @@ export const FLAGS = {
   count: { type: 'string', help: 'number of images to load/generate (a seeded subset)' },
   split: { type: 'string', help: 'train | val | test (evaluate/predict; default test)' },
   checkpoint: { type: 'string', help: 'a .ckpt file written by pretrain/sizetrain' },
+  onnx: { type: 'string', help: 'export: the .onnx file to write' },
+  size: { type: 'string', help: 'export: the input images\' HEIGHTxWIDTH, as trained (default 48x32, the size of sizeseg\'s data)' },
   resume: { type: 'string', help: 'continue an interrupted pretrain/sizetrain run from its folder (runs/<name>/last.ckpt)' },
   backend: { type: 'string', help: 'cpu | gpu (default $SIZESEG_BACKEND or cpu)' },
   threads: { type: 'string', help: 'CPU worker threads (default: all cores, at most 2)' },
@@ -149,6 +151,7 @@ Commands:
   sizetrain   size training from --checkpoint on the training split's object sizes
   evaluate    E, IoU and Dice of --checkpoint on --split
   predict     PNG grid of predictions of --checkpoint on --split (green: truth, red: prediction)
+  export      --checkpoint as an ONNX file (--onnx OUT.onnx) for onnxruntime (docs/deploy.md)
   info        versions, backend, adapter, threads and registered kernels (and --data, if given)
   data download msd-task04
               fetch the Decathlon Task04 hippocampus archive, check its MD5, unpack it into the cache

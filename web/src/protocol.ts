@@ -1,4 +1,5 @@
 /** Messages between the page (panel 4) and the training worker. */
+import type { OnnxFileMessage } from './onnxDownload.js';
 
 export interface TrainConfig {
   /** 'synthetic' or 'msd' (the volumes sent before with a 'volumes' message). */
@@ -29,6 +30,7 @@ export type ToWorker =
   | { type: 'pause' }
   | { type: 'continue' }
   | { type: 'stop' }
+  | { type: 'exportOnnx' }
   | { type: 'volumes'; images: NamedBytes[]; labels: NamedBytes[] };
 
 export interface Overlay {
@@ -52,4 +54,5 @@ export type FromWorker =
   | { type: 'overlay'; overlay: Overlay }
   | { type: 'paused' | 'continued' | 'stopped' }
   | { type: 'done'; seconds: number; /** Kernel calls that ran on more than one thread (0 on one thread). */ parallelRuns: number }
-  | { type: 'error'; message: string };
+  | { type: 'error'; message: string }
+  | OnnxFileMessage;

@@ -11,6 +11,7 @@ import {
 import { parallelRunCount, threadingDisabledReason } from '../../src/kernels/wasm/threads.js';
 import type { FromWorker, NamedBytes, Overlay, ToWorker, TrainConfig } from './protocol.js';
 import { installWebWorkerThreads, preparePoolWorkers } from './threads.js';
+import { onnxFileMessage, type TrainedNetwork } from './onnxFile.js';
 
 // A dedicated worker's global scope, typed by hand (the page's tsconfig has the DOM lib, not WebWorker).
 const scope = self as unknown as {
@@ -24,6 +25,7 @@ let paused = false;
 let stopRequested = false;
 let resumeWaiters: Array<() => void> = [];
 let msdDataset: SegDataset | null = null;
+let trained: TrainedNetwork | null = null; // the last run's network, for 'download ONNX'
 const OVERLAY_IMAGES = 6;
 
 async function gunzip(bytes: ArrayBuffer): Promise<Uint8Array> {
@@ -130,6 +132,7 @@ async function train(config: TrainConfig): Promise<void> {
     });
     await overlay('after phase 2', model, ds, shown);
   }
+  trained = { model, ds, config };
   if (threadingDisabledReason()) post({ type: 'error', message: `the kernel threads were disabled: ${threadingDisabledReason()}` });
   if (stopRequested) post({ type: 'stopped' });
   else post({ type: 'done', seconds: (performance.now() - t0) / 1000, parallelRuns: parallelRunCount() - parallelRunsBefore });
@@ -156,6 +159,11 @@ scope.onmessage = (ev) => {
       for (const r of resumeWaiters) r();
       resumeWaiters = [];
       break;
+    case 'exportOnnx': {
+      const msg = onnxFileMessage(trained);
+      post(msg, 'bytes' in msg ? [msg.bytes] : []);
+      break;
+    }
     case 'volumes':
       loadVolumes(msg.images, msg.labels).then((ds) => {
         msdDataset = ds;

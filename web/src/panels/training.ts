@@ -5,6 +5,7 @@
  */
 import type { FromWorker, NamedBytes, Overlay, ToWorker, TrainConfig } from '../protocol.js';
 import { button, el, lineChart, show, slider } from '../ui.js';
+import { onnxDownload } from '../onnxDownload.js';
 
 export const DEFAULT_CONFIG: TrainConfig = {
   data: 'synthetic', count: 400, m: 20, widths: [8, 16, 32], batch: 16,
@@ -82,6 +83,7 @@ export function trainingPanel(): TrainingPanel {
   const startButton = button('start training', () => start(), { 'data-testid': 'tr-start', class: 'primary' });
   const pauseButton = button('pause', () => togglePause(), { 'data-testid': 'tr-pause', disabled: true });
   const stopButton = button('stop', () => worker?.postMessage({ type: 'stop' } satisfies ToWorker), { disabled: true });
+  const onnx = onnxDownload(() => ensureWorker().postMessage({ type: 'exportOnnx' } satisfies ToWorker));
 
   const mSlider = slider('m (pixel-annotated images)', { min: 2, max: 64, step: 1, value: config.m, id: 'tr-m' }, (v) => { config.m = v; });
   const preSlider = slider('phase-1 epochs', { min: 0, max: 15, step: 1, value: config.pretrainEpochs, id: 'tr-pre' }, (v) => { config.pretrainEpochs = v; });
@@ -186,6 +188,9 @@ export function trainingPanel(): TrainingPanel {
         status.textContent = msg.type === 'done' ? `done in ${msg.seconds.toFixed(0)} s.` : 'stopped.';
         finish();
         break;
+      case 'onnx':
+        onnx.receive(msg);
+        break;
       case 'volumes':
         log.volumes = msg.text;
         volumesNote.textContent = msg.ok ? `${msg.text}; the next run trains on them` : `could not use the files: ${msg.text}`;
@@ -216,6 +221,7 @@ export function trainingPanel(): TrainingPanel {
     pauseButton.disabled = true;
     stopButton.disabled = true;
     pauseButton.textContent = 'pause';
+    onnx.enable(log.state === 'done' || log.state === 'stopped');
   }
 
   function togglePause(): void {
@@ -239,6 +245,7 @@ export function trainingPanel(): TrainingPanel {
     startButton.disabled = true;
     pauseButton.disabled = false;
     stopButton.disabled = false;
+    onnx.enable(false);
     ensureWorker().postMessage({ type: 'start', config: { ...config } } satisfies ToWorker);
   }
 
@@ -251,7 +258,7 @@ export function trainingPanel(): TrainingPanel {
       'masks; E = mean |s − g(ŷ)| measures the sizes of the thresholded predictions.'),
     el('div', { class: 'formula' }, 'phase 1: BCE(a, t) on m masks     phase 2: min', el('sub', {}, 'θ'), ' E', el('sub', {}, 'Y ~ σ(f', el('sub', {}, 'θ'), '(x))'), ' (s − g(Y))²,   ∂/∂a', el('sub', {}, 'i'), ' ≈ y', el('sub', {}, 'i'), '(l(y) − l(y↓i)) · p', el('sub', {}, 'i'), '(1 − p', el('sub', {}, 'i'), ')'),
     el('div', { class: 'buttons' }, mSlider.root, preSlider.root, sizeSlider.root, seedSlider.root, threadSlider.root),
-    el('div', { class: 'buttons' }, startButton, pauseButton, stopButton, sysline),
+    el('div', { class: 'buttons' }, startButton, pauseButton, stopButton, onnx.button, sysline),
     status,
     el('div', { class: 'row charts' }, lossHost1, lossHost2, iouHost, eHost),
     el('p', { class: 'note' }, 'Validation images: green outline = true object, red = predicted foreground (σ(a) > ½).'),
