@@ -1,10 +1,11 @@
 /**
  * Panel 4's "Train on real MRI slices" in Chromium, as a user meets it (issue: the page with real MRI files):
  * the real imagesTr/ with its unlabelled image, 1, 3 and 4 volumes, a truncated volume, a failed load followed by
- * start, swapped inputs, and a drop on the section. Small synthetic NIfTI files are made here; the real folder
- * comes from ../shared/data/msd-task04-hippocampus when it is there.
+ * start, swapped inputs, and a drop on the section, all on a plain static host (no isolation headers) under a
+ * sub-path. Small synthetic NIfTI files are made here; the real folder comes from
+ * ../shared/data/msd-task04-hippocampus when it is there.
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -68,8 +69,10 @@ describe.skipIf(executable === null)('the page with MRI files in Chromium', () =
   const outDir = mkdtempSync(join(tmpdir(), 'sizeseg-web-real-'));
 
   beforeAll(async () => {
-    await buildWeb(outDir);
-    ({ server } = await serveStatic(outDir, 0, { isolate: false })); // a plain static host, as GitHub Pages gives
+    mkdirSync(join(process.cwd(), 'test-artifacts', 'browser'), { recursive: true });
+    // a plain static host (no COOP/COEP, as GitHub Pages serves it), with the page under a sub-path
+    await buildWeb(join(outDir, 'sizeseg'));
+    ({ server } = await serveStatic(outDir, 0, { isolate: false }));
     browser = await launchChromium(executable!);
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     page.on('console', (m) => {
@@ -77,7 +80,7 @@ describe.skipIf(executable === null)('the page with MRI files in Chromium', () =
     });
     page.on('pageerror', (e) => consoleErrors.push(String(e)));
     const address = server.address() as { port: number };
-    await page.goto(`http://127.0.0.1:${address.port}/`);
+    await page.goto(`http://127.0.0.1:${address.port}/sizeseg/`);
     await page.waitForSelector('[data-testid="panel-train"]');
     await page.locator('[data-testid="tr-drop"] summary').click();
   });
@@ -108,6 +111,7 @@ describe.skipIf(executable === null)('the page with MRI files in Chromium', () =
   });
 
   it('1, 3 and 4 volumes: each accepted set trains (fewer than 5 volumes are split by slice, with a validation slice)', async () => {
+    expect(await page.evaluate(() => (globalThis as any).crossOriginIsolated)).toBe(false);
     const one = await choose(page, images([1]), labels([1]));
     expect(one.text.startsWith('1 volume → 4 slices: 3 for training, 1 for validation (split by slice: 1 volume is too few')).toBe(true);
     expect(one.state).toBe('ok');
@@ -154,6 +158,7 @@ describe.skipIf(executable === null)('the page with MRI files in Chromium', () =
     const bad = await choose(page, [...images([1, 2, 3]), payload(c.name, truncated(c.image))], labels([1, 2, 3, 4]));
     expect(bad.ok).toBe(false);
     expect(bad.note).toMatch(/The next run trains on the 3 volumes loaded before \(12 slices\) \(or choose “synthetic images” above\)\.$/);
+    await page.getByTestId('panel-train').screenshot({ path: join(process.cwd(), 'test-artifacts', 'browser', 'panel4-load-error.png') });
     const again = await train(page);
     expect(again.dataset.startsWith('your MRI volumes: 3 volumes → 12 slices')).toBe(true);
     await page.getByTestId('tr-data-synthetic').check();
@@ -196,7 +201,7 @@ describe.skipIf(executable === null)('the page with MRI files in Chromium', () =
     const load = await lastLoad(page, before);
     expect(load.ok).toBe(true);
     expect(load.text.startsWith('3 volumes → 12 slices')).toBe(true);
-    expect(await page.evaluate(() => (globalThis as any).location.pathname)).toBe('/');
+    expect(await page.evaluate(() => (globalThis as any).location.pathname)).toBe('/sizeseg/');
   });
 
   it('logs no console errors', () => {
