@@ -126,7 +126,7 @@ export function trainingPanel(): TrainingPanel {
       return c;
     });
     const row = el('div', { class: 'overlay-row', 'data-stage': o.stage },
-      el('div', { class: 'overlay-label' }, el('b', {}, o.stage), el('br'), `these ${n}: IoU ${fixed(100 * o.iou, 1)} %`, el('br'), `E ${fixed(o.sizeError, 2)}`),
+      el('div', { class: 'overlay-label' }, el('b', {}, o.stage), el('br'), `${n === 1 ? 'this one' : `these ${n}`}: IoU ${fixed(100 * o.iou, 1)} %`, el('br'), `E ${fixed(o.sizeError, 2)}`),
       ...canvases);
     overlayHost.querySelector(`[data-stage="${o.stage}"]`)?.remove();
     overlayHost.append(row);
@@ -262,7 +262,7 @@ export function trainingPanel(): TrainingPanel {
     status,
     el('div', { class: 'row charts' }, lossHost1, lossHost2, iouHost, eHost),
     el('p', { class: 'note wide' }, 'The first 6 validation images: green outline = true object, red = predicted foreground (σ(a) > ½). ',
-      'Each row\'s IoU and E are over these 6 images; the charts\' are over all ', valCount, '.'),
+      'Each row\'s IoU and E are over the images in that row; the charts\' are over all ', valCount, '.'),
     overlayHost,
     realData.section,
   );
