@@ -261,7 +261,7 @@ describe.skipIf(executable === null)('the web page in Chromium', () => {
       await page.getByTestId('tr-labels').setInputFiles(files.map((f) => f.label));
       await expect.poll(() => page.evaluate(() => (globalThis as any).sizeseg.training.log.volumes as string), { timeout: 30_000 }).toContain('slices');
       const text = await page.evaluate(() => (globalThis as any).sizeseg.training.log.volumes as string);
-      expect(text).toBe(`3 dropped volumes → ${node.count} slices`);
+      expect(text).toBe(`3 volumes → ${node.count} slices: 9 for training, 1 for validation (split by slice: 3 volumes are too few for a split by volume with a validation volume)`);
       expect(node.count).toBe(12);
     } finally {
       rmSync(dir, { recursive: true, force: true });
