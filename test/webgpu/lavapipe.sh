@@ -66,6 +66,7 @@ wanted=()
 while read -r _ name version _; do
   [[ "$HOST_PACKAGES" == *" $name "* ]] || wanted+=("$name=${version#(}")
 done < <(grep '^Inst ' <<<"$plan")
+[ "${#wanted[@]}" -gt 0 ] || fail "apt planned no packages for ${PACKAGES[*]} (its output changed?): $(tr "\n" " " <<<"$plan" | cut -c1-200)"
 
 if ! log="$(cd "$work/debs" && apt-get "${apt_opts[@]}" download "${wanted[@]}" 2>&1)"; then
   fail "cannot download from Debian's archive $mirror ($(grep -m1 -E '^(E|W):' <<<"$log" | cut -c1-200)); check the network or set SIZESEG_DEBIAN_MIRROR"
