@@ -58,6 +58,16 @@ export function describeBuild(b: WebBuild): string {
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    console.log(`Usage: npm run build:web [-- --out DIR]
+
+Bundles the interactive page (web/src) with esbuild into a static folder that any static host can serve.
+The folder is deleted and written anew.
+
+  --out DIR     where to write it (default web/dist)
+  -h, --help    this help; builds nothing`);
+    process.exit(0);
+  }
   const outArg = process.argv.indexOf('--out');
   const b = await buildWeb(outArg > 0 ? process.argv[outArg + 1] : undefined);
   console.log(`built ${b.outDir}: ${describeBuild(b)}`);

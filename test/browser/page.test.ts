@@ -22,6 +22,7 @@ import {
 import { buildWeb, type WebBuild } from '../../web/build.js';
 import { serveStatic } from '../../web/serve.js';
 import { chromiumOrSkip, launchChromium } from './_chromium.js';
+import { skipNote } from '../_helpers/skipNote.js';
 
 const ARTIFACTS = join(process.cwd(), 'test-artifacts', 'browser');
 const executable = chromiumOrSkip();
@@ -42,7 +43,7 @@ function meanOfLemma1(probs: Float64Array, H: number, W: number, target: number,
   return sum.map((s) => s / n);
 }
 
-describe.skipIf(executable === null)('the web page in Chromium', () => {
+describe.skipIf(executable === null)('the web page in Chromium', skipNote('no Chromium found', 'apt-get install -y chromium, or set CHROMIUM_PATH'), () => {
   let browser: Browser;
   let server: Server;
   let url: string;

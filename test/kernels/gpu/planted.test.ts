@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Tensor } from '../../../src/autograd/tensor.js';
-import { runKernel } from '../../../src/kernels/registry.js';
+import { runKernel } from '../../../src/autograd/kernel.js';
 import type { GpuBackend } from '../../../src/kernels/gpu/backend.js';
 import { conv2dSource } from '../../../src/kernels/gpu/sources.js';
 import { conv2dRef, expectClose, randomF32, rng, type S4, size } from './_reference.js';
