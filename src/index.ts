@@ -3,6 +3,8 @@
  * The public API: tensors and autograd, the differentiable NN ops and their backends, the size estimators,
  * the residual U-Net with its optimisers, data loaders, and the two training phases.
  */
+import './types/wasmNames.js'; // the WebAssembly type names the published declarations use, for apps without DOM types
+
 // tensors and autograd
 export {
   Tensor, Rng, noGrad, isGradEnabled, tensor, zeros, ones, full, arange, randn, rand, randLogistic, toNdarray, fromNdarray,

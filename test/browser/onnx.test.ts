@@ -77,7 +77,7 @@ describe.skipIf(executable === null)('the web page\'s download ONNX button', () 
     const acc = new MetricAccumulator();
     acc.add(truth, thresholdLogits(out.values), shown.map((n) => ds.sizes[n]!), 48, 32);
     const m = acc.result();
-    expect(label.replace(/\s+/g, ' ')).toBe(`after phase 2 IoU ${(100 * m.iou).toFixed(1)} % E ${m.sizeError.toFixed(2)}`);
+    expect(label.replace(/\s+/g, ' ')).toBe(`after phase 2 these ${shown.length}: IoU ${(100 * m.iou).toFixed(1)} % E ${m.sizeError.toFixed(2)}`);
     expect(await button.isEnabled()).toBe(true);
     expect(errors).toEqual([]);
   });

@@ -3,12 +3,10 @@
  * .onnx file (web/src/onnxFile.ts builds it there with the library's exportOnnx) and saves what comes back
  * as a download. No library import here: the page's bundle stays as small as it was.
  */
+import type { OnnxFileMessage } from './protocol.js';
 import { button } from './ui.js';
 
 /** The worker's answer to { type: 'exportOnnx' }: the file, or why there is none. */
-export type OnnxFileMessage =
-  | { type: 'onnx'; name: string; bytes: ArrayBuffer }
-  | { type: 'onnx'; error: string };
 
 export interface OnnxDownload {
   button: HTMLButtonElement;

@@ -4,8 +4,7 @@
  * page's training settings in the file's metadata.
  */
 import { exportOnnx, type ResUNet, type SegDataset } from '../../src/browser.js';
-import type { OnnxFileMessage } from './onnxDownload.js';
-import type { TrainConfig } from './protocol.js';
+import type { OnnxFileMessage, TrainConfig } from './protocol.js';
 
 export interface TrainedNetwork {
   model: ResUNet;

@@ -1,5 +1,4 @@
 /** Messages between the page (panel 4) and the training worker. */
-import type { OnnxFileMessage } from './onnxDownload.js';
 
 export interface TrainConfig {
   /** 'synthetic' or 'msd' (the volumes sent before with a 'volumes' message). */
@@ -21,8 +20,25 @@ export interface TrainConfig {
 }
 
 export interface NamedBytes {
+  /** File name ("hippocampus_001.nii.gz"). */
   name: string;
+  /** Where it came from, for messages: the path inside a dropped folder ("labelsTr/hippocampus_001.nii.gz"), else the name. */
+  path: string;
   bytes: ArrayBuffer;
+  /** What the user said it is (the input it was chosen in); null for dropped files, sorted by folder name or contents. */
+  role: 'image' | 'label' | null;
+}
+
+/** The volumes the worker holds for the next 'msd' run. */
+export interface VolumesLoaded {
+  volumes: number;
+  slices: number;
+  train: number;
+  val: number;
+  /** "15 volumes → 359 slices, split by volume …" */
+  text: string;
+  /** What was left out and why (an image without a label file, a file that is not NIfTI). */
+  notes: string[];
 }
 
 export type ToWorker =
@@ -31,7 +47,7 @@ export type ToWorker =
   | { type: 'continue' }
   | { type: 'stop' }
   | { type: 'exportOnnx' }
-  | { type: 'volumes'; images: NamedBytes[]; labels: NamedBytes[] };
+  | { type: 'volumes'; files: NamedBytes[] };
 
 export interface Overlay {
   stage: 'before' | 'after phase 1' | 'after phase 2';
@@ -47,8 +63,10 @@ export interface Overlay {
 export type FromWorker =
   | { type: 'ready'; isolated: boolean; cores: number }
   | { type: 'info'; backend: string; /** 'wasm' (WebAssembly SIMD) or 'js' for float32. */ kernels: string; threads: number; dataset: string; train: number; val: number; annotated: number; params: number }
-  | { type: 'volumes'; ok: true; slices: number; volumes: number; text: string }
-  | { type: 'volumes'; ok: false; text: string }
+  | { type: 'volumes'; ok: true; loaded: VolumesLoaded }
+  /** A failed load; `kept` is what the worker still holds from an earlier load (null: none). */
+  | { type: 'volumes'; ok: false; text: string; kept: VolumesLoaded | null }
+  | { type: 'volumes-progress'; text: string }
   | { type: 'step'; phase: string; epoch: number; step: number; steps: number; loss: number; ms: number }
   | { type: 'epoch'; phase: string; epoch: number; trainLoss: number; iou: number; sizeError: number; dice: number; seconds: number; best: boolean }
   | { type: 'overlay'; overlay: Overlay }
@@ -56,3 +74,8 @@ export type FromWorker =
   | { type: 'done'; seconds: number; /** Kernel calls that ran on more than one thread (0 on one thread). */ parallelRuns: number }
   | { type: 'error'; message: string }
   | OnnxFileMessage;
+
+/** The worker's answer to 'exportOnnx': the network of the last run as .onnx bytes, or why there is none. */
+export type OnnxFileMessage =
+  | { type: 'onnx'; name: string; bytes: ArrayBuffer }
+  | { type: 'onnx'; error: string };

@@ -57,7 +57,7 @@ export function randomConvCases(seed: number, count: number): ConvCase[] {
 const fmt = (c: ConvCase) => `x [${c.xs.join(',')}] w [${c.ws.join(',')}] s${c.s} p${c.p}`;
 
 /** Tolerance for float32 kernels against float64 references (relative to the largest reference value). */
-const TOL = 2e-5;
+export const TOL = 2e-5;
 
 export function gpuKernelSuite(label: string, open: () => Promise<GpuBackend>, cases: ConvCase[]): void {
   describe(label, () => {

@@ -15,6 +15,9 @@ import { Adam } from '../../../src/models/optim.js';
 import { cpuKernels, setCpuKernels } from '../../../src/kernels/engine.js';
 import { beginScope, keep, openStepArena, scope, withStepArena } from '../../../src/kernels/engine.js';
 import { wasmMemory, wasmSimdAvailable } from '../../../src/kernels/wasm/runtime.js';
+import { skipNote } from '../../_helpers/skipNote.js';
+
+const noSimd = skipNote('this JavaScript engine has no WebAssembly SIMD', 'run it on Node 20 or later');
 
 const B = 6;
 const ds = generateSynthetic({ count: B, seed: 5 });
@@ -56,7 +59,7 @@ function train(arenas: boolean, steps: number): Run {
   };
 }
 
-describe.runIf(wasmSimdAvailable())('step arenas', () => {
+describe.runIf(wasmSimdAvailable())('step arenas', noSimd, () => {
   it('change nothing but where values live: bit-identical losses, weights, Adam moments and eval logits', () => {
     const saved = cpuKernels();
     setCpuKernels('wasm');
