@@ -51,7 +51,7 @@ describe('image fingerprints', () => {
     split.split[3] = (split.split[3]! + 1) % 3;
     expect(datasetDigest(split)).not.toBe(digest);
     const images = { ...ds, images: Float32Array.from(ds.images) };
-    images.images[100] += 1;
+    images.images[100] = images.images[100]! + 1;
     expect(datasetDigest(images)).not.toBe(digest);
   });
 });
