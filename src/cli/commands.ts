@@ -296,7 +296,7 @@ export async function cmdSizetrain(opts: Options): Promise<number> {
       samples: opts.int('samples', SIZETRAIN.samples), estimator: opts.choice('estimator', ['fast', 'naive'] as const, SIZETRAIN.estimator),
       epochs: opts.int('epochs', SIZETRAIN.epochs), patience: opts.int('patience', SIZETRAIN.patience), batch: opts.int('batch', SIZETRAIN.batch), lr: opts.number('lr', SIZETRAIN.lr),
     };
-    countOption(opts);
+    countOption(opts); // validated here; chooseData below takes their values
     opts.int('seed', 0, 0);
     start.checkpoint = readCheckpoint(from);
     // the checkpoint's data unless the flags say otherwise (runData.ts)

@@ -66,7 +66,7 @@ export function chooseData(opts: Options, record: CheckpointData | undefined, ck
   };
   if (!record) {
     const load = flags({ spec: 'synthetic', seed: 0, count: null });
-    return { ...load, from: 'flags', said: `data: ${dataFlags(load)} (as the flags say: ${ckpt} does not record the data it was trained on — it was written by an older sizeseg — so pass that data with --data, --count and --seed)` };
+    return { ...load, from: 'flags', said: `data: ${dataFlags(load)}, as the flags say: ${ckpt} does not record the data it was trained on (checkpoints of older sizeseg versions and of the experiments do not), so pass that data with --data, --count and --seed` };
   }
   const recorded = recordLoad(record);
   const load = flags(recorded);

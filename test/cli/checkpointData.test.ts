@@ -115,7 +115,7 @@ describe('checkpoints record their data', () => {
     const r = sizeseg('evaluate', '--checkpoint', old, '--count', '200');
     expect(r.code).toBe(0);
     expect(lastJson(r.stdout).data).toEqual({ spec: 'synthetic', seed: 0, count: 200, from: 'flags' });
-    expect(r.stderr).toMatch(/old\.ckpt does not record the data it was trained on .*pass that data with --data, --count and --seed/);
+    expect(r.stderr).toMatch(/data: --data synthetic --count 200 --seed 0, as the flags say: .*old\.ckpt does not record the data it was trained on .*pass that data with --data, --count and --seed/);
     expect(metricsOf(lastJson(r.stdout))).toEqual(metricsOf(demo.after as never)); // the same data, given by hand
   });
 
