@@ -12,9 +12,10 @@ function sizesegEnv(env: Record<string, string>, ...args: string[]) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 const sizeseg = (...args: string[]) => sizesegEnv({}, ...args);
-const tinyData = ['--data', 'synthetic', '--count', '120', '--out', out, '--quiet'];
-/** For pretrain (a command takes only its own flags: sizetrain's network comes from its checkpoint). */
-const tiny = [...tinyData, '--widths', '2,4', '--batch', '8'];
+/** The data, for every command (a command takes only its own flags: evaluate writes no run folder). */
+const tinyData = ['--data', 'synthetic', '--count', '120', '--quiet'];
+/** For pretrain (sizetrain's network comes from its checkpoint). */
+const tiny = [...tinyData, '--out', out, '--widths', '2,4', '--batch', '8'];
 
 describe('sizeseg CLI', () => {
   it('bad arguments: one line naming the problem and the fix, exit code 2', () => {
@@ -53,7 +54,7 @@ describe('sizeseg CLI', () => {
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatchObject({ phase: 'pretrain', epoch: 1 });
     const ckpt = join(out, 'pre', 'best.ckpt');
-    const size = sizeseg('sizetrain', ...tinyData, '--batch', '8', '--checkpoint', ckpt, '--epochs', '1', '--name', 'size');
+    const size = sizeseg('sizetrain', ...tinyData, '--out', out, '--batch', '8', '--checkpoint', ckpt, '--epochs', '1', '--name', 'size');
     expect(size.code).toBe(0);
     expect(existsSync(join(out, 'size', 'best.ckpt'))).toBe(true);
     const ev = sizeseg('evaluate', ...tinyData, '--checkpoint', join(out, 'size', 'best.ckpt'));
@@ -62,7 +63,7 @@ describe('sizeseg CLI', () => {
     expect(metrics.split).toBe('test');
     expect(metrics.iou).toBeGreaterThanOrEqual(0);
     expect(metrics.iou).toBeLessThanOrEqual(1);
-    const pr = sizeseg('predict', ...tinyData, '--checkpoint', ckpt, '--images', '4', '--name', 'pred');
+    const pr = sizeseg('predict', ...tinyData, '--out', out, '--checkpoint', ckpt, '--images', '4', '--name', 'pred');
     expect(pr.code).toBe(0);
     expect(existsSync(join(out, 'pred', 'predictions.png'))).toBe(true);
   });
