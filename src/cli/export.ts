@@ -9,6 +9,7 @@ import { DEFAULT_ONNX_SIZE, ONNX_INPUT, ONNX_OPSET, ONNX_OUTPUT, exportOnnx } fr
 import { ResUNet } from '../models/resunet.js';
 import { readCheckpoint, type LoadedCheckpoint } from '../train/checkpoint.js';
 import { writeFileAtomic } from '../train/files.js';
+import type { Command } from './command.js';
 import { Options, UsageError } from './options.js';
 
 export async function cmdExport(opts: Options): Promise<void> {
@@ -109,3 +110,22 @@ function checkpointMetadata(loaded: LoadedCheckpoint, ckpt: string): Record<stri
   }
   return meta;
 }
+
+export const exportCommand: Command = {
+  name: 'export',
+  summary: '--checkpoint as an ONNX file for onnxruntime (Python, C++, C#, the web)',
+  usage: ['export --checkpoint FILE --onnx OUT.onnx [options]'],
+  about: [
+    `Writes the checkpoint's network as an ONNX file (opset ${ONNX_OPSET}) with batch norm folded into the convolutions: input '${ONNX_INPUT}' float32 [N, 1, H, W] (any batch size N), output '${ONNX_OUTPUT}' [N, 1, H, W] (foreground where the logit is > 0), with the sizeseg version and the checkpoint's data and training settings as metadata. docs/deploy.md runs it in onnxruntime.`,
+  ],
+  options: {
+    checkpoint: ['FILE', 'the .ckpt to export (required), e.g. runs/<name>/best.ckpt'],
+    onnx: ['FILE', 'the .onnx file to write (required); an existing file is refused without --overwrite'],
+    size: ['HxW', `the input images' height and width, as trained (default ${DEFAULT_ONNX_SIZE.height}x${DEFAULT_ONNX_SIZE.width}, the size of sizeseg's data)`],
+    overwrite: ['', 'replace an existing --onnx file'],
+    quiet: ['', 'no message on stderr'],
+  },
+  flagTypes: { onnx: 'string', size: 'string' },
+  examples: ['export --checkpoint runs/demo/best.ckpt --onnx demo.onnx', 'export --checkpoint runs/demo/best.ckpt --onnx demo-64x64.onnx --size 64x64'],
+  run: (opts) => cmdExport(opts),
+};

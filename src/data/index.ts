@@ -49,7 +49,7 @@ export async function loadDataset(spec: string, opts: LoadOptions = {}): Promise
   const path = colon < 0 ? '' : s.slice(colon + 1);
   if (s === 'msd') return loadMsd(requireCachedDataset('msd-task04'), opts);
   if ((kind === 'prepared' || kind === 'msd') && path === '') {
-    throw new Error(`loadDataset: '${kind}:' needs a folder, e.g. '${kind}:path/to/folder'; valid specs: ${DATASET_SPEC_HELP}.`);
+    throw new Error(`loadDataset: '${kind}:' needs a folder, e.g. '${kind}:data/hippocampus'; valid specs: ${DATASET_SPEC_HELP}.`);
   }
   if (kind === 'prepared') return loadPrepared(path, opts);
   if (kind === 'msd') return loadMsd(path, opts);

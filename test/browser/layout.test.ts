@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildWeb } from '../../web/build.js';
 import { serveStatic } from '../../web/serve.js';
 import { chromiumOrSkip, launchChromium } from './_chromium.js';
+import { skipNote } from '../_helpers/skipNote.js';
 
 const ARTIFACTS = join(process.cwd(), 'test-artifacts', 'browser');
 const executable = chromiumOrSkip();
@@ -34,7 +35,7 @@ async function chartGeometry(page: Page, testid: string) {
   });
 }
 
-describe.skipIf(executable === null)('the page text and layout in Chromium', () => {
+describe.skipIf(executable === null)('the page text and layout in Chromium', skipNote('no Chromium found', 'apt-get install -y chromium, or set CHROMIUM_PATH'), () => {
   let browser: Browser;
   let server: Server;
   let page: Page;

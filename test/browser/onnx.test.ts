@@ -16,10 +16,11 @@ import { buildWeb } from '../../web/build.js';
 import { serveStatic } from '../../web/serve.js';
 import { decodeOnnx, runOnnx } from '../export/_onnx.js';
 import { chromiumOrSkip, launchChromium } from './_chromium.js';
+import { skipNote } from '../_helpers/skipNote.js';
 
 const executable = chromiumOrSkip();
 
-describe.skipIf(executable === null)('the web page\'s download ONNX button', () => {
+describe.skipIf(executable === null)('the web page\'s download ONNX button', skipNote('no Chromium found', 'apt-get install -y chromium, or set CHROMIUM_PATH'), () => {
   let browser: Browser;
   let server: Server;
   let page: Page;

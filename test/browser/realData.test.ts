@@ -15,6 +15,7 @@ import { buildWeb } from '../../web/build.js';
 import { serveStatic } from '../../web/serve.js';
 import { chromiumOrSkip, launchChromium } from './_chromium.js';
 import { syntheticCase, truncated } from './_volumes.js';
+import { sharedDataNote, skipNote } from '../_helpers/skipNote.js';
 
 const executable = chromiumOrSkip();
 const REAL = join(process.cwd(), '..', 'shared', 'data', 'msd-task04-hippocampus');
@@ -61,7 +62,7 @@ async function train(page: Page, overrides: Record<string, unknown> = {}) {
   });
 }
 
-describe.skipIf(executable === null)('the page with MRI files in Chromium', () => {
+describe.skipIf(executable === null)('the page with MRI files in Chromium', skipNote('no Chromium found', 'apt-get install -y chromium, or set CHROMIUM_PATH'), () => {
   let browser: Browser;
   let server: Server;
   let page: Page;
@@ -91,7 +92,7 @@ describe.skipIf(executable === null)('the page with MRI files in Chromium', () =
     rmSync(outDir, { recursive: true, force: true });
   });
 
-  it.skipIf(!existsSync(REAL))('takes the real imagesTr/ with its unlabelled image: skips it with a note, as the command line does, and trains on the slices', async () => {
+  it.skipIf(!existsSync(REAL))('takes the real imagesTr/ with its unlabelled image: skips it with a note, as the command line does, and trains on the slices', sharedDataNote('../shared/data/msd-task04-hippocampus'), async () => {
     const list = (dir: string) => readdirSync(join(REAL, dir)).filter((f) => f.endsWith('.nii.gz')).sort().map((f) => join(REAL, dir, f));
     const imageFiles = list('imagesTr');
     const labelFiles = list('labelsTr');

@@ -12,6 +12,7 @@ import {
 } from '../../src/index.js';
 import { cpuKernels, setCpuKernels } from '../../src/kernels/engine.js';
 import { wasmSimdAvailable } from '../../src/kernels/wasm/index.js';
+import { skipNote } from '../_helpers/skipNote.js';
 
 const B = 32;
 const ds = generateSynthetic({ count: B, seed: 11 });
@@ -44,7 +45,7 @@ function weightsHash(scoped: boolean): { hash: string; losses: number[] } {
 /** Recorded at commit 2e8daa4 (before the redesign), 1 and 2 threads, with and without a step arena. */
 const RECORDED = 'c176216ab43ba8ede7e8d53f73d27cf3a5a553adc9ac596498ad055d39ce2066';
 
-describe.runIf(wasmSimdAvailable())('the WebAssembly kernels keep their bits', () => {
+describe.runIf(wasmSimdAvailable())('the WebAssembly kernels keep their bits', skipNote('this JavaScript engine has no WebAssembly SIMD', 'run it on Node 20 or later'), () => {
   for (const threads of [1, 2]) {
     it(`ResUNet-lite after 2 BCE + 1 size-loss Adam steps, ${threads} thread(s), in and outside a step scope`, () => {
       const savedThreads = getNumThreads();
