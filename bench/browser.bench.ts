@@ -8,14 +8,14 @@
  *    the cross-origin isolated page (`plainOverIsolated`; the aim is at most 1.15).
  * Step times are medians over the steps after the first two (JIT warm-up); both runs see the same images.
  */
-import '../src/kernels/js/nodeThreads.js';
+import '../src/kernels/wasm/nodeThreads.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Rng } from '../src/autograd/rng.js';
 import { indicesOf, selectAnnotated } from '../src/data/dataset.js';
 import { generateSynthetic } from '../src/data/synthetic.js';
-import { setNumThreads } from '../src/kernels/js/index.js';
+import { setNumThreads } from '../src/kernels/wasm/threads.js';
 import { ResUNet } from '../src/models/resunet.js';
 import { foregroundPriorLogit } from '../src/train/metrics.js';
 import { pretrain } from '../src/train/trainer.js';

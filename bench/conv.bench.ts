@@ -22,9 +22,8 @@
 import { Bench } from 'tinybench';
 import { gflops, isMain, median, quickRun, r2, randF32, samples, startLoadProbe, uniformSource, runConditions } from './_util.js';
 import { RESUNET_CONVS, convFlops, outSize, type ConvShape } from './_resunet.js';
-import {
-  conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, getNumThreads, setNumThreads,
-} from '../src/kernels/js/index.js';
+import { conv2dBackwardInput, conv2dBackwardWeight, conv2dForward } from '../src/kernels/js/index.js';
+import { getNumThreads, setNumThreads } from '../src/kernels/wasm/threads.js';
 import type { Shape4 } from '../src/kernels/js/index.js';
 import { conv2dBackwardInputWasm, conv2dBackwardWeightWasm, conv2dForwardWasm } from '../src/kernels/wasm/conv2d.js';
 import { ARGS_BYTE, heapOffsetOf, kernelModule, newKernelModule, runItems, setArgs, wasmMemory, wasmSimdAvailable } from '../src/kernels/wasm/runtime.js';

@@ -16,7 +16,7 @@ import { Bench } from 'tinybench';
 import * as ort from 'onnxruntime-web';
 import { noGrad, withStepArena } from '../src/index.js';
 import { exportOnnx } from '../src/export/onnx.js';
-import { getNumThreads } from '../src/kernels/js/threadPool.js';
+import { getNumThreads } from '../src/kernels/wasm/threads.js';
 import { cpuKernels } from '../src/kernels/engine.js';
 import { isMain, median, r2, runConditions, samples, startLoadProbe } from './_util.js';
 import { resunetConvFlops, workloadSetup } from './_resunet.js';

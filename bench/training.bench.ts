@@ -28,7 +28,7 @@ import { Rng, Tensor, bceWithLogits, noGrad, openStepArena, profileKernels, rand
 import { sizeLoss } from '../src/estimators/sizeLossOp.js';
 import { cpuKernels, setCpuKernels, type CpuKernelSet } from '../src/kernels/engine.js';
 import { wasmSimdAvailable } from '../src/kernels/wasm/index.js';
-import { getNumThreads } from '../src/kernels/js/threadPool.js';
+import { getNumThreads } from '../src/kernels/wasm/threads.js';
 import { isMain, quickRun, r2, samples, startLoadProbe, timeTasks, runConditions } from './_util.js';
 import { resunetConvFlops, workloadSetup } from './_resunet.js';
 import { KEEP_FREED_MEMORY, PYTHON, runPythonPeer } from './peers/python.js';

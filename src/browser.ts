@@ -24,7 +24,7 @@ export { conv2d } from './autograd/ops/conv2d.js';
 export { batchNorm2d } from './autograd/ops/batchNorm2d.js';
 export { upsampleNearest2x } from './autograd/ops/upsample.js';
 export { getBackend } from './backend.js';
-export { setNumThreads, getNumThreads } from './kernels/js/index.js';
+export { setNumThreads, getNumThreads } from './kernels/wasm/threads.js';
 export { openStepArena, withStepArena, type StepArena } from './kernels/engine.js';
 export { cpuKernels, setCpuKernels, scope, keep, beginScope, profileKernels, type CpuKernelSet, type ScopeHandle } from './kernels/engine.js';
 import './kernels/wasm/index.js'; // the host kernel backends: 'wasm', and 'js' as its fallback

@@ -30,11 +30,11 @@ export {
 } from './kernels/engine.js';
 export type { KernelFunc, KernelInput, KernelOutput, KernelAttrs } from './kernels/types.js';
 export { setBackend, getBackend, backendInstance, registerBackendFactory, disposeBackends, type Backend } from './backend.js';
-export { setNumThreads, getNumThreads } from './kernels/js/index.js';
+export { setNumThreads, getNumThreads } from './kernels/wasm/threads.js';
 export { openStepArena, withStepArena, type StepArena } from './kernels/engine.js';
 export { registerGpuBackend, createGpuBackend, type GpuBackend, type GpuBackendOptions } from './kernels/gpu/index.js';
 import './kernels/wasm/index.js'; // the host kernel backends: 'wasm', and 'js' as its fallback
-import './kernels/js/nodeThreads.js'; // this is the Node entry: the CPU kernels get Node's worker threads
+import './kernels/wasm/nodeThreads.js'; // this is the Node entry: the WebAssembly kernels get Node's worker threads
 import { registerGpuBackend } from './kernels/gpu/index.js';
 
 // 'gpu' becomes selectable with `await setBackend('gpu')`; nothing touches a GPU before that.

@@ -6,7 +6,7 @@ import { Rng } from '../autograd/rng.js';
 import { backendFromEnv, backendInstance, setBackend } from '../backend.js';
 import { listCache } from '../data/cache.js';
 import { SYNTHETIC_DEFAULTS, indicesOf, loadDataset, selectAnnotated, type SegDataset, type SplitName } from '../data/index.js';
-import { getNumThreads, setNumThreads } from '../kernels/js/index.js';
+import { getNumThreads, setNumThreads } from '../kernels/wasm/threads.js';
 import { cpuKernels } from '../kernels/engine.js';
 import { kernelCacheStats, wasmSimdAvailable } from '../kernels/wasm/index.js';
 import { listKernels } from '../kernels/registry.js';

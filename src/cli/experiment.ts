@@ -7,7 +7,7 @@
  * `--backend gpu` trains the networks on the device (docs/gpu.md); `SIZESEG_GPU_EMULATION=1` runs it in GPU.js's
  * CPU mode (tests, machines without a GPU).
  */
-import '../kernels/js/nodeThreads.js'; // Node's worker threads for the CPU kernels
+import '../kernels/wasm/nodeThreads.js'; // Node's worker threads for the WebAssembly kernels
 import { parseArgs } from 'node:util';
 import { backendFromEnv, backendInstance, disposeBackends, setBackend } from '../backend.js';
 import '../kernels/wasm/index.js'; // the host kernel backends ('wasm', 'js')

@@ -5,7 +5,7 @@
  * saving what it had. `sizeseg --help` lists the commands; `sizeseg <command> --help` (or
  * `sizeseg help <command>`) prints a command's own help with its defaults (each command's file holds it).
  */
-import '../kernels/js/nodeThreads.js'; // Node's worker threads for the CPU kernels
+import '../kernels/wasm/nodeThreads.js'; // Node's worker threads for the WebAssembly kernels
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { disposeBackends } from '../backend.js';

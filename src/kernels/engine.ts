@@ -66,9 +66,8 @@ export interface KernelBackend {
   scopedMemory?(): boolean;
   /** Bytes of scoped memory in use. */
   scopeBytes?(): number;
-  /** Threads its kernels use (host backends with worker threads), and setting them. */
+  /** Threads its kernels use (host backends with worker threads; 1 without). */
   numThreads?(): number;
-  setNumThreads?(n: number): void;
   /** What it is, for `sizeseg info`. */
   info(): Record<string, unknown>;
 }
@@ -138,13 +137,6 @@ export function setHostBackend(name: string): void {
 /** Threads the host kernels use (main thread included); 1 where the backend has no threads. */
 export function getNumThreads(): number {
   return hostBackend().numThreads?.() ?? 1;
-}
-
-/** Sets the threads of the host kernels (1: single-threaded). */
-export function setNumThreads(n: number): void {
-  const b = hostBackend();
-  if (!b.setNumThreads) throw new Error(`setNumThreads: the '${b.name}' kernels have no threads.`);
-  b.setNumThreads(n);
 }
 
 // ---- dispatch --------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
  * The import rule of docs/architecture.md, read from the source files themselves:
  *  - the layers above the backends (autograd, models, train, experiments, estimators, data) import no module
  *    of a backend (src/kernels/js, src/kernels/wasm, src/kernels/gpu): they reach kernels through the engine;
- *  - the engine's core (src/kernels/*.ts) imports nothing else of src.
+ *  - the engine's core (src/kernels/*.ts) imports nothing else of src;
+ *  - nothing ships source text by Function.prototype.toString (src/ and the page's web/src/).
  * Only the entry points (src/index.ts, src/browser.ts, src/cli/*) import a backend's registration.
  */
 import { readFileSync, readdirSync, statSync } from 'node:fs';
@@ -41,12 +42,13 @@ export function violations(files: Record<string, string>): string[] {
       if (ABOVE.some((a) => path.startsWith(a)) && BACKENDS.some((b) => imp.startsWith(b))) out.push(`${path} imports the backend module ${imp}`);
       if (isCore(path) && !isCore(imp)) out.push(`${path} is the engine's core but imports ${imp}`);
     }
+    if (/Function\.prototype\.toString|\.toString\.call\(/.test(text)) out.push(`${path} ships source text by Function.prototype.toString`);
   }
   return out;
 }
 
 describe('the import rule (docs/architecture.md)', () => {
-  const files = Object.fromEntries(filesUnder(src).map((f) => [relative(src, f), readFileSync(f, 'utf8')]));
+  const files = Object.fromEntries([...filesUnder(src), ...filesUnder(join(root, 'web/src'))].map((f) => [relative(src, f), readFileSync(f, 'utf8')]));
 
   it('holds for src/', () => {
     expect(violations(files)).toEqual([]);
@@ -58,11 +60,13 @@ describe('the import rule (docs/architecture.md)', () => {
       'kernels/bad.ts': "import { Tensor } from '../autograd/tensor.js';",
       'train/fine.ts': "import { scope } from '../kernels/engine.js';\nimport type { Tensor } from '../autograd/tensor.js';",
       'cli/fine.ts': "import '../kernels/wasm/index.js';",
+      'kernels/js/shipped.ts': 'const source = Function.prototype.toString.call(kernel);',
     })).toEqual([
       'models/bad.ts imports the backend module kernels/wasm/gemm.ts',
       'models/bad.ts imports the backend module kernels/js/index.ts',
       'models/bad.ts imports the backend module kernels/gpu/register.ts',
       'kernels/bad.ts is the engine\'s core but imports autograd/tensor.ts',
+      'kernels/js/shipped.ts ships source text by Function.prototype.toString',
     ]);
   });
 });

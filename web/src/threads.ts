@@ -1,5 +1,5 @@
 /**
- * More than one kernel thread in a page: a ThreadPlatform (src/kernels/js/threadPool.ts) made of Web Workers,
+ * More than one kernel thread in a page: a ThreadPlatform (src/kernels/wasm/threads.ts) made of Web Workers,
  * for the training worker when the page is cross-origin isolated (SharedArrayBuffer and Atomics.wait exist).
  *
  * Two browser facts shape it (../shared/browser/README.md): a browser has no synchronous `receiveMessageOnPort`,
@@ -7,15 +7,15 @@
  * on a MessageChannel port arrive. So:
  *  - the pool workers are started and connected by a MessageChannel *before* training, while the training
  *    worker's event loop is free (`preparePoolWorkers`);
- *  - when the thread pool starts a worker, its program goes over that port; the pool's synchronous job loop
- *    (WORKER_LOOP, which takes each job with a synchronous receive) is replaced by an event-driven one: a job
- *    arrives as a port message, runs, and is signalled done through the shared control words exactly as the
- *    pool expects (ctrl[1] = the job's sequence number, then Atomics.notify). The training worker blocks in
- *    Atomics.wait meanwhile, which a worker may do.
+ *  - when the thread pool starts a worker, its program goes over that port, with this platform's job loop in
+ *    place of the synchronous one (which needs a synchronous receive): a job arrives as a port message, runs,
+ *    and is signalled done through the shared control words exactly as the pool expects (ctrl[1] = the job's
+ *    sequence number, then Atomics.notify). The training worker blocks in Atomics.wait meanwhile, which a
+ *    worker may do.
  */
-import { WORKER_LOOP, installThreadPlatform, type PoolWorkerHandle, type ThreadPlatform } from '../../src/kernels/js/threadPool.js';
+import { installThreadPlatform, type PoolWorkerHandle, type ThreadPlatform } from '../../src/kernels/wasm/threads.js';
 
-/** The event-driven replacement of WORKER_LOOP: the pool's WORKER_SETUP (self-test, finishJob) stays. */
+/** The event-driven job loop: each job arrives as a port message and goes to the pool's finishJob. */
 const EVENT_LOOP = `
 let last = 0;
 port.onmessage = (ev) => {
@@ -84,14 +84,14 @@ export async function preparePoolWorkers(count: number): Promise<void> {
 export const webWorkerThreadPlatform: ThreadPlatform = {
   name: 'Web Workers',
   prologue: PROLOGUE,
+  jobLoop: EVENT_LOOP,
   cores: () => navigator.hardwareConcurrency || 1,
   threadsSetting: () => undefined,
   startWorker(source: string, ctrl: SharedArrayBuffer): PoolWorkerHandle {
     const slot = prepared.shift();
     if (!slot) throw new Error('no prepared kernel Web Worker (call preparePoolWorkers first)');
-    if (!source.includes(WORKER_LOOP)) throw new Error('the kernel worker program has no WORKER_LOOP to replace');
     started++;
-    slot.port.postMessage({ source: source.replace(WORKER_LOOP, () => EVENT_LOOP), ctrl });
+    slot.port.postMessage({ source, ctrl });
     return {
       post: (job) => slot.port.postMessage(job),
       // the pool worker keeps the text; a browser cannot read it back synchronously, the console has it

@@ -7,7 +7,7 @@ import {
   ResUNet, Rng, cpuKernels, evaluate, foregroundPriorLogit, generateSynthetic, getBackend, getNumThreads, indicesOf, predictLogits, pretrain,
   selectAnnotated, setNumThreads, sizetrain, type SegDataset,
 } from '../../src/browser.js';
-import { parallelRunCount, threadingDisabledReason } from '../../src/kernels/js/threadPool.js';
+import { parallelRunCount, threadingDisabledReason } from '../../src/kernels/wasm/threads.js';
 import type { FromWorker, Overlay, ToWorker, TrainConfig, VolumesLoaded } from './protocol.js';
 import { installWebWorkerThreads, preparePoolWorkers } from './threads.js';
 import { datasetFromFiles } from './volumes.js';

@@ -4,7 +4,7 @@
  * in place with the unbiased variance; eval mode normalises with the running statistics.
  * Statistics are accumulated in float64; outputs have x's dtype.
  */
-import type { F } from './kernels.js';
+import type { TypedArray as F } from '../types.js';
 import { allocHost } from '../engine.js';
 import type { Shape4 } from './conv2d.js';
 

@@ -1,24 +1,17 @@
 /**
- * 2-D convolution (cross-correlation, PyTorch semantics) over NCHW typed arrays.
+ * 2-D convolution (cross-correlation, PyTorch semantics) over NCHW typed arrays: the readable reference.
+ * One thread, plain loops, every sum in float64 and rounded once into the output's type. Each pass is the
+ * formula it implements, with x[n, c, i·s − p + kh, j·s − p + kw] read as 0 outside the image:
  *
- * Forward: implicit GEMM per image — the image is copied once into a zero-padded float64 buffer and
- * the 8×8 register-tiled micro-kernels (kernels.ts) read the taps straight from it, computing
- * 8 output channels × 8 output positions per call against the packed weights W[O, C·KH·KW]
- * (no im2col matrix is materialised).
- * Input gradient: for stride 1 (and padding ≤ kernel−1) it is a forward convolution of dy with the
- * flipped, transposed kernel and padding KH−1−p, i.e. the same fast path; otherwise
- * GEMM W^T·dy + col2im.
- * Weight gradient: dy_n[O,P] · cols_n^T with the taps again read from the padded image,
- * accumulated over the batch in float64.
- * Threads: when the batch has ≥ 2 images and the convolution is large enough to pay for the
- * hand-off, images are handed out dynamically to the main thread and the pool's workers.
+ *   forward          y[n,o,i,j]    = bias[o] + Σ_c Σ_kh Σ_kw  x[n, c, i·s−p+kh, j·s−p+kw] · w[o,c,kh,kw]
+ *   input gradient   dx[n,c,h,w]  = Σ over (o, i, j, kh, kw) with i·s−p+kh = h, j·s−p+kw = w  of  dy[n,o,i,j] · w[o,c,kh,kw]
+ *   weight gradient  dw[o,c,kh,kw] = Σ_n Σ_i Σ_j  dy[n,o,i,j] · x[n, c, i·s−p+kh, j·s−p+kw]
+ *   bias gradient    db[o]         = Σ_n Σ_i Σ_j  dy[n,o,i,j]
+ *
+ * The loops run over whole output rows (the innermost index j moves along memory), which is what lets a
+ * JavaScript engine run them at a useful speed without unrolling anything by hand.
  */
-import {
-  convBwdInGemmDyn, convBwdInputGemmImages, convBwdWDyn, convBwdWeightImages, convFwdDyn, convFwdImages, packA, wsBuf,
-} from './kernels.js';
-import type { F, KernelJob } from './kernels.js';
-import { mainWorkspace } from './gemm.js';
-import { availableWorkers, countWorkerItems, runParallel, sharedF64, sharedI32, sharedLike, toShared } from './threadPool.js';
+import type { TypedArray as F } from '../types.js';
 
 export type Shape4 = [number, number, number, number];
 
@@ -26,9 +19,6 @@ export interface Conv2dOptions {
   stride: number;
   padding: number;
 }
-
-/** Minimum FLOPs (2·N·O·HO·WO·C·KH·KW) before a convolution is split over threads (measured break-even ≈ 1.2 MFLOP on 2 cores). */
-export const CONV_THREAD_MIN_FLOPS = 1.5e6;
 
 function allocLike(like: F, n: number): F {
   return like instanceof Float32Array ? new Float32Array(n) : new Float64Array(n);
@@ -68,217 +58,116 @@ export function geometry(xShape: Shape4, wShape: Shape4, opts: Conv2dOptions): G
   return { N, C, H, W, O, KH, KW, s, p, HO, WO };
 }
 
-/** How many threads to use for a batch of n images and this many FLOPs (1 = main thread only). */
-function threadsFor(n: number, flops: number): number {
-  if (n < 2 || flops < CONV_THREAD_MIN_FLOPS) return 1;
-  return 1 + Math.min(availableWorkers(), n - 1);
-}
-
 /** Output spatial size of a convolution. */
 export function conv2dOutputShape(xShape: Shape4, wShape: Shape4, opts: Conv2dOptions): Shape4 {
   const g = geometry(xShape, wShape, opts);
   return [g.N, g.O, g.HO, g.WO];
 }
 
-/**
- * Runs the forward kernel over a batch; `wpack` fills the packed weights (wpLen elements).
- * Shared by the forward pass and the stride-1 input gradient.
- */
-function runFwd(
-  x: F, N: number, C: number, H: number, W: number,
-  wpack: (dst: Float64Array) => void, wpLen: number,
-  O: number, KH: number, KW: number, s: number, ph: number, pw: number, HO: number, WO: number,
-  bias: F | null, out: F, T: number,
-): void {
-  const CHW = C * H * W;
-  const OP = O * HO * WO;
-  if (T <= 1) {
-    const wp = wsBuf(mainWorkspace, 'conv.wp', wpLen);
-    wpack(wp);
-    convFwdImages(x, 0, N, C, H, W, wp, O, KH, KW, s, ph, pw, HO, WO, bias, out, 0, mainWorkspace);
-    return;
-  }
-  // Threaded: images are handed out dynamically (shared counter). The main thread reads x and
-  // writes `out` directly; workers read a shared copy of x and write shared scratch, copied back
-  // for the images they produced.
-  const wp = sharedF64('wpack', wpLen);
-  wpack(wp);
-  const biasS = bias === null ? null : toShared(bias, 0, O, 'bias').buf;
-  const xs = toShared(x, 0, N * CHW, 'in1').buf;
-  const outS = sharedLike(out, 'out', N * OP);
-  const { ctr, who } = schedule(N);
-  const jobs: KernelJob[] = [];
-  for (let t = 1; t < T; t++) {
-    jobs.push({
-      op: 'fwd', x: xs, count: N, C, H, W, wp, O, KH, KW, s, ph, pw, HO, WO, bias: biasS, out: outS, ctr, who, me: t,
-    });
-  }
-  runParallel(jobs, () => {
-    convFwdDyn(x, N, C, H, W, wp, O, KH, KW, s, ph, pw, HO, WO, bias, out, ctr, who, 0, mainWorkspace);
-  });
-  copyBack(who, N, OP, outS, out);
+/** The range of output indices i with 0 ≤ i·s − p + k < size (the taps of offset k that land inside the image). */
+function inside(k: number, size: number, out: number, s: number, p: number): [number, number] {
+  const lo = Math.max(0, Math.ceil((p - k) / s));
+  const hi = Math.min(out, Math.floor((size - 1 + p - k) / s) + 1);
+  return [lo, Math.max(lo, hi)];
 }
 
-/** Shared work counter (reset to 0) and per-item producer flags (cleared) for n items. */
-function schedule(n: number): { ctr: Int32Array; who: Int32Array } {
-  const ctr = sharedI32('sched.ctr', 1);
-  const who = sharedI32('sched.who', n);
-  Atomics.store(ctr, 0, 0);
-  who.fill(0, 0, n);
-  return { ctr, who };
-}
-
-/** Copies the items produced by workers (who[i] ≠ 0, `len` elements each) from shared scratch. */
-function copyBack(who: Int32Array, n: number, len: number, src: F, dst: F): void {
-  countWorkerItems(who, n);
-  for (let i = 0; i < n; i++) {
-    if (who[i] !== 0) dst.set(src.subarray(i * len, (i + 1) * len), i * len);
-  }
-}
-
-/**
- * y = conv2d(x, w) + bias. x: [N,C,H,W], w: [O,C,KH,KW], bias: [O] or null.
- * Returns the output [N,O,HO,WO] in x's dtype.
- */
-export function conv2dForward(
-  x: F, xShape: Shape4, w: F, wShape: Shape4, bias: F | null, opts: Conv2dOptions,
-): { out: F; outShape: Shape4 } {
-  const g = geometry(xShape, wShape, opts);
+/** Forward pass: y = conv(x, w) + bias. */
+export function conv2dForward(x: F, xShape: Shape4, w: F, wShape: Shape4, bias: F | null, opts: Conv2dOptions): { out: F; outShape: Shape4 } {
+  const { N, C, H, W, O, KH, KW, s, p, HO, WO } = geometry(xShape, wShape, opts);
   checkLen('x', x, xShape);
-  checkLen('w', w, wShape);
-  if (bias !== null && bias.length !== g.O) throw new Error(`conv2d: bias has ${bias.length} elements, expected ${g.O}`);
-  const { N, C, H, W, O, KH, KW, s, p, HO, WO } = g;
+  checkLen('weight', w, wShape);
+  if (bias !== null && bias.length !== O) throw new Error(`conv2d: bias has ${bias.length} elements, expected ${O}`);
   const out = allocLike(x, N * O * HO * WO);
-  const outShape: Shape4 = [N, O, HO, WO];
-  if (N === 0 || O === 0) return { out, outShape };
-  const K = C * KH * KW;
-  const flops = 2 * N * O * HO * WO * K;
-  const T = threadsFor(N, flops);
-  const wpLen = (((O + 7) >> 3) << 3) * K;
-  runFwd(x, N, C, H, W, (dst) => packA(w, 0, K, 1, O, K, dst), wpLen, O, KH, KW, s, p, p, HO, WO, bias, out, T);
-  return { out, outShape };
+  const acc = new Float64Array(HO * WO);
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < O; o++) {
+      acc.fill(bias === null ? 0 : bias[o]!);
+      for (let c = 0; c < C; c++) {
+        const xPlane = (n * C + c) * H * W;
+        for (let kh = 0; kh < KH; kh++) {
+          const [i0, i1] = inside(kh, H, HO, s, p);
+          for (let kw = 0; kw < KW; kw++) {
+            const wv = w[((o * C + c) * KH + kh) * KW + kw]!;
+            const [j0, j1] = inside(kw, W, WO, s, p);
+            for (let i = i0; i < i1; i++) {
+              const xRow = xPlane + (i * s - p + kh) * W - p + kw;
+              const aRow = i * WO;
+              for (let j = j0; j < j1; j++) acc[aRow + j] = acc[aRow + j]! + wv * x[xRow + j * s]!;
+            }
+          }
+        }
+      }
+      out.set(acc, (n * O + o) * HO * WO);
+    }
+  }
+  return { out, outShape: [N, O, HO, WO] };
 }
 
-/** Packs the flipped, transposed kernel Wt[c, (o,kh,kw)] = w[o, c, KH-1-kh, KW-1-kw] into 8-row panels. */
-function packFlippedTransposed(w: F, O: number, C: number, KH: number, KW: number, dst: Float64Array): void {
-  const K2 = O * KH * KW;
-  const tmp = wsBuf(mainWorkspace, 'conv.wflip', C * K2);
-  for (let c = 0; c < C; c++) {
-    for (let o = 0; o < O; o++) {
+/** Input gradient: every dy[n,o,i,j] · w[o,c,kh,kw] added to the input pixel its tap read. */
+export function conv2dBackwardInput(dy: F, dyShape: Shape4, w: F, wShape: Shape4, xShape: Shape4, opts: Conv2dOptions): F {
+  const { N, C, H, W, O, KH, KW, s, p, HO, WO } = geometry(xShape, wShape, opts);
+  checkShape('dyShape', dyShape);
+  if (dyShape[0] !== N || dyShape[1] !== O || dyShape[2] !== HO || dyShape[3] !== WO) {
+    throw new Error(`conv2d: dy shape [${dyShape.join(', ')}] is not the output shape [${N}, ${O}, ${HO}, ${WO}]`);
+  }
+  checkLen('dy', dy, dyShape);
+  checkLen('weight', w, wShape);
+  const dx = allocLike(dy, N * C * H * W);
+  const acc = new Float64Array(H * W);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      acc.fill(0);
+      for (let o = 0; o < O; o++) {
+        const dyPlane = (n * O + o) * HO * WO;
+        for (let kh = 0; kh < KH; kh++) {
+          const [i0, i1] = inside(kh, H, HO, s, p);
+          for (let kw = 0; kw < KW; kw++) {
+            const wv = w[((o * C + c) * KH + kh) * KW + kw]!;
+            const [j0, j1] = inside(kw, W, WO, s, p);
+            for (let i = i0; i < i1; i++) {
+              const aRow = (i * s - p + kh) * W - p + kw;
+              const dRow = dyPlane + i * WO;
+              for (let j = j0; j < j1; j++) acc[aRow + j * s] = acc[aRow + j * s]! + wv * dy[dRow + j]!;
+            }
+          }
+        }
+      }
+      dx.set(acc, (n * C + c) * H * W);
+    }
+  }
+  return dx;
+}
+
+/** Weight gradient: each weight's taps, summed over the batch and the output positions. */
+export function conv2dBackwardWeight(dy: F, dyShape: Shape4, x: F, xShape: Shape4, wShape: Shape4, opts: Conv2dOptions): F {
+  const { N, C, H, W, O, KH, KW, s, p, HO, WO } = geometry(xShape, wShape, opts);
+  checkShape('dyShape', dyShape);
+  if (dyShape[0] !== N || dyShape[1] !== O || dyShape[2] !== HO || dyShape[3] !== WO) {
+    throw new Error(`conv2d: dy shape [${dyShape.join(', ')}] is not the output shape [${N}, ${O}, ${HO}, ${WO}]`);
+  }
+  checkLen('dy', dy, dyShape);
+  checkLen('x', x, xShape);
+  const dw = allocLike(dy, O * C * KH * KW);
+  for (let o = 0; o < O; o++) {
+    for (let c = 0; c < C; c++) {
       for (let kh = 0; kh < KH; kh++) {
+        const [i0, i1] = inside(kh, H, HO, s, p);
         for (let kw = 0; kw < KW; kw++) {
-          tmp[c * K2 + (o * KH + kh) * KW + kw] = w[((o * C + c) * KH + (KH - 1 - kh)) * KW + (KW - 1 - kw)]!;
+          const [j0, j1] = inside(kw, W, WO, s, p);
+          let sum = 0;
+          for (let n = 0; n < N; n++) {
+            const xPlane = (n * C + c) * H * W, dyPlane = (n * O + o) * HO * WO;
+            for (let i = i0; i < i1; i++) {
+              const xRow = xPlane + (i * s - p + kh) * W - p + kw;
+              const dRow = dyPlane + i * WO;
+              for (let j = j0; j < j1; j++) sum += dy[dRow + j]! * x[xRow + j * s]!;
+            }
+          }
+          dw[((o * C + c) * KH + kh) * KW + kw] = sum;
         }
       }
     }
   }
-  packA(tmp, 0, K2, 1, C, K2, dst);
-}
-
-/**
- * dL/dx of y = conv2d(x, w): dy [N,O,HO,WO], w [O,C,KH,KW] → dx [N,C,H,W] (dy's dtype).
- */
-export function conv2dBackwardInput(
-  dy: F, dyShape: Shape4, w: F, wShape: Shape4, xShape: Shape4, opts: Conv2dOptions,
-): F {
-  const g = geometry(xShape, wShape, opts);
-  const { N, C, H, W, O, KH, KW, s, p, HO, WO } = g;
-  checkShape('dyShape', dyShape);
-  if (dyShape[0] !== N || dyShape[1] !== O || dyShape[2] !== HO || dyShape[3] !== WO) {
-    throw new Error(`conv2d: dy shape [${dyShape.join(', ')}] does not match the output [${N}, ${O}, ${HO}, ${WO}]`);
-  }
-  checkLen('dy', dy, dyShape);
-  checkLen('w', w, wShape);
-  const dx = allocLike(dy, N * C * H * W);
-  if (N === 0 || C === 0 || O === 0) return dx;
-  const K = C * KH * KW;
-  const flops = 2 * N * O * HO * WO * K;
-  const T = threadsFor(N, flops);
-  if (s === 1 && p <= KH - 1 && p <= KW - 1) {
-    // dx = conv(dy, flip(w)^T, padding K-1-p), stride 1: output is exactly H×W.
-    const K2 = O * KH * KW;
-    const wpLen = (((C + 7) >> 3) << 3) * K2;
-    runFwd(dy, N, O, HO, WO, (dst) => packFlippedTransposed(w, O, C, KH, KW, dst), wpLen,
-      C, KH, KW, 1, KH - 1 - p, KW - 1 - p, H, W, null, dx, T);
-    return dx;
-  }
-  // General: cols = W^T · dy, col2im. W^T as A: rows k (C·KH·KW), inner dimension O.
-  const wtLen = (((K + 7) >> 3) << 3) * O;
-  const OP = O * HO * WO;
-  const CHW = C * H * W;
-  if (T <= 1) {
-    const wtp = wsBuf(mainWorkspace, 'conv.wtp', wtLen);
-    packA(w, 0, 1, K, K, O, wtp);
-    convBwdInputGemmImages(dy, 0, N, O, HO, WO, wtp, C, H, W, KH, KW, s, p, p, dx, 0, mainWorkspace);
-    return dx;
-  }
-  const wtp = sharedF64('wpack', wtLen);
-  packA(w, 0, 1, K, K, O, wtp);
-  const dys = toShared(dy, 0, N * OP, 'in1').buf;
-  const dxs = sharedLike(dx, 'out', N * CHW);
-  const { ctr, who } = schedule(N);
-  const jobs: KernelJob[] = [];
-  for (let t = 1; t < T; t++) {
-    jobs.push({
-      op: 'bwdInGemm', dy: dys, count: N, O, HO, WO, wtp, C, H, W, KH, KW, s, ph: p, pw: p, dx: dxs, ctr, who, me: t,
-    });
-  }
-  runParallel(jobs, () => {
-    convBwdInGemmDyn(dy, N, O, HO, WO, wtp, C, H, W, KH, KW, s, p, p, dx, ctr, who, 0, mainWorkspace);
-  });
-  copyBack(who, N, CHW, dxs, dx);
-  return dx;
-}
-
-/**
- * dL/dw of y = conv2d(x, w): dy [N,O,HO,WO], x [N,C,H,W] → dw [O,C,KH,KW] (x's dtype),
- * summed over the batch (accumulated in float64).
- */
-export function conv2dBackwardWeight(
-  dy: F, dyShape: Shape4, x: F, xShape: Shape4, wShape: Shape4, opts: Conv2dOptions,
-): F {
-  const g = geometry(xShape, wShape, opts);
-  const { N, C, H, W, O, KH, KW, s, p, HO, WO } = g;
-  checkShape('dyShape', dyShape);
-  if (dyShape[0] !== N || dyShape[1] !== O || dyShape[2] !== HO || dyShape[3] !== WO) {
-    throw new Error(`conv2d: dy shape [${dyShape.join(', ')}] does not match the output [${N}, ${O}, ${HO}, ${WO}]`);
-  }
-  checkLen('dy', dy, dyShape);
-  checkLen('x', x, xShape);
-  const K = C * KH * KW;
-  const dw = allocLike(x, O * K);
-  if (N === 0 || O === 0 || K === 0) return dw;
-  const flops = 2 * N * O * HO * WO * K;
-  const T = threadsFor(N, flops);
-  const acc = wsBuf(mainWorkspace, 'conv.dwacc', O * K);
-  acc.fill(0, 0, O * K);
-  if (T <= 1) {
-    convBwdWeightImages(dy, 0, N, O, HO, WO, x, 0, C, H, W, KH, KW, s, p, p, acc, mainWorkspace);
-  } else {
-    // Each thread accumulates the images it takes into its own float64 accumulator; they are
-    // summed at the end (the split of images between threads varies, so the last bits can too).
-    const OP = O * HO * WO;
-    const CHW = C * H * W;
-    const dys = toShared(dy, 0, N * OP, 'in1').buf;
-    const xs = toShared(x, 0, N * CHW, 'in2').buf;
-    const { ctr, who } = schedule(N);
-    const jobs: KernelJob[] = [];
-    const accs: Float64Array[] = [];
-    for (let t = 1; t < T; t++) {
-      const a = sharedF64(`acc${t}`, O * K);
-      a.fill(0, 0, O * K);
-      jobs.push({
-        op: 'bwdW', dy: dys, count: N, O, HO, WO, x: xs, C, H, W, KH, KW, s, ph: p, pw: p, dw: a, ctr, who, me: t,
-      });
-      accs.push(a);
-    }
-    runParallel(jobs, () => {
-      convBwdWDyn(dy, N, O, HO, WO, x, C, H, W, KH, KW, s, p, p, acc, ctr, who, 0, mainWorkspace);
-    });
-    countWorkerItems(who, N);
-    for (const a of accs) for (let i = 0; i < O * K; i++) acc[i] = acc[i]! + a[i]!;
-  }
-  for (let i = 0; i < O * K; i++) dw[i] = acc[i]!;
   return dw;
 }
 
@@ -299,34 +188,4 @@ export function conv2dBackwardBias(dy: F, dyShape: Shape4): F {
     db[o] = s;
   }
   return db;
-}
-
-/** The straightforward 7-loop convolution (float64 accumulation): reference for tests and benchmarks. */
-export function conv2dNaive(
-  x: F, xShape: Shape4, w: F, wShape: Shape4, bias: F | null, opts: Conv2dOptions,
-): { out: F; outShape: Shape4 } {
-  const { N, C, H, W, O, KH, KW, s, p, HO, WO } = geometry(xShape, wShape, opts);
-  const out = allocLike(x, N * O * HO * WO);
-  for (let n = 0; n < N; n++) {
-    for (let o = 0; o < O; o++) {
-      for (let oh = 0; oh < HO; oh++) {
-        for (let ow = 0; ow < WO; ow++) {
-          let acc = bias === null ? 0 : bias[o]!;
-          for (let c = 0; c < C; c++) {
-            for (let kh = 0; kh < KH; kh++) {
-              const ih = oh * s - p + kh;
-              if (ih < 0 || ih >= H) continue;
-              for (let kw = 0; kw < KW; kw++) {
-                const iw = ow * s - p + kw;
-                if (iw < 0 || iw >= W) continue;
-                acc += x[((n * C + c) * H + ih) * W + iw]! * w[((o * C + c) * KH + kh) * KW + kw]!;
-              }
-            }
-          }
-          out[((n * O + o) * HO + oh) * WO + ow] = acc;
-        }
-      }
-    }
-  }
-  return { out, outShape: [N, O, HO, WO] };
 }

@@ -4,7 +4,6 @@
  * inputs for the typed-array functions of this folder, where the numerics live.
  */
 import { allocHost, registerKernelBackend } from '../engine.js';
-import { getNumThreads, setNumThreads } from './threadPool.js';
 import { registerKernel } from '../registry.js';
 import { host, type KernelAttrs, type KernelFunc, type KernelInput } from '../types.js';
 import { batchNorm2dBackward, batchNorm2dEvalBackward, batchNorm2dForward } from './batchNorm2d.js';
@@ -94,8 +93,6 @@ export function registerJsBackend(): void {
     fallback: null,
     priority: 1,
     unavailableReason: () => null,
-    numThreads: getNumThreads,
-    setNumThreads,
     info: () => ({ kernels: 'js', what: 'readable JavaScript loops (src/kernels/js), float32 and float64' }),
   });
   for (const [kernelName, kernelFunc] of Object.entries(kernels)) registerKernel({ kernelName, backendName: 'js', kernelFunc });

@@ -1,5 +1,5 @@
 /** Nearest-neighbour ×2 upsampling over NCHW: out[n,c,2i+a,2j+b] = x[n,c,i,j]. */
-import type { F } from './kernels.js';
+import type { TypedArray as F } from '../types.js';
 import type { Shape4 } from './conv2d.js';
 
 function checkShape(name: string, s: readonly number[]): void {

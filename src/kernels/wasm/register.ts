@@ -5,7 +5,7 @@
  * kernels every backend has, it offers fused ones (AddRelu, Conv2DRelu, BatchNorm2DRelu, …): ops ask for
  * them and compose the plain kernels where a backend has none.
  */
-import { getNumThreads, setNumThreads } from '../js/threadPool.js';
+import { getNumThreads } from './threads.js';
 import { registerKernelBackend } from '../engine.js';
 import { registerKernel, type KernelConfig } from '../registry.js';
 import { host, type KernelAttrs, type KernelFunc, type KernelInput } from '../types.js';
@@ -150,7 +150,6 @@ export function registerWasmBackend(): void {
     scopedMemory,
     scopeBytes,
     numThreads: getNumThreads,
-    setNumThreads,
     info: () => ({ kernels: 'wasm', what: 'WebAssembly SIMD generated per shape (src/kernels/wasm), float32', scopedMemory: scopedMemory(), cache: kernelCacheStats() }),
   });
   for (const k of kernels) registerKernel({ ...k, backendName: 'wasm' });

@@ -16,8 +16,7 @@
  * - No Node API here: the browser page uses the same kernels (one thread, or a Web Worker pool).
  */
 import { ModuleBuilder, f32, f32x4, i32, v128, type Expr } from './emitter.js';
-import { availableWorkers, runParallel } from '../js/threadPool.js';
-import type { KernelJob, WasmJob } from '../js/kernels.js';
+import { availableWorkers, runParallel, type WasmJob } from './threads.js';
 
 const PAGE = 65536;
 /** 2 GiB: addresses stay below 2^31, so signed i32 comparisons in kernels are safe. */
@@ -272,10 +271,10 @@ export function runItems(kernel: CompiledKernel, fn: string, argsPtr: number, co
     drive(argsPtr, COUNTER_BYTE, count);
     return;
   }
-  const jobs: KernelJob[] = [];
+  const jobs: WasmJob[] = [];
   for (let w = 0; w < workers; w++) {
     const has = (workerHas[w] ??= { memory: false, keys: new Set() });
-    const job: WasmJob = { op: 'wasm', key: kernel.key, fn, argsPtr, ctrByte: COUNTER_BYTE, count };
+    const job: WasmJob = { key: kernel.key, fn, argsPtr, ctrByte: COUNTER_BYTE, count };
     if (!has.memory) {
       job.memory = wasmMemory();
       has.memory = true;
@@ -284,7 +283,7 @@ export function runItems(kernel: CompiledKernel, fn: string, argsPtr: number, co
       job.module = kernel.module;
       has.keys.add(kernel.key);
     }
-    jobs.push(job as unknown as KernelJob);
+    jobs.push(job);
   }
   // the main thread takes items from the same counter through its own instance
   runParallel(jobs, () => drive(argsPtr, COUNTER_BYTE, count));

@@ -13,7 +13,7 @@ import { describe, expect, it } from 'vitest';
 import {
   conv2dBackwardInputWasm, conv2dBackwardWeightWasm, conv2dForwardWasm,
 } from '../../../src/kernels/wasm/conv2d.js';
-import { setNumThreads, getNumThreads } from '../../../src/kernels/js/threadPool.js';
+import { setNumThreads, getNumThreads } from '../../../src/kernels/wasm/threads.js';
 import { wasmSimdAvailable } from '../../../src/kernels/wasm/runtime.js';
 import { conv2dBackFilterRef, conv2dBackInputRef, conv2dRef, outSize, randomF32, rng, type S4 } from '../gpu/_reference.js';
 import { skipNote } from '../../_helpers/skipNote.js';

@@ -12,7 +12,7 @@ import { gemmWasm } from '../../../src/kernels/wasm/gemm.js';
 import { distanceTransformBatchWasm } from '../../../src/kernels/wasm/distanceTransform.js';
 import { upsampleNearest2xBackwardWasm, upsampleNearest2xForwardWasm } from '../../../src/kernels/wasm/upsample.js';
 import { wasmSimdAvailable } from '../../../src/kernels/wasm/runtime.js';
-import { getNumThreads, setNumThreads } from '../../../src/kernels/js/threadPool.js';
+import { getNumThreads, setNumThreads } from '../../../src/kernels/wasm/threads.js';
 import { batchNormBackwardRef, batchNormRef, expectClose, randomF32, rng, upsampleRef, type S4 } from '../gpu/_reference.js';
 import { skipNote } from '../../_helpers/skipNote.js';
 

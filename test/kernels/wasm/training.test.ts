@@ -12,7 +12,7 @@ import { ResUNet } from '../../../src/models/resunet.js';
 import { Adam } from '../../../src/models/optim.js';
 import { cpuKernels, setCpuKernels, type CpuKernelSet } from '../../../src/kernels/engine.js';
 import { wasmSimdAvailable } from '../../../src/kernels/wasm/runtime.js';
-import { getNumThreads, parallelRunCount, setNumThreads } from '../../../src/kernels/js/threadPool.js';
+import { getNumThreads, parallelRunCount, setNumThreads } from '../../../src/kernels/wasm/threads.js';
 import { skipNote } from '../../_helpers/skipNote.js';
 
 const noSimd = skipNote('this JavaScript engine has no WebAssembly SIMD', 'run it on Node 20 or later');

@@ -1,27 +1,21 @@
 /**
- * A tiny synchronous thread pool for the CPU kernels.
+ * The WebAssembly kernels' thread pool: a tiny synchronous pool of workers that run work items of the
+ * generated modules over the one shared memory (src/kernels/wasm/runtime.ts: `runItems`).
  *
- * - Workers are created from a self-contained plain-JavaScript source string (`eval: true`), built
- *   from `Function.prototype.toString()` of the functions in `kernels.ts`; nothing points a Worker at
- *   a .ts/.js file, so the same code runs under tsx, vitest and compiled `dist/`.
+ * - A worker runs one small fixed program (WORKER_SETUP and a job loop, below: plain JavaScript text written
+ *   as such): it keeps the memory and the module instances it was sent, and for each job calls the module's
+ *   item driver `fn$items(argsPtr, counter, count)`, which takes items from an atomic counter in the memory.
  * - Synchronisation: each worker owns an Int32Array over a SharedArrayBuffer
  *   (`[0]` = job sequence requested, `[1]` = job sequence done, `[2]` = error flag, `[3]` = ready
- *   state). The main thread posts the job descriptor on a MessagePort, bumps `[0]` and notifies;
- *   the worker, blocked in `Atomics.wait`, wakes, takes the message with `receiveMessageOnPort`,
- *   runs it, stores `[1]` and notifies. The main thread works meanwhile and then blocks in
- *   `Atomics.wait` (allowed in Node) until every worker is done.
- * - Work is handed out dynamically by the callers (a shared counter that every thread, main
- *   included, increments to take the next image / row block), so a thread slowed down by other load
- *   on the machine just takes fewer items instead of holding everybody up.
- * - Workers are `unref()`ed: they never keep the process alive, `process.exit` is never needed.
- * - Any failure to start a worker disables threading (single-threaded fallback), never an error.
- * - Platform-neutral: this module touches no Node API. How a worker is started and how a job reaches
- *   it is a `ThreadPlatform`, installed by `nodeThreads.ts` in Node (the Node entry points import it).
- *   Without a platform (e.g. in a browser bundle that installs none) everything runs on one thread.
+ *   state). The main thread posts the job, bumps `[0]` and notifies; the worker wakes, runs it, stores `[1]`
+ *   and notifies. The main thread works on the same items meanwhile and then blocks in `Atomics.wait`
+ *   (allowed in Node and in a Web Worker) until every worker is done.
+ * - Workers never keep the process alive; any failure to start one disables threading (single-threaded
+ *   fallback), never an error.
+ * - Platform-neutral: this module touches no Node API. How a worker is started and how a job reaches it is
+ *   a `ThreadPlatform`, installed by `nodeThreads.ts` in Node (the Node entry points import it) or by the
+ *   page's Web Workers (web/src/threads.ts). Without a platform everything runs on one thread.
  */
-import * as kernels from './kernels.js';
-import type { F, KernelJob } from './kernels.js';
-
 /**
  * Default thread count: SIZESEG_THREADS when it is an integer ≥ 1 (capped at 64), otherwise
  * min(2, cores). Pure function of its inputs (exported for tests).
@@ -46,8 +40,14 @@ export interface ThreadPlatform {
   cores(): number;
   /** SIZESEG_THREADS or the platform's equivalent (undefined when unset). */
   threadsSetting(): string | undefined;
-  /** Script text that defines `ctrl`, `takeJob()` and `reportError(text)` for the worker loop. */
+  /** Script text that defines `ctrl`, `takeJob()` and `reportError(text)` for the worker program. */
   readonly prologue: string;
+  /**
+   * How jobs reach `finishJob(job, seq)`: WORKER_LOOP (the default: a synchronous loop that waits on ctrl[0] and
+   * takes each job with `takeJob()`), or the platform's own, e.g. a message handler where there is no
+   * synchronous receive (a browser).
+   */
+  readonly jobLoop?: string;
   /** Starts a worker running `source`; it signals ready/failed through ctrl[3] (see the loop below). */
   startWorker(source: string, ctrl: SharedArrayBuffer): PoolWorkerHandle;
 }
@@ -99,25 +99,12 @@ interface PoolWorker {
 
 const workers: PoolWorker[] = [];
 let parallelRuns = 0;
-let workerItems = 0;
 
 /** How many multi-threaded kernel calls have run so far (diagnostics, tests). */
 export function parallelRunCount(): number {
   return parallelRuns;
 }
 
-/** How many work items (images, row blocks) worker threads have processed so far (diagnostics, tests). */
-export function workerItemCount(): number {
-  return workerItems;
-}
-
-/** Counts the items of a dynamically scheduled run that a worker produced (who[i] ≠ 0). */
-export function countWorkerItems(who: Int32Array, n: number): number {
-  let c = 0;
-  for (let i = 0; i < n; i++) if (who[i] !== 0) c++;
-  workerItems += c;
-  return c;
-}
 let broken = false;
 let brokenReason = '';
 
@@ -130,32 +117,30 @@ export function threadingDisabledReason(): string {
 export const SPIN_MS = 1;
 
 /**
- * What every worker runs first, whatever drives its jobs: its workspace, a self-test, the ready signal, and
- * `finishJob(job, seq)`, which runs one job and signals it done through the control words (ctrl[1] = seq,
- * ctrl[2] = 1 on an error, whose text goes to `reportError`). The platform's prologue defines `ctrl`,
- * `takeJob()` and `reportError(text)`; a platform without a synchronous receive (a browser) drives
- * `finishJob` from its own message handler instead of WORKER_LOOP's.
+ * What every worker runs first, whatever drives its jobs: the ready signal, and `finishJob(job, seq)`, which
+ * runs one job and signals it done through the control words (ctrl[1] = seq, ctrl[2] = 1 on an error, whose
+ * text goes to `reportError`). A job is a `WasmJob`: the memory and a module come with the first job that
+ * needs them; the worker keeps its instances.
  */
 export const WORKER_SETUP = `
-const ws = {};
-try {
-  // self-test: a tiny GEMM through the same code path the jobs use
-  const A = new Float64Array([1, 2, 3, 4, 5, 6]), B = new Float64Array([1, 0, 0, 1, 1, 1]);
-  const C = new Float64Array(4);
-  gemmAcc(2, 2, 3, A, 0, 3, 1, B, 0, 2, 1, C, 0, 2, ws);
-  if (C[0] !== 4 || C[1] !== 5 || C[2] !== 10 || C[3] !== 11) throw new Error('worker self-test failed');
-  Atomics.store(ctrl, 3, 1);
-} catch (e) {
-  Atomics.store(ctrl, 3, 2);
-  Atomics.notify(ctrl, 3);
-  throw e;
+let memory = null;
+const instances = new Map();
+function runWasmJob(job) {
+  if (job.memory !== undefined) memory = job.memory;
+  if (memory === null) throw new Error('wasm job without a memory');
+  let instance = instances.get(job.key);
+  if (instance === undefined) {
+    if (job.module === undefined) throw new Error('wasm job for an unknown module ' + job.key);
+    instance = new WebAssembly.Instance(job.module, { env: { memory } });
+    instances.set(job.key, instance);
+  }
+  // the module's driver takes items from the counter (an atomic add in WebAssembly) until none are left
+  instance.exports[job.fn + '$items'](job.argsPtr, job.ctrByte, job.count);
 }
-Atomics.notify(ctrl, 3);
 function finishJob(job, seq) {
   try {
     if (job === undefined) throw new Error('no job message');
-    if (job.op === 'wasm') runWasmJob(job, ws);
-    else runKernelJob(job, ws);
+    runWasmJob(job);
   } catch (e) {
     Atomics.store(ctrl, 2, 1);
     try { reportError(String(e && e.stack ? e.stack : e)); } catch (e2) { /* ignore */ }
@@ -163,6 +148,8 @@ function finishJob(job, seq) {
   Atomics.store(ctrl, 1, seq);
   Atomics.notify(ctrl, 1);
 }
+Atomics.store(ctrl, 3, typeof WebAssembly === 'object' ? 1 : 2);
+Atomics.notify(ctrl, 3);
 `;
 
 /** The synchronous job loop (Node): wait for the next sequence number, take its job, finish it. */
@@ -186,25 +173,27 @@ for (;;) {
 }
 `;
 
-/** The worker's full source: helper shims + every kernel function's source + the job loop (after the platform's prologue). */
-export function buildWorkerSource(prologue = ''): string {
-  const parts: string[] = ['"use strict";', 'var __name = function (f) { return f; };', prologue];
-  for (const [name, value] of Object.entries(kernels)) {
-    if (typeof value === 'function') {
-      const src = Function.prototype.toString.call(value);
-      if (!src.startsWith('function')) throw new Error(`kernel ${name} is not a plain function declaration`);
-      parts.push(src);
-    }
-  }
-  parts.push(WORKER_SETUP, WORKER_LOOP);
-  return parts.join('\n');
+/** A WebAssembly kernel job: run export `fn$items(argsPtr, ctrByte, count)` of the module cached under `key`. */
+export interface WasmJob {
+  key: string;
+  module?: WebAssembly.Module;
+  memory?: WebAssembly.Memory;
+  fn: string;
+  argsPtr: number;
+  ctrByte: number;
+  count: number;
+}
+
+/** A worker's whole program: the platform's prologue, WORKER_SETUP, and the platform's job loop. */
+export function buildWorkerSource(p: Pick<ThreadPlatform, 'prologue' | 'jobLoop'>): string {
+  return ['"use strict";', p.prologue, WORKER_SETUP, p.jobLoop ?? WORKER_LOOP].join('\n');
 }
 
 function startWorker(p: ThreadPlatform): PoolWorker | null {
   try {
     const ctrlBuf = new SharedArrayBuffer(16);
     const ctrl = new Int32Array(ctrlBuf);
-    const handle = p.startWorker(buildWorkerSource(p.prologue), ctrlBuf);
+    const handle = p.startWorker(buildWorkerSource(p), ctrlBuf);
     handle.onError(() => {
       // Only reachable for failures outside a job (jobs catch their own errors).
       broken = true;
@@ -251,7 +240,7 @@ export function availableWorkers(): number {
  * Run `jobs[i]` on worker i (jobs.length ≤ availableWorkers()) while the main thread runs
  * `mainWork()`; returns when everything is finished. A worker error is rethrown here.
  */
-export function runParallel(jobs: KernelJob[], mainWork: () => void): void {
+export function runParallel(jobs: WasmJob[], mainWork: () => void): void {
   if (jobs.length > workers.length) throw new Error('runParallel: more jobs than workers');
   parallelRuns++;
   for (let i = 0; i < jobs.length; i++) {
@@ -286,58 +275,4 @@ export function runParallel(jobs: KernelJob[], mainWork: () => void): void {
   }
   if (mainError !== null) throw mainError;
   if (errors.length > 0) throw new Error(`kernel worker failed: ${errors.join('\n')}`);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Shared scratch memory (grown on demand, reused between calls). Tags are by role ('in1', 'in2',
-// 'out', 'wpack', ...) rather than by caller, so the retained memory is bounded by a few buffers of
-// the largest size used; kernel calls are sequential on the main thread, so roles never collide.
-
-const sharedCache = new Map<string, Float32Array | Float64Array>();
-const sharedInts = new Map<string, Int32Array>();
-
-/** A shared Float64Array scratch of at least `len` elements under the name `tag`. */
-export function sharedF64(tag: string, len: number): Float64Array {
-  const key = `${tag}:f64`;
-  const cur = sharedCache.get(key);
-  if (cur instanceof Float64Array && cur.length >= len) return cur;
-  const a = new Float64Array(new SharedArrayBuffer(Math.max(len, 1) * 8));
-  sharedCache.set(key, a);
-  return a;
-}
-
-/** A shared Float32Array scratch of at least `len` elements under the name `tag`. */
-export function sharedF32(tag: string, len: number): Float32Array {
-  const key = `${tag}:f32`;
-  const cur = sharedCache.get(key);
-  if (cur instanceof Float32Array && cur.length >= len) return cur;
-  const a = new Float32Array(new SharedArrayBuffer(Math.max(len, 1) * 4));
-  sharedCache.set(key, a);
-  return a;
-}
-
-/** A shared Int32Array scratch of at least `len` elements under the name `tag`. */
-export function sharedI32(tag: string, len: number): Int32Array {
-  const key = `${tag}:i32`;
-  const cur = sharedInts.get(key);
-  if (cur !== undefined && cur.length >= len) return cur;
-  const a = new Int32Array(new SharedArrayBuffer(Math.max(len, 1) * 4));
-  sharedInts.set(key, a);
-  return a;
-}
-
-/** Shared scratch of the same element type as `like`. */
-export function sharedLike(like: F, tag: string, len: number): F {
-  return like instanceof Float32Array ? sharedF32(tag, len) : sharedF64(tag, len);
-}
-
-/**
- * `arr[off .. off+len)` visible to workers: returns `{ buf, off }` — the array itself when it already
- * lives in a SharedArrayBuffer, otherwise a copy in shared scratch `tag`.
- */
-export function toShared(arr: F, off: number, len: number, tag: string): { buf: F; off: number } {
-  if (arr.buffer instanceof SharedArrayBuffer) return { buf: arr, off };
-  const s = sharedLike(arr, tag, len);
-  s.set(arr.subarray(off, off + len));
-  return { buf: s, off: 0 };
 }

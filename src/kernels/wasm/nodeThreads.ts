@@ -1,5 +1,5 @@
 /**
- * Node's worker threads for the CPU kernels' thread pool (threadPool.ts is platform-neutral).
+ * Node's worker threads for the WebAssembly kernels' thread pool (threads.ts is platform-neutral).
  * Importing this module installs them; the Node entry points (src/index.ts, the CLI, benches, the
  * test setup) do, a browser bundle does not.
  *
@@ -8,7 +8,7 @@
  */
 import { MessageChannel, Worker, receiveMessageOnPort } from 'node:worker_threads';
 import os from 'node:os';
-import { installThreadPlatform, type ThreadPlatform } from './threadPool.js';
+import { installThreadPlatform, type ThreadPlatform } from './threads.js';
 
 /** Defines what the worker loop needs (see WORKER_LOOP in threadPool.ts) from Node's worker_threads. */
 const prologue = `

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { getNumThreads, setNumThreads } from '../../../src/kernels/js/index.js';
-import { buildWorkerSource, defaultThreadCount, threadingDisabledReason } from '../../../src/kernels/js/threadPool.js';
+import { WORKER_LOOP, buildWorkerSource, defaultThreadCount, getNumThreads, setNumThreads, threadingDisabledReason } from '../../../src/kernels/wasm/threads.js';
+import { nodeThreadPlatform } from '../../../src/kernels/wasm/nodeThreads.js';
 
-describe('thread pool', () => {
+describe('the WebAssembly kernels\' thread pool', () => {
   it('defaults to min(2, cores), overridable with SIZESEG_THREADS', () => {
     expect(defaultThreadCount(undefined, 8)).toBe(2);
     expect(defaultThreadCount(undefined, 1)).toBe(1);
@@ -29,13 +29,16 @@ describe('thread pool', () => {
     }
   });
 
-  it('builds a self-contained plain-JavaScript worker source (no TS, no imports)', () => {
-    const src = buildWorkerSource();
+  it('gives workers one small fixed plain-JavaScript program: the platform\'s prologue, the job runner, the job loop', () => {
+    const src = buildWorkerSource(nodeThreadPlatform);
     // parses as a plain script (compiling does not run it)
     expect(() => new Function(src)).not.toThrow();
     expect(src).not.toMatch(/\bimport\s*[{*\w]/);
-    expect(src).toContain('function mkConvS1(');
-    expect(src).toContain('function runKernelJob(');
+    expect(src).toContain('function runWasmJob(job)');
+    expect(src).toContain(WORKER_LOOP);
+    expect(src.length).toBeLessThan(4000); // no kernel code travels as text: the kernels are WebAssembly modules
+    // a platform without a synchronous receive brings its own loop
+    expect(buildWorkerSource({ prologue: '', jobLoop: '/* event loop */' })).not.toContain(WORKER_LOOP);
     expect(threadingDisabledReason()).toBe('');
   });
 });
