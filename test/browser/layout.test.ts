@@ -4,15 +4,12 @@
  * picture rows labelled as being about their 6 images, a status line that says "paused", and no horizontal
  * overflow on a 420 px wide screen (screenshots in test-artifacts/browser/).
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import type { Server } from 'node:http';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildWeb } from '../../web/build.js';
-import { serveStatic } from '../../web/serve.js';
-import { chromiumOrSkip, launchChromium } from './_chromium.js';
+import { chromiumOrSkip } from './_chromium.js';
+import { openBuiltPage, type OpenedPage } from './_page.js';
 import { skipNote } from '../_helpers/skipNote.js';
 
 const ARTIFACTS = join(process.cwd(), 'test-artifacts', 'browser');
@@ -36,27 +33,16 @@ async function chartGeometry(page: Page, testid: string) {
 }
 
 describe.skipIf(executable === null)('the page text and layout in Chromium', skipNote('no Chromium found', 'apt-get install -y chromium, or set CHROMIUM_PATH'), () => {
-  let browser: Browser;
-  let server: Server;
+  let opened: OpenedPage;
   let page: Page;
-  const outDir = mkdtempSync(join(tmpdir(), 'sizeseg-web-layout-'));
 
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
-    await buildWeb(outDir);
-    let url: string;
-    ({ server, url } = await serveStatic(outDir, 0));
-    browser = await launchChromium(executable!);
-    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    await page.goto(url);
-    await page.waitForSelector('[data-testid="panel-train"]');
+    opened = await openBuiltPage(executable!, 'layout', { viewport: { width: 1280, height: 900 } });
+    ({ page } = opened);
   });
 
-  afterAll(async () => {
-    await browser?.close();
-    await new Promise((r) => server?.close(r));
-    rmSync(outDir, { recursive: true, force: true });
-  });
+  afterAll(() => opened?.close());
 
   it('defines E as src/train/metrics.ts computes it (the squared size error) and links nowhere fake', async () => {
     const lead = await page.locator('#panel-train .lead').innerText();

@@ -3,49 +3,30 @@
  * an .onnx file, which onnxruntime-web (in Node) loads and runs at the training images' size, with the
  * page's settings in its metadata; its predictions score the IoU and E the page printed for the same images. (That exportOnnx's logits are sizeseg's is test/export/onnx.test.ts.)
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import type { Server } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import { readFileSync } from 'node:fs';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSynthetic } from '../../src/data/synthetic.js';
 import { indicesOf } from '../../src/data/dataset.js';
 import { MetricAccumulator, thresholdLogits } from '../../src/train/metrics.js';
-import { buildWeb } from '../../web/build.js';
-import { serveStatic } from '../../web/serve.js';
 import { decodeOnnx, runOnnx } from '../export/_onnx.js';
-import { chromiumOrSkip, launchChromium } from './_chromium.js';
+import { chromiumOrSkip } from './_chromium.js';
+import { openBuiltPage, type OpenedPage } from './_page.js';
 import { skipNote } from '../_helpers/skipNote.js';
 
 const executable = chromiumOrSkip();
 
 describe.skipIf(executable === null)('the web page\'s download ONNX button', skipNote('no Chromium found', 'apt-get install -y chromium, or set CHROMIUM_PATH'), () => {
-  let browser: Browser;
-  let server: Server;
+  let opened: OpenedPage;
   let page: Page;
-  const outDir = mkdtempSync(join(tmpdir(), 'sizeseg-web-onnx-'));
-  const errors: string[] = [];
+  let errors: string[];
 
   beforeAll(async () => {
-    await buildWeb(outDir);
-    let url: string;
-    ({ server, url } = await serveStatic(outDir, 0));
-    browser = await launchChromium(executable!);
-    page = await browser.newPage({ acceptDownloads: true });
-    page.on('console', (m) => {
-      if (m.type() === 'error') errors.push(m.text());
-    });
-    page.on('pageerror', (e) => errors.push(String(e)));
-    await page.goto(url);
-    await page.waitForSelector('[data-testid="panel-train"]');
+    opened = await openBuiltPage(executable!, 'onnx', { acceptDownloads: true });
+    ({ page, errors } = opened);
   });
 
-  afterAll(async () => {
-    await browser?.close();
-    await new Promise((r) => server?.close(r));
-    rmSync(outDir, { recursive: true, force: true });
-  });
+  afterAll(() => opened?.close());
 
   it('is disabled until a run ends, then saves the trained network as an .onnx file onnxruntime-web runs', async () => {
     const button = page.getByTestId('tr-onnx');

@@ -5,7 +5,6 @@
  * and the bundle size. Screenshots of each panel go to test-artifacts/browser/.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -19,9 +18,10 @@ import { decodeNifti } from '../../src/data/nifti.js';
 import {
   chebyshevDistanceTransform, exactSizeLoss, lemma1Gradient, objectSize, sampleBernoulliMasks,
 } from '../../src/estimators/index.js';
-import { buildWeb, type WebBuild } from '../../web/build.js';
+import type { WebBuild } from '../../web/build.js';
 import { serveStatic } from '../../web/serve.js';
-import { chromiumOrSkip, launchChromium } from './_chromium.js';
+import { chromiumOrSkip } from './_chromium.js';
+import { openBuiltPage, type OpenedPage } from './_page.js';
 import { skipNote } from '../_helpers/skipNote.js';
 
 const ARTIFACTS = join(process.cwd(), 'test-artifacts', 'browser');
@@ -44,34 +44,21 @@ function meanOfLemma1(probs: Float64Array, H: number, W: number, target: number,
 }
 
 describe.skipIf(executable === null)('the web page in Chromium', skipNote('no Chromium found', 'apt-get install -y chromium, or set CHROMIUM_PATH'), () => {
+  let opened: OpenedPage;
   let browser: Browser;
-  let server: Server;
-  let url: string;
   let built: WebBuild;
   let page: Page;
-  const consoleErrors: string[] = [];
-  const outDir = mkdtempSync(join(tmpdir(), 'sizeseg-web-'));
+  let outDir: string;
+  let consoleErrors: string[];
   let twoThreadLosses: number[] = [];
 
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
-    built = await buildWeb(outDir);
-    ({ server, url } = await serveStatic(outDir, 0));
-    browser = await launchChromium(executable!);
-    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    page.on('console', (m) => {
-      if (m.type() === 'error') consoleErrors.push(m.text());
-    });
-    page.on('pageerror', (e) => consoleErrors.push(String(e)));
-    await page.goto(url);
-    await page.waitForSelector('[data-testid="panel-train"]');
+    opened = await openBuiltPage(executable!, 'page', { viewport: { width: 1280, height: 900 } });
+    ({ browser, built, page, outDir, errors: consoleErrors } = opened);
   });
 
-  afterAll(async () => {
-    await browser?.close();
-    await new Promise((r) => server?.close(r));
-    rmSync(outDir, { recursive: true, force: true });
-  });
+  afterAll(() => opened?.close());
 
   it('bundles the CPU-only page under 200 KiB gzipped, without gpu.js', () => {
     const js = built.files.filter((f) => f.file.endsWith('.js'));

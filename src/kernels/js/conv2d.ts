@@ -64,6 +64,15 @@ export function conv2dOutputShape(xShape: Shape4, wShape: Shape4, opts: Conv2dOp
   return [g.N, g.O, g.HO, g.WO];
 }
 
+/** dy must have the forward's output shape, and as many values. */
+function checkDy(dy: F, dyShape: Shape4, outShape: Shape4): void {
+  checkShape('dyShape', dyShape);
+  if (dyShape.some((d, i) => d !== outShape[i])) {
+    throw new Error(`conv2d: dy shape [${dyShape.join(', ')}] is not the output shape [${outShape.join(', ')}]`);
+  }
+  checkLen('dy', dy, dyShape);
+}
+
 /** The range of output indices i with 0 ≤ i·s − p + k < size (the taps of offset k that land inside the image). */
 function inside(k: number, size: number, out: number, s: number, p: number): [number, number] {
   const lo = Math.max(0, Math.ceil((p - k) / s));
@@ -106,11 +115,7 @@ export function conv2dForward(x: F, xShape: Shape4, w: F, wShape: Shape4, bias: 
 /** Input gradient: every dy[n,o,i,j] · w[o,c,kh,kw] added to the input pixel its tap read. */
 export function conv2dBackwardInput(dy: F, dyShape: Shape4, w: F, wShape: Shape4, xShape: Shape4, opts: Conv2dOptions): F {
   const { N, C, H, W, O, KH, KW, s, p, HO, WO } = geometry(xShape, wShape, opts);
-  checkShape('dyShape', dyShape);
-  if (dyShape[0] !== N || dyShape[1] !== O || dyShape[2] !== HO || dyShape[3] !== WO) {
-    throw new Error(`conv2d: dy shape [${dyShape.join(', ')}] is not the output shape [${N}, ${O}, ${HO}, ${WO}]`);
-  }
-  checkLen('dy', dy, dyShape);
+  checkDy(dy, dyShape, [N, O, HO, WO]);
   checkLen('weight', w, wShape);
   const dx = allocLike(dy, N * C * H * W);
   const acc = new Float64Array(H * W);
@@ -141,11 +146,7 @@ export function conv2dBackwardInput(dy: F, dyShape: Shape4, w: F, wShape: Shape4
 /** Weight gradient: each weight's taps, summed over the batch and the output positions. */
 export function conv2dBackwardWeight(dy: F, dyShape: Shape4, x: F, xShape: Shape4, wShape: Shape4, opts: Conv2dOptions): F {
   const { N, C, H, W, O, KH, KW, s, p, HO, WO } = geometry(xShape, wShape, opts);
-  checkShape('dyShape', dyShape);
-  if (dyShape[0] !== N || dyShape[1] !== O || dyShape[2] !== HO || dyShape[3] !== WO) {
-    throw new Error(`conv2d: dy shape [${dyShape.join(', ')}] is not the output shape [${N}, ${O}, ${HO}, ${WO}]`);
-  }
-  checkLen('dy', dy, dyShape);
+  checkDy(dy, dyShape, [N, O, HO, WO]);
   checkLen('x', x, xShape);
   const dw = allocLike(dy, O * C * KH * KW);
   for (let o = 0; o < O; o++) {
