@@ -24,7 +24,7 @@
 import { spawnSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Rng, Tensor, bceWithLogits, noGrad, openStepArena, profileKernels, randn, withStepArena, type KernelTime } from '../src/index.js';
+import { Rng, type Tensor, bceWithLogits, noGrad, openStepArena, profileKernels, randn, withStepArena, type KernelTime } from '../src/index.js';
 import { sizeLoss } from '../src/estimators/sizeLossOp.js';
 import { cpuKernels, setCpuKernels, type CpuKernelSet } from '../src/kernels/engine.js';
 import { wasmSimdAvailable } from '../src/kernels/wasm/index.js';

@@ -1,6 +1,6 @@
 /** The tensor and autograd core: everything else in sizeseg is built from these. */
 export { Tensor, type TensorLike } from './tensor.js';
-export { type DType, type TypedArray } from './dtype.js';
+export type { DType, TypedArray } from './dtype.js';
 export { Rng, type RngState } from './rng.js';
 export { noGrad, isGradEnabled, type BackwardOptions } from './engine.js';
 export { tensor, zeros, ones, full, arange, randn, rand, randLogistic, toNdarray, fromNdarray, type TensorOptions } from './creation.js';

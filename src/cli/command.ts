@@ -27,6 +27,7 @@ export interface Command {
   /** Whether words may follow the command (only 'data' takes them). */
   positionals?: boolean;
   /** Resolves to the exit status (130/143 for a run interrupted by SIGINT/SIGTERM), or nothing for 0. */
+  // biome-ignore lint/suspicious/noConfusingVoidType: the commands are async functions that return a status or nothing.
   run(opts: Options, positionals: readonly string[]): Promise<number | void>;
 }
 

@@ -18,7 +18,7 @@ import { foregroundPriorLogit, type SegMetrics } from '../train/metrics.js';
 import { RunDir, RunFolderError } from '../train/runDir.js';
 import { evaluate, predictLogits, pretrain, sizetrain, type EpochRecord, type TrainObserver, type TrainResult, type TrainState } from '../train/trainer.js';
 import { BACKEND_OPTIONS, DATA_SPECS, type Command } from './command.js';
-import { Options, UsageError } from './options.js';
+import { type Options, UsageError } from './options.js';
 import { Progress } from './progress.js';
 import { chooseData, countOption, dataRecord, loadChosenData, loadData, refuseTrainingImages, splitCounts, type DataChoice } from './runData.js';
 import { sizesegVersion } from './version.js';

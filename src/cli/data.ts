@@ -7,7 +7,7 @@ import { dirname } from 'node:path';
 import { DATASET_SOURCES, cacheRoot, cacheRootOrigin, datasetSource, formatBytes, listCache, requireCachedDataset } from '../data/cache.js';
 import { downloadDataset, type DownloadPhase } from '../data/download.js';
 import type { Command } from './command.js';
-import { Options, UsageError } from './options.js';
+import { type Options, UsageError } from './options.js';
 import { Progress, formatSeconds } from './progress.js';
 
 const USAGE = "'sizeseg data' takes download NAME, list, or path NAME (e.g. sizeseg data download msd-task04)";

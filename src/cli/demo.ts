@@ -12,7 +12,7 @@ import { RunDir, RunFolderError } from '../train/runDir.js';
 import { evaluate, predictLogits, pretrain, sizetrain, type TrainObserver } from '../train/trainer.js';
 import { BACKEND_OPTIONS, DATA_SPECS, type Command } from './command.js';
 import { OVERLAY_LEGEND, formatMetrics, interruptFlag, setUp } from './commands.js';
-import { Options, UsageError } from './options.js';
+import { type Options, UsageError } from './options.js';
 import { dataRecord, type DataLoad } from './runData.js';
 import type { Progress } from './progress.js';
 import { formatSeconds } from './progress.js';

@@ -10,7 +10,7 @@ import { ResUNet } from '../models/resunet.js';
 import { readCheckpoint, type LoadedCheckpoint } from '../train/checkpoint.js';
 import { writeFileAtomic } from '../train/files.js';
 import type { Command } from './command.js';
-import { Options, UsageError } from './options.js';
+import { type Options, UsageError } from './options.js';
 
 export async function cmdExport(opts: Options): Promise<void> {
   const ckpt = opts.required('checkpoint', 'runs/<name>/best.ckpt');

@@ -12,7 +12,7 @@
 import type { CheckpointData } from '../train/checkpoint.js';
 import { datasetDigest, fingerprintImages, packFingerprints, unpackFingerprints } from '../data/fingerprint.js';
 import { indicesOf, loadDataset, type SegDataset, type SplitName } from '../data/index.js';
-import { Options, UsageError } from './options.js';
+import { type Options, UsageError } from './options.js';
 import type { Progress } from './progress.js';
 
 /** The loader's inputs. */

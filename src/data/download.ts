@@ -298,7 +298,7 @@ async function downloadAttempt(
         },
         out,
       );
-    } catch (err) {
+    } catch {
       if (writeError !== undefined) throw describeFsError(writeError, part, 'writing');
       const why = timedOut() ? `no data for ${limits.timeoutMs / 1000} s (timed out)` : 'the connection dropped';
       const message = `${why} after ${formatBytes(start + received)}${total !== undefined ? ` of ${formatBytes(total)}` : ''} from ${current.host}`;

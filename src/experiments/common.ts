@@ -33,7 +33,7 @@ import { evaluate, hostWeights, pretrain } from '../train/trainer.js';
 import { ResUNet } from '../models/resunet.js';
 import { foregroundPriorLogit } from '../train/metrics.js';
 import type { SegMetrics } from '../train/metrics.js';
-import { Progress } from '../cli/progress.js';
+import type { Progress } from '../cli/progress.js';
 
 export type PresetName = 'smoke' | 'quick' | 'paper';
 

@@ -104,7 +104,7 @@ function environmentChoice(): string | undefined {
 
 function checkedHostBackend(name: string, what: string): KernelBackend {
   const b = backends.get(name);
-  if (!b || b.device !== 'cpu') {
+  if (b?.device !== 'cpu') {
     throw new Error(`${what}: '${name}' is not a kernel backend for host tensors; choose one of: ${hostBackends().map((h) => h.name).join(', ') || '(none registered: import sizeseg\'s entry point)'}.`);
   }
   const why = b.unavailableReason();

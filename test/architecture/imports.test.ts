@@ -22,7 +22,7 @@ function filesUnder(dir: string): string[] {
 }
 
 /** The modules a source file imports (static, re-exports, side-effect and dynamic), as paths relative to src/. */
-export function importsOf(file: string, text: string): string[] {
+function importsOf(file: string, text: string): string[] {
   const specs = [...text.matchAll(/(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|(?:^|\n)\s*import\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)]
     .map((m) => m[1] ?? m[2] ?? m[3]!)
     .filter((s) => s.startsWith('.'));
@@ -34,7 +34,7 @@ const ABOVE = ['autograd/', 'models/', 'train/', 'experiments/', 'estimators/', 
 const isCore = (p: string) => /^kernels\/[^/]+\.ts$/.test(p);
 
 /** Every violation of the rule in a set of files ({path relative to src: text}). */
-export function violations(files: Record<string, string>): string[] {
+function violations(files: Record<string, string>): string[] {
   const out: string[] = [];
   for (const [path, text] of Object.entries(files)) {
     const imports = importsOf(join(src, path), text);

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  Rng, Tensor, abs, defineOp, bceWithLogits, clamp, concat, div, exp, gradcheck, log, matmul, max, maximum, mean, mse, mul,
+  Rng, type Tensor, abs, defineOp, bceWithLogits, clamp, concat, div, exp, gradcheck, log, matmul, max, maximum, mean, mse, mul,
   noGrad, pad, pow, randn, relu, sigmoid, softplus, sqrt, sub, sum, tanh, tensor, where, add, neg,
 } from '../../src/autograd/index.js';
 

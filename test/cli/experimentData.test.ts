@@ -18,7 +18,10 @@ const REAL = /real|hippocampus|6103|meta\.json|\d+-image pool/;
 async function withStderr(run: () => Promise<number>): Promise<{ code: number; stderr: string }> {
   let stderr = '';
   const write = process.stderr.write.bind(process.stderr);
-  process.stderr.write = ((chunk: string) => ((stderr += String(chunk)), true)) as typeof process.stderr.write;
+  process.stderr.write = ((chunk: string) => {
+    stderr += String(chunk);
+    return true;
+  }) as typeof process.stderr.write;
   try {
     return { code: await run(), stderr };
   } finally {

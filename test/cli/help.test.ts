@@ -30,7 +30,10 @@ async function captured(...argv: string[]): Promise<{ code: number; stdout: stri
   let stdout = '';
   const write = process.stdout.write.bind(process.stdout);
   const log = console.log;
-  process.stdout.write = ((chunk: string) => ((stdout += String(chunk)), true)) as typeof process.stdout.write;
+  process.stdout.write = ((chunk: string) => {
+    stdout += String(chunk);
+    return true;
+  }) as typeof process.stdout.write;
   console.log = (...parts: unknown[]) => void (stdout += `${parts.join(' ')}\n`);
   try {
     return { code: await main(argv), stdout };

@@ -22,6 +22,7 @@ import { areaPerSizeSquared, estimatorSizeLoss } from '../../src/experiments/obj
 const out = mkdtempSync(join(tmpdir(), 'sizeseg-exp-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 const ctx = (): ExperimentContext => ({ preset: PRESETS.smoke, dataSpec: 'synthetic', syntheticCount: 150, out, progress: new Progress({ quiet: true }) });
+// biome-ignore lint/suspicious/noExplicitAny: the run's JSON, read back; the expectations check its shape.
 const readJson = (p: string): Record<string, any> => JSON.parse(readFileSync(p, 'utf8'));
 
 describe('helpers', () => {

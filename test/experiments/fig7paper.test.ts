@@ -21,12 +21,13 @@ import { sharedDataNote } from '../_helpers/skipNote.js';
 const root = resolve(import.meta.dirname, '../..');
 const out = mkdtempSync(join(tmpdir(), 'sizeseg-fig7paper-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
+// biome-ignore lint/suspicious/noExplicitAny: the run's JSON, read back; the expectations check its shape.
 const readJson = (p: string): Record<string, any> => JSON.parse(readFileSync(p, 'utf8'));
 
 /** A Progress whose lines are collected. */
 function capture(): { progress: Progress; lines: string[] } {
   const lines: string[] = [];
-  const stream = { isTTY: false, write: (s: string) => (lines.push(...s.split('\n').filter((l) => l.length > 0)), true) } as unknown as NodeJS.WriteStream;
+  const stream = { isTTY: false, write: (s: string) => { lines.push(...s.split('\n').filter((l) => l.length > 0)); return true; } } as unknown as NodeJS.WriteStream;
   return { progress: new Progress({ stream }), lines };
 }
 

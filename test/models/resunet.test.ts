@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Rng, bceWithLogits, gradcheck, randn, tensor, noGrad, type Tensor } from '../../src/autograd/index.js';
+import { Rng, bceWithLogits, gradcheck, randn, tensor, noGrad } from '../../src/autograd/index.js';
 import { ResUNet } from '../../src/models/resunet.js';
 import { Adam, SGD } from '../../src/models/optim.js';
 

@@ -164,7 +164,7 @@ export function pow(a: TensorLike, b: TensorLike): Tensor {
   const [x, y] = liftPair('pow', a, b);
   const out = binaryValues('pow', x, y, Math.pow);
   return record(out, 'pow', [x, y], (g) => [
-    sumToShape(mul(g, mul(y, binaryValues('pow', x, y, (p, q) => Math.pow(p, q - 1)))), x.shape),
+    sumToShape(mul(g, mul(y, binaryValues('pow', x, y, (p, q) => p ** (q - 1)))), x.shape),
     y.requiresGrad ? sumToShape(mul(g, mul(out, unaryValues(x, Math.log))), y.shape) : null,
   ]);
 }

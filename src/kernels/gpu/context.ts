@@ -55,6 +55,7 @@ const gpu = gpujs as unknown as GpuJsModule;
 let nextId = 1;
 
 /** An opaque use of a value, so that the closure holding it keeps it reachable until this point. */
+// biome-ignore lint/correctness/noUnusedVariables: written and never read, on purpose (an opaque use, above).
 let kept: unknown = null;
 function keepAlive(value: unknown): void {
   kept = value;
