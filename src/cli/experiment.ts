@@ -21,16 +21,18 @@ import { runFig3 } from '../experiments/fig3.js';
 import { plotFig5, runFig5 } from '../experiments/fig5.js';
 import { plotFig7, runFig7 } from '../experiments/fig7.js';
 import { FIG7_PROTOCOLS, fig7PaperViews, runFig7Paper, type Fig7ProtocolName } from '../experiments/fig7paper.js';
+import { REMEDIES_PROTOCOLS, runRemedies, type RemediesProtocolName } from '../experiments/remedies.js';
 import { Progress } from './progress.js';
 
 const RUNNERS = { fig3: runFig3, fig5: runFig5, fig6: runFig5, fig7: runFig7, beyond: runBeyond, control: runControl } as const;
 export const EXPERIMENT_USAGE =
   'usage: npm run experiment -- NAME [--preset quick|paper|smoke] [--data DIR] [--seeds N] [--out DIR] [--backend cpu|gpu] [--quiet]\n' +
-  `  NAME: ${Object.keys(RUNNERS).join(' | ')} (fig6 is the same run as fig5; control: Fig. 7 with true vs shuffled size labels)\n` +
+  `  NAME: ${Object.keys(RUNNERS).join(' | ')} | remedies (fig6 is the same run as fig5; control: Fig. 7 with true vs shuffled size labels)\n` +
   '  --preset  quick (default; minutes on 2 cores, subsampled), paper (the full protocol, hours), smoke (seconds; tests);\n' +
   '            fig7 also takes paper-smoke (the paper protocol in miniature). fig7 --preset paper is resumable: run the\n' +
   '            same command again to continue after an interruption (see docs/results.md)\n' +
   '  --dry-run fig7 --preset paper|paper-smoke: list the runs and their state, estimate the time, train nothing\n' +
+  '  remedies --preset paper|paper-smoke: size training remedies from fig7\'s pre-trained networks (issue 23; resumable, --dry-run)\n' +
   "  --data    prepared folder or spec (default ../shared/data/hippocampus; 'msd' for the copy 'npx sizeseg data download msd-task04' cached; 'synthetic' for generated images)\n" +
   '  --seeds   seeds per m for fig7 / beyond / control (default: the preset\'s)\n' +
   '  --out     root folder of the outputs (default runs)\n' +
@@ -83,18 +85,23 @@ export async function experimentMain(argv: string[]): Promise<number> {
   }
   const name = positionals[0];
   const run = name !== undefined && name in RUNNERS ? RUNNERS[name as keyof typeof RUNNERS] : undefined;
-  if (!run) {
+  if (!run && name !== 'remedies') {
     process.stderr.write(`experiment: ${name ? `unknown experiment '${name}'` : 'name an experiment'}.\n${EXPERIMENT_USAGE}`);
     return 2;
   }
   const presetName = values.preset ?? 'quick';
   // fig7 --preset paper / paper-smoke: the resumable paper-scale protocol
   const fig7Protocol = name === 'fig7' && presetName in FIG7_PROTOCOLS ? FIG7_PROTOCOLS[presetName as Fig7ProtocolName] : undefined;
-  if (!(presetName in PRESETS) && !fig7Protocol) {
+  const remediesProtocol = name === 'remedies' && presetName in REMEDIES_PROTOCOLS ? REMEDIES_PROTOCOLS[presetName as RemediesProtocolName] : undefined;
+  if (name === 'remedies' && !remediesProtocol) {
+    process.stderr.write(`experiment: remedies takes --preset paper or paper-smoke, got '${presetName}'.\n`);
+    return 2;
+  }
+  if (!(presetName in PRESETS) && !fig7Protocol && !remediesProtocol) {
     process.stderr.write(`experiment: unknown preset '${presetName}' (quick, paper or smoke${name === 'fig7' ? ', or paper-smoke' : ''}).\n`);
     return 2;
   }
-  if (values['dry-run'] && !fig7Protocol) {
+  if (values['dry-run'] && !fig7Protocol && !remediesProtocol) {
     process.stderr.write('experiment: --dry-run is for fig7 --preset paper or paper-smoke.\n');
     return 2;
   }
@@ -143,7 +150,8 @@ export async function experimentMain(argv: string[]): Promise<number> {
     ...(seeds !== undefined ? { seeds } : {}),
     ...(values.count !== undefined ? { syntheticCount: Number(values.count) } : {}),
   };
-  const result = fig7Protocol ? await runFig7Paper(ctx, fig7Protocol, { dryRun: values['dry-run'] ?? false }) : await run(ctx);
+  const result = remediesProtocol ? await runRemedies(ctx, remediesProtocol, { dryRun: values['dry-run'] ?? false })
+    : fig7Protocol ? await runFig7Paper(ctx, fig7Protocol, { dryRun: values['dry-run'] ?? false }) : await run!(ctx);
   ctx.progress.line(`results: ${result.dir}/`);
   return 0;
 }
