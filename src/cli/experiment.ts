@@ -22,17 +22,19 @@ import { plotFig5, runFig5 } from '../experiments/fig5.js';
 import { plotFig7, runFig7 } from '../experiments/fig7.js';
 import { FIG7_PROTOCOLS, fig7PaperViews, runFig7Paper, type Fig7ProtocolName } from '../experiments/fig7paper.js';
 import { REMEDIES_PROTOCOLS, runRemedies, type RemediesProtocolName } from '../experiments/remedies.js';
+import { runMechanism } from '../experiments/mechanism.js';
 import { Progress } from './progress.js';
 
 const RUNNERS = { fig3: runFig3, fig5: runFig5, fig6: runFig5, fig7: runFig7, beyond: runBeyond, control: runControl } as const;
 export const EXPERIMENT_USAGE =
   'usage: npm run experiment -- NAME [--preset quick|paper|smoke] [--data DIR] [--seeds N] [--out DIR] [--backend cpu|gpu] [--quiet]\n' +
-  `  NAME: ${Object.keys(RUNNERS).join(' | ')} | remedies (fig6 is the same run as fig5; control: Fig. 7 with true vs shuffled size labels)\n` +
+  `  NAME: ${Object.keys(RUNNERS).join(' | ')} | remedies | mechanism (fig6 is the same run as fig5; control: Fig. 7 with true vs shuffled size labels)\n` +
   '  --preset  quick (default; minutes on 2 cores, subsampled), paper (the full protocol, hours), smoke (seconds; tests);\n' +
   '            fig7 also takes paper-smoke (the paper protocol in miniature). fig7 --preset paper is resumable: run the\n' +
   '            same command again to continue after an interruption (see docs/results.md)\n' +
   '  --dry-run fig7 --preset paper|paper-smoke: list the runs and their state, estimate the time, train nothing\n' +
-  '  remedies --preset paper|paper-smoke: size training remedies from fig7\'s pre-trained networks (issue 23; resumable, --dry-run)\n' +
+  '  remedies --preset paper|paper-smoke: size training remedies from fig7\'s pre-trained networks (issue 23; resumable, --dry-run);\n' +
+  '            mechanism --preset paper|paper-smoke: where size training changes the masks, from the networks remedies left\n' +
   "  --data    prepared folder or spec (default ../shared/data/hippocampus; 'msd' for the copy 'npx sizeseg data download msd-task04' cached; 'synthetic' for generated images)\n" +
   '  --seeds   seeds per m for fig7 / beyond / control (default: the preset\'s)\n' +
   '  --out     root folder of the outputs (default runs)\n' +
@@ -85,16 +87,16 @@ export async function experimentMain(argv: string[]): Promise<number> {
   }
   const name = positionals[0];
   const run = name !== undefined && name in RUNNERS ? RUNNERS[name as keyof typeof RUNNERS] : undefined;
-  if (!run && name !== 'remedies') {
+  if (!run && name !== 'remedies' && name !== 'mechanism') {
     process.stderr.write(`experiment: ${name ? `unknown experiment '${name}'` : 'name an experiment'}.\n${EXPERIMENT_USAGE}`);
     return 2;
   }
   const presetName = values.preset ?? 'quick';
   // fig7 --preset paper / paper-smoke: the resumable paper-scale protocol
   const fig7Protocol = name === 'fig7' && presetName in FIG7_PROTOCOLS ? FIG7_PROTOCOLS[presetName as Fig7ProtocolName] : undefined;
-  const remediesProtocol = name === 'remedies' && presetName in REMEDIES_PROTOCOLS ? REMEDIES_PROTOCOLS[presetName as RemediesProtocolName] : undefined;
-  if (name === 'remedies' && !remediesProtocol) {
-    process.stderr.write(`experiment: remedies takes --preset paper or paper-smoke, got '${presetName}'.\n`);
+  const remediesProtocol = (name === 'remedies' || name === 'mechanism') && presetName in REMEDIES_PROTOCOLS ? REMEDIES_PROTOCOLS[presetName as RemediesProtocolName] : undefined;
+  if ((name === 'remedies' || name === 'mechanism') && !remediesProtocol) {
+    process.stderr.write(`experiment: ${name} takes --preset paper or paper-smoke, got '${presetName}'.\n`);
     return 2;
   }
   if (!(presetName in PRESETS) && !fig7Protocol && !remediesProtocol) {
@@ -150,7 +152,8 @@ export async function experimentMain(argv: string[]): Promise<number> {
     ...(seeds !== undefined ? { seeds } : {}),
     ...(values.count !== undefined ? { syntheticCount: Number(values.count) } : {}),
   };
-  const result = remediesProtocol ? await runRemedies(ctx, remediesProtocol, { dryRun: values['dry-run'] ?? false })
+  const result = name === 'mechanism' ? await runMechanism(ctx, remediesProtocol!)
+    : remediesProtocol ? await runRemedies(ctx, remediesProtocol, { dryRun: values['dry-run'] ?? false })
     : fig7Protocol ? await runFig7Paper(ctx, fig7Protocol, { dryRun: values['dry-run'] ?? false }) : await run!(ctx);
   ctx.progress.line(`results: ${result.dir}/`);
   return 0;
