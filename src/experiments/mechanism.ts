@@ -28,7 +28,7 @@ import { loadCheckpointInto } from '../train/checkpoint.js';
 import { foregroundPriorLogit } from '../train/metrics.js';
 import { predictLogits } from '../train/trainer.js';
 import { encodePng } from '../viz/png.js';
-import { heatmapSvg, lineChartSvg } from '../viz/svg.js';
+import { lineChartSvg } from '../viz/svg.js';
 import { annotatedSubset, mean, stdErr, type ExperimentContext } from './common.js';
 import { loadVolumePools } from './fig7paper.js';
 import { REMEDIES_PROTOCOLS, type RemediesProtocol } from './remedies.js';
@@ -93,6 +93,8 @@ export interface NetworkStats {
   /** Fraction of the truth's pixels of each FG region predicted foreground; then of each BG region. */
   recall: number[];
   falsePositive: number[];
+  /** Fraction of the truth's foreground pixels predicted foreground, by distance 0, 1, …, ≥ MAXD to the truth's squares. */
+  recallByDistance: number[];
   /** Pixels per region over all test images (the same for every network). */
   fgCounts: number[];
   bgCounts: number[];
@@ -108,6 +110,8 @@ export interface NetworkStats {
 }
 
 const BINS = 20;
+/** Distances to the inscribed squares are binned 0, 1, …, MAXD − 1 and ≥ MAXD. */
+export const MAXD = 8;
 
 /** Statistics 1–3 of one network on the test images. */
 function networkStats(name: string, logits: Float32Array, ds: SegDataset, test: readonly number[], regions: Int32Array[], objDist: Int32Array[], rng: Rng, samples: number): NetworkStats {
@@ -118,6 +122,8 @@ function networkStats(name: string, logits: Float32Array, ds: SegDataset, test: 
   const fgN = [0, 0, 0];
   const bgHit = [0, 0];
   const bgN = [0, 0];
+  const byDHit = new Array<number>(MAXD + 1).fill(0);
+  const byDN = new Array<number>(MAXD + 1).fill(0);
   const hist = FG_REGIONS.map(() => new Array<number>(BINS).fill(0));
   const gS: number[] = [];
   const gT: number[] = [];
@@ -140,6 +146,9 @@ function networkStats(name: string, logits: Float32Array, ds: SegDataset, test: 
         const k = fgRegion(reg[i]!);
         fgN[k]!++;
         fgHit[k]! += pred;
+        const dk = Math.min(MAXD, reg[i]!);
+        byDN[dk]!++;
+        byDHit[dk]! += pred;
         hist[k]![Math.min(BINS - 1, Math.floor(p * BINS))]!++;
         areaTrue++;
       } else {
@@ -165,6 +174,7 @@ function networkStats(name: string, logits: Float32Array, ds: SegDataset, test: 
   return {
     name,
     recall: fgHit.map((h, k) => h / Math.max(1, fgN[k]!)),
+    recallByDistance: byDHit.map((h, k) => (byDN[k]! > 0 ? h / byDN[k]! : Number.NaN)),
     falsePositive: bgHit.map((h, k) => h / Math.max(1, bgN[k]!)),
     fgCounts: fgN, bgCounts: bgN,
     hist: hist.map((h, k) => h.map((c) => c / Math.max(1, fgN[k]!))),
@@ -190,6 +200,9 @@ export interface GradientStats {
   touched: number[];
   pushedDown: number[];
   counts: number[];
+  /** Inside the network's mask, by distance 0, 1, …, ≥ MAXD to its squares: mean −∂L/∂p and the fraction touched. */
+  descentByDistance: number[];
+  touchedByDistance: number[];
 }
 
 /**
@@ -206,6 +219,9 @@ function gradientStats(logits: Float32Array, ds: SegDataset, test: readonly numb
   const down = new Array<number>(R).fill(0);
   const counts = new Array<number>(R).fill(0);
   const maps: Float64Array[] = [];
+  const byD = new Array<number>(MAXD + 1).fill(0);
+  const byDTouched = new Array<number>(MAXD + 1).fill(0);
+  const byDN = new Array<number>(MAXD + 1).fill(0);
   const p = new Float64Array(V);
   const y = new Uint8Array(V);
   const yhat = new Uint8Array(V);
@@ -230,6 +246,12 @@ function gradientStats(logits: Float32Array, ds: SegDataset, test: readonly numb
       sums[r]! += -g[i]!;
       ns[r]!++;
       counts[r]!++;
+      if (yhat[i] === 1) {
+        const dk = Math.min(MAXD, dSq[i]!);
+        byD[dk]! += -g[i]!;
+        byDN[dk]!++;
+        if (g[i] !== 0) byDTouched[dk]!++;
+      }
       if (g[i] !== 0) {
         touched[r]!++;
         if (g[i]! > 0) down[r]!++;
@@ -243,6 +265,8 @@ function gradientStats(logits: Float32Array, ds: SegDataset, test: readonly numb
       touched: touched.map((t, r) => t / Math.max(1, counts[r]!)),
       pushedDown: down.map((d, r) => d / Math.max(1, touched[r]!)),
       counts,
+      descentByDistance: byD.map((v, k) => (byDN[k]! > 0 ? v / byDN[k]! : Number.NaN)),
+      touchedByDistance: byDTouched.map((v, k) => (byDN[k]! > 0 ? v / byDN[k]! : Number.NaN)),
     },
     maps,
   };
@@ -416,11 +440,13 @@ export function mechanismFigures(units: readonly MechanismUnit[]): Record<string
     ...FG_REGIONS.map((_, k) => 100 * avg((u) => u.networks.find((n) => n.name === name)?.recall[k])),
     ...BG_REGIONS.map((_, k) => 100 * avg((u) => u.networks.find((n) => n.name === name)?.falsePositive[k])),
   ];
-  out['mechanism-regions.svg'] = heatmapSvg({
-    title: `Predicted foreground (%, thresholded at ½) by region of the truth (${label})`,
-    values: names.map(rowsOf), rowLabels: names,
-    colLabels: ['fg: in square', 'fg: 1–2 px', 'fg: ≥ 3 px', 'bg: ≤ 2 px', 'bg: farther'],
-    cell: 110, annotate: true, range: [0, 100],
+  const dx = Array.from({ length: MAXD + 1 }, (_, k) => k);
+  const dLabel = `Chebyshev distance to the truth's largest inscribed squares (pixels; ${MAXD} = ${MAXD} or more)`;
+  const colours0: Record<string, string> = { 'pre-trained': '#000000', size: '#d62728', anchor: '#1f77b4', joint: '#2ca02c' };
+  out['mechanism-recall.svg'] = lineChartSvg({
+    title: `Which true pixels survive: predicted foreground by distance to the inscribed square (${label})`, width: 820, height: 460,
+    xLabel: dLabel, yLabel: 'true foreground pixels predicted foreground (%)', yRange: [0, 100],
+    series: names.map((name) => ({ name, x: dx, y: dx.map((k) => 100 * avg((u) => u.networks.find((n) => n.name === name)?.recallByDistance[k])), ...(colours0[name] ? { color: colours0[name] } : {}) })),
   });
   const x = Array.from({ length: BINS }, (_, i) => (i + 0.5) / BINS);
   const colours: Record<string, string> = { 'pre-trained': '#000000', size: '#d62728', anchor: '#1f77b4', joint: '#2ca02c' };
@@ -432,17 +458,23 @@ export function mechanismFigures(units: readonly MechanismUnit[]): Record<string
       ...(colours[name] ? { color: colours[name] } : {}), ...(k === 2 ? { dashed: true } : {}),
     }))),
   });
-  out['mechanism-gradient.svg'] = heatmapSvg({
-    title: `Lemma-1 size-loss gradient by region of the network's own mask (${label})`,
-    values: [
-      units.length ? GRAD_REGIONS.map((_, r) => avg((u) => u.gradient.descent[r]!.mean)) : [],
-      GRAD_REGIONS.map((_, r) => 100 * avg((u) => u.gradient.touched[r])),
-      GRAD_REGIONS.map((_, r) => 100 * avg((u) => u.gradient.pushedDown[r])),
-      GRAD_REGIONS.map((_, r) => avg((u) => u.gradientAfter?.descent[r]!.mean)),
+  const gx = Array.from({ length: MAXD + 1 }, (_, k) => k);
+  const gLabel = `inside the network's own mask: Chebyshev distance to its largest inscribed squares (pixels; ${MAXD} = ${MAXD} or more)`;
+  out['mechanism-gradient.svg'] = lineChartSvg({
+    title: `Lemma-1 gradient of the size loss: the push −∂L/∂p on each pixel's probability (${label})`, width: 820, height: 460,
+    xLabel: gLabel, yLabel: 'mean −∂L/∂p (> 0: pushed up)',
+    series: [
+      { name: 'at the pre-trained network', x: gx, y: gx.map((k) => avg((u) => u.gradient.descentByDistance[k])), color: '#000000' },
+      { name: 'at the size-trained network', x: gx, y: gx.map((k) => avg((u) => u.gradientAfter?.descentByDistance[k])), color: '#d62728' },
     ],
-    rowLabels: ['pre-trained: mean −∂L/∂p', 'pre-trained: % of pixels touched', 'pre-trained: % of touched pushed down', 'size-trained: mean −∂L/∂p'],
-    colLabels: ['in square', 'ring 1 px', '2–3 px', '≥ 4 px', 'bg 1 px', 'bg ≥ 2 px'],
-    cell: 110, annotate: true,
+  });
+  out['mechanism-gradient-touched.svg'] = lineChartSvg({
+    title: `Pixels the size loss touches at all (gradient ≠ 0, averaged over samples) (${label})`, width: 820, height: 460,
+    xLabel: gLabel, yLabel: 'pixels with a non-zero gradient (%)', yRange: [0, 100],
+    series: [
+      { name: 'at the pre-trained network', x: gx, y: gx.map((k) => 100 * avg((u) => u.gradient.touchedByDistance[k])), color: '#000000' },
+      { name: 'at the size-trained network', x: gx, y: gx.map((k) => 100 * avg((u) => u.gradientAfter?.touchedByDistance[k])), color: '#d62728' },
+    ],
   });
   return out;
 }

@@ -39,13 +39,13 @@ describe('distance to the largest inscribed squares', () => {
     await runRemedies(ctx, REMEDIES_PROTOCOLS['paper-smoke']);
     const r = await runMechanism(ctx, REMEDIES_PROTOCOLS['paper-smoke'], { ms: ['all'], samples: 2 });
     const dir = join(out, 'remedies-paper-smoke', 'mechanism');
-    for (const f of ['mechanism.json', 'mechanism-regions.svg', 'mechanism-probabilities.svg', 'mechanism-gradient.svg', 'mechanism-examples-mall-s0.png']) expect(existsSync(join(dir, f))).toBe(true);
+    for (const f of ['mechanism.json', 'mechanism-recall.svg', 'mechanism-probabilities.svg', 'mechanism-gradient.svg', 'mechanism-gradient-touched.svg', 'mechanism-examples-mall-s0.png']) expect(existsSync(join(dir, f))).toBe(true);
     const j = JSON.parse(readFileSync(join(dir, 'mechanism.json'), 'utf8'));
     expect(j.units).toHaveLength(1);
     expect(j.units[0].networks.map((n: { name: string }) => n.name)).toEqual(['pre-trained', 'size', 'anchor', 'joint']);
     // every foreground pixel of the truth is in exactly one region, the same count for every network
     const counts = j.units[0].networks.map((n: { fgCounts: number[] }) => n.fgCounts.reduce((a, b) => a + b, 0));
     expect(new Set(counts).size).toBe(1);
-    expect(r.files.length).toBe(5);
+    expect(r.files.length).toBe(6);
   }, 120_000);
 });
