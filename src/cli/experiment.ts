@@ -22,6 +22,7 @@ import { plotFig5, runFig5 } from '../experiments/fig5.js';
 import { plotFig7, runFig7 } from '../experiments/fig7.js';
 import { FIG7_PROTOCOLS, fig7PaperViews, runFig7Paper, type Fig7ProtocolName } from '../experiments/fig7paper.js';
 import { REMEDIES_PROTOCOLS, runRemedies, type RemediesProtocolName } from '../experiments/remedies.js';
+import { remediesViews } from '../experiments/remediesReport.js';
 import { runMechanism } from '../experiments/mechanism.js';
 import { Progress } from './progress.js';
 
@@ -44,12 +45,12 @@ export const EXPERIMENT_USAGE =
 
 /** Redraw the figures of <out>/<experiment>-<preset>/ from its JSON. */
 function replot(name: string, out: string, preset: string): string[] {
-  if (name === 'fig7' && preset in FIG7_PROTOCOLS) {
-    const dir = resolve(out, `fig7-${preset}`);
-    const jsonPath = join(dir, `fig7-${preset}.json`);
+  if ((name === 'fig7' && preset in FIG7_PROTOCOLS) || name === 'remedies') {
+    const dir = resolve(out, `${name}-${preset}`);
+    const jsonPath = join(dir, `${name}-${preset}.json`);
     if (!existsSync(jsonPath)) throw new Error(`--replot: ${jsonPath} does not exist; run the experiment first.`);
     const summary = JSON.parse(readFileSync(jsonPath, 'utf8')) as never;
-    return Object.entries(fig7PaperViews(summary)).map(([file, text]) => {
+    return Object.entries(name === 'remedies' ? remediesViews(summary) : fig7PaperViews(summary)).map(([file, text]) => {
       writeFileSync(join(dir, file), text);
       return join(dir, file);
     });

@@ -24,13 +24,13 @@ export interface RemediesSummaryForReport {
 }
 
 const ARM_NAMES: Record<string, string> = {
-  size: 'size loss (the paper\'s)',
-  'size+threshold': 'size loss + threshold by validation E',
-  anchor: 'anchored size loss (ours)',
-  'anchor+threshold': 'anchored + threshold by validation E',
+  size: 'size (the paper\'s)',
+  'size+threshold': 'size + threshold',
+  anchor: 'anchor (ours)',
+  'anchor+threshold': 'anchor + threshold',
   joint: 'joint BCE + λ·size',
-  'joint+threshold': 'joint + threshold by validation E',
-  'pretrained+threshold': 'pre-trained + threshold by validation E (no size training)',
+  'joint+threshold': 'joint + threshold',
+  'pretrained+threshold': 'pre-trained + threshold',
 };
 const COLORS: Record<string, string> = {
   size: '#d62728', 'size+threshold': '#ff9896', anchor: '#1f77b4', 'anchor+threshold': '#aec7e8', joint: '#2ca02c', 'joint+threshold': '#98df8a', 'pretrained+threshold': '#7f7f7f',
@@ -63,7 +63,7 @@ export function remediesViews(s: RemediesSummaryForReport): Record<string, strin
   const truth = { name: 'true foreground (test split)', x: base.map((r) => r.m), y: base.map((r) => 100 * r.fgTrue.mean), color: '#7f7f7f', dashed: true };
   const xLabel = 'm = pixel-annotated images for pre-training (log scale)';
   return {
-    [svg]: lineChartSvg({ title: `Size training remedies: test-IoU gain over the pre-trained network (${s.preset}${partial})`, width: 820, height: 480, xLabel, yLabel: 'test IoU gain, points (mean ± s.e. over seeds)', logX: true, series: [zero, ...gainSeries] }),
+    [svg]: lineChartSvg({ title: `Test-IoU gain per arm (${s.preset}${partial}; dashed: threshold by validation E)`, width: 820, height: 480, xLabel, yLabel: 'test IoU gain, points (mean ± s.e. over seeds)', logX: true, series: [zero, ...gainSeries] }),
     [fgSvg]: lineChartSvg({ title: `Predicted foreground fraction after each arm (${s.preset}${partial})`, width: 820, height: 480, xLabel, yLabel: 'foreground of the test images, % (mean ± s.e.)', logX: true, series: [before, ...fgSeries, truth] }),
     [md]: remediesReport(s),
   };
