@@ -451,10 +451,10 @@ export function mechanismFigures(units: readonly MechanismUnit[]): Record<string
   const x = Array.from({ length: BINS }, (_, i) => (i + 0.5) / BINS);
   const colours: Record<string, string> = { 'pre-trained': '#000000', size: '#d62728', anchor: '#1f77b4', joint: '#2ca02c' };
   out['mechanism-probabilities.svg'] = lineChartSvg({
-    title: `σ(a) of the true foreground pixels: in the inscribed square (solid) vs ≥ 3 px from it (dashed) (${label})`, width: 820, height: 460,
+    title: `σ(a) of true foreground pixels: in the square (solid), ≥ 3 px away (dashed) (${label})`, width: 820, height: 460,
     xLabel: 'predicted probability σ(a)', yLabel: 'fraction of the region\'s pixels (%)',
     series: names.flatMap((name) => [0, 2].map((k) => ({
-      name: `${name}, ${FG_REGIONS[k]}`, x, y: x.map((_, i) => 100 * avg((u) => u.networks.find((n) => n.name === name)?.hist[k]![i])),
+      name: `${name}, ${k === 0 ? 'in square' : '≥ 3 px'}`, x, y: x.map((_, i) => 100 * avg((u) => u.networks.find((n) => n.name === name)?.hist[k]![i])),
       ...(colours[name] ? { color: colours[name] } : {}), ...(k === 2 ? { dashed: true } : {}),
     }))),
   });
