@@ -1,5 +1,6 @@
 /** Shared tinybench plumbing: run named tasks, return each task's median latency in ms. */
-import '../src/kernels/cpu/nodeThreads.js'; // Node's worker threads for the CPU kernels
+import '../src/kernels/wasm/index.js'; // the host kernel backends, as every entry point registers them
+import '../src/kernels/js/nodeThreads.js'; // Node's worker threads for the CPU kernels
 import { readFileSync } from 'node:fs';
 import { Bench } from 'tinybench';
 import { Rng } from '../src/autograd/rng.js';

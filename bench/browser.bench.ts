@@ -3,20 +3,23 @@
  *  - bundle sizes of the CPU-only page (minified and gzipped);
  *  - one training step (phase 1, BCE) of the same model and batch in Chromium (the page's Web Worker) and in
  *    Node (the same `pretrain`), on one kernel thread and on two (Node worker_threads / the page's Web Worker
- *    pool): ResUNet widths [8, 16, 32], batch 8, 48×32.
+ *    pool): ResUNet widths [8, 16, 32], batch 8, 48×32;
+ *  - the same one-thread step from a plain static host (no COOP/COEP, as GitHub Pages serves it), and its ratio to
+ *    the cross-origin isolated page (`plainOverIsolated`; the aim is at most 1.15).
  * Step times are medians over the steps after the first two (JIT warm-up); both runs see the same images.
  */
-import '../src/kernels/cpu/nodeThreads.js';
+import '../src/kernels/js/nodeThreads.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Rng } from '../src/autograd/rng.js';
 import { indicesOf, selectAnnotated } from '../src/data/dataset.js';
 import { generateSynthetic } from '../src/data/synthetic.js';
-import { setNumThreads } from '../src/kernels/cpu/index.js';
+import { setNumThreads } from '../src/kernels/js/index.js';
 import { ResUNet } from '../src/models/resunet.js';
 import { foregroundPriorLogit } from '../src/train/metrics.js';
 import { pretrain } from '../src/train/trainer.js';
+import type { Page } from 'playwright-core';
 import { findChromium, launchChromium } from '../test/browser/_chromium.js';
 import { buildWeb } from '../web/build.js';
 import { serveStatic } from '../web/serve.js';
@@ -73,12 +76,10 @@ export async function run(): Promise<Record<string, unknown>> {
       return { ...result, chromium: null };
     }
     const { server, url } = await serveStatic(out, 0);
+    const plain = await serveStatic(out, 0, { isolate: false });
     const browser = await launchChromium(executable);
     try {
-      const page = await browser.newPage();
-      await page.goto(url);
-      await page.waitForSelector('[data-testid="panel-train"]');
-      const steps = async (threads: number): Promise<{ ms: number[]; threads: number }> => {
+      const steps = async (page: Page, threads: number): Promise<{ ms: number[]; threads: number }> => {
         await page.evaluate((config) => (globalThis as any).sizeseg.training.start(config), { ...STEP_CONFIG, threads });
         await page.waitForFunction(() => ['done', 'error'].includes((globalThis as any).sizeseg.training.log.state), undefined, { timeout: 300_000 });
         const log = await page.evaluate(() => {
@@ -88,19 +89,32 @@ export async function run(): Promise<Record<string, unknown>> {
         if (log.error) throw new Error(`browser bench: training failed in the page: ${log.error}`);
         return log;
       };
-      const one = await steps(1);
-      const two = await steps(2);
+      const open = async (address: string): Promise<Page> => {
+        const page = await browser.newPage();
+        await page.goto(address);
+        await page.waitForSelector('[data-testid="panel-train"]');
+        return page;
+      };
+      const isolated = await open(url);
+      const one = await steps(isolated, 1);
+      const two = await steps(isolated, 2);
+      const unisolated = await open(plain.url);
+      const plainOne = await steps(unisolated, 1);
       const chromiumStepMs = median(one.ms.slice(2));
+      const plainStepMs = median(plainOne.ms.slice(2));
       Object.assign(result, {
         chromium: browser.version(), chromiumStepMs: r1(chromiumStepMs), chromiumStepsMs: one.ms.map(r1),
         chromiumOverNode: Math.round((chromiumStepMs / median(node.slice(2))) * 100) / 100,
         chromium2ThreadsStepMs: r1(median(two.ms.slice(2))), chromium2Threads: two.threads,
+        chromiumPlainHostStepMs: r1(plainStepMs), chromiumPlainHostStepsMs: plainOne.ms.map(r1),
+        plainOverIsolated: Math.round((plainStepMs / chromiumStepMs) * 100) / 100,
       });
     } finally {
       await browser.close();
       server.close();
+      plain.server.close();
     }
-    console.log(`bundle ${jsGzipKiB} KiB gzipped (JS); step (widths [8, 16, 32], batch 8): 1 thread ${result['chromiumStepMs']} ms in Chromium vs ${result['nodeStepMs']} ms in Node; 2 threads ${result['chromium2ThreadsStepMs']} ms vs ${result['node2ThreadsStepMs']} ms`);
+    console.log(`bundle ${jsGzipKiB} KiB gzipped (JS); step (widths [8, 16, 32], batch 8): 1 thread ${result['chromiumStepMs']} ms in Chromium vs ${result['nodeStepMs']} ms in Node; 2 threads ${result['chromium2ThreadsStepMs']} ms vs ${result['node2ThreadsStepMs']} ms; plain static host, 1 thread: ${result['chromiumPlainHostStepMs']} ms (${result['plainOverIsolated']}× the isolated page)`);
     return result;
   } finally {
     rmSync(out, { recursive: true, force: true });

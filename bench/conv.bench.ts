@@ -24,12 +24,12 @@ import { gflops, isMain, median, quickRun, r2, randF32, samples, startLoadProbe,
 import { RESUNET_CONVS, convFlops, outSize, type ConvShape } from './_resunet.js';
 import {
   conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, getNumThreads, setNumThreads,
-} from '../src/kernels/cpu/index.js';
-import type { Shape4 } from '../src/kernels/cpu/index.js';
+} from '../src/kernels/js/index.js';
+import type { Shape4 } from '../src/kernels/js/index.js';
 import { conv2dBackwardInputWasm, conv2dBackwardWeightWasm, conv2dForwardWasm } from '../src/kernels/wasm/conv2d.js';
 import { ARGS_BYTE, heapOffsetOf, kernelModule, newKernelModule, runItems, setArgs, wasmMemory, wasmSimdAvailable } from '../src/kernels/wasm/runtime.js';
 import { f32, f32x4, i32, v128, type Expr } from '../src/kernels/wasm/emitter.js';
-import { openStepArena, withStepArena, type StepArena } from '../src/kernels/wasm/arena.js';
+import { openStepArena, withStepArena, type StepArena } from '../src/kernels/engine.js';
 import { allocate } from '../src/autograd/dtype.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';

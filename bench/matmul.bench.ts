@@ -10,7 +10,7 @@
  */
 import { Bench } from 'tinybench';
 import { isMain, median, quickRun, r2, samples, startLoadProbe, uniformSource, runConditions } from './_util.js';
-import { gemm, gemmNaive, getNumThreads, setNumThreads } from '../src/kernels/cpu/index.js';
+import { gemm, gemmNaive, getNumThreads, setNumThreads } from '../src/kernels/js/index.js';
 import { gemmWasm } from '../src/kernels/wasm/gemm.js';
 import { wasmSimdAvailable } from '../src/kernels/wasm/runtime.js';
 import { dirname, join } from 'node:path';

@@ -1,4 +1,4 @@
-import { Adam, ResUNet, Rng, bceWithLogits, generateSynthetic, gradcheck, makeBatch, openStepArena, sizeLoss, tensor } from '../src/index.js';
+import { Adam, ResUNet, Rng, bceWithLogits, generateSynthetic, gradcheck, makeBatch, sizeLoss, tensor, trainStep } from '../src/index.js';
 
 // Tensors with reverse-mode autograd; gradients checked against float64 finite differences.
 const x = tensor([[1, 2], [3, 4]], undefined, { dtype: 'float64', requiresGrad: true });
@@ -17,11 +17,7 @@ const opt = new Adam(model.parameters(), { lr: 1e-3 });
 // Phase 1: supervised BCE on pixel masks. Phase 2: only object sizes, through the Lemma-1 estimator.
 const masks = tensor(Float32Array.from(batch.masks), [4, 1, 48, 32]);
 for (const loss of [() => bceWithLogits(model.forward(images), masks), () => sizeLoss(model.forward(images), batch.sizes, { rng })]) {
-  const arena = openStepArena(); // the step's tensors live in the kernels' memory, no copies; all freed at close()
-  opt.zeroGrad();
-  const value = loss();
-  value.backward();
-  opt.step();
-  console.log('loss', value.item().toFixed(3)); // read what you need before close(): later reads throw
-  arena.close();
+  // zeroGrad, loss, backward, Adam step, in a scope: the step's tensors are released at its end (docs/tutorial.md, step 8)
+  const step = await trainStep(opt, loss);
+  console.log('loss', step.loss.toFixed(3));
 }

@@ -24,10 +24,10 @@ export { conv2d } from './autograd/ops/conv2d.js';
 export { batchNorm2d } from './autograd/ops/batchNorm2d.js';
 export { upsampleNearest2x } from './autograd/ops/upsample.js';
 export { getBackend } from './backend.js';
-export { setNumThreads, getNumThreads } from './kernels/cpu/index.js';
-export { openStepArena, withStepArena, type StepArena } from './kernels/wasm/arena.js';
-export { cpuKernels, setCpuKernels, type CpuKernelSet } from './kernels/wasm/index.js';
-import './kernels/cpu/register.js';
+export { setNumThreads, getNumThreads } from './kernels/js/index.js';
+export { openStepArena, withStepArena, type StepArena } from './kernels/engine.js';
+export { cpuKernels, setCpuKernels, scope, keep, beginScope, profileKernels, type CpuKernelSet, type ScopeHandle } from './kernels/engine.js';
+import './kernels/wasm/index.js'; // the host kernel backends: 'wasm', and 'js' as its fallback
 
 // the size estimators
 export {
@@ -51,3 +51,6 @@ export { slicesFromVolumes, type MsdVolumePair, type MsdSliceOptions } from './d
 export { pretrain, sizetrain, evaluate, predictLogits, type TrainResult, type EpochRecord, type TrainObserver } from './train/trainer.js';
 export { iouOf, diceOf, sizeErrorOf, thresholdLogits, foregroundPriorLogit, type SegMetrics } from './train/metrics.js';
 export { encodeCheckpoint, decodeCheckpoint, sha256Hex, type CheckpointInfo, type CheckpointEntry, type LoadedCheckpoint } from './train/checkpointBytes.js';
+
+// ONNX export (eval mode, batch norm folded; no Node API)
+export { exportOnnx, ONNX_INPUT, ONNX_OUTPUT, ONNX_OPSET, type OnnxExportOptions } from './export/onnx.js';

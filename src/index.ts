@@ -3,6 +3,8 @@
  * The public API: tensors and autograd, the differentiable NN ops and their backends, the size estimators,
  * the residual U-Net with its optimisers, data loaders, and the two training phases.
  */
+import './types/wasmNames.js'; // the WebAssembly type names the published declarations use, for apps without DOM types
+
 // tensors and autograd
 export {
   Tensor, Rng, noGrad, isGradEnabled, tensor, zeros, ones, full, arange, randn, rand, randLogistic, toNdarray, fromNdarray,
@@ -20,13 +22,19 @@ export type { DeviceData } from './autograd/tensor.js';
 export { conv2d, conv2dOutputSize, type Conv2dOptions } from './autograd/ops/conv2d.js';
 export { batchNorm2d, type BatchNorm2dOptions } from './autograd/ops/batchNorm2d.js';
 export { upsampleNearest2x } from './autograd/ops/upsample.js';
-export { registerKernel, getKernel, listKernels, runKernel, profileKernels, type KernelConfig, type KernelFunc, type KernelTime, type BackendName } from './kernels/registry.js';
+export { registerKernel, getKernel, listKernels, type KernelConfig, type BackendName } from './kernels/registry.js';
+export { runKernel, hasKernel } from './autograd/kernel.js';
+export {
+  profileKernels, scope, keep, beginScope, registerKernelBackend, kernelBackend, hostBackend, setHostBackend, cpuKernels, setCpuKernels,
+  type KernelTime, type KernelBackend, type ScopeHandle, type CpuKernelSet,
+} from './kernels/engine.js';
+export type { KernelFunc, KernelInput, KernelOutput, KernelAttrs } from './kernels/types.js';
 export { setBackend, getBackend, backendInstance, registerBackendFactory, disposeBackends, type Backend } from './backend.js';
-export { setNumThreads, getNumThreads } from './kernels/cpu/index.js';
-export { openStepArena, withStepArena, type StepArena } from './kernels/wasm/arena.js';
+export { setNumThreads, getNumThreads } from './kernels/js/index.js';
+export { openStepArena, withStepArena, type StepArena } from './kernels/engine.js';
 export { registerGpuBackend, createGpuBackend, type GpuBackend, type GpuBackendOptions } from './kernels/gpu/index.js';
-import './kernels/cpu/register.js';
-import './kernels/cpu/nodeThreads.js'; // this is the Node entry: the CPU kernels get Node's worker threads
+import './kernels/wasm/index.js'; // the host kernel backends: 'wasm', and 'js' as its fallback
+import './kernels/js/nodeThreads.js'; // this is the Node entry: the CPU kernels get Node's worker threads
 import { registerGpuBackend } from './kernels/gpu/index.js';
 
 // 'gpu' becomes selectable with `await setBackend('gpu')`; nothing touches a GPU before that.
@@ -49,6 +57,10 @@ export { SGD, Adam, type SGDOptions, type AdamOptions, type AdamState } from './
 export { loadDataset, indicesOf, makeBatch, batchIterator, selectAnnotated, generateSynthetic, loadPrepared, loadMsd, readNifti } from './data/index.js';
 export type { SegDataset, Batch } from './data/index.js';
 export { cacheRoot, cachedDatasetPath, downloadDataset } from './data/index.js';
+export { trainStep, type StepLoss, type StepResult, type StepOptimizer } from './train/step.js';
 export { pretrain, sizetrain, evaluate, predictLogits, type TrainResult, type EpochRecord, type TrainObserver } from './train/trainer.js';
 export { saveCheckpoint, readCheckpoint, loadCheckpointInto } from './train/checkpoint.js';
 export { iouOf, diceOf, sizeErrorOf, thresholdLogits, MetricAccumulator, type SegMetrics } from './train/metrics.js';
+
+// ONNX export (eval mode, batch norm folded; no Node API)
+export { exportOnnx, ONNX_INPUT, ONNX_OUTPUT, ONNX_OPSET, type OnnxExportOptions } from './export/onnx.js';

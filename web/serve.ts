@@ -53,8 +53,22 @@ export function serveStatic(dir: string, port = 0, opts: { isolate?: boolean } =
   });
 }
 
+const HELP = `Usage: npm run web [-- --port N] [--no-build] [--dir DIR]
+
+Builds the interactive page (as npm run build:web does) and serves it on http://127.0.0.1:PORT/ with the
+cross-origin isolation headers (COOP/COEP) that let its training worker use several threads.
+
+  --port N      the port (default 8080, or $PORT; the next free one if it is taken)
+  --no-build    serve the folder as it is, without building it first
+  --dir DIR     the folder to build into and serve (default web/dist)
+  -h, --help    this help; builds and serves nothing`;
+
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
+  if (args.includes('--help') || args.includes('-h')) {
+    console.log(HELP);
+    process.exit(0);
+  }
   const value = (name: string): string | undefined => {
     const i = args.indexOf(name);
     return i >= 0 ? args[i + 1] : undefined;

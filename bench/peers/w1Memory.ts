@@ -10,9 +10,9 @@
  */
 import { bceWithLogits, openStepArena } from '../../src/index.js';
 import { workloadSetup } from '../_resunet.js';
-import { setCpuKernels, type CpuKernelSet } from '../../src/kernels/wasm/index.js';
+import { setCpuKernels, type CpuKernelSet } from '../../src/kernels/engine.js';
 import { wasmMemory } from '../../src/kernels/wasm/runtime.js';
-import { setNumThreads } from '../../src/kernels/cpu/threadPool.js';
+import { setNumThreads } from '../../src/kernels/js/threadPool.js';
 
 const MiB = 2 ** 20;
 const kernels = (process.argv[2] ?? 'wasm') as CpuKernelSet;

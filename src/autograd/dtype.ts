@@ -1,59 +1,36 @@
-/** The two storage types: float32 for speed (the default), float64 for gradient checks. */
-export type DType = 'float32' | 'float64';
-export type TypedArray = Float32Array | Float64Array;
-
 /**
- * Where new float32 storage comes from while a step arena is open (src/kernels/wasm/arena.ts): zeroed
- * memory in the kernels' shared WebAssembly memory, released when the arena closes. Null otherwise.
+ * Storage types and where new storage comes from. Allocation belongs to the host kernel backend (see
+ * src/kernels/engine.ts): inside a scope the WebAssembly backend hands out memory that the scope releases,
+ * otherwise storage is an ordinary typed array.
  */
-let float32Source: ((size: number, zeroed: boolean) => Float32Array) | null = null;
+import { allocHost, allocPersistent, copyHost } from '../kernels/engine.js';
+import type { DType, TypedArray } from '../kernels/types.js';
 
-/**
- * Installs (or with null removes) the source of new float32 storage (used by step arenas). `zeroed`
- * false: the caller writes every element, so the source may hand out memory as it is.
- */
-export function setFloat32Source(source: ((size: number, zeroed: boolean) => Float32Array) | null): void {
-  float32Source = source;
-}
-
-/**
- * How float32 blocks are copied (`copyBlock`): `TypedArray.set` unless the WebAssembly runtime installs a
- * copier, which copies blocks of its shared memory with vector loads and stores (V8 copies between views of
- * a SharedArrayBuffer element by element: about 14 GB/s here, a few times slower).
- */
-let float32Copier: ((dst: Float32Array, dstIndex: number, src: Float32Array, srcIndex: number, n: number) => boolean) | null = null;
-
-/** Installs (or with null removes) the fast float32 copier; it returns false for arrays it does not handle. */
-export function setFloat32Copier(copier: typeof float32Copier): void {
-  float32Copier = copier;
-}
+export type { DType, TypedArray };
 
 /** dst[dstIndex … dstIndex + n) = src[srcIndex … srcIndex + n). */
 export function copyBlock(dst: TypedArray, dstIndex: number, src: TypedArray, srcIndex: number, n: number): void {
-  if (float32Copier !== null && dst instanceof Float32Array && src instanceof Float32Array && float32Copier(dst, dstIndex, src, srcIndex, n)) return;
-  dst.set(src.subarray(srcIndex, srcIndex + n), dstIndex);
+  copyHost(dst, dstIndex, src, srcIndex, n);
 }
 
-/** New zeroed storage for an op's result: from the open step arena, if any (float32), else the JS heap. */
+/** New zeroed storage for an op's result (scoped memory inside a scope, on the WebAssembly backend). */
 export function allocate(dtype: DType, size: number): TypedArray {
-  if (dtype === 'float64') return new Float64Array(size);
-  return float32Source !== null ? float32Source(size, true) : new Float32Array(size);
+  return allocHost(dtype, size, true);
 }
 
 /**
  * New storage for a result whose every element the caller writes (a copy, a concatenation): like
- * `allocate`, but a step arena skips zeroing it, a pass over memory the copy would overwrite anyway
+ * `allocate`, but scoped memory is not zeroed first, a pass over memory the copy would overwrite anyway
  * (concatenating the decoder's skip connections zeroed 9 MB a step for nothing). Its values before the
  * caller writes them are unspecified.
  */
 export function allocateForOverwrite(dtype: DType, size: number): TypedArray {
-  if (dtype === 'float64') return new Float64Array(size);
-  return float32Source !== null ? float32Source(size, false) : new Float32Array(size);
+  return allocHost(dtype, size, false);
 }
 
-/** New zeroed storage that outlives any step arena (optimiser state, caches): always the JS heap. */
+/** New zeroed storage that outlives every scope (optimiser state, caches): ordinary memory. */
 export function allocatePersistent(dtype: DType, size: number): TypedArray {
-  return dtype === 'float64' ? new Float64Array(size) : new Float32Array(size);
+  return allocPersistent(dtype, size);
 }
 
 export function dtypeOf(array: TypedArray): DType {

@@ -7,6 +7,8 @@
  * start with `x.contiguous()` (a no-op for tensors that already are).
  */
 import { allocate, type DType, type TypedArray } from './dtype.js';
+import { trackTensor } from '../kernels/engine.js';
+import type { DeviceData } from '../kernels/types.js';
 import { type BackwardOptions, type GradNode, runBackward } from './engine.js';
 import { contiguousStrides, formatShape, type Shape, sizeOf } from './shape.js';
 import * as ew from './ops/elementwise.js';
@@ -16,39 +18,11 @@ import { matmul } from './ops/matmul.js';
 
 export type TensorLike = Tensor | number;
 
-/**
- * Values that live on a device (the GPU backend). Kernels chain on them without reading back;
- * only `read()` (behind `await t.data()`) brings values to the host.
- */
-export interface DeviceData {
-  readonly backend: string;
-  /** The number of values (a device value is always contiguous). */
-  readonly size: number;
-  read(): Promise<Float32Array>;
-  /** A new value on the same device, copied from the host now (uploads are synchronous for the caller). */
-  upload(values: Float32Array): DeviceData;
-  /**
-   * In-place update: from now on this value is `next`'s (kernels queued earlier keep the old version).
-   * How optimisers and batch norm update device parameters and buffers without a read-back.
-   */
-  assign(next: DeviceData): void;
-  dispose?(): void;
-}
+export type { DeviceData };
 
 const EMPTY = new Float32Array(0);
-/** The storage of a tensor whose arena was closed (see src/kernels/wasm/arena.ts). */
+/** The storage of a tensor whose scope has ended and whose memory was reused (see src/kernels/engine.ts). */
 const RELEASED = new Float32Array(0);
-
-/**
- * Called with every tensor made while a step arena is open (null otherwise): the arena keeps those whose
- * storage it owns, to release them when it closes.
- */
-let onTensorCreated: ((t: Tensor) => void) | null = null;
-
-/** Installs (or with null removes) the hook that sees every new tensor (used by step arenas). */
-export function setTensorCreationHook(hook: ((t: Tensor) => void) | null): void {
-  onTensorCreated = hook;
-}
 
 export class Tensor {
   readonly shape: readonly number[];
@@ -73,7 +47,7 @@ export class Tensor {
     this.strides = Object.freeze(strides ? [...strides] : contiguousStrides(shape));
     this.offset = offset;
     this.dtype = storage instanceof Float64Array ? 'float64' : 'float32';
-    if (onTensorCreated !== null) onTensorCreated(this);
+    trackTensor(this); // the innermost open scope owns it (src/kernels/engine.ts)
   }
 
   /** The flat storage this tensor views (shared between views). */
@@ -81,16 +55,16 @@ export class Tensor {
     const s = this._storage;
     if (s === RELEASED) {
       throw new Error(
-        `${this} was made inside a step arena that has been closed, and its memory is reused: read what you need ` +
-          `(t.item(), t.dataSync()) before arena.close(), or make the tensor outside the arena.`,
+        `${this} was made inside a scope that has ended (scope(fn), withStepArena, a training step), and its memory ` +
+          `is reused: read what you need (t.item(), t.dataSync()) inside the scope, return it from scope(fn), or keep(t).`,
       );
     }
     return s;
   }
 
   /**
-   * Called by a step arena when it closes: the storage goes back to the arena, so any later read throws
-   * (instead of returning values of a later step); the tape behind the tensor goes too.
+   * Called by the engine when this tensor's scope ends: the storage goes back to the backend, so any later
+   * read throws (instead of returning values of a later step); the tape behind the tensor goes too.
    */
   release_(): void {
     this._storage = RELEASED;
@@ -116,11 +90,12 @@ export class Tensor {
   /**
    * Move this tensor's values in place (Module.to / Module.toHost): onto a device, or back into host
    * storage. The tensor keeps its identity, so layers, parameter lists and names that refer to it follow.
-   * Only for tensors that own all of their storage (parameters and buffers); the gradient is dropped, as
-   * it lives where the values used to.
+   * Onto a device only for tensors that own all of their storage (parameters and buffers); into host
+   * storage also for views (a scope's kept results: `storage` then holds the view's values, row-major).
+   * The gradient is dropped, as it lives where the values used to, and so is the tape behind it.
    */
   relocate_(where: { device: DeviceData } | { storage: Float32Array }): this {
-    if (!this.device && (!this.isContiguous || this.offset !== 0 || this.storage.length !== this.size)) {
+    if ('device' in where && !this.device && (!this.isContiguous || this.offset !== 0 || this.storage.length !== this.size)) {
       throw new Error(`relocate_: ${this} is a view; only tensors that own their storage (parameters, buffers) can move.`);
     }
     const self = this as unknown as { _storage: TypedArray; strides: readonly number[]; offset: number; device: DeviceData | null };
@@ -136,6 +111,7 @@ export class Tensor {
     self.strides = Object.freeze(contiguousStrides(this.shape));
     self.offset = 0;
     this.grad = null;
+    this.gradNode = null;
     return this;
   }
 

@@ -5,20 +5,23 @@ import { cpus } from 'node:os';
 import { Rng } from '../autograd/rng.js';
 import { backendFromEnv, backendInstance, setBackend } from '../backend.js';
 import { listCache } from '../data/cache.js';
-import { indicesOf, loadDataset, selectAnnotated, type SegDataset, type SplitName } from '../data/index.js';
-import { getNumThreads, setNumThreads } from '../kernels/cpu/index.js';
-import { cpuKernels, kernelCacheStats, wasmSimdAvailable } from '../kernels/wasm/index.js';
+import { SYNTHETIC_DEFAULTS, indicesOf, loadDataset, selectAnnotated, type SegDataset, type SplitName } from '../data/index.js';
+import { getNumThreads, setNumThreads } from '../kernels/js/index.js';
+import { cpuKernels } from '../kernels/engine.js';
+import { kernelCacheStats, wasmSimdAvailable } from '../kernels/wasm/index.js';
 import { listKernels } from '../kernels/registry.js';
-import '../kernels/cpu/register.js';
 import { registerGpuBackend } from '../kernels/gpu/index.js';
 import { ResUNet } from '../models/resunet.js';
-import { applyCheckpoint, readCheckpoint, weightEntries, writeCheckpointFile, type CheckpointHeader, type LoadedCheckpoint } from '../train/checkpoint.js';
+import { applyCheckpoint, readCheckpoint, weightEntries, writeCheckpointFile, type CheckpointData, type CheckpointHeader, type LoadedCheckpoint } from '../train/checkpoint.js';
 import { loadTrainState, saveTrainState } from '../train/resume.js';
 import { foregroundPriorLogit, type SegMetrics } from '../train/metrics.js';
 import { RunDir, RunFolderError } from '../train/runDir.js';
 import { evaluate, predictLogits, pretrain, sizetrain, type EpochRecord, type TrainObserver, type TrainResult, type TrainState } from '../train/trainer.js';
+import { BACKEND_OPTIONS, DATA_SPECS, type Command } from './command.js';
 import { Options, UsageError } from './options.js';
 import { Progress } from './progress.js';
+import { chooseData, countOption, dataRecord, loadChosenData, loadData, refuseTrainingImages, splitCounts, type DataChoice } from './runData.js';
+import { sizesegVersion } from './version.js';
 
 const LITE = [16, 32, 64, 128] as const;
 
@@ -75,21 +78,8 @@ export async function setUp(opts: Options): Promise<{ progress: Progress; backen
   return { progress, backend };
 }
 
-/** `--count N` (a seeded subset of the data), or null for all of it. */
-function countOption(opts: Options): number | null {
-  return opts.optionalString('count') === undefined ? null : opts.int('count', 1000);
-}
-
-async function data(progress: Progress, spec: string, seed: number, count: number | null | undefined): Promise<SegDataset> {
-  const ds = await loadDataset(spec, { seed, ...(count ? { count } : {}) });
-  progress.line(`data: ${ds.name} — ${ds.count} images ${ds.height}×${ds.width} (${splitCounts(ds)}); ${ds.source}`);
-  return ds;
-}
-
-function splitCounts(ds: SegDataset): string {
-  const c = (s: SplitName) => indicesOf(ds, s).length;
-  return `train ${c('train')}, val ${c('val')}, test ${c('test')}`;
-}
+/** What the colours of predictions.png mean, said wherever one is written. */
+export const OVERLAY_LEGEND = 'green outline = ground truth, red = prediction, yellow = both on the same pixel edge, where the prediction follows the true outline';
 
 /** The images of a split, refused when there are none: a result over 0 images is no result. */
 export function splitImages(ds: SegDataset, split: SplitName, spec: string, fix: string): number[] {
@@ -164,6 +154,7 @@ async function finish(run: RunDir, ds: SegDataset, model: ResUNet, progress: Pro
   const files = [...run.writeCurves(), run.writePredictions('predictions.png', ds, test, await predictLogits(model, ds, test))];
   const checkpoints = ['best.ckpt', 'last.ckpt'].filter((f) => existsSync(run.file(f)));
   progress.line(`wrote ${run.path}/ (config.json, metrics.jsonl, ${[...checkpoints, ...files.map((f) => f.slice(run.path.length + 1))].join(', ')})`);
+  progress.line(`predictions.png: ${test.length} test images; ${OVERLAY_LEGEND}`);
 }
 
 /**
@@ -230,13 +221,13 @@ function checkSettings(header: CheckpointHeader, saved: Record<string, unknown>,
  * copy of the settings) always. In this order a crash between the two leaves last.ckpt at the previous epoch,
  * and the resumed run redoes the epoch and writes best.ckpt again.
  */
-function checkpointing(run: RunDir, model: ResUNet, widths: number[], extra: Record<string, unknown>, runConfig: Record<string, unknown>) {
+function checkpointing(run: RunDir, model: ResUNet, widths: number[], extra: Record<string, unknown>, runConfig: Record<string, unknown>, data: CheckpointData) {
   return (state: TrainState) => {
     if (state.best && state.best.epoch === state.epoch) {
-      const info = { config: { widths }, epoch: state.epoch, phase: state.phase, metrics: flat(state.best.val), extra };
+      const info = { config: { widths }, epoch: state.epoch, phase: state.phase, metrics: flat(state.best.val), extra, data };
       writeCheckpointFile(run.file('best.ckpt'), info, weightEntries(model, state.weights));
     }
-    saveTrainState(run.file('last.ckpt'), model, state, { widths }, { ...extra, runConfig });
+    saveTrainState(run.file('last.ckpt'), model, state, { widths }, { ...extra, runConfig }, data);
   };
 }
 
@@ -245,18 +236,22 @@ function resumeNote(progress: Progress, state: TrainState | null, run: RunDir, c
   else progress.line(`once its first epoch is saved, an interrupted run continues with: sizeseg ${command} --resume ${run.path}`);
 }
 
+/** pretrain's defaults, for the run and its help. */
+const PRETRAIN = { data: 'synthetic', m: 20, widths: LITE, seed: 0, epochs: 100, patience: 10, batch: 32, lr: 3e-3 } as const;
+
 export async function cmdPretrain(opts: Options): Promise<number> {
   const { progress, backend } = await setUp(opts);
   const { config, resumeDir, saved } = runSettings(opts, 'pretrain', () => ({
-    command: 'pretrain', data: opts.string('data', 'synthetic'), count: countOption(opts),
-    m: opts.int('m', 20), widths: opts.widths(LITE), seed: opts.int('seed', 0, 0), epochs: opts.int('epochs', 100),
-    patience: opts.int('patience', 10), batch: opts.int('batch', 32), lr: opts.number('lr', 3e-3), annotated: [] as number[],
+    command: 'pretrain', data: opts.string('data', PRETRAIN.data), count: countOption(opts),
+    m: opts.int('m', PRETRAIN.m), widths: opts.widths(PRETRAIN.widths), seed: opts.int('seed', PRETRAIN.seed, 0), epochs: opts.int('epochs', PRETRAIN.epochs),
+    patience: opts.int('patience', PRETRAIN.patience), batch: opts.int('batch', PRETRAIN.batch), lr: opts.number('lr', PRETRAIN.lr), annotated: [] as number[],
   }));
   // the folder first: a refused one costs nothing, and the lock keeps a second process out from the start
   const run = resumeDir === null ? newRun(opts, 'pretrain') : resumedRun(resumeDir, 'pretrain');
   try {
     const { seed, widths, m } = config;
-    const ds = await data(progress, config.data, seed, config.count);
+    const load = { spec: config.data, seed, count: config.count };
+    const ds = await loadData(progress, load);
     checkWidthsFit(widths, ds, config.data, `--widths ${widths.join(',')}`);
     if (resumeDir === null) {
       const train = splitImages(ds, 'train', config.data, 'use more images (--count) or other data');
@@ -264,6 +259,7 @@ export async function cmdPretrain(opts: Options): Promise<number> {
       config.annotated = selectAnnotated(ds, m, new Rng(seed));
     }
     const val = splitImages(ds, 'val', config.data, 'use more images (--count) or data with validation images');
+    const record = dataRecord(load, ds, config.annotated, val);
     const model = new ResUNet({ widths, rng: new Rng(seed), headBias: foregroundPriorLogit(ds.masks, config.annotated, ds.height * ds.width) });
     const loaded = resumeDir === null ? null : loadTrainState(run.file('last.ckpt'), model);
     if (loaded) checkSettings(loaded.header, saved!, run.file('config.json'));
@@ -275,7 +271,7 @@ export async function cmdPretrain(opts: Options): Promise<number> {
     resumeNote(progress, resume, run, 'pretrain');
     const result = await pretrain(model, ds, {
       ...config, minImagesPerEpoch: 160, valIndices: val, observer: observer(progress, run, interrupt.stop),
-      onState: checkpointing(run, model, widths, { seed, m }, config), ...(resume ? { resume } : {}),
+      onState: checkpointing(run, model, widths, { seed, m }, config, record), ...(resume ? { resume } : {}),
     });
     interrupt.dispose();
     await model.toHost();
@@ -287,20 +283,29 @@ export async function cmdPretrain(opts: Options): Promise<number> {
   }
 }
 
+/** sizetrain's defaults, for the run and its help (the data, count and seed default to the checkpoint's). */
+const SIZETRAIN = { samples: 1, estimator: 'fast', epochs: 50, patience: 5, batch: 32, lr: 1e-4 } as const;
+
 export async function cmdSizetrain(opts: Options): Promise<number> {
   const { progress, backend } = await setUp(opts);
-  const start: { checkpoint: LoadedCheckpoint | null } = { checkpoint: null }; // read once, for a new run
+  const start: { checkpoint: LoadedCheckpoint | null; choice: DataChoice | null } = { checkpoint: null, choice: null }; // read once, for a new run
   const { config, resumeDir, saved } = runSettings(opts, 'sizetrain', () => {
     const from = opts.required('checkpoint', 'runs/<name>/best.ckpt');
     // every flag is checked before the checkpoint is read: a bad flag is reported as such
     const flags = {
-      data: opts.string('data', 'synthetic'), count: countOption(opts), seed: opts.int('seed', 0, 0), samples: opts.int('samples', 1),
-      estimator: opts.choice('estimator', ['fast', 'naive'] as const, 'fast'), epochs: opts.int('epochs', 50), patience: opts.int('patience', 5),
-      batch: opts.int('batch', 32), lr: opts.number('lr', 1e-4),
+      samples: opts.int('samples', SIZETRAIN.samples), estimator: opts.choice('estimator', ['fast', 'naive'] as const, SIZETRAIN.estimator),
+      epochs: opts.int('epochs', SIZETRAIN.epochs), patience: opts.int('patience', SIZETRAIN.patience), batch: opts.int('batch', SIZETRAIN.batch), lr: opts.number('lr', SIZETRAIN.lr),
     };
+    countOption(opts); // validated here; chooseData below takes their values
+    opts.int('seed', 0, 0);
     start.checkpoint = readCheckpoint(from);
-    const { data: spec, count, ...rest } = flags;
-    return { command: 'sizetrain', from, data: spec, count, widths: start.checkpoint.header.config.widths as number[], ...rest };
+    // the checkpoint's data unless the flags say otherwise (runData.ts)
+    const choice = chooseData(opts, start.checkpoint.header.data, from);
+    start.choice = choice;
+    return {
+      command: 'sizetrain', from, data: choice.spec, count: choice.count, ...(choice.split ? { split: choice.split } : {}),
+      widths: start.checkpoint.header.config.widths as number[], seed: choice.seed, ...flags,
+    };
   });
   // a new run never writes into the folder of the checkpoint it starts from
   const run = resumeDir === null ? newRun(opts, 'sizetrain', { flag: 'checkpoint', path: config.from }) : resumedRun(resumeDir, 'sizetrain');
@@ -312,10 +317,19 @@ export async function cmdSizetrain(opts: Options): Promise<number> {
     const resume = loaded?.state ?? null;
     if (start.checkpoint) applyCheckpoint(start.checkpoint, model, config.from);
     model.to(backend);
-    const ds = await data(progress, config.data, seed, config.count);
+    const load = { spec: config.data, seed, count: config.count, ...(config.split ? { split: config.split } : {}) };
+    if (start.choice) progress.line(start.choice.said);
+    const ds = start.checkpoint && start.choice ? await loadChosenData(progress, start.choice, start.checkpoint.header.data, config.from) : await loadData(progress, load);
     checkWidthsFit(widths, ds, config.data, `the network of ${config.from} (widths ${widths.join(',')})`);
     const train = splitImages(ds, 'train', config.data, 'use more images (--count) or other data');
     const val = splitImages(ds, 'val', config.data, 'use more images (--count) or data with validation images');
+    if (start.checkpoint) {
+      // validation and test images must be new to the network, whichever data they come from (the notes are
+      // for evaluations: here the validation images are expected to be the checkpoint's own)
+      for (const split of ['val', 'test'] as const) refuseTrainingImages(ds, indicesOf(ds, split), split, start.checkpoint.header.data, config.from, load);
+    }
+    // a resumed run keeps the record it started with (its checkpoint to start from may be gone by now)
+    const record = loaded?.header.data ?? dataRecord(load, ds, train, val, { record: start.checkpoint?.header.data, path: config.from });
     if (resume) run.resumeHistory(resume.history);
     run.writeConfig(config);
     if (!resume) {
@@ -327,7 +341,7 @@ export async function cmdSizetrain(opts: Options): Promise<number> {
     resumeNote(progress, resume, run, 'sizetrain');
     const result = await sizetrain(model, ds, {
       ...config, sizeLabelled: train, valIndices: val, observer: observer(progress, run, interrupt.stop),
-      onState: checkpointing(run, model, widths, { seed, from: config.from }, config), ...(resume ? { resume } : {}),
+      onState: checkpointing(run, model, widths, { seed, from: config.from }, config, record), ...(resume ? { resume } : {}),
     });
     interrupt.dispose();
     await model.toHost();
@@ -347,35 +361,45 @@ function restoreModel(path: string): { model: ResUNet; header: CheckpointHeader 
   return { model, header: loaded.header };
 }
 
-/** The shared start of evaluate and predict: options, then the checkpoint, then the data. */
+/**
+ * The shared start of evaluate and predict: options, then the checkpoint, then the data — the checkpoint's
+ * own unless --data/--count/--seed say otherwise (runData.ts), said in the output — and the split, refused
+ * where it holds images the checkpoint was trained on.
+ */
 async function checkpointOnSplit(opts: Options) {
   const { progress, backend } = await setUp(opts);
   const ckpt = opts.required('checkpoint', 'runs/<name>/best.ckpt');
   const split = opts.choice('split', ['train', 'val', 'test'] as const, 'test');
   const { model, header } = restoreModel(ckpt);
   model.to(backend);
-  const count = countOption(opts);
-  const spec = opts.string('data', 'synthetic');
-  const ds = await data(progress, spec, opts.int('seed', 0, 0), count);
-  checkWidthsFit(header.config.widths as number[], ds, spec, `the network of ${ckpt} (widths ${String(header.config.widths)})`);
-  return { progress, ckpt, split, model, ds, indices: splitImages(ds, split, spec, 'pick another --split, or use more images (--count)') };
+  const choice = chooseData(opts, header.data, ckpt);
+  progress.line(choice.said);
+  const ds = await loadChosenData(progress, choice, header.data, ckpt);
+  checkWidthsFit(header.config.widths as number[], ds, choice.spec, `the network of ${ckpt} (widths ${String(header.config.widths)})`);
+  const indices = splitImages(ds, split, choice.spec, 'pick another --split, or use more images (--count)');
+  // its own training images are what --split train asks for; any other split must be new to it
+  if (split !== 'train') for (const note of refuseTrainingImages(ds, indices, split, header.data, ckpt, choice)) progress.line(note);
+  const data = { spec: choice.spec, seed: choice.seed, count: choice.count, from: choice.from };
+  return { progress, ckpt, split, model, ds, indices, data };
 }
 
 export async function cmdEvaluate(opts: Options): Promise<void> {
-  const { progress, ckpt, split, model, ds, indices } = await checkpointOnSplit(opts);
+  const { progress, ckpt, split, model, ds, indices, data } = await checkpointOnSplit(opts);
   const metrics = await evaluate(model, ds, indices);
-  console.log(JSON.stringify({ checkpoint: ckpt, data: ds.name, split, ...metrics }));
+  console.log(JSON.stringify({ checkpoint: ckpt, data, split, ...metrics }));
   progress.line(`${split}: ${formatMetrics(metrics)} over ${metrics.count} images`);
 }
 
+const PREDICT_IMAGES = 32;
+
 export async function cmdPredict(opts: Options): Promise<void> {
-  const count = opts.int('count', 32);
+  const count = opts.int('images', PREDICT_IMAGES);
   const { progress, split, model, ds, indices: all } = await checkpointOnSplit(opts);
   const indices = all.slice(0, count);
   const run = newRun(opts, 'predict');
   try {
     const path = run.writePredictions('predictions.png', ds, indices, await predictLogits(model, ds, indices), indices.length);
-    progress.line(`wrote ${path} (${indices.length} ${split} images; green: ground truth, red: prediction)`);
+    progress.line(`wrote ${path}: the first ${indices.length} ${split} images; ${OVERLAY_LEGEND}`);
   } finally {
     run.release();
   }
@@ -383,14 +407,13 @@ export async function cmdPredict(opts: Options): Promise<void> {
 
 export async function cmdInfo(opts: Options): Promise<void> {
   await setUp(opts);
-  const pkg = { name: 'sizeseg', node: process.version, platform: `${process.platform}-${process.arch}`, cpus: cpus().length };
+  const pkg = { name: 'sizeseg', version: sizesegVersion(), node: process.version, platform: `${process.platform}-${process.arch}`, cpus: cpus().length };
   const info = {
     ...pkg,
     backend: backendInstance().info(),
     threads: getNumThreads(),
     cpuKernels: cpuKernelInfo(),
-    kernels: Object.fromEntries(['cpu', 'gpu'].map((b) => [b, listKernels(b).map((k) => k.kernelName)])),
-    sharedData: existsSync('../shared/data/hippocampus') ? '../shared/data/hippocampus' : null,
+    kernels: Object.fromEntries(['wasm', 'js', 'gpu'].map((b) => [b, listKernels(b).map((k) => k.kernelName)])),
     cachedData: Object.fromEntries(listCache().map((e) => [e.name, e.state === 'ready' ? e.path : null])),
     ...(await dataInfo(opts.optionalString('data'))),
   };
@@ -401,13 +424,13 @@ export async function cmdInfo(opts: Options): Promise<void> {
 function cpuKernelInfo(): Record<string, unknown> {
   const set = cpuKernels();
   return {
-    float32: set === 'wasm' ? 'WebAssembly SIMD (generated per shape, src/kernels/wasm)' : 'JavaScript (src/kernels/cpu)',
-    float64: 'JavaScript (src/kernels/cpu; exact float64 path)',
+    float32: set === 'wasm' ? 'WebAssembly SIMD (generated per shape, src/kernels/wasm)' : 'JavaScript (src/kernels/js)',
+    float64: 'JavaScript (src/kernels/js; exact float64 path)',
     wasmSimdAvailable: wasmSimdAvailable(),
     generatedModules: kernelCacheStats(), // kernels generated so far in this process (one per shape)
     chosenBy: process.env['SIZESEG_KERNELS'] ? `SIZESEG_KERNELS=${process.env['SIZESEG_KERNELS']}` : 'default (WebAssembly SIMD where the engine has it)',
     // whether a step arena keeps a step's tensors in the kernels' memory (no copies around the kernels)
-    stepArenas: set === 'wasm' && wasmSimdAvailable() ? 'on: the trainer runs each step in one (src/kernels/wasm/arena.ts)' : 'off (JS kernels: arenas are no-ops)',
+    stepArenas: set === 'wasm' && wasmSimdAvailable() ? 'on: the trainer runs each step in a scope, whose tensors live in the WebAssembly memory (src/kernels/wasm/arena.ts)' : 'off (JS kernels: scopes release nothing)',
   };
 }
 
@@ -421,3 +444,128 @@ async function dataInfo(spec: string | undefined): Promise<{ data?: { name: stri
 function flat(m: SegMetrics): Record<string, number> {
   return { iou: m.iou, dice: m.dice, sizeError: m.sizeError, count: m.count };
 }
+
+// ------------------------------------------------------------------------------------------------
+// The commands' help (command.ts); defaults come from the constants the commands use.
+
+/** The options of a command that writes a new run folder. */
+const RUN_FOLDER_OPTIONS = {
+  out: ['DIR', 'root folder of the run folders (default runs)'],
+  name: ['NAME', 'the run folder inside --out (default <command>-<date>-<time>); an existing one is refused: see --resume and --overwrite'],
+  overwrite: ['', "replace the run files of an existing run folder --name (config.json, metrics.jsonl, *.ckpt, *.svg, *.png); never a folder that is not a sizeseg run's"],
+} as const;
+
+const EVALUATE_DATA_OPTIONS = {
+  data: ['SPEC', `other data instead of the checkpoint's: ${DATA_SPECS} (default: the data the checkpoint records; for a checkpoint without a record, synthetic)`],
+  count: ['N', "images of that data: a seeded subset, or how many to generate (default: the checkpoint's; all, for other data)"],
+  seed: ['N', "the data's seed: generated images, seeded splits and subsets (default: the checkpoint's; 0, for other data)"],
+  split: ['train|val|test', 'which split (default test); a val or test split holding images the checkpoint was trained on is refused'],
+} as const;
+
+const fmtLr = (lr: number) => String(lr);
+
+export const pretrainCommand: Command = {
+  name: 'pretrain',
+  summary: 'supervised pre-training (BCE) on --m pixel-annotated images; writes runs/<name>/best.ckpt',
+  usage: ['pretrain [options]', 'pretrain --resume runs/<name> [--epochs N] [--patience N]'],
+  about: [
+    'Pre-trains a residual U-Net with BCE on --m pixel-annotated images drawn from the training split, choosing the epoch with the best validation IoU (early stopping).',
+    'Writes runs/<name>/: best.ckpt (the best weights so far), last.ckpt (after every epoch, with the optimiser state: what --resume continues from), config.json, metrics.jsonl, learning curves and predictions.png. The checkpoints record their data (spec, seed, count, split and which images trained them), which sizetrain, evaluate and predict then use by default.',
+  ],
+  options: {
+    data: ['SPEC', `${DATA_SPECS} (default ${PRETRAIN.data})`],
+    count: ['N', `images: a seeded subset of real data, or how many to generate (default: all; synthetic generates ${SYNTHETIC_DEFAULTS.count})`],
+    m: ['N', `pixel-annotated training images (default ${PRETRAIN.m})`],
+    widths: ['LIST', `channels per U-Net level (default ${PRETRAIN.widths.join(',')}, ResUNet-lite)`],
+    epochs: ['N', `at most N epochs (default ${PRETRAIN.epochs}; early stopping usually ends sooner)`],
+    patience: ['N', `epochs without a better validation IoU before stopping (default ${PRETRAIN.patience})`],
+    batch: ['N', `batch size (default ${PRETRAIN.batch})`],
+    lr: ['X', `Adam learning rate (default ${fmtLr(PRETRAIN.lr)})`],
+    seed: ['N', `seed of the data, the annotated images, the initialisation and the batches (default ${PRETRAIN.seed})`],
+    resume: ['DIR', 'continue an interrupted run from its folder (runs/<name>/last.ckpt) to exactly the weights an uninterrupted run ends with; only --epochs and --patience may change'],
+    ...RUN_FOLDER_OPTIONS,
+    ...BACKEND_OPTIONS,
+  },
+  examples: [
+    'pretrain --m 20 --epochs 5 --name pre-synthetic',
+    'pretrain --data msd --m 50 --name hippo-m50          # after: sizeseg data download msd-task04',
+    'pretrain --resume runs/hippo-m50                    # after Ctrl-C or a crash',
+  ],
+  run: cmdPretrain,
+};
+
+export const sizetrainCommand: Command = {
+  name: 'sizetrain',
+  summary: "size training from --checkpoint on the object sizes of the training split (the checkpoint's data by default)",
+  usage: ['sizetrain --checkpoint FILE [options]', 'sizetrain --resume runs/<name> [--epochs N] [--patience N]'],
+  about: [
+    'Continues training --checkpoint on the object size g = 2·max d of every training image and nothing else: the loss (s − g(y))² with y ~ Bernoulli(σ(a)) and the Lemma-1 gradient estimate, choosing the epoch with the best validation size error E.',
+    "It uses the data the checkpoint records unless --data, --count or --seed say otherwise; validation or test images the checkpoint was trained on are refused. Writes a new run folder like pretrain's (never into the checkpoint's).",
+  ],
+  options: {
+    checkpoint: ['FILE', 'the .ckpt to start from (required), e.g. runs/<name>/best.ckpt'],
+    data: ['SPEC', `${DATA_SPECS} (default: the checkpoint's data; for a checkpoint without a record, synthetic)`],
+    count: ['N', "images of that data (default: the checkpoint's; all, for other data)"],
+    seed: ['N', "seed of the data, the samples and the batches (default: the checkpoint's; 0, for other data)"],
+    samples: ['N', `Lemma-1 derivative samples per image, n (default ${SIZETRAIN.samples})`],
+    estimator: ['fast|naive', `the Lemma-1 implementation; both give identical numbers (default ${SIZETRAIN.estimator})`],
+    epochs: ['N', `at most N epochs (default ${SIZETRAIN.epochs}; early stopping usually ends sooner)`],
+    patience: ['N', `epochs without a better validation E before stopping (default ${SIZETRAIN.patience})`],
+    batch: ['N', `batch size (default ${SIZETRAIN.batch})`],
+    lr: ['X', `Adam learning rate (default ${fmtLr(SIZETRAIN.lr)})`],
+    resume: ['DIR', 'continue an interrupted run from its folder (runs/<name>/last.ckpt); only --epochs and --patience may change'],
+    ...RUN_FOLDER_OPTIONS,
+    ...BACKEND_OPTIONS,
+  },
+  examples: [
+    'sizetrain --checkpoint runs/pre-synthetic/best.ckpt --epochs 3 --name size-synthetic',
+    'sizetrain --checkpoint runs/hippo-m50/best.ckpt --name hippo-m50-size',
+  ],
+  run: cmdSizetrain,
+};
+
+export const evaluateCommand: Command = {
+  name: 'evaluate',
+  summary: 'IoU, Dice and size error E of --checkpoint on a split of the data it was trained on (or --data)',
+  usage: ['evaluate --checkpoint FILE [options]'],
+  about: [
+    'Scores a checkpoint on one split: IoU and Dice of the thresholded prediction, and E, the mean squared error (s − g(ŷ))² of the predicted mask\'s object size. By default on the data the checkpoint records, rebuilt exactly (same images, same split), so a run\'s test numbers are reproduced; other data is said in the output.',
+    'Prints one JSON line on stdout ({checkpoint, data, split, iou, dice, sizeError, count}) and a summary on stderr.',
+  ],
+  options: { checkpoint: ['FILE', 'the .ckpt to score (required), e.g. runs/<name>/best.ckpt'], ...EVALUATE_DATA_OPTIONS, ...BACKEND_OPTIONS },
+  examples: [
+    'evaluate --checkpoint runs/demo/best.ckpt                 # the demo\'s test numbers',
+    'evaluate --checkpoint runs/demo/best.ckpt --split val',
+    'evaluate --checkpoint runs/demo/best.ckpt --data synthetic --count 400 --seed 7   # 400 new images',
+  ],
+  run: cmdEvaluate,
+};
+
+export const predictCommand: Command = {
+  name: 'predict',
+  summary: 'PNG grid of --checkpoint\'s predictions on a split (outlines: green truth, red prediction, yellow both)',
+  usage: ['predict --checkpoint FILE [options]'],
+  about: [
+    `Draws the first --images images of a split with the outlines of the true mask and of the checkpoint's prediction into <out>/<name>/predictions.png; ${OVERLAY_LEGEND}. The data is chosen as by evaluate: the checkpoint's own unless --data, --count or --seed say otherwise.`,
+  ],
+  options: {
+    checkpoint: ['FILE', 'the .ckpt to draw (required), e.g. runs/<name>/best.ckpt'],
+    images: ['N', `how many images the grid shows (default ${PREDICT_IMAGES})`],
+    ...EVALUATE_DATA_OPTIONS,
+    ...RUN_FOLDER_OPTIONS,
+    ...BACKEND_OPTIONS,
+  },
+  flagTypes: { images: 'string' },
+  examples: ['predict --checkpoint runs/demo/best.ckpt --name demo-predictions', 'predict --checkpoint runs/demo/best.ckpt --split val --images 16 --name demo-val'],
+  run: cmdPredict,
+};
+
+export const infoCommand: Command = {
+  name: 'info',
+  summary: 'sizeseg\'s version, Node, the backend, threads, kernels and cached data (and --data, if given)',
+  usage: ['info [options]'],
+  about: ['Prints JSON: the sizeseg version, Node and platform, the backend and its adapter, the CPU threads and kernels, the registered kernels, and what the download cache holds. With --data, also what that data loads as (so `sizeseg info --data msd` checks the downloaded copy).'],
+  options: { data: ['SPEC', `${DATA_SPECS} (default: none)`], ...BACKEND_OPTIONS },
+  examples: ['info', 'info --data msd', 'info --backend gpu'],
+  run: cmdInfo,
+};

@@ -6,6 +6,7 @@
 import { dirname } from 'node:path';
 import { DATASET_SOURCES, cacheRoot, cacheRootOrigin, datasetSource, formatBytes, listCache, requireCachedDataset } from '../data/cache.js';
 import { downloadDataset, type DownloadPhase } from '../data/download.js';
+import type { Command } from './command.js';
 import { Options, UsageError } from './options.js';
 import { Progress, formatSeconds } from './progress.js';
 
@@ -110,3 +111,22 @@ export async function cmdData(positionals: readonly string[], opts: Options): Pr
   }
   throw new UsageError(sub === undefined ? `${USAGE}.` : `unknown data command '${sub}'; ${USAGE}.`);
 }
+
+export const dataCommand: Command = {
+  name: 'data',
+  summary: 'download msd-task04 | list | path msd-task04: the real hippocampus slices in a local cache, for --data msd',
+  usage: ['data download msd-task04 [--from URL|FILE] [--md5 HEX]', 'data list', 'data path msd-task04'],
+  about: [
+    'download fetches the Medical Segmentation Decathlon Task04 (hippocampus) archive, about 27 MB, checks its published MD5 and unpacks it into the cache: $SIZESEG_HOME if set, else $XDG_CACHE_HOME/sizeseg, else ~/.cache/sizeseg. Then --data msd loads its 6103 slices of 48×32 for every command. An interrupted download resumes; a second download does nothing; $SIZESEG_HTTP_TIMEOUT seconds without data (default 30) give up.',
+    'list shows what the cache holds, with sizes; path prints the cached folder (for scripts). Progress goes to stderr, results to stdout.',
+    'The data is CC-BY-SA 4.0: cite Simpson et al. 2019 (arXiv:1902.09063) and Antonelli et al. 2022 (Nature Communications 13:4128).',
+  ],
+  options: {
+    from: ['URL|FILE', 'download: another mirror, or an archive already on disk (verified, then unpacked; never changed)'],
+    md5: ['HEX', 'download: the MD5 to expect instead of the published one (a mirror that repackages)'],
+    quiet: ['', 'no progress output'],
+  },
+  examples: ['data download msd-task04', 'data download msd-task04 --from ~/Downloads/Task04_Hippocampus.tar', 'data list', 'data path msd-task04'],
+  positionals: true,
+  run: async (opts, positionals) => cmdData(positionals, opts),
+};

@@ -10,8 +10,10 @@ import { ResUNet } from '../models/resunet.js';
 import { saveModelCheckpoint } from '../train/checkpoint.js';
 import { RunDir, RunFolderError } from '../train/runDir.js';
 import { evaluate, predictLogits, pretrain, sizetrain, type TrainObserver } from '../train/trainer.js';
-import { formatMetrics, interruptFlag, setUp } from './commands.js';
+import { BACKEND_OPTIONS, DATA_SPECS, type Command } from './command.js';
+import { OVERLAY_LEGEND, formatMetrics, interruptFlag, setUp } from './commands.js';
 import { Options, UsageError } from './options.js';
+import { dataRecord, type DataLoad } from './runData.js';
 import type { Progress } from './progress.js';
 import { formatSeconds } from './progress.js';
 import { loadDataset, type SegDataset } from '../data/index.js';
@@ -35,14 +37,17 @@ export async function cmdDemo(opts: Options): Promise<number> {
   const m = opts.int('m', DEMO_DEFAULTS.m);
   const widths = opts.widths(DEMO_DEFAULTS.widths);
   const spec = opts.string('data', 'synthetic');
-  const ds = await loadDataset(spec, { seed, count: opts.int('count', DEMO_DEFAULTS.count) });
+  // --epochs caps both phases (each keeps its own default otherwise)
+  const epochs = opts.has('epochs') ? opts.int('epochs', DEMO_DEFAULTS.pretrainEpochs) : null;
+  const load: DataLoad = { spec, seed, count: opts.int('count', DEMO_DEFAULTS.count) };
+  const ds = await loadDataset(spec, { seed, count: load.count! });
   const train = indicesOf(ds, 'train');
   const val = indicesOf(ds, 'val');
   const test = indicesOf(ds, 'test');
   // runs/demo is the demo's own: a new demo replaces an earlier one, but no other run's folder
   const run = createRun(() => RunDir.create(opts.string('out', 'runs'), opts.string('name', 'demo'), { command: 'demo', overwrite: opts.flag('overwrite'), replaceSameCommand: true }));
   try {
-    return await demoIn(run, opts, { progress, backend, t0, seed, m, widths, spec, ds, train, val, test });
+    return await demoIn(run, opts, { progress, backend, t0, seed, m, widths, spec, load, epochs, ds, train, val, test });
   } finally {
     run.release();
   }
@@ -50,6 +55,10 @@ export async function cmdDemo(opts: Options): Promise<number> {
 
 interface DemoSetUp {
   progress: Progress; backend: string; t0: number; seed: number; m: number; widths: number[]; spec: string;
+  /** The loader's inputs, recorded in the checkpoints. */
+  load: DataLoad;
+  /** --epochs: at most this many epochs in each phase; null: each phase's default. */
+  epochs: number | null;
   ds: SegDataset; train: number[]; val: number[]; test: number[];
 }
 
@@ -61,9 +70,10 @@ function createRun(create: () => RunDir): RunDir {
   }
 }
 
-async function demoIn(run: RunDir, opts: Options, { progress, backend, t0, seed, m, widths, spec, ds, train, val, test }: DemoSetUp): Promise<number> {
+async function demoIn(run: RunDir, opts: Options, { progress, backend, t0, seed, m, widths, spec, load, epochs, ds, train, val, test }: DemoSetUp): Promise<number> {
   const annotated = selectAnnotated(ds, m, new Rng(seed));
-  const config = { command: 'demo', data: spec, seed, m, widths, count: ds.count, batch: opts.int('batch', DEMO_DEFAULTS.batch) };
+  const phaseEpochs = { pretrain: epochs ?? DEMO_DEFAULTS.pretrainEpochs, size: epochs ?? DEMO_DEFAULTS.sizeEpochs };
+  const config = { command: 'demo', data: spec, seed, m, widths, count: ds.count, batch: opts.int('batch', DEMO_DEFAULTS.batch), epochs: phaseEpochs };
   run.writeConfig(config);
   progress.line(`sizeseg demo — learning to segment from object sizes (Baručić & Kybic)`);
   progress.line(`data: ${ds.name}, ${ds.count} images ${ds.height}×${ds.width}: ${train.length} train / ${val.length} val / ${test.length} test`);
@@ -82,16 +92,16 @@ async function demoIn(run: RunDir, opts: Options, { progress, backend, t0, seed,
   };
 
   progress.line(`\nphase 1: supervised pre-training (BCE with logits) on ${m} annotated images`);
-  const pre = await pretrain(model, ds, { annotated, minImagesPerEpoch: DEMO_DEFAULTS.pretrainImagesPerEpoch, valIndices: val, epochs: opts.int('epochs', DEMO_DEFAULTS.pretrainEpochs), patience: DEMO_DEFAULTS.pretrainPatience, batch: config.batch, lr: DEMO_DEFAULTS.pretrainLr, seed, observer });
-  await saveModelCheckpoint(run.file('pretrained.ckpt'), model, { config: { widths }, epoch: pre.best?.epoch ?? 0, phase: 'pretrain', metrics: {}, extra: { seed, m } });
+  const pre = await pretrain(model, ds, { annotated, minImagesPerEpoch: DEMO_DEFAULTS.pretrainImagesPerEpoch, valIndices: val, epochs: phaseEpochs.pretrain, patience: DEMO_DEFAULTS.pretrainPatience, batch: config.batch, lr: DEMO_DEFAULTS.pretrainLr, seed, observer });
+  await saveModelCheckpoint(run.file('pretrained.ckpt'), model, { config: { widths }, epoch: pre.best?.epoch ?? 0, phase: 'pretrain', metrics: {}, extra: { seed, m }, data: dataRecord(load, ds, annotated, val) });
   const before = await evaluate(model, ds, test);
   progress.line(`after pre-training: test ${formatMetrics(before)}`);
 
   progress.line(`\nphase 2: size training — loss (s − g(y))², y ~ Bernoulli(σ(a)), Lemma-1 gradient, n = 1, fast estimator`);
-  const size = stop() ? null : await sizetrain(model, ds, { sizeLabelled: train, valIndices: val, samples: 1, estimator: 'fast', epochs: DEMO_DEFAULTS.sizeEpochs, patience: DEMO_DEFAULTS.sizePatience, batch: config.batch, lr: DEMO_DEFAULTS.sizeLr, seed, observer });
+  const size = stop() ? null : await sizetrain(model, ds, { sizeLabelled: train, valIndices: val, samples: 1, estimator: 'fast', epochs: phaseEpochs.size, patience: DEMO_DEFAULTS.sizePatience, batch: config.batch, lr: DEMO_DEFAULTS.sizeLr, seed, observer });
   interrupt.dispose();
   const after = await evaluate(model, ds, test);
-  await saveModelCheckpoint(run.file('best.ckpt'), model, { config: { widths }, epoch: size?.best?.epoch ?? 0, phase: 'sizetrain', metrics: { iou: after.iou, dice: after.dice, sizeError: after.sizeError }, extra: { seed, m } });
+  await saveModelCheckpoint(run.file('best.ckpt'), model, { config: { widths }, epoch: size?.best?.epoch ?? 0, phase: 'sizetrain', metrics: { iou: after.iou, dice: after.dice, sizeError: after.sizeError }, extra: { seed, m }, data: dataRecord(load, ds, [...annotated, ...train], val) });
   run.logEvent({ event: 'test', before, after });
   const files = [...run.writeCurves(), run.writePredictions('predictions.png', ds, test.slice(0, 16), await predictLogits(model, ds, test.slice(0, 16)))];
 
@@ -99,6 +109,8 @@ async function demoIn(run: RunDir, opts: Options, { progress, backend, t0, seed,
   progress.line(table(before, after));
   progress.line(explain(before, after, m));
   progress.line(`\nrun folder: ${run.path}/ — config.json, metrics.jsonl, pretrained.ckpt, best.ckpt, ${files.map((f) => f.slice(run.path.length + 1)).join(', ')}`);
+  progress.line(`predictions.png: the first 16 test images; ${OVERLAY_LEGEND}`);
+  progress.line(`the checkpoints record this data: 'sizeseg evaluate --checkpoint ${run.path}/best.ckpt' scores the same test images again`);
   progress.line(`total time ${formatSeconds((performance.now() - t0) / 1000)}`);
   console.log(JSON.stringify({ demo: { before, after, seconds: (performance.now() - t0) / 1000 } }));
   return interrupt.exitCode();
@@ -128,5 +140,30 @@ function explain(before: SegMetrics, after: SegMetrics, m: number): string {
   return `\nWhat you are looking at: the network first learned from only ${m} pixel-annotated images; then it saw ` +
     `each training image's object size g (twice the largest Chebyshev distance to background) and nothing else. ` +
     `${verdict} E is the squared error of the predicted size, the quantity phase 2 optimises. ` +
-    `predictions.png in the run folder shows test images with the true outline in green and the prediction in red.`;
+    `predictions.png in the run folder shows test images with the true outline in green, the predicted one in red, and yellow where the two coincide.`;
 }
+
+export const demoCommand: Command = {
+  name: 'demo',
+  summary: 'the whole method on built-in synthetic data, in a few minutes: pre-train on a few annotated images, then train on object sizes only; IoU and E before and after (what npm start runs)',
+  usage: ['demo [options]'],
+  about: [
+    `Phase 1 pre-trains a small residual U-Net with BCE on --m pixel-annotated images; phase 2 continues on the object sizes g alone of the whole training split (the Lemma-1 size loss, n = 1). Prints test IoU, Dice and size error E after each phase, and writes the run folder: config.json, metrics.jsonl, pretrained.ckpt, best.ckpt (both record their data: sizeseg evaluate reproduces the test numbers), learning curves and predictions.png (${OVERLAY_LEGEND}).`,
+    'A new demo replaces an earlier one in runs/demo (and no other run\'s folder).',
+  ],
+  options: {
+    data: ['SPEC', `${DATA_SPECS} (default synthetic)`],
+    count: ['N', `images: how many to generate, or a seeded subset of real data (default ${DEMO_DEFAULTS.count})`],
+    m: ['N', `pixel-annotated images for phase 1 (default ${DEMO_DEFAULTS.m})`],
+    epochs: ['N', `at most N epochs in each phase (default ${DEMO_DEFAULTS.pretrainEpochs} in phase 1, ${DEMO_DEFAULTS.sizeEpochs} in phase 2; early stopping may end a phase sooner)`],
+    batch: ['N', `batch size (default ${DEMO_DEFAULTS.batch})`],
+    widths: ['LIST', `channels per U-Net level (default ${DEMO_DEFAULTS.widths.join(',')})`],
+    seed: ['N', 'seed of the data, the annotated images, the initialisation and the sampling (default 0)'],
+    out: ['DIR', 'root folder of the run folder (default runs)'],
+    name: ['NAME', 'the run folder inside --out (default demo)'],
+    overwrite: ['', 'replace the run files of an existing run folder --name that is not an earlier demo'],
+    ...BACKEND_OPTIONS,
+  },
+  examples: ['demo', 'demo --seed 1 --name demo-seed1', 'demo --epochs 1 --count 300        # a quick look', 'demo --data msd                     # the real slices, after: sizeseg data download msd-task04'],
+  run: cmdDemo,
+};

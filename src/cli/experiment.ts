@@ -1,5 +1,5 @@
 /**
- * `npm run experiment -- NAME [--preset quick|paper|smoke] [--data DIR|SPEC] [--seeds N] [--out DIR] [--backend cpu|gpu] [--quiet]`
+ * `npm run experiment -- NAME [--preset quick|paper|smoke] [--data SPEC] [--seeds N] [--out DIR] [--backend cpu|gpu] [--quiet]`
  * NAME: fig3 | fig5 (also writes Fig. 6) | fig6 (same run as fig5) | fig7 | beyond | control.
  * `fig7 --preset paper` (and its miniature `paper-smoke`) is the resumable paper-scale protocol of
  * src/experiments/fig7paper.ts; `--dry-run` lists its runs and estimates the time without training.
@@ -7,10 +7,10 @@
  * `--backend gpu` trains the networks on the device (docs/gpu.md); `SIZESEG_GPU_EMULATION=1` runs it in GPU.js's
  * CPU mode (tests, machines without a GPU).
  */
-import '../kernels/cpu/nodeThreads.js'; // Node's worker threads for the CPU kernels
+import '../kernels/js/nodeThreads.js'; // Node's worker threads for the CPU kernels
 import { parseArgs } from 'node:util';
 import { backendFromEnv, backendInstance, disposeBackends, setBackend } from '../backend.js';
-import '../kernels/cpu/register.js';
+import '../kernels/wasm/index.js'; // the host kernel backends ('wasm', 'js')
 import { registerGpuBackend } from '../kernels/gpu/index.js';
 import { PRESETS, type ExperimentContext, type PresetName } from '../experiments/common.js';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -24,11 +24,13 @@ import { FIG7_PROTOCOLS, fig7PaperViews, runFig7Paper, type Fig7ProtocolName } f
 import { REMEDIES_PROTOCOLS, runRemedies, type RemediesProtocolName } from '../experiments/remedies.js';
 import { remediesViews } from '../experiments/remediesReport.js';
 import { runMechanism } from '../experiments/mechanism.js';
+import { requireCachedDataset } from '../data/cache.js';
+import { EXPERIMENT_SYNTHETIC_COUNT, syntheticNotes } from './experimentData.js';
 import { Progress } from './progress.js';
 
 const RUNNERS = { fig3: runFig3, fig5: runFig5, fig6: runFig5, fig7: runFig7, beyond: runBeyond, control: runControl } as const;
 export const EXPERIMENT_USAGE =
-  'usage: npm run experiment -- NAME [--preset quick|paper|smoke] [--data DIR] [--seeds N] [--out DIR] [--backend cpu|gpu] [--quiet]\n' +
+  'usage: npm run experiment -- NAME [--preset quick|paper|smoke] [--data SPEC] [--seeds N] [--out DIR] [--backend cpu|gpu] [--quiet]\n' +
   `  NAME: ${Object.keys(RUNNERS).join(' | ')} | remedies | mechanism (fig6 is the same run as fig5; control: Fig. 7 with true vs shuffled size labels)\n` +
   '  --preset  quick (default; minutes on 2 cores, subsampled), paper (the full protocol, hours), smoke (seconds; tests);\n' +
   '            fig7 also takes paper-smoke (the paper protocol in miniature). fig7 --preset paper is resumable: run the\n' +
@@ -36,12 +38,24 @@ export const EXPERIMENT_USAGE =
   '  --dry-run fig7 --preset paper|paper-smoke: list the runs and their state, estimate the time, train nothing\n' +
   '  remedies --preset paper|paper-smoke: size training remedies from fig7\'s pre-trained networks (issue 23; resumable, --dry-run);\n' +
   '            mechanism --preset paper|paper-smoke: where size training changes the masks, from the networks remedies left\n' +
-  "  --data    prepared folder or spec (default ../shared/data/hippocampus; 'msd' for the copy 'npx sizeseg data download msd-task04' cached; 'synthetic' for generated images)\n" +
+  "  --data    msd (default): the real hippocampus slices as 'npx sizeseg data download msd-task04' caches them (once,\n" +
+  '            about 27 MB); msd:DIR or prepared:DIR: a folder of them; synthetic: generated images (tests the code,\n' +
+  `            not the method; --count N images, default ${EXPERIMENT_SYNTHETIC_COUNT}). The downloaded copy holds the same 6103 slices as the\n` +
+  '            prepared folder the numbers in docs/results.md were computed on, but not its stored train/val/test\n' +
+  '            split: it is split by a seeded 70/10/20 draw (by slice for quick and smoke, by volume for fig7 --preset\n' +
+  '            paper), so its test slices are another sample and your numbers differ from the documented ones in\n' +
+  '            their digits. That prepared folder (prepared:DIR, with its meta.json) is not part of sizeseg.\n' +
+  `  --count   images to generate with --data synthetic (default ${EXPERIMENT_SYNTHETIC_COUNT})\n` +
   '  --seeds   seeds per m for fig7 / beyond / control (default: the preset\'s)\n' +
   '  --out     root folder of the outputs (default runs)\n' +
   '  --backend where the networks train: cpu, or gpu (WebGPU; the losses stay on the host); default $SIZESEG_BACKEND or cpu\n' +
   '  --replot  redraw the SVGs of an earlier run from its JSON (fig5, fig7, beyond) without training; for fig7 --preset paper\n' +
-  '            also its tables (fig7-paper-report.md)\n';
+  '            also its tables (fig7-paper-report.md)\n' +
+  '  --help    this help; nothing runs, nothing is written\n' +
+  'examples:\n' +
+  '  npx sizeseg data download msd-task04 && npm run experiment -- fig7 --preset quick\n' +
+  '  npm run experiment -- fig3 --preset smoke             # no data needed\n' +
+  '  npm run experiment -- fig7 --preset smoke --data synthetic\n';
 
 /** Redraw the figures of <out>/<experiment>-<preset>/ from its JSON. */
 function replot(name: string, out: string, preset: string): string[] {
@@ -82,7 +96,7 @@ export async function experimentMain(argv: string[]): Promise<number> {
     return 2;
   }
   const { values, positionals } = parsed;
-  if (values.help) {
+  if (values.help || positionals[0] === 'help') {
     process.stdout.write(EXPERIMENT_USAGE);
     return 0;
   }
@@ -127,9 +141,31 @@ export async function experimentMain(argv: string[]): Promise<number> {
     process.stderr.write(`experiment: --backend must be cpu or gpu, got '${backend}'.\n`);
     return 2;
   }
+  let count: number | undefined;
+  if (values.count !== undefined) {
+    count = Number(values.count);
+    if (!Number.isInteger(count) || count < 1 || count > 200_000) {
+      process.stderr.write(`experiment: --count must be an integer from 1 to 200000 (images to generate with --data synthetic), got '${values.count}'.\n`);
+      return 2;
+    }
+  }
   if (values.replot) {
     for (const f of replot(name as string, values.out ?? 'runs', presetName)) process.stdout.write(`wrote ${f}\n`);
     return 0;
+  }
+  const dataSpec = values.data ?? 'msd';
+  if (count !== undefined && dataSpec !== 'synthetic') {
+    process.stderr.write(`experiment: --count is for --data synthetic (how many images to generate); the real data is used whole.\n`);
+    return 2;
+  }
+  // the downloaded copy is the default: without it, say how to get it before anything starts (fig3 needs no data)
+  if (dataSpec === 'msd' && name !== 'fig3') {
+    try {
+      requireCachedDataset('msd-task04');
+    } catch (e) {
+      process.stderr.write(`experiment: ${(e as Error).message.replace(/\.$/, '')}, or --data synthetic to try the code on generated images.\n`);
+      return 1;
+    }
   }
   const progress = new Progress({ quiet: values.quiet ?? false, stream: process.stdout });
   if (backend === 'gpu') {
@@ -143,19 +179,29 @@ export async function experimentMain(argv: string[]): Promise<number> {
     const info = backendInstance('gpu').info();
     progress.line(`backend: gpu — ${String(info.mode)}${info.adapter ? `, ${JSON.stringify(info.adapter)}` : ''}; the networks run on the device, the losses on the host`);
   }
+  // the paper-scale fig7 reads its own protocol, not the preset (paper-smoke has none: smoke stands in)
+  let preset = PRESETS[(presetName in PRESETS ? presetName : 'smoke') as PresetName];
+  let protocol = fig7Protocol;
+  const synthetic = dataSpec === 'synthetic';
+  const generated = count ?? EXPERIMENT_SYNTHETIC_COUNT;
+  if (synthetic) {
+    // the presets' notes describe the real slices: say what synthetic means here (experimentData.ts)
+    const ms = name === 'fig7' ? preset.fig7.ms : name === 'beyond' ? preset.beyond.ms : [];
+    preset = { ...preset, notes: syntheticNotes(preset.notes, generated, { train: preset.trainPool, val: preset.valCount, test: preset.testCount }, ms) };
+    if (protocol) protocol = { ...protocol, notes: syntheticNotes(protocol.notes, generated, protocol.pools, protocol.ms) };
+  }
   const ctx: ExperimentContext = {
-    // the paper-scale fig7 reads its own protocol, not the preset (paper-smoke has none: smoke stands in)
-    preset: PRESETS[(presetName in PRESETS ? presetName : 'smoke') as PresetName],
-    dataSpec: values.data ?? '../shared/data/hippocampus',
+    preset,
+    dataSpec,
     out: values.out ?? 'runs',
     progress,
     backend,
     ...(seeds !== undefined ? { seeds } : {}),
-    ...(values.count !== undefined ? { syntheticCount: Number(values.count) } : {}),
+    ...(synthetic ? { syntheticCount: generated } : {}),
   };
   const result = name === 'mechanism' ? await runMechanism(ctx, remediesProtocol!)
     : remediesProtocol ? await runRemedies(ctx, remediesProtocol, { dryRun: values['dry-run'] ?? false })
-    : fig7Protocol ? await runFig7Paper(ctx, fig7Protocol, { dryRun: values['dry-run'] ?? false }) : await run!(ctx);
+    : protocol ? await runFig7Paper(ctx, protocol, { dryRun: values['dry-run'] ?? false }) : await run!(ctx);
   ctx.progress.line(`results: ${result.dir}/`);
   return 0;
 }

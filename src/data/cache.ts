@@ -66,14 +66,14 @@ export interface CompleteMarker {
  * The cache folder: `$SIZESEG_HOME` if set, else `$XDG_CACHE_HOME/sizeseg`, else `~/.cache/sizeseg`
  * (relative values are taken from the current folder).
  */
-export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
+export function cacheRoot(env: Record<string, string | undefined> = process.env): string {
   if (env.SIZESEG_HOME) return resolve(env.SIZESEG_HOME);
   if (env.XDG_CACHE_HOME) return resolve(env.XDG_CACHE_HOME, 'sizeseg');
   return join(homedir(), '.cache', 'sizeseg');
 }
 
 /** Which of the three rules chose the cache folder (for `data list`). */
-export function cacheRootOrigin(env: NodeJS.ProcessEnv = process.env): string {
+export function cacheRootOrigin(env: Record<string, string | undefined> = process.env): string {
   if (env.SIZESEG_HOME) return '$SIZESEG_HOME';
   if (env.XDG_CACHE_HOME) return '$XDG_CACHE_HOME/sizeseg';
   return 'default; set SIZESEG_HOME to move it';

@@ -36,8 +36,8 @@ export type { EncodeNiftiOptions, NiftiHeader, NiftiVolume } from './nifti.js';
 export { NIFTI_DT, decodeNifti, decodeNiftiBytes, encodeNifti, isGzip, parseNiftiHeader, readNifti } from './nifti.js';
 
 export const DATASET_SPEC_HELP =
-  "'synthetic' (built-in generated images), 'prepared:DIR' (images.f32 + masks.u8 + meta.json, e.g. " +
-  "../shared/data/hippocampus), 'msd:DIR' (MSD Task04 imagesTr/ + labelsTr/ NIfTI files) or 'msd' (the copy " +
+  "'synthetic' (built-in generated images), 'prepared:DIR' (a folder of images.f32 + masks.u8 + meta.json), " +
+  "'msd:DIR' (MSD Task04 imagesTr/ + labelsTr/ NIfTI files) or 'msd' (the copy " +
   "'sizeseg data download msd-task04' put in the cache)";
 
 /** Load a dataset from a spec string; see `DATASET_SPEC_HELP`. */
@@ -49,7 +49,7 @@ export async function loadDataset(spec: string, opts: LoadOptions = {}): Promise
   const path = colon < 0 ? '' : s.slice(colon + 1);
   if (s === 'msd') return loadMsd(requireCachedDataset('msd-task04'), opts);
   if ((kind === 'prepared' || kind === 'msd') && path === '') {
-    throw new Error(`loadDataset: '${kind}:' needs a folder, e.g. '${kind}:../shared/data/...'; valid specs: ${DATASET_SPEC_HELP}.`);
+    throw new Error(`loadDataset: '${kind}:' needs a folder, e.g. '${kind}:data/hippocampus'; valid specs: ${DATASET_SPEC_HELP}.`);
   }
   if (kind === 'prepared') return loadPrepared(path, opts);
   if (kind === 'msd') return loadMsd(path, opts);

@@ -11,7 +11,7 @@ import { allForegroundSize } from '../estimators/objectSize.js';
 
 const HINT =
   "to get the real slices, run 'npx sizeseg data download msd-task04' once and pass 'msd'; or pass " +
-  "'prepared:DIR' with a folder holding images.f32, masks.u8 and meta.json (e.g. ../shared/data/hippocampus), " +
+  "'prepared:DIR' with a folder holding images.f32, masks.u8 and meta.json, " +
   "'msd:DIR' for the original MSD Task04 NIfTI folder, or 'synthetic' for the built-in generated data";
 
 /** Subset of `meta.json` that the loader reads. */

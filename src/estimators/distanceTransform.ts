@@ -18,8 +18,7 @@
  */
 
 /** Sentinel used by the integer kernels for "no background reachable" (+∞). Larger than any real distance. */
-import { cpuKernels } from '../kernels/wasm/index.js';
-import { distanceTransformBatchWasm } from '../kernels/wasm/distanceTransform.js';
+import { hasKernel, runKernel } from '../autograd/kernel.js';
 
 export const DT_INF = 0x3fffffff;
 
@@ -187,8 +186,10 @@ export function chebyshevDistanceTransformBatch(masks: Uint8Array, batch: number
       `Pass the number of masks stored back to back in the buffer.`);
   }
   validateMask('chebyshevDistanceTransformBatch', masks, height, width, batch, 'masks');
-  // four masks at a time in SIMD lanes, the same integers as the loop below (src/kernels/wasm/distanceTransform.ts)
-  if (batch >= 2 && cpuKernels() === 'wasm') return distanceTransformBatchWasm(masks, batch, height, width);
+  // a backend's batch kernel where it has one (WebAssembly: four masks at a time in SIMD lanes, the same
+  // integers as the loop below); otherwise the loop
+  const call = { masks, batch, height, width };
+  if (hasKernel('DistanceTransformBatch', [], call)) return runKernel('DistanceTransformBatch', [], call)[0]!.values() as Float32Array;
   const V = height * width;
   const tmp = new Int32Array(V);
   const out = new Float32Array(batch * V);

@@ -58,10 +58,13 @@ export function sizeLoss(targetSize: number, size: number, height: number, width
   return e * e;
 }
 
-/** Throws unless the target size is a finite number. */
-export function validateTargetSize(fn: string, targetSize: number): void {
-  if (typeof targetSize !== 'number' || !Number.isFinite(targetSize)) {
-    throw new Error(`${fn}: targetSize must be a finite number (the object size s in pixels), got ${String(targetSize)}. ` +
+/**
+ * Throws unless the target size is a finite number ≥ 0: g = 2·max d is never negative, so a negative target
+ * is a mistake (e.g. a difference or a standardised value passed as a size), refused like NaN.
+ */
+export function validateTargetSize(fn: string, targetSize: number, what = 'targetSize'): void {
+  if (typeof targetSize !== 'number' || !Number.isFinite(targetSize) || targetSize < 0) {
+    throw new Error(`${fn}: ${what} must be a finite number ≥ 0 (the object size s in pixels), got ${String(targetSize)}. ` +
       `Pass e.g. the annotated size 2·max d of the ground-truth mask.`);
   }
 }

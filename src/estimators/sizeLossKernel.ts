@@ -25,7 +25,7 @@ import { stableSigmoid } from '../autograd/scalarMath.js';
 export { stableSigmoid };
 import { validateShape } from './distanceTransform.js';
 import { lemma1Into, type Lemma1Method } from './lemma1.js';
-import { objectSizeUnchecked, sizeLoss } from './objectSize.js';
+import { objectSizeUnchecked, sizeLoss, validateTargetSize } from './objectSize.js';
 
 /**
  * Draw `count` independent masks y ~ Bernoulli(probs) (K·V bytes, back to back): for each mask, pixels in
@@ -91,12 +91,7 @@ export function sizeLossForwardBackward(
     throw new Error(`${fn}: targetSizes must have one size per image (length ${batch}), got length ` +
       `${targetSizes?.length}.`);
   }
-  for (let b = 0; b < batch; b++) {
-    const s = targetSizes[b];
-    if (typeof s !== 'number' || !Number.isFinite(s)) {
-      throw new Error(`${fn}: targetSizes[${b}] = ${String(s)} is not a finite number. Pass sizes in pixels.`);
-    }
-  }
+  for (let b = 0; b < batch; b++) validateTargetSize(fn, targetSizes[b] as number, `targetSizes[${b}]`);
   if (options === undefined || options === null || options.rng === undefined || typeof options.rng.uniform !== 'function') {
     throw new Error(`${fn}: options.rng (a seeded Rng) is required, e.g. { rng: new Rng(42) }.`);
   }

@@ -23,10 +23,10 @@ import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Rng, type RngState } from '../autograd/rng.js';
 import { Tensor } from '../autograd/tensor.js';
-import { openStepArena } from '../kernels/wasm/arena.js';
+import { trainStep } from '../train/step.js';
 import { backendInstance } from '../backend.js';
 import { batchIterator, indicesOf, loadDataset, type Batch, type SegDataset } from '../data/index.js';
-import { getNumThreads } from '../kernels/cpu/index.js';
+import { getNumThreads } from '../kernels/engine.js';
 import type { Module } from '../models/module.js';
 import { Adam, type AdamState } from '../models/optim.js';
 import { evaluate, hostWeights, pretrain } from '../train/trainer.js';
@@ -367,21 +367,7 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
     for (const b of batchIterator(o.ds, o.trainIndices, o.batch, rng, o.flips ? { flip: flipRng } : {})) {
       if (b.batch < 2 && steps > 1) continue;
       const x = new Tensor(b.images, [b.batch, 1, H, W]);
-      // the step's tensors live in the kernels' memory and are released together at its end (step arena)
-      const arena = openStepArena();
-      let value: number;
-      let parts: Record<string, number> | undefined;
-      try {
-        optimizer.zeroGrad();
-        const out = await o.step(b, x);
-        parts = out.parts;
-        value = out.loss.item();
-        if (!Number.isFinite(value)) throw new Error(`${o.label}: the loss became ${value} at epoch ${epoch}, step ${step + 1}.`);
-        out.loss.backward();
-        optimizer.step();
-      } finally {
-        arena.close();
-      }
+      const { loss: value, parts } = await trainStep(optimizer, () => o.step(b, x), (v) => new Error(`${o.label}: the loss became ${v} at epoch ${epoch}, step ${step + 1}.`));
       sums['loss'] = (sums['loss'] ?? 0) + value;
       for (const [k, v] of Object.entries(parts ?? {})) sums[k] = (sums[k] ?? 0) + v;
       step++;

@@ -24,7 +24,6 @@ import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Rng } from '../autograd/rng.js';
 import { Tensor } from '../autograd/tensor.js';
-import { openStepArena } from '../kernels/wasm/arena.js';
 import { indicesOf, loadDataset, makeBatch, type Batch, type SegDataset } from '../data/index.js';
 import { sizeLoss } from '../estimators/sizeLossOp.js';
 import { ResUNet } from '../models/resunet.js';
@@ -32,6 +31,7 @@ import { Adam } from '../models/optim.js';
 import { loadCheckpointInto, saveModelCheckpoint } from '../train/checkpoint.js';
 import { MetricAccumulator, foregroundPriorLogit, thresholdLogits, type SegMetrics } from '../train/metrics.js';
 import { loadTrainState, saveTrainState } from '../train/resume.js';
+import { trainStep } from '../train/step.js';
 import { evaluate, forwardToHost, predictLogits, pretrain, type TrainState } from '../train/trainer.js';
 import { formatSeconds } from '../cli/progress.js';
 import { lineChartSvg } from '../viz/svg.js';
@@ -399,15 +399,7 @@ export class Fig7PaperRunner {
       for (let k = 0; k <= p.timingSteps; k++) {
         const b = makeBatch(ds, batchIdx(k), flips ? { flip: rng } : {});
         const t0 = performance.now();
-        const arena = openStepArena();
-        try {
-          optimizer.zeroGrad();
-          const { loss } = await step(b, new Tensor(b.images, [b.batch, 1, ds.height, ds.width]));
-          loss.backward();
-          optimizer.step();
-        } finally {
-          arena.close();
-        }
+        await trainStep(optimizer, () => step(b, new Tensor(b.images, [b.batch, 1, ds.height, ds.width])));
         if (model.backend !== 'cpu') await model.hostStateDict();
         if (k > 0) t += performance.now() - t0; // step 0 warms up (kernel plans, allocation)
       }

@@ -30,13 +30,13 @@ import { fileURLToPath } from 'node:url';
 import { bceWithLogits } from '../autograd/ops/loss.js';
 import { Rng } from '../autograd/rng.js';
 import { Tensor } from '../autograd/tensor.js';
-import { openStepArena } from '../kernels/wasm/arena.js';
 import { makeBatch, type Batch, type SegDataset } from '../data/index.js';
 import { sizeLoss } from '../estimators/sizeLossOp.js';
 import { ResUNet } from '../models/resunet.js';
 import { Adam } from '../models/optim.js';
 import { loadCheckpointInto, saveModelCheckpoint } from '../train/checkpoint.js';
 import { foregroundPriorLogit } from '../train/metrics.js';
+import { trainStep } from '../train/step.js';
 import { forwardToHost, predictLogits } from '../train/trainer.js';
 import { formatSeconds } from '../cli/progress.js';
 import {
@@ -286,6 +286,12 @@ export class RemediesRunner {
   private seedFig7Folder(): void {
     const committed = join(repoRoot, 'docs', 'figures', 'results', `fig7-${this.protocol.fig7.name}`);
     if (existsSync(this.fig7Dir) || !existsSync(committed)) return;
+    // the committed networks belong to the split they were trained on (the prepared folder's stored split)
+    const theirs = readJson<{ split?: unknown }>(join(committed, 'protocol.json')).split;
+    if (JSON.stringify(theirs) !== JSON.stringify(this.pools.split['counts'])) {
+      this.ctx.progress.line(`the committed pre-trained networks (${committed}) were trained on another split (${JSON.stringify(theirs)}, this data: ${JSON.stringify(this.pools.split['counts'])}); fig7's runner pre-trains them in ${this.fig7Dir} first (hours). Use --data prepared:DIR with the folder they were trained on to start from them.`);
+      return;
+    }
     this.ctx.progress.line(`copying the committed pre-trained networks and runs ${committed} → ${this.fig7Dir}`);
     mkdirSync(dirname(this.fig7Dir), { recursive: true });
     cpSync(committed, this.fig7Dir, { recursive: true });
@@ -510,15 +516,8 @@ export class RemediesRunner {
       for (let k = 0; k <= p.timingSteps; k++) {
         const b = makeBatch(ds, batchIdx(k));
         const t0 = performance.now();
-        const arena = openStepArena();
-        try {
-          optimizer.zeroGrad();
-          const { loss } = await step(b, new Tensor(b.images, [b.batch, 1, ds.height, ds.width]));
-          loss.backward();
-          optimizer.step();
-        } finally {
-          arena.close();
-        }
+        await trainStep(optimizer, () => step(b, new Tensor(b.images, [b.batch, 1, ds.height, ds.width])));
+        if (model.backend !== 'cpu') await model.hostStateDict();
         if (k > 0) t += performance.now() - t0;
       }
       out[name] = t / 1000 / p.timingSteps;

@@ -1,21 +1,22 @@
 /**
  * The kernel registry: (kernel name × backend) → implementation, in the spirit of tfjs-core's
- * `kernel_registry.ts`. Differentiable ops (src/autograd/ops/*) call `runKernel(name, inputs, attrs)`;
- * the backend of the inputs picks the implementation, so the same model code runs on every backend.
+ * `kernel_registry.ts`. A backend registers its kernels here by name (the names and their inputs are
+ * listed in ./kernelNames.ts); the engine (./engine.ts) looks them up. Nothing else calls a kernel.
  *
- * A kernel takes contiguous tensors of one backend and returns new tensors of that backend. Kernels do
- * not record on the tape: the op that calls them does (forward and backward side by side).
+ * A kernel may decline a call (`accepts`): the WebAssembly backend does for inputs too small to pay for
+ * the call, and the engine then tries the backend's fallback (for 'wasm', the 'js' reference kernels).
  */
-import type { Tensor } from '../autograd/tensor.js';
+import type { KernelAttrs, KernelFunc, KernelInput } from './types.js';
 
-export type BackendName = 'cpu' | 'gpu';
-
-export type KernelFunc = (inputs: readonly Tensor[], attrs: Readonly<Record<string, unknown>>) => Tensor[];
+/** A kernel set: 'js' (the readable reference), 'wasm' (generated WebAssembly SIMD), 'gpu' (GPU.js), … */
+export type BackendName = string;
 
 export interface KernelConfig {
   kernelName: string;
   backendName: BackendName;
   kernelFunc: KernelFunc;
+  /** False for calls this kernel declines (the engine goes on down the backend's fallback chain). */
+  accepts?: (inputs: readonly KernelInput[], attrs: KernelAttrs) => boolean;
 }
 
 const registry = new Map<string, KernelConfig>();
@@ -31,65 +32,7 @@ export function getKernel(kernelName: string, backendName: string): KernelConfig
   return registry.get(key(kernelName, backendName));
 }
 
-/** All registered kernels of a backend (for `sizeseg info` and tests). */
+/** All registered kernels of a backend (every backend's without an argument), for `sizeseg info` and tests. */
 export function listKernels(backendName?: string): KernelConfig[] {
   return [...registry.values()].filter((c) => backendName === undefined || c.backendName === backendName);
-}
-
-/** Calls and milliseconds of one kernel name within a profile. */
-export interface KernelTime {
-  calls: number;
-  ms: number;
-}
-
-let profile: Map<string, KernelTime> | null = null;
-/** How many profiled kernel calls are running (a kernel that calls another is timed once, as the outer one). */
-let profiledDepth = 0;
-
-/**
- * Runs `fn` and returns, beside its result, the wall time spent in each kernel it ran through `runKernel`
- * (per kernel name, outermost calls only, so nothing is counted twice). What `fn` spends outside
- * kernels — autograd bookkeeping, ops that compute without the registry — is its total minus their sum.
- */
-export function profileKernels<T>(fn: () => T): { result: T; kernels: Map<string, KernelTime> } {
-  if (profile !== null) throw new Error('profileKernels: a profile is already running; profiles do not nest.');
-  const kernels = new Map<string, KernelTime>();
-  profile = kernels;
-  try {
-    return { result: fn(), kernels };
-  } finally {
-    profile = null;
-  }
-}
-
-/** Run a kernel on the backend that holds the inputs; inputs must all live on the same backend. */
-export function runKernel(kernelName: string, inputs: readonly Tensor[], attrs: Readonly<Record<string, unknown>> = {}): Tensor[] {
-  const backend = inputs[0]?.backend ?? 'cpu';
-  for (const t of inputs) {
-    if (t.backend !== backend) {
-      throw new Error(`${kernelName}: inputs live on different backends ('${backend}' and '${t.backend}'); upload host tensors with backendInstance('gpu').upload(t) or model.to('gpu'), or read device ones with await toHost(t).`);
-    }
-  }
-  const config = getKernel(kernelName, backend);
-  if (!config) {
-    const where = listKernels().filter((c) => c.kernelName === kernelName).map((c) => c.backendName);
-    throw new Error(
-      `${kernelName}: no kernel registered for backend '${backend}'` +
-        (where.length ? ` (available on: ${where.join(', ')}).` : '.') +
-        ' Import the backend module that registers it, or run this op on another backend.',
-    );
-  }
-  if (profile === null || profiledDepth > 0) return config.kernelFunc(inputs.map((t) => t.contiguous()), attrs);
-  const into = profile;
-  profiledDepth++;
-  const t0 = performance.now();
-  try {
-    return config.kernelFunc(inputs.map((t) => t.contiguous()), attrs);
-  } finally {
-    profiledDepth--;
-    const entry = into.get(kernelName) ?? { calls: 0, ms: 0 };
-    entry.calls++;
-    entry.ms += performance.now() - t0;
-    into.set(kernelName, entry);
-  }
 }

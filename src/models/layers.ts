@@ -48,8 +48,8 @@ export class Conv2d extends Module {
   /**
    * bn(this(x)) [then ReLU] for inference: eval-mode batch norm is a per-channel affine map, so it folds
    * into the convolution, w'[o] = w[o]·a_o and b'_o = β_o + a_o·(bias_o − μ_o) with a_o = γ_o/√(σ²_o + ε)
-   * (computed in float64, rounded once), and the whole layer is one convolution pass. Only while no
-   * gradient is recorded, in eval mode, on host tensors; otherwise the two (or three) ops.
+   * (computed in float64, rounded once to the weights' dtype), and the whole layer is one convolution pass.
+   * Only while no gradient is recorded, in eval mode, on host tensors; otherwise the two (or three) ops.
    */
   forwardFolded(x: Tensor, bn: BatchNorm2d, reluAfter: boolean): Tensor {
     if (bn.training || isGradEnabled() || x.device || this.weight.device) {
@@ -61,14 +61,16 @@ export class Conv2d extends Module {
     const mean = bn.runningMean.values(), variance = bn.runningVar.values();
     const convBias = this.bias ? this.bias.values() : null;
     const perO = w.length / O;
-    const wf = new Float32Array(w.length), bf = new Float32Array(O);
+    // folded in the weights' own dtype: a float64 network stays float64 (float32 storage cost it 1e-7 relative)
+    const f64 = this.weight.dtype === 'float64';
+    const wf = f64 ? new Float64Array(w.length) : new Float32Array(w.length);
+    const bf = f64 ? new Float64Array(O) : new Float32Array(O);
     for (let o = 0; o < O; o++) {
       const a = (gamma[o] as number) / Math.sqrt((variance[o] as number) + bn.eps);
       for (let i = o * perO; i < (o + 1) * perO; i++) wf[i] = (w[i] as number) * a;
       bf[o] = (beta[o] as number) + a * ((convBias ? (convBias[o] as number) : 0) - (mean[o] as number));
     }
-    const cast = (v: Float32Array, shape: readonly number[]) => (this.weight.dtype === 'float32' ? new Tensor(v, shape) : new Tensor(Float64Array.from(v), shape));
-    return conv2d(x, cast(wf, this.weight.shape), cast(bf, [O]), { stride: this.stride, padding: this.padding, relu: reluAfter });
+    return conv2d(x, new Tensor(wf, this.weight.shape), new Tensor(bf, [O]), { stride: this.stride, padding: this.padding, relu: reluAfter });
   }
 }
 

@@ -1,6 +1,7 @@
 /**
  * Optimisers. Each keeps its per-parameter state in typed arrays and updates parameters in place,
- * outside the tape (an update is not part of the model's computation).
+ * outside the tape (an update is not part of the model's computation), by the backend's update kernels
+ * ('SgdUpdate'; 'AdamUpdate', which takes every parameter of a step at once: [w, grad, m, v] groups).
  *
  * Parameters on a device backend (after `model.to('gpu')`) are updated by the backend's kernels
  * ('SgdUpdate', 'AdamUpdate'): the parameter and its state (velocity, moments) get new device versions
@@ -12,11 +13,9 @@
  *  - `Adam.stateDict()` needs host moments: use `await opt.hostStateDict()`.
  */
 import { allocatePersistent, type TypedArray } from '../autograd/dtype.js';
-import type { Tensor } from '../autograd/tensor.js';
+import { runKernel } from '../autograd/kernel.js';
+import { Tensor } from '../autograd/tensor.js';
 import { uploadLike } from '../autograd/ops/transfer.js';
-import { runKernel } from '../kernels/registry.js';
-import { useWasm } from '../kernels/wasm/index.js';
-import { adamStepWasm } from '../kernels/wasm/adam.js';
 
 abstract class Optimizer {
   readonly params: Tensor[];
@@ -110,18 +109,10 @@ export class SGD extends Optimizer {
       if (this.deviceVelocity[k]) this.staleDeviceState('SGD', p);
       const g = this.gradOf(p, 'SGD');
       if (!g) return;
-      const w = p.storage;
       let v = this.velocity[k] ?? null;
       if (momentum !== 0 && !v) v = this.velocity[k] = allocatePersistent(p.dtype, p.size);
-      for (let i = 0; i < w.length; i++) {
-        let d = (g[i] as number) + weightDecay * (w[i] as number);
-        if (v) {
-          const vi = momentum * (v[i] as number) + d;
-          v[i] = vi;
-          d = nesterov ? d + momentum * vi : vi;
-        }
-        w[i] = (w[i] as number) - lr * d;
-      }
+      const inputs = [p, state(g, p), ...(v ? [state(v, p)] : [])];
+      runKernel('SgdUpdate', inputs, { lr, momentum, weightDecay, nesterov });
     });
   }
 }
@@ -161,47 +152,26 @@ export class Adam extends Optimizer {
     this.t++;
     const c1 = 1 - beta1 ** this.t;
     const c2 = 1 - beta2 ** this.t;
-    // float32 host parameters without weight decay: one WebAssembly call for all of them, bit-identical
-    // to the loop below (float64 lanes, same operations; see kernels/wasm/adam.ts)
-    const batched: { w: Float32Array; g: Float32Array; m: Float32Array; v: Float32Array }[] = [];
+    const hyper = { lr, beta1, beta2, eps, weightDecay, decoupled, c1, c2 };
+    // host parameters: one kernel call for all of them ([w, grad, m, v] groups, updated in place)
+    const groups: Tensor[] = [];
     this.params.forEach((p, k) => {
-      if (p.device || weightDecay !== 0 || this.deviceM[k] || !useWasm(p.storage)) return;
-      const g = this.gradOf(p, 'Adam');
-      if (!g) return;
-      const m = (this.m[k] ??= allocatePersistent(p.dtype, p.size));
-      const v = (this.v[k] ??= allocatePersistent(p.dtype, p.size));
-      batched.push({ w: p.storage as Float32Array, g: g as Float32Array, m: m as Float32Array, v: v as Float32Array });
-    });
-    if (batched.length > 0) adamStepWasm(batched, { beta1, beta2, lr, eps, c1, c2 });
-    const done = new Set(batched.map((q) => q.w));
-    this.params.forEach((p, k) => {
-      if (done.has(p.storage as Float32Array)) return;
       if (p.device) {
         const g = this.deviceGradOf(p, 'Adam');
         if (!g) return;
         const m = (this.deviceM[k] ??= this.deviceState(p, this.m[k] ?? null));
         const v = (this.deviceV[k] ??= this.deviceState(p, this.v[k] ?? null));
-        runKernel('AdamUpdate', [p, g, m, v], { lr, beta1, beta2, eps, weightDecay, decoupled, c1, c2 });
+        runKernel('AdamUpdate', [p, g, m, v], hyper);
         return;
       }
       if (this.deviceM[k]) this.staleDeviceState('Adam', p);
       const g = this.gradOf(p, 'Adam');
       if (!g) return;
-      const w = p.storage;
       const m = (this.m[k] ??= allocatePersistent(p.dtype, p.size));
       const v = (this.v[k] ??= allocatePersistent(p.dtype, p.size));
-      for (let i = 0; i < w.length; i++) {
-        let gi = g[i] as number;
-        if (weightDecay !== 0 && !decoupled) gi += weightDecay * (w[i] as number);
-        const mi = beta1 * (m[i] as number) + (1 - beta1) * gi;
-        const vi = beta2 * (v[i] as number) + (1 - beta2) * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
-        let wi = w[i] as number;
-        if (weightDecay !== 0 && decoupled) wi -= lr * weightDecay * wi;
-        w[i] = wi - (lr * (mi / c1)) / (Math.sqrt(vi / c2) + eps);
-      }
+      groups.push(p, state(g, p), state(m, p), state(v, p));
     });
+    if (groups.length > 0) runKernel('AdamUpdate', groups, hyper);
   }
 
   /**
@@ -255,6 +225,11 @@ export interface AdamState {
   t: number;
   m: (ArrayLike<number> | null)[];
   v: (ArrayLike<number> | null)[];
+}
+
+/** An optimiser's state array (or a gradient's values) as a tensor of the parameter's shape, for a kernel call. */
+function state(values: TypedArray, like: Tensor): Tensor {
+  return new Tensor(values, like.shape);
 }
 
 function checkLr(name: string, lr: number): void {

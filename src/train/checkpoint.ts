@@ -3,7 +3,7 @@
  *
  *   bytes 0–7    magic "SZSGCKPT"
  *   bytes 8–11   header length L (uint32, little-endian)
- *   bytes 12…    header: UTF-8 JSON { format, version, config, epoch, phase, metrics, tensors[], payloadBytes, sha256 }
+ *   bytes 12…    header: UTF-8 JSON { format, version, config, epoch, phase, metrics, [extra], [data], tensors[], payloadBytes, sha256 }
  *   then         payload: every tensor's values as float32 little-endian, in header order
  *
  * Tensors belong to groups: 'model' (the weights and buffers, what `best.ckpt` holds) and, in the
@@ -28,7 +28,7 @@ import {
 
 // the format itself lives in checkpointBytes.ts (pure byte functions, also for the browser)
 export { CHECKPOINT_VERSION, decodeCheckpoint, encodeCheckpoint } from './checkpointBytes.js';
-export type { CheckpointEntry, CheckpointHeader, CheckpointInfo, LoadedCheckpoint } from './checkpointBytes.js';
+export type { CheckpointData, CheckpointEntry, CheckpointHeader, CheckpointInfo, LoadedCheckpoint } from './checkpointBytes.js';
 
 /** node:crypto's SHA-256 (native, fast) for the byte functions. */
 function nodeSha256(parts: readonly Uint8Array[]): string {

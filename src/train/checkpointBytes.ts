@@ -4,8 +4,12 @@
  *
  *   bytes 0–7    magic "SZSGCKPT"
  *   bytes 8–11   header length L (uint32, little-endian)
- *   bytes 12…    header: UTF-8 JSON { format, version, config, epoch, phase, metrics, tensors[], payloadBytes, sha256 }
+ *   bytes 12…    header: UTF-8 JSON { format, version, config, epoch, phase, metrics, [extra], [data], tensors[], payloadBytes, sha256 }
  *   then         payload: every tensor's values as float32 little-endian, in header order
+ *
+ * `data` (optional, since December 2026; `CheckpointData`) records what the network was trained on. It is an
+ * added key, not a new version: readers ignore keys they do not know, so older sizeseg versions still read
+ * newer files, and files without it (older ones, the web page's) still load — their data is unknown.
  *
  * The sha256 covers the header (its own 64 hex digits read as zeros) and the payload. The hash is a
  * parameter: Node passes node:crypto's; elsewhere the small SHA-256 below (FIPS 180-4) serves.
@@ -28,9 +32,39 @@ export interface CheckpointHeader {
   metrics: Record<string, number>;
   /** Anything else a run wants to resume (seed, step counts, …). */
   extra?: Record<string, unknown>;
+  /** What the network was trained on (absent in files written before it was recorded). */
+  data?: CheckpointData;
   tensors: { name: string; shape: number[]; group?: string }[];
   payloadBytes: number;
   sha256: string;
+}
+
+/**
+ * The data a network was trained on: the loader's inputs, which rebuild exactly the same images and split
+ * (checked with `digest`), and the fingerprints of the images it learned from, which recognise them in any
+ * other data (src/data/fingerprint.ts).
+ */
+export interface CheckpointData {
+  /** The data spec as given to the loader: 'synthetic', 'msd' (the downloaded copy), 'msd:DIR' or 'prepared:DIR'. */
+  spec: string;
+  /** The loader's seed: generated images, seeded splits and seeded subsets. */
+  seed: number;
+  /** The loader's count: images generated, or a seeded subset; absent: all of them. */
+  count?: number;
+  /** The loader's split mode ('volume' or 'slice'); absent: the loader's default (by volume). */
+  split?: 'volume' | 'slice';
+  /** The loader's account of the images and their split, e.g. "split_by_volume from meta.json". */
+  source: string;
+  /** Images per split as loaded. */
+  images: { train: number; val: number; test: number };
+  /** Fingerprint of the whole load (every image with its split code, in order): a rebuild must reproduce it. */
+  digest: string;
+  /** Fingerprints (packed) of the images whose pixels or sizes trained the network, including those of the checkpoint it started from. */
+  trained: string;
+  /** Fingerprints (packed) of the images that chose its weights (validation: best epoch, early stopping). */
+  validated: string;
+  /** Set when part of the network's training is not recorded (it started from a checkpoint without a record). */
+  incomplete?: string;
 }
 
 export type CheckpointInfo = Omit<CheckpointHeader, 'format' | 'version' | 'tensors' | 'payloadBytes' | 'sha256'>;

@@ -9,13 +9,14 @@
  * makes bit for bit the updates of an uninterrupted one.
  */
 import type { Module } from '../models/module.js';
-import { CHECKPOINT_VERSION, readCheckpoint, applyCheckpoint, weightEntries, writeCheckpointFile, type CheckpointEntry, type CheckpointHeader } from './checkpoint.js';
+import { CHECKPOINT_VERSION, readCheckpoint, applyCheckpoint, weightEntries, writeCheckpointFile, type CheckpointData, type CheckpointEntry, type CheckpointHeader } from './checkpoint.js';
 import type { TrainState } from './trainer.js';
 
 /** The JSON part of a saved state (the arrays travel as tensors). */
 type StateJson = Omit<TrainState, 'weights' | 'bestState' | 'optimizer'> & { optimizerStep: number; momentShapes: (number[] | null)[] };
 
-export function saveTrainState(path: string, model: Module, state: TrainState, config: Record<string, unknown>, extra: Record<string, unknown> = {}): void {
+/** `data`: what the network was trained on (checkpointBytes.ts), recorded in the header when given. */
+export function saveTrainState(path: string, model: Module, state: TrainState, config: Record<string, unknown>, extra: Record<string, unknown> = {}, data?: CheckpointData): void {
   const names = [...model.stateDict().keys()];
   // the state's host copies, not the model's tensors: they may live on a device
   const entries: CheckpointEntry[] = weightEntries(model, state.weights);
@@ -36,6 +37,7 @@ export function saveTrainState(path: string, model: Module, state: TrainState, c
     phase: state.phase,
     metrics: last ? { iou: last.val.iou, dice: last.val.dice, sizeError: last.val.sizeError, count: last.val.count } : {},
     extra: { ...extra, trainState: json },
+    ...(data ? { data } : {}),
   }, entries);
 }
 

@@ -12,7 +12,8 @@ import { backendInstance } from '../backend.js';
 import { bceWithLogits } from '../autograd/ops/loss.js';
 import { Rng, type RngState } from '../autograd/rng.js';
 import { Tensor } from '../autograd/tensor.js';
-import { openStepArena, withStepArena } from '../kernels/wasm/arena.js';
+import { scope } from '../kernels/engine.js';
+import { trainStep } from './step.js';
 import { batchIterator, makeBatch, type SegDataset } from '../data/dataset.js';
 import { sizeLoss } from '../estimators/sizeLossOp.js';
 import type { Lemma1Method } from '../estimators/lemma1.js';
@@ -137,7 +138,7 @@ export async function predictLogits(model: Module, ds: SegDataset, indices: read
       const b = makeBatch(ds, indices.slice(s, s + batch));
       const x = new Tensor(b.images, [b.batch, 1, ds.height, ds.width]);
       if (model.backend === 'cpu') {
-        withStepArena(() => out.set(noGrad(() => model.forward(x)).values(), s * V));
+        scope(() => out.set(noGrad(() => model.forward(x)).values(), s * V));
         continue;
       }
       const logits = noGrad(() => model.forward(onModelBackend(model, x)));
@@ -204,21 +205,8 @@ async function fit(
     for (const b of batchIterator(ds, trainIndices, options.batch, rng, flips ? { flip: flipRng } : {})) {
       if (b.batch < 2 && steps > 1) continue;
       const x = new Tensor(b.images, [b.batch, 1, ds.height, ds.width]);
-      // the step's tensors live in the kernels' memory and are released together at its end (step arena)
-      const arena = openStepArena();
-      let value: number;
-      try {
-        optimizer.zeroGrad();
-        const loss = await stepLoss(model, b, x);
-        value = loss.item();
-        if (!Number.isFinite(value)) {
-          throw new Error(`${phase}: the loss became ${value} at epoch ${epoch}, step ${step + 1}; lower the learning rate (--lr) or check the data.`);
-        }
-        loss.backward();
-        optimizer.step();
-      } finally {
-        arena.close();
-      }
+      const { loss: value } = await trainStep(optimizer, () => stepLoss(model, b, x), (v) =>
+        new Error(`${phase}: the loss became ${v} at epoch ${epoch}, step ${step + 1}; lower the learning rate (--lr) or check the data.`));
       lossSum += value;
       step++;
       options.observer?.onStep?.({ phase, epoch, step, steps, loss: value });

@@ -22,6 +22,7 @@ import {
 import { buildWeb, type WebBuild } from '../../web/build.js';
 import { serveStatic } from '../../web/serve.js';
 import { chromiumOrSkip, launchChromium } from './_chromium.js';
+import { skipNote } from '../_helpers/skipNote.js';
 
 const ARTIFACTS = join(process.cwd(), 'test-artifacts', 'browser');
 const executable = chromiumOrSkip();
@@ -42,7 +43,7 @@ function meanOfLemma1(probs: Float64Array, H: number, W: number, target: number,
   return sum.map((s) => s / n);
 }
 
-describe.skipIf(executable === null)('the web page in Chromium', () => {
+describe.skipIf(executable === null)('the web page in Chromium', skipNote('no Chromium found', 'apt-get install -y chromium, or set CHROMIUM_PATH'), () => {
   let browser: Browser;
   let server: Server;
   let url: string;
@@ -261,7 +262,7 @@ describe.skipIf(executable === null)('the web page in Chromium', () => {
       await page.getByTestId('tr-labels').setInputFiles(files.map((f) => f.label));
       await expect.poll(() => page.evaluate(() => (globalThis as any).sizeseg.training.log.volumes as string), { timeout: 30_000 }).toContain('slices');
       const text = await page.evaluate(() => (globalThis as any).sizeseg.training.log.volumes as string);
-      expect(text).toBe(`3 dropped volumes → ${node.count} slices`);
+      expect(text).toBe(`3 volumes → ${node.count} slices: 9 for training, 1 for validation (split by slice: 3 volumes are too few for a split by volume with a validation volume)`);
       expect(node.count).toBe(12);
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -12,7 +12,10 @@ function sizesegEnv(env: Record<string, string>, ...args: string[]) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 const sizeseg = (...args: string[]) => sizesegEnv({}, ...args);
-const tiny = ['--data', 'synthetic', '--count', '120', '--widths', '2,4', '--batch', '8', '--out', out, '--quiet'];
+/** The data, for every command (a command takes only its own flags: evaluate writes no run folder). */
+const tinyData = ['--data', 'synthetic', '--count', '120', '--quiet'];
+/** For pretrain (sizetrain's network comes from its checkpoint). */
+const tiny = [...tinyData, '--out', out, '--widths', '2,4', '--batch', '8'];
 
 describe('sizeseg CLI', () => {
   it('bad arguments: one line naming the problem and the fix, exit code 2', () => {
@@ -21,7 +24,8 @@ describe('sizeseg CLI', () => {
       [['frobnicate'], /unknown command 'frobnicate'/],
       [['pretrain', '--bogus'], /Unknown option '--bogus'.*--help/],
       [['sizetrain', '--data', 'synthetic'], /--checkpoint is required here/],
-      [['evaluate', '--estimator', 'slow', '--checkpoint', 'x'], /--estimator must be one of fast, naive|does not exist/],
+      [['sizetrain', '--estimator', 'slow', '--checkpoint', 'x'], /--estimator must be one of fast, naive, got 'slow'/],
+      [['evaluate', '--lr', '0.1', '--checkpoint', 'x'], /--lr is not an option of 'evaluate'; its options: --checkpoint, .*sizeseg evaluate --help/],
     ] as const) {
       const r = sizeseg(...args);
       expect(r.code === 2 || r.code === 1).toBe(true);
@@ -50,16 +54,16 @@ describe('sizeseg CLI', () => {
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatchObject({ phase: 'pretrain', epoch: 1 });
     const ckpt = join(out, 'pre', 'best.ckpt');
-    const size = sizeseg('sizetrain', ...tiny, '--checkpoint', ckpt, '--epochs', '1', '--name', 'size');
+    const size = sizeseg('sizetrain', ...tinyData, '--out', out, '--batch', '8', '--checkpoint', ckpt, '--epochs', '1', '--name', 'size');
     expect(size.code).toBe(0);
     expect(existsSync(join(out, 'size', 'best.ckpt'))).toBe(true);
-    const ev = sizeseg('evaluate', ...tiny, '--checkpoint', join(out, 'size', 'best.ckpt'));
+    const ev = sizeseg('evaluate', ...tinyData, '--checkpoint', join(out, 'size', 'best.ckpt'));
     expect(ev.code).toBe(0);
     const metrics = JSON.parse(ev.stdout);
     expect(metrics.split).toBe('test');
     expect(metrics.iou).toBeGreaterThanOrEqual(0);
     expect(metrics.iou).toBeLessThanOrEqual(1);
-    const pr = sizeseg('predict', ...tiny, '--checkpoint', ckpt, '--count', '4', '--name', 'pred');
+    const pr = sizeseg('predict', ...tinyData, '--out', out, '--checkpoint', ckpt, '--images', '4', '--name', 'pred');
     expect(pr.code).toBe(0);
     expect(existsSync(join(out, 'pred', 'predictions.png'))).toBe(true);
   });
@@ -96,9 +100,9 @@ describe('sizeseg CLI', () => {
     expect(g).toHaveLength(2);
     // float32 kernels with different summation orders: agreement to 1e-4 relative (measured ≈ 1e-6)
     g.forEach((v, i) => expect(Math.abs(v - c[i]!) / Math.abs(c[i]!)).toBeLessThan(1e-4));
-    const ev = sizesegEnv({ SIZESEG_GPU_EMULATION: '1' }, 'evaluate', ...tiny, '--backend', 'gpu', '--checkpoint', join(out, 'on-gpu', 'best.ckpt'));
+    const ev = sizesegEnv({ SIZESEG_GPU_EMULATION: '1' }, 'evaluate', ...tinyData, '--backend', 'gpu', '--checkpoint', join(out, 'on-gpu', 'best.ckpt'));
     expect(ev.code).toBe(0);
-    const evCpu = sizeseg('evaluate', ...tiny, '--checkpoint', join(out, 'on-gpu', 'best.ckpt'));
+    const evCpu = sizeseg('evaluate', ...tinyData, '--checkpoint', join(out, 'on-gpu', 'best.ckpt'));
     expect(JSON.parse(ev.stdout).sizeError).toBeCloseTo(JSON.parse(evCpu.stdout).sizeError, 6);
   });
 
@@ -129,6 +133,7 @@ describe('sizeseg CLI', () => {
     expect(r.code).toBe(0);
     const info = JSON.parse(r.stdout);
     expect(info.backend.backend).toBe('cpu');
-    expect(info.kernels.cpu).toContain('Conv2D');
+    expect(info.kernels.wasm).toContain('Conv2D');
+    expect(info.kernels.js).toContain('Conv2D'); // the reference the wasm kernels fall back to
   });
 });

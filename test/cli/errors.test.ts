@@ -65,7 +65,7 @@ describe('errors name the cause and the fix', () => {
       [['--samples', '1000000'], /--samples must be at most 1000/],
       [['--batch', '1e7'], /--batch must be at most 4096/],
     ] as const) {
-      const r = sizeseg({}, args[0] === '--samples' ? 'sizetrain' : 'pretrain', ...args, '--checkpoint', 'x.ckpt', '--name', 'never');
+      const r = sizeseg({}, ...(args[0] === '--samples' ? ['sizetrain', '--checkpoint', 'x.ckpt'] : ['pretrain']), ...args, '--name', 'never');
       expect(r.code).toBe(2);
       expectOneLine(r.stderr, pattern);
     }

@@ -30,7 +30,7 @@ describe('run folders', () => {
     expect(readdirSync(join(out, 'kept')).sort()).toEqual(before.map(([f]) => f).sort());
 
     // sizetrain into the folder of its own checkpoint: refused even with --overwrite
-    const self = sizeseg('sizetrain', ...tiny.filter((a, i) => a !== '--m' && tiny[i - 1] !== '--m'), '--checkpoint', join(out, 'kept', 'best.ckpt'), '--name', 'kept', '--overwrite');
+    const self = sizeseg('sizetrain', '--batch', '8', '--out', out, '--checkpoint', join(out, 'kept', 'best.ckpt'), '--name', 'kept', '--overwrite');
     expect(self.code).toBe(2);
     expect(self.stderr).toMatch(/--checkpoint .*kept\/best\.ckpt lies in the run folder this sizetrain would write .*pick another --name, e.g. --name kept-sizetrain/);
     for (const [f, bytes] of before) expect(readFileSync(join(out, 'kept', f)).equals(bytes)).toBe(true);

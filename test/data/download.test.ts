@@ -17,6 +17,7 @@ import { loadPrepared } from '../../src/data/prepared.js';
 import { PRESETS, loadPools } from '../../src/experiments/common.js';
 import { Progress } from '../../src/cli/progress.js';
 import { folderEntries, packTar, serveArchive, writeTinyTask04, type TarInput, type TestServer } from '../_helpers/archive.js';
+import { sharedDataNote, skipNote } from '../_helpers/skipNote.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const MSD_DIR = resolve(repoRoot, '../shared/data/msd-task04-hippocampus');
@@ -325,7 +326,7 @@ describe('downloadDataset from a local HTTP server', () => {
     expect(existsSync(join(root, '.msd-task04.lock'))).toBe(false);
   });
 
-  it.skipIf(!existsSync('/dev/full'))('a full disk is a one-line error that names the fix', async () => {
+  it.skipIf(!existsSync('/dev/full'))('a full disk is a one-line error that names the fix', skipNote('no /dev/full (a Linux device)', 'run it on Linux'), async () => {
     const server = await serve(archive);
     const root = newRoot();
     const paths = datasetPaths('msd-task04', root);
@@ -341,7 +342,7 @@ describe('downloadDataset from a local HTTP server', () => {
   });
 });
 
-describe.skipIf(!haveShared)('the real Task04 folder, packed and served from 127.0.0.1', () => {
+describe.skipIf(!haveShared)('the real Task04 folder, packed and served from 127.0.0.1', sharedDataNote(MSD_DIR, PREP_DIR), () => {
   it('downloads, unpacks and loads exactly the 6103 prepared slices', async () => {
     vi.spyOn(console, 'warn').mockImplementation(() => {});
     const bytes = packTar(folderEntries(MSD_DIR, 'Task04_Hippocampus'));
@@ -357,9 +358,3 @@ describe.skipIf(!haveShared)('the real Task04 folder, packed and served from 127
     expect(Array.from(ds.sizes)).toEqual(Array.from(ref.sizes));
   }, 120_000);
 });
-
-if (!haveShared) {
-  describe('the real Task04 folder', () => {
-    it.skip(`SKIPPED: shared data not found at ${MSD_DIR} and ${PREP_DIR} (the packed real-data download check needs them)`, () => {});
-  });
-}

@@ -9,6 +9,7 @@ import { loadDataset } from '../../src/data/index.js';
 import { loadPrepared } from '../../src/data/prepared.js';
 import { indicesOf, maskSize } from '../../src/data/dataset.js';
 import { NIFTI_DT, encodeNifti } from '../../src/data/nifti.js';
+import { sharedDataNote } from '../_helpers/skipNote.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const MSD_DIR = resolve(repoRoot, '../shared/data/msd-task04-hippocampus');
@@ -165,7 +166,7 @@ describe('msd: loader on a tiny folder written by the test', () => {
   });
 });
 
-describe.skipIf(!haveShared)('msd: full reproduction of ../shared/data/hippocampus', () => {
+describe.skipIf(!haveShared)('msd: full reproduction of ../shared/data/hippocampus', sharedDataNote(MSD_DIR, PREP_DIR), () => {
   it('loading the MSD NIfTI folder gives exactly the prepared slices', async () => {
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
     const t0 = performance.now();
@@ -218,9 +219,3 @@ describe.skipIf(!haveShared)('msd: full reproduction of ../shared/data/hippocamp
     expect(Array.from(ds.split)).toEqual(Array.from(ref.split));
   }, 60_000);
 });
-
-if (!haveShared) {
-  describe('msd: full reproduction', () => {
-    it.skip(`SKIPPED: shared data not found at ${MSD_DIR} and ${PREP_DIR} (the full MSD → prepared check needs them)`, () => {});
-  });
-}

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { loadPrepared } from '../../src/data/prepared.js';
 import { loadDataset } from '../../src/data/index.js';
 import { indicesOf, maskSizes } from '../../src/data/dataset.js';
+import { sharedDataNote } from '../_helpers/skipNote.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const PREP_DIR = resolve(repoRoot, '../shared/data/hippocampus');
@@ -111,7 +112,7 @@ describe('prepared: tiny folder', () => {
   });
 });
 
-describe.skipIf(!haveShared)('prepared: ../shared/data/hippocampus', () => {
+describe.skipIf(!haveShared)('prepared: ../shared/data/hippocampus', sharedDataNote(PREP_DIR), () => {
   it('loads 6103 slices with the documented splits and sizes', async () => {
     const ds = await loadDataset(`prepared:${PREP_DIR}`);
     const meta = JSON.parse(readFileSync(join(PREP_DIR, 'meta.json'), 'utf8')) as {

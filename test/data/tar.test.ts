@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { TarFormatError, TarReader, type TarEntry } from '../../src/data/tar.js';
 import { safeEntryPath, UnsafeArchiveError } from '../../src/data/download.js';
 import { packTar } from '../_helpers/archive.js';
+import { skipNote } from '../_helpers/skipNote.js';
 
 interface Read {
   entry: TarEntry;
@@ -68,7 +69,7 @@ describe('TarReader', () => {
     expect(() => readAll(bad, 512)).toThrow(new RegExp(`corrupt tar header at byte ${headerOfEmpty}`));
   });
 
-  it.skipIf(!haveTar)('reads what GNU tar writes (gnu, pax and ustar formats)', () => {
+  it.skipIf(!haveTar)('reads what GNU tar writes (gnu, pax and ustar formats)', skipNote('no GNU tar on PATH', 'install GNU tar'), () => {
     const dir = mkdtempSync(join(tmpdir(), 'sizeseg-tar-'));
     const deep = join(dir, 'Task04_Hippocampus', 'x'.repeat(90), 'y'.repeat(40));
     mkdirSync(deep, { recursive: true });

@@ -98,7 +98,8 @@ describe('sizeLossForwardBackward', () => {
     const rng = new Rng(0);
     const f = sizeLossForwardBackward;
     expect(() => f(new Float64Array(6), 1, 2, 3, [1, 2], { rng })).toThrow(/targetSizes must have one size per image \(length 1\)/);
-    expect(() => f(new Float64Array(6), 1, 2, 3, [NaN], { rng })).toThrow(/targetSizes\[0\] = NaN/);
+    expect(() => f(new Float64Array(6), 1, 2, 3, [NaN], { rng })).toThrow(/targetSizes\[0\] must be a finite number ≥ 0 .*got NaN/);
+    expect(() => f(new Float64Array(6), 1, 2, 3, [-3], { rng })).toThrow(/targetSizes\[0\] must be a finite number ≥ 0 .*got -3/);
     expect(() => f(new Float64Array(5), 1, 2, 3, [1], { rng })).toThrow(/logits has length 5 but batch×H×W/);
     expect(() => f(Float64Array.from([0, 0, NaN, 0, 0, 0]), 1, 2, 3, [1], { rng })).toThrow(/logits\[2\] \(image 0, pixel 2\) is NaN/);
     expect(() => f(Float64Array.from([0, Infinity, 0, 0, 0, 0]), 1, 2, 3, [1], { rng })).toThrow(/must be finite/);

@@ -44,4 +44,15 @@ describe('sizeLoss op', () => {
     expect(() => sizeLoss(logits, [2], { rng: new Rng(0) })).toThrow(/1 target sizes for a batch of 2/);
     expect(() => sizeLoss(logits.mul(Number.NaN), [2, 2], { rng: new Rng(0) })).toThrow(/finite/);
   });
+
+  it('refuses a negative or non-finite target size, naming the image, like NaN', () => {
+    const logits = randn([2, 1, 4, 4], new Rng(1));
+    for (const bad of [-1, -0.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(() => sizeLoss(logits, [2, bad], { rng: new Rng(0) })).toThrow(/targetSizes\[1\] must be a finite number ≥ 0 .*got (-1|-0\.5|NaN|Infinity)/);
+    }
+    // the single-image estimators share the rule
+    expect(() => lemma1Gradient(new Uint8Array(16).fill(1), 4, 4, -2)).toThrow(/targetSize must be a finite number ≥ 0/);
+    // 0 (an empty mask's size) is a valid target
+    expect(Number.isFinite(sizeLoss(logits, [0, 3], { rng: new Rng(0) }).item())).toBe(true);
+  });
 });

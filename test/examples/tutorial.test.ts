@@ -2,7 +2,7 @@
  * docs/tutorial.md and its examples (examples/0*.ts): every example runs and exits 0, its key printed values agree
  * with independent computations here (a brute-force O(V²) distance transform and a brute-force 2^V enumeration,
  * written without the library), and the tutorial shows each example verbatim followed by its output — exactly for
- * the deterministic steps 1–5, up to the numbers themselves for steps 6–7 (timings, training results).
+ * the deterministic steps 1–5, up to the numbers themselves for steps 6–8 (timings, training results).
  */
 import { execFile } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -218,6 +218,16 @@ describe('tutorial examples run and print what the method says', () => {
     expect(phase1.iou).toBeGreaterThan(untrained.iou);
     expect(out).toMatch(/^time: phase 1 [\d.]+ s, phase 2 [\d.]+ s$/m);
   });
+
+  it('08: a loop of trainStep gives the plain loop\'s losses bit for bit, and they fall', () => {
+    const out = output('08');
+    expect(lineWith(out, 'same losses bit for bit:')).toMatch(/true$/);
+    const losses = (name: string) => numbers(lineWith(out, name).split('losses')[1]!);
+    const plain = losses('plain loop:');
+    expect(plain).toHaveLength(5);
+    expect(losses('trainStep (one scope a step):')).toEqual(plain);
+    expect(plain[4]!).toBeLessThan(plain[0]!);
+  });
 });
 
 describe('docs/tutorial.md', () => {
@@ -235,7 +245,7 @@ describe('docs/tutorial.md', () => {
     for (const b of blocks) if (b.lang === 'ts' && b.body.includes('examples/')) expect(named.some((n) => n.block === b)).toBe(true);
   });
 
-  it('follows each example with the output it prints (exact for steps 1–5, same text up to numbers for 6–7)', () => {
+  it('follows each example with the output it prints (exact for steps 1–5, same text up to numbers for 6–8)', () => {
     const shape = (s: string) => s.replace(/[-−]?\d+(?:\.\d+)?/g, '#').replace(/\s+/g, ' ').trim();
     for (const { name, next } of named) {
       expect(next?.lang, `${name} is followed by a \`\`\`text block`).toBe('text');

@@ -16,6 +16,7 @@ import { generateSynthetic } from '../../src/data/index.js';
 import { PRESETS, type ExperimentContext } from '../../src/experiments/common.js';
 import { FIG7_PROTOCOLS, buildTable, loadVolumePools, planRuns, runFig7Paper } from '../../src/experiments/fig7paper.js';
 import { AnnotatedBatches } from '../../src/experiments/objectives.js';
+import { sharedDataNote } from '../_helpers/skipNote.js';
 
 const root = resolve(import.meta.dirname, '../..');
 const out = mkdtempSync(join(tmpdir(), 'sizeseg-fig7paper-'));
@@ -155,7 +156,7 @@ describe('fig7 paper protocol', () => {
 });
 
 const real = resolve(root, '../shared/data/hippocampus');
-describe.skipIf(!existsSync(join(real, 'meta.json')))('fig7 paper protocol on the real slices', () => {
+describe.skipIf(!existsSync(join(real, 'meta.json')))('fig7 paper protocol on the real slices', sharedDataNote(real), () => {
   it('splits by volume 4244 / 639 / 1220 with no volume in two splits, and uses the whole splits', async () => {
     const ctx: ExperimentContext = { preset: PRESETS.paper, dataSpec: real, out, progress: new Progress({ quiet: true }) };
     const pools = await loadVolumePools(ctx, FIG7_PROTOCOLS.paper);

@@ -56,6 +56,27 @@ describe('ResUNet', () => {
     expect(checked).toBeGreaterThan(50);
   });
 
+  it('float64 eval inference with batch norm folded into the convolutions equals the taped eval forward to 1e-12', () => {
+    // (folding used to round the folded weights to float32: 1e-7 relative off in a float64 network)
+    const model = new ResUNet({ widths: [3, 5, 7], rng: new Rng(6), dtype: 'float64' });
+    const rng = new Rng(7);
+    for (const [name, t] of Object.entries(model.stateDict())) {
+      // batch-norm statistics and affine parameters far from their initial 0/1, so the fold does real work
+      if (/bn\.(running_mean|bias)$/.test(name)) t.storage.set(randn([t.size], rng, { dtype: 'float64' }).values());
+      if (/bn\.(running_var|weight)$/.test(name)) t.storage.set(randn([t.size], rng, { dtype: 'float64' }).abs().add(0.5).values());
+    }
+    model.eval();
+    const x = randn([2, 1, 8, 8], new Rng(8), { dtype: 'float64' });
+    const taped = model.forward(x.detach().requiresGrad_()); // recording: batch norm and convolution apart
+    const folded = noGrad(() => model.forward(x)); // inference: the folded convolutions
+    expect(folded.dtype).toBe('float64');
+    const a = taped.dataSync(), b = folded.dataSync();
+    let worst = 0;
+    for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / Math.max(1, Math.abs(a[i]!)));
+    expect(worst).toBeLessThan(1e-12);
+    expect(worst).toBeGreaterThan(0); // two different computations: not the same path twice
+  });
+
   it('stateDict round trip and strict loading', () => {
     const a = new ResUNet({ widths: [2, 4], rng: new Rng(1) });
     const b = new ResUNet({ widths: [2, 4], rng: new Rng(2) });

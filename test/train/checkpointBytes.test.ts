@@ -44,4 +44,23 @@ describe('checkpoint bytes', () => {
     edited[edited.length - 1] = edited[edited.length - 1]! ^ 1;
     expect(() => decodeCheckpoint(edited, 'a.ckpt')).toThrow(/do not match their sha256/);
   });
+
+  it('the data record is an optional header key: same version, covered by the sha256, absent in older files', () => {
+    const data = {
+      spec: 'synthetic', seed: 0, count: 200, source: 'synthetic (seed 0, 200 images 48×32)', images: { train: 140, val: 20, test: 40 },
+      digest: '0123456789abcdef', trained: 'AAAAAAAAAAE=', validated: '',
+    };
+    const entries = [{ group: 'model', name: 'w', shape: [2], values: [1, 2] }];
+    const info = { config: { widths: [4] }, epoch: 1, phase: 'pretrain', metrics: {} };
+    const bytes = encodeCheckpoint({ ...info, data }, entries);
+    const decoded = decodeCheckpoint(bytes, 'r.ckpt');
+    expect(decoded.header.data).toEqual(data);
+    expect(decoded.header.version).toBe(2); // readers that do not know the key ignore it
+    expect(decodeCheckpoint(encodeCheckpoint(info, entries), 'old.ckpt').header.data).toBeUndefined();
+    // an edited record (here: count 200 → 900) is refused like edited weights
+    const at = Buffer.from(bytes).indexOf('"count":200') + '"count":'.length;
+    const edited = bytes.slice();
+    edited[at] = '9'.charCodeAt(0);
+    expect(() => decodeCheckpoint(edited, 'r.ckpt')).toThrow(/do not match their sha256/);
+  });
 });

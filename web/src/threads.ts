@@ -1,5 +1,5 @@
 /**
- * More than one kernel thread in a page: a ThreadPlatform (src/kernels/cpu/threadPool.ts) made of Web Workers,
+ * More than one kernel thread in a page: a ThreadPlatform (src/kernels/js/threadPool.ts) made of Web Workers,
  * for the training worker when the page is cross-origin isolated (SharedArrayBuffer and Atomics.wait exist).
  *
  * Two browser facts shape it (../shared/browser/README.md): a browser has no synchronous `receiveMessageOnPort`,
@@ -13,7 +13,7 @@
  *    pool expects (ctrl[1] = the job's sequence number, then Atomics.notify). The training worker blocks in
  *    Atomics.wait meanwhile, which a worker may do.
  */
-import { WORKER_LOOP, installThreadPlatform, type PoolWorkerHandle, type ThreadPlatform } from '../../src/kernels/cpu/threadPool.js';
+import { WORKER_LOOP, installThreadPlatform, type PoolWorkerHandle, type ThreadPlatform } from '../../src/kernels/js/threadPool.js';
 
 /** The event-driven replacement of WORKER_LOOP: the pool's WORKER_SETUP (self-test, finishJob) stays. */
 const EVENT_LOOP = `

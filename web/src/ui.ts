@@ -1,4 +1,5 @@
 /** Small DOM helpers shared by the panels: elements, colour maps, cell grids, SVG charts. */
+import { linearTicks, logTicks, tickLabel } from './numbers.js';
 
 type Attrs = Record<string, string | number | boolean | undefined>;
 
@@ -90,7 +91,9 @@ export interface CellGrid {
 /** An H×W grid of square cells (CSS grid); each cell has data-i (row-major index), data-r and data-c. */
 export function cellGrid(height: number, width: number, opts: { cell?: number; cls?: string; testid?: string } = {}): CellGrid {
   const size = opts.cell ?? 34;
-  const root = el('div', { class: `grid ${opts.cls ?? ''}`, 'data-testid': opts.testid, style: `grid-template-columns: repeat(${width}, ${size}px); grid-auto-rows: ${size}px;` });
+  // the cell size is scaled by --cell-scale, which style.css lowers on narrow screens so that a grid fits a phone
+  const cellSize = `calc(${size}px * var(--cell-scale, 1))`;
+  const root = el('div', { class: `grid ${opts.cls ?? ''}`, 'data-testid': opts.testid, style: `grid-template-columns: repeat(${width}, ${cellSize}); grid-auto-rows: ${cellSize};` });
   const cells: HTMLElement[] = [];
   for (let r = 0; r < height; r++) {
     for (let c = 0; c < width; c++) {
@@ -175,21 +178,43 @@ export interface ChartOptions {
   /** A vertical marker (e.g. the current n). */
   marker?: number;
   testid?: string;
-  /** Where the legend goes (top right by default). */
-  legendAt?: 'left' | 'right';
 }
 
-const fmt = (v: number): string => {
-  const a = Math.abs(v);
-  if (a !== 0 && (a >= 1e4 || a < 1e-2)) return v.toExponential(0);
-  return Number(v.toPrecision(3)).toString();
-};
+/** Approximate width of a legend label in the chart's 10.5 px font (no layout pass in a detached SVG). */
+const labelWidth = (text: string): number => 6 * text.length;
 
-/** A small line/scatter chart with axes, ticks and a legend. Returns an <svg>. */
+/**
+ * Legend entries laid out left to right above the plot, wrapping into rows: the band is part of the top margin,
+ * so a legend never covers data. Returns the elements and the band's height.
+ */
+function legendBand(entries: Array<Pick<Series, 'colour' | 'label' | 'dashed' | 'dots' | 'step'>>, left: number, right: number, top: number): { nodes: SVGElement[]; height: number } {
+  const nodes: SVGElement[] = [];
+  const rowHeight = 15;
+  let x = left;
+  let row = 0;
+  for (const e of entries) {
+    const w = 22 + labelWidth(e.label) + 12;
+    if (x > left && x + w > right) {
+      x = left;
+      row++;
+    }
+    const y = top + 7 + row * rowHeight;
+    // the swatch looks like the series: a dot for a scatter, a (dashed) line otherwise
+    if (e.dots && !e.step) nodes.push(svgEl('circle', { cx: x + 8, cy: y, r: 3, fill: e.colour }));
+    else nodes.push(svgEl('line', { x1: x, x2: x + 16, y1: y, y2: y, stroke: e.colour, 'stroke-width': 2, 'stroke-dasharray': e.dashed ? '4 3' : undefined }));
+    nodes.push(svgEl('text', { x: x + 20, y: y + 4, class: 'legend' }, e.label));
+    x += w;
+  }
+  return { nodes, height: entries.length ? (row + 1) * rowHeight + 4 : 0 };
+}
+
+/** A small line/scatter chart with axes, ticks and a legend above the plot. Returns an <svg>. */
 export function lineChart(series: Series[], o: ChartOptions): SVGElement {
   const W = o.width ?? 360;
-  const H = o.height ?? 210;
-  const m = { l: 52, r: 12, t: 12, b: 40 };
+  const m = { l: 52, r: 12, t: 8, b: 40 };
+  const legend = legendBand(series, m.l, W - m.r, m.t);
+  m.t += legend.height + 4;
+  const H = (o.height ?? 210) + legend.height;
   const all = series.flatMap((s) => s.points).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y) && (!o.logX || x > 0) && (!o.logY || y > 0));
   const tx = (v: number): number => (o.logX ? Math.log10(v) : v);
   const ty = (v: number): number => (o.logY ? Math.log10(v) : v);
@@ -199,42 +224,36 @@ export function lineChart(series: Series[], o: ChartOptions): SVGElement {
   if (!Number.isFinite(y0) || !Number.isFinite(y1)) [y0, y1] = o.logY ? [1, 10] : [0, 1];
   if (x0 === x1) [x0, x1] = o.logX ? [x0 / 2, x1 * 2] : [x0 - 1, x1 + 1];
   if (y0 === y1) [y0, y1] = o.logY ? [y0 / 2, y1 * 2] : [y0 - 1, y1 + 1];
-  if (!o.yRange && !o.logY) {
-    const pad = (y1 - y0) * 0.06;
-    y0 -= pad;
-    y1 += pad;
-  }
+  // a margin around the data, so that lines and dots at the extremes do not sit on the axes or the frame
+  const widen = (lo: number, hi: number, log: boolean, fraction: number): [number, number] => {
+    if (log) {
+      const f = (hi / lo) ** fraction;
+      return [lo / f, hi * f];
+    }
+    const pad = (hi - lo) * fraction;
+    return [lo - pad, hi + pad];
+  };
+  if (!o.yRange) [y0, y1] = widen(y0, y1, !!o.logY, 0.06);
+  if (!o.xRange && series.some((s) => s.dots)) [x0, x1] = widen(x0, x1, !!o.logX, 0.05);
   const X = (v: number): number => m.l + ((tx(v) - tx(x0)) / (tx(x1) - tx(x0))) * (W - m.l - m.r);
   const Y = (v: number): number => H - m.b - ((ty(v) - ty(y0)) / (ty(y1) - ty(y0))) * (H - m.t - m.b);
   const svg = svgEl('svg', { viewBox: `0 0 ${W} ${H}`, width: W, height: H, class: 'chart', 'data-testid': o.testid });
-  // ticks
-  const ticks = (lo: number, hi: number, log: boolean): number[] => {
-    if (log) {
-      const out: number[] = [];
-      for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) if (10 ** e >= lo * 0.999 && 10 ** e <= hi * 1.001) out.push(10 ** e);
-      return out;
-    }
-    const span = hi - lo;
-    const step = 10 ** Math.floor(Math.log10(span / 4));
-    const nice = [1, 2, 5, 10].map((k) => k * step).find((s) => span / s <= 6) ?? step * 10;
-    const out: number[] = [];
-    for (let v = Math.ceil(lo / nice) * nice; v <= hi + 1e-9; v += nice) out.push(Number(v.toPrecision(12)));
-    return out;
-  };
+  const ticks = (lo: number, hi: number, log: boolean): number[] => (log ? logTicks(lo, hi) : linearTicks(lo, hi));
   for (const v of ticks(y0, y1, !!o.logY)) {
     svg.append(svgEl('line', { x1: m.l, x2: W - m.r, y1: Y(v), y2: Y(v), class: 'gridline' }));
-    svg.append(svgEl('text', { x: m.l - 6, y: Y(v) + 4, 'text-anchor': 'end', class: 'tick' }, fmt(v)));
+    svg.append(svgEl('text', { x: m.l - 6, y: Y(v) + 4, 'text-anchor': 'end', class: 'tick y-tick' }, tickLabel(v)));
   }
   for (const v of ticks(x0, x1, !!o.logX)) {
     svg.append(svgEl('line', { x1: X(v), x2: X(v), y1: H - m.b, y2: H - m.b + 4, class: 'axis' }));
-    svg.append(svgEl('text', { x: X(v), y: H - m.b + 16, 'text-anchor': 'middle', class: 'tick' }, fmt(v)));
+    svg.append(svgEl('text', { x: X(v), y: H - m.b + 16, 'text-anchor': 'middle', class: 'tick x-tick' }, tickLabel(v)));
   }
   svg.append(svgEl('line', { x1: m.l, x2: W - m.r, y1: H - m.b, y2: H - m.b, class: 'axis' }));
   svg.append(svgEl('line', { x1: m.l, x2: m.l, y1: m.t, y2: H - m.b, class: 'axis' }));
   svg.append(svgEl('text', { x: (m.l + W - m.r) / 2, y: H - 6, 'text-anchor': 'middle', class: 'axis-label' }, o.xLabel));
   svg.append(svgEl('text', { x: 12, y: (m.t + H - m.b) / 2, 'text-anchor': 'middle', class: 'axis-label', transform: `rotate(-90 12 ${(m.t + H - m.b) / 2})` }, o.yLabel));
   if (o.marker !== undefined) svg.append(svgEl('line', { x1: X(o.marker), x2: X(o.marker), y1: m.t, y2: H - m.b, class: 'marker' }));
-  series.forEach((s, k) => {
+  const plot = svgEl('g', { class: 'plot' });
+  for (const s of series) {
     const pts = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y) && (!o.logX || x > 0) && (!o.logY || y > 0));
     if (!s.dots || s.step) {
       let d = '';
@@ -243,24 +262,23 @@ export function lineChart(series: Series[], o: ChartOptions): SVGElement {
         else if (s.step) d += `H${X(x).toFixed(1)}V${Y(y).toFixed(1)}`;
         else d += `L${X(x).toFixed(1)},${Y(y).toFixed(1)}`;
       });
-      if (d) svg.append(svgEl('path', { d, fill: 'none', stroke: s.colour, 'stroke-width': 2, 'stroke-dasharray': s.dashed ? '5 4' : undefined }));
+      if (d) plot.append(svgEl('path', { d, fill: 'none', stroke: s.colour, 'stroke-width': 2, 'stroke-dasharray': s.dashed ? '5 4' : undefined }));
     }
-    if (s.dots) for (const [x, y] of pts) svg.append(svgEl('circle', { cx: X(x), cy: Y(y), r: 3, fill: s.colour }));
-    const ly = m.t + 6 + k * 15;
-    const lx = o.legendAt === 'left' ? m.l + 10 : W - m.r - 120;
-    svg.append(svgEl('line', { x1: lx, x2: lx + 16, y1: ly, y2: ly, stroke: s.colour, 'stroke-width': 2, 'stroke-dasharray': s.dashed ? '4 3' : undefined }));
-    svg.append(svgEl('text', { x: lx + 20, y: ly + 4, class: 'legend' }, s.label));
-  });
+    if (s.dots) for (const [x, y] of pts) plot.append(svgEl('circle', { cx: X(x), cy: Y(y), r: 3, fill: s.colour }));
+  }
+  svg.append(plot, ...legend.nodes);
   return svg;
 }
 
 /** A histogram of integer values (bars at each value). */
 export function histogram(counts: Map<number, number>, o: { xLabel: string; yLabel: string; marks?: Array<{ x: number; colour: string; label: string }>; testid?: string; width?: number; height?: number }): SVGElement {
   const W = o.width ?? 360;
-  const H = o.height ?? 200;
-  const m = { l: 44, r: 12, t: 12, b: 40 };
-  const xs = [...counts.keys()].filter(Number.isFinite);
+  const m = { l: 44, r: 12, t: 8, b: 40 };
   const marks = o.marks ?? [];
+  const legend = legendBand(marks.map((k) => ({ colour: k.colour, label: k.label, dashed: true })), m.l, W - m.r, m.t);
+  m.t += legend.height + 4;
+  const H = (o.height ?? 200) + legend.height;
+  const xs = [...counts.keys()].filter(Number.isFinite);
   const lo = Math.min(0, ...xs, ...marks.map((k) => k.x));
   const hi = Math.max(2, ...xs, ...marks.map((k) => k.x));
   const total = [...counts.values()].reduce((a, b) => a + b, 0) || 1;
@@ -269,9 +287,10 @@ export function histogram(counts: Map<number, number>, o: { xLabel: string; yLab
   const X = (v: number): number => m.l + (v - lo + 1) * bw;
   const Y = (f: number): number => H - m.b - (f / ymax) * (H - m.t - m.b);
   const svg = svgEl('svg', { viewBox: `0 0 ${W} ${H}`, width: W, height: H, class: 'chart', 'data-testid': o.testid });
+  const plot = svgEl('g', { class: 'plot' });
   for (const [x, c] of counts) {
     if (!Number.isFinite(x)) continue;
-    svg.append(svgEl('rect', { x: X(x) - bw * 0.4, width: bw * 0.8, y: Y(c / total), height: H - m.b - Y(c / total), fill: '#6b8fd6' }));
+    plot.append(svgEl('rect', { x: X(x) - bw * 0.4, width: bw * 0.8, y: Y(c / total), height: H - m.b - Y(c / total), fill: '#6b8fd6' }));
   }
   for (let v = lo; v <= hi; v += Math.max(2, 2 * Math.ceil((hi - lo) / 16))) {
     svg.append(svgEl('text', { x: X(v), y: H - m.b + 16, 'text-anchor': 'middle', class: 'tick' }, String(v)));
@@ -281,10 +300,8 @@ export function histogram(counts: Map<number, number>, o: { xLabel: string; yLab
   svg.append(svgEl('line', { x1: m.l, x2: m.l, y1: m.t, y2: H - m.b, class: 'axis' }));
   svg.append(svgEl('text', { x: (m.l + W - m.r) / 2, y: H - 6, 'text-anchor': 'middle', class: 'axis-label' }, o.xLabel));
   svg.append(svgEl('text', { x: 12, y: (m.t + H - m.b) / 2, 'text-anchor': 'middle', class: 'axis-label', transform: `rotate(-90 12 ${(m.t + H - m.b) / 2})` }, o.yLabel));
-  marks.forEach((k, j) => {
-    svg.append(svgEl('line', { x1: X(k.x), x2: X(k.x), y1: m.t, y2: H - m.b, stroke: k.colour, 'stroke-width': 2, 'stroke-dasharray': '5 3' }));
-    svg.append(svgEl('text', { x: m.l + 8, y: m.t + 10 + 14 * j, class: 'legend', fill: k.colour }, k.label));
-  });
+  for (const k of marks) plot.append(svgEl('line', { x1: X(k.x), x2: X(k.x), y1: m.t, y2: H - m.b, stroke: k.colour, 'stroke-width': 2, 'stroke-dasharray': '5 3' }));
+  svg.append(plot, ...legend.nodes);
   return svg;
 }
 

@@ -5,12 +5,13 @@
  */
 import {
   ResUNet, Rng, cpuKernels, evaluate, foregroundPriorLogit, generateSynthetic, getBackend, getNumThreads, indicesOf, predictLogits, pretrain,
-  selectAnnotated, setNumThreads, sizetrain, slicesFromVolumes, decodeNiftiBytes, isGzip, volumeSplit, maskSizes,
-  type SegDataset, type MsdVolumePair,
+  selectAnnotated, setNumThreads, sizetrain, type SegDataset,
 } from '../../src/browser.js';
-import { parallelRunCount, threadingDisabledReason } from '../../src/kernels/cpu/threadPool.js';
-import type { FromWorker, NamedBytes, Overlay, ToWorker, TrainConfig } from './protocol.js';
+import { parallelRunCount, threadingDisabledReason } from '../../src/kernels/js/threadPool.js';
+import type { FromWorker, Overlay, ToWorker, TrainConfig, VolumesLoaded } from './protocol.js';
 import { installWebWorkerThreads, preparePoolWorkers } from './threads.js';
+import { datasetFromFiles } from './volumes.js';
+import { onnxFileMessage, type TrainedNetwork } from './onnxFile.js';
 
 // A dedicated worker's global scope, typed by hand (the page's tsconfig has the DOM lib, not WebWorker).
 const scope = self as unknown as {
@@ -23,44 +24,10 @@ const post = (msg: FromWorker, transfer: Transferable[] = []): void => scope.pos
 let paused = false;
 let stopRequested = false;
 let resumeWaiters: Array<() => void> = [];
-let msdDataset: SegDataset | null = null;
+/** The volumes of the last successful load: a failed load keeps them (and says so). */
+let msd: { dataset: SegDataset; loaded: VolumesLoaded } | null = null;
+let trained: TrainedNetwork | null = null; // the last run's network, for 'download ONNX'
 const OVERLAY_IMAGES = 6;
-
-async function gunzip(bytes: ArrayBuffer): Promise<Uint8Array> {
-  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
-}
-
-/** Case id of an MSD file name: "hippocampus_001.nii.gz" → "hippocampus_001". */
-const caseId = (name: string): string => name.replace(/^.*[\\/]/, '').replace(/\.nii(\.gz)?$/, '');
-
-async function decode(file: NamedBytes) {
-  const raw = new Uint8Array(file.bytes);
-  return decodeNiftiBytes(isGzip(raw) ? await gunzip(file.bytes) : raw, file.name);
-}
-
-/** MSD volumes → the same 48×32 slices as `loadMsd`, split 70/10/20 by volume. */
-async function loadVolumes(images: NamedBytes[], labels: NamedBytes[]): Promise<SegDataset> {
-  const labelOf = new Map(labels.map((l) => [caseId(l.name), l]));
-  const pairs: MsdVolumePair[] = [];
-  const ids = images.map((f) => caseId(f.name)).sort();
-  for (const id of ids) {
-    const img = images.find((f) => caseId(f.name) === id)!;
-    const lab = labelOf.get(id);
-    if (!lab) throw new Error(`${img.name} has no label file of the same name; drop the labelsTr file too.`);
-    pairs.push({ id, image: await decode(img), label: await decode(lab), imageName: img.name, labelName: lab.name });
-  }
-  if (pairs.length === 0) throw new Error('no image volumes given.');
-  const s = slicesFromVolumes(pairs);
-  if (s.count < 3) throw new Error(`only ${s.count} slices have an object; drop more volumes.`);
-  // with one or two volumes a split by volume would leave a split empty: split by slice then
-  const split = pairs.length >= 3 ? volumeSplit(s.volumeId, 0) : Uint8Array.from({ length: s.count }, (_, i) => (i % 10 === 7 ? 1 : i % 10 >= 8 ? 2 : 0));
-  return {
-    name: 'msd (dropped files)', height: s.height, width: s.width, count: s.count, images: s.images, masks: s.masks,
-    sizes: maskSizes(s.masks, s.count, s.height, s.width), split, volumeId: s.volumeId, sliceIndex: s.sliceIndex,
-    source: `${pairs.length} dropped volumes → ${s.count} slices`,
-  };
-}
 
 async function overlay(stage: Overlay['stage'], model: ResUNet, ds: SegDataset, indices: number[]): Promise<void> {
   const V = ds.height * ds.width;
@@ -87,7 +54,8 @@ async function train(config: TrainConfig): Promise<void> {
     installWebWorkerThreads();
   }
   setNumThreads(threads);
-  const ds = config.data === 'msd' && msdDataset ? msdDataset : generateSynthetic({ count: config.count, seed: config.seed });
+  if (config.data === 'msd' && !msd) throw new Error('no MRI volumes are loaded: choose or drop the Task04 files first, or train on synthetic images.');
+  const ds = config.data === 'msd' && msd ? msd.dataset : generateSynthetic({ count: config.count, seed: config.seed });
   const train = indicesOf(ds, 'train');
   const val = indicesOf(ds, 'val');
   const annotated = selectAnnotated(ds, Math.min(config.m, train.length), new Rng(config.seed));
@@ -130,6 +98,7 @@ async function train(config: TrainConfig): Promise<void> {
     });
     await overlay('after phase 2', model, ds, shown);
   }
+  trained = { model, ds, config };
   if (threadingDisabledReason()) post({ type: 'error', message: `the kernel threads were disabled: ${threadingDisabledReason()}` });
   if (stopRequested) post({ type: 'stopped' });
   else post({ type: 'done', seconds: (performance.now() - t0) / 1000, parallelRuns: parallelRunCount() - parallelRunsBefore });
@@ -156,11 +125,16 @@ scope.onmessage = (ev) => {
       for (const r of resumeWaiters) r();
       resumeWaiters = [];
       break;
+    case 'exportOnnx': {
+      const msg = onnxFileMessage(trained);
+      post(msg, 'bytes' in msg ? [msg.bytes] : []);
+      break;
+    }
     case 'volumes':
-      loadVolumes(msg.images, msg.labels).then((ds) => {
-        msdDataset = ds;
-        post({ type: 'volumes', ok: true, slices: ds.count, volumes: new Set(ds.volumeId).size, text: ds.source });
-      }, (e: unknown) => post({ type: 'volumes', ok: false, text: e instanceof Error ? e.message : String(e) }));
+      datasetFromFiles(msg.files, (text) => post({ type: 'volumes-progress', text })).then((loaded) => {
+        msd = loaded;
+        post({ type: 'volumes', ok: true, loaded: loaded.loaded });
+      }, (e: unknown) => post({ type: 'volumes', ok: false, text: e instanceof Error ? e.message : String(e), kept: msd?.loaded ?? null }));
       break;
   }
 };

@@ -7,16 +7,15 @@ import { isGradEnabled, record } from '../engine.js';
 import { relu } from './elementwise.js';
 import { formatShape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
-import { runKernel } from '../../kernels/registry.js';
-import '../../kernels/cpu/register.js'; // the CPU kernels are always available
+import { hasKernel, runKernel } from '../kernel.js';
 import { sameBackend } from './transfer.js';
 
 export interface Conv2dOptions {
   stride?: number;
   padding?: number;
   /**
-   * Apply a ReLU to the result. While no gradient is recorded (inference), the cpu backend's WebAssembly
-   * kernels do it in the convolution's own pass; otherwise it is relu(conv2d(…)).
+   * Apply a ReLU to the result. While no gradient is recorded (inference), a backend with the fused
+   * 'Conv2DRelu' kernel does it in the convolution's own pass; otherwise it is relu(conv2d(…)).
    */
   relu?: boolean;
 }
@@ -44,8 +43,8 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, options:
   const inputs = bias ? [x, weight, bias] : [x, weight];
   sameBackend(where, inputs);
   if (options.relu) {
-    if (isGradEnabled() || x.device) return relu(conv2d(x, weight, bias, { stride, padding }));
-    return runKernel('Conv2D', inputs, { ...attrs, relu: true })[0] as Tensor;
+    if (isGradEnabled() || !hasKernel('Conv2DRelu', inputs, attrs)) return relu(conv2d(x, weight, bias, { stride, padding }));
+    return runKernel('Conv2DRelu', inputs, attrs)[0] as Tensor;
   }
   const [out] = runKernel('Conv2D', inputs, attrs) as [Tensor];
   return record(out, 'conv2d', inputs, (g) => [

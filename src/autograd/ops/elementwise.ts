@@ -2,9 +2,9 @@
  * Elementwise ops. Binary ops broadcast by NumPy rules; each op's derivative sits right under its forward.
  * Gradients of broadcast operands are summed back to the operand's shape (`sumToShape`).
  *
- * Device tensors (the gpu backend): relu, add and mul — what a U-Net's forward and backward need — run the
- * backend's kernels ('Relu', 'ReluBackward', 'Add', 'Mul') on operands of equal shape; broadcasting and the
- * other ops are host-only and say so. Host tensors take the loops below, unchanged.
+ * The kernels a network needs — relu, add of equal shapes, and on a device mul — go through the engine
+ * ('Relu', 'ReluBackward', 'Add', 'AddRelu', 'Mul'), so every backend brings its own. The generic ops
+ * (broadcasting, the other functions) are the loops below, on host tensors only, and device tensors say so.
  */
 import { allocate, type TypedArray } from '../dtype.js';
 import { record } from '../engine.js';
@@ -12,10 +12,8 @@ import { broadcastShapes, formatShape, shapesEqual } from '../shape.js';
 import { Tensor, type TensorLike } from '../tensor.js';
 import { expand, sumToShape } from './shape.js';
 import { stableSigmoid, stableSoftplus } from '../scalarMath.js';
-import { runKernel } from '../../kernels/registry.js';
+import { hasKernel, runKernel } from '../kernel.js';
 import { sameBackend } from './transfer.js';
-import { useWasm } from '../../kernels/wasm/index.js';
-import { ELEMENTWISE_WASM_MIN, elementwiseWasm } from '../../kernels/wasm/elementwise.js';
 
 export { stableSigmoid, stableSoftplus };
 
@@ -70,16 +68,6 @@ export function hostOnly(op: string, ...tensors: Tensor[]): void {
   }
 }
 
-/**
- * True when host float32 operands of equal shape are large enough for the WebAssembly kernels (the
- * default cpu kernels; see src/kernels/wasm/index.ts). Small tensors stay in the JS loops.
- */
-function wasmWorthIt(a: Tensor, b?: Tensor): boolean {
-  if (a.device || a.dtype !== 'float32' || a.size < ELEMENTWISE_WASM_MIN) return false;
-  if (b !== undefined && (b.device || b.dtype !== 'float32' || !shapesEqual(a.shape, b.shape))) return false;
-  return useWasm(a.storage);
-}
-
 /** Forward of a broadcasting binary op, with fast paths for the common layouts. */
 export function binaryValues(op: string, a: Tensor, b: Tensor, f: Binary): Tensor {
   if (a.device || b.device) hostOnly(op, a, b);
@@ -131,21 +119,20 @@ export function unaryValues(a: Tensor, f: Unary, op = 'elementwise op'): Tensor 
 export function add(a: TensorLike, b: TensorLike): Tensor {
   const [x, y] = liftPair('add', a, b);
   if (x.device || y.device) return deviceBinary('add', 'Add', a, b, x, y, (g) => [g, g]);
-  const out = wasmWorthIt(x, y) ? new Tensor(elementwiseWasm('add', x.values() as Float32Array, y.values() as Float32Array), x.shape)
-    : binaryValues('add', x, y, (p, q) => p + q);
+  const out = shapesEqual(x.shape, y.shape) ? (runKernel('Add', [x, y])[0] as Tensor) : binaryValues('add', x, y, (p, q) => p + q);
   return record(out, 'add', [x, y], (g) => [sumToShape(g, x.shape), sumToShape(g, y.shape)]);
 }
 
 /**
- * relu(a + b) for tensors of one shape (a residual block's output): one pass on the WebAssembly kernels,
- * the composition elsewhere. The backward masks the gradient with the output (a + b > 0 exactly where
- * relu(a + b) > 0) and hands it to both inputs. Same values as relu(add(a, b)).
+ * relu(a + b) for tensors of one shape (a residual block's output): one pass where the backend has the
+ * fused 'AddRelu' kernel, the composition elsewhere. The backward masks the gradient with the output
+ * (a + b > 0 exactly where relu(a + b) > 0) and hands it to both inputs. Same values as relu(add(a, b)).
  */
 export function addRelu(a: Tensor, b: Tensor): Tensor {
-  if (!wasmWorthIt(a, b)) return relu(add(a, b));
-  const out = new Tensor(elementwiseWasm('addRelu', a.values() as Float32Array, b.values() as Float32Array), a.shape);
+  if (a.dtype !== b.dtype || !shapesEqual(a.shape, b.shape) || !hasKernel('AddRelu', [a, b])) return relu(add(a, b));
+  const [out] = runKernel('AddRelu', [a, b]) as [Tensor];
   return record(out, 'addRelu', [a, b], (g) => {
-    const masked = new Tensor(elementwiseWasm('reluBackward', g.values() as Float32Array, out.values() as Float32Array), a.shape);
+    const [masked] = runKernel('ReluBackward', [g, out]) as [Tensor];
     return [masked, masked];
   });
 }
@@ -247,30 +234,9 @@ export function sigmoid(a: Tensor): Tensor {
 }
 
 export function relu(a: Tensor): Tensor {
-  if (a.device) {
-    const [out] = runKernel('Relu', [a]) as [Tensor];
-    return record(out, 'relu', [a], (g) => [runKernel('ReluBackward', [g, a])[0] as Tensor]);
-  }
-  const x = a.values();
-  if (wasmWorthIt(a)) {
-    const out = new Tensor(elementwiseWasm('relu', x as Float32Array, null), a.shape);
-    return record(out, 'relu', [a], (g) => [new Tensor(elementwiseWasm('reluBackward', g.values() as Float32Array, x as Float32Array), a.shape)]);
-  }
-  const y = allocate(a.dtype, x.length);
-  // Branch-free forms: activations are positive about half the time, so a branch would be mispredicted
-  // about half the time (measured 4× slower). (v + |v|)/2 is exact in floating point: 2v or 0.
-  for (let i = 0; i < x.length; i++) {
-    const v = x[i] as number;
-    y[i] = (v + Math.abs(v)) * 0.5;
-  }
-  const out = new Tensor(y, a.shape);
-  return record(out, 'relu', [a], (g) => {
-    // one pass: the gradient passes where the input was positive (g·1 or g·0)
-    const gv = g.values();
-    const dx = allocate(g.dtype, gv.length);
-    for (let i = 0; i < gv.length; i++) dx[i] = (gv[i] as number) * +((x[i] as number) > 0);
-    return [new Tensor(dx, a.shape)];
-  });
+  const [out] = runKernel('Relu', [a]) as [Tensor];
+  // the gradient passes where the input was positive
+  return record(out, 'relu', [a], (g) => [runKernel('ReluBackward', [g, a])[0] as Tensor]);
 }
 
 export function tanh(a: Tensor): Tensor {

@@ -1,15 +1,12 @@
 /**
  * Batched matrix product with NumPy semantics: a [..., M, K] @ b [..., K, N] → [..., M, N], batch axes
  * broadcast; a 1-D operand is treated as a row (left) or column (right) vector and that axis is dropped.
- * The inner products run in the packed CPU GEMM kernel.
+ * The products run in the backend's 'BatchMatMul' kernel ([count, M, K] @ [count, K, N]).
  */
-import { allocate } from '../dtype.js';
 import { record } from '../engine.js';
+import { runKernel } from '../kernel.js';
 import { broadcastShapes, formatShape, sizeOf } from '../shape.js';
-import { Tensor } from '../tensor.js';
-import { gemm } from '../../kernels/cpu/gemm.js';
-import { useWasm } from '../../kernels/wasm/index.js';
-import { gemmWasm } from '../../kernels/wasm/gemm.js';
+import type { Tensor } from '../tensor.js';
 import { expand, reshape, sumToShape, transpose } from './shape.js';
 
 export function matmul(a: Tensor, b: Tensor): Tensor {
@@ -26,19 +23,10 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     throw new Error(`matmul: inner dimensions differ, ${formatShape(a.shape)} @ ${formatShape(b.shape)} (${K} vs ${K2}); the last axis of a must equal the second-to-last of b.`);
   }
   const batch = broadcastShapes('matmul', a.shape.slice(0, -2), b.shape.slice(0, -2));
-  const av = expand(a.detach(), [...batch, M, K]).values();
-  const bv = expand(b.detach(), [...batch, K, N]).values();
   const count = sizeOf(batch);
-  const out = allocate(a.dtype, count * M * N);
-  for (let i = 0; i < count; i++) {
-    if (useWasm(av) && M * N * K >= 4096) {
-      // float32 on the WebAssembly kernels (the default); float64 and tiny products take the JS GEMM
-      out.set(gemmWasm(M, N, K, av.subarray(i * M * K, (i + 1) * M * K), (bv as Float32Array).subarray(i * K * N, (i + 1) * K * N)), i * M * N);
-    } else {
-      gemm(false, false, M, N, K, av, i * M * K, K, bv, i * K * N, N, out, i * M * N, N, false);
-    }
-  }
-  const result = new Tensor(out, [...batch, M, N]);
+  const av = reshape(expand(a.detach(), [...batch, M, K]).contiguous(), [count, M, K]);
+  const bv = reshape(expand(b.detach(), [...batch, K, N]).contiguous(), [count, K, N]);
+  const result = reshape(runKernel('BatchMatMul', [av, bv])[0] as Tensor, [...batch, M, N]);
   return record(result, 'matmul', [a, b], (g) => [
     sumToShape(matmul(g, transpose(b, -2, -1)), a.shape),
     sumToShape(matmul(transpose(a, -2, -1), g), b.shape),

@@ -6,7 +6,7 @@ import { allocate, allocateForOverwrite, copyBlock, type DType, type TypedArray 
 import { record } from '../engine.js';
 import { checkShape, contiguousStrides, formatShape, normalizeAxis, type Shape, shapesEqual, sizeOf } from '../shape.js';
 import { Tensor } from '../tensor.js';
-import { runKernel } from '../../kernels/registry.js';
+import { runKernel } from '../kernel.js';
 import { sameBackend } from './transfer.js';
 
 /**

@@ -2,8 +2,7 @@
 import { record } from '../engine.js';
 import { formatShape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
-import { runKernel } from '../../kernels/registry.js';
-import '../../kernels/cpu/register.js'; // the CPU kernels are always available
+import { runKernel } from '../kernel.js';
 
 export function upsampleNearest2x(x: Tensor): Tensor {
   if (x.rank !== 4) throw new Error(`upsampleNearest2x: x must be NCHW (rank 4), got ${formatShape(x.shape)}.`);

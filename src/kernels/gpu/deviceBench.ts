@@ -37,8 +37,8 @@ import { generateSynthetic, makeBatch } from '../../data/index.js';
 import { sizeLoss } from '../../estimators/sizeLossOp.js';
 import { Adam } from '../../models/optim.js';
 import { ResUNet } from '../../models/resunet.js';
-import '../cpu/register.js'; // the host side of a training step (losses) and the cpu reference loss
-import { runKernel } from '../registry.js';
+import '../js/register.js'; // the host side of a training step (losses) and the cpu reference loss
+import { runKernel } from '../../autograd/kernel.js';
 import { createGpuBackend, type GpuBackend } from './backend.js';
 import {
   batchNormTrainRef, channelSumsRef, conv2dBackpropFilterRef, conv2dBackpropInputRef, conv2dRef, convOutSize, maxRelError,

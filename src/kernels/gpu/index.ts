@@ -19,7 +19,7 @@ export { softwareAdapterReason, type AdapterInfo } from './webgpuDevice.js';
  * run in GPU.js's CPU mode (slow; `sizeseg info` reports the mode), so the CLI's device path can be
  * exercised end to end in CI. It is never chosen automatically.
  */
-export function registerGpuBackend(env: NodeJS.ProcessEnv = process.env): void {
+export function registerGpuBackend(env: Record<string, string | undefined> = process.env): void {
   const emulate = (env.SIZESEG_GPU_EMULATION ?? '').trim();
   if (emulate !== '' && emulate !== '0' && emulate !== '1') {
     throw new Error(`SIZESEG_GPU_EMULATION='${emulate}': use 1 (GPU.js CPU mode, for tests) or leave it unset.`);

@@ -3,35 +3,17 @@
  * GPU context through its inputs (a gpu tensor's `device` is a GpuData that knows its context), so the
  * webgpu backend and the cpu-emulation backend used by tests can coexist.
  *
- * Kernel names, inputs and attrs (as called by src/autograd/ops):
- *   Conv2D                    [x, w, (bias)]                        {stride, padding}        → [out]
- *   Conv2DBackpropInput       [dy, w]                               {stride, padding, xShape} → [dx]
- *   Conv2DBackpropFilter      [dy, x]                               {stride, padding, wShape} → [dw]
- *   Conv2DBackpropBias        [dy]                                                           → [db]
- *   BatchNorm2D               [x, gamma, beta, runningMean, runningVar] {training, momentum, eps} → [out, mean, invStd]
- *                             (training: updates runningMean/runningVar in place, as on the cpu backend)
- *   BatchNorm2DBackward       [dy, x, gamma, mean, invStd]                                   → [dx, dgamma, dbeta]
- *   UpsampleNearest2x         [x]                                                            → [out]
- *   UpsampleNearest2xBackward [dy]                                                           → [dx]
- *   Relu                      [x]                                                            → [max(x, 0)]
- *   ReluBackward              [dy, x]                                                        → [dy · (x > 0)]
- *   Add, Mul                  [a, b] (equal shapes)                                          → [a + b], [a · b]
- *   ConcatChannels            [x0, x1, ...] NCHW, equal N, H, W                               → [concat on axis 1]
- *   SliceChannels             [x] NCHW                              {start, channels}        → [x[:, start:start+channels]]
- *   BatchNorm2DEvalBackward   [dy, x, gamma, mean, invStd]                                   → [dx, dgamma, dbeta] (eval-mode formula)
- *   AdamUpdate                [w, grad, m, v]                       {lr, beta1, beta2, eps, weightDecay, decoupled, c1, c2}
- *                             → [w, m, v], updated in place (new device versions swapped in)
- *   SgdUpdate                 [w, grad, (velocity)]                 {lr, momentum, weightDecay, nesterov}
- *                             → [w, (velocity)], updated in place
+ * Kernel names, inputs, attrs and outputs: the table in src/kernels/kernelNames.ts.
  */
-import { Tensor } from '../../autograd/tensor.js';
-import { getKernel, type KernelFunc, registerKernel } from '../registry.js';
+import { kernelBackend, registerKernelBackend } from '../engine.js';
+import { getKernel, registerKernel } from '../registry.js';
+import { onDevice, type KernelFunc, type KernelInput } from '../types.js';
 import type { GpuContext } from './context.js';
 import { GpuData } from './deviceData.js';
 import * as ops from './ops.js';
 import * as src from './sources.js';
 
-function dev(t: Tensor | undefined, kernel: string, what: string): GpuData {
+function dev(t: KernelInput | undefined, kernel: string, what: string): GpuData {
   if (!t) throw new Error(`${kernel}: missing input '${what}'.`);
   const d = t.device;
   if (!(d instanceof GpuData)) {
@@ -60,7 +42,7 @@ function convAttrs(attrs: Readonly<Record<string, unknown>>, kernel: string): op
   return { stride: num(attrs, 'stride', kernel, 1), padding: num(attrs, 'padding', kernel, 0) };
 }
 
-const out = (d: GpuData, shape: readonly number[]) => Tensor.onDevice(d, shape);
+const out = (d: GpuData, shape: readonly number[]) => onDevice(d, shape);
 
 function bool(attrs: Readonly<Record<string, unknown>>, name: string, kernel: string): boolean {
   const v = attrs[name] ?? false;
@@ -184,18 +166,21 @@ const kernels: Record<string, KernelFunc> = {
   },
   BatchNorm2DEvalBackward: batchNormBackward('eval'),
   AdamUpdate: (inputs, attrs) => {
-    const [w, g, m, v] = inputs;
+    // groups of [w, grad, m, v]
     const k = 'AdamUpdate';
-    const wd = dev(w, k, 'w'), md = dev(m, k, 'm'), vd = dev(v, k, 'v');
-    const ctx = ctxOf(wd);
-    const given = { ...attrs, oneMinusBeta1: 1 - num(attrs, 'beta1', k), oneMinusBeta2: 1 - num(attrs, 'beta2', k) };
-    const hp = hyperParams(ctx, src.ADAM_HP.map((name) => num(given, name, k)));
-    const r = ops.adamUpdate(ctx, wd, dev(g, k, 'grad'), md, vd, hp, bool(attrs, 'decoupled', k));
-    // in place, like batch norm's running statistics: the tensors get new device versions
-    wd.assign(r.w);
-    md.assign(r.m);
-    vd.assign(r.v);
-    return [w!, m!, v!];
+    for (let j = 0; j + 3 < inputs.length; j += 4) {
+      const [w, g, m, v] = [inputs[j], inputs[j + 1], inputs[j + 2], inputs[j + 3]];
+      const wd = dev(w, k, 'w'), md = dev(m, k, 'm'), vd = dev(v, k, 'v');
+      const ctx = ctxOf(wd);
+      const given = { ...attrs, oneMinusBeta1: 1 - num(attrs, 'beta1', k), oneMinusBeta2: 1 - num(attrs, 'beta2', k) };
+      const hp = hyperParams(ctx, src.ADAM_HP.map((name) => num(given, name, k)));
+      const r = ops.adamUpdate(ctx, wd, dev(g, k, 'grad'), md, vd, hp, bool(attrs, 'decoupled', k));
+      // in place, like batch norm's running statistics: the tensors get new device versions
+      wd.assign(r.w);
+      md.assign(r.m);
+      vd.assign(r.v);
+    }
+    return [];
   },
   SgdUpdate: (inputs, attrs) => {
     const [w, g, v] = inputs;
@@ -208,14 +193,25 @@ const kernels: Record<string, KernelFunc> = {
     const r = ops.sgdUpdate(ctx, wd, dev(g, k, 'grad'), vd, hp, bool(attrs, 'nesterov', k));
     wd.assign(r.w);
     if (vd && r.v) vd.assign(r.v);
-    return v ? [w!, v] : [w!];
+    return [];
   },
 };
 
 export const GPU_KERNEL_NAMES = Object.freeze(Object.keys(kernels));
 
-/** Register every gpu kernel (idempotent). */
+/** Register the gpu kernel backend and every gpu kernel (idempotent). */
 export function registerGpuKernels(): void {
+  if (!kernelBackend('gpu')) {
+    registerKernelBackend({
+      name: 'gpu',
+      device: 'gpu',
+      dtypes: ['float32'],
+      fallback: null,
+      priority: 0,
+      unavailableReason: () => null,
+      info: () => ({ kernels: 'gpu', what: 'GPU.js kernels on WebGPU (src/kernels/gpu), float32' }),
+    });
+  }
   for (const [kernelName, kernelFunc] of Object.entries(kernels)) {
     if (!getKernel(kernelName, 'gpu')) registerKernel({ kernelName, backendName: 'gpu', kernelFunc });
   }

@@ -77,8 +77,9 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 const NO_ADAPTER_HELP =
-  "This machine has no usable GPU driver for WebGPU (Dawn/Vulkan). Use the 'cpu' backend (SIZESEG_BACKEND=cpu), " +
-  'or on the lent GPU machine run through .gpu/run.sh (it installs the Vulkan loader and points VK_DRIVER_FILES at the NVIDIA driver); see docs/gpu.md.';
+  "This machine has no usable GPU driver for WebGPU: Dawn needs a GPU's Vulkan driver and the Vulkan loader " +
+  "(libvulkan1 on Debian and Ubuntu; VK_DRIVER_FILES can point the loader at the driver's ICD file). " +
+  "Use the 'cpu' backend (SIZESEG_BACKEND=cpu, or leave --backend out) instead.";
 
 /**
  * Load Dawn, request a high-performance adapter, refuse a software one (unless `allowSoftwareAdapter`,
@@ -91,7 +92,10 @@ export async function openWebGpuAdapter(options: { allowSoftwareAdapter?: boolea
     const specifier = 'webgpu'; // a variable: keeps Dawn's DOM-flavoured typings out of this program
     mod = (await import(specifier)) as WebGpuModule;
   } catch (e) {
-    throw new Error(`gpu backend: cannot load the 'webgpu' package (Dawn bindings for Node): ${(e as Error).message}`);
+    throw new Error(
+      `gpu backend: cannot load the 'webgpu' package (Dawn bindings for Node): ${(e as Error).message}. ` +
+        "It is an optional dependency of sizeseg: 'npm install webgpu@0.6.2' adds it (an install with --omit=optional leaves it out).",
+    );
   }
   Object.assign(globalThis, mod.globals);
   const gpu = mod.create([]);

@@ -15,9 +15,9 @@
 import { type ModuleBuilder, f32x4, f32, f64, i32, v128, type Expr, type FunctionBuilder, type Local } from './emitter.js';
 import { ARGS_BYTE, heapF32, kernelModule, newKernelModule, runItems, scratch, setArgs } from './runtime.js';
 import { kernelInput, kernelOutput } from './arena.js';
-import { getNumThreads } from '../cpu/threadPool.js';
-import type { Shape4 } from '../cpu/conv2d.js';
-import type { BatchNorm2dOptions } from '../cpu/batchNorm2d.js';
+import { getNumThreads } from '../js/threadPool.js';
+import type { Shape4 } from '../js/conv2d.js';
+import type { BatchNorm2dOptions } from '../js/batchNorm2d.js';
 
 interface BnSpec { N: number; C: number; HW: number }
 

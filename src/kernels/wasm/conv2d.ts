@@ -11,8 +11,8 @@
  *
  * Same contracts as the JS kernels in ../cpu/conv2d.ts (the readable reference, also the float64 path).
  */
-import { geometry, type Conv2dOptions, type Geometry, type Shape4 } from '../cpu/conv2d.js';
-import { getNumThreads } from '../cpu/threadPool.js';
+import { geometry, type Conv2dOptions, type Geometry, type Shape4 } from '../js/conv2d.js';
+import { getNumThreads } from '../js/threadPool.js';
 import { buildGatherModule, OB, type GatherPass, type GatherSpec } from './gatherConv.js';
 import { ARGS_BYTE, heapF32, heapI32, kernelModule, newKernelModule, runItems, scratch, setArgs, zeroHeap, type CompiledKernel } from './runtime.js';
 import { f32, i32 } from './emitter.js';

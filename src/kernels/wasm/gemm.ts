@@ -6,7 +6,7 @@
  */
 import { buildGatherModule, OB, type GatherSpec } from './gatherConv.js';
 import { ARGS_BYTE, heapF32, kernelModule, runItems, scratch, setArgs } from './runtime.js';
-import { getNumThreads } from '../cpu/threadPool.js';
+import { getNumThreads } from '../js/threadPool.js';
 
 /** Columns per work item. */
 const BLOCK = 64;

@@ -16,8 +16,8 @@
  * - No Node API here: the browser page uses the same kernels (one thread, or a Web Worker pool).
  */
 import { ModuleBuilder, f32, f32x4, i32, v128, type Expr } from './emitter.js';
-import { availableWorkers, runParallel } from '../cpu/threadPool.js';
-import type { KernelJob, WasmJob } from '../cpu/kernels.js';
+import { availableWorkers, runParallel } from '../js/threadPool.js';
+import type { KernelJob, WasmJob } from '../js/kernels.js';
 
 const PAGE = 65536;
 /** 2 GiB: addresses stay below 2^31, so signed i32 comparisons in kernels are safe. */

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tensor } from '../../../src/autograd/tensor.js';
-import { runKernel } from '../../../src/kernels/registry.js';
+import { runKernel } from '../../../src/autograd/kernel.js';
 import { createGpuBackend, type GpuBackend } from '../../../src/kernels/gpu/backend.js';
 import {
   batchNormBackwardRef, batchNormRef, channelSumRef, concatRef, conv2dBackFilterRef, conv2dBackInputRef, conv2dRef,
@@ -57,7 +57,7 @@ export function randomConvCases(seed: number, count: number): ConvCase[] {
 const fmt = (c: ConvCase) => `x [${c.xs.join(',')}] w [${c.ws.join(',')}] s${c.s} p${c.p}`;
 
 /** Tolerance for float32 kernels against float64 references (relative to the largest reference value). */
-const TOL = 2e-5;
+export const TOL = 2e-5;
 
 export function gpuKernelSuite(label: string, open: () => Promise<GpuBackend>, cases: ConvCase[]): void {
   describe(label, () => {

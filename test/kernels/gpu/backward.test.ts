@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tensor } from '../../../src/autograd/tensor.js';
 import type { GpuBackend } from '../../../src/kernels/gpu/backend.js';
-import { runKernel } from '../../../src/kernels/registry.js';
+import { runKernel } from '../../../src/autograd/kernel.js';
 import { batchNormRef, concatRef, dot, expectClose, randomF32, rng, type S4, size } from './_reference.js';
 import { openTestBackend, TEST_MODE } from './_suite.js';
 

@@ -6,7 +6,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tensor } from '../../../src/autograd/tensor.js';
-import { runKernel } from '../../../src/kernels/registry.js';
+import { runKernel } from '../../../src/autograd/kernel.js';
 import type { GpuBackend } from '../../../src/kernels/gpu/backend.js';
 import { GpuData } from '../../../src/kernels/gpu/deviceData.js';
 import { batchNormRef, concatRef, conv2dRef, expectClose, randomF32, rng, type S4, size, upsampleRef } from './_reference.js';

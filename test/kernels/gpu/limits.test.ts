@@ -8,7 +8,7 @@
 import * as gpujs from 'gpu.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tensor } from '../../../src/autograd/tensor.js';
-import { runKernel } from '../../../src/kernels/registry.js';
+import { runKernel } from '../../../src/autograd/kernel.js';
 import type { GpuBackend } from '../../../src/kernels/gpu/backend.js';
 import { GpuData } from '../../../src/kernels/gpu/deviceData.js';
 import { checkGpuSize, MAX_GPU_ELEMENTS } from '../../../src/kernels/gpu/limits.js';

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tensor } from '../../../src/autograd/tensor.js';
 import type { GpuBackend } from '../../../src/kernels/gpu/backend.js';
-import { runKernel } from '../../../src/kernels/registry.js';
+import { runKernel } from '../../../src/autograd/kernel.js';
 import { Adam, type AdamOptions, SGD, type SGDOptions } from '../../../src/models/optim.js';
 import { randomF32, rng } from './_reference.js';
 import { openTestBackend, TEST_MODE } from './_suite.js';

@@ -2,7 +2,7 @@
  * The same ResUNet code trains on the 'gpu' backend (here in GPU.js's cpu mode, the same kernel sources
  * as on a GPU): one forward + backward + optimiser step on the device gives the loss, gradients, updated
  * weights and batch-norm running statistics of the same model on the 'cpu' backend (which is itself
- * checked against float64 references in test/models and test/kernels/cpu), in train and eval mode;
+ * checked against float64 references in test/models and test/kernels/js), in train and eval mode;
  * a few device steps lower the loss.
  *
  * Tolerances (float32 on both sides, different summation orders in the reductions):

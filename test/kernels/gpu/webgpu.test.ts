@@ -12,6 +12,7 @@ import { createGpuBackend } from '../../../src/kernels/gpu/backend.js';
 import { registerGpuBackend } from '../../../src/kernels/gpu/index.js';
 import { type AdapterInfo, softwareAdapterReason } from '../../../src/kernels/gpu/webgpuDevice.js';
 import { FIXED_CONV_CASES, gpuKernelSuite } from './_suite.js';
+import { skipNote } from '../../_helpers/skipNote.js';
 
 const SOFTWARE = process.env.SIZESEG_WEBGPU_SOFTWARE === '1';
 const HAS_GPU = process.env.SIZESEG_EXPECT_GPU === '1';
@@ -45,7 +46,7 @@ async function initError(open: () => Promise<void>, ms: number): Promise<Error |
 
 const CLEAR = /WebGPU found no adapter|refusing the WebGPU adapter|cannot load the 'webgpu' package|did not answer/;
 
-describe.skipIf(HAS_GPU)('webgpu mode without a hardware GPU', () => {
+describe.skipIf(HAS_GPU)('webgpu mode without a hardware GPU', skipNote('SIZESEG_EXPECT_GPU=1 says this machine has a GPU', 'unset it'), () => {
   it('createGpuBackend({ mode: "webgpu" }).init() fails with a clear message', async () => {
     const backend = createGpuBackend({ mode: 'webgpu', adapterTimeoutMs: 20_000 });
     const err = await initError(() => backend.init(), 40_000);

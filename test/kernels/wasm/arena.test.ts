@@ -12,9 +12,12 @@ import { sizeLoss } from '../../../src/estimators/sizeLossOp.js';
 import { generateSynthetic, makeBatch } from '../../../src/data/index.js';
 import { ResUNet } from '../../../src/models/resunet.js';
 import { Adam } from '../../../src/models/optim.js';
-import { cpuKernels, setCpuKernels } from '../../../src/kernels/wasm/index.js';
-import { openStepArena, withStepArena } from '../../../src/kernels/wasm/arena.js';
+import { cpuKernels, setCpuKernels } from '../../../src/kernels/engine.js';
+import { beginScope, keep, openStepArena, scope, withStepArena } from '../../../src/kernels/engine.js';
 import { wasmMemory, wasmSimdAvailable } from '../../../src/kernels/wasm/runtime.js';
+import { skipNote } from '../../_helpers/skipNote.js';
+
+const noSimd = skipNote('this JavaScript engine has no WebAssembly SIMD', 'run it on Node 20 or later');
 
 const B = 6;
 const ds = generateSynthetic({ count: B, seed: 5 });
@@ -56,7 +59,7 @@ function train(arenas: boolean, steps: number): Run {
   };
 }
 
-describe.runIf(wasmSimdAvailable())('step arenas', () => {
+describe.runIf(wasmSimdAvailable())('step arenas', noSimd, () => {
   it('change nothing but where values live: bit-identical losses, weights, Adam moments and eval logits', () => {
     const saved = cpuKernels();
     setCpuKernels('wasm');
@@ -91,10 +94,10 @@ describe.runIf(wasmSimdAvailable())('step arenas', () => {
       arena.close();
       expect(arena.bytes).toBe(0);
       expect(Number.isFinite(value)).toBe(true);
-      expect(() => logits!.values()).toThrow(/step arena that has been closed/);
-      expect(() => logits!.dataSync()).toThrow(/step arena that has been closed/);
-      expect(() => logits!.reshape([B * 48 * 32])).toThrow(/step arena that has been closed/);
-      expect(() => loss!.backward()).toThrow(/step arena that has been closed/);
+      expect(() => logits!.values()).toThrow(/scope that has ended/);
+      expect(() => logits!.dataSync()).toThrow(/scope that has ended/);
+      expect(() => logits!.reshape([B * 48 * 32])).toThrow(/scope that has ended/);
+      expect(() => loss!.backward()).toThrow(/scope that has ended/);
       // parameters were made outside: untouched and readable
       expect(Float32Array.from(model.parameters()[0]!.values())).toEqual(w0);
       // a tensor made outside any arena is ordinary memory, readable after later arenas close
@@ -183,19 +186,30 @@ describe.runIf(wasmSimdAvailable())('step arenas', () => {
     }
   });
 
-  it('do not nest (an inner arena is a no-op) and do nothing on the JS kernels', () => {
+  it('nest: an inner scope releases what it made, the outer one what it made; kept tensors and results survive both', () => {
     const saved = cpuKernels();
     try {
       setCpuKernels('wasm');
       const outer = openStepArena();
-      const inner = openStepArena();
-      expect(outer.resident).toBe(true);
-      expect(inner.resident).toBe(false);
-      const t = new Tensor(new Float32Array([1, 2, 3]), [3]).add(1);
-      inner.close();
-      expect([...t.values()]).toEqual([2, 3, 4]); // still readable: the outer arena owns it
+      const fromOuter = new Tensor(new Float32Array([1, 2, 3]), [3]).add(1);
+      const inner = beginScope();
+      expect(outer.resident && inner.resident).toBe(true);
+      const fromInner = fromOuter.add(1);
+      const viewOfOuter = fromOuter.reshape([3, 1]); // made inside, but its memory is the outer scope's
+      const kept = keep(fromOuter.mul(10));
+      const returned = scope(() => fromInner.add(100));
+      inner.end();
+      expect(() => fromInner.values()).toThrow(/scope that has ended/);
+      expect([...fromOuter.values()]).toEqual([2, 3, 4]); // the outer scope owns it
+      expect([...viewOfOuter.values()]).toEqual([2, 3, 4]);
+      expect([...kept.values()]).toEqual([20, 30, 40]);
+      expect([...returned.values()]).toEqual([103, 104, 105]);
       outer.close();
-      expect(() => t.values()).toThrow(/closed/);
+      expect(() => fromOuter.values()).toThrow(/scope that has ended/);
+      expect(() => viewOfOuter.values()).toThrow(/scope that has ended/);
+      expect([...kept.values()]).toEqual([20, 30, 40]); // kept: moved into ordinary memory
+      expect(kept.gradNode).toBeNull();
+      // on the JS kernels a scope releases nothing: their tensors are ordinary arrays
       setCpuKernels('js');
       const js = openStepArena();
       expect(js.resident).toBe(false);

@@ -13,9 +13,12 @@ import { describe, expect, it } from 'vitest';
 import {
   conv2dBackwardInputWasm, conv2dBackwardWeightWasm, conv2dForwardWasm,
 } from '../../../src/kernels/wasm/conv2d.js';
-import { setNumThreads, getNumThreads } from '../../../src/kernels/cpu/threadPool.js';
+import { setNumThreads, getNumThreads } from '../../../src/kernels/js/threadPool.js';
 import { wasmSimdAvailable } from '../../../src/kernels/wasm/runtime.js';
 import { conv2dBackFilterRef, conv2dBackInputRef, conv2dRef, outSize, randomF32, rng, type S4 } from '../gpu/_reference.js';
+import { skipNote } from '../../_helpers/skipNote.js';
+
+const noSimd = skipNote('this JavaScript engine has no WebAssembly SIMD', 'run it on Node 20 or later');
 
 const u = 2 ** -24;
 const gamma = (m: number) => (m * u) / (1 - m * u);
@@ -76,7 +79,7 @@ const cases: Case[] = [
   { N: 2, C: 30, H: 3, W: 4, O: 5, KH: 3, KW: 3, s: 1, p: 1, bias: false },
 ];
 
-describe.runIf(wasmSimdAvailable())('WebAssembly convolution kernels vs float64 references', () => {
+describe.runIf(wasmSimdAvailable())('WebAssembly convolution kernels vs float64 references', noSimd, () => {
   for (const c of cases) {
     const name = `N${c.N} ${c.C}→${c.O} ${c.H}×${c.W} k${c.KH}×${c.KW} s${c.s} p${c.p}${c.bias ? ' +bias' : ''}`;
     it(name, () => {

@@ -12,12 +12,15 @@ import { gemmWasm } from '../../../src/kernels/wasm/gemm.js';
 import { distanceTransformBatchWasm } from '../../../src/kernels/wasm/distanceTransform.js';
 import { upsampleNearest2xBackwardWasm, upsampleNearest2xForwardWasm } from '../../../src/kernels/wasm/upsample.js';
 import { wasmSimdAvailable } from '../../../src/kernels/wasm/runtime.js';
-import { getNumThreads, setNumThreads } from '../../../src/kernels/cpu/threadPool.js';
+import { getNumThreads, setNumThreads } from '../../../src/kernels/js/threadPool.js';
 import { batchNormBackwardRef, batchNormRef, expectClose, randomF32, rng, upsampleRef, type S4 } from '../gpu/_reference.js';
+import { skipNote } from '../../_helpers/skipNote.js';
+
+const noSimd = skipNote('this JavaScript engine has no WebAssembly SIMD', 'run it on Node 20 or later');
 
 const shapes: S4[] = [[2, 3, 5, 7], [1, 17, 4, 4], [3, 2, 1, 9], [32, 16, 6, 4], [4, 5, 13, 3]];
 
-describe.runIf(wasmSimdAvailable())('WebAssembly batch norm', () => {
+describe.runIf(wasmSimdAvailable())('WebAssembly batch norm', noSimd, () => {
   for (const s of shapes) {
     const [N, C, H, W] = s;
     it(`training forward, running statistics and backward, ${s.join('×')}`, () => {
@@ -85,7 +88,7 @@ describe.runIf(wasmSimdAvailable())('WebAssembly batch norm', () => {
   });
 });
 
-describe.runIf(wasmSimdAvailable())('WebAssembly elementwise kernels and GEMM', () => {
+describe.runIf(wasmSimdAvailable())('WebAssembly elementwise kernels and GEMM', noSimd, () => {
   it('relu, its gradient and add, on lengths around the chunk and vector sizes', () => {
     const r = rng(3);
     for (const n of [1, 3, 4, 5, 8191, 8192, 8193, 40001]) {

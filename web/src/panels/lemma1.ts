@@ -9,6 +9,7 @@ import {
   chebyshevDistanceTransform, exactSizeLoss, exactSizeLossUncertain, lemma1Gradient, objectSize, sampleBernoulliMasks, sizeLoss,
 } from '../../../src/estimators/index.js';
 import type { ExactResult } from '../../../src/estimators/exact.js';
+import { fixed } from '../numbers.js';
 import { button, cellGrid, diverging, el, lineChart, paintCell, show, slider, type CellGrid } from '../ui.js';
 
 /** The n values the slider steps through (log-spaced), and the largest. */
@@ -69,7 +70,7 @@ export interface Lemma1Panel {
   setSeed(seed: number): void;
 }
 
-const fmt = (v: number): string => (Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2));
+const fmt = (v: number): string => (Math.abs(v) >= 10 ? fixed(v, 1) : fixed(v, 2));
 
 export function lemma1Panel(): Lemma1Panel {
   let preset = 'grid4';

@@ -92,7 +92,7 @@ export function noisePanel(): HTMLElement {
     show(shiftHost, lineChart([
       { points: stair, colour: '#c0392b', label: 'g([a + b > 0])', step: true },
       { points: smooth, colour: '#1e7b45', label: 'E g(Y), 200 samples' },
-    ], { xLabel: 'shift b added to every logit', yLabel: 'object size', testid: 'nz-shift-svg', legendAt: 'left' }));
+    ], { xLabel: 'shift b added to every logit', yLabel: 'object size', testid: 'nz-shift-svg' }));
   };
 
   paintable(logitGrid, (i) => {

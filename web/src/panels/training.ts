@@ -3,8 +3,12 @@
  * images, phase 2 continues on the object sizes of all training images only (Lemma-1 estimator, n = 1).
  * Training runs in a Web Worker (worker.ts) so the page stays responsive.
  */
-import type { FromWorker, NamedBytes, Overlay, ToWorker, TrainConfig } from '../protocol.js';
+import type { FromWorker, Overlay, ToWorker, TrainConfig } from '../protocol.js';
+import { fixed } from '../numbers.js';
 import { button, el, lineChart, show, slider } from '../ui.js';
+import { onnxDownload } from '../onnxDownload.js';
+import { plural } from '../words.js';
+import { realDataSection } from './realData.js';
 
 export const DEFAULT_CONFIG: TrainConfig = {
   data: 'synthetic', count: 400, m: 20, widths: [8, 16, 32], batch: 16,
@@ -24,7 +28,11 @@ export interface TrainingLog {
   /** Kernel calls of the last run that ran on more than one thread (the extra ones are Web Workers). */
   parallelRuns: number;
   error: string;
+  /** The last load of MRI files: what it gave, or why it failed. */
   volumes: string;
+  volumesOk: boolean | null;
+  /** Loads answered so far (successful or not). */
+  volumeLoads: number;
 }
 
 export interface TrainingPanel {
@@ -63,9 +71,11 @@ function drawOverlay(canvas: HTMLCanvasElement, o: Overlay, k: number): void {
   ctx.putImageData(img, 0, 0);
 }
 
+const phaseName = (phase: string): string => (phase === 'pretrain' ? 'phase 1 (BCE on masks)' : 'phase 2 (size loss, sizes only)');
+
 export function trainingPanel(): TrainingPanel {
   const config: TrainConfig = { ...DEFAULT_CONFIG, widths: [...DEFAULT_CONFIG.widths] };
-  const log: TrainingLog = { steps: [], epochs: [], overlays: [], info: null, state: 'idle', error: '', volumes: '', parallelRuns: 0 };
+  const log: TrainingLog = { steps: [], epochs: [], overlays: [], info: null, state: 'idle', error: '', volumes: '', volumesOk: null, volumeLoads: 0, parallelRuns: 0 };
   let worker: Worker | null = null;
   let isolated = false;
   let cores = 1;
@@ -77,11 +87,17 @@ export function trainingPanel(): TrainingPanel {
   const iouHost = el('div', {});
   const eHost = el('div', {});
   const overlayHost = el('div', { class: 'overlays', 'data-testid': 'tr-overlays' });
-  const volumesNote = el('span', { class: 'note', 'data-testid': 'tr-volumes' }, 'synthetic images (48×32) unless you drop MSD files');
+  const valCount = el('span', {}, 'the validation images');
+  const realData = realDataSection((msg, transfer) => ensureWorker().postMessage(msg, transfer), (ok, text) => {
+    log.volumes = text;
+    log.volumesOk = ok;
+    log.volumeLoads++;
+  });
 
   const startButton = button('start training', () => start(), { 'data-testid': 'tr-start', class: 'primary' });
   const pauseButton = button('pause', () => togglePause(), { 'data-testid': 'tr-pause', disabled: true });
   const stopButton = button('stop', () => worker?.postMessage({ type: 'stop' } satisfies ToWorker), { disabled: true });
+  const onnx = onnxDownload(() => ensureWorker().postMessage({ type: 'exportOnnx' } satisfies ToWorker));
 
   const mSlider = slider('m (pixel-annotated images)', { min: 2, max: 64, step: 1, value: config.m, id: 'tr-m' }, (v) => { config.m = v; });
   const preSlider = slider('phase-1 epochs', { min: 0, max: 15, step: 1, value: config.pretrainEpochs, id: 'tr-pre' }, (v) => { config.pretrainEpochs = v; });
@@ -89,23 +105,6 @@ export function trainingPanel(): TrainingPanel {
   const seedSlider = slider('seed', { min: 0, max: 9, step: 1, value: config.seed, id: 'tr-seed' }, (v) => { config.seed = v; });
   const threadSlider = slider('threads', { min: 1, max: 1, step: 1, value: 1, id: 'tr-threads' }, (v) => { config.threads = v; });
   threadSlider.input.disabled = true;
-
-  const imagesInput = el('input', { type: 'file', multiple: true, accept: '.gz,.nii', 'data-testid': 'tr-images' });
-  const labelsInput = el('input', { type: 'file', multiple: true, accept: '.gz,.nii', 'data-testid': 'tr-labels' });
-  const sendVolumes = async (): Promise<void> => {
-    const images = [...(imagesInput.files ?? [])];
-    const labels = [...(labelsInput.files ?? [])];
-    if (images.length === 0 || labels.length === 0) {
-      volumesNote.textContent = images.length ? 'now the labelsTr files (same names)' : 'now the imagesTr files';
-      return;
-    }
-    volumesNote.textContent = `reading ${images.length} volumes…`;
-    const read = async (f: File): Promise<NamedBytes> => ({ name: f.name, bytes: await f.arrayBuffer() });
-    const msg: ToWorker = { type: 'volumes', images: await Promise.all(images.map(read)), labels: await Promise.all(labels.map(read)) };
-    ensureWorker().postMessage(msg, [...msg.images, ...msg.labels].map((f) => f.bytes));
-  };
-  imagesInput.addEventListener('change', () => void sendVolumes());
-  labelsInput.addEventListener('change', () => void sendVolumes());
 
   const drawCharts = (): void => {
     const phase1 = log.steps.filter((s) => s.phase === 'pretrain');
@@ -117,7 +116,7 @@ export function trainingPanel(): TrainingPanel {
     const series = (phase: string, key: 'iou' | 'sizeError', colour: string, label: string) => ({
       points: e1.filter((e) => e.phase === phase).map((e) => [e.x, key === 'iou' ? 100 * e.iou : e.sizeError] as [number, number]), colour, label, dots: true,
     });
-    show(iouHost, lineChart([series('pretrain', 'iou', '#2f5fb3', 'phase 1'), series('sizetrain', 'iou', '#b3580b', 'phase 2')], { xLabel: 'epoch', yLabel: 'validation IoU (%)', testid: 'tr-iou', width: 254, height: 190, legendAt: 'left' }));
+    show(iouHost, lineChart([series('pretrain', 'iou', '#2f5fb3', 'phase 1'), series('sizetrain', 'iou', '#b3580b', 'phase 2')], { xLabel: 'epoch', yLabel: 'validation IoU (%)', testid: 'tr-iou', width: 254, height: 190 }));
     show(eHost, lineChart([series('pretrain', 'sizeError', '#2f5fb3', 'phase 1'), series('sizetrain', 'sizeError', '#b3580b', 'phase 2')], { xLabel: 'epoch', yLabel: 'validation size error E', testid: 'tr-E', width: 254, height: 190 }));
   };
 
@@ -129,7 +128,7 @@ export function trainingPanel(): TrainingPanel {
       return c;
     });
     const row = el('div', { class: 'overlay-row', 'data-stage': o.stage },
-      el('div', { class: 'overlay-label' }, el('b', {}, o.stage), el('br'), `IoU ${(100 * o.iou).toFixed(1)} %`, el('br'), `E ${o.sizeError.toFixed(2)}`),
+      el('div', { class: 'overlay-label' }, el('b', {}, o.stage), el('br'), `${n === 1 ? 'this one' : `these ${n}`}: IoU ${fixed(100 * o.iou, 1)} %`, el('br'), `E ${fixed(o.sizeError, 2)}`),
       ...canvases);
     overlayHost.querySelector(`[data-stage="${o.stage}"]`)?.remove();
     overlayHost.append(row);
@@ -153,13 +152,14 @@ export function trainingPanel(): TrainingPanel {
       case 'info':
         log.info = msg;
         sysline.textContent = `backend ${msg.backend} (${msg.kernels === 'wasm' ? 'WebAssembly SIMD' : 'JavaScript'} kernels) · ${msg.threads} thread${msg.threads > 1 ? 's' : ''} · cross-origin isolated: ${isolated ? 'yes' : 'no'} · ${msg.params.toLocaleString('en')} parameters`;
-        status.textContent = `${msg.dataset}; ${msg.train} training images (${msg.annotated} with masks), ${msg.val} for validation.`;
+        status.textContent = `${msg.dataset}; ${plural(msg.train, 'training image')} (${msg.annotated} with masks), ${msg.val} for validation.`;
+        valCount.textContent = plural(msg.val, 'validation image');
         break;
       case 'step': {
         log.steps.push({ phase: msg.phase, epoch: msg.epoch, step: msg.step, loss: msg.loss, ms: msg.ms });
         const recent = log.steps.slice(-10);
         const ms = recent.reduce((s, r) => s + r.ms, 0) / recent.length;
-        status.textContent = `${msg.phase === 'pretrain' ? 'phase 1 (BCE on masks)' : 'phase 2 (size loss, sizes only)'} · epoch ${msg.epoch} · step ${msg.step}/${msg.steps} · loss ${msg.loss.toFixed(4)} · ${ms.toFixed(0)} ms per step`;
+        status.textContent = `${phaseName(msg.phase)} · epoch ${msg.epoch} · step ${msg.step}/${msg.steps} · loss ${fixed(msg.loss, 4)} · ${ms.toFixed(0)} ms per step`;
         status.dataset['msPerStep'] = String(ms);
         drawCharts();
         break;
@@ -171,13 +171,17 @@ export function trainingPanel(): TrainingPanel {
       case 'overlay':
         showOverlay(msg.overlay);
         break;
-      case 'paused':
+      case 'paused': {
         log.state = 'paused';
         pauseButton.textContent = 'continue';
+        const last = log.steps[log.steps.length - 1];
+        status.textContent = `paused${last ? ` after step ${last.step} of epoch ${last.epoch}, ${phaseName(last.phase)}` : ' before the first step'}; press continue.`;
         break;
+      }
       case 'continued':
         log.state = 'running';
         pauseButton.textContent = 'pause';
+        status.textContent = 'continuing…';
         break;
       case 'done':
       case 'stopped':
@@ -186,16 +190,19 @@ export function trainingPanel(): TrainingPanel {
         status.textContent = msg.type === 'done' ? `done in ${msg.seconds.toFixed(0)} s.` : 'stopped.';
         finish();
         break;
+      case 'onnx':
+        onnx.receive(msg);
+        break;
       case 'volumes':
-        log.volumes = msg.text;
-        volumesNote.textContent = msg.ok ? `${msg.text}; the next run trains on them` : `could not use the files: ${msg.text}`;
-        if (msg.ok) config.data = 'msd';
+      case 'volumes-progress':
+        realData.handle(msg);
         break;
       case 'error':
         if (log.state === 'done' || log.state === 'stopped') break;
         log.state = 'error';
         log.error = msg.message;
         status.textContent = `error: ${msg.message}`;
+        status.classList.add('error');
         console.error(`training worker: ${msg.message}`);
         finish();
         break;
@@ -216,6 +223,7 @@ export function trainingPanel(): TrainingPanel {
     pauseButton.disabled = true;
     stopButton.disabled = true;
     pauseButton.textContent = 'pause';
+    onnx.enable(log.state === 'done' || log.state === 'stopped');
   }
 
   function togglePause(): void {
@@ -228,7 +236,10 @@ export function trainingPanel(): TrainingPanel {
   }
 
   function start(overrides: Partial<TrainConfig> = {}): void {
-    Object.assign(config, overrides);
+    if (overrides.data) realData.setData(overrides.data);
+    Object.assign(config, overrides, { data: realData.data() });
+    status.classList.remove('error');
+    status.textContent = 'starting…';
     log.steps = [];
     log.epochs = [];
     log.overlays = [];
@@ -239,6 +250,7 @@ export function trainingPanel(): TrainingPanel {
     startButton.disabled = true;
     pauseButton.disabled = false;
     stopButton.disabled = false;
+    onnx.enable(false);
     ensureWorker().postMessage({ type: 'start', config: { ...config } } satisfies ToWorker);
   }
 
@@ -248,20 +260,18 @@ export function trainingPanel(): TrainingPanel {
       'Phase 1 pre-trains a small residual U-Net with binary cross-entropy on only m images that have pixel masks. ',
       'Phase 2 continues on every training image, but sees only its object size s = g(mask): the loss is (s − g(y))² for a ',
       'mask y sampled from the network\'s probabilities, and the gradient is the Lemma-1 estimate. Validation IoU measures the ',
-      'masks; E = mean |s − g(ŷ)| measures the sizes of the thresholded predictions.'),
+      'masks; the size error E = mean over the images of (s − g(ŷ))² measures the sizes of the thresholded predictions ',
+      'ŷ = [σ(a) > ½] (an all-foreground ŷ counts as size 2·max(H, W), as in training).'),
     el('div', { class: 'formula' }, 'phase 1: BCE(a, t) on m masks     phase 2: min', el('sub', {}, 'θ'), ' E', el('sub', {}, 'Y ~ σ(f', el('sub', {}, 'θ'), '(x))'), ' (s − g(Y))²,   ∂/∂a', el('sub', {}, 'i'), ' ≈ y', el('sub', {}, 'i'), '(l(y) − l(y↓i)) · p', el('sub', {}, 'i'), '(1 − p', el('sub', {}, 'i'), ')'),
     el('div', { class: 'buttons' }, mSlider.root, preSlider.root, sizeSlider.root, seedSlider.root, threadSlider.root),
-    el('div', { class: 'buttons' }, startButton, pauseButton, stopButton, sysline),
+    realData.choice,
+    el('div', { class: 'buttons' }, startButton, pauseButton, stopButton, onnx.button, sysline),
     status,
     el('div', { class: 'row charts' }, lossHost1, lossHost2, iouHost, eHost),
-    el('p', { class: 'note' }, 'Validation images: green outline = true object, red = predicted foreground (σ(a) > ½).'),
+    el('p', { class: 'note wide' }, 'The first 6 validation images: green outline = true object, red = predicted foreground (σ(a) > ½). ',
+      'Each row\'s IoU and E are over the images in that row; the charts\' are over all ', valCount, '.'),
     overlayHost,
-    el('details', { class: 'drop' },
-      el('summary', {}, 'Train on real MRI slices (Medical Segmentation Decathlon, Task04 hippocampus)'),
-      el('p', {}, 'Choose or drop the ', el('code', {}, '.nii.gz'), ' files of ', el('code', {}, 'imagesTr/'), ' and the files of the same names in ',
-        el('code', {}, 'labelsTr/'), '. They are gunzipped in the page (DecompressionStream), decoded by the library\'s NIfTI reader and cut into ',
-        'the same 48×32 slices as the command line does; nothing leaves your computer.'),
-      el('div', { class: 'buttons' }, el('label', {}, 'images ', imagesInput), el('label', {}, 'labels ', labelsInput), volumesNote)),
+    realData.section,
   );
   drawCharts();
   ensureWorker();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { getNumThreads, setNumThreads } from '../../../src/kernels/cpu/index.js';
-import { buildWorkerSource, defaultThreadCount, threadingDisabledReason } from '../../../src/kernels/cpu/threadPool.js';
+import { getNumThreads, setNumThreads } from '../../../src/kernels/js/index.js';
+import { buildWorkerSource, defaultThreadCount, threadingDisabledReason } from '../../../src/kernels/js/threadPool.js';
 
 describe('thread pool', () => {
   it('defaults to min(2, cores), overridable with SIZESEG_THREADS', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { batchNorm2dBackward, batchNorm2dForward } from '../../../src/kernels/cpu/index.js';
-import type { Shape4 } from '../../../src/kernels/cpu/index.js';
+import { batchNorm2dBackward, batchNorm2dForward } from '../../../src/kernels/js/index.js';
+import type { Shape4 } from '../../../src/kernels/js/index.js';
 import { makeRng, randArray, relErr } from '../../_helpers/random.js';
 
 type F = Float32Array | Float64Array;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { upsampleNearest2xBackward, upsampleNearest2xForward } from '../../../src/kernels/cpu/index.js';
-import type { Shape4 } from '../../../src/kernels/cpu/index.js';
+import { upsampleNearest2xBackward, upsampleNearest2xForward } from '../../../src/kernels/js/index.js';
+import type { Shape4 } from '../../../src/kernels/js/index.js';
 import { makeRng } from '../../_helpers/random.js';
 
 

@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import {
   conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, conv2dOutputShape,
   getNumThreads, setNumThreads, CONV_THREAD_MIN_FLOPS,
-} from '../../../src/kernels/cpu/index.js';
-import type { Shape4 } from '../../../src/kernels/cpu/index.js';
-import { parallelRunCount, workerItemCount } from '../../../src/kernels/cpu/threadPool.js';
+} from '../../../src/kernels/js/index.js';
+import type { Shape4 } from '../../../src/kernels/js/index.js';
+import { parallelRunCount, workerItemCount } from '../../../src/kernels/js/threadPool.js';
 import { makeRng, randArray, relErr } from '../../_helpers/random.js';
 
 type F = Float32Array | Float64Array;

@@ -5,6 +5,7 @@
  * Statistics are accumulated in float64; outputs have x's dtype.
  */
 import type { F } from './kernels.js';
+import { allocHost } from '../engine.js';
 import type { Shape4 } from './conv2d.js';
 
 export interface BatchNorm2dOptions {
@@ -145,6 +146,36 @@ export function batchNorm2dBackward(
       let i = (n * C + c) * HW;
       const e = i + HW;
       for (; i < e; i++) dx[i] = a * dy[i]! - b - cc * (x[i]! - mu);
+    }
+  }
+  return { dx, dgamma, dbeta };
+}
+
+/**
+ * Eval-mode backward: eval mode is y = γ·(x − μ)·s + β per channel with constants μ, s (the running
+ * statistics), so dx = dy·γ·s, dγ = Σ dy·(x − μ)·s, dβ = Σ dy. Outputs have dy's dtype.
+ */
+export function batchNorm2dEvalBackward(
+  dy: F, x: F, xShape: Shape4, gamma: F, mean: F, invStd: F,
+): { dx: F; dgamma: F; dbeta: F } {
+  const [N, C, H, W] = xShape;
+  const dtype = dy instanceof Float64Array ? 'float64' : 'float32';
+  const dx = allocHost(dtype, dy.length, false);
+  const dgamma = allocHost(dtype, C, true); // accumulated over the images
+  const dbeta = allocHost(dtype, C, true);
+  const plane = H * W;
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      const scale = gamma[c]! * invStd[c]!;
+      let sg = 0, sgx = 0;
+      for (let i = 0, k = (n * C + c) * plane; i < plane; i++, k++) {
+        const gk = dy[k]!;
+        dx[k] = gk * scale;
+        sg += gk;
+        sgx += gk * (x[k]! - mean[c]!);
+      }
+      dbeta[c] = dbeta[c]! + sg;
+      dgamma[c] = dgamma[c]! + sgx * invStd[c]!;
     }
   }
   return { dx, dgamma, dbeta };

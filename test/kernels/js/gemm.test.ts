@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { gemm, gemmNaive, setNumThreads, getNumThreads, GEMM_THREAD_MIN_FLOPS } from '../../../src/kernels/cpu/index.js';
-import { parallelRunCount, workerItemCount } from '../../../src/kernels/cpu/threadPool.js';
+import { gemm, gemmNaive, setNumThreads, getNumThreads, GEMM_THREAD_MIN_FLOPS } from '../../../src/kernels/js/index.js';
+import { parallelRunCount, workerItemCount } from '../../../src/kernels/js/threadPool.js';
 import { makeRng, randArray, relErr } from '../../_helpers/random.js';
 
 type F = Float32Array | Float64Array;
