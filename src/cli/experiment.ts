@@ -21,6 +21,9 @@ import { runFig3 } from '../experiments/fig3.js';
 import { plotFig5, runFig5 } from '../experiments/fig5.js';
 import { plotFig7, runFig7 } from '../experiments/fig7.js';
 import { FIG7_PROTOCOLS, fig7PaperViews, runFig7Paper, type Fig7ProtocolName } from '../experiments/fig7paper.js';
+import { REMEDIES_PROTOCOLS, runRemedies, type RemediesProtocolName } from '../experiments/remedies.js';
+import { remediesViews } from '../experiments/remediesReport.js';
+import { runMechanism } from '../experiments/mechanism.js';
 import { requireCachedDataset } from '../data/cache.js';
 import { EXPERIMENT_SYNTHETIC_COUNT, syntheticNotes } from './experimentData.js';
 import { Progress } from './progress.js';
@@ -28,11 +31,13 @@ import { Progress } from './progress.js';
 const RUNNERS = { fig3: runFig3, fig5: runFig5, fig6: runFig5, fig7: runFig7, beyond: runBeyond, control: runControl } as const;
 export const EXPERIMENT_USAGE =
   'usage: npm run experiment -- NAME [--preset quick|paper|smoke] [--data SPEC] [--seeds N] [--out DIR] [--backend cpu|gpu] [--quiet]\n' +
-  `  NAME: ${Object.keys(RUNNERS).join(' | ')} (fig6 is the same run as fig5; control: Fig. 7 with true vs shuffled size labels)\n` +
+  `  NAME: ${Object.keys(RUNNERS).join(' | ')} | remedies | mechanism (fig6 is the same run as fig5; control: Fig. 7 with true vs shuffled size labels)\n` +
   '  --preset  quick (default; minutes on 2 cores, subsampled), paper (the full protocol, hours), smoke (seconds; tests);\n' +
   '            fig7 also takes paper-smoke (the paper protocol in miniature). fig7 --preset paper is resumable: run the\n' +
   '            same command again to continue after an interruption (see docs/results.md)\n' +
   '  --dry-run fig7 --preset paper|paper-smoke: list the runs and their state, estimate the time, train nothing\n' +
+  '  remedies --preset paper|paper-smoke: size training remedies from fig7\'s pre-trained networks (issue 23; resumable, --dry-run);\n' +
+  '            mechanism --preset paper|paper-smoke: where size training changes the masks, from the networks remedies left\n' +
   "  --data    msd (default): the real hippocampus slices as 'npx sizeseg data download msd-task04' caches them (once,\n" +
   '            about 27 MB); msd:DIR or prepared:DIR: a folder of them; synthetic: generated images (tests the code,\n' +
   `            not the method; --count N images, default ${EXPERIMENT_SYNTHETIC_COUNT}). The downloaded copy holds the same 6103 slices as the\n` +
@@ -54,12 +59,12 @@ export const EXPERIMENT_USAGE =
 
 /** Redraw the figures of <out>/<experiment>-<preset>/ from its JSON. */
 function replot(name: string, out: string, preset: string): string[] {
-  if (name === 'fig7' && preset in FIG7_PROTOCOLS) {
-    const dir = resolve(out, `fig7-${preset}`);
-    const jsonPath = join(dir, `fig7-${preset}.json`);
+  if ((name === 'fig7' && preset in FIG7_PROTOCOLS) || name === 'remedies') {
+    const dir = resolve(out, `${name}-${preset}`);
+    const jsonPath = join(dir, `${name}-${preset}.json`);
     if (!existsSync(jsonPath)) throw new Error(`--replot: ${jsonPath} does not exist; run the experiment first.`);
     const summary = JSON.parse(readFileSync(jsonPath, 'utf8')) as never;
-    return Object.entries(fig7PaperViews(summary)).map(([file, text]) => {
+    return Object.entries(name === 'remedies' ? remediesViews(summary) : fig7PaperViews(summary)).map(([file, text]) => {
       writeFileSync(join(dir, file), text);
       return join(dir, file);
     });
@@ -97,18 +102,23 @@ export async function experimentMain(argv: string[]): Promise<number> {
   }
   const name = positionals[0];
   const run = name !== undefined && name in RUNNERS ? RUNNERS[name as keyof typeof RUNNERS] : undefined;
-  if (!run) {
+  if (!run && name !== 'remedies' && name !== 'mechanism') {
     process.stderr.write(`experiment: ${name ? `unknown experiment '${name}'` : 'name an experiment'}.\n${EXPERIMENT_USAGE}`);
     return 2;
   }
   const presetName = values.preset ?? 'quick';
   // fig7 --preset paper / paper-smoke: the resumable paper-scale protocol
   const fig7Protocol = name === 'fig7' && presetName in FIG7_PROTOCOLS ? FIG7_PROTOCOLS[presetName as Fig7ProtocolName] : undefined;
-  if (!(presetName in PRESETS) && !fig7Protocol) {
+  const remediesProtocol = (name === 'remedies' || name === 'mechanism') && presetName in REMEDIES_PROTOCOLS ? REMEDIES_PROTOCOLS[presetName as RemediesProtocolName] : undefined;
+  if ((name === 'remedies' || name === 'mechanism') && !remediesProtocol) {
+    process.stderr.write(`experiment: ${name} takes --preset paper or paper-smoke, got '${presetName}'.\n`);
+    return 2;
+  }
+  if (!(presetName in PRESETS) && !fig7Protocol && !remediesProtocol) {
     process.stderr.write(`experiment: unknown preset '${presetName}' (quick, paper or smoke${name === 'fig7' ? ', or paper-smoke' : ''}).\n`);
     return 2;
   }
-  if (values['dry-run'] && !fig7Protocol) {
+  if (values['dry-run'] && !fig7Protocol && !remediesProtocol) {
     process.stderr.write('experiment: --dry-run is for fig7 --preset paper or paper-smoke.\n');
     return 2;
   }
@@ -189,7 +199,9 @@ export async function experimentMain(argv: string[]): Promise<number> {
     ...(seeds !== undefined ? { seeds } : {}),
     ...(synthetic ? { syntheticCount: generated } : {}),
   };
-  const result = protocol ? await runFig7Paper(ctx, protocol, { dryRun: values['dry-run'] ?? false }) : await run(ctx);
+  const result = name === 'mechanism' ? await runMechanism(ctx, remediesProtocol!)
+    : remediesProtocol ? await runRemedies(ctx, remediesProtocol, { dryRun: values['dry-run'] ?? false })
+    : protocol ? await runFig7Paper(ctx, protocol, { dryRun: values['dry-run'] ?? false }) : await run!(ctx);
   ctx.progress.line(`results: ${result.dir}/`);
   return 0;
 }

@@ -61,6 +61,11 @@ export interface Fig7Protocol {
   size: { epochs: number; patience: number; lr: number; samples: number; estimator: 'fast' };
   /** m values of the joint and shuffled arms (the size arm runs for every m). */
   arms: { joint: number[]; shuffled: number[] };
+  /**
+   * Further seeds of the size arm alone at some m (issue 23: 5 seeds where 3 left the gain inside its noise),
+   * planned after every other run. Not part of the folder's fingerprint: adding them continues an existing folder.
+   */
+  extraSizeSeeds?: { seeds: number[]; ms: number[] };
   jointLambda: number;
   /** Epochs a phase is assumed to run (ETA guess until phases of that kind have finished and say otherwise). */
   expectedEpochs: { pretrain: number; arm: number };
@@ -85,6 +90,7 @@ export const FIG7_PROTOCOLS: Record<Fig7ProtocolName, Fig7Protocol> = {
     pretrain: { epochs: 40, patience: 5, lr: 3e-3, minImagesPerEpoch: 512, flips: true },
     size: { epochs: 10, patience: 3, lr: 1e-4, samples: 1, estimator: 'fast' },
     arms: { joint: [10, 20, 50], shuffled: [10, 50] },
+    extraSizeSeeds: { seeds: [3, 4], ms: [20, 50, 85] },
     jointLambda: 1e-3,
     expectedEpochs: { pretrain: 15, arm: 6 },
     timingSteps: 3,
@@ -126,6 +132,10 @@ export function planRuns(p: Fig7Protocol, seeds = p.seeds): RunKey[] {
         runs.push({ m, mLabel: String(m), seed, arm });
       }
     }
+  }
+  for (const seed of p.extraSizeSeeds?.seeds ?? []) {
+    if (seed < seeds) continue;
+    for (const m of p.extraSizeSeeds!.ms) runs.push({ m, mLabel: String(m), seed, arm: 'size' });
   }
   return runs;
 }
@@ -205,7 +215,7 @@ export async function testRecord(model: ResUNet, ds: SegDataset, indices: readon
   return { iou: m.iou, dice: m.dice, E: m.sizeError, count: m.count, fgPred: fp / Math.max(1, pred.length), fgTrue: ft / Math.max(1, truth.length) };
 }
 
-interface PretrainedRecord {
+export interface PretrainedRecord {
   m: number;
   mLabel: string;
   seed: number;
@@ -344,7 +354,7 @@ export class Fig7PaperRunner {
 
   /** The protocol and data a run folder was started with: a later command must match it to continue there. */
   private fingerprint(): Record<string, unknown> {
-    const { seeds: _s, notes: _n, expectedEpochs: _e, timingSteps: _t, ...protocol } = this.protocol;
+    const { seeds: _s, notes: _n, expectedEpochs: _e, timingSteps: _t, extraSizeSeeds: _x, ...protocol } = this.protocol;
     return { protocol, split: this.pools.split['counts'], used: this.pools.split['used'], images: this.pools.ds.count, size: `${this.pools.ds.height}x${this.pools.ds.width}`, backend: this.ctx.backend ?? 'cpu' };
   }
 
@@ -465,6 +475,22 @@ export class Fig7PaperRunner {
     const index = this.plan.findIndex((k) => k.mLabel === key.mLabel && k.seed === key.seed && k.arm === key.arm) + 1;
     const finished = this.plan.filter((k) => this.done(k)).length;
     return `[fig7 ${this.protocol.name}] run ${index}/${this.plan.length} (m = ${key.mLabel}, seed ${key.seed}, ${kind === 'pretrain' ? 'pre-training' : `${kind} arm`}) epoch ${epoch}/${cap} · ${finished} runs finished · this session ${formatSeconds((performance.now() - this.startedAt) / 1000)}, rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB · ETA of the experiment ${formatSeconds(left)}`;
+  }
+
+  /**
+   * The pre-trained network of (m, seed) for another experiment (remedies.ts): pre-trained here first if the
+   * folder does not hold it yet. Returns its checkpoint and record.
+   */
+  async pretrained(m: number | 'all', seed: number): Promise<{ ckpt: string; record: PretrainedRecord }> {
+    if (!this.pools) {
+      await this.setup();
+      this.checkFingerprint(true);
+    }
+    const key: RunKey = { m, mLabel: String(m), seed, arm: 'size' };
+    // the progress lines' ETA needs the step timings (only when there is pre-training to do)
+    if (!this.timing && !existsSync(join(this.unitDir(key), 'pretrained.json'))) this.timing = await this.measureTiming();
+    const record = await this.pretrainUnit(key);
+    return { ckpt: join(this.unitDir(key), 'pretrained.ckpt'), record };
   }
 
   /** Pre-training of (m, seed): resumed from `pretrain.last.ckpt` if there is one; leaves `pretrained.ckpt` + `.json`. */

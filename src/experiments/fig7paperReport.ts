@@ -44,7 +44,8 @@ export function fig7PaperReport(s: Fig7PaperSummaryForReport): string {
   }
   out.push('');
 
-  const seeds = Array.from({ length: s.config.seeds }, (_, i) => i);
+  // the protocol's seeds, and any further seeds some runs have (fig7's extra size-arm seeds)
+  const seeds = [...new Set([...Array.from({ length: s.config.seeds }, (_, i) => i), ...s.runs.map((r) => r.seed)])].sort((a, b) => a - b);
   const runOf = (m: number | 'all', seed: number, arm: Fig7PaperRun['arm']): Fig7PaperRun | undefined =>
     s.runs.find((r) => r.mLabel === String(m) && r.seed === seed && r.arm === arm);
   out.push('## Per seed: test IoU before → after', '');

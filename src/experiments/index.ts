@@ -6,3 +6,4 @@ export { runFig7 } from './fig7.js';
 export { runBeyond } from './beyond.js';
 export { runControl } from './control.js';
 export { runFig7Paper, FIG7_PROTOCOLS, type Fig7Protocol, type Fig7ProtocolName } from './fig7paper.js';
+export { runRemedies, REMEDIES_PROTOCOLS, type RemediesProtocol, type RemediesProtocolName } from './remedies.js';

@@ -48,11 +48,14 @@ describe('fig7 paper protocol', () => {
     expect(p.size).toMatchObject({ samples: 1, estimator: 'fast', patience: 3, epochs: 10 });
     const runs = planRuns(p);
     const count = (arm: string) => runs.filter((r) => r.arm === arm).length;
-    expect(runs).toHaveLength(36);
-    expect([count('size'), count('joint'), count('shuffled')]).toEqual([21, 9, 6]);
+    // 36 runs of 3 seeds, then seeds 3 and 4 of the size arm alone at m = 20, 50, 85 (issue 23)
+    expect(runs).toHaveLength(42);
+    expect([count('size'), count('joint'), count('shuffled')]).toEqual([27, 9, 6]);
+    expect(runs.slice(36).map((r) => `${r.mLabel}/${r.seed}/${r.arm}`)).toEqual(['20/3/size', '50/3/size', '85/3/size', '20/4/size', '50/4/size', '85/4/size']);
+    expect(planRuns(p, 5)).toHaveLength(60); // with --seeds 5 the extra seeds are ordinary seeds
     expect(runs.filter((r) => r.arm === 'size').map((r) => r.mLabel).slice(0, 7)).toEqual(['10', '20', '50', '85', '200', '500', 'all']);
     expect(runs.slice(0, 12).every((r) => r.seed === 0)).toBe(true);
-    expect(new Set(runs.map((r) => `${r.mLabel}/${r.seed}/${r.arm}`)).size).toBe(36);
+    expect(new Set(runs.map((r) => `${r.mLabel}/${r.seed}/${r.arm}`)).size).toBe(42);
   });
 
   it('the joint objective\'s annotated batches continue exactly from a saved state', () => {
