@@ -19,7 +19,7 @@
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Rng } from '../autograd/rng.js';
-import { type SegDataset } from '../data/index.js';
+import type { SegDataset } from '../data/index.js';
 import { dtKernel, DT_INF } from '../estimators/distanceTransform.js';
 import { lemma1Gradient } from '../estimators/lemma1.js';
 import { finiteSize, objectSizeUnchecked } from '../estimators/objectSize.js';
@@ -436,25 +436,20 @@ export function mechanismFigures(units: readonly MechanismUnit[]): Record<string
   const names = [...new Set(units.flatMap((u) => u.networks.map((n) => n.name)))];
   const avg = (f: (u: MechanismUnit) => number | undefined): number => mean(units.map(f).filter((v): v is number => v !== undefined && Number.isFinite(v)));
   const label = units.map((u) => `m=${u.m} s${u.seed}`).join(', ');
-  const rowsOf = (name: string) => [
-    ...FG_REGIONS.map((_, k) => 100 * avg((u) => u.networks.find((n) => n.name === name)?.recall[k])),
-    ...BG_REGIONS.map((_, k) => 100 * avg((u) => u.networks.find((n) => n.name === name)?.falsePositive[k])),
-  ];
   const dx = Array.from({ length: MAXD + 1 }, (_, k) => k);
   const dLabel = `Chebyshev distance to the truth's largest inscribed squares (pixels; ${MAXD} = ${MAXD} or more)`;
-  const colours0: Record<string, string> = { 'pre-trained': '#000000', size: '#d62728', anchor: '#1f77b4', joint: '#2ca02c' };
+  const colours: Record<string, string> = { 'pre-trained': '#000000', size: '#d62728', anchor: '#1f77b4', joint: '#2ca02c' };
   out['mechanism-recall.svg'] = lineChartSvg({
     title: `Which true pixels survive: predicted foreground by distance to the inscribed square (${label})`, width: 820, height: 460,
     xLabel: dLabel, yLabel: 'true foreground pixels predicted foreground (%)', yRange: [0, 100],
-    series: names.map((name) => ({ name, x: dx, y: dx.map((k) => 100 * avg((u) => u.networks.find((n) => n.name === name)?.recallByDistance[k])), ...(colours0[name] ? { color: colours0[name] } : {}) })),
+    series: names.map((name) => ({ name, x: dx, y: dx.map((k) => 100 * avg((u) => u.networks.find((n) => n.name === name)?.recallByDistance[k])), ...(colours[name] ? { color: colours[name] } : {}) })),
   });
   const x = Array.from({ length: BINS }, (_, i) => (i + 0.5) / BINS);
-  const colours: Record<string, string> = { 'pre-trained': '#000000', size: '#d62728', anchor: '#1f77b4', joint: '#2ca02c' };
   out['mechanism-probabilities.svg'] = lineChartSvg({
     title: `σ(a) of true foreground pixels: in the square (solid), ≥ 3 px away (dashed) (${label})`, width: 820, height: 460,
     xLabel: 'predicted probability σ(a)', yLabel: 'fraction of the region\'s pixels (%)',
     series: names.flatMap((name) => [0, 2].map((k) => ({
-      name: `${name}, ${k === 0 ? 'in square' : '≥ 3 px'}`, x, y: x.map((_, i) => 100 * avg((u) => u.networks.find((n) => n.name === name)?.hist[k]![i])),
+      name: `${name}, ${k === 0 ? 'in square' : '≥ 3 px'}`, x, y: x.map((_, i) => 100 * avg((u) => u.networks.find((n) => n.name === name)?.hist[k]?.[i])),
       ...(colours[name] ? { color: colours[name] } : {}), ...(k === 2 ? { dashed: true } : {}),
     }))),
   });

@@ -20,6 +20,7 @@ import { ResUNet } from '../../src/models/resunet.js';
 const root = resolve(import.meta.dirname, '../..');
 const out = mkdtempSync(join(tmpdir(), 'sizeseg-remedies-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
+// biome-ignore lint/suspicious/noExplicitAny: the experiment's JSON, read back to check fields deep inside it
 const readJson = (p: string): Record<string, any> => JSON.parse(readFileSync(p, 'utf8'));
 
 /** The JSON without what differs between sessions (times, machine load, dates). */
@@ -120,7 +121,13 @@ describe('remedies paper-smoke', () => {
 
   it('--dry-run lists the units and estimates the time without training or writing anything', async () => {
     const lines: string[] = [];
-    const stream = { isTTY: false, write: (s: string) => (lines.push(...s.split('\n').filter((l) => l.length > 0)), true) } as unknown as NodeJS.WriteStream;
+    const stream = {
+      isTTY: false,
+      write: (s: string) => {
+        lines.push(...s.split('\n').filter((l) => l.length > 0));
+        return true;
+      },
+    } as unknown as NodeJS.WriteStream;
     const ctx: ExperimentContext = { preset: PRESETS.smoke, dataSpec: 'synthetic', syntheticCount: 150, out: join(out, 'dry'), progress: new Progress({ stream }) };
     const r = await runRemedies(ctx, REMEDIES_PROTOCOLS['paper-smoke'], { dryRun: true });
     expect(r.summary['units']).toBe(6);
