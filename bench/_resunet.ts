@@ -10,9 +10,14 @@ import { Adam } from '../src/models/optim.js';
 
 /** The workloads' set-up (../shared/peers/SPEC.md): 32 synthetic 48×32 images, ResUNet-lite, Adam. */
 export function workloadSetup(): { batch: Batch; x: Tensor; target: Tensor; model: ResUNet; opt: Adam } {
-  const B = 32, H = 48, W = 32;
+  const B = 32,
+    H = 48,
+    W = 32;
   const ds = generateSynthetic({ count: B, seed: 0 });
-  const batch = makeBatch(ds, Array.from({ length: B }, (_, i) => i));
+  const batch = makeBatch(
+    ds,
+    Array.from({ length: B }, (_, i) => i),
+  );
   const x = new Tensor(batch.images, [B, 1, H, W]);
   const target = new Tensor(Float32Array.from(batch.masks), [B, 1, H, W]);
   const model = new ResUNet({ rng: new Rng(0) });
@@ -26,12 +31,39 @@ export interface ConvShape {
   uses: string;
   /** occurrences in one forward pass */
   count: number;
-  N: number; C: number; H: number; W: number; O: number; k: number; s: number; p: number;
+  N: number;
+  C: number;
+  H: number;
+  W: number;
+  O: number;
+  k: number;
+  s: number;
+  p: number;
 }
 
 const N = 32;
-const conv = (name: string, uses: string, count: number, C: number, O: number, H: number, W: number, k: number, s: number): ConvShape => ({
-  name, uses, count, N, C, H, W, O, k, s, p: k === 3 ? 1 : 0,
+const conv = (
+  name: string,
+  uses: string,
+  count: number,
+  C: number,
+  O: number,
+  H: number,
+  W: number,
+  k: number,
+  s: number,
+): ConvShape => ({
+  name,
+  uses,
+  count,
+  N,
+  C,
+  H,
+  W,
+  O,
+  k,
+  s,
+  p: k === 3 ? 1 : 0,
 });
 
 /** Input maps are the layer's input (48×32, 24×16, 12×8, 6×4). */

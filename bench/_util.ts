@@ -40,7 +40,8 @@ export function isMain(importMetaUrl: string): boolean {
 /** Fastest sample (ms): less sensitive than the median to other load on a shared machine. */
 export function fastest(task: { name: string; result: unknown }): number {
   const r = task.result as { state?: string; latency?: { min?: number } };
-  if (r.state !== 'completed' || r.latency?.min === undefined) throw new Error(`bench task ${task.name} did not complete: ${String(r.state)}`);
+  if (r.state !== 'completed' || r.latency?.min === undefined)
+    throw new Error(`bench task ${task.name} did not complete: ${String(r.state)}`);
   return r.latency.min;
 }
 
@@ -116,7 +117,9 @@ export const samples = (n: number): number => (quickRun ? Math.min(n, 2) : n);
 /** Console note when other processes loaded the machine while a bench ran. */
 export function warnLoad(others: number | null): void {
   if (others !== null && others > 0.2) {
-    console.warn(`note: other processes used ${others.toFixed(2)} cores on average during this run; 2-thread numbers are unreliable`);
+    console.warn(
+      `note: other processes used ${others.toFixed(2)} cores on average during this run; 2-thread numbers are unreliable`,
+    );
   }
 }
 

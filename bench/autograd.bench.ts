@@ -16,7 +16,7 @@ export async function run(): Promise<Record<string, unknown>> {
   const elements = a.size;
   const tasks = {
     'add (same shape)': () => noGrad(() => a.add(b)),
-    'relu': () => noGrad(() => a.relu()),
+    relu: () => noGrad(() => a.relu()),
     'add broadcast [1,16,1,1]': () => noGrad(() => a.add(bias)),
     'sum over all': () => noGrad(() => a.sum()),
     'add+relu fwd+bwd (tape)': () => {
@@ -29,7 +29,9 @@ export async function run(): Promise<Record<string, unknown>> {
   const rows = Object.entries(ms).map(([task, t]) => ({
     task,
     'median ms': Number(t.toFixed(3)),
-    throughput: task.startsWith('matmul') ? `${((2 * 256 ** 3) / (t / 1000) / 1e9).toFixed(2)} GFLOP/s` : `${(elements / (t / 1000) / 1e6).toFixed(0)} M elem/s`,
+    throughput: task.startsWith('matmul')
+      ? `${((2 * 256 ** 3) / (t / 1000) / 1e9).toFixed(2)} GFLOP/s`
+      : `${(elements / (t / 1000) / 1e6).toFixed(0)} M elem/s`,
   }));
   console.table(rows);
   return { elements, medians_ms: ms, matmul256_GFLOPs: (2 * 256 ** 3) / (ms['matmul 256³ float32']! / 1000) / 1e9 };

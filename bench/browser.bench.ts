@@ -26,7 +26,18 @@ import { serveStatic } from '../web/serve.js';
 import { isMain } from './_util.js';
 
 /** The same run in both places: 16 annotated images seen 6 times = 12 steps of 8, then validation. */
-export const STEP_CONFIG = { count: 64, m: 16, widths: [8, 16, 32], batch: 8, pretrainEpochs: 1, pretrainImagesPerEpoch: 96, pretrainLr: 3e-3, sizeEpochs: 0, seed: 0, threads: 1 };
+export const STEP_CONFIG = {
+  count: 64,
+  m: 16,
+  widths: [8, 16, 32],
+  batch: 8,
+  pretrainEpochs: 1,
+  pretrainImagesPerEpoch: 96,
+  pretrainLr: 3e-3,
+  sizeEpochs: 0,
+  seed: 0,
+  threads: 1,
+};
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -40,11 +51,22 @@ async function nodeStepTimes(threads: number): Promise<number[]> {
   const c = STEP_CONFIG;
   const ds = generateSynthetic({ count: c.count, seed: c.seed });
   const annotated = selectAnnotated(ds, c.m, new Rng(c.seed));
-  const model = new ResUNet({ widths: c.widths, rng: new Rng(c.seed), headBias: foregroundPriorLogit(ds.masks, annotated, ds.height * ds.width) });
+  const model = new ResUNet({
+    widths: c.widths,
+    rng: new Rng(c.seed),
+    headBias: foregroundPriorLogit(ds.masks, annotated, ds.height * ds.width),
+  });
   const times: number[] = [];
   let last = performance.now();
   await pretrain(model, ds, {
-    annotated, minImagesPerEpoch: c.pretrainImagesPerEpoch, valIndices: indicesOf(ds, 'val'), epochs: 1, patience: 1, batch: c.batch, lr: c.pretrainLr, seed: c.seed,
+    annotated,
+    minImagesPerEpoch: c.pretrainImagesPerEpoch,
+    valIndices: indicesOf(ds, 'val'),
+    epochs: 1,
+    patience: 1,
+    batch: c.batch,
+    lr: c.pretrainLr,
+    seed: c.seed,
     observer: {
       onStep() {
         const now = performance.now();
@@ -60,12 +82,18 @@ export async function run(): Promise<Record<string, unknown>> {
   const out = mkdtempSync(join(tmpdir(), 'sizeseg-web-bench-'));
   try {
     const built = await buildWeb(out);
-    const bundle = Object.fromEntries(built.files.map((f) => [f.file, { kib: r1(f.bytes / 1024), gzipKiB: r1(f.gzipBytes / 1024) }]));
+    const bundle = Object.fromEntries(
+      built.files.map((f) => [f.file, { kib: r1(f.bytes / 1024), gzipKiB: r1(f.gzipBytes / 1024) }]),
+    );
     const jsGzipKiB = r1(built.files.filter((f) => f.file.endsWith('.js')).reduce((s, f) => s + f.gzipBytes, 0) / 1024);
     const node = await nodeStepTimes(1);
     const node2 = await nodeStepTimes(2);
     const result: Record<string, unknown> = {
-      bundle, jsGzipKiB, config: STEP_CONFIG, nodeStepMs: r1(median(node.slice(2))), nodeStepsMs: node.map(r1),
+      bundle,
+      jsGzipKiB,
+      config: STEP_CONFIG,
+      nodeStepMs: r1(median(node.slice(2))),
+      nodeStepsMs: node.map(r1),
       node2ThreadsStepMs: r1(median(node2.slice(2))),
       // other processes' load distorts these timings: the 1-minute load average after the Node runs
       loadAverage1min: r1(loadavg()[0] ?? 0),
@@ -80,11 +108,22 @@ export async function run(): Promise<Record<string, unknown>> {
     const browser = await launchChromium(executable);
     try {
       const steps = async (page: Page, threads: number): Promise<{ ms: number[]; threads: number }> => {
-        await page.evaluate((config) => (globalThis as any).sizeseg.training.start(config), { ...STEP_CONFIG, threads });
-        await page.waitForFunction(() => ['done', 'error'].includes((globalThis as any).sizeseg.training.log.state), undefined, { timeout: 300_000 });
+        await page.evaluate((config) => (globalThis as any).sizeseg.training.start(config), {
+          ...STEP_CONFIG,
+          threads,
+        });
+        await page.waitForFunction(
+          () => ['done', 'error'].includes((globalThis as any).sizeseg.training.log.state),
+          undefined,
+          { timeout: 300_000 },
+        );
         const log = await page.evaluate(() => {
           const l = (globalThis as any).sizeseg.training.log;
-          return { ms: l.steps.map((s: { ms: number }) => s.ms) as number[], error: l.error as string, threads: l.info?.threads as number };
+          return {
+            ms: l.steps.map((s: { ms: number }) => s.ms) as number[],
+            error: l.error as string,
+            threads: l.info?.threads as number,
+          };
         });
         if (log.error) throw new Error(`browser bench: training failed in the page: ${log.error}`);
         return log;
@@ -103,10 +142,14 @@ export async function run(): Promise<Record<string, unknown>> {
       const chromiumStepMs = median(one.ms.slice(2));
       const plainStepMs = median(plainOne.ms.slice(2));
       Object.assign(result, {
-        chromium: browser.version(), chromiumStepMs: r1(chromiumStepMs), chromiumStepsMs: one.ms.map(r1),
+        chromium: browser.version(),
+        chromiumStepMs: r1(chromiumStepMs),
+        chromiumStepsMs: one.ms.map(r1),
         chromiumOverNode: Math.round((chromiumStepMs / median(node.slice(2))) * 100) / 100,
-        chromium2ThreadsStepMs: r1(median(two.ms.slice(2))), chromium2Threads: two.threads,
-        chromiumPlainHostStepMs: r1(plainStepMs), chromiumPlainHostStepsMs: plainOne.ms.map(r1),
+        chromium2ThreadsStepMs: r1(median(two.ms.slice(2))),
+        chromium2Threads: two.threads,
+        chromiumPlainHostStepMs: r1(plainStepMs),
+        chromiumPlainHostStepsMs: plainOne.ms.map(r1),
         plainOverIsolated: Math.round((plainStepMs / chromiumStepMs) * 100) / 100,
       });
     } finally {
@@ -114,7 +157,9 @@ export async function run(): Promise<Record<string, unknown>> {
       server.close();
       plain.server.close();
     }
-    console.log(`bundle ${jsGzipKiB} KiB gzipped (JS); step (widths [8, 16, 32], batch 8): 1 thread ${result['chromiumStepMs']} ms in Chromium vs ${result['nodeStepMs']} ms in Node; 2 threads ${result['chromium2ThreadsStepMs']} ms vs ${result['node2ThreadsStepMs']} ms; plain static host, 1 thread: ${result['chromiumPlainHostStepMs']} ms (${result['plainOverIsolated']}× the isolated page)`);
+    console.log(
+      `bundle ${jsGzipKiB} KiB gzipped (JS); step (widths [8, 16, 32], batch 8): 1 thread ${result['chromiumStepMs']} ms in Chromium vs ${result['nodeStepMs']} ms in Node; 2 threads ${result['chromium2ThreadsStepMs']} ms vs ${result['node2ThreadsStepMs']} ms; plain static host, 1 thread: ${result['chromiumPlainHostStepMs']} ms (${result['plainOverIsolated']}× the isolated page)`,
+    );
     return result;
   } finally {
     rmSync(out, { recursive: true, force: true });

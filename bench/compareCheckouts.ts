@@ -28,7 +28,10 @@ async function child(dir: string, steps: number): Promise<Medians> {
   const { sizeLoss } = await import(pathToFileURL(resolve(dir, 'src/estimators/sizeLossOp.ts')).href);
   const B = 32;
   const ds = api.generateSynthetic({ count: B, seed: 11 });
-  const batch = api.makeBatch(ds, Array.from({ length: B }, (_, i) => i));
+  const batch = api.makeBatch(
+    ds,
+    Array.from({ length: B }, (_, i) => i),
+  );
   const x = new api.Tensor(Float32Array.from(batch.images), [B, 1, 48, 32]);
   const target = new api.Tensor(Float32Array.from(batch.masks), [B, 1, 48, 32]);
   const model = new api.ResUNet({ widths: [16, 32, 64, 128], rng: new api.Rng(0) });
@@ -58,7 +61,11 @@ async function child(dir: string, steps: number): Promise<Medians> {
   const W1 = time(step(() => api.bceWithLogits(model.forward(x), target)));
   const W2 = time(step(() => sizeLoss(model.forward(x), batch.sizes, { rng: sampler, method: 'fast' })));
   model.eval();
-  const W3 = time(() => api.withStepArena(() => { api.noGrad(() => model.forward(x)); }));
+  const W3 = time(() =>
+    api.withStepArena(() => {
+      api.noGrad(() => model.forward(x));
+    }),
+  );
   return { W1, W2, W3 };
 }
 
@@ -78,23 +85,32 @@ async function main(): Promise<void> {
     process.exit(dirs.length === 2 ? 0 : 2);
   }
   const [oldDir, newDir] = dirs.map((d) => resolve(d)) as [string, string];
-  const rounds = opt('rounds', 4), steps = opt('steps', 6);
+  const rounds = opt('rounds', 4),
+    steps = opt('steps', 6);
   const runs: Record<'old' | 'new', Medians[]> = { old: [], new: [] };
   for (let r = 0; r < rounds; r++) {
     const order: ('old' | 'new')[] = r % 2 === 0 ? ['old', 'new'] : ['new', 'old'];
     for (const which of order) {
       const dir = which === 'old' ? oldDir : newDir;
-      const p = spawnSync(process.execPath, ['--import', 'tsx', import.meta.filename, '--child', dir, String(steps)], { cwd: dir, encoding: 'utf8' });
+      const p = spawnSync(process.execPath, ['--import', 'tsx', import.meta.filename, '--child', dir, String(steps)], {
+        cwd: dir,
+        encoding: 'utf8',
+      });
       if (p.status !== 0) throw new Error(`${which} (${dir}) failed: ${p.stderr}`);
       const m = JSON.parse(p.stdout.trim().split('\n').pop()!) as Medians;
       runs[which].push(m);
-      console.log(`round ${r + 1} ${which}: W1 ${m.W1.toFixed(1)} ms, W2 ${m.W2.toFixed(1)} ms, W3 ${m.W3.toFixed(1)} ms`);
+      console.log(
+        `round ${r + 1} ${which}: W1 ${m.W1.toFixed(1)} ms, W2 ${m.W2.toFixed(1)} ms, W3 ${m.W3.toFixed(1)} ms`,
+      );
     }
   }
-  const summary = Object.fromEntries((['W1', 'W2', 'W3'] as const).map((w) => {
-    const o = median(runs.old.map((m) => m[w])), n = median(runs.new.map((m) => m[w]));
-    return [w, { old_ms: +o.toFixed(1), new_ms: +n.toFixed(1), new_over_old: +(n / o).toFixed(3) }];
-  }));
+  const summary = Object.fromEntries(
+    (['W1', 'W2', 'W3'] as const).map((w) => {
+      const o = median(runs.old.map((m) => m[w])),
+        n = median(runs.new.map((m) => m[w]));
+      return [w, { old_ms: +o.toFixed(1), new_ms: +n.toFixed(1), new_over_old: +(n / o).toFixed(3) }];
+    }),
+  );
   console.table(summary);
   const out = { oldDir, newDir, rounds, steps, date: new Date().toISOString(), summary, runs };
   const file = args.includes('--out') ? args[args.indexOf('--out') + 1]! : null;

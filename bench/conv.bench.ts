@@ -20,13 +20,33 @@
  * with its defaults the same pass varied 10–240 GFLOP/s between runs, page faults).
  */
 import { Bench } from 'tinybench';
-import { gflops, isMain, median, quickRun, r2, randF32, samples, startLoadProbe, uniformSource, runConditions } from './_util.js';
+import {
+  gflops,
+  isMain,
+  median,
+  quickRun,
+  r2,
+  randF32,
+  samples,
+  startLoadProbe,
+  uniformSource,
+  runConditions,
+} from './_util.js';
 import { RESUNET_CONVS, convFlops, outSize, type ConvShape } from './_resunet.js';
 import { conv2dBackwardInput, conv2dBackwardWeight, conv2dForward } from '../src/kernels/js/index.js';
 import { getNumThreads, setNumThreads } from '../src/kernels/wasm/threads.js';
 import type { Shape4 } from '../src/kernels/js/index.js';
 import { conv2dBackwardInputWasm, conv2dBackwardWeightWasm, conv2dForwardWasm } from '../src/kernels/wasm/conv2d.js';
-import { ARGS_BYTE, heapOffsetOf, kernelModule, newKernelModule, runItems, setArgs, wasmMemory, wasmSimdAvailable } from '../src/kernels/wasm/runtime.js';
+import {
+  ARGS_BYTE,
+  heapOffsetOf,
+  kernelModule,
+  newKernelModule,
+  runItems,
+  setArgs,
+  wasmMemory,
+  wasmSimdAvailable,
+} from '../src/kernels/wasm/runtime.js';
 import { f32, f32x4, i32, v128, type Expr } from '../src/kernels/wasm/emitter.js';
 import { openStepArena, withStepArena, type StepArena } from '../src/kernels/engine.js';
 import { allocate } from '../src/autograd/dtype.js';
@@ -38,7 +58,10 @@ const TORCH_KERNELS = join(dirname(fileURLToPath(import.meta.url)), 'peers', 'to
 
 type Pass = 'forward' | 'input grad' | 'weight grad';
 const PASSES: Pass[] = ['forward', 'input grad', 'weight grad'];
-interface Config { kernels: 'wasm' | 'js'; threads: number }
+interface Config {
+  kernels: 'wasm' | 'js';
+  threads: number;
+}
 const CONFIGS: Config[] = [
   { kernels: 'wasm', threads: 1 },
   { kernels: 'wasm', threads: 2 },
@@ -56,8 +79,12 @@ function medianOf(v: number[]): number {
 
 interface Prepared {
   c: ConvShape;
-  xShape: Shape4; wShape: Shape4; outShape: Shape4;
-  x: Float32Array; w: Float32Array; dy: Float32Array;
+  xShape: Shape4;
+  wShape: Shape4;
+  outShape: Shape4;
+  x: Float32Array;
+  w: Float32Array;
+  dy: Float32Array;
   opts: { stride: number; padding: number };
   flops: number;
 }
@@ -66,7 +93,9 @@ function prepare(c: ConvShape, rng: () => number): Prepared {
   const { HO, WO } = outSize(c);
   return {
     c,
-    xShape: [c.N, c.C, c.H, c.W], wShape: [c.O, c.C, c.k, c.k], outShape: [c.N, c.O, HO, WO],
+    xShape: [c.N, c.C, c.H, c.W],
+    wShape: [c.O, c.C, c.k, c.k],
+    outShape: [c.N, c.O, HO, WO],
     x: randF32(rng, c.N * c.C * c.H * c.W),
     w: randF32(rng, c.O * c.C * c.k * c.k),
     dy: randF32(rng, c.N * c.O * HO * WO),
@@ -103,13 +132,15 @@ function simdPeakGflops(): number {
     // in the multiplier and measured less than half the speed
     for (const v of [...w, ...xs]) f.set(v, f32x4.splat(f32.const(0.5)));
     f.forRange(i, 0, n!, 1, () => {
-      for (let j = 0; j < 2; j++) for (let h = 0; h < 4; h++) f.set(acc[4 * j + h]!, f32x4.add(acc[4 * j + h]!, f32x4.mul(w[h]!, xs[j]!)));
+      for (let j = 0; j < 2; j++)
+        for (let h = 0; h < 4; h++) f.set(acc[4 * j + h]!, f32x4.add(acc[4 * j + h]!, f32x4.mul(w[h]!, xs[j]!)));
     });
     let sum: Expr = acc[0]!;
     for (let k = 1; k < 8; k++) sum = f32x4.add(sum, acc[k]!);
     f.do(v128.store(i32.const(64), sum)); // keeps the loop alive (bytes 64.. are the argument block)
   });
-  const peak = new WebAssembly.Instance(new WebAssembly.Module(m.bytes()), { env: { memory: wasmMemory() } }).exports.peak as (n: number) => void;
+  const peak = new WebAssembly.Instance(new WebAssembly.Module(m.bytes()), { env: { memory: wasmMemory() } }).exports
+    .peak as (n: number) => void;
   const n = 5e7;
   let best = 0;
   for (let r = 0; r < 5; r++) {
@@ -133,23 +164,32 @@ const BW_ITEM = 96 << 10;
 function memoryBandwidth(): { cold_write_GBps_2T: number; cached_read_GBps_2T: number } {
   const m = newKernelModule();
   m.itemFunction('fill', (f, args, item) => {
-    const p = f.local('i32', 'p'), end = f.local('i32', 'end'), z = f.local('v128', 'z');
+    const p = f.local('i32', 'p'),
+      end = f.local('i32', 'end'),
+      z = f.local('v128', 'z');
     f.set(z, f32x4.splat(f32.const(0.5)));
     f.set(p, i32.add(i32.load(args, 0), i32.mul(item, i32.const(BW_ITEM))));
     f.set(end, i32.add(p, i32.const(BW_ITEM)));
-    f.forRange(p, p, end, 64, () => { for (let k = 0; k < 4; k++) f.do(v128.store(p, z, 16 * k)); });
+    f.forRange(p, p, end, 64, () => {
+      for (let k = 0; k < 4; k++) f.do(v128.store(p, z, 16 * k));
+    });
   });
   m.itemFunction('sum', (f, args, item) => {
-    const p = f.local('i32', 'p'), end = f.local('i32', 'end');
+    const p = f.local('i32', 'p'),
+      end = f.local('i32', 'end');
     const a = [0, 1, 2, 3].map((k) => f.local('v128', `a${k}`));
     f.set(p, i32.add(i32.load(args, 0), i32.mul(item, i32.const(BW_ITEM))));
     f.set(end, i32.add(p, i32.const(BW_ITEM)));
-    f.forRange(p, p, end, 64, () => { for (let k = 0; k < 4; k++) f.set(a[k]!, f32x4.add(a[k]!, v128.load(p, 16 * k))); });
+    f.forRange(p, p, end, 64, () => {
+      for (let k = 0; k < 4; k++) f.set(a[k]!, f32x4.add(a[k]!, v128.load(p, 16 * k)));
+    });
     // one store per item keeps the sums alive (into the item's own first bytes)
     f.do(v128.store(i32.sub(end, i32.const(BW_ITEM)), f32x4.add(f32x4.add(a[0]!, a[1]!), f32x4.add(a[2]!, a[3]!))));
   });
   const kernel = kernelModule('bench:bandwidth', () => m);
-  const items = 32, bytes = items * BW_ITEM, blocks = 32;
+  const items = 32,
+    bytes = items * BW_ITEM,
+    blocks = 32;
   const saved = getNumThreads();
   setNumThreads(2);
   const arena = openStepArena();
@@ -187,7 +227,8 @@ function inArena(a: Float32Array): Float32Array {
 /** max |a − b| / max |b|. */
 function relErr(a: Float32Array, b: Float32Array): number {
   if (a.length !== b.length) return Infinity;
-  let d = 0, m = 0;
+  let d = 0,
+    m = 0;
   for (let i = 0; i < a.length; i++) {
     d = Math.max(d, Math.abs(a[i]! - b[i]!));
     m = Math.max(m, Math.abs(b[i]!));
@@ -233,7 +274,8 @@ export async function run(): Promise<Record<string, unknown>> {
       setNumThreads(2);
       for (const d of prepared) {
         const e = {} as Record<Pass, number>;
-        for (const pass of PASSES) e[pass] = Number(relErr(passFn(d, 'wasm', pass)(), passFn(d, 'js', pass)()).toExponential(2));
+        for (const pass of PASSES)
+          e[pass] = Number(relErr(passFn(d, 'wasm', pass)(), passFn(d, 'js', pass)()).toExponential(2));
         check[d.c.name] = e;
       }
     }
@@ -247,29 +289,55 @@ export async function run(): Promise<Record<string, unknown>> {
     for (let round = 0; round < ROUNDS; round++) {
       for (const d of prepared) {
         const shape = d.c;
-        const wasmBench = new Bench({ name: shape.name, iterations: samples(5), time: 0, warmupIterations: 2, warmupTime: 0, throws: true });
+        const wasmBench = new Bench({
+          name: shape.name,
+          iterations: samples(5),
+          time: 0,
+          warmupIterations: 2,
+          warmupTime: 0,
+          throws: true,
+        });
         // JS runs cost 5–10× as much per sample: fewer of them, in the first round only
-        const jsBench = new Bench({ name: shape.name, iterations: samples(5), time: 0, warmupIterations: 1, warmupTime: 0, throws: true });
+        const jsBench = new Bench({
+          name: shape.name,
+          iterations: samples(5),
+          time: 0,
+          warmupIterations: 1,
+          warmupTime: 0,
+          throws: true,
+        });
         for (const cfg of configs) {
           for (const pass of PASSES) {
             if (cfg.kernels === 'js') {
               if (round > 0) continue;
               const fn = passFn(d, 'js', pass);
-              jsBench.add(`${label(cfg)} | ${pass}`, () => { fn(); }, { beforeAll: () => setNumThreads(cfg.threads) });
+              jsBench.add(
+                `${label(cfg)} | ${pass}`,
+                () => {
+                  fn();
+                },
+                { beforeAll: () => setNumThreads(cfg.threads) },
+              );
               continue;
             }
             // as in a training step: x and dy live in a step arena (read in place) and every result is
             // written into a new block of it; the weights are ordinary arrays (parameters live outside)
             let arena: StepArena | null = null;
             let fn: () => Float32Array = () => new Float32Array(0);
-            wasmBench.add(`${label(cfg)} | ${pass}`, () => { fn(); }, {
-              beforeAll: () => {
-                setNumThreads(cfg.threads);
-                arena = openStepArena();
-                fn = passFn({ ...d, x: inArena(d.x), dy: inArena(d.dy) }, 'wasm', pass);
+            wasmBench.add(
+              `${label(cfg)} | ${pass}`,
+              () => {
+                fn();
               },
-              afterAll: () => arena?.close(),
-            });
+              {
+                beforeAll: () => {
+                  setNumThreads(cfg.threads);
+                  arena = openStepArena();
+                  fn = passFn({ ...d, x: inArena(d.x), dy: inArena(d.dy) }, 'wasm', pass);
+                },
+                afterAll: () => arena?.close(),
+              },
+            );
           }
         }
         await wasmBench.run();
@@ -277,11 +345,18 @@ export async function run(): Promise<Record<string, unknown>> {
         for (const cfg of configs) {
           for (const pass of PASSES) {
             if (cfg.kernels === 'js') {
-              if (round === 0) jsMedians.set(key(shape.name, cfg, pass), median(jsBench.getTask(`${label(cfg)} | ${pass}`), 'bench/conv.bench.ts'));
+              if (round === 0)
+                jsMedians.set(
+                  key(shape.name, cfg, pass),
+                  median(jsBench.getTask(`${label(cfg)} | ${pass}`), 'bench/conv.bench.ts'),
+                );
               continue;
             }
             const k = key(shape.name, cfg, pass);
-            roundMedians.set(k, [...(roundMedians.get(k) ?? []), median(wasmBench.getTask(`${label(cfg)} | ${pass}`), 'bench/conv.bench.ts')]);
+            roundMedians.set(k, [
+              ...(roundMedians.get(k) ?? []),
+              median(wasmBench.getTask(`${label(cfg)} | ${pass}`), 'bench/conv.bench.ts'),
+            ]);
           }
         }
       }
@@ -295,8 +370,16 @@ export async function run(): Promise<Record<string, unknown>> {
           const t = targetFor(shape, pass, cfg);
           const g = gflops(d.flops, ms);
           results.push({
-            name: `${shape.name} · ${pass} · ${label(cfg)}`, shape: shape.name, uses: shape.uses, pass, kernels: cfg.kernels, threads: cfg.threads,
-            median_ms: r2(ms), gflops: g, target: t === null ? null : `≥ ${t} GFLOP/s`, meets_target: t === null ? null : g >= t,
+            name: `${shape.name} · ${pass} · ${label(cfg)}`,
+            shape: shape.name,
+            uses: shape.uses,
+            pass,
+            kernels: cfg.kernels,
+            threads: cfg.threads,
+            median_ms: r2(ms),
+            gflops: g,
+            target: t === null ? null : `≥ ${t} GFLOP/s`,
+            meets_target: t === null ? null : g >= t,
             ...(cfg.kernels === 'wasm' ? { round_medians_ms: roundMedians.get(k)!.map(r2) } : {}),
           });
         }
@@ -304,7 +387,11 @@ export async function run(): Promise<Record<string, unknown>> {
     }
 
     // the PyTorch peer, all shapes in one process
-    const torchRun = runPythonPeer(TORCH_KERNELS, ['--threads', '2', '--convs', JSON.stringify(RESUNET_CONVS)], KEEP_FREED_MEMORY);
+    const torchRun = runPythonPeer(
+      TORCH_KERNELS,
+      ['--threads', '2', '--convs', JSON.stringify(RESUNET_CONVS)],
+      KEEP_FREED_MEMORY,
+    );
     const torchConvs = torchRun.ok ? (torchRun.json['convs'] as Record<string, Record<Pass, number>>) : null;
     const peerCfg = { kernels: 'pytorch', threads: 2 } as const;
     if (torchConvs !== null) {
@@ -313,35 +400,61 @@ export async function run(): Promise<Record<string, unknown>> {
           const g = torchConvs[shape.name]?.[pass];
           if (g === undefined) continue;
           results.push({
-            name: `${shape.name} · ${pass} · pytorch 2T`, shape: shape.name, uses: shape.uses, pass, kernels: 'pytorch', threads: 2,
-            median_ms: r2(convFlops(shape) / (g * 1e6)), gflops: g, target: null, meets_target: null,
+            name: `${shape.name} · ${pass} · pytorch 2T`,
+            shape: shape.name,
+            uses: shape.uses,
+            pass,
+            kernels: 'pytorch',
+            threads: 2,
+            median_ms: r2(convFlops(shape) / (g * 1e6)),
+            gflops: g,
+            target: null,
+            meets_target: null,
           });
         }
       }
     } else {
       console.log(`PyTorch CPU peer not measured: ${torchRun.ok ? 'no convs in its output' : torchRun.reason}`);
     }
-    const shown: { kernels: 'wasm' | 'js' | 'pytorch'; threads: number }[] = torchConvs === null ? configs : [...configs, peerCfg];
+    const shown: { kernels: 'wasm' | 'js' | 'pytorch'; threads: number }[] =
+      torchConvs === null ? configs : [...configs, peerCfg];
     const get = (shape: string, pass: Pass, cfg: { kernels: string; threads: number }) =>
-      results.find((r) => r.shape === shape && r.pass === pass && r.kernels === cfg.kernels && r.threads === cfg.threads);
+      results.find(
+        (r) => r.shape === shape && r.pass === pass && r.kernels === cfg.kernels && r.threads === cfg.threads,
+      );
     const short: Record<Pass, string> = { forward: 'fwd', 'input grad': 'dx', 'weight grad': 'dw' };
-    console.table(RESUNET_CONVS.map((s) => {
-      const row: Record<string, string | number> = { shape: s.name };
-      for (const pass of PASSES) for (const cfg of shown) row[`${short[pass]} ${label(cfg)}`] = get(s.name, pass, cfg)?.gflops ?? '';
-      const judged = results.filter((r) => r.shape === s.name && r.meets_target !== null);
-      row['targets'] = judged.length === 0 ? '' : judged.every((r) => r.meets_target === true) ? 'ok' : `NO (${judged.filter((r) => r.meets_target !== true).map((r) => short[r.pass]).join(',')})`;
-      return row;
-    }));
+    console.table(
+      RESUNET_CONVS.map((s) => {
+        const row: Record<string, string | number> = { shape: s.name };
+        for (const pass of PASSES)
+          for (const cfg of shown) row[`${short[pass]} ${label(cfg)}`] = get(s.name, pass, cfg)?.gflops ?? '';
+        const judged = results.filter((r) => r.shape === s.name && r.meets_target !== null);
+        row['targets'] =
+          judged.length === 0
+            ? ''
+            : judged.every((r) => r.meets_target === true)
+              ? 'ok'
+              : `NO (${judged
+                  .filter((r) => r.meets_target !== true)
+                  .map((r) => short[r.pass])
+                  .join(',')})`;
+        return row;
+      }),
+    );
     const worst = Math.max(0, ...Object.values(check).flatMap((e) => Object.values(e)));
-    if (wasmSimdAvailable()) console.log(`wasm vs js, worst max |Δ| / max |ref| over shapes and passes: ${worst.toExponential(2)}`);
-    console.log('(GFLOP/s from medians; fwd = forward, dx = input gradient, dw = weight gradient; targets judged on wasm 2T)');
+    if (wasmSimdAvailable())
+      console.log(`wasm vs js, worst max |Δ| / max |ref| over shapes and passes: ${worst.toExponential(2)}`);
+    console.log(
+      '(GFLOP/s from medians; fwd = forward, dx = input gradient, dw = weight gradient; targets judged on wasm 2T)',
+    );
 
     // the whole model: every shape × its count in one forward pass (training adds dx of all but the stem, and dw)
     const model = shown.map((cfg) => {
       const out: Record<string, string | number> = { kernels: label(cfg) };
       let fl = 0;
       for (const pass of PASSES) {
-        let ms = 0, f = 0;
+        let ms = 0,
+          f = 0;
         for (const s of RESUNET_CONVS) {
           if (pass === 'input grad' && s.name === RESUNET_CONVS[0]!.name) continue;
           ms += s.count * get(s.name, pass, cfg)!.median_ms;
@@ -359,21 +472,33 @@ export async function run(): Promise<Record<string, unknown>> {
     console.table(model);
 
     const peak = wasmSimdAvailable() ? simdPeakGflops() : null;
-    if (peak !== null) console.log(`one core's ceiling for the tile's arithmetic (f32x4 mul + add from registers): ${peak} GFLOP/s`);
+    if (peak !== null)
+      console.log(`one core's ceiling for the tile's arithmetic (f32x4 mul + add from registers): ${peak} GFLOP/s`);
     const bandwidth = wasmSimdAvailable() ? memoryBandwidth() : null;
     const head = RESUNET_CONVS.find((c) => c.uses === 'head')!;
-    const headBound = bandwidth === null ? null : {
-      // 0.5 FLOP per byte: 2 FLOPs per 4-byte value streamed
-      forward: r2(bandwidth.cached_read_GBps_2T / 2), 'input grad': r2(bandwidth.cold_write_GBps_2T / 2), 'weight grad': r2(bandwidth.cached_read_GBps_2T / 2),
-    };
+    const headBound =
+      bandwidth === null
+        ? null
+        : {
+            // 0.5 FLOP per byte: 2 FLOPs per 4-byte value streamed
+            forward: r2(bandwidth.cached_read_GBps_2T / 2),
+            'input grad': r2(bandwidth.cold_write_GBps_2T / 2),
+            'weight grad': r2(bandwidth.cached_read_GBps_2T / 2),
+          };
     if (bandwidth !== null && headBound !== null) {
-      console.log(`memory on 2 threads, measured now: ${bandwidth.cold_write_GBps_2T} GB/s writing 3 MiB not in cache, ${bandwidth.cached_read_GBps_2T} GB/s reading 3 MiB in cache`);
-      console.log(`so the head (${head.name}, 2 FLOPs per 4-byte value) can do at most: forward ${headBound.forward}, input grad ${headBound['input grad']}, weight grad ${headBound['weight grad']} GFLOP/s; ` +
-        `measured ${PASSES.map((p) => get(head.name, p, { kernels: 'wasm', threads: 2 })?.gflops).join(' / ')}`);
+      console.log(
+        `memory on 2 threads, measured now: ${bandwidth.cold_write_GBps_2T} GB/s writing 3 MiB not in cache, ${bandwidth.cached_read_GBps_2T} GB/s reading 3 MiB in cache`,
+      );
+      console.log(
+        `so the head (${head.name}, 2 FLOPs per 4-byte value) can do at most: forward ${headBound.forward}, input grad ${headBound['input grad']}, weight grad ${headBound['weight grad']} GFLOP/s; ` +
+          `measured ${PASSES.map((p) => get(head.name, p, { kernels: 'wasm', threads: 2 })?.gflops).join(' / ')}`,
+      );
     }
     const judged = results.filter((r) => r.meets_target !== null);
     const failing = judged.filter((r) => r.meets_target !== true).map((r) => `${r.shape} · ${r.pass}: ${r.gflops}`);
-    const headline = results.find((r) => r.shape === '16→16 3×3 48×32' && r.pass === 'forward' && r.kernels === 'wasm' && r.threads === 2);
+    const headline = results.find(
+      (r) => r.shape === '16→16 3×3 48×32' && r.pass === 'forward' && r.kernels === 'wasm' && r.threads === 2,
+    );
     return {
       ...runConditions(otherLoad()),
       batch: 32,
@@ -386,7 +511,13 @@ export async function run(): Promise<Record<string, unknown>> {
       memory_bandwidth: bandwidth,
       head_memory_bound_gflops_2T: headBound,
       pytorch_cpu: torchRun.ok
-        ? { measured: true, torch: torchRun.json['torch'], threads: torchRun.json['threads'], env: KEEP_FREED_MEMORY, seconds: torchRun.seconds }
+        ? {
+            measured: true,
+            torch: torchRun.json['torch'],
+            threads: torchRun.json['threads'],
+            env: KEEP_FREED_MEMORY,
+            seconds: torchRun.seconds,
+          }
         : { measured: false, reason: torchRun.reason },
       wasm_vs_js_max_rel_error: check,
       model_conv_time: model,

@@ -11,7 +11,9 @@ const PREPARED = '../shared/data/hippocampus';
 
 export async function run(): Promise<Record<string, unknown>> {
   generateSynthetic({ count: 200, seed: 9 }); // warm up the JIT
-  const tasks: Record<string, () => void> = { 'synthetic 2000 images 48×32': () => void generateSynthetic({ count: 2000, seed: 3 }) };
+  const tasks: Record<string, () => void> = {
+    'synthetic 2000 images 48×32': () => void generateSynthetic({ count: 2000, seed: 3 }),
+  };
   if (existsSync(PREPARED)) tasks['prepared 6103 slices'] = () => void loadPrepared(PREPARED);
   const medians = await timeTasks(tasks, { time: 2000, iterations: 5 });
   const out: Record<string, unknown> = { syntheticMs2000: r2(medians['synthetic 2000 images 48×32']!) };

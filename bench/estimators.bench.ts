@@ -63,11 +63,15 @@ export function estimatorComparison(T = 20000, seed = 2025): { exactGrad: number
   const rng = new Rng(seed);
   const estimators: Array<[string, number, (y: Uint8Array) => Float64Array]> = [
     ['lemma1 (n=1)', 1, (y) => lemma1Gradient(y, H, W, s)],
-    ['lemma1 (n=2)', 2, (y) => {
-      const a = lemma1Gradient(y.subarray(0, V), H, W, s);
-      const b = lemma1Gradient(y.subarray(V), H, W, s);
-      return a.map((v, i) => (v + (b[i] as number)) / 2);
-    }],
+    [
+      'lemma1 (n=2)',
+      2,
+      (y) => {
+        const a = lemma1Gradient(y.subarray(0, V), H, W, s);
+        const b = lemma1Gradient(y.subarray(V), H, W, s);
+        return a.map((v, i) => (v + (b[i] as number)) / 2);
+      },
+    ],
     ['REINFORCE, leave-one-out (n=2)', 2, (y) => reinforceGradient(y, H, W, s, { probs: p })],
     ['REINFORCE, no baseline (n=1)', 1, (y) => reinforceGradient(y, H, W, s, { probs: p, baseline: 'none' })],
     ['straight-through (n=1)', 1, (y) => straightThroughGradient(y, H, W, s)],
@@ -176,15 +180,17 @@ export async function run(): Promise<Record<string, unknown>> {
   const n128 = slow['lemma1 naive 128×128 (full)'] as number;
 
   const comparison = estimatorComparison();
-  console.table(comparison.rows.map((r) => ({
-    estimator: r.estimator,
-    n: r.samplesPerEstimate,
-    'mean |bias|': r.meanAbsBias.toPrecision(3),
-    'max |bias|': r.maxAbsBias.toPrecision(3),
-    'max bias/SE': r.maxBiasZ.toFixed(1),
-    'mean var': r.meanVariance.toPrecision(4),
-    'mean MSE': r.meanMSE.toPrecision(4),
-  })));
+  console.table(
+    comparison.rows.map((r) => ({
+      estimator: r.estimator,
+      n: r.samplesPerEstimate,
+      'mean |bias|': r.meanAbsBias.toPrecision(3),
+      'max |bias|': r.maxAbsBias.toPrecision(3),
+      'max bias/SE': r.maxBiasZ.toFixed(1),
+      'mean var': r.meanVariance.toPrecision(4),
+      'mean MSE': r.meanMSE.toPrecision(4),
+    })),
+  );
 
   const result = {
     device: 'cpu (node ' + process.version + ')',

@@ -36,19 +36,43 @@ export async function run(): Promise<Record<string, unknown>> {
     if (wasm) {
       gemm(false, false, n, n, n, A, 0, n, B, 0, n, C, 0, n, false);
       const W = gemmWasm(n, n, n, A, B);
-      let d = 0, m = 0;
+      let d = 0,
+        m = 0;
       for (let i = 0; i < C.length; i++) {
         d = Math.max(d, Math.abs(W[i]! - C[i]!));
         m = Math.max(m, Math.abs(C[i]!));
       }
       wasmRelError = Number((d / m).toExponential(2));
     }
-    const bench = new Bench({ name: 'matmul 256³ float32', iterations: samples(20), time: quickRun ? 0 : 500, warmupIterations: 5, warmupTime: 0, throws: true });
+    const bench = new Bench({
+      name: 'matmul 256³ float32',
+      iterations: samples(20),
+      time: quickRun ? 0 : 500,
+      warmupIterations: 5,
+      warmupTime: 0,
+      throws: true,
+    });
     // the js reference is one thread of plain loops
     bench.add('js gemm (reference)', () => gemm(false, false, n, n, n, A, 0, n, B, 0, n, C, 0, n, false), threads(1));
-    bench.add('js gemm A^T·B (reference)', () => gemm(true, false, n, n, n, A, 0, n, B, 0, n, C, 0, n, false), threads(1));
-    bench.add('js gemm A·B^T (reference)', () => gemm(false, true, n, n, n, A, 0, n, B, 0, n, C, 0, n, false), threads(1));
-    for (const t of [1, 2]) if (wasm) bench.add(`wasm gemm ${t}T`, () => { gemmWasm(n, n, n, A, B); }, threads(t));
+    bench.add(
+      'js gemm A^T·B (reference)',
+      () => gemm(true, false, n, n, n, A, 0, n, B, 0, n, C, 0, n, false),
+      threads(1),
+    );
+    bench.add(
+      'js gemm A·B^T (reference)',
+      () => gemm(false, true, n, n, n, A, 0, n, B, 0, n, C, 0, n, false),
+      threads(1),
+    );
+    for (const t of [1, 2])
+      if (wasm)
+        bench.add(
+          `wasm gemm ${t}T`,
+          () => {
+            gemmWasm(n, n, n, A, B);
+          },
+          threads(t),
+        );
     await bench.run();
     const workloads = bench.tasks.map((t) => {
       const ms = median(t, 'bench/matmul.bench.ts');
@@ -58,8 +82,17 @@ export async function run(): Promise<Record<string, unknown>> {
     for (const t of [1, 2]) {
       const r = runPythonPeer(TORCH_KERNELS, ['--threads', String(t), '--matmul', String(n)], KEEP_FREED_MEMORY);
       const gf = r.ok ? (r.json['matmul_gflops'] as number) : null;
-      peer[`${t}T`] = r.ok ? { measured: true, torch: r.json['torch'], gflops: gf } : { measured: false, reason: r.reason };
-      if (gf !== null) workloads.push({ name: `pytorch ${t}T`, median_ms: r2(flops / (gf * 1e6)), gflops: gf, target: null, meets_target: null });
+      peer[`${t}T`] = r.ok
+        ? { measured: true, torch: r.json['torch'], gflops: gf }
+        : { measured: false, reason: r.reason };
+      if (gf !== null)
+        workloads.push({
+          name: `pytorch ${t}T`,
+          median_ms: r2(flops / (gf * 1e6)),
+          gflops: gf,
+          target: null,
+          meets_target: null,
+        });
       else console.log(`PyTorch CPU peer (${t}T) not measured: ${r.ok ? 'no matmul in its output' : r.reason}`);
     }
     console.table(workloads.map((w) => ({ task: w.name, 'median ms': w.median_ms, 'GFLOP/s': w.gflops })));

@@ -28,7 +28,9 @@ async function timeAsync(tasks: Record<string, () => unknown>, iterations: numbe
   const bench = new Bench({ time: 0, iterations, warmup: true, warmupIterations: 2, warmupTime: 50, throws: true });
   for (const [name, fn] of Object.entries(tasks)) bench.add(name, fn as () => Promise<void>);
   await bench.run();
-  return Object.fromEntries(Object.keys(tasks).map((name) => [name, median(bench.getTask(name), `onnx bench ${name}`)]));
+  return Object.fromEntries(
+    Object.keys(tasks).map((name) => [name, median(bench.getTask(name), `onnx bench ${name}`)]),
+  );
 }
 
 export async function run(): Promise<Record<string, unknown>> {
@@ -39,29 +41,54 @@ export async function run(): Promise<Record<string, unknown>> {
   const bytes = exportOnnx(model, { height: 48, width: 32 });
   // onnxruntime-web reads its thread count once, at its first session
   ort.env.wasm.numThreads = threads;
-  const session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+  const session = await ort.InferenceSession.create(bytes, {
+    executionProviders: ['wasm'],
+    graphOptimizationLevel: 'all',
+  });
   const feeds = { images: new ort.Tensor('float32', x.values() as Float32Array, [...x.shape]) };
   try {
     const ours = noGrad(() => model.forward(x)).values();
     const theirs = (await session.run(feeds))['logits']!.data as Float32Array;
-    let diff = 0, scale = 0;
+    let diff = 0,
+      scale = 0;
     for (let i = 0; i < ours.length; i++) {
       diff = Math.max(diff, Math.abs((ours[i] as number) - theirs[i]!));
       scale = Math.max(scale, Math.abs(ours[i] as number));
     }
-    const ms = await timeAsync({
-      sizeseg: () => withStepArena(() => { noGrad(() => model.forward(x)); }),
-      'onnxruntime-web': async () => { await session.run(feeds); },
-    }, samples(11));
+    const ms = await timeAsync(
+      {
+        sizeseg: () =>
+          withStepArena(() => {
+            noGrad(() => model.forward(x));
+          }),
+        'onnxruntime-web': async () => {
+          await session.run(feeds);
+        },
+      },
+      samples(11),
+    );
     const gflop = resunetConvFlops().forward / 1e9;
-    const rows = Object.entries(ms).map(([runtime, m]) => ({ runtime, 'median ms': r2(m), 'conv GFLOP/s': r2(gflop / (m / 1000)) }));
-    console.log(`W3 inference, batch 32, ResUNet-lite, 48×32, ${threads} thread(s), identical weights and images (logits agree to ${(diff / scale).toExponential(1)} of their scale):`);
+    const rows = Object.entries(ms).map(([runtime, m]) => ({
+      runtime,
+      'median ms': r2(m),
+      'conv GFLOP/s': r2(gflop / (m / 1000)),
+    }));
+    console.log(
+      `W3 inference, batch 32, ResUNet-lite, 48×32, ${threads} thread(s), identical weights and images (logits agree to ${(diff / scale).toExponential(1)} of their scale):`,
+    );
     console.table(rows);
     return {
-      workload: 'W3 inference in eval mode, batch 32, ResUNet-lite [16, 32, 64, 128], 48×32 synthetic images (bench/_resunet.ts)',
+      workload:
+        'W3 inference in eval mode, batch 32, ResUNet-lite [16, 32, 64, 128], 48×32 synthetic images (bench/_resunet.ts)',
       threads,
       sizeseg: { kernels: cpuKernels(), median_ms: r2(ms['sizeseg']!) },
-      onnxruntime_web: { version: ort.env.versions?.web ?? ORT_VERSION, backend: 'wasm', num_threads: ort.env.wasm.numThreads, graph_optimization: 'all', median_ms: r2(ms['onnxruntime-web']!) },
+      onnxruntime_web: {
+        version: ort.env.versions?.web ?? ORT_VERSION,
+        backend: 'wasm',
+        num_threads: ort.env.wasm.numThreads,
+        graph_optimization: 'all',
+        median_ms: r2(ms['onnxruntime-web']!),
+      },
       onnxruntime_web_vs_sizeseg: r2(ms['onnxruntime-web']! / ms['sizeseg']!),
       logits_max_diff_relative: Number((diff / scale).toExponential(2)),
       onnx_bytes: bytes.length,

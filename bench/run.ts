@@ -11,7 +11,9 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const files = readdirSync(here).filter((f) => f.endsWith('.bench.ts')).sort();
+const files = readdirSync(here)
+  .filter((f) => f.endsWith('.bench.ts'))
+  .sort();
 const names = files.map((f) => f.replace('.bench.ts', ''));
 const args = process.argv.slice(2);
 
@@ -44,10 +46,18 @@ if (wanted.length && selected.length === 0) {
 const resultsDir = args.includes('--update-results') ? join(here, 'results') : join(here, 'results', 'local');
 const shown = relative(process.cwd(), resultsDir) || '.';
 mkdirSync(resultsDir, { recursive: true });
-const machine = { node: process.version, cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), date: new Date().toISOString() };
+const machine = {
+  node: process.version,
+  cpu: cpus()[0]?.model ?? 'unknown',
+  cores: cpus().length,
+  memGiB: Math.round(totalmem() / 2 ** 30),
+  date: new Date().toISOString(),
+};
 // a run of some benches updates their entries and keeps the others (each entry records its own machine and date)
 const summaryPath = join(resultsDir, 'summary.json');
-const summary: Record<string, unknown> = existsSync(summaryPath) ? (JSON.parse(readFileSync(summaryPath, 'utf8')) as Record<string, unknown>) : {};
+const summary: Record<string, unknown> = existsSync(summaryPath)
+  ? (JSON.parse(readFileSync(summaryPath, 'utf8')) as Record<string, unknown>)
+  : {};
 summary.machine = machine;
 for (const file of selected) {
   const name = file.replace('.bench.ts', '');

@@ -24,7 +24,17 @@
 import { spawnSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Rng, type Tensor, bceWithLogits, noGrad, openStepArena, profileKernels, randn, withStepArena, type KernelTime } from '../src/index.js';
+import {
+  Rng,
+  type Tensor,
+  bceWithLogits,
+  noGrad,
+  openStepArena,
+  profileKernels,
+  randn,
+  withStepArena,
+  type KernelTime,
+} from '../src/index.js';
 import { sizeLoss } from '../src/estimators/sizeLossOp.js';
 import { cpuKernels, setCpuKernels, type CpuKernelSet } from '../src/kernels/engine.js';
 import { wasmSimdAvailable } from '../src/kernels/wasm/index.js';
@@ -58,24 +68,59 @@ interface TorchPeer {
 }
 
 /** Runs the PyTorch CPU peer; never throws (a missing interpreter, torch or ../shared gives nulls and a reason). */
-export function runTorchPeer(threads: number, env: Record<string, string> = {}, script = TORCH_PEER, python = PYTHON): TorchPeer {
+export function runTorchPeer(
+  threads: number,
+  env: Record<string, string> = {},
+  script = TORCH_PEER,
+  python = PYTHON,
+): TorchPeer {
   const r = runPythonPeer(script, ['--threads', String(threads)], env, python);
-  const none = (reason: string): TorchPeer => ({ measured: false, reason, torch: null, threads, env, W1_ms: null, W3_ms: null, seconds: r.seconds });
+  const none = (reason: string): TorchPeer => ({
+    measured: false,
+    reason,
+    torch: null,
+    threads,
+    env,
+    W1_ms: null,
+    W3_ms: null,
+    seconds: r.seconds,
+  });
   if (!r.ok) return none(r.reason);
   const j = r.json as { torch?: string; threads?: number; w1_ms?: number; w3_ms?: number };
-  if (typeof j.w1_ms !== 'number' || typeof j.w3_ms !== 'number') return none(`unexpected peer output: ${JSON.stringify(j)}`);
-  return { measured: true, reason: null, torch: j.torch ?? null, threads: j.threads ?? threads, env, W1_ms: j.w1_ms, W3_ms: j.w3_ms, seconds: r.seconds };
+  if (typeof j.w1_ms !== 'number' || typeof j.w3_ms !== 'number')
+    return none(`unexpected peer output: ${JSON.stringify(j)}`);
+  return {
+    measured: true,
+    reason: null,
+    torch: j.torch ?? null,
+    threads: j.threads ?? threads,
+    env,
+    W1_ms: j.w1_ms,
+    W3_ms: j.w3_ms,
+    seconds: r.seconds,
+  };
 }
 
 /** Peak memory of W1 in a fresh process (same tsx loader as this one); null fields and a reason on failure. */
 function runMemoryChild(kernels: CpuKernelSet, steps: number, threads: number): Record<string, unknown> {
   const script = join(here, 'peers', 'w1Memory.ts');
   const r = spawnSync(process.execPath, [...process.execArgv, script, kernels, String(steps), String(threads)], {
-    encoding: 'utf8', timeout: 300_000, cwd: repo, env: { ...process.env, SIZESEG_KERNELS: kernels },
+    encoding: 'utf8',
+    timeout: 300_000,
+    cwd: repo,
+    env: { ...process.env, SIZESEG_KERNELS: kernels },
   });
-  const line = (r.stdout ?? '').trim().split('\n').filter((l) => l.startsWith('{')).pop();
+  const line = (r.stdout ?? '')
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .pop();
   if (r.status !== 0 || line === undefined) {
-    return { kernels, measured: false, reason: `child exited with ${r.status ?? r.signal}: ${(r.stderr ?? '').trim().split('\n').slice(-3).join(' | ')}` };
+    return {
+      kernels,
+      measured: false,
+      reason: `child exited with ${r.status ?? r.signal}: ${(r.stderr ?? '').trim().split('\n').slice(-3).join(' | ')}`,
+    };
   }
   return { measured: true, ...(JSON.parse(line) as Record<string, unknown>) };
 }
@@ -104,17 +149,19 @@ async function timeKernelSet(set: CpuKernelSet, withNaive: boolean): Promise<Rec
   const sampler = new Rng(1);
   // a step as the trainer runs it: inside a step arena (the step's tensors live in the WebAssembly
   // memory, no copies around the kernels; a no-op on the JS kernels); `arena: false` for the copying path
-  const step = (loss: () => Tensor, arena = true) => () => {
-    const a = arena ? openStepArena() : null;
-    try {
-      opt.zeroGrad();
-      const l = loss();
-      l.backward();
-      opt.step();
-    } finally {
-      a?.close();
-    }
-  };
+  const step =
+    (loss: () => Tensor, arena = true) =>
+    () => {
+      const a = arena ? openStepArena() : null;
+      try {
+        opt.zeroGrad();
+        const l = loss();
+        l.backward();
+        opt.step();
+      } finally {
+        a?.close();
+      }
+    };
   const train: Record<string, () => void> = {
     W1: step(() => bceWithLogits(model.forward(x), target)),
     W2: step(() => sizeLoss(model.forward(x), batch.sizes, { rng: sampler, method: 'fast' })),
@@ -126,14 +173,39 @@ async function timeKernelSet(set: CpuKernelSet, withNaive: boolean): Promise<Rec
   model.train();
   const ms = await timeTasks(train, { time: 0, iterations: samples(7), warmupIterations: 1 });
   model.eval();
-  Object.assign(ms, await timeTasks({ W3: () => withStepArena(() => { noGrad(() => model.forward(x)); }) }, { time: 0, iterations: samples(11), warmupIterations: 2 }));
-  if (withNaive) Object.assign(ms, await timeTasks({ 'W3 without arena': () => noGrad(() => model.forward(x)) }, { time: 0, iterations: samples(11), warmupIterations: 2 }));
+  Object.assign(
+    ms,
+    await timeTasks(
+      {
+        W3: () =>
+          withStepArena(() => {
+            noGrad(() => model.forward(x));
+          }),
+      },
+      { time: 0, iterations: samples(11), warmupIterations: 2 },
+    ),
+  );
+  if (withNaive)
+    Object.assign(
+      ms,
+      await timeTasks(
+        { 'W3 without arena': () => noGrad(() => model.forward(x)) },
+        { time: 0, iterations: samples(11), warmupIterations: 2 },
+      ),
+    );
   if (withNaive) {
     // the size loss alone (W5-like, batch of 32): how much of W2 is the estimator
     const logits = randn(x.shape, new Rng(2)).mul(3);
-    Object.assign(ms, await timeTasks({
-      'size loss fwd+bwd (fast)': () => sizeLoss(logits.detach().requiresGrad_(), batch.sizes, { rng: sampler, method: 'fast' }).backward(),
-    }, { time: 0, iterations: samples(10) }));
+    Object.assign(
+      ms,
+      await timeTasks(
+        {
+          'size loss fwd+bwd (fast)': () =>
+            sizeLoss(logits.detach().requiresGrad_(), batch.sizes, { rng: sampler, method: 'fast' }).backward(),
+        },
+        { time: 0, iterations: samples(10) },
+      ),
+    );
   }
   return ms;
 }
@@ -182,14 +254,35 @@ export function profileW1(steps: number): Record<string, unknown> {
   const perStep = (ms: number) => r2(ms / steps);
   const total = phases.forward + phases.backward + phases.optimiser;
   const inKernels = [...kernels.values()].reduce((s, k) => s + k.ms, 0);
-  const rows = [...kernels.entries()].sort((a, b) => b[1].ms - a[1].ms)
-    .map(([name, k]) => ({ kernel: name, 'calls per step': k.calls / steps, 'ms per step': perStep(k.ms), share: `${((100 * k.ms) / total).toFixed(1)} %` }));
-  rows.push({ kernel: '(outside kernels)', 'calls per step': 0, 'ms per step': perStep(total - inKernels), share: `${((100 * (total - inKernels)) / total).toFixed(1)} %` });
-  console.log(`W1 profile (wasm kernels, ${steps} steps in step arenas): forward ${perStep(phases.forward)} ms, backward ${perStep(phases.backward)} ms, optimiser ${perStep(phases.optimiser)} ms per step`);
+  const rows = [...kernels.entries()]
+    .sort((a, b) => b[1].ms - a[1].ms)
+    .map(([name, k]) => ({
+      kernel: name,
+      'calls per step': k.calls / steps,
+      'ms per step': perStep(k.ms),
+      share: `${((100 * k.ms) / total).toFixed(1)} %`,
+    }));
+  rows.push({
+    kernel: '(outside kernels)',
+    'calls per step': 0,
+    'ms per step': perStep(total - inKernels),
+    share: `${((100 * (total - inKernels)) / total).toFixed(1)} %`,
+  });
+  console.log(
+    `W1 profile (wasm kernels, ${steps} steps in step arenas): forward ${perStep(phases.forward)} ms, backward ${perStep(phases.backward)} ms, optimiser ${perStep(phases.optimiser)} ms per step`,
+  );
   console.table(rows);
   return {
-    steps, ms_per_step: { forward: perStep(phases.forward), backward: perStep(phases.backward), optimiser: perStep(phases.optimiser), total: perStep(total) },
-    kernels: Object.fromEntries([...kernels.entries()].map(([n, k]) => [n, { calls_per_step: k.calls / steps, ms_per_step: perStep(k.ms) }])),
+    steps,
+    ms_per_step: {
+      forward: perStep(phases.forward),
+      backward: perStep(phases.backward),
+      optimiser: perStep(phases.optimiser),
+      total: perStep(total),
+    },
+    kernels: Object.fromEntries(
+      [...kernels.entries()].map(([n, k]) => [n, { calls_per_step: k.calls / steps, ms_per_step: perStep(k.ms) }]),
+    ),
     outside_kernels_ms_per_step: perStep(total - inKernels),
   };
 }
@@ -208,10 +301,15 @@ export async function run(): Promise<Record<string, unknown>> {
     // PyTorch first, then wasm (closest in time to the peer), then js.
     const torch = runTorchPeer(threads);
     const torchKept = runTorchPeer(threads, KEEP_FREED_MEMORY);
-    for (const [t, how] of [[torch, 'allocator defaults'], [torchKept, 'allocator keeping freed memory']] as const) {
-      console.log(t.measured
-        ? `PyTorch ${t.torch} (${t.threads} threads, ${how}): W1 ${t.W1_ms} ms, W3 ${t.W3_ms} ms`
-        : `PyTorch CPU peer (${how}) not measured: ${t.reason}`);
+    for (const [t, how] of [
+      [torch, 'allocator defaults'],
+      [torchKept, 'allocator keeping freed memory'],
+    ] as const) {
+      console.log(
+        t.measured
+          ? `PyTorch ${t.torch} (${t.threads} threads, ${how}): W1 ${t.W1_ms} ms, W3 ${t.W3_ms} ms`
+          : `PyTorch CPU peer (${how}) not measured: ${t.reason}`,
+      );
     }
     const medians: Partial<Record<CpuKernelSet, Record<string, number>>> = {};
     for (const set of sets) medians[set] = await timeKernelSet(set, set === 'wasm');
@@ -228,60 +326,107 @@ export async function run(): Promise<Record<string, unknown>> {
         const pt = w === 'W1' ? torch.W1_ms : w === 'W3' ? torch.W3_ms : null;
         const vsPt = ratio(ms, pt);
         const row: Workload = {
-          name: `${names[w]} · ${set}`, workload: w, kernels: set, median_ms: r2(ms), gflops: r2(workloadFlops[w] / (ms * 1e6)),
-          vs_js: set === 'js' ? null : ratio(ms, js), vs_pytorch: vsPt,
-          vs_pytorch_kept_memory: ratio(ms, w === 'W1' ? torchKept.W1_ms : w === 'W3' ? torchKept.W3_ms : null), target: null, meets_target: null,
+          name: `${names[w]} · ${set}`,
+          workload: w,
+          kernels: set,
+          median_ms: r2(ms),
+          gflops: r2(workloadFlops[w] / (ms * 1e6)),
+          vs_js: set === 'js' ? null : ratio(ms, js),
+          vs_pytorch: vsPt,
+          vs_pytorch_kept_memory: ratio(ms, w === 'W1' ? torchKept.W1_ms : w === 'W3' ? torchKept.W3_ms : null),
+          target: null,
+          meets_target: null,
         };
         if (set === 'wasm' && w === 'W1') {
           Object.assign(row, {
-            target: '≤ 3× PyTorch CPU', meets_target: vsPt === null ? null : vsPt <= 3,
-            goal: '≤ 1.5× PyTorch CPU', meets_goal: vsPt === null ? null : vsPt <= 1.5,
+            target: '≤ 3× PyTorch CPU',
+            meets_target: vsPt === null ? null : vsPt <= 3,
+            goal: '≤ 1.5× PyTorch CPU',
+            meets_goal: vsPt === null ? null : vsPt <= 1.5,
           });
         }
         if (set === 'wasm' && w === 'W3') {
           Object.assign(row, {
             target: `≤ 4× PyTorch CPU and < TF.js-WASM ${TFJS_WASM.W3_ms.low} ms`,
             meets_target: vsPt === null ? null : vsPt <= 4 && ms < TFJS_WASM.W3_ms.low,
-            goal: '≤ 2× PyTorch CPU', meets_goal: vsPt === null ? null : vsPt <= 2,
+            goal: '≤ 2× PyTorch CPU',
+            meets_goal: vsPt === null ? null : vsPt <= 2,
           });
         }
         workloads.push(row);
       }
       if (w !== 'W2') {
-        for (const [t, label] of [[torch, 'pytorch'], [torchKept, 'pytorch, freed memory kept']] as const) {
+        for (const [t, label] of [
+          [torch, 'pytorch'],
+          [torchKept, 'pytorch, freed memory kept'],
+        ] as const) {
           const pt = w === 'W1' ? t.W1_ms : t.W3_ms;
           workloads.push({
-            name: `${names[w]} · ${label}`, workload: w, kernels: 'pytorch', median_ms: pt,
-            gflops: pt === null ? null : r2(workloadFlops[w] / (pt * 1e6)), vs_js: null, vs_pytorch: null, target: null, meets_target: null,
+            name: `${names[w]} · ${label}`,
+            workload: w,
+            kernels: 'pytorch',
+            median_ms: pt,
+            gflops: pt === null ? null : r2(workloadFlops[w] / (pt * 1e6)),
+            vs_js: null,
+            vs_pytorch: null,
+            target: null,
+            meets_target: null,
           });
         }
       }
     }
     const wasm = medians.wasm;
-    const extra = wasm === undefined ? {} : {
-      'W2 size step (naive) · wasm ms': r2(wasm['W2 naive']!),
-      'W1 without step arena (operands copied in and out) · wasm ms': r2(wasm['W1 without arena']!),
-      'W3 without step arena · wasm ms': r2(wasm['W3 without arena']!),
-      'size loss fwd+bwd only (fast) · wasm ms': r2(wasm['size loss fwd+bwd (fast)']!),
-      ratio_W2fast_over_W1_wasm: r2(wasm['W2']! / wasm['W1']!),
-      ratio_W2naive_over_W1_wasm: r2(wasm['W2 naive']! / wasm['W1']!),
-    };
+    const extra =
+      wasm === undefined
+        ? {}
+        : {
+            'W2 size step (naive) · wasm ms': r2(wasm['W2 naive']!),
+            'W1 without step arena (operands copied in and out) · wasm ms': r2(wasm['W1 without arena']!),
+            'W3 without step arena · wasm ms': r2(wasm['W3 without arena']!),
+            'size loss fwd+bwd only (fast) · wasm ms': r2(wasm['size loss fwd+bwd (fast)']!),
+            ratio_W2fast_over_W1_wasm: r2(wasm['W2']! / wasm['W1']!),
+            ratio_W2naive_over_W1_wasm: r2(wasm['W2 naive']! / wasm['W1']!),
+          };
 
-    console.table(workloads.map((r) => ({
-      workload: r.name, 'median ms': r.median_ms, 'conv GFLOP/s': r.gflops, '× js': r.vs_js, '× pytorch': r.vs_pytorch, '× pytorch (kept)': r.vs_pytorch_kept_memory ?? null,
-      target: r.target ?? '', ok: r.meets_target === null ? '' : r.meets_target ? 'yes' : 'NO',
-      goal: r.goal ?? '', 'goal ok': r.meets_goal === undefined || r.meets_goal === null ? '' : r.meets_goal ? 'yes' : 'no',
-    })));
-    console.table(memory.map((m) => ({
-      kernels: m['kernels'], 'maxRSS MiB': m['maxRSS_MiB'] ?? null, 'after setup MiB': m['maxRSS_after_setup_MiB'] ?? null,
-      'step increase MiB': m['step_maxRSS_increase_MiB'] ?? null, 'wasm memory MiB': m['wasm_memory_MiB'] ?? null,
-      'arrayBuffers MiB': m['arrayBuffers_MiB'] ?? null, note: m['measured'] === false ? String(m['reason']) : '',
-    })));
-    console.log(`TF.js-WASM (not measured in this run): W1 ${TFJS_WASM.W1_ms} ms, W3 ${TFJS_WASM.W3_ms.low}–${TFJS_WASM.W3_ms.high} ms`);
+    console.table(
+      workloads.map((r) => ({
+        workload: r.name,
+        'median ms': r.median_ms,
+        'conv GFLOP/s': r.gflops,
+        '× js': r.vs_js,
+        '× pytorch': r.vs_pytorch,
+        '× pytorch (kept)': r.vs_pytorch_kept_memory ?? null,
+        target: r.target ?? '',
+        ok: r.meets_target === null ? '' : r.meets_target ? 'yes' : 'NO',
+        goal: r.goal ?? '',
+        'goal ok': r.meets_goal === undefined || r.meets_goal === null ? '' : r.meets_goal ? 'yes' : 'no',
+      })),
+    );
+    console.table(
+      memory.map((m) => ({
+        kernels: m['kernels'],
+        'maxRSS MiB': m['maxRSS_MiB'] ?? null,
+        'after setup MiB': m['maxRSS_after_setup_MiB'] ?? null,
+        'step increase MiB': m['step_maxRSS_increase_MiB'] ?? null,
+        'wasm memory MiB': m['wasm_memory_MiB'] ?? null,
+        'arrayBuffers MiB': m['arrayBuffers_MiB'] ?? null,
+        note: m['measured'] === false ? String(m['reason']) : '',
+      })),
+    );
+    console.log(
+      `TF.js-WASM (not measured in this run): W1 ${TFJS_WASM.W1_ms} ms, W3 ${TFJS_WASM.W3_ms.low}–${TFJS_WASM.W3_ms.high} ms`,
+    );
     return {
       ...runConditions(otherLoad()),
-      model: 'ResUNet-lite', batch: 32, threads, kernelSets: sets,
-      conv_gflop: { forward: r2(flops.forward / 1e9), train_step: r2(flops.trainStep / 1e9), note: 'convolution FLOPs only (gflops = these / median)' },
+      model: 'ResUNet-lite',
+      batch: 32,
+      threads,
+      kernelSets: sets,
+      conv_gflop: {
+        forward: r2(flops.forward / 1e9),
+        train_step: r2(flops.trainStep / 1e9),
+        note: 'convolution FLOPs only (gflops = these / median)',
+      },
       workloads,
       W1_peak_memory: memory,
       W1_profile_wasm: profile,

@@ -16,14 +16,18 @@ if (existsSync(sources)) {
     register();
   } catch (e) {
     if (e?.code !== 'ERR_MODULE_NOT_FOUND') throw e;
-    console.error("sizeseg: this clone's sources need its development dependencies (tsx): run 'npm install' in " + root);
+    console.error(
+      "sizeseg: this clone's sources need its development dependencies (tsx): run 'npm install' in " + root,
+    );
     process.exit(1);
   }
   entry = sources;
 } else if (existsSync(compiled)) {
   entry = compiled;
 } else {
-  console.error(`sizeseg: ${compiled} is missing: this copy of sizeseg was not built; reinstall it (npm builds dist/ when it packs).`);
+  console.error(
+    `sizeseg: ${compiled} is missing: this copy of sizeseg was not built; reinstall it (npm builds dist/ when it packs).`,
+  );
   process.exit(1);
 }
 const { main } = await import(pathToFileURL(entry).href);

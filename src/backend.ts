@@ -25,7 +25,11 @@ const cpuBackend: Backend = {
   name: 'cpu',
   init: async () => {},
   upload: (t) => t,
-  info: () => ({ backend: 'cpu', kernels: 'WebAssembly SIMD generated per shape for float32 (JavaScript with SIZESEG_KERNELS=js, and for float64), worker threads' }),
+  info: () => ({
+    backend: 'cpu',
+    kernels:
+      'WebAssembly SIMD generated per shape for float32 (JavaScript with SIZESEG_KERNELS=js, and for float64), worker threads',
+  }),
   dispose: () => {},
 };
 ready.set('cpu', cpuBackend);
@@ -40,7 +44,9 @@ export async function setBackend(name: string): Promise<Backend> {
   if (!backend) {
     const factory = factories.get(name);
     if (!factory) {
-      throw new Error(`setBackend: unknown backend '${name}'; choose one of: ${['cpu', ...factories.keys()].join(', ')}.`);
+      throw new Error(
+        `setBackend: unknown backend '${name}'; choose one of: ${['cpu', ...factories.keys()].join(', ')}.`,
+      );
     }
     backend = await factory();
     await backend.init();
@@ -63,7 +69,8 @@ export function backendInstance(name = current): Backend {
 /** The backend named by SIZESEG_BACKEND (or 'cpu'), validated. */
 export function backendFromEnv(env: Readonly<Record<string, string | undefined>> = processEnv()): string {
   const name = (env.SIZESEG_BACKEND ?? 'cpu').trim() || 'cpu';
-  if (name !== 'cpu' && name !== 'gpu') throw new Error(`SIZESEG_BACKEND='${name}' is not a backend; use 'cpu' or 'gpu'.`);
+  if (name !== 'cpu' && name !== 'gpu')
+    throw new Error(`SIZESEG_BACKEND='${name}' is not a backend; use 'cpu' or 'gpu'.`);
   return name;
 }
 

@@ -12,10 +12,53 @@
  */
 // tensors and autograd
 export {
-  Tensor, Rng, noGrad, isGradEnabled, tensor, zeros, ones, full, arange, randn, rand, randLogistic,
-  defineOp, gradcheck, add, sub, mul, div, pow, neg, exp, log, sqrt, abs, sigmoid, relu, tanh, softplus, clamp, maximum,
-  where, sum, mean, max, matmul, reshape, permute, transpose, slice, concat, pad, expand, squeeze, unsqueeze, contiguous,
-  bceWithLogits, mse,
+  Tensor,
+  Rng,
+  noGrad,
+  isGradEnabled,
+  tensor,
+  zeros,
+  ones,
+  full,
+  arange,
+  randn,
+  rand,
+  randLogistic,
+  defineOp,
+  gradcheck,
+  add,
+  sub,
+  mul,
+  div,
+  pow,
+  neg,
+  exp,
+  log,
+  sqrt,
+  abs,
+  sigmoid,
+  relu,
+  tanh,
+  softplus,
+  clamp,
+  maximum,
+  where,
+  sum,
+  mean,
+  max,
+  matmul,
+  reshape,
+  permute,
+  transpose,
+  slice,
+  concat,
+  pad,
+  expand,
+  squeeze,
+  unsqueeze,
+  contiguous,
+  bceWithLogits,
+  mse,
 } from './autograd/index.js';
 export type { DType, TypedArray, TensorLike, TensorOptions, RngState } from './autograd/index.js';
 
@@ -26,14 +69,33 @@ export { upsampleNearest2x } from './autograd/ops/upsample.js';
 export { getBackend } from './backend.js';
 export { setNumThreads, getNumThreads } from './kernels/wasm/threads.js';
 export { openStepArena, withStepArena, type StepArena } from './kernels/engine.js';
-export { cpuKernels, setCpuKernels, scope, keep, beginScope, profileKernels, type CpuKernelSet, type ScopeHandle } from './kernels/engine.js';
+export {
+  cpuKernels,
+  setCpuKernels,
+  scope,
+  keep,
+  beginScope,
+  profileKernels,
+  type CpuKernelSet,
+  type ScopeHandle,
+} from './kernels/engine.js';
 import './kernels/wasm/index.js'; // the host kernel backends: 'wasm', and 'js' as its fallback
 
 // the size estimators
 export {
-  chebyshevDistanceTransform, chebyshevDistanceTransformBatch, objectSize, finiteSize, allForegroundSize,
-  lemma1Gradient, exactSizeLoss, exactSizeLossUncertain, EXACT_MAX_PIXELS, sizeLossForwardBackward,
-  sampleBernoulliMasks, stableSigmoid, DT_INF,
+  chebyshevDistanceTransform,
+  chebyshevDistanceTransformBatch,
+  objectSize,
+  finiteSize,
+  allForegroundSize,
+  lemma1Gradient,
+  exactSizeLoss,
+  exactSizeLossUncertain,
+  EXACT_MAX_PIXELS,
+  sizeLossForwardBackward,
+  sampleBernoulliMasks,
+  stableSigmoid,
+  DT_INF,
 } from './estimators/index.js';
 export { sizeLoss } from './estimators/sizeLossOp.js';
 
@@ -48,9 +110,24 @@ export { indicesOf, makeBatch, batchIterator, selectAnnotated, volumeSplit, mask
 export { generateSynthetic, SYNTHETIC_DEFAULTS } from './data/synthetic.js';
 export { decodeNiftiBytes, parseNiftiHeader, isGzip, type NiftiVolume } from './data/niftiBytes.js';
 export { slicesFromVolumes, type MsdVolumePair, type MsdSliceOptions } from './data/msdSlices.js';
-export { pretrain, sizetrain, evaluate, predictLogits, type TrainResult, type EpochRecord, type TrainObserver } from './train/trainer.js';
+export {
+  pretrain,
+  sizetrain,
+  evaluate,
+  predictLogits,
+  type TrainResult,
+  type EpochRecord,
+  type TrainObserver,
+} from './train/trainer.js';
 export { iouOf, diceOf, sizeErrorOf, thresholdLogits, foregroundPriorLogit, type SegMetrics } from './train/metrics.js';
-export { encodeCheckpoint, decodeCheckpoint, sha256Hex, type CheckpointInfo, type CheckpointEntry, type LoadedCheckpoint } from './train/checkpointBytes.js';
+export {
+  encodeCheckpoint,
+  decodeCheckpoint,
+  sha256Hex,
+  type CheckpointInfo,
+  type CheckpointEntry,
+  type LoadedCheckpoint,
+} from './train/checkpointBytes.js';
 
 // ONNX export (eval mode, batch norm folded; no Node API)
 export { exportOnnx, ONNX_INPUT, ONNX_OUTPUT, ONNX_OPSET, type OnnxExportOptions } from './export/onnx.js';

@@ -7,14 +7,69 @@ import './types/wasmNames.js'; // the WebAssembly type names the published decla
 
 // tensors and autograd
 export {
-  Tensor, Rng, noGrad, isGradEnabled, tensor, zeros, ones, full, arange, randn, rand, randLogistic, toNdarray, fromNdarray,
-  defineOp, gradcheck, add, sub, mul, div, pow, neg, exp, log, sqrt, abs, sigmoid, relu, tanh, softplus, clamp, maximum,
-  where, sum, mean, max, matmul, reshape, permute, transpose, slice, concat, pad, expand, squeeze, unsqueeze, contiguous,
-  bceWithLogits, mse, toHost,
+  Tensor,
+  Rng,
+  noGrad,
+  isGradEnabled,
+  tensor,
+  zeros,
+  ones,
+  full,
+  arange,
+  randn,
+  rand,
+  randLogistic,
+  toNdarray,
+  fromNdarray,
+  defineOp,
+  gradcheck,
+  add,
+  sub,
+  mul,
+  div,
+  pow,
+  neg,
+  exp,
+  log,
+  sqrt,
+  abs,
+  sigmoid,
+  relu,
+  tanh,
+  softplus,
+  clamp,
+  maximum,
+  where,
+  sum,
+  mean,
+  max,
+  matmul,
+  reshape,
+  permute,
+  transpose,
+  slice,
+  concat,
+  pad,
+  expand,
+  squeeze,
+  unsqueeze,
+  contiguous,
+  bceWithLogits,
+  mse,
+  toHost,
 } from './autograd/index.js';
 export type {
-  DType, TypedArray, TensorLike, TensorOptions, BackwardOptions, OpContext, OpDefinition, CustomOp, GradcheckOptions,
-  GradcheckReport, Reduction,
+  DType,
+  TypedArray,
+  TensorLike,
+  TensorOptions,
+  BackwardOptions,
+  OpContext,
+  OpDefinition,
+  CustomOp,
+  GradcheckOptions,
+  GradcheckReport,
+  Reduction,
 } from './autograd/index.js';
 export type { DeviceData } from './autograd/tensor.js';
 
@@ -25,11 +80,30 @@ export { upsampleNearest2x } from './autograd/ops/upsample.js';
 export { registerKernel, getKernel, listKernels, type KernelConfig, type BackendName } from './kernels/registry.js';
 export { runKernel, hasKernel } from './autograd/kernel.js';
 export {
-  profileKernels, scope, keep, beginScope, registerKernelBackend, kernelBackend, hostBackend, setHostBackend, cpuKernels, setCpuKernels,
-  type KernelTime, type KernelBackend, type ScopeHandle, type CpuKernelSet,
+  profileKernels,
+  scope,
+  keep,
+  beginScope,
+  registerKernelBackend,
+  kernelBackend,
+  hostBackend,
+  setHostBackend,
+  cpuKernels,
+  setCpuKernels,
+  type KernelTime,
+  type KernelBackend,
+  type ScopeHandle,
+  type CpuKernelSet,
 } from './kernels/engine.js';
 export type { KernelFunc, KernelInput, KernelOutput, KernelAttrs } from './kernels/types.js';
-export { setBackend, getBackend, backendInstance, registerBackendFactory, disposeBackends, type Backend } from './backend.js';
+export {
+  setBackend,
+  getBackend,
+  backendInstance,
+  registerBackendFactory,
+  disposeBackends,
+  type Backend,
+} from './backend.js';
 export { setNumThreads, getNumThreads } from './kernels/wasm/threads.js';
 export { openStepArena, withStepArena, type StepArena } from './kernels/engine.js';
 export { registerGpuBackend, createGpuBackend, type GpuBackend, type GpuBackendOptions } from './kernels/gpu/index.js';
@@ -42,8 +116,17 @@ registerGpuBackend();
 
 // the size estimators
 export {
-  chebyshevDistanceTransform, chebyshevDistanceTransformBatch, objectSize, finiteSize, allForegroundSize,
-  lemma1Gradient, exactSizeLoss, reinforceGradient, straightThroughGradient, sizeLossForwardBackward, sampleBernoulliMasks,
+  chebyshevDistanceTransform,
+  chebyshevDistanceTransformBatch,
+  objectSize,
+  finiteSize,
+  allForegroundSize,
+  lemma1Gradient,
+  exactSizeLoss,
+  reinforceGradient,
+  straightThroughGradient,
+  sizeLossForwardBackward,
+  sampleBernoulliMasks,
 } from './estimators/index.js';
 export { sizeLoss, type SizeLossOpOptions } from './estimators/sizeLossOp.js';
 
@@ -54,11 +137,29 @@ export { ResUNet, type ResUNetConfig } from './models/resunet.js';
 export { SGD, Adam, type SGDOptions, type AdamOptions, type AdamState } from './models/optim.js';
 
 // data, training, metrics
-export { loadDataset, indicesOf, makeBatch, batchIterator, selectAnnotated, generateSynthetic, loadPrepared, loadMsd, readNifti } from './data/index.js';
+export {
+  loadDataset,
+  indicesOf,
+  makeBatch,
+  batchIterator,
+  selectAnnotated,
+  generateSynthetic,
+  loadPrepared,
+  loadMsd,
+  readNifti,
+} from './data/index.js';
 export type { SegDataset, Batch } from './data/index.js';
 export { cacheRoot, cachedDatasetPath, downloadDataset } from './data/index.js';
 export { trainStep, type StepLoss, type StepResult, type StepOptimizer } from './train/step.js';
-export { pretrain, sizetrain, evaluate, predictLogits, type TrainResult, type EpochRecord, type TrainObserver } from './train/trainer.js';
+export {
+  pretrain,
+  sizetrain,
+  evaluate,
+  predictLogits,
+  type TrainResult,
+  type EpochRecord,
+  type TrainObserver,
+} from './train/trainer.js';
 export { saveCheckpoint, readCheckpoint, loadCheckpointInto } from './train/checkpoint.js';
 export { iouOf, diceOf, sizeErrorOf, thresholdLogits, MetricAccumulator, type SegMetrics } from './train/metrics.js';
 

@@ -25,7 +25,11 @@ const TYPES: Record<string, string> = {
  * A static file server for `dir` on 127.0.0.1:`port` (0 = any free port). Resolves once listening.
  * `isolate: false` leaves out COOP/COEP, as a plain static host would (the tests use it).
  */
-export function serveStatic(dir: string, port = 0, opts: { isolate?: boolean } = {}): Promise<{ server: Server; url: string }> {
+export function serveStatic(
+  dir: string,
+  port = 0,
+  opts: { isolate?: boolean } = {},
+): Promise<{ server: Server; url: string }> {
   const isolate = opts.isolate ?? true;
   const root = resolve(dir);
   const server = createServer((req, res) => {

@@ -26,20 +26,33 @@ export type PeerRun =
   | { ok: true; json: Record<string, unknown>; seconds: number }
   | { ok: false; reason: string; seconds: number };
 
-export function runPythonPeer(script: string, args: string[], env: Record<string, string> = {}, python = PYTHON): PeerRun {
+export function runPythonPeer(
+  script: string,
+  args: string[],
+  env: Record<string, string> = {},
+  python = PYTHON,
+): PeerRun {
   const t0 = performance.now();
   const seconds = () => Math.round(performance.now() - t0) / 1000;
   const none = (reason: string): PeerRun => ({ ok: false, reason, seconds: seconds() });
   if (!existsSync(script)) return none(`${script} not found (no ../shared next to the repository)`);
   if (!existsSync(python)) return none(`${python} not found`);
-  const r = spawnSync(python, [script, ...args], { encoding: 'utf8', timeout: 600_000, env: { ...process.env, ...env } });
+  const r = spawnSync(python, [script, ...args], {
+    encoding: 'utf8',
+    timeout: 600_000,
+    env: { ...process.env, ...env },
+  });
   if (r.error !== undefined) return none(`could not run the peer: ${r.error.message}`);
   if (r.status !== 0) {
     const err = (r.stderr ?? '').trim().split('\n').slice(-1)[0] ?? '';
     const hint = /No module named 'torch'/.test(r.stderr ?? '') ? ' (apt-get install -y python3-torch)' : '';
     return none(`peer exited with ${r.status ?? r.signal}: ${err}${hint}`);
   }
-  const line = (r.stdout ?? '').trim().split('\n').filter((l) => l.startsWith('{')).pop();
+  const line = (r.stdout ?? '')
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .pop();
   try {
     return { ok: true, json: JSON.parse(line ?? '') as Record<string, unknown>, seconds: seconds() };
   } catch {

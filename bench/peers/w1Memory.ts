@@ -41,17 +41,21 @@ const ms = (performance.now() - t0) / steps;
 const maxRss = process.resourceUsage().maxRSS * 1024;
 const mem = process.memoryUsage();
 const r1 = (v: number): number => Math.round(v * 10) / 10;
-console.log(JSON.stringify({
-  kernels, steps, threads,
-  mean_step_ms: r1(ms),
-  maxRSS_after_setup_MiB: r1(maxRssSetup / MiB),
-  maxRSS_MiB: r1(maxRss / MiB),
-  step_maxRSS_increase_MiB: r1((maxRss - maxRssSetup) / MiB),
-  rss_now_MiB: r1(mem.rss / MiB),
-  // only the wasm kernels create the memory; asking for it under 'js' would allocate it
-  wasm_memory_MiB: kernels === 'wasm' ? r1(wasmMemory().buffer.byteLength / MiB) : null,
-  step_arena_MiB: r1(arenaBytes / MiB),
-  arrayBuffers_MiB: r1(mem.arrayBuffers / MiB),
-  heapUsed_MiB: r1(mem.heapUsed / MiB),
-}));
+console.log(
+  JSON.stringify({
+    kernels,
+    steps,
+    threads,
+    mean_step_ms: r1(ms),
+    maxRSS_after_setup_MiB: r1(maxRssSetup / MiB),
+    maxRSS_MiB: r1(maxRss / MiB),
+    step_maxRSS_increase_MiB: r1((maxRss - maxRssSetup) / MiB),
+    rss_now_MiB: r1(mem.rss / MiB),
+    // only the wasm kernels create the memory; asking for it under 'js' would allocate it
+    wasm_memory_MiB: kernels === 'wasm' ? r1(wasmMemory().buffer.byteLength / MiB) : null,
+    step_arena_MiB: r1(arenaBytes / MiB),
+    arrayBuffers_MiB: r1(mem.arrayBuffers / MiB),
+    heapUsed_MiB: r1(mem.heapUsed / MiB),
+  }),
+);
 process.exit(0);

@@ -37,12 +37,17 @@ function flattenNested(data: NestedArray, shape: number[], out: TypedArray): voi
   let k = 0;
   const walk = (node: NestedArray, axis: number): void => {
     if (axis === shape.length) {
-      if (typeof node !== 'number') throw new Error(`tensor: ragged nested array; expected a number at depth ${axis}, shape ${formatShape(shape)}.`);
+      if (typeof node !== 'number')
+        throw new Error(
+          `tensor: ragged nested array; expected a number at depth ${axis}, shape ${formatShape(shape)}.`,
+        );
       out[k++] = node;
       return;
     }
     if (!Array.isArray(node) || node.length !== shape[axis]) {
-      throw new Error(`tensor: ragged nested array; every list at depth ${axis} must have ${shape[axis]} entries (shape ${formatShape(shape)}).`);
+      throw new Error(
+        `tensor: ragged nested array; every list at depth ${axis} must have ${shape[axis]} entries (shape ${formatShape(shape)}).`,
+      );
     }
     for (const child of node as readonly NestedArray[]) walk(child, axis + 1);
   };
@@ -53,7 +58,11 @@ function flattenNested(data: NestedArray, shape: number[], out: TypedArray): voi
  * A tensor from numbers, nested arrays, or a typed/plain array with an explicit shape.
  * Float32Array/Float64Array data of the requested dtype is used without copying.
  */
-export function tensor(data: NestedArray | ArrayLike<number>, shape?: readonly number[], options: TensorOptions = {}): Tensor {
+export function tensor(
+  data: NestedArray | ArrayLike<number>,
+  shape?: readonly number[],
+  options: TensorOptions = {},
+): Tensor {
   const isTyped = ArrayBuffer.isView(data);
   const dtype = resolveDType(options, data instanceof Float64Array ? 'float64' : 'float32');
   let storage: TypedArray;
@@ -65,7 +74,8 @@ export function tensor(data: NestedArray | ArrayLike<number>, shape?: readonly n
   } else if (isTyped || (shape && !Array.isArray((data as ArrayLike<number>)[0]))) {
     const flat = data as ArrayLike<number>;
     finalShape = shape ? [...shape] : [flat.length];
-    if ((dtype === 'float64' && flat instanceof Float64Array) || (dtype === 'float32' && flat instanceof Float32Array)) storage = flat;
+    if ((dtype === 'float64' && flat instanceof Float64Array) || (dtype === 'float32' && flat instanceof Float32Array))
+      storage = flat;
     else storage = allocate(dtype, flat.length).map((_, i) => flat[i] as number) as TypedArray;
   } else {
     const inferred = inferShape(data as NestedArray);
@@ -75,7 +85,9 @@ export function tensor(data: NestedArray | ArrayLike<number>, shape?: readonly n
   }
   checkShape('tensor', finalShape);
   if (sizeOf(finalShape) !== storage.length) {
-    throw new Error(`tensor: ${storage.length} values do not fill shape ${formatShape(finalShape)} (${sizeOf(finalShape)} elements).`);
+    throw new Error(
+      `tensor: ${storage.length} values do not fill shape ${formatShape(finalShape)} (${sizeOf(finalShape)} elements).`,
+    );
   }
   return finish(new Tensor(storage, finalShape), options);
 }
@@ -96,15 +108,25 @@ export function ones(shape: readonly number[], options: TensorOptions = {}): Ten
 /** start, start+step, … < end (like numpy.arange). */
 export function arange(start: number, end?: number, step = 1, options: TensorOptions = {}): Tensor {
   const [lo, hi] = end === undefined ? [0, start] : [start, end];
-  if (step === 0 || !Number.isFinite(step)) throw new Error(`arange: step must be a finite non-zero number, got ${step}.`);
+  if (step === 0 || !Number.isFinite(step))
+    throw new Error(`arange: step must be a finite non-zero number, got ${step}.`);
   const n = Math.max(0, Math.ceil((hi - lo) / step));
   const storage = allocate(resolveDType(options), n);
   for (let i = 0; i < n; i++) storage[i] = lo + i * step;
   return finish(new Tensor(storage, [n]), options);
 }
 
-function random(shape: readonly number[], rng: Rng, draw: (r: Rng) => number, options: TensorOptions, op: string): Tensor {
-  if (!(rng instanceof Rng)) throw new Error(`${op}: pass a seeded generator, e.g. ${op}([2, 3], new Rng(42)); the library never uses Math.random.`);
+function random(
+  shape: readonly number[],
+  rng: Rng,
+  draw: (r: Rng) => number,
+  options: TensorOptions,
+  op: string,
+): Tensor {
+  if (!(rng instanceof Rng))
+    throw new Error(
+      `${op}: pass a seeded generator, e.g. ${op}([2, 3], new Rng(42)); the library never uses Math.random.`,
+    );
   checkShape(op, shape);
   const storage = allocate(resolveDType(options), sizeOf(shape));
   for (let i = 0; i < storage.length; i++) storage[i] = draw(rng);

@@ -44,18 +44,28 @@ export function defineOp<Attrs>(definition: OpDefinition<Attrs>): CustomOp<Attrs
       saved,
       needsGrad: inputs.map((t) => isGradEnabled() && t.requiresGrad),
     };
-    const out = noGrad(() => definition.forward(ctx, inputs.map((t) => t.detach()), attrs));
+    const out = noGrad(() =>
+      definition.forward(
+        ctx,
+        inputs.map((t) => t.detach()),
+        attrs,
+      ),
+    );
     if (!(out instanceof Tensor)) throw new Error(`${name}: forward must return a Tensor.`);
     const result = out.gradNode ? out.detach() : out;
     return record(result, name, inputs, (grad) => {
       const grads = definition.backward(ctx, grad, attrs);
       if (grads.length !== inputs.length) {
-        throw new Error(`${name}: backward returned ${grads.length} gradients for ${inputs.length} inputs; return one per input (null where none).`);
+        throw new Error(
+          `${name}: backward returned ${grads.length} gradients for ${inputs.length} inputs; return one per input (null where none).`,
+        );
       }
       grads.forEach((g, i) => {
         const x = inputs[i] as Tensor;
         if (g && (g.shape.length !== x.shape.length || g.shape.some((d, k) => d !== x.shape[k]))) {
-          throw new Error(`${name}: backward gradient ${i} has shape [${g.shape.join(', ')}] but input ${i} has shape [${x.shape.join(', ')}].`);
+          throw new Error(
+            `${name}: backward gradient ${i} has shape [${g.shape.join(', ')}] but input ${i} has shape [${x.shape.join(', ')}].`,
+          );
         }
       });
       return grads;

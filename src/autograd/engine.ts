@@ -61,7 +61,9 @@ function topologicalOrder(root: Tensor): Tensor[] {
     visited.add(top.t);
     stack.push({ t: top.t, expanded: true });
     const node = top.t.gradNode;
-    if (node) for (const input of node.inputs) if (input.requiresGrad && !visited.has(input)) stack.push({ t: input, expanded: false });
+    if (node)
+      for (const input of node.inputs)
+        if (input.requiresGrad && !visited.has(input)) stack.push({ t: input, expanded: false });
   }
   return order;
 }

@@ -23,18 +23,27 @@ export interface GradcheckReport {
   checked: number;
 }
 
-export function gradcheck(fn: (...inputs: Tensor[]) => Tensor, inputs: readonly Tensor[], options: GradcheckOptions = {}): GradcheckReport {
+export function gradcheck(
+  fn: (...inputs: Tensor[]) => Tensor,
+  inputs: readonly Tensor[],
+  options: GradcheckOptions = {},
+): GradcheckReport {
   const { eps = 1e-6, atol = 1e-5, rtol = 1e-4, seed = 0, raise = true } = options;
   inputs.forEach((t, i) => {
     if (t.dtype !== 'float64') {
-      throw new Error(`gradcheck: input ${i} is ${t.dtype}; finite differences need float64 inputs, pass t.to('float64').`);
+      throw new Error(
+        `gradcheck: input ${i} is ${t.dtype}; finite differences need float64 inputs, pass t.to('float64').`,
+      );
     }
   });
   // Fresh float64 leaves so that the caller's tensors and their .grad stay untouched.
   const leaves = inputs.map((t) => new Tensor(t.dataSync(), t.shape).requiresGrad_(true));
   const probe = fn(...leaves);
   const rng = new Rng(seed);
-  const weights = new Tensor(Float64Array.from({ length: probe.size }, () => rng.uniform() * 2 - 1), probe.shape);
+  const weights = new Tensor(
+    Float64Array.from({ length: probe.size }, () => rng.uniform() * 2 - 1),
+    probe.shape,
+  );
   const scalarOf = (out: Tensor): number => {
     const v = out.values();
     const w = weights.storage;

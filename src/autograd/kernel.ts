@@ -8,7 +8,11 @@ import { Tensor } from './tensor.js';
 
 /** Runs the named kernel on the inputs' device (see the engine for how the backend is chosen). */
 export function runKernel(kernelName: string, inputs: readonly Tensor[], attrs: KernelAttrs = {}): Tensor[] {
-  const outputs = engineRunKernel(kernelName, inputs.map((t) => t.contiguous()), attrs);
+  const outputs = engineRunKernel(
+    kernelName,
+    inputs.map((t) => t.contiguous()),
+    attrs,
+  );
   return outputs.map((o) => (o.device ? Tensor.onDevice(o.device, o.shape) : new Tensor(o.values!, o.shape)));
 }
 

@@ -57,10 +57,15 @@ export class Rng {
 
   static fromState(state: RngState): Rng {
     const { words, spareNormal } = state;
-    if (!Array.isArray(words) || words.length !== 4 || words.some((w) => !Number.isInteger(w) || w < 0 || w > 0xffffffff)) {
+    if (
+      !Array.isArray(words) ||
+      words.length !== 4 ||
+      words.some((w) => !Number.isInteger(w) || w < 0 || w > 0xffffffff)
+    ) {
       throw new Error(`Rng.fromState: expected four 32-bit unsigned state words, got ${JSON.stringify(words)}.`);
     }
-    if (spareNormal !== null && !Number.isFinite(spareNormal)) throw new Error(`Rng.fromState: spareNormal must be a finite number or null, got ${spareNormal}.`);
+    if (spareNormal !== null && !Number.isFinite(spareNormal))
+      throw new Error(`Rng.fromState: spareNormal must be a finite number or null, got ${spareNormal}.`);
     const rng = new Rng(0);
     rng.setState(words[0]!, words[1]!, words[2]!, words[3]!);
     rng.spareNormal = spareNormal;

@@ -95,16 +95,29 @@ export class Tensor {
    * The gradient is dropped, as it lives where the values used to, and so is the tape behind it.
    */
   relocate_(where: { device: DeviceData } | { storage: Float32Array }): this {
-    if ('device' in where && !this.device && (!this.isContiguous || this.offset !== 0 || this.storage.length !== this.size)) {
-      throw new Error(`relocate_: ${this} is a view; only tensors that own their storage (parameters, buffers) can move.`);
+    if (
+      'device' in where &&
+      !this.device &&
+      (!this.isContiguous || this.offset !== 0 || this.storage.length !== this.size)
+    ) {
+      throw new Error(
+        `relocate_: ${this} is a view; only tensors that own their storage (parameters, buffers) can move.`,
+      );
     }
-    const self = this as unknown as { _storage: TypedArray; strides: readonly number[]; offset: number; device: DeviceData | null };
+    const self = this as unknown as {
+      _storage: TypedArray;
+      strides: readonly number[];
+      offset: number;
+      device: DeviceData | null;
+    };
     if ('device' in where) {
-      if (where.device.size !== this.size) throw new Error(`relocate_: ${where.device.size} device values for ${this}.`);
+      if (where.device.size !== this.size)
+        throw new Error(`relocate_: ${where.device.size} device values for ${this}.`);
       self._storage = EMPTY;
       self.device = where.device;
     } else {
-      if (where.storage.length !== this.size) throw new Error(`relocate_: ${where.storage.length} host values for ${this}.`);
+      if (where.storage.length !== this.size)
+        throw new Error(`relocate_: ${where.storage.length} host values for ${this}.`);
       self._storage = where.storage;
       self.device = null;
     }
@@ -122,7 +135,9 @@ export class Tensor {
 
   private assertHost(what: string): void {
     if (this.device) {
-      throw new Error(`${what}: ${this} lives on the '${this.device.backend}' backend; read it with 'await t.data()' (device reads are asynchronous).`);
+      throw new Error(
+        `${what}: ${this} lives on the '${this.device.backend}' backend; read it with 'await t.data()' (device reads are asynchronous).`,
+      );
     }
   }
 
@@ -170,7 +185,9 @@ export class Tensor {
   item(): number {
     this.assertHost('item');
     if (this.size !== 1) {
-      throw new Error(`item: tensor of shape ${formatShape(this.shape)} has ${this.size} elements, item() needs exactly 1. Reduce it first, e.g. t.sum().item().`);
+      throw new Error(
+        `item: tensor of shape ${formatShape(this.shape)} has ${this.size} elements, item() needs exactly 1. Reduce it first, e.g. t.sum().item().`,
+      );
     }
     return this.storage[this.offset] as number;
   }
@@ -223,10 +240,14 @@ export class Tensor {
       seed = new Tensor(allocate(this.dtype, 1).fill(1), this.shape);
     } else {
       if (gradient.shape.length !== this.shape.length || gradient.shape.some((d, i) => d !== this.shape[i])) {
-        throw new Error(`backward: upstream gradient has shape ${formatShape(gradient.shape)} but the tensor has shape ${formatShape(this.shape)}; they must be equal.`);
+        throw new Error(
+          `backward: upstream gradient has shape ${formatShape(gradient.shape)} but the tensor has shape ${formatShape(this.shape)}; they must be equal.`,
+        );
       }
       if (gradient.backend !== this.backend) {
-        throw new Error(`backward: ${this} lives on '${this.backend}' but the upstream gradient ${gradient} on '${gradient.backend}'; they must be on the same backend.`);
+        throw new Error(
+          `backward: ${this} lives on '${this.backend}' but the upstream gradient ${gradient} on '${gradient.backend}'; they must be on the same backend.`,
+        );
       }
       seed = gradient.dtype === this.dtype ? gradient : gradient.to(this.dtype);
     }
@@ -262,7 +283,8 @@ export class Tensor {
           `parameters and its computation on one backend (module.to('gpu') before building the optimiser; await toHost(t) to read results).`,
       );
     }
-    this.grad = this.grad === null ? Tensor.onDevice(g.device as DeviceData, this.shape) : this.grad.add(g.reshape(this.shape));
+    this.grad =
+      this.grad === null ? Tensor.onDevice(g.device as DeviceData, this.shape) : this.grad.add(g.reshape(this.shape));
   }
 
   /** Keep `.grad` on this intermediate tensor after backward. */
@@ -288,45 +310,111 @@ export class Tensor {
 
   // ---- conversions and views (implemented in ops/shape.ts) ----------------------------------------
 
-  contiguous(): Tensor { return shp.contiguous(this); }
-  clone(): Tensor { return shp.clone(this); }
-  to(dtype: DType): Tensor { return shp.cast(this, dtype); }
-  reshape(...shape: number[] | [readonly number[]]): Tensor { return shp.reshape(this, flatArgs(shape)); }
-  view(...shape: number[] | [readonly number[]]): Tensor { return shp.reshape(this, flatArgs(shape)); }
-  flatten(): Tensor { return shp.reshape(this, [this.size]); }
-  permute(...axes: number[] | [readonly number[]]): Tensor { return shp.permute(this, flatArgs(axes)); }
-  transpose(a = -2, b = -1): Tensor { return shp.transpose(this, a, b); }
-  get T(): Tensor { return shp.transpose(this, -2, -1); }
-  slice(axis: number, start: number, end?: number, step = 1): Tensor { return shp.slice(this, axis, start, end, step); }
-  expand(shape: readonly number[]): Tensor { return shp.expand(this, shape); }
-  squeeze(axis?: number): Tensor { return shp.squeeze(this, axis); }
-  unsqueeze(axis: number): Tensor { return shp.unsqueeze(this, axis); }
-  pad(pads: readonly (readonly [number, number])[], value = 0): Tensor { return shp.pad(this, pads, value); }
+  contiguous(): Tensor {
+    return shp.contiguous(this);
+  }
+  clone(): Tensor {
+    return shp.clone(this);
+  }
+  to(dtype: DType): Tensor {
+    return shp.cast(this, dtype);
+  }
+  reshape(...shape: number[] | [readonly number[]]): Tensor {
+    return shp.reshape(this, flatArgs(shape));
+  }
+  view(...shape: number[] | [readonly number[]]): Tensor {
+    return shp.reshape(this, flatArgs(shape));
+  }
+  flatten(): Tensor {
+    return shp.reshape(this, [this.size]);
+  }
+  permute(...axes: number[] | [readonly number[]]): Tensor {
+    return shp.permute(this, flatArgs(axes));
+  }
+  transpose(a = -2, b = -1): Tensor {
+    return shp.transpose(this, a, b);
+  }
+  get T(): Tensor {
+    return shp.transpose(this, -2, -1);
+  }
+  slice(axis: number, start: number, end?: number, step = 1): Tensor {
+    return shp.slice(this, axis, start, end, step);
+  }
+  expand(shape: readonly number[]): Tensor {
+    return shp.expand(this, shape);
+  }
+  squeeze(axis?: number): Tensor {
+    return shp.squeeze(this, axis);
+  }
+  unsqueeze(axis: number): Tensor {
+    return shp.unsqueeze(this, axis);
+  }
+  pad(pads: readonly (readonly [number, number])[], value = 0): Tensor {
+    return shp.pad(this, pads, value);
+  }
 
   // ---- arithmetic (ops/elementwise.ts) ------------------------------------------------------------
 
-  add(other: TensorLike): Tensor { return ew.add(this, other); }
-  sub(other: TensorLike): Tensor { return ew.sub(this, other); }
-  mul(other: TensorLike): Tensor { return ew.mul(this, other); }
-  div(other: TensorLike): Tensor { return ew.div(this, other); }
-  pow(other: TensorLike): Tensor { return ew.pow(this, other); }
-  neg(): Tensor { return ew.neg(this); }
-  exp(): Tensor { return ew.exp(this); }
-  log(): Tensor { return ew.log(this); }
-  sqrt(): Tensor { return ew.sqrt(this); }
-  abs(): Tensor { return ew.abs(this); }
-  sigmoid(): Tensor { return ew.sigmoid(this); }
-  relu(): Tensor { return ew.relu(this); }
-  tanh(): Tensor { return ew.tanh(this); }
-  softplus(): Tensor { return ew.softplus(this); }
-  clamp(min?: number, max?: number): Tensor { return ew.clamp(this, min, max); }
-  matmul(other: Tensor): Tensor { return matmul(this, other); }
+  add(other: TensorLike): Tensor {
+    return ew.add(this, other);
+  }
+  sub(other: TensorLike): Tensor {
+    return ew.sub(this, other);
+  }
+  mul(other: TensorLike): Tensor {
+    return ew.mul(this, other);
+  }
+  div(other: TensorLike): Tensor {
+    return ew.div(this, other);
+  }
+  pow(other: TensorLike): Tensor {
+    return ew.pow(this, other);
+  }
+  neg(): Tensor {
+    return ew.neg(this);
+  }
+  exp(): Tensor {
+    return ew.exp(this);
+  }
+  log(): Tensor {
+    return ew.log(this);
+  }
+  sqrt(): Tensor {
+    return ew.sqrt(this);
+  }
+  abs(): Tensor {
+    return ew.abs(this);
+  }
+  sigmoid(): Tensor {
+    return ew.sigmoid(this);
+  }
+  relu(): Tensor {
+    return ew.relu(this);
+  }
+  tanh(): Tensor {
+    return ew.tanh(this);
+  }
+  softplus(): Tensor {
+    return ew.softplus(this);
+  }
+  clamp(min?: number, max?: number): Tensor {
+    return ew.clamp(this, min, max);
+  }
+  matmul(other: Tensor): Tensor {
+    return matmul(this, other);
+  }
 
   // ---- reductions (ops/reduce.ts) -----------------------------------------------------------------
 
-  sum(axes?: number | readonly number[], keepdim = false): Tensor { return red.sum(this, axes, keepdim); }
-  mean(axes?: number | readonly number[], keepdim = false): Tensor { return red.mean(this, axes, keepdim); }
-  max(axes?: number | readonly number[], keepdim = false): Tensor { return red.max(this, axes, keepdim); }
+  sum(axes?: number | readonly number[], keepdim = false): Tensor {
+    return red.sum(this, axes, keepdim);
+  }
+  mean(axes?: number | readonly number[], keepdim = false): Tensor {
+    return red.mean(this, axes, keepdim);
+  }
+  max(axes?: number | readonly number[], keepdim = false): Tensor {
+    return red.max(this, axes, keepdim);
+  }
 }
 
 function flatArgs(args: number[] | [readonly number[]]): number[] {

@@ -33,13 +33,17 @@ export interface Command {
 
 /** The options of every command that trains or runs a network. */
 export const BACKEND_OPTIONS = {
-  backend: ['cpu|gpu', 'where the network runs: cpu (WebAssembly SIMD kernels), or gpu (WebGPU) (default $SIZESEG_BACKEND, else cpu)'],
+  backend: [
+    'cpu|gpu',
+    'where the network runs: cpu (WebAssembly SIMD kernels), or gpu (WebGPU) (default $SIZESEG_BACKEND, else cpu)',
+  ],
   threads: ['N', 'CPU worker threads (default $SIZESEG_THREADS, else all cores, at most 2)'],
   quiet: ['', 'no progress output (results still go to stdout)'],
 } as const satisfies Record<string, readonly [string, string]>;
 
 /** The --data values, said once for every command that takes --data. */
-export const DATA_SPECS = 'synthetic (built-in generated images) | msd (the copy `sizeseg data download msd-task04` caches) | msd:DIR (a folder of the MSD Task04 NIfTI files) | prepared:DIR (images.f32, masks.u8, meta.json)';
+export const DATA_SPECS =
+  'synthetic (built-in generated images) | msd (the copy `sizeseg data download msd-task04` caches) | msd:DIR (a folder of the MSD Task04 NIfTI files) | prepared:DIR (images.f32, masks.u8, meta.json)';
 
 const WIDTH = 110;
 
@@ -63,12 +67,18 @@ export function commandHelp(command: Command): string {
   command.usage.forEach((u, i) => out.push(`${i === 0 ? 'Usage: ' : '       '}sizeseg ${u}`));
   out.push('');
   command.about.forEach((paragraph, i) => out.push(...(i > 0 ? [''] : []), ...wrap(paragraph, 0)));
-  const options: [string, string][] = [...Object.entries(command.options), ['help', ['', 'this help']] as const].map(([flag, [metavar, help]]) => [`--${flag}${metavar ? ` ${metavar}` : ''}`, help]);
+  const options: [string, string][] = [...Object.entries(command.options), ['help', ['', 'this help']] as const].map(
+    ([flag, [metavar, help]]) => [`--${flag}${metavar ? ` ${metavar}` : ''}`, help],
+  );
   const column = Math.min(24, Math.max(...options.map(([f]) => f.length)) + 2);
   out.push('', 'Options:');
   for (const [flag, help] of options) {
     const lines = wrap(help, 2 + column);
-    out.push(flag.length + 2 > column ? `  ${flag}\n${' '.repeat(2 + column)}${lines.join('\n')}` : `  ${flag.padEnd(column)}${lines.join('\n')}`);
+    out.push(
+      flag.length + 2 > column
+        ? `  ${flag}\n${' '.repeat(2 + column)}${lines.join('\n')}`
+        : `  ${flag.padEnd(column)}${lines.join('\n')}`,
+    );
   }
   if (command.examples.length > 0) {
     out.push('', 'Examples:');

@@ -5,22 +5,55 @@ import { cpus } from 'node:os';
 import { Rng } from '../autograd/rng.js';
 import { backendFromEnv, backendInstance, setBackend } from '../backend.js';
 import { listCache } from '../data/cache.js';
-import { SYNTHETIC_DEFAULTS, indicesOf, loadDataset, selectAnnotated, type SegDataset, type SplitName } from '../data/index.js';
+import {
+  SYNTHETIC_DEFAULTS,
+  indicesOf,
+  loadDataset,
+  selectAnnotated,
+  type SegDataset,
+  type SplitName,
+} from '../data/index.js';
 import { getNumThreads, setNumThreads } from '../kernels/wasm/threads.js';
 import { cpuKernels } from '../kernels/engine.js';
 import { kernelCacheStats, wasmSimdAvailable } from '../kernels/wasm/index.js';
 import { listKernels } from '../kernels/registry.js';
 import { registerGpuBackend } from '../kernels/gpu/index.js';
 import { ResUNet } from '../models/resunet.js';
-import { applyCheckpoint, readCheckpoint, weightEntries, writeCheckpointFile, type CheckpointData, type CheckpointHeader, type LoadedCheckpoint } from '../train/checkpoint.js';
+import {
+  applyCheckpoint,
+  readCheckpoint,
+  weightEntries,
+  writeCheckpointFile,
+  type CheckpointData,
+  type CheckpointHeader,
+  type LoadedCheckpoint,
+} from '../train/checkpoint.js';
 import { loadTrainState, saveTrainState } from '../train/resume.js';
 import { foregroundPriorLogit, type SegMetrics } from '../train/metrics.js';
 import { RunDir, RunFolderError } from '../train/runDir.js';
-import { evaluate, predictLogits, pretrain, sizetrain, type EpochRecord, type TrainObserver, type TrainResult, type TrainState } from '../train/trainer.js';
+import {
+  evaluate,
+  predictLogits,
+  pretrain,
+  sizetrain,
+  type EpochRecord,
+  type TrainObserver,
+  type TrainResult,
+  type TrainState,
+} from '../train/trainer.js';
 import { BACKEND_OPTIONS, DATA_SPECS, type Command } from './command.js';
 import { type Options, UsageError } from './options.js';
 import { Progress } from './progress.js';
-import { chooseData, countOption, dataRecord, loadChosenData, loadData, refuseTrainingImages, splitCounts, type DataChoice } from './runData.js';
+import {
+  chooseData,
+  countOption,
+  dataRecord,
+  loadChosenData,
+  loadData,
+  refuseTrainingImages,
+  splitCounts,
+  type DataChoice,
+} from './runData.js';
 import { sizesegVersion } from './version.js';
 
 const LITE = [16, 32, 64, 128] as const;
@@ -46,7 +79,9 @@ export function interruptFlag(progress: Progress): Interrupt {
   const on = (which: 'SIGINT' | 'SIGTERM') => () => {
     if (signal) process.exit(SIGNAL_EXIT[which]);
     signal = which;
-    progress.line(`interrupted (${which === 'SIGINT' ? 'Ctrl-C' : which}): finishing the current step (press Ctrl-C again to quit now)`);
+    progress.line(
+      `interrupted (${which === 'SIGINT' ? 'Ctrl-C' : which}): finishing the current step (press Ctrl-C again to quit now)`,
+    );
   };
   const handlers = { SIGINT: on('SIGINT'), SIGTERM: on('SIGTERM') };
   process.on('SIGINT', handlers.SIGINT);
@@ -73,18 +108,24 @@ export async function setUp(opts: Options): Promise<{ progress: Progress; backen
   const progress = new Progress({ quiet: opts.flag('quiet') });
   if (backend === 'gpu') {
     const info = backendInstance().info();
-    progress.line(`backend: gpu — ${String(info.mode)}${info.adapter ? `, ${JSON.stringify(info.adapter)}` : ''}; the network runs on the device, the losses on the host`);
+    progress.line(
+      `backend: gpu — ${String(info.mode)}${info.adapter ? `, ${JSON.stringify(info.adapter)}` : ''}; the network runs on the device, the losses on the host`,
+    );
   }
   return { progress, backend };
 }
 
 /** What the colours of predictions.png mean, said wherever one is written. */
-export const OVERLAY_LEGEND = 'green outline = ground truth, red = prediction, yellow = both on the same pixel edge, where the prediction follows the true outline';
+export const OVERLAY_LEGEND =
+  'green outline = ground truth, red = prediction, yellow = both on the same pixel edge, where the prediction follows the true outline';
 
 /** The images of a split, refused when there are none: a result over 0 images is no result. */
 export function splitImages(ds: SegDataset, split: SplitName, spec: string, fix: string): number[] {
   const indices = indicesOf(ds, split);
-  if (indices.length === 0) throw new UsageError(`the ${split} split of --data ${spec} has no images (${ds.count} images: ${splitCounts(ds)}); ${fix}.`);
+  if (indices.length === 0)
+    throw new UsageError(
+      `the ${split} split of --data ${spec} has no images (${ds.count} images: ${splitCounts(ds)}); ${fix}.`,
+    );
   return indices;
 }
 
@@ -97,7 +138,9 @@ function checkWidthsFit(widths: readonly number[], ds: SegDataset, spec: string,
   if (ds.height % factor === 0 && ds.width % factor === 0) return;
   let fits = 1;
   while (ds.height % 2 ** fits === 0 && ds.width % 2 ** fits === 0) fits++;
-  throw new UsageError(`${origin} has ${widths.length} levels, which need images whose height and width are divisible by ${factor}; --data ${spec} has ${ds.height}×${ds.width} images, which allow at most ${fits} levels${origin.startsWith('--widths') ? `, e.g. --widths ${widths.slice(0, fits).join(',')}` : ': use data of the size the checkpoint was trained on'}.`);
+  throw new UsageError(
+    `${origin} has ${widths.length} levels, which need images whose height and width are divisible by ${factor}; --data ${spec} has ${ds.height}×${ds.width} images, which allow at most ${fits} levels${origin.startsWith('--widths') ? `, e.g. --widths ${widths.slice(0, fits).join(',')}` : ': use data of the size the checkpoint was trained on'}.`,
+  );
 }
 
 /**
@@ -108,8 +151,14 @@ function newRun(opts: Options, command: string, readsFrom?: { flag: string; path
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
   const root = opts.string('out', 'runs');
   const name = opts.string('name', `${command}-${stamp}`);
-  if (readsFrom && existsSync(resolve(root, name)) && realpathSync(dirname(resolve(readsFrom.path))) === realpathSync(resolve(root, name))) {
-    throw new UsageError(`--${readsFrom.flag} ${readsFrom.path} lies in the run folder this ${command} would write (${join(root, name)}); a ${command} run writes a new folder: pick another --name, e.g. --name ${name}-${command}.`);
+  if (
+    readsFrom &&
+    existsSync(resolve(root, name)) &&
+    realpathSync(dirname(resolve(readsFrom.path))) === realpathSync(resolve(root, name))
+  ) {
+    throw new UsageError(
+      `--${readsFrom.flag} ${readsFrom.path} lies in the run folder this ${command} would write (${join(root, name)}); a ${command} run writes a new folder: pick another --name, e.g. --name ${name}-${command}.`,
+    );
   }
   try {
     return RunDir.create(root, name, { command, overwrite: opts.flag('overwrite') });
@@ -142,18 +191,30 @@ function summary(result: TrainResult, progress: Progress, run: RunDir, command: 
   if (result.interrupted) {
     const last = result.history.at(-1);
     if (last && existsSync(run.file('last.ckpt'))) {
-      progress.line(`stopped by ${interrupt.cause()} during epoch ${last.epoch + 1}: last.ckpt holds epoch ${last.epoch} and best.ckpt the best epoch so far (${result.best?.epoch}). Continue with: sizeseg ${command} --resume ${run.path}`);
+      progress.line(
+        `stopped by ${interrupt.cause()} during epoch ${last.epoch + 1}: last.ckpt holds epoch ${last.epoch} and best.ckpt the best epoch so far (${result.best?.epoch}). Continue with: sizeseg ${command} --resume ${run.path}`,
+      );
     } else {
-      progress.line(`stopped by ${interrupt.cause()} during the first epoch, before any checkpoint was written: no weights were kept and there is nothing to resume. Start again with the same flags and --overwrite (or another --name).`);
+      progress.line(
+        `stopped by ${interrupt.cause()} during the first epoch, before any checkpoint was written: no weights were kept and there is nothing to resume. Start again with the same flags and --overwrite (or another --name).`,
+      );
     }
-  } else if (result.stoppedEarly) progress.line(`stopped early: validation did not improve for the patience window (best epoch ${result.best?.epoch}).`);
+  } else if (result.stoppedEarly)
+    progress.line(
+      `stopped early: validation did not improve for the patience window (best epoch ${result.best?.epoch}).`,
+    );
 }
 
 async function finish(run: RunDir, ds: SegDataset, model: ResUNet, progress: Progress): Promise<void> {
   const test = indicesOf(ds, 'test').slice(0, 16);
-  const files = [...run.writeCurves(), run.writePredictions('predictions.png', ds, test, await predictLogits(model, ds, test))];
+  const files = [
+    ...run.writeCurves(),
+    run.writePredictions('predictions.png', ds, test, await predictLogits(model, ds, test)),
+  ];
   const checkpoints = ['best.ckpt', 'last.ckpt'].filter((f) => existsSync(run.file(f)));
-  progress.line(`wrote ${run.path}/ (config.json, metrics.jsonl, ${[...checkpoints, ...files.map((f) => f.slice(run.path.length + 1))].join(', ')})`);
+  progress.line(
+    `wrote ${run.path}/ (config.json, metrics.jsonl, ${[...checkpoints, ...files.map((f) => f.slice(run.path.length + 1))].join(', ')})`,
+  );
   progress.line(`predictions.png: ${test.length} test images; ${OVERLAY_LEGEND}`);
 }
 
@@ -162,29 +223,67 @@ async function finish(run: RunDir, ds: SegDataset, model: ResUNet, progress: Pro
  * from the run's config.json, where only --epochs and --patience may change (everything else would make
  * the continuation a different run).
  */
-function runSettings<T extends Record<string, unknown>>(opts: Options, command: string, fresh: () => T): { config: T; resumeDir: string | null; saved: Record<string, unknown> | null } {
+function runSettings<T extends Record<string, unknown>>(
+  opts: Options,
+  command: string,
+  fresh: () => T,
+): { config: T; resumeDir: string | null; saved: Record<string, unknown> | null } {
   const resumeDir = opts.optionalString('resume') ?? null;
   if (resumeDir === null) return { config: fresh(), resumeDir, saved: null };
   for (const key of ['name', 'out', 'overwrite'] as const) {
-    if (opts.optionalString(key) !== undefined || opts.flag(key)) throw new UsageError(`--${key} starts a new run; --resume ${resumeDir} continues that run in its own folder: give one or the other.`);
+    if (opts.optionalString(key) !== undefined || opts.flag(key))
+      throw new UsageError(
+        `--${key} starts a new run; --resume ${resumeDir} continues that run in its own folder: give one or the other.`,
+      );
   }
-  if (!existsSync(resumeDir)) throw new UsageError(`--resume ${resumeDir}: no such folder; pass the folder of an earlier '${command}' run (runs/<name>).`);
-  if (!statSync(resumeDir).isDirectory()) throw new UsageError(`--resume ${resumeDir} is a file; pass the run folder that holds it, e.g. --resume ${dirname(resumeDir)}.`);
+  if (!existsSync(resumeDir))
+    throw new UsageError(
+      `--resume ${resumeDir}: no such folder; pass the folder of an earlier '${command}' run (runs/<name>).`,
+    );
+  if (!statSync(resumeDir).isDirectory())
+    throw new UsageError(
+      `--resume ${resumeDir} is a file; pass the run folder that holds it, e.g. --resume ${dirname(resumeDir)}.`,
+    );
   const configPath = join(resumeDir, 'config.json');
-  if (!existsSync(configPath)) throw new UsageError(`--resume ${resumeDir}: no config.json there; pass the folder of an earlier '${command}' run (runs/<name>).`);
+  if (!existsSync(configPath))
+    throw new UsageError(
+      `--resume ${resumeDir}: no config.json there; pass the folder of an earlier '${command}' run (runs/<name>).`,
+    );
   let saved: T & { command?: string };
   try {
     saved = JSON.parse(readFileSync(configPath, 'utf8')) as T & { command?: string };
   } catch (err) {
-    throw new Error(`--resume ${resumeDir}: ${configPath} is not valid JSON (${(err as Error).message}); it was edited or damaged outside sizeseg — restore it, or start a new run with another --name.`);
+    throw new Error(
+      `--resume ${resumeDir}: ${configPath} is not valid JSON (${(err as Error).message}); it was edited or damaged outside sizeseg — restore it, or start a new run with another --name.`,
+    );
   }
-  if (saved.command !== command) throw new UsageError(`--resume ${resumeDir}: that folder holds a '${String(saved.command)}' run; resume it with 'sizeseg ${String(saved.command)} --resume ${resumeDir}'.`);
-  if (!existsSync(join(resumeDir, 'last.ckpt'))) throw new UsageError(`--resume ${resumeDir}: no last.ckpt there (the run stopped before finishing its first epoch): nothing to resume; start it again with the same flags and --overwrite --name ${basename(resolve(resumeDir))}.`);
+  if (saved.command !== command)
+    throw new UsageError(
+      `--resume ${resumeDir}: that folder holds a '${String(saved.command)}' run; resume it with 'sizeseg ${String(saved.command)} --resume ${resumeDir}'.`,
+    );
+  if (!existsSync(join(resumeDir, 'last.ckpt')))
+    throw new UsageError(
+      `--resume ${resumeDir}: no last.ckpt there (the run stopped before finishing its first epoch): nothing to resume; start it again with the same flags and --overwrite --name ${basename(resolve(resumeDir))}.`,
+    );
   const config: Record<string, unknown> = { ...saved };
-  for (const key of ['epochs', 'patience'] as const) if (opts.optionalString(key) !== undefined) config[key] = opts.int(key, 1);
-  for (const key of ['data', 'm', 'seed', 'batch', 'lr', 'widths', 'samples', 'estimator', 'checkpoint', 'count'] as const) {
+  for (const key of ['epochs', 'patience'] as const)
+    if (opts.optionalString(key) !== undefined) config[key] = opts.int(key, 1);
+  for (const key of [
+    'data',
+    'm',
+    'seed',
+    'batch',
+    'lr',
+    'widths',
+    'samples',
+    'estimator',
+    'checkpoint',
+    'count',
+  ] as const) {
     if (opts.optionalString(key) !== undefined) {
-      throw new UsageError(`--${key} cannot change when resuming: ${resumeDir} keeps the settings it started with (${configPath}); only --epochs and --patience may be given.`);
+      throw new UsageError(
+        `--${key} cannot change when resuming: ${resumeDir} keeps the settings it started with (${configPath}); only --epochs and --patience may be given.`,
+      );
     }
   }
   return { config: config as T, resumeDir, saved };
@@ -212,7 +311,9 @@ function fixedSettings(config: Record<string, unknown>): string {
 function checkSettings(header: CheckpointHeader, saved: Record<string, unknown>, configPath: string): void {
   const copy = header.extra?.runConfig as Record<string, unknown> | undefined;
   if (copy && fixedSettings(copy) !== fixedSettings(saved)) {
-    throw new Error(`--resume: ${configPath} does not match the settings the run saved in last.ckpt (it was edited); restore it (only --epochs and --patience may change, as flags), or start a new run with another --name.`);
+    throw new Error(
+      `--resume: ${configPath} does not match the settings the run saved in last.ckpt (it was edited); restore it (only --epochs and --patience may change, as flags), or start a new run with another --name.`,
+    );
   }
 }
 
@@ -221,10 +322,24 @@ function checkSettings(header: CheckpointHeader, saved: Record<string, unknown>,
  * copy of the settings) always. In this order a crash between the two leaves last.ckpt at the previous epoch,
  * and the resumed run redoes the epoch and writes best.ckpt again.
  */
-function checkpointing(run: RunDir, model: ResUNet, widths: number[], extra: Record<string, unknown>, runConfig: Record<string, unknown>, data: CheckpointData) {
+function checkpointing(
+  run: RunDir,
+  model: ResUNet,
+  widths: number[],
+  extra: Record<string, unknown>,
+  runConfig: Record<string, unknown>,
+  data: CheckpointData,
+) {
   return (state: TrainState) => {
     if (state.best && state.best.epoch === state.epoch) {
-      const info = { config: { widths }, epoch: state.epoch, phase: state.phase, metrics: flat(state.best.val), extra, data };
+      const info = {
+        config: { widths },
+        epoch: state.epoch,
+        phase: state.phase,
+        metrics: flat(state.best.val),
+        extra,
+        data,
+      };
       writeCheckpointFile(run.file('best.ckpt'), info, weightEntries(model, state.weights));
     }
     saveTrainState(run.file('last.ckpt'), model, state, { widths }, { ...extra, runConfig }, data);
@@ -232,19 +347,42 @@ function checkpointing(run: RunDir, model: ResUNet, widths: number[], extra: Rec
 }
 
 function resumeNote(progress: Progress, state: TrainState | null, run: RunDir, command: string): void {
-  if (state) progress.line(`resuming ${run.path} after epoch ${state.epoch} (best so far: epoch ${state.best?.epoch ?? '–'}), with its optimiser state and random streams`);
-  else progress.line(`once its first epoch is saved, an interrupted run continues with: sizeseg ${command} --resume ${run.path}`);
+  if (state)
+    progress.line(
+      `resuming ${run.path} after epoch ${state.epoch} (best so far: epoch ${state.best?.epoch ?? '–'}), with its optimiser state and random streams`,
+    );
+  else
+    progress.line(
+      `once its first epoch is saved, an interrupted run continues with: sizeseg ${command} --resume ${run.path}`,
+    );
 }
 
 /** pretrain's defaults, for the run and its help. */
-const PRETRAIN = { data: 'synthetic', m: 20, widths: LITE, seed: 0, epochs: 100, patience: 10, batch: 32, lr: 3e-3 } as const;
+const PRETRAIN = {
+  data: 'synthetic',
+  m: 20,
+  widths: LITE,
+  seed: 0,
+  epochs: 100,
+  patience: 10,
+  batch: 32,
+  lr: 3e-3,
+} as const;
 
 export async function cmdPretrain(opts: Options): Promise<number> {
   const { progress, backend } = await setUp(opts);
   const { config, resumeDir, saved } = runSettings(opts, 'pretrain', () => ({
-    command: 'pretrain', data: opts.string('data', PRETRAIN.data), count: countOption(opts),
-    m: opts.int('m', PRETRAIN.m), widths: opts.widths(PRETRAIN.widths), seed: opts.int('seed', PRETRAIN.seed, 0), epochs: opts.int('epochs', PRETRAIN.epochs),
-    patience: opts.int('patience', PRETRAIN.patience), batch: opts.int('batch', PRETRAIN.batch), lr: opts.number('lr', PRETRAIN.lr), annotated: [] as number[],
+    command: 'pretrain',
+    data: opts.string('data', PRETRAIN.data),
+    count: countOption(opts),
+    m: opts.int('m', PRETRAIN.m),
+    widths: opts.widths(PRETRAIN.widths),
+    seed: opts.int('seed', PRETRAIN.seed, 0),
+    epochs: opts.int('epochs', PRETRAIN.epochs),
+    patience: opts.int('patience', PRETRAIN.patience),
+    batch: opts.int('batch', PRETRAIN.batch),
+    lr: opts.number('lr', PRETRAIN.lr),
+    annotated: [] as number[],
   }));
   // the folder first: a refused one costs nothing, and the lock keeps a second process out from the start
   const run = resumeDir === null ? newRun(opts, 'pretrain') : resumedRun(resumeDir, 'pretrain');
@@ -255,12 +393,19 @@ export async function cmdPretrain(opts: Options): Promise<number> {
     checkWidthsFit(widths, ds, config.data, `--widths ${widths.join(',')}`);
     if (resumeDir === null) {
       const train = splitImages(ds, 'train', config.data, 'use more images (--count) or other data');
-      if (m > train.length) throw new UsageError(`--m ${m}: the training split of --data ${config.data} has only ${train.length} images; pass --m ${train.length} or fewer, or more images with --count.`);
+      if (m > train.length)
+        throw new UsageError(
+          `--m ${m}: the training split of --data ${config.data} has only ${train.length} images; pass --m ${train.length} or fewer, or more images with --count.`,
+        );
       config.annotated = selectAnnotated(ds, m, new Rng(seed));
     }
     const val = splitImages(ds, 'val', config.data, 'use more images (--count) or data with validation images');
     const record = dataRecord(load, ds, config.annotated, val);
-    const model = new ResUNet({ widths, rng: new Rng(seed), headBias: foregroundPriorLogit(ds.masks, config.annotated, ds.height * ds.width) });
+    const model = new ResUNet({
+      widths,
+      rng: new Rng(seed),
+      headBias: foregroundPriorLogit(ds.masks, config.annotated, ds.height * ds.width),
+    });
     const loaded = resumeDir === null ? null : loadTrainState(run.file('last.ckpt'), model);
     if (loaded) checkSettings(loaded.header, saved!, run.file('config.json'));
     const resume = loaded?.state ?? null;
@@ -270,8 +415,12 @@ export async function cmdPretrain(opts: Options): Promise<number> {
     const interrupt = interruptFlag(progress);
     resumeNote(progress, resume, run, 'pretrain');
     const result = await pretrain(model, ds, {
-      ...config, minImagesPerEpoch: 160, valIndices: val, observer: observer(progress, run, interrupt.stop),
-      onState: checkpointing(run, model, widths, { seed, m }, config, record), ...(resume ? { resume } : {}),
+      ...config,
+      minImagesPerEpoch: 160,
+      valIndices: val,
+      observer: observer(progress, run, interrupt.stop),
+      onState: checkpointing(run, model, widths, { seed, m }, config, record),
+      ...(resume ? { resume } : {}),
     });
     interrupt.dispose();
     await model.toHost();
@@ -293,8 +442,12 @@ export async function cmdSizetrain(opts: Options): Promise<number> {
     const from = opts.required('checkpoint', 'runs/<name>/best.ckpt');
     // every flag is checked before the checkpoint is read: a bad flag is reported as such
     const flags = {
-      samples: opts.int('samples', SIZETRAIN.samples), estimator: opts.choice('estimator', ['fast', 'naive'] as const, SIZETRAIN.estimator),
-      epochs: opts.int('epochs', SIZETRAIN.epochs), patience: opts.int('patience', SIZETRAIN.patience), batch: opts.int('batch', SIZETRAIN.batch), lr: opts.number('lr', SIZETRAIN.lr),
+      samples: opts.int('samples', SIZETRAIN.samples),
+      estimator: opts.choice('estimator', ['fast', 'naive'] as const, SIZETRAIN.estimator),
+      epochs: opts.int('epochs', SIZETRAIN.epochs),
+      patience: opts.int('patience', SIZETRAIN.patience),
+      batch: opts.int('batch', SIZETRAIN.batch),
+      lr: opts.number('lr', SIZETRAIN.lr),
     };
     countOption(opts); // validated here; chooseData below takes their values
     opts.int('seed', 0, 0);
@@ -303,12 +456,21 @@ export async function cmdSizetrain(opts: Options): Promise<number> {
     const choice = chooseData(opts, start.checkpoint.header.data, from);
     start.choice = choice;
     return {
-      command: 'sizetrain', from, data: choice.spec, count: choice.count, ...(choice.split ? { split: choice.split } : {}),
-      widths: start.checkpoint.header.config.widths as number[], seed: choice.seed, ...flags,
+      command: 'sizetrain',
+      from,
+      data: choice.spec,
+      count: choice.count,
+      ...(choice.split ? { split: choice.split } : {}),
+      widths: start.checkpoint.header.config.widths as number[],
+      seed: choice.seed,
+      ...flags,
     };
   });
   // a new run never writes into the folder of the checkpoint it starts from
-  const run = resumeDir === null ? newRun(opts, 'sizetrain', { flag: 'checkpoint', path: config.from }) : resumedRun(resumeDir, 'sizetrain');
+  const run =
+    resumeDir === null
+      ? newRun(opts, 'sizetrain', { flag: 'checkpoint', path: config.from })
+      : resumedRun(resumeDir, 'sizetrain');
   try {
     const { seed, widths } = config;
     const model = new ResUNet({ widths });
@@ -319,17 +481,23 @@ export async function cmdSizetrain(opts: Options): Promise<number> {
     model.to(backend);
     const load = { spec: config.data, seed, count: config.count, ...(config.split ? { split: config.split } : {}) };
     if (start.choice) progress.line(start.choice.said);
-    const ds = start.checkpoint && start.choice ? await loadChosenData(progress, start.choice, start.checkpoint.header.data, config.from) : await loadData(progress, load);
+    const ds =
+      start.checkpoint && start.choice
+        ? await loadChosenData(progress, start.choice, start.checkpoint.header.data, config.from)
+        : await loadData(progress, load);
     checkWidthsFit(widths, ds, config.data, `the network of ${config.from} (widths ${widths.join(',')})`);
     const train = splitImages(ds, 'train', config.data, 'use more images (--count) or other data');
     const val = splitImages(ds, 'val', config.data, 'use more images (--count) or data with validation images');
     if (start.checkpoint) {
       // validation and test images must be new to the network, whichever data they come from (the notes are
       // for evaluations: here the validation images are expected to be the checkpoint's own)
-      for (const split of ['val', 'test'] as const) refuseTrainingImages(ds, indicesOf(ds, split), split, start.checkpoint.header.data, config.from, load);
+      for (const split of ['val', 'test'] as const)
+        refuseTrainingImages(ds, indicesOf(ds, split), split, start.checkpoint.header.data, config.from, load);
     }
     // a resumed run keeps the record it started with (its checkpoint to start from may be gone by now)
-    const record = loaded?.header.data ?? dataRecord(load, ds, train, val, { record: start.checkpoint?.header.data, path: config.from });
+    const record =
+      loaded?.header.data ??
+      dataRecord(load, ds, train, val, { record: start.checkpoint?.header.data, path: config.from });
     if (resume) run.resumeHistory(resume.history);
     run.writeConfig(config);
     if (!resume) {
@@ -340,8 +508,12 @@ export async function cmdSizetrain(opts: Options): Promise<number> {
     const interrupt = interruptFlag(progress);
     resumeNote(progress, resume, run, 'sizetrain');
     const result = await sizetrain(model, ds, {
-      ...config, sizeLabelled: train, valIndices: val, observer: observer(progress, run, interrupt.stop),
-      onState: checkpointing(run, model, widths, { seed, from: config.from }, config, record), ...(resume ? { resume } : {}),
+      ...config,
+      sizeLabelled: train,
+      valIndices: val,
+      observer: observer(progress, run, interrupt.stop),
+      onState: checkpointing(run, model, widths, { seed, from: config.from }, config, record),
+      ...(resume ? { resume } : {}),
     });
     interrupt.dispose();
     await model.toHost();
@@ -375,10 +547,16 @@ async function checkpointOnSplit(opts: Options) {
   const choice = chooseData(opts, header.data, ckpt);
   progress.line(choice.said);
   const ds = await loadChosenData(progress, choice, header.data, ckpt);
-  checkWidthsFit(header.config.widths as number[], ds, choice.spec, `the network of ${ckpt} (widths ${String(header.config.widths)})`);
+  checkWidthsFit(
+    header.config.widths as number[],
+    ds,
+    choice.spec,
+    `the network of ${ckpt} (widths ${String(header.config.widths)})`,
+  );
   const indices = splitImages(ds, split, choice.spec, 'pick another --split, or use more images (--count)');
   // its own training images are what --split train asks for; any other split must be new to it
-  if (split !== 'train') for (const note of refuseTrainingImages(ds, indices, split, header.data, ckpt, choice)) progress.line(note);
+  if (split !== 'train')
+    for (const note of refuseTrainingImages(ds, indices, split, header.data, ckpt, choice)) progress.line(note);
   const data = { spec: choice.spec, seed: choice.seed, count: choice.count, from: choice.from };
   return { progress, ckpt, split, model, ds, indices, data };
 }
@@ -398,7 +576,13 @@ export async function cmdPredict(opts: Options): Promise<void> {
   const indices = all.slice(0, count);
   const run = newRun(opts, 'predict');
   try {
-    const path = run.writePredictions('predictions.png', ds, indices, await predictLogits(model, ds, indices), indices.length);
+    const path = run.writePredictions(
+      'predictions.png',
+      ds,
+      indices,
+      await predictLogits(model, ds, indices),
+      indices.length,
+    );
     progress.line(`wrote ${path}: the first ${indices.length} ${split} images; ${OVERLAY_LEGEND}`);
   } finally {
     run.release();
@@ -407,7 +591,13 @@ export async function cmdPredict(opts: Options): Promise<void> {
 
 export async function cmdInfo(opts: Options): Promise<void> {
   await setUp(opts);
-  const pkg = { name: 'sizeseg', version: sizesegVersion(), node: process.version, platform: `${process.platform}-${process.arch}`, cpus: cpus().length };
+  const pkg = {
+    name: 'sizeseg',
+    version: sizesegVersion(),
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+    cpus: cpus().length,
+  };
   const info = {
     ...pkg,
     backend: backendInstance().info(),
@@ -424,18 +614,26 @@ export async function cmdInfo(opts: Options): Promise<void> {
 function cpuKernelInfo(): Record<string, unknown> {
   const set = cpuKernels();
   return {
-    float32: set === 'wasm' ? 'WebAssembly SIMD (generated per shape, src/kernels/wasm)' : 'JavaScript (src/kernels/js)',
+    float32:
+      set === 'wasm' ? 'WebAssembly SIMD (generated per shape, src/kernels/wasm)' : 'JavaScript (src/kernels/js)',
     float64: 'JavaScript (src/kernels/js; exact float64 path)',
     wasmSimdAvailable: wasmSimdAvailable(),
     generatedModules: kernelCacheStats(), // kernels generated so far in this process (one per shape)
-    chosenBy: process.env['SIZESEG_KERNELS'] ? `SIZESEG_KERNELS=${process.env['SIZESEG_KERNELS']}` : 'default (WebAssembly SIMD where the engine has it)',
+    chosenBy: process.env['SIZESEG_KERNELS']
+      ? `SIZESEG_KERNELS=${process.env['SIZESEG_KERNELS']}`
+      : 'default (WebAssembly SIMD where the engine has it)',
     // whether a step arena keeps a step's tensors in the kernels' memory (no copies around the kernels)
-    stepArenas: set === 'wasm' && wasmSimdAvailable() ? 'on: the trainer runs each step in a scope, whose tensors live in the WebAssembly memory (src/kernels/wasm/arena.ts)' : 'off (JS kernels: scopes release nothing)',
+    stepArenas:
+      set === 'wasm' && wasmSimdAvailable()
+        ? 'on: the trainer runs each step in a scope, whose tensors live in the WebAssembly memory (src/kernels/wasm/arena.ts)'
+        : 'off (JS kernels: scopes release nothing)',
   };
 }
 
 /** `info --data SPEC`: what the spec loads (so `info --data msd` checks the downloaded copy). */
-async function dataInfo(spec: string | undefined): Promise<{ data?: { name: string; count: number; height: number; width: number; source: string } }> {
+async function dataInfo(
+  spec: string | undefined,
+): Promise<{ data?: { name: string; count: number; height: number; width: number; source: string } }> {
   if (spec === undefined) return {};
   const ds = await loadDataset(spec, {});
   return { data: { name: ds.name, count: ds.count, height: ds.height, width: ds.width, source: ds.source } };
@@ -451,15 +649,33 @@ function flat(m: SegMetrics): Record<string, number> {
 /** The options of a command that writes a new run folder. */
 const RUN_FOLDER_OPTIONS = {
   out: ['DIR', 'root folder of the run folders (default runs)'],
-  name: ['NAME', 'the run folder inside --out (default <command>-<date>-<time>); an existing one is refused: see --resume and --overwrite'],
-  overwrite: ['', "replace the run files of an existing run folder --name (config.json, metrics.jsonl, *.ckpt, *.svg, *.png); never a folder that is not a sizeseg run's"],
+  name: [
+    'NAME',
+    'the run folder inside --out (default <command>-<date>-<time>); an existing one is refused: see --resume and --overwrite',
+  ],
+  overwrite: [
+    '',
+    "replace the run files of an existing run folder --name (config.json, metrics.jsonl, *.ckpt, *.svg, *.png); never a folder that is not a sizeseg run's",
+  ],
 } as const;
 
 const EVALUATE_DATA_OPTIONS = {
-  data: ['SPEC', `other data instead of the checkpoint's: ${DATA_SPECS} (default: the data the checkpoint records; for a checkpoint without a record, synthetic)`],
-  count: ['N', "images of that data: a seeded subset, or how many to generate (default: the checkpoint's; all, for other data)"],
-  seed: ['N', "the data's seed: generated images, seeded splits and subsets (default: the checkpoint's; 0, for other data)"],
-  split: ['train|val|test', 'which split (default test); a val or test split holding images the checkpoint was trained on is refused'],
+  data: [
+    'SPEC',
+    `other data instead of the checkpoint's: ${DATA_SPECS} (default: the data the checkpoint records; for a checkpoint without a record, synthetic)`,
+  ],
+  count: [
+    'N',
+    "images of that data: a seeded subset, or how many to generate (default: the checkpoint's; all, for other data)",
+  ],
+  seed: [
+    'N',
+    "the data's seed: generated images, seeded splits and subsets (default: the checkpoint's; 0, for other data)",
+  ],
+  split: [
+    'train|val|test',
+    'which split (default test); a val or test split holding images the checkpoint was trained on is refused',
+  ],
 } as const;
 
 const fmtLr = (lr: number) => String(lr);
@@ -474,15 +690,24 @@ export const pretrainCommand: Command = {
   ],
   options: {
     data: ['SPEC', `${DATA_SPECS} (default ${PRETRAIN.data})`],
-    count: ['N', `images: a seeded subset of real data, or how many to generate (default: all; synthetic generates ${SYNTHETIC_DEFAULTS.count})`],
+    count: [
+      'N',
+      `images: a seeded subset of real data, or how many to generate (default: all; synthetic generates ${SYNTHETIC_DEFAULTS.count})`,
+    ],
     m: ['N', `pixel-annotated training images (default ${PRETRAIN.m})`],
     widths: ['LIST', `channels per U-Net level (default ${PRETRAIN.widths.join(',')}, ResUNet-lite)`],
     epochs: ['N', `at most N epochs (default ${PRETRAIN.epochs}; early stopping usually ends sooner)`],
     patience: ['N', `epochs without a better validation IoU before stopping (default ${PRETRAIN.patience})`],
     batch: ['N', `batch size (default ${PRETRAIN.batch})`],
     lr: ['X', `Adam learning rate (default ${fmtLr(PRETRAIN.lr)})`],
-    seed: ['N', `seed of the data, the annotated images, the initialisation and the batches (default ${PRETRAIN.seed})`],
-    resume: ['DIR', 'continue an interrupted run from its folder (runs/<name>/last.ckpt) to exactly the weights an uninterrupted run ends with; only --epochs and --patience may change'],
+    seed: [
+      'N',
+      `seed of the data, the annotated images, the initialisation and the batches (default ${PRETRAIN.seed})`,
+    ],
+    resume: [
+      'DIR',
+      'continue an interrupted run from its folder (runs/<name>/last.ckpt) to exactly the weights an uninterrupted run ends with; only --epochs and --patience may change',
+    ],
     ...RUN_FOLDER_OPTIONS,
     ...BACKEND_OPTIONS,
   },
@@ -496,7 +721,8 @@ export const pretrainCommand: Command = {
 
 export const sizetrainCommand: Command = {
   name: 'sizetrain',
-  summary: "size training from --checkpoint on the object sizes of the training split (the checkpoint's data by default)",
+  summary:
+    "size training from --checkpoint on the object sizes of the training split (the checkpoint's data by default)",
   usage: ['sizetrain --checkpoint FILE [options]', 'sizetrain --resume runs/<name> [--epochs N] [--patience N]'],
   about: [
     'Continues training --checkpoint on the object size g = 2·max d of every training image and nothing else: the loss (s − g(y))² with y ~ Bernoulli(σ(a)) and the Lemma-1 gradient estimate, choosing the epoch with the best validation size error E.',
@@ -508,12 +734,18 @@ export const sizetrainCommand: Command = {
     count: ['N', "images of that data (default: the checkpoint's; all, for other data)"],
     seed: ['N', "seed of the data, the samples and the batches (default: the checkpoint's; 0, for other data)"],
     samples: ['N', `Lemma-1 derivative samples per image, n (default ${SIZETRAIN.samples})`],
-    estimator: ['fast|naive', `the Lemma-1 implementation; both give identical numbers (default ${SIZETRAIN.estimator})`],
+    estimator: [
+      'fast|naive',
+      `the Lemma-1 implementation; both give identical numbers (default ${SIZETRAIN.estimator})`,
+    ],
     epochs: ['N', `at most N epochs (default ${SIZETRAIN.epochs}; early stopping usually ends sooner)`],
     patience: ['N', `epochs without a better validation E before stopping (default ${SIZETRAIN.patience})`],
     batch: ['N', `batch size (default ${SIZETRAIN.batch})`],
     lr: ['X', `Adam learning rate (default ${fmtLr(SIZETRAIN.lr)})`],
-    resume: ['DIR', 'continue an interrupted run from its folder (runs/<name>/last.ckpt); only --epochs and --patience may change'],
+    resume: [
+      'DIR',
+      'continue an interrupted run from its folder (runs/<name>/last.ckpt); only --epochs and --patience may change',
+    ],
     ...RUN_FOLDER_OPTIONS,
     ...BACKEND_OPTIONS,
   },
@@ -529,12 +761,16 @@ export const evaluateCommand: Command = {
   summary: 'IoU, Dice and size error E of --checkpoint on a split of the data it was trained on (or --data)',
   usage: ['evaluate --checkpoint FILE [options]'],
   about: [
-    'Scores a checkpoint on one split: IoU and Dice of the thresholded prediction, and E, the mean squared error (s − g(ŷ))² of the predicted mask\'s object size. By default on the data the checkpoint records, rebuilt exactly (same images, same split), so a run\'s test numbers are reproduced; other data is said in the output.',
+    "Scores a checkpoint on one split: IoU and Dice of the thresholded prediction, and E, the mean squared error (s − g(ŷ))² of the predicted mask's object size. By default on the data the checkpoint records, rebuilt exactly (same images, same split), so a run's test numbers are reproduced; other data is said in the output.",
     'Prints one JSON line on stdout ({checkpoint, data, split, iou, dice, sizeError, count}) and a summary on stderr.',
   ],
-  options: { checkpoint: ['FILE', 'the .ckpt to score (required), e.g. runs/<name>/best.ckpt'], ...EVALUATE_DATA_OPTIONS, ...BACKEND_OPTIONS },
+  options: {
+    checkpoint: ['FILE', 'the .ckpt to score (required), e.g. runs/<name>/best.ckpt'],
+    ...EVALUATE_DATA_OPTIONS,
+    ...BACKEND_OPTIONS,
+  },
   examples: [
-    'evaluate --checkpoint runs/demo/best.ckpt                 # the demo\'s test numbers',
+    "evaluate --checkpoint runs/demo/best.ckpt                 # the demo's test numbers",
     'evaluate --checkpoint runs/demo/best.ckpt --split val',
     'evaluate --checkpoint runs/demo/best.ckpt --data synthetic --count 400 --seed 7   # 400 new images',
   ],
@@ -543,7 +779,7 @@ export const evaluateCommand: Command = {
 
 export const predictCommand: Command = {
   name: 'predict',
-  summary: 'PNG grid of --checkpoint\'s predictions on a split (outlines: green truth, red prediction, yellow both)',
+  summary: "PNG grid of --checkpoint's predictions on a split (outlines: green truth, red prediction, yellow both)",
   usage: ['predict --checkpoint FILE [options]'],
   about: [
     `Draws the first --images images of a split with the outlines of the true mask and of the checkpoint's prediction into <out>/<name>/predictions.png; ${OVERLAY_LEGEND}. The data is chosen as by evaluate: the checkpoint's own unless --data, --count or --seed say otherwise.`,
@@ -556,15 +792,20 @@ export const predictCommand: Command = {
     ...BACKEND_OPTIONS,
   },
   flagTypes: { images: 'string' },
-  examples: ['predict --checkpoint runs/demo/best.ckpt --name demo-predictions', 'predict --checkpoint runs/demo/best.ckpt --split val --images 16 --name demo-val'],
+  examples: [
+    'predict --checkpoint runs/demo/best.ckpt --name demo-predictions',
+    'predict --checkpoint runs/demo/best.ckpt --split val --images 16 --name demo-val',
+  ],
   run: cmdPredict,
 };
 
 export const infoCommand: Command = {
   name: 'info',
-  summary: 'sizeseg\'s version, Node, the backend, threads, kernels and cached data (and --data, if given)',
+  summary: "sizeseg's version, Node, the backend, threads, kernels and cached data (and --data, if given)",
   usage: ['info [options]'],
-  about: ['Prints JSON: the sizeseg version, Node and platform, the backend and its adapter, the CPU threads and kernels, the registered kernels, and what the download cache holds. With --data, also what that data loads as (so `sizeseg info --data msd` checks the downloaded copy).'],
+  about: [
+    'Prints JSON: the sizeseg version, Node and platform, the backend and its adapter, the CPU threads and kernels, the registered kernels, and what the download cache holds. With --data, also what that data loads as (so `sizeseg info --data msd` checks the downloaded copy).',
+  ],
   options: { data: ['SPEC', `${DATA_SPECS} (default: none)`], ...BACKEND_OPTIONS },
   examples: ['info', 'info --data msd', 'info --backend gpu'],
   run: cmdInfo,

@@ -4,7 +4,15 @@
  * to stderr, results to stdout, so `$(npx sizeseg data path msd-task04)` works in scripts.
  */
 import { dirname } from 'node:path';
-import { DATASET_SOURCES, cacheRoot, cacheRootOrigin, datasetSource, formatBytes, listCache, requireCachedDataset } from '../data/cache.js';
+import {
+  DATASET_SOURCES,
+  cacheRoot,
+  cacheRootOrigin,
+  datasetSource,
+  formatBytes,
+  listCache,
+  requireCachedDataset,
+} from '../data/cache.js';
 import { downloadDataset, type DownloadPhase } from '../data/download.js';
 import type { Command } from './command.js';
 import { type Options, UsageError } from './options.js';
@@ -17,12 +25,14 @@ function timeoutMs(): number | undefined {
   const raw = process.env.SIZESEG_HTTP_TIMEOUT;
   if (raw === undefined || raw === '') return undefined;
   const seconds = Number(raw);
-  if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`SIZESEG_HTTP_TIMEOUT must be a positive number of seconds, got '${raw}'.`);
+  if (!Number.isFinite(seconds) || seconds <= 0)
+    throw new UsageError(`SIZESEG_HTTP_TIMEOUT must be a positive number of seconds, got '${raw}'.`);
   return seconds * 1000;
 }
 
 function datasetName(name: string | undefined, sub: string): string {
-  if (name === undefined) throw new UsageError(`name a dataset: sizeseg data ${sub} ${Object.keys(DATASET_SOURCES).join('|')}.`);
+  if (name === undefined)
+    throw new UsageError(`name a dataset: sizeseg data ${sub} ${Object.keys(DATASET_SOURCES).join('|')}.`);
   try {
     return datasetSource(name).name;
   } catch (err) {
@@ -30,7 +40,11 @@ function datasetName(name: string | undefined, sub: string): string {
   }
 }
 
-const PHASE_LABEL: Record<DownloadPhase, string> = { download: 'downloading', verify: 'checking MD5', unpack: 'unpacking' };
+const PHASE_LABEL: Record<DownloadPhase, string> = {
+  download: 'downloading',
+  verify: 'checking MD5',
+  unpack: 'unpacking',
+};
 
 async function download(name: string, opts: Options): Promise<void> {
   const progress = new Progress({ quiet: opts.flag('quiet') });
@@ -45,7 +59,9 @@ async function download(name: string, opts: Options): Promise<void> {
     const seconds = (performance.now() - phaseStart) / 1000;
     const moved = last.done - phaseBase;
     const time = seconds < 60 ? `${seconds.toFixed(1)} s` : formatSeconds(seconds);
-    progress.line(`${PHASE_LABEL[phase]}: ${formatBytes(last.done)} in ${time}${seconds > 0 ? ` (${formatBytes(moved / seconds)}/s)` : ''}`);
+    progress.line(
+      `${PHASE_LABEL[phase]}: ${formatBytes(last.done)} in ${time}${seconds > 0 ? ` (${formatBytes(moved / seconds)}/s)` : ''}`,
+    );
     phase = undefined;
   };
   const from = opts.optionalString('from');
@@ -72,7 +88,9 @@ async function download(name: string, opts: Options): Promise<void> {
     },
   });
   if (result.action === 'cached') {
-    console.log(`${name} is already in the cache (MD5 ${result.md5} verified): ${result.path}; nothing to do (delete ${dirname(result.path)} to fetch it again).`);
+    console.log(
+      `${name} is already in the cache (MD5 ${result.md5} verified): ${result.path}; nothing to do (delete ${dirname(result.path)} to fetch it again).`,
+    );
     return;
   }
   finishPhase();
@@ -89,8 +107,10 @@ function list(): void {
     if (e.state === 'ready') parts.push(`ready    ${formatBytes(e.bytes).padStart(9)} in ${e.files} files  ${e.path}`);
     else if (e.state === 'partial') parts.push(`not unpacked yet (run sizeseg data download ${e.name})`);
     else parts.push(`not downloaded (sizeseg data download ${e.name})`);
-    if (e.archiveBytes !== undefined) parts.push(`\n${''.padEnd(12)} archive  ${formatBytes(e.archiveBytes).padStart(9)}`);
-    if (e.partBytes !== undefined) parts.push(`\n${''.padEnd(12)} interrupted download ${formatBytes(e.partBytes)} (resumed by the next download)`);
+    if (e.archiveBytes !== undefined)
+      parts.push(`\n${''.padEnd(12)} archive  ${formatBytes(e.archiveBytes).padStart(9)}`);
+    if (e.partBytes !== undefined)
+      parts.push(`\n${''.padEnd(12)} interrupted download ${formatBytes(e.partBytes)} (resumed by the next download)`);
     console.log(parts.join(' '));
   }
 }
@@ -122,11 +142,19 @@ export const dataCommand: Command = {
     'The data is CC-BY-SA 4.0: cite Simpson et al. 2019 (arXiv:1902.09063) and Antonelli et al. 2022 (Nature Communications 13:4128).',
   ],
   options: {
-    from: ['URL|FILE', 'download: another mirror, or an archive already on disk (verified, then unpacked; never changed)'],
+    from: [
+      'URL|FILE',
+      'download: another mirror, or an archive already on disk (verified, then unpacked; never changed)',
+    ],
     md5: ['HEX', 'download: the MD5 to expect instead of the published one (a mirror that repackages)'],
     quiet: ['', 'no progress output'],
   },
-  examples: ['data download msd-task04', 'data download msd-task04 --from ~/Downloads/Task04_Hippocampus.tar', 'data list', 'data path msd-task04'],
+  examples: [
+    'data download msd-task04',
+    'data download msd-task04 --from ~/Downloads/Task04_Hippocampus.tar',
+    'data list',
+    'data path msd-task04',
+  ],
   positionals: true,
   run: async (opts, positionals) => cmdData(positionals, opts),
 };

@@ -28,7 +28,14 @@ import { requireCachedDataset } from '../data/cache.js';
 import { EXPERIMENT_SYNTHETIC_COUNT, syntheticNotes } from './experimentData.js';
 import { Progress } from './progress.js';
 
-const RUNNERS = { fig3: runFig3, fig5: runFig5, fig6: runFig5, fig7: runFig7, beyond: runBeyond, control: runControl } as const;
+const RUNNERS = {
+  fig3: runFig3,
+  fig5: runFig5,
+  fig6: runFig5,
+  fig7: runFig7,
+  beyond: runBeyond,
+  control: runControl,
+} as const;
 export const EXPERIMENT_USAGE =
   'usage: npm run experiment -- NAME [--preset quick|paper|smoke] [--data SPEC] [--seeds N] [--out DIR] [--backend cpu|gpu] [--quiet]\n' +
   `  NAME: ${Object.keys(RUNNERS).join(' | ')} | remedies | mechanism (fig6 is the same run as fig5; control: Fig. 7 with true vs shuffled size labels)\n` +
@@ -36,7 +43,7 @@ export const EXPERIMENT_USAGE =
   '            fig7 also takes paper-smoke (the paper protocol in miniature). fig7 --preset paper is resumable: run the\n' +
   '            same command again to continue after an interruption (see docs/results.md)\n' +
   '  --dry-run fig7 --preset paper|paper-smoke: list the runs and their state, estimate the time, train nothing\n' +
-  '  remedies --preset paper|paper-smoke: size training remedies from fig7\'s pre-trained networks (issue 23; resumable, --dry-run);\n' +
+  "  remedies --preset paper|paper-smoke: size training remedies from fig7's pre-trained networks (issue 23; resumable, --dry-run);\n" +
   '            mechanism --preset paper|paper-smoke: where size training changes the masks, from the networks remedies left\n' +
   "  --data    msd (default): the real hippocampus slices as 'npx sizeseg data download msd-task04' caches them (once,\n" +
   '            about 27 MB); msd:DIR or prepared:DIR: a folder of them; synthetic: generated images (tests the code,\n' +
@@ -46,7 +53,7 @@ export const EXPERIMENT_USAGE =
   '            paper), so its test slices are another sample and your numbers differ from the documented ones in\n' +
   '            their digits. That prepared folder (prepared:DIR, with its meta.json) is not part of sizeseg.\n' +
   `  --count   images to generate with --data synthetic (default ${EXPERIMENT_SYNTHETIC_COUNT})\n` +
-  '  --seeds   seeds per m for fig7 / beyond / control (default: the preset\'s)\n' +
+  "  --seeds   seeds per m for fig7 / beyond / control (default: the preset's)\n" +
   '  --out     root folder of the outputs (default runs)\n' +
   '  --backend where the networks train: cpu, or gpu (WebGPU; the losses stay on the host); default $SIZESEG_BACKEND or cpu\n' +
   '  --replot  redraw the SVGs of an earlier run from its JSON (fig5, fig7, beyond) without training; for fig7 --preset paper\n' +
@@ -64,13 +71,19 @@ function replot(name: string, out: string, preset: string): string[] {
     const jsonPath = join(dir, `${name}-${preset}.json`);
     if (!existsSync(jsonPath)) throw new Error(`--replot: ${jsonPath} does not exist; run the experiment first.`);
     const summary = JSON.parse(readFileSync(jsonPath, 'utf8')) as never;
-    return Object.entries(name === 'remedies' ? remediesViews(summary) : fig7PaperViews(summary)).map(([file, text]) => {
-      writeFileSync(join(dir, file), text);
-      return join(dir, file);
-    });
+    return Object.entries(name === 'remedies' ? remediesViews(summary) : fig7PaperViews(summary)).map(
+      ([file, text]) => {
+        writeFileSync(join(dir, file), text);
+        return join(dir, file);
+      },
+    );
   }
   const base = name === 'fig6' ? 'fig5' : name;
-  const plots: Record<string, (s: never) => Record<string, string>> = { fig5: plotFig5, fig7: plotFig7, beyond: plotBeyond };
+  const plots: Record<string, (s: never) => Record<string, string>> = {
+    fig5: plotFig5,
+    fig7: plotFig7,
+    beyond: plotBeyond,
+  };
   const plot = plots[base];
   if (!plot) throw new Error(`--replot: nothing to redraw for '${name}' (fig5, fig7, beyond).`);
   const dir = resolve(out, `${base}-${preset}`);
@@ -88,7 +101,18 @@ export async function experimentMain(argv: string[]): Promise<number> {
   try {
     parsed = parseArgs({
       args: argv,
-      options: { preset: { type: 'string' }, data: { type: 'string' }, seeds: { type: 'string' }, out: { type: 'string' }, backend: { type: 'string' }, quiet: { type: 'boolean' }, replot: { type: 'boolean' }, 'dry-run': { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, count: { type: 'string' } },
+      options: {
+        preset: { type: 'string' },
+        data: { type: 'string' },
+        seeds: { type: 'string' },
+        out: { type: 'string' },
+        backend: { type: 'string' },
+        quiet: { type: 'boolean' },
+        replot: { type: 'boolean' },
+        'dry-run': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+        count: { type: 'string' },
+      },
       allowPositionals: true,
     });
   } catch (e) {
@@ -103,19 +127,27 @@ export async function experimentMain(argv: string[]): Promise<number> {
   const name = positionals[0];
   const run = name !== undefined && name in RUNNERS ? RUNNERS[name as keyof typeof RUNNERS] : undefined;
   if (!run && name !== 'remedies' && name !== 'mechanism') {
-    process.stderr.write(`experiment: ${name ? `unknown experiment '${name}'` : 'name an experiment'}.\n${EXPERIMENT_USAGE}`);
+    process.stderr.write(
+      `experiment: ${name ? `unknown experiment '${name}'` : 'name an experiment'}.\n${EXPERIMENT_USAGE}`,
+    );
     return 2;
   }
   const presetName = values.preset ?? 'quick';
   // fig7 --preset paper / paper-smoke: the resumable paper-scale protocol
-  const fig7Protocol = name === 'fig7' && presetName in FIG7_PROTOCOLS ? FIG7_PROTOCOLS[presetName as Fig7ProtocolName] : undefined;
-  const remediesProtocol = (name === 'remedies' || name === 'mechanism') && presetName in REMEDIES_PROTOCOLS ? REMEDIES_PROTOCOLS[presetName as RemediesProtocolName] : undefined;
+  const fig7Protocol =
+    name === 'fig7' && presetName in FIG7_PROTOCOLS ? FIG7_PROTOCOLS[presetName as Fig7ProtocolName] : undefined;
+  const remediesProtocol =
+    (name === 'remedies' || name === 'mechanism') && presetName in REMEDIES_PROTOCOLS
+      ? REMEDIES_PROTOCOLS[presetName as RemediesProtocolName]
+      : undefined;
   if ((name === 'remedies' || name === 'mechanism') && !remediesProtocol) {
     process.stderr.write(`experiment: ${name} takes --preset paper or paper-smoke, got '${presetName}'.\n`);
     return 2;
   }
   if (!(presetName in PRESETS) && !fig7Protocol && !remediesProtocol) {
-    process.stderr.write(`experiment: unknown preset '${presetName}' (quick, paper or smoke${name === 'fig7' ? ', or paper-smoke' : ''}).\n`);
+    process.stderr.write(
+      `experiment: unknown preset '${presetName}' (quick, paper or smoke${name === 'fig7' ? ', or paper-smoke' : ''}).\n`,
+    );
     return 2;
   }
   if (values['dry-run'] && !fig7Protocol && !remediesProtocol) {
@@ -145,7 +177,9 @@ export async function experimentMain(argv: string[]): Promise<number> {
   if (values.count !== undefined) {
     count = Number(values.count);
     if (!Number.isInteger(count) || count < 1 || count > 200_000) {
-      process.stderr.write(`experiment: --count must be an integer from 1 to 200000 (images to generate with --data synthetic), got '${values.count}'.\n`);
+      process.stderr.write(
+        `experiment: --count must be an integer from 1 to 200000 (images to generate with --data synthetic), got '${values.count}'.\n`,
+      );
       return 2;
     }
   }
@@ -155,7 +189,9 @@ export async function experimentMain(argv: string[]): Promise<number> {
   }
   const dataSpec = values.data ?? 'msd';
   if (count !== undefined && dataSpec !== 'synthetic') {
-    process.stderr.write(`experiment: --count is for --data synthetic (how many images to generate); the real data is used whole.\n`);
+    process.stderr.write(
+      `experiment: --count is for --data synthetic (how many images to generate); the real data is used whole.\n`,
+    );
     return 2;
   }
   // the downloaded copy is the default: without it, say how to get it before anything starts (fig3 needs no data)
@@ -163,7 +199,9 @@ export async function experimentMain(argv: string[]): Promise<number> {
     try {
       requireCachedDataset('msd-task04');
     } catch (e) {
-      process.stderr.write(`experiment: ${(e as Error).message.replace(/\.$/, '')}, or --data synthetic to try the code on generated images.\n`);
+      process.stderr.write(
+        `experiment: ${(e as Error).message.replace(/\.$/, '')}, or --data synthetic to try the code on generated images.\n`,
+      );
       return 1;
     }
   }
@@ -177,7 +215,9 @@ export async function experimentMain(argv: string[]): Promise<number> {
       return 1;
     }
     const info = backendInstance('gpu').info();
-    progress.line(`backend: gpu — ${String(info.mode)}${info.adapter ? `, ${JSON.stringify(info.adapter)}` : ''}; the networks run on the device, the losses on the host`);
+    progress.line(
+      `backend: gpu — ${String(info.mode)}${info.adapter ? `, ${JSON.stringify(info.adapter)}` : ''}; the networks run on the device, the losses on the host`,
+    );
   }
   // the paper-scale fig7 reads its own protocol, not the preset (paper-smoke has none: smoke stands in)
   let preset = PRESETS[(presetName in PRESETS ? presetName : 'smoke') as PresetName];
@@ -187,8 +227,17 @@ export async function experimentMain(argv: string[]): Promise<number> {
   if (synthetic) {
     // the presets' notes describe the real slices: say what synthetic means here (experimentData.ts)
     const ms = name === 'fig7' ? preset.fig7.ms : name === 'beyond' ? preset.beyond.ms : [];
-    preset = { ...preset, notes: syntheticNotes(preset.notes, generated, { train: preset.trainPool, val: preset.valCount, test: preset.testCount }, ms) };
-    if (protocol) protocol = { ...protocol, notes: syntheticNotes(protocol.notes, generated, protocol.pools, protocol.ms) };
+    preset = {
+      ...preset,
+      notes: syntheticNotes(
+        preset.notes,
+        generated,
+        { train: preset.trainPool, val: preset.valCount, test: preset.testCount },
+        ms,
+      ),
+    };
+    if (protocol)
+      protocol = { ...protocol, notes: syntheticNotes(protocol.notes, generated, protocol.pools, protocol.ms) };
   }
   const ctx: ExperimentContext = {
     preset,
@@ -199,20 +248,32 @@ export async function experimentMain(argv: string[]): Promise<number> {
     ...(seeds !== undefined ? { seeds } : {}),
     ...(synthetic ? { syntheticCount: generated } : {}),
   };
-  const result = name === 'mechanism' ? await runMechanism(ctx, remediesProtocol!)
-    : remediesProtocol ? await runRemedies(ctx, remediesProtocol, { dryRun: values['dry-run'] ?? false })
-    : protocol ? await runFig7Paper(ctx, protocol, { dryRun: values['dry-run'] ?? false }) : await run!(ctx);
+  const result =
+    name === 'mechanism'
+      ? await runMechanism(ctx, remediesProtocol!)
+      : remediesProtocol
+        ? await runRemedies(ctx, remediesProtocol, { dryRun: values['dry-run'] ?? false })
+        : protocol
+          ? await runFig7Paper(ctx, protocol, { dryRun: values['dry-run'] ?? false })
+          : await run!(ctx);
   ctx.progress.line(`results: ${result.dir}/`);
   return 0;
 }
 
 const isMain = process.argv[1] !== undefined && /experiment\.[cm]?[jt]s$/.test(process.argv[1]);
 if (isMain) {
-  experimentMain(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (err: unknown) => {
-    process.stderr.write(`experiment: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exitCode = 1;
-  }).finally(() => {
-    // a WebGPU device keeps Node alive until it is destroyed (here, not in experimentMain, which tests call repeatedly)
-    disposeBackends();
-  });
+  experimentMain(process.argv.slice(2))
+    .then(
+      (code) => {
+        process.exitCode = code;
+      },
+      (err: unknown) => {
+        process.stderr.write(`experiment: ${err instanceof Error ? err.message : String(err)}\n`);
+        process.exitCode = 1;
+      },
+    )
+    .finally(() => {
+      // a WebGPU device keeps Node alive until it is destroyed (here, not in experimentMain, which tests call repeatedly)
+      disposeBackends();
+    });
 }

@@ -19,10 +19,13 @@ export async function cmdExport(opts: Options): Promise<void> {
   checkOutput(out, ckpt, opts.flag('overwrite'));
   const loaded = readCheckpoint(ckpt);
   const model = resunetOf(loaded, ckpt);
-  const levels = model.config.widths.length, factor = 2 ** (levels - 1);
+  const levels = model.config.widths.length,
+    factor = 2 ** (levels - 1);
   if (height % factor !== 0 || width % factor !== 0) {
     const round = (v: number) => Math.max(factor, Math.round(v / factor) * factor);
-    throw new UsageError(`--size ${height}x${width}: the network of ${ckpt} has ${levels} levels, so height and width must be multiples of ${factor}; pass the size it was trained on, e.g. --size ${round(height)}x${round(width)}.`);
+    throw new UsageError(
+      `--size ${height}x${width}: the network of ${ckpt} has ${levels} levels, so height and width must be multiples of ${factor}; pass the size it was trained on, e.g. --size ${round(height)}x${round(width)}.`,
+    );
   }
   let bytes: Uint8Array;
   try {
@@ -50,20 +53,30 @@ export async function cmdExport(opts: Options): Promise<void> {
 function sizeOption(raw: string | undefined): { height: number; width: number } {
   if (raw === undefined) return { ...DEFAULT_ONNX_SIZE };
   const m = /^(\d+)[x×](\d+)$/.exec(raw.trim());
-  const height = m ? Number(m[1]) : NaN, width = m ? Number(m[2]) : NaN;
+  const height = m ? Number(m[1]) : NaN,
+    width = m ? Number(m[2]) : NaN;
   if (!(height >= 1 && width >= 1 && height <= 8192 && width <= 8192)) {
-    throw new UsageError(`--size must be HEIGHTxWIDTH in pixels (each 1 to 8192), got '${raw}' (e.g. --size 48x32, the size sizeseg's data has).`);
+    throw new UsageError(
+      `--size must be HEIGHTxWIDTH in pixels (each 1 to 8192), got '${raw}' (e.g. --size 48x32, the size sizeseg's data has).`,
+    );
   }
   return { height, width };
 }
 
 /** The output must be a new file (or --overwrite) in an existing folder, and never the checkpoint itself. */
 function checkOutput(out: string, ckpt: string, overwrite: boolean): void {
-  if (resolve(out) === resolve(ckpt)) throw new UsageError(`--onnx ${out} is the checkpoint itself; pass another file, e.g. --onnx ${join(dirname(out), 'model.onnx')}.`);
+  if (resolve(out) === resolve(ckpt))
+    throw new UsageError(
+      `--onnx ${out} is the checkpoint itself; pass another file, e.g. --onnx ${join(dirname(out), 'model.onnx')}.`,
+    );
   const folder = dirname(resolve(out));
-  if (!existsSync(folder) || !statSync(folder).isDirectory()) throw new UsageError(`--onnx ${out}: the folder ${dirname(out)} does not exist; create it or pass a path in an existing folder.`);
+  if (!existsSync(folder) || !statSync(folder).isDirectory())
+    throw new UsageError(
+      `--onnx ${out}: the folder ${dirname(out)} does not exist; create it or pass a path in an existing folder.`,
+    );
   if (!existsSync(out)) return;
-  if (statSync(out).isDirectory()) throw new UsageError(`--onnx ${out} is a folder; pass a file name, e.g. --onnx ${join(out, 'model.onnx')}.`);
+  if (statSync(out).isDirectory())
+    throw new UsageError(`--onnx ${out} is a folder; pass a file name, e.g. --onnx ${join(out, 'model.onnx')}.`);
   if (!overwrite) throw new UsageError(`--onnx ${out} exists; pass --overwrite to replace it, or another file name.`);
 }
 
@@ -81,7 +94,10 @@ function resunetOf(loaded: LoadedCheckpoint, ckpt: string): ResUNet {
   try {
     model.loadStateDict(loaded.state);
   } catch (err) {
-    const why = (err as Error).message.replace(/^loadStateDict: /, '').replace(/\. Build the model with .*$/, '').replace(/\.$/, '');
+    const why = (err as Error).message
+      .replace(/^loadStateDict: /, '')
+      .replace(/\. Build the model with .*$/, '')
+      .replace(/\.$/, '');
     throw new Error(`checkpoint ${ckpt} does not hold a ResUNet of widths ${widths.join(',')} (${why}); ${fix}.`);
   }
   return model;
@@ -103,7 +119,8 @@ function checkpointMetadata(loaded: LoadedCheckpoint, ckpt: string): Record<stri
   if (existsSync(runConfig)) {
     try {
       const run = JSON.parse(readFileSync(runConfig, 'utf8')) as Record<string, unknown>;
-      if (JSON.stringify(run['widths']) === JSON.stringify(config['widths'])) meta['sizeseg.run_config'] = JSON.stringify(run);
+      if (JSON.stringify(run['widths']) === JSON.stringify(config['widths']))
+        meta['sizeseg.run_config'] = JSON.stringify(run);
     } catch {
       // not a run folder's settings: the checkpoint's own record stands alone
     }
@@ -121,11 +138,17 @@ export const exportCommand: Command = {
   options: {
     checkpoint: ['FILE', 'the .ckpt to export (required), e.g. runs/<name>/best.ckpt'],
     onnx: ['FILE', 'the .onnx file to write (required); an existing file is refused without --overwrite'],
-    size: ['HxW', `the input images' height and width, as trained (default ${DEFAULT_ONNX_SIZE.height}x${DEFAULT_ONNX_SIZE.width}, the size of sizeseg's data)`],
+    size: [
+      'HxW',
+      `the input images' height and width, as trained (default ${DEFAULT_ONNX_SIZE.height}x${DEFAULT_ONNX_SIZE.width}, the size of sizeseg's data)`,
+    ],
     overwrite: ['', 'replace an existing --onnx file'],
     quiet: ['', 'no message on stderr'],
   },
   flagTypes: { onnx: 'string', size: 'string' },
-  examples: ['export --checkpoint runs/demo/best.ckpt --onnx demo.onnx', 'export --checkpoint runs/demo/best.ckpt --onnx demo-64x64.onnx --size 64x64'],
+  examples: [
+    'export --checkpoint runs/demo/best.ckpt --onnx demo.onnx',
+    'export --checkpoint runs/demo/best.ckpt --onnx demo-64x64.onnx --size 64x64',
+  ],
   run: (opts) => cmdExport(opts),
 };

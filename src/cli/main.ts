@@ -18,11 +18,23 @@ import { Options, UsageError, parseCommandLine, type FlagType } from './options.
 import { sizesegVersion } from './version.js';
 
 /** The commands, in the order `sizeseg --help` lists them. */
-export const COMMANDS: readonly Command[] = [demoCommand, pretrainCommand, sizetrainCommand, evaluateCommand, predictCommand, exportCommand, infoCommand, dataCommand];
+export const COMMANDS: readonly Command[] = [
+  demoCommand,
+  pretrainCommand,
+  sizetrainCommand,
+  evaluateCommand,
+  predictCommand,
+  exportCommand,
+  infoCommand,
+  dataCommand,
+];
 
 function findCommand(name: string): Command {
   const command = COMMANDS.find((c) => c.name === name);
-  if (!command) throw new UsageError(`unknown command '${name}'; commands: ${COMMANDS.map((c) => c.name).join(', ')}. Run 'sizeseg --help'.`);
+  if (!command)
+    throw new UsageError(
+      `unknown command '${name}'; commands: ${COMMANDS.map((c) => c.name).join(', ')}. Run 'sizeseg --help'.`,
+    );
   return command;
 }
 
@@ -37,7 +49,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (args.command === 'help') {
       const [name, extra] = args.positionals;
       if (extra !== undefined) throw new UsageError(`'sizeseg help' takes one command, e.g. sizeseg help ${name}.`);
-      process.stdout.write(name === undefined ? globalHelp(COMMANDS, sizesegVersion()) : commandHelp(findCommand(name)));
+      process.stdout.write(
+        name === undefined ? globalHelp(COMMANDS, sizesegVersion()) : commandHelp(findCommand(name)),
+      );
       return 0;
     }
     if (args.command === undefined) {
@@ -51,10 +65,17 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     for (const [flag, value] of Object.entries(args.values)) {
       if (value !== undefined && !(flag in command.options)) {
-        throw new UsageError(`--${flag} is not an option of '${command.name}'; its options: ${Object.keys(command.options).map((f) => `--${f}`).join(', ')} (sizeseg ${command.name} --help says what they do).`);
+        throw new UsageError(
+          `--${flag} is not an option of '${command.name}'; its options: ${Object.keys(command.options)
+            .map((f) => `--${f}`)
+            .join(', ')} (sizeseg ${command.name} --help says what they do).`,
+        );
       }
     }
-    if (!command.positionals && args.positionals.length > 0) throw new UsageError(`unexpected argument '${args.positionals[0]}'; options start with --, e.g. --data synthetic.`);
+    if (!command.positionals && args.positionals.length > 0)
+      throw new UsageError(
+        `unexpected argument '${args.positionals[0]}'; options start with --, e.g. --data synthetic.`,
+      );
     return (await command.run(new Options(args.values), args.positionals)) ?? 0;
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);

@@ -48,15 +48,25 @@ export interface ParsedArgs {
 }
 
 /** `extraTypes`: flags only some command has (`Command.flagTypes`), parsed like FLAGS. */
-export function parseCommandLine(argv: readonly string[], extraTypes: Readonly<Record<string, FlagType>> = {}): ParsedArgs {
+export function parseCommandLine(
+  argv: readonly string[],
+  extraTypes: Readonly<Record<string, FlagType>> = {},
+): ParsedArgs {
   const table: Record<string, { type: FlagType; short?: string }> = { ...FLAGS };
   for (const [flag, type] of Object.entries(extraTypes)) table[flag] = { type };
   try {
-    const { values, positionals } = parseArgs({ args: [...argv], options: table, allowPositionals: true, strict: true });
+    const { values, positionals } = parseArgs({
+      args: [...argv],
+      options: table,
+      allowPositionals: true,
+      strict: true,
+    });
     return { command: positionals[0], positionals: positionals.slice(1), values: values as ParsedArgs['values'] };
   } catch (err) {
     const command = argv[0] !== undefined && !argv[0].startsWith('-') ? argv[0] : undefined;
-    throw new UsageError(`${(err as Error).message.replace(/\. To specify.*$/s, '')}. Run 'sizeseg ${command ? `${command} ` : ''}--help' for the list of options.`);
+    throw new UsageError(
+      `${(err as Error).message.replace(/\. To specify.*$/s, '')}. Run 'sizeseg ${command ? `${command} ` : ''}--help' for the list of options.`,
+    );
   }
 }
 
@@ -65,7 +75,15 @@ export function parseCommandLine(argv: readonly string[], extraTypes: Readonly<R
  * would not fit in memory (or the run would not end), which otherwise fails late with an unhelpful message.
  */
 const INT_LIMITS: Record<string, number> = {
-  count: 200_000, images: 10_000, m: 200_000, samples: 1000, epochs: 100_000, patience: 100_000, batch: 4096, seed: 2 ** 31 - 1, threads: 64,
+  count: 200_000,
+  images: 10_000,
+  m: 200_000,
+  samples: 1000,
+  epochs: 100_000,
+  patience: 100_000,
+  batch: 4096,
+  seed: 2 ** 31 - 1,
+  threads: 64,
 };
 const LIMIT_REASON: Record<string, string> = {
   images: 'one PNG holds them all',
@@ -106,9 +124,15 @@ export class Options {
     const raw = this.values[flag];
     if (raw === undefined) return fallback;
     const n = Number(raw);
-    if (!Number.isInteger(n) || n < min) throw new UsageError(`--${flag} must be an integer ≥ ${min}, got '${String(raw)}' (e.g. --${flag} ${Math.max(min, fallback)}).`);
+    if (!Number.isInteger(n) || n < min)
+      throw new UsageError(
+        `--${flag} must be an integer ≥ ${min}, got '${String(raw)}' (e.g. --${flag} ${Math.max(min, fallback)}).`,
+      );
     const max = INT_LIMITS[flag];
-    if (max !== undefined && n > max) throw new UsageError(`--${flag} must be at most ${max}, got '${String(raw)}' (${LIMIT_REASON[flag] ?? 'larger values do not fit in memory'}).`);
+    if (max !== undefined && n > max)
+      throw new UsageError(
+        `--${flag} must be at most ${max}, got '${String(raw)}' (${LIMIT_REASON[flag] ?? 'larger values do not fit in memory'}).`,
+      );
     return n;
   }
 
@@ -116,33 +140,42 @@ export class Options {
     const raw = this.values[flag];
     if (raw === undefined) return fallback;
     const n = Number(raw);
-    if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${flag} must be a positive number, got '${String(raw)}' (e.g. --${flag} ${fallback}).`);
+    if (!Number.isFinite(n) || n <= 0)
+      throw new UsageError(`--${flag} must be a positive number, got '${String(raw)}' (e.g. --${flag} ${fallback}).`);
     return n;
   }
 
   choice<T extends string>(flag: string, choices: readonly T[], fallback: T): T {
     const raw = this.values[flag];
     if (raw === undefined) return fallback;
-    if (!choices.includes(raw as T)) throw new UsageError(`--${flag} must be one of ${choices.join(', ')}, got '${String(raw)}'.`);
+    if (!choices.includes(raw as T))
+      throw new UsageError(`--${flag} must be one of ${choices.join(', ')}, got '${String(raw)}'.`);
     return raw as T;
   }
 
   widths(fallback: readonly number[]): number[] {
     const raw = this.values.widths;
     if (raw === undefined) return [...fallback];
-    const list = String(raw).split(',').map((s) => Number(s.trim()));
+    const list = String(raw)
+      .split(',')
+      .map((s) => Number(s.trim()));
     if (list.length === 0 || list.some((w) => !Number.isInteger(w) || w < 1)) {
-      throw new UsageError(`--widths must be a comma-separated list of positive integers, got '${String(raw)}' (e.g. --widths 16,32,64,128).`);
+      throw new UsageError(
+        `--widths must be a comma-separated list of positive integers, got '${String(raw)}' (e.g. --widths 16,32,64,128).`,
+      );
     }
     if (list.length > MAX_LEVELS || list.some((w) => w > MAX_WIDTH)) {
-      throw new UsageError(`--widths allows at most ${MAX_LEVELS} levels of at most ${MAX_WIDTH} channels, got '${String(raw)}' (the weights must fit in memory; e.g. --widths 16,32,64,128).`);
+      throw new UsageError(
+        `--widths allows at most ${MAX_LEVELS} levels of at most ${MAX_WIDTH} channels, got '${String(raw)}' (the weights must fit in memory; e.g. --widths 16,32,64,128).`,
+      );
     }
     return list;
   }
 
   required(flag: string, example: string): string {
     const v = this.values[flag];
-    if (typeof v !== 'string' || v === '') throw new UsageError(`--${flag} is required here, e.g. --${flag} ${example}.`);
+    if (typeof v !== 'string' || v === '')
+      throw new UsageError(`--${flag} is required here, e.g. --${flag} ${example}.`);
     return v;
   }
 }

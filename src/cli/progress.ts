@@ -37,7 +37,9 @@ export class Progress {
     const elapsed = (now - this.started) / 1000;
     const eta = step > 0 ? (elapsed / step) * (steps - step) : 0;
     const bar = '█'.repeat(filled) + '░'.repeat(width - filled);
-    this.stream.write(`\r${label} ${bar} ${String(step).padStart(String(steps).length)}/${steps} loss ${loss.toFixed(4)} ETA ${formatSeconds(eta)}\x1b[K`);
+    this.stream.write(
+      `\r${label} ${bar} ${String(step).padStart(String(steps).length)}/${steps} loss ${loss.toFixed(4)} ETA ${formatSeconds(eta)}\x1b[K`,
+    );
     this.drawn = true;
   }
 
@@ -58,7 +60,9 @@ export class Progress {
       const filled = Math.min(width, Math.round((done / total) * width));
       const eta = bytesPerSecond > 0 ? (total - done) / bytesPerSecond : Number.POSITIVE_INFINITY;
       const bar = '█'.repeat(filled) + '░'.repeat(width - filled);
-      this.stream.write(`\r${label} ${bar} ${formatBytes(done)}/${formatBytes(total)} ${rate} ETA ${formatSeconds(eta)}\x1b[K`);
+      this.stream.write(
+        `\r${label} ${bar} ${formatBytes(done)}/${formatBytes(total)} ${rate} ETA ${formatSeconds(eta)}\x1b[K`,
+      );
     }
     this.drawn = true;
   }
@@ -76,5 +80,7 @@ export function formatSeconds(s: number): string {
   if (!Number.isFinite(s)) return '--';
   if (s < 60) return `${s.toFixed(0)}s`;
   const m = Math.floor(s / 60);
-  return m < 60 ? `${m}m${String(Math.round(s - m * 60)).padStart(2, '0')}s` : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+  return m < 60
+    ? `${m}m${String(Math.round(s - m * 60)).padStart(2, '0')}s`
+    : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }

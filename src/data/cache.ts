@@ -83,7 +83,9 @@ export function cacheRootOrigin(env: Record<string, string | undefined> = proces
 export function datasetSource(name: string): DatasetSource {
   const source = DATASET_SOURCES[name];
   if (!source) {
-    throw new Error(`unknown dataset '${name}'; known: ${Object.keys(DATASET_SOURCES).join(', ')} (e.g. sizeseg data download msd-task04).`);
+    throw new Error(
+      `unknown dataset '${name}'; known: ${Object.keys(DATASET_SOURCES).join(', ')} (e.g. sizeseg data download msd-task04).`,
+    );
   }
   return source;
 }

@@ -152,7 +152,9 @@ export function selectAnnotated(ds: SegDataset, m: number, rng: Rng): number[] {
   const train = indicesOf(ds, 'train');
   if (!Number.isInteger(m) || m < 0) throw new Error(`selectAnnotated: m must be a non-negative integer, got ${m}.`);
   if (m > train.length) {
-    throw new Error(`selectAnnotated: asked for ${m} annotated images but the training split has only ${train.length}.`);
+    throw new Error(
+      `selectAnnotated: asked for ${m} annotated images but the training split has only ${train.length}.`,
+    );
   }
   // Partial Fisher–Yates: the first m of a uniformly random permutation.
   const pool = [...train];
@@ -166,7 +168,10 @@ export function selectAnnotated(ds: SegDataset, m: number, rng: Rng): number[] {
 }
 
 /** Fractions of a 70/10/20 split rounded to counts that add up to `n`. */
-export function splitCounts(n: number, fractions: readonly [number, number, number] = [0.7, 0.1, 0.2]): [number, number, number] {
+export function splitCounts(
+  n: number,
+  fractions: readonly [number, number, number] = [0.7, 0.1, 0.2],
+): [number, number, number] {
   const train = Math.round(n * fractions[0]);
   const val = Math.min(n - train, Math.round(n * fractions[1]));
   return [train, val, n - train - val];
@@ -203,7 +208,10 @@ export function subsetDataset(ds: SegDataset, count: number | undefined, seed: n
   if (count === undefined || count >= ds.count) return ds;
   if (!Number.isInteger(count) || count < 1) throw new Error(`count must be a positive integer, got ${count}.`);
   const rng = new Rng(seed ^ 0x5eed5);
-  const keep = rng.shuffle(Array.from({ length: ds.count }, (_, i) => i)).slice(0, count).sort((a, b) => a - b);
+  const keep = rng
+    .shuffle(Array.from({ length: ds.count }, (_, i) => i))
+    .slice(0, count)
+    .sort((a, b) => a - b);
   return takeIndices(ds, keep, `${ds.source}; seeded subset of ${count} of ${ds.count} images (seed ${seed})`);
 }
 
@@ -225,7 +233,17 @@ export function takeIndices(ds: SegDataset, keep: readonly number[], source = ds
     if (volumeId && ds.volumeId) volumeId[i] = ds.volumeId[k] as number;
     if (sliceIndex && ds.sliceIndex) sliceIndex[i] = ds.sliceIndex[k] as number;
   });
-  const out: SegDataset = { name: ds.name, height: ds.height, width: ds.width, count: n, images, masks, sizes, split, source };
+  const out: SegDataset = {
+    name: ds.name,
+    height: ds.height,
+    width: ds.width,
+    count: n,
+    images,
+    masks,
+    sizes,
+    split,
+    source,
+  };
   if (volumeId) out.volumeId = volumeId;
   if (sliceIndex) out.sliceIndex = sliceIndex;
   return out;
@@ -236,7 +254,13 @@ export function takeIndices(ds: SegDataset, keep: readonly number[], source = ds
  * image NOT background, `+Infinity` without background (the estimators' `g`, src/estimators/objectSize.ts).
  * `scratch` (length ≥ H·W) avoids an allocation per mask.
  */
-export function maskSize(mask: Uint8Array, H: number, W: number, offset = 0, scratch: Int32Array = new Int32Array(H * W)): number {
+export function maskSize(
+  mask: Uint8Array,
+  H: number,
+  W: number,
+  offset = 0,
+  scratch: Int32Array = new Int32Array(H * W),
+): number {
   return objectSizeUnchecked(mask, offset, H, W, scratch);
 }
 

@@ -104,7 +104,9 @@ function fileSize(path: string): number {
 export function describeFsError(err: unknown, path: string, doing: string): Error {
   const e = err as NodeJS.ErrnoException;
   if (e?.code === 'ENOSPC' || e?.code === 'EDQUOT') {
-    return new DownloadError(`the disk is full (${e.code}) while ${doing} ${path}; free some space, or set SIZESEG_HOME to a folder on a disk with room, and run the command again.`);
+    return new DownloadError(
+      `the disk is full (${e.code}) while ${doing} ${path}; free some space, or set SIZESEG_HOME to a folder on a disk with room, and run the command again.`,
+    );
   }
   if (e?.code === 'EACCES' || e?.code === 'EPERM' || e?.code === 'EROFS') {
     return new DownloadError(`cannot write ${path} (${e.code}); set SIZESEG_HOME to a writable folder.`);
@@ -123,16 +125,25 @@ function checkFreeSpace(folder: string, bytes: number, what: string): void {
     return; // not every file system reports it; the write itself will say ENOSPC
   }
   if (free < bytes) {
-    throw new DownloadError(`not enough disk space for ${what}: needs ${formatBytes(bytes)}, ${formatBytes(free)} free in ${folder}; free some space or set SIZESEG_HOME to a folder on another disk.`);
+    throw new DownloadError(
+      `not enough disk space for ${what}: needs ${formatBytes(bytes)}, ${formatBytes(free)} free in ${folder}; free some space or set SIZESEG_HOME to a folder on another disk.`,
+    );
   }
 }
 
 /** Sends one GET; resolves with the response headers in, rejects on network errors and the idle timeout. */
-function get(url: URL, headers: Record<string, string>, timeoutMs: number): Promise<{ res: IncomingMessage; timedOut: () => boolean }> {
+function get(
+  url: URL,
+  headers: Record<string, string>,
+  timeoutMs: number,
+): Promise<{ res: IncomingMessage; timedOut: () => boolean }> {
   return new Promise((resolvePromise, reject) => {
     const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
     let timedOut = false;
-    const req = request(url, { method: 'GET', headers: { 'user-agent': 'sizeseg', 'accept-encoding': 'identity', ...headers } });
+    const req = request(url, {
+      method: 'GET',
+      headers: { 'user-agent': 'sizeseg', 'accept-encoding': 'identity', ...headers },
+    });
     // a socket idle timeout: it covers connecting, waiting for headers and a body that stops arriving
     req.setTimeout(timeoutMs, () => {
       timedOut = true;
@@ -140,8 +151,18 @@ function get(url: URL, headers: Record<string, string>, timeoutMs: number): Prom
     });
     req.on('response', (res) => resolvePromise({ res, timedOut: () => timedOut }));
     req.on('error', (err) => {
-      if (err instanceof DownloadError) reject(new DownloadError(`${err.message}; check the connection and run the command again (or pass a local archive with --from FILE).`));
-      else reject(new DownloadError(`cannot download ${url.href}: ${((err as NodeJS.ErrnoException).code ?? err.message).split('\n')[0]}; check the connection and the address (or pass a local archive with --from FILE).`));
+      if (err instanceof DownloadError)
+        reject(
+          new DownloadError(
+            `${err.message}; check the connection and run the command again (or pass a local archive with --from FILE).`,
+          ),
+        );
+      else
+        reject(
+          new DownloadError(
+            `cannot download ${url.href}: ${((err as NodeJS.ErrnoException).code ?? err.message).split('\n')[0]}; check the connection and the address (or pass a local archive with --from FILE).`,
+          ),
+        );
     });
     req.end();
   });
@@ -160,7 +181,11 @@ function parseContentRange(value: string | undefined): { start: number; total: n
  * Redirects are followed (at most `maxRedirects`); after a dropped connection that had delivered data it resumes
  * up to `retries` times; every other failure is a `DownloadError` with a one-line message.
  */
-export async function downloadFile(url: string, part: string, opts: HttpOptions = {}): Promise<{ bytes: number; resumedFrom: number }> {
+export async function downloadFile(
+  url: string,
+  part: string,
+  opts: HttpOptions = {},
+): Promise<{ bytes: number; resumedFrom: number }> {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const maxRedirects = opts.maxRedirects ?? DEFAULT_MAX_REDIRECTS;
   const retries = opts.retries ?? DEFAULT_RETRIES;
@@ -189,7 +214,9 @@ export async function downloadFile(url: string, part: string, opts: HttpOptions 
       if (!(err instanceof Resumable)) throw err;
       failures++;
       if (failures > retries) {
-        throw new DownloadError(`${err.message}; gave up after ${retries} resumes with ${formatBytes(fileSize(part))} in ${part}; run the same command again to continue from there.`);
+        throw new DownloadError(
+          `${err.message}; gave up after ${retries} resumes with ${formatBytes(fileSize(part))} in ${part}; run the same command again to continue from there.`,
+        );
       }
       log(`${err.message}; resuming at ${formatBytes(fileSize(part))} (attempt ${failures + 1} of ${retries + 1})`);
       state = readPartState(stateFile);
@@ -211,7 +238,9 @@ async function downloadAttempt(
   let askRange = have > 0;
   for (;;) {
     if (current.protocol !== 'http:' && current.protocol !== 'https:') {
-      throw new DownloadError(`cannot download ${current.href}: only http:// and https:// addresses (or a local file with --from FILE) are supported.`);
+      throw new DownloadError(
+        `cannot download ${current.href}: only http:// and https:// addresses (or a local file with --from FILE) are supported.`,
+      );
     }
     const headers: Record<string, string> = {};
     if (askRange) {
@@ -225,10 +254,15 @@ async function downloadAttempt(
     if ([301, 302, 303, 307, 308].includes(status)) {
       res.resume();
       const location = res.headers.location;
-      if (!location) throw new DownloadError(`HTTP ${status} redirect without a Location from ${current.href}; try another mirror with --from URL.`);
+      if (!location)
+        throw new DownloadError(
+          `HTTP ${status} redirect without a Location from ${current.href}; try another mirror with --from URL.`,
+        );
       redirects++;
       if (redirects > limits.maxRedirects) {
-        throw new DownloadError(`too many redirects (more than ${limits.maxRedirects}) starting at ${url}; the mirror may be misconfigured, try another with --from URL.`);
+        throw new DownloadError(
+          `too many redirects (more than ${limits.maxRedirects}) starting at ${url}; the mirror may be misconfigured, try another with --from URL.`,
+        );
       }
       current = new URL(location, current);
       continue;
@@ -244,7 +278,12 @@ async function downloadAttempt(
     }
     if (status !== 200 && status !== 206) {
       res.resume();
-      throw new DownloadError(`HTTP ${status} ${res.statusMessage ?? ''} from ${current.href}; check the address, or fetch the archive another way and pass it with --from FILE.`.replace(/ {2,}/g, ' '));
+      throw new DownloadError(
+        `HTTP ${status} ${res.statusMessage ?? ''} from ${current.href}; check the address, or fetch the archive another way and pass it with --from FILE.`.replace(
+          / {2,}/g,
+          ' ',
+        ),
+      );
     }
     let start = 0;
     let total: number | undefined;
@@ -334,7 +373,9 @@ export async function md5File(path: string, onProgress?: (done: number, total: n
  */
 export function safeEntryPath(path: string): string[] {
   const refuse = (why: string) =>
-    new UnsafeArchiveError(`refusing the archive: entry '${path}' ${why}; the Decathlon archive has no such entry, so this file is not it (nothing was unpacked).`);
+    new UnsafeArchiveError(
+      `refusing the archive: entry '${path}' ${why}; the Decathlon archive has no such entry, so this file is not it (nothing was unpacked).`,
+    );
   if (path.includes('\0')) throw refuse('contains a NUL byte');
   if (path.startsWith('/') || path.startsWith('\\') || /^[A-Za-z]:/.test(path)) throw refuse('is an absolute path');
   const parts = path.split(/[\\/]/).filter((p) => p !== '' && p !== '.');
@@ -348,7 +389,9 @@ export function selectsEntry(source: DatasetSource, parts: readonly string[]): b
   const inner = parts.slice(1);
   const file = inner[inner.length - 1];
   if (file === undefined || file.startsWith('._')) return false;
-  return source.keep.some((keep) => (keep.endsWith('/') ? inner.length === 2 && inner[0] === keep.slice(0, -1) : inner.length === 1 && inner[0] === keep));
+  return source.keep.some((keep) =>
+    keep.endsWith('/') ? inner.length === 2 && inner[0] === keep.slice(0, -1) : inner.length === 1 && inner[0] === keep,
+  );
 }
 
 /**
@@ -371,14 +414,19 @@ export async function extractTar(
   const reader = new TarReader((entry) => {
     const parts = safeEntryPath(entry.path);
     if (entry.type === 'symlink' || entry.type === 'hardlink') {
-      throw new UnsafeArchiveError(`refusing the archive: entry '${entry.path}' is a ${entry.type} (to '${entry.linkpath}'), which could point outside the cache folder; nothing was unpacked.`);
+      throw new UnsafeArchiveError(
+        `refusing the archive: entry '${entry.path}' is a ${entry.type} (to '${entry.linkpath}'), which could point outside the cache folder; nothing was unpacked.`,
+      );
     }
     if (entry.type === 'other') {
-      throw new UnsafeArchiveError(`refusing the archive: entry '${entry.path}' has tar type '${entry.typeflag}' (not a file or folder); nothing was unpacked.`);
+      throw new UnsafeArchiveError(
+        `refusing the archive: entry '${entry.path}' has tar type '${entry.typeflag}' (not a file or folder); nothing was unpacked.`,
+      );
     }
     if (entry.type === 'directory' || !select(parts, entry)) return null;
     const target = join(root, ...parts);
-    if (!target.startsWith(root + sep)) throw new UnsafeArchiveError(`refusing the archive: entry '${entry.path}' would land outside ${root}.`);
+    if (!target.startsWith(root + sep))
+      throw new UnsafeArchiveError(`refusing the archive: entry '${entry.path}' would land outside ${root}.`);
     try {
       mkdirSync(dirname(target), { recursive: true });
       openFd = openSync(target, 'w');
@@ -447,7 +495,9 @@ function localArchive(from: string): string | undefined {
   if (/^https?:\/\//i.test(from)) return undefined;
   if (/^file:\/\//i.test(from)) return fileURLToPath(from);
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(from)) {
-    throw new DownloadError(`--from ${from}: only http://, https://, file:// addresses or a path to a .tar file are supported.`);
+    throw new DownloadError(
+      `--from ${from}: only http://, https://, file:// addresses or a path to a .tar file are supported.`,
+    );
   }
   return resolve(from);
 }
@@ -469,7 +519,8 @@ export async function downloadDataset(name: string, opts: DownloadDatasetOptions
   const root = opts.root ?? cacheRoot();
   const paths = datasetPaths(name, root);
   const expected = (opts.md5 ?? source.md5).toLowerCase();
-  if (!/^[0-9a-f]{32}$/.test(expected)) throw new DownloadError(`--md5 must be 32 hexadecimal digits, got '${opts.md5}'.`);
+  if (!/^[0-9a-f]{32}$/.test(expected))
+    throw new DownloadError(`--md5 must be 32 hexadecimal digits, got '${opts.md5}'.`);
 
   const marker = readCompleteMarker(name, root);
   if (marker) {
@@ -504,7 +555,9 @@ function acquireLock(lock: string): () => void {
     }
     const pid = Number(readFileSync(lock, 'utf8'));
     if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) {
-      throw new DownloadError(`another 'sizeseg data download' (process ${pid}) is working in this cache; wait for it to finish (or delete ${lock} if it is not running).`);
+      throw new DownloadError(
+        `another 'sizeseg data download' (process ${pid}) is working in this cache; wait for it to finish (or delete ${lock} if it is not running).`,
+      );
     }
     rmSync(lock, { force: true }); // left by a run that ended without cleaning up
   }
@@ -534,14 +587,21 @@ async function fetchVerifyUnpack(
   let archive: string;
   let action: DownloadDatasetResult['action'] = 'unpacked';
   if (local !== undefined) {
-    if (!existsSync(local)) throw new DownloadError(`--from ${from}: no such file; give a URL (https://…) or the path of the downloaded ${source.archive}.`);
+    if (!existsSync(local))
+      throw new DownloadError(
+        `--from ${from}: no such file; give a URL (https://…) or the path of the downloaded ${source.archive}.`,
+      );
     if (statSync(local).isDirectory()) {
-      throw new DownloadError(`--from ${from} is a folder; give the ${source.archive} archive (an unpacked folder loads directly with --data msd:${local}/${source.folder}).`);
+      throw new DownloadError(
+        `--from ${from} is a folder; give the ${source.archive} archive (an unpacked folder loads directly with --data msd:${local}/${source.folder}).`,
+      );
     }
     log(`checking ${local}`);
     const actual = await verify(local);
     if (actual !== expected) {
-      throw new DownloadError(`checksum mismatch: ${local} has MD5 ${actual}, expected ${expected}; the file was left as it is. If it is a repackaged copy you trust, pass --md5 ${actual}.`);
+      throw new DownloadError(
+        `checksum mismatch: ${local} has MD5 ${actual}, expected ${expected}; the file was left as it is. If it is a repackaged copy you trust, pass --md5 ${actual}.`,
+      );
     }
     archive = local;
   } else {
@@ -555,7 +615,9 @@ async function fetchVerifyUnpack(
         have = true;
       } else {
         const aside = setAside(archive, archive, actual);
-        log(`the archive in the cache has MD5 ${actual}, expected ${expected}; moved it to ${aside} and downloading again`);
+        log(
+          `the archive in the cache has MD5 ${actual}, expected ${expected}; moved it to ${aside} and downloading again`,
+        );
       }
     }
     if (!have) {
@@ -578,7 +640,9 @@ async function fetchVerifyUnpack(
     }
   }
 
-  await unpackInto(source, archive, paths, root, expected, from, log, (done, total) => opts.onProgress?.('unpack', done, total));
+  await unpackInto(source, archive, paths, root, expected, from, log, (done, total) =>
+    opts.onProgress?.('unpack', done, total),
+  );
   return { path: paths.data, action, md5: expected };
 }
 
@@ -597,7 +661,8 @@ async function unpackInto(
   try {
     mkdirSync(root, { recursive: true });
     // temporary folders of crashed runs: never complete, never loaded, ours to remove
-    for (const entry of readdirSync(root)) if (entry.startsWith(tempPrefix)) rmSync(join(root, entry), { recursive: true, force: true });
+    for (const entry of readdirSync(root))
+      if (entry.startsWith(tempPrefix)) rmSync(join(root, entry), { recursive: true, force: true });
   } catch (err) {
     throw describeFsError(err, root, 'preparing');
   }
@@ -613,10 +678,19 @@ async function unpackInto(
     for (const keep of source.keep.filter((k) => k.endsWith('/'))) {
       const folder = join(temp, source.folder, keep);
       if (!existsSync(folder) || readdirSync(folder).length === 0) {
-        throw new DownloadError(`the archive has no files in ${source.folder}/${keep}; it is not the ${source.title} archive (check --from).`);
+        throw new DownloadError(
+          `the archive has no files in ${source.folder}/${keep}; it is not the ${source.title} archive (check --from).`,
+        );
       }
     }
-    const marker: CompleteMarker = { dataset: source.name, md5, source: from, files, bytes, unpackedAt: new Date().toISOString() };
+    const marker: CompleteMarker = {
+      dataset: source.name,
+      md5,
+      source: from,
+      files,
+      bytes,
+      unpackedAt: new Date().toISOString(),
+    };
     writeFileSync(join(temp, COMPLETE_MARKER), `${JSON.stringify(marker, null, 2)}\n`);
     if (existsSync(paths.installed)) {
       // a folder without a marker: not a complete copy; kept aside rather than deleted, in case it is someone's

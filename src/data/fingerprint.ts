@@ -52,7 +52,10 @@ export function fingerprintImages(ds: SegDataset, indices: readonly number[]): F
  * mean the same images in the same order with the same train/val/test split.
  */
 export function datasetDigest(ds: SegDataset): Fingerprint {
-  const all = fingerprintImages(ds, Array.from({ length: ds.count }, (_, i) => i));
+  const all = fingerprintImages(
+    ds,
+    Array.from({ length: ds.count }, (_, i) => i),
+  );
   const words = new Uint32Array(3 * ds.count + 2);
   all.forEach((f, i) => {
     words[3 * i] = parseInt(f.slice(0, 8), 16);
@@ -82,11 +85,18 @@ export function unpackFingerprints(packed: string, where: string): Set<Fingerpri
   } catch {
     throw new Error(`${where}: the image fingerprints are not valid base64 (damaged record).`);
   }
-  if (binary.length % 8 !== 0) throw new Error(`${where}: the image fingerprints have ${binary.length} bytes, not a multiple of 8 (damaged record).`);
+  if (binary.length % 8 !== 0)
+    throw new Error(
+      `${where}: the image fingerprints have ${binary.length} bytes, not a multiple of 8 (damaged record).`,
+    );
   const out = new Set<Fingerprint>();
   for (let at = 0; at < binary.length; at += 8) {
     let f = '';
-    for (let i = 0; i < 8; i++) f += binary.charCodeAt(at + i).toString(16).padStart(2, '0');
+    for (let i = 0; i < 8; i++)
+      f += binary
+        .charCodeAt(at + i)
+        .toString(16)
+        .padStart(2, '0');
     out.add(f);
   }
   return out;

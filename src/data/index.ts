@@ -29,7 +29,15 @@ export { SYNTHETIC_DEFAULTS, generateSynthetic } from './synthetic.js';
 export type { CacheEntry, DatasetSource } from './cache.js';
 export { DATASET_SOURCES, cacheRoot, cachedDatasetPath, listCache, requireCachedDataset } from './cache.js';
 export type { DownloadDatasetOptions, DownloadDatasetResult, HttpOptions } from './download.js';
-export { DownloadError, UnsafeArchiveError, downloadDataset, downloadFile, extractTar, md5File, safeEntryPath } from './download.js';
+export {
+  DownloadError,
+  UnsafeArchiveError,
+  downloadDataset,
+  downloadFile,
+  extractTar,
+  md5File,
+  safeEntryPath,
+} from './download.js';
 export type { TarEntry, TarSink } from './tar.js';
 export { TarFormatError, TarReader } from './tar.js';
 export type { EncodeNiftiOptions, NiftiHeader, NiftiVolume } from './nifti.js';
@@ -49,7 +57,9 @@ export async function loadDataset(spec: string, opts: LoadOptions = {}): Promise
   const path = colon < 0 ? '' : s.slice(colon + 1);
   if (s === 'msd') return loadMsd(requireCachedDataset('msd-task04'), opts);
   if ((kind === 'prepared' || kind === 'msd') && path === '') {
-    throw new Error(`loadDataset: '${kind}:' needs a folder, e.g. '${kind}:data/hippocampus'; valid specs: ${DATASET_SPEC_HELP}.`);
+    throw new Error(
+      `loadDataset: '${kind}:' needs a folder, e.g. '${kind}:data/hippocampus'; valid specs: ${DATASET_SPEC_HELP}.`,
+    );
   }
   if (kind === 'prepared') return loadPrepared(path, opts);
   if (kind === 'msd') return loadMsd(path, opts);

@@ -156,14 +156,21 @@ export function slicesFromVolumes(pairs: readonly MsdVolumePair[], opts: MsdSlic
     const bad = x.findIndex((v) => !Number.isFinite(v));
     if (bad >= 0) {
       const [bi, bj, bk] = [bad % I, Math.floor(bad / I) % J, Math.floor(bad / (I * J))];
-      throw new Error(`msd dataset: ${imgPath} has a non-finite voxel (${x[bad]}) at (${bi}, ${bj}, ${bk}); the file is damaged: replace it from the Task04 archive, or remove it together with ${labPath}.`);
+      throw new Error(
+        `msd dataset: ${imgPath} has a non-finite voxel (${x[bad]}) at (${bi}, ${bj}, ${bk}); the file is damaged: replace it from the Task04 archive, or remove it together with ${labPath}.`,
+      );
     }
     const badLabel = lab.data.findIndex((v) => v !== 0 && v !== 1 && v !== 2);
     if (badLabel >= 0) {
-      throw new Error(`msd dataset: ${labPath} has label ${lab.data[badLabel]} at voxel ${badLabel} (Task04 labels are 0, 1 and 2); the file is damaged: replace it from the Task04 archive, or remove it together with ${imgPath}.`);
+      throw new Error(
+        `msd dataset: ${labPath} has label ${lab.data[badLabel]} at voxel ${badLabel} (Task04 labels are 0, 1 and 2); the file is damaged: replace it from the Task04 archive, or remove it together with ${imgPath}.`,
+      );
     }
     const { mean, std } = numpyMeanStd(x);
-    if (!(std > 0)) throw new Error(`msd dataset: ${imgPath} is constant (std 0); cannot z-score it: replace it from the Task04 archive, or remove it together with ${labPath}.`);
+    if (!(std > 0))
+      throw new Error(
+        `msd dataset: ${imgPath} is constant (std 0); cannot z-score it: replace it from the Task04 archive, or remove it together with ${labPath}.`,
+      );
     const padValue = Math.fround((0 - mean) / std);
     const [si, di, li] = centreRange(I, W);
     const [sj, dj, lj] = centreRange(J, H);
@@ -213,7 +220,14 @@ export function slicesFromVolumes(pairs: readonly MsdVolumePair[], opts: MsdSlic
     allMasks.set(outMasks[n] as Uint8Array, n * V);
   }
   return {
-    height: H, width: W, count: N, images: allImages, masks: allMasks,
-    volumeId: Int32Array.from(volumeIds), sliceIndex: Int32Array.from(sliceIdx), names, volumeStats: stats,
+    height: H,
+    width: W,
+    count: N,
+    images: allImages,
+    masks: allMasks,
+    volumeId: Int32Array.from(volumeIds),
+    sliceIndex: Int32Array.from(sliceIdx),
+    names,
+    volumeStats: stats,
   };
 }

@@ -31,4 +31,3 @@ export function readNifti(path: string): NiftiVolume {
   }
   return decodeNifti(new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength), `NIfTI file ${path}`);
 }
-

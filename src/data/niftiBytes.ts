@@ -162,7 +162,9 @@ export function isGzip(bytes: Uint8Array): boolean {
  */
 export function decodeNiftiBytes(bytes: Uint8Array, what = 'NIfTI data'): NiftiVolume {
   if (isGzip(bytes)) {
-    throw new Error(`${what}: gzip-compressed; gunzip it first (decodeNifti in Node, DecompressionStream('gzip') in a browser).`);
+    throw new Error(
+      `${what}: gzip-compressed; gunzip it first (decodeNifti in Node, DecompressionStream('gzip') in a browser).`,
+    );
   }
   const header = parseNiftiHeader(bytes, what);
   const nvox = header.shape.reduce((a, b) => a * b, 1);
@@ -216,7 +218,6 @@ export function decodeNiftiBytes(bytes: Uint8Array, what = 'NIfTI data'): NiftiV
   return { header, data, scaled };
 }
 
-
 export interface EncodeNiftiOptions {
   datatype?: number;
   littleEndian?: boolean;
@@ -263,14 +264,30 @@ export function encodeNifti(values: ArrayLike<number>, shape: number[], opts: En
   for (let i = 0; i < nvox; i++) {
     const x = values[i] as number;
     switch (datatype) {
-      case NIFTI_DT.UINT8: v.setUint8(base + i, x); break;
-      case NIFTI_DT.INT8: v.setInt8(base + i, x); break;
-      case NIFTI_DT.INT16: v.setInt16(base + 2 * i, x, le); break;
-      case NIFTI_DT.UINT16: v.setUint16(base + 2 * i, x, le); break;
-      case NIFTI_DT.INT32: v.setInt32(base + 4 * i, x, le); break;
-      case NIFTI_DT.UINT32: v.setUint32(base + 4 * i, x, le); break;
-      case NIFTI_DT.FLOAT32: v.setFloat32(base + 4 * i, x, le); break;
-      case NIFTI_DT.FLOAT64: v.setFloat64(base + 8 * i, x, le); break;
+      case NIFTI_DT.UINT8:
+        v.setUint8(base + i, x);
+        break;
+      case NIFTI_DT.INT8:
+        v.setInt8(base + i, x);
+        break;
+      case NIFTI_DT.INT16:
+        v.setInt16(base + 2 * i, x, le);
+        break;
+      case NIFTI_DT.UINT16:
+        v.setUint16(base + 2 * i, x, le);
+        break;
+      case NIFTI_DT.INT32:
+        v.setInt32(base + 4 * i, x, le);
+        break;
+      case NIFTI_DT.UINT32:
+        v.setUint32(base + 4 * i, x, le);
+        break;
+      case NIFTI_DT.FLOAT32:
+        v.setFloat32(base + 4 * i, x, le);
+        break;
+      case NIFTI_DT.FLOAT64:
+        v.setFloat64(base + 8 * i, x, le);
+        break;
     }
   }
   return out;

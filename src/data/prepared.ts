@@ -82,10 +82,14 @@ function checkedSizes(path: string, given: unknown[], masks: Uint8Array, H: numb
   return Float32Array.from(given, (s, i) => {
     if (s === null) {
       if (masks.subarray(i * V, (i + 1) * V).every((v) => v === 1)) return largest;
-      throw new Error(`prepared dataset: ${path} "size"[${i}] is null, but mask ${i} is not all foreground (null means an infinite size); write the size g of mask ${i} there, or delete "size" to compute the sizes from the masks.`);
+      throw new Error(
+        `prepared dataset: ${path} "size"[${i}] is null, but mask ${i} is not all foreground (null means an infinite size); write the size g of mask ${i} there, or delete "size" to compute the sizes from the masks.`,
+      );
     }
     if (typeof s !== 'number' || !Number.isFinite(s) || s < 0 || s > largest) {
-      throw new Error(`prepared dataset: ${path} "size"[${i}] is ${JSON.stringify(s)}; a size is a number from 0 to ${largest} (= 2·max(H, W), an all-foreground ${H}×${W} mask) — fix meta.json, or delete "size" to compute the sizes from the masks.`);
+      throw new Error(
+        `prepared dataset: ${path} "size"[${i}] is ${JSON.stringify(s)}; a size is a number from 0 to ${largest} (= 2·max(H, W), an all-foreground ${H}×${W} mask) — fix meta.json, or delete "size" to compute the sizes from the masks.`,
+      );
     }
     return s;
   });
@@ -130,7 +134,9 @@ export function loadPrepared(dirIn: string, opts: LoadOptions = {}): SegDataset 
   for (let i = 0; i < N * V; i++) {
     if (!Number.isFinite(images[i] as number)) {
       const n = Math.floor(i / V);
-      throw new Error(`prepared dataset: ${imgPath} has a non-finite value ${images[i]} in image ${n} (flat index ${i}).`);
+      throw new Error(
+        `prepared dataset: ${imgPath} has a non-finite value ${images[i]} in image ${n} (flat index ${i}).`,
+      );
     }
   }
   const masks = new Uint8Array(maskBuf.buffer.slice(maskBuf.byteOffset, maskBuf.byteOffset + maskBuf.byteLength));
@@ -156,14 +162,24 @@ export function loadPrepared(dirIn: string, opts: LoadOptions = {}): SegDataset 
   let sliceIndex: Int32Array | undefined;
   if (meta.volume_id !== undefined) {
     checkArray(metaPath, 'volume_id', meta.volume_id, N);
-    const bad = (meta.volume_id as unknown[]).findIndex((v) => !(typeof v === 'string' && v !== '') && !(typeof v === 'number' && Number.isInteger(v) && v >= 0));
-    if (bad >= 0) throw new Error(`prepared dataset: ${metaPath} "volume_id"[${bad}] is ${JSON.stringify(meta.volume_id[bad])}; volume ids are non-empty strings or non-negative integers — fix meta.json.`);
+    const bad = (meta.volume_id as unknown[]).findIndex(
+      (v) => !(typeof v === 'string' && v !== '') && !(typeof v === 'number' && Number.isInteger(v) && v >= 0),
+    );
+    if (bad >= 0)
+      throw new Error(
+        `prepared dataset: ${metaPath} "volume_id"[${bad}] is ${JSON.stringify(meta.volume_id[bad])}; volume ids are non-empty strings or non-negative integers — fix meta.json.`,
+      );
     volumeId = parseVolumeIds(meta.volume_id);
   }
   if (meta.slice_index !== undefined) {
     checkArray(metaPath, 'slice_index', meta.slice_index, N);
-    const bad = (meta.slice_index as unknown[]).findIndex((v) => typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 2 ** 31 - 1);
-    if (bad >= 0) throw new Error(`prepared dataset: ${metaPath} "slice_index"[${bad}] is ${JSON.stringify(meta.slice_index[bad])}; slice indices are non-negative integers — fix meta.json, or delete "slice_index" (it is informative only).`);
+    const bad = (meta.slice_index as unknown[]).findIndex(
+      (v) => typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 2 ** 31 - 1,
+    );
+    if (bad >= 0)
+      throw new Error(
+        `prepared dataset: ${metaPath} "slice_index"[${bad}] is ${JSON.stringify(meta.slice_index[bad])}; slice indices are non-negative integers — fix meta.json, or delete "slice_index" (it is informative only).`,
+      );
     sliceIndex = Int32Array.from(meta.slice_index);
   }
 
@@ -177,7 +193,9 @@ export function loadPrepared(dirIn: string, opts: LoadOptions = {}): SegDataset 
     checkArray(metaPath, key, given, N);
     const bad = (given as unknown[]).findIndex((v) => v !== 0 && v !== 1 && v !== 2);
     if (bad >= 0) {
-      throw new Error(`prepared dataset: ${metaPath} "${key}"[${bad}] is ${JSON.stringify(given[bad])}; split codes are the integers 0 (train), 1 (val) and 2 (test) — fix meta.json, or delete "${key}" for a seeded split.`);
+      throw new Error(
+        `prepared dataset: ${metaPath} "${key}"[${bad}] is ${JSON.stringify(given[bad])}; split codes are the integers 0 (train), 1 (val) and 2 (test) — fix meta.json, or delete "${key}" for a seeded split.`,
+      );
     }
     split = Uint8Array.from(given);
     splitNote = `${key} from meta.json`;

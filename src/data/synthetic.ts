@@ -195,7 +195,14 @@ type Box = [number, number, number, number];
  * The curve is taken as segments between every `stride`-th sample (a tapered capsule per segment, radius
  * interpolated linearly). The buffer is reset to BIG inside the curve's bounding box first; returns that box.
  */
-function stamp(s: Scratch, buf: Float32Array, cv: Curve, radius: (i: number) => number, reach: number, stride: number): Box {
+function stamp(
+  s: Scratch,
+  buf: Float32Array,
+  cv: Curve,
+  radius: (i: number) => number,
+  reach: number,
+  stride: number,
+): Box {
   const { H, W } = s;
   let bx0 = W;
   let bx1 = -1;
@@ -469,7 +476,16 @@ function drawSample(rng: Rng, s: Scratch, images: Float32Array, masks: Uint8Arra
   const nRib = 2 + rng.int(4);
   for (let k = 0; k < nRib; k++) {
     const len = 12 + 35 * rng.uniform();
-    const cv = walk(rng, W * rng.uniform(), H * rng.uniform(), 2 * Math.PI * rng.uniform(), len, (fastNormal(rng) * 2) / len, 0.1, 1);
+    const cv = walk(
+      rng,
+      W * rng.uniform(),
+      H * rng.uniform(),
+      2 * Math.PI * rng.uniform(),
+      len,
+      (fastNormal(rng) * 2) / len,
+      0.1,
+      1,
+    );
     const hw = 1 + 2 * rng.uniform();
     const u = rng.uniform();
     const core = u < 0.25 ? 0 : 0.35 + 0.8 * rng.uniform() ** 2;
@@ -479,7 +495,16 @@ function drawSample(rng: Rng, s: Scratch, images: Float32Array, masks: Uint8Arra
   const nCsf = rng.int(3);
   for (let k = 0; k < nCsf; k++) {
     const len = 2 + 14 * rng.uniform();
-    const cv = walk(rng, W * rng.uniform(), H * rng.uniform(), 2 * Math.PI * rng.uniform(), len, fastNormal(rng) / len, 0.1, 1);
+    const cv = walk(
+      rng,
+      W * rng.uniform(),
+      H * rng.uniform(),
+      2 * Math.PI * rng.uniform(),
+      len,
+      fastNormal(rng) / len,
+      0.1,
+      1,
+    );
     ribbon(s, cv, 0, 0.4 + 1.0 * rng.uniform() ** 2, 0.5 + 0.45 * rng.uniform());
   }
 
@@ -499,9 +524,16 @@ function drawSample(rng: Rng, s: Scratch, images: Float32Array, masks: Uint8Arra
     const gap = -1.5 + 4.5 * rng.uniform();
     const reachD = objR * (0.8 + 0.4 * rng.uniform()) + dR + gap;
     const blob = makeBlob(
-      rng, s, s.dist, s.field,
-      ocx + Math.cos(ang) * reachD, ocy + Math.sin(ang) * reachD,
-      dArea, 1 + 3 * rng.uniform(), 2 * Math.PI * rng.uniform(), 0.6,
+      rng,
+      s,
+      s.dist,
+      s.field,
+      ocx + Math.cos(ang) * reachD,
+      ocy + Math.sin(ang) * reachD,
+      dArea,
+      1 + 3 * rng.uniform(),
+      2 * Math.PI * rng.uniform(),
+      0.6,
     );
     const a0 = 0.8 + 0.2 * rng.uniform();
     const box = blob.box;
@@ -599,7 +631,10 @@ function drawSample(rng: Rng, s: Scratch, images: Float32Array, masks: Uint8Arra
     const o = r * W;
     for (let c = 0; c < W; c++) {
       img[o + c] =
-        0.25 * (t[u + c] as number) + 0.5 * (t[o + c] as number) + 0.25 * (t[d + c] as number) + sigma * pixelNoise(rng);
+        0.25 * (t[u + c] as number) +
+        0.5 * (t[o + c] as number) +
+        0.25 * (t[d + c] as number) +
+        sigma * pixelNoise(rng);
     }
   }
 
@@ -635,7 +670,8 @@ export function generateSynthetic(opts: SyntheticOptions = {}): SegDataset {
   const H = opts.height ?? SYNTHETIC_DEFAULTS.height;
   const W = opts.width ?? SYNTHETIC_DEFAULTS.width;
   const seed = opts.seed ?? SYNTHETIC_DEFAULTS.seed;
-  if (!Number.isInteger(count) || count < 1) throw new Error(`synthetic: count must be a positive integer, got ${count}.`);
+  if (!Number.isInteger(count) || count < 1)
+    throw new Error(`synthetic: count must be a positive integer, got ${count}.`);
   if (!Number.isInteger(H) || !Number.isInteger(W) || H < 16 || W < 16) {
     throw new Error(`synthetic: images must be at least 16×16 integers, got ${H}×${W}.`);
   }
@@ -659,7 +695,10 @@ export function generateSynthetic(opts: SyntheticOptions = {}): SegDataset {
       valid = fg >= 16 && fg < V && g <= maxSize;
     }
     // never hand out an invalid sample (an empty or full mask has an infinite size)
-    if (!valid) throw new Error(`synthetic: could not draw a valid object for image ${n} at ${H}×${W} (seed ${seed}) in 50 tries; this should not happen at 16×16 or larger — please report it with the seed.`);
+    if (!valid)
+      throw new Error(
+        `synthetic: could not draw a valid object for image ${n} at ${H}×${W} (seed ${seed}) in 50 tries; this should not happen at 16×16 or larger — please report it with the seed.`,
+      );
   }
   return {
     name: 'synthetic',

@@ -172,7 +172,9 @@ export class TarReader {
   end(): void {
     if (this.finished) return;
     if (this.bodyLeft > 0 || this.paddingLeft > 0 || this.pendingBytes > 0 || this.zeroBlocks === 0) {
-      throw new TarFormatError(`the archive ends early (truncated at byte ${this.offset + this.pendingBytes}); download it again.`);
+      throw new TarFormatError(
+        `the archive ends early (truncated at byte ${this.offset + this.pendingBytes}); download it again.`,
+      );
     }
     this.finished = true;
   }
@@ -193,7 +195,8 @@ export class TarReader {
     }
     const typeflag = String.fromCharCode(block[156] as number);
     let size = numericField(block, 124, 12);
-    if (!Number.isFinite(size) || size < 0) throw new TarFormatError(`corrupt size field in the tar header at byte ${offset}.`);
+    if (!Number.isFinite(size) || size < 0)
+      throw new TarFormatError(`corrupt size field in the tar header at byte ${offset}.`);
     if (typeflag === 'x' || typeflag === 'g' || typeflag === 'L' || typeflag === 'K') {
       this.meta = { kind: typeflag, chunks: [], offset };
       this.startBody(size);
@@ -237,7 +240,8 @@ export class TarReader {
     this.meta = null;
     const bytes = Buffer.concat(meta.chunks);
     if (meta.kind === 'x') this.paxOverrides = parsePax(bytes, meta.offset);
-    else if (meta.kind === 'g') parsePax(bytes, meta.offset); // global defaults: checked for form, not needed here
+    else if (meta.kind === 'g')
+      parsePax(bytes, meta.offset); // global defaults: checked for form, not needed here
     else {
       const name = cString(bytes, 0, bytes.length);
       if (meta.kind === 'L') this.longName = name;

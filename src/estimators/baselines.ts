@@ -44,14 +44,18 @@ export interface ReinforceOptions {
 
 function sampleCount(fn: string, samples: unknown, height: number, width: number): number {
   if (!(samples instanceof Uint8Array)) {
-    throw new Error(`${fn}: samples must be a Uint8Array holding K masks back to back (K·H·W bytes of 0/1). ` +
-      `Draw them with sampleBernoulliMasks(probs, K, height, width, rng).`);
+    throw new Error(
+      `${fn}: samples must be a Uint8Array holding K masks back to back (K·H·W bytes of 0/1). ` +
+        `Draw them with sampleBernoulliMasks(probs, K, height, width, rng).`,
+    );
   }
   const V = height * width;
   const K = samples.length / V;
   if (!Number.isInteger(K) || K < 1) {
-    throw new Error(`${fn}: samples has length ${samples.length}, which is not a positive multiple of ` +
-      `${height}×${width} = ${V}. Pass K whole masks back to back.`);
+    throw new Error(
+      `${fn}: samples has length ${samples.length}, which is not a positive multiple of ` +
+        `${height}×${width} = ${V}. Pass K whole masks back to back.`,
+    );
   }
   return K;
 }
@@ -66,8 +70,10 @@ export function reinforceGradient(
 ): Float64Array {
   const fn = 'reinforceGradient';
   if (options === undefined || options === null || !(options.probs instanceof Float64Array)) {
-    throw new Error(`${fn}: options.probs (Float64Array of Pr(Y_i = +1)) is required: the score function ` +
-      `∂ log Pr(y)/∂p_i depends on it. Call reinforceGradient(samples, H, W, s, { probs }).`);
+    throw new Error(
+      `${fn}: options.probs (Float64Array of Pr(Y_i = +1)) is required: the score function ` +
+        `∂ log Pr(y)/∂p_i depends on it. Call reinforceGradient(samples, H, W, s, { probs }).`,
+    );
   }
   const K = sampleCount(fn, samples, height, width);
   validateMask(fn, samples, height, width, K, 'samples');
@@ -79,15 +85,18 @@ export function reinforceGradient(
   }
   for (let i = 0; i < V; i++) {
     const p = probs[i] as number;
-    if (!(p >= 0 && p <= 1)) throw new Error(`${fn}: options.probs[${i}] = ${p} is not in [0, 1]. Apply a sigmoid first.`);
+    if (!(p >= 0 && p <= 1))
+      throw new Error(`${fn}: options.probs[${i}] = ${p} is not in [0, 1]. Apply a sigmoid first.`);
   }
   const baseline = options.baseline ?? 'leave-one-out';
   if (baseline !== 'leave-one-out' && baseline !== 'none') {
     throw new Error(`${fn}: unknown baseline '${String(baseline)}'. Use 'leave-one-out' (default) or 'none'.`);
   }
   if (baseline === 'leave-one-out' && K < 2) {
-    throw new Error(`${fn}: the leave-one-out baseline needs at least 2 samples, got ${K}. ` +
-      `Pass more samples or { baseline: 'none' }.`);
+    throw new Error(
+      `${fn}: the leave-one-out baseline needs at least 2 samples, got ${K}. ` +
+        `Pass more samples or { baseline: 'none' }.`,
+    );
   }
   const scratch = new Int32Array(V);
   const losses = new Float64Array(K);
@@ -106,8 +115,10 @@ export function reinforceGradient(
       const p = probs[i] as number;
       const y = samples[k * V + i] as number;
       if ((y === 1 && p === 0) || (y === 0 && p === 1)) {
-        throw new Error(`${fn}: sample ${k} has pixel ${i} = ${y} but probs[${i}] = ${p} makes that impossible ` +
-          `(the score function would be infinite). Draw samples from the same probs.`);
+        throw new Error(
+          `${fn}: sample ${k} has pixel ${i} = ${y} but probs[${i}] = ${p} makes that impossible ` +
+            `(the score function would be infinite). Draw samples from the same probs.`,
+        );
       }
       grad[i] = (grad[i] as number) + w * (y === 1 ? 1 / p : -1 / (1 - p));
     }
@@ -117,7 +128,12 @@ export function reinforceGradient(
 }
 
 /** Straight-through estimate of ∂L/∂p (see the module comment): mean over the K samples. */
-export function straightThroughGradient(samples: Uint8Array, height: number, width: number, targetSize: number): Float64Array {
+export function straightThroughGradient(
+  samples: Uint8Array,
+  height: number,
+  width: number,
+  targetSize: number,
+): Float64Array {
   const fn = 'straightThroughGradient';
   const K = sampleCount(fn, samples, height, width);
   validateMask(fn, samples, height, width, K, 'samples');

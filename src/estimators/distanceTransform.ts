@@ -36,14 +36,18 @@ export function validateShape(fn: string, height: number, width: number): void {
 export function validateMask(fn: string, mask: unknown, height: number, width: number, count = 1, what = 'mask'): void {
   validateShape(fn, height, width);
   if (!(mask instanceof Uint8Array)) {
-    throw new Error(`${fn}: ${what} must be a Uint8Array of 0/1 values (row-major), got ${describe(mask)}. ` +
-      `Convert it, e.g. Uint8Array.from(values, v => (v ? 1 : 0)).`);
+    throw new Error(
+      `${fn}: ${what} must be a Uint8Array of 0/1 values (row-major), got ${describe(mask)}. ` +
+        `Convert it, e.g. Uint8Array.from(values, v => (v ? 1 : 0)).`,
+    );
   }
   const expected = count * height * width;
   if (mask.length !== expected) {
     const shape = count === 1 ? `${height}×${width}` : `${count}×${height}×${width}`;
-    throw new Error(`${fn}: ${what} has length ${mask.length} but a ${shape} input needs ${expected} pixels. ` +
-      `Check the height/width arguments or the ${what} buffer.`);
+    throw new Error(
+      `${fn}: ${what} has length ${mask.length} but a ${shape} input needs ${expected} pixels. ` +
+        `Check the height/width arguments or the ${what} buffer.`,
+    );
   }
   // fast check, four bytes at a time (any bit above the lowest of a byte means a value > 1) …
   // (a Uint32Array view needs a byte offset that is a multiple of 4, even with length 0: a mask that is a
@@ -58,8 +62,10 @@ export function validateMask(fn: string, mask: unknown, height: number, width: n
   for (let i = 0; i < mask.length; i++) {
     const v = mask[i] as number;
     if (v > 1) {
-      throw new Error(`${fn}: ${what} values must be 0 (background) or 1 (foreground), found ${v} at index ${i}. ` +
-        `Threshold the input first, e.g. mask[i] = value > 0 ? 1 : 0.`);
+      throw new Error(
+        `${fn}: ${what} values must be 0 (background) or 1 (foreground), found ${v} at index ${i}. ` +
+          `Threshold the input first, e.g. mask[i] = value > 0 ? 1 : 0.`,
+      );
     }
   }
 }
@@ -151,7 +157,13 @@ export function dtKernel(
 }
 
 /** Maximum of the distance transform without keeping it (unchecked); DT_INF when there is no background. */
-export function maxDistanceUnchecked(mask: Uint8Array, offset: number, height: number, width: number, scratch?: Int32Array): number {
+export function maxDistanceUnchecked(
+  mask: Uint8Array,
+  offset: number,
+  height: number,
+  width: number,
+  scratch?: Int32Array,
+): number {
   const V = height * width;
   const buf = scratch !== undefined && scratch.length >= V ? scratch : new Int32Array(V);
   return dtKernel(mask, offset, height, width, buf, 0);
@@ -180,16 +192,24 @@ export function chebyshevDistanceTransform(mask: Uint8Array, height: number, wid
 }
 
 /** Distance transform of `batch` independent masks stored back to back (`batch×height×width`). */
-export function chebyshevDistanceTransformBatch(masks: Uint8Array, batch: number, height: number, width: number): Float32Array {
+export function chebyshevDistanceTransformBatch(
+  masks: Uint8Array,
+  batch: number,
+  height: number,
+  width: number,
+): Float32Array {
   if (!Number.isInteger(batch) || batch <= 0) {
-    throw new Error(`chebyshevDistanceTransformBatch: batch must be a positive integer, got ${batch}. ` +
-      `Pass the number of masks stored back to back in the buffer.`);
+    throw new Error(
+      `chebyshevDistanceTransformBatch: batch must be a positive integer, got ${batch}. ` +
+        `Pass the number of masks stored back to back in the buffer.`,
+    );
   }
   validateMask('chebyshevDistanceTransformBatch', masks, height, width, batch, 'masks');
   // a backend's batch kernel where it has one (WebAssembly: four masks at a time in SIMD lanes, the same
   // integers as the loop below); otherwise the loop
   const call = { masks, batch, height, width };
-  if (hasKernel('DistanceTransformBatch', [], call)) return runKernel('DistanceTransformBatch', [], call)[0]!.values() as Float32Array;
+  if (hasKernel('DistanceTransformBatch', [], call))
+    return runKernel('DistanceTransformBatch', [], call)[0]!.values() as Float32Array;
   const V = height * width;
   const tmp = new Int32Array(V);
   const out = new Float32Array(batch * V);

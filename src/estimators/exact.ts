@@ -27,13 +27,17 @@ export interface ExactResult {
 function validateProbs(fn: string, probs: unknown, height: number, width: number): asserts probs is Float64Array {
   validateShape(fn, height, width);
   if (!(probs instanceof Float64Array)) {
-    throw new Error(`${fn}: probs must be a Float64Array of probabilities p_i = Pr(Y_i = +1), got ` +
-      `${probs === null ? 'null' : typeof probs === 'object' ? (probs as object).constructor?.name : typeof probs}. ` +
-      `Convert with Float64Array.from(values).`);
+    throw new Error(
+      `${fn}: probs must be a Float64Array of probabilities p_i = Pr(Y_i = +1), got ` +
+        `${probs === null ? 'null' : typeof probs === 'object' ? (probs as object).constructor?.name : typeof probs}. ` +
+        `Convert with Float64Array.from(values).`,
+    );
   }
   if (probs.length !== height * width) {
-    throw new Error(`${fn}: probs has length ${probs.length} but a ${height}×${width} image needs ${height * width}. ` +
-      `Check height/width.`);
+    throw new Error(
+      `${fn}: probs has length ${probs.length} but a ${height}×${width} image needs ${height * width}. ` +
+        `Check height/width.`,
+    );
   }
   for (let i = 0; i < probs.length; i++) {
     const p = probs[i] as number;
@@ -100,16 +104,30 @@ export function exactSizeLoss(probs: Float64Array, height: number, width: number
   validateTargetSize('exactSizeLoss', targetSize);
   const V = height * width;
   if (V > EXACT_MAX_PIXELS) {
-    throw new Error(`exactSizeLoss: ${height}×${width} = ${V} pixels would need 2^${V} masks; the limit is ` +
-      `V ≤ ${EXACT_MAX_PIXELS}. Use a smaller image, exactSizeLossUncertain (enumerates only pixels with ` +
-      `0 < p < 1), or a sampled estimator such as lemma1Gradient.`);
+    throw new Error(
+      `exactSizeLoss: ${height}×${width} = ${V} pixels would need 2^${V} masks; the limit is ` +
+        `V ≤ ${EXACT_MAX_PIXELS}. Use a smaller image, exactSizeLossUncertain (enumerates only pixels with ` +
+        `0 < p < 1), or a sampled estimator such as lemma1Gradient.`,
+    );
   }
-  const table = lossTable(height, width, targetSize, Array.from({ length: V }, (_, i) => i), new Uint8Array(V));
+  const table = lossTable(
+    height,
+    width,
+    targetSize,
+    Array.from({ length: V }, (_, i) => i),
+    new Uint8Array(V),
+  );
   return contractAll(table, probs, V);
 }
 
 /** T[m] for every bit pattern m over pixels `vars` (bit v ↔ pixel vars[v]); other pixels as in `base`. */
-function lossTable(height: number, width: number, targetSize: number, vars: readonly number[], base: Uint8Array): Float64Array {
+function lossTable(
+  height: number,
+  width: number,
+  targetSize: number,
+  vars: readonly number[],
+  base: Uint8Array,
+): Float64Array {
   const V = height * width;
   const U = vars.length;
   const n = 2 ** U;
@@ -130,7 +148,12 @@ function lossTable(height: number, width: number, targetSize: number, vars: read
  * still eq. 19, E[l(y_{j=+1}) − l(y_{j=−1})] over the uncertain ones: one extra 2^U table per certain pixel,
  * so the cost is Θ((V − U + 1)·2^U) size evaluations. Used by the Fig. 3 toy map (6×6).
  */
-export function exactSizeLossUncertain(probs: Float64Array, height: number, width: number, targetSize: number): ExactResult {
+export function exactSizeLossUncertain(
+  probs: Float64Array,
+  height: number,
+  width: number,
+  targetSize: number,
+): ExactResult {
   validateProbs('exactSizeLossUncertain', probs, height, width);
   validateTargetSize('exactSizeLossUncertain', targetSize);
   const V = height * width;
@@ -143,8 +166,10 @@ export function exactSizeLossUncertain(probs: Float64Array, height: number, widt
   }
   const U = vars.length;
   if (U > EXACT_MAX_PIXELS) {
-    throw new Error(`exactSizeLossUncertain: ${U} pixels have 0 < p < 1; the limit is ${EXACT_MAX_PIXELS}. ` +
-      `Set more probabilities to exactly 0 or 1, or use a sampled estimator such as lemma1Gradient.`);
+    throw new Error(
+      `exactSizeLossUncertain: ${U} pixels have 0 < p < 1; the limit is ${EXACT_MAX_PIXELS}. ` +
+        `Set more probabilities to exactly 0 or 1, or use a sampled estimator such as lemma1Gradient.`,
+    );
   }
   const pu = vars.map((i) => probs[i] as number);
   const table = lossTable(height, width, targetSize, vars, base);

@@ -231,8 +231,12 @@ export function lemma1FastInto(
     const r1 = r + rad >= H ? H - 1 : r + rad;
     const c0 = c - rad < 0 ? 0 : c - rad;
     const c1 = c + rad >= W ? W - 1 : c + rad;
-    return (cnt[(r1 + 1) * W1 + c1 + 1] as number) - (cnt[r0 * W1 + c1 + 1] as number) -
-      (cnt[(r1 + 1) * W1 + c0] as number) + (cnt[r0 * W1 + c0] as number);
+    return (
+      (cnt[(r1 + 1) * W1 + c1 + 1] as number) -
+      (cnt[r0 * W1 + c1 + 1] as number) -
+      (cnt[(r1 + 1) * W1 + c0] as number) +
+      (cnt[r0 * W1 + c0] as number)
+    );
   };
   for (let r = 0; r < H; r++) {
     for (let c = 0; c < W; c++) {
@@ -241,8 +245,11 @@ export function lemma1FastInto(
       const r1 = r + D >= H ? H - 1 : r + D;
       const c0 = c - D < 0 ? 0 : c - D;
       const c1 = c + D >= W ? W - 1 : c + D;
-      const u = (idx[(r1 + 1) * W1 + c1 + 1] as number) - (idx[r0 * W1 + c1 + 1] as number) -
-        (idx[(r1 + 1) * W1 + c0] as number) + (idx[r0 * W1 + c0] as number);
+      const u =
+        (idx[(r1 + 1) * W1 + c1 + 1] as number) -
+        (idx[r0 * W1 + c1 + 1] as number) -
+        (idx[(r1 + 1) * W1 + c0] as number) +
+        (idx[r0 * W1 + c0] as number);
       let second: number;
       if (bgTotal < 2) second = Infinity;
       else {

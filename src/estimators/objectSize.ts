@@ -32,7 +32,13 @@ export function objectSize(mask: Uint8Array, height: number, width: number): num
 }
 
 /** Unchecked g of the mask at `mask[offset …]`; `scratch` (length ≥ V) avoids an allocation. */
-export function objectSizeUnchecked(mask: Uint8Array, offset: number, height: number, width: number, scratch?: Int32Array): number {
+export function objectSizeUnchecked(
+  mask: Uint8Array,
+  offset: number,
+  height: number,
+  width: number,
+  scratch?: Int32Array,
+): number {
   const V = height * width;
   const buf = scratch !== undefined && scratch.length >= V ? scratch : new Int32Array(V);
   const maxD = dtKernel(mask, offset, height, width, buf, 0);
@@ -64,7 +70,9 @@ export function sizeLoss(targetSize: number, size: number, height: number, width
  */
 export function validateTargetSize(fn: string, targetSize: number, what = 'targetSize'): void {
   if (typeof targetSize !== 'number' || !Number.isFinite(targetSize) || targetSize < 0) {
-    throw new Error(`${fn}: ${what} must be a finite number ≥ 0 (the object size s in pixels), got ${String(targetSize)}. ` +
-      `Pass e.g. the annotated size 2·max d of the ground-truth mask.`);
+    throw new Error(
+      `${fn}: ${what} must be a finite number ≥ 0 (the object size s in pixels), got ${String(targetSize)}. ` +
+        `Pass e.g. the annotated size 2·max d of the ground-truth mask.`,
+    );
   }
 }

@@ -31,7 +31,13 @@ import { objectSizeUnchecked, sizeLoss, validateTargetSize } from './objectSize.
  * Draw `count` independent masks y ~ Bernoulli(probs) (K·V bytes, back to back): for each mask, pixels in
  * row-major order, y_i = 1 iff rng.uniform() < probs[i].
  */
-export function sampleBernoulliMasks(probs: ArrayLike<number>, count: number, height: number, width: number, rng: Rng): Uint8Array {
+export function sampleBernoulliMasks(
+  probs: ArrayLike<number>,
+  count: number,
+  height: number,
+  width: number,
+  rng: Rng,
+): Uint8Array {
   validateShape('sampleBernoulliMasks', height, width);
   const V = height * width;
   if (probs.length !== V) {
@@ -84,15 +90,23 @@ export function sizeLossForwardBackward(
   }
   const V = height * width;
   if (logits.length !== batch * V) {
-    throw new Error(`${fn}: logits has length ${logits.length} but batch×H×W = ${batch}×${height}×${width} = ` +
-      `${batch * V}. Check the shape arguments.`);
+    throw new Error(
+      `${fn}: logits has length ${logits.length} but batch×H×W = ${batch}×${height}×${width} = ` +
+        `${batch * V}. Check the shape arguments.`,
+    );
   }
   if (targetSizes === null || targetSizes === undefined || targetSizes.length !== batch) {
-    throw new Error(`${fn}: targetSizes must have one size per image (length ${batch}), got length ` +
-      `${targetSizes?.length}.`);
+    throw new Error(
+      `${fn}: targetSizes must have one size per image (length ${batch}), got length ` + `${targetSizes?.length}.`,
+    );
   }
   for (let b = 0; b < batch; b++) validateTargetSize(fn, targetSizes[b] as number, `targetSizes[${b}]`);
-  if (options === undefined || options === null || options.rng === undefined || typeof options.rng.uniform !== 'function') {
+  if (
+    options === undefined ||
+    options === null ||
+    options.rng === undefined ||
+    typeof options.rng.uniform !== 'function'
+  ) {
     throw new Error(`${fn}: options.rng (a seeded Rng) is required, e.g. { rng: new Rng(42) }.`);
   }
   const n = options.samples ?? 1;
@@ -106,8 +120,10 @@ export function sizeLossForwardBackward(
   for (let j = 0; j < logits.length; j++) {
     if (!Number.isFinite(logits[j] as number)) {
       const b = Math.floor(j / V);
-      throw new Error(`${fn}: logits[${j}] (image ${b}, pixel ${j - b * V}) is ${logits[j]}; logits must be finite. ` +
-        `Check the network output for overflow or NaN.`);
+      throw new Error(
+        `${fn}: logits[${j}] (image ${b}, pixel ${j - b * V}) is ${logits[j]}; logits must be finite. ` +
+          `Check the network output for overflow or NaN.`,
+      );
     }
   }
 
@@ -136,7 +152,7 @@ export function sizeLossForwardBackward(
     }
     for (let i = 0; i < V; i++) {
       const pi = p[i] as number;
-      grad[b * V + i] = (acc[i] as number) / n * (pi * (1 - pi)) / batch;
+      grad[b * V + i] = (((acc[i] as number) / n) * (pi * (1 - pi))) / batch;
     }
   }
   return { loss: lossSum / batch, gradLogits: grad, sampledSizes: sizes };

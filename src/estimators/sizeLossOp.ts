@@ -42,7 +42,11 @@ const sizeLossOp = defineOp<Attrs>({
   name: 'sizeLoss',
   forward(ctx, [logits], { targetSizes, rng, samples, method }) {
     const [B, , H, W] = logits!.shape as [number, number, number, number];
-    const result = sizeLossForwardBackward(logits!.values(), B, H, W, targetSizes, { rng, samples: samples ?? 1, method: method ?? 'fast' });
+    const result = sizeLossForwardBackward(logits!.values(), B, H, W, targetSizes, {
+      rng,
+      samples: samples ?? 1,
+      method: method ?? 'fast',
+    });
     ctx.save(result.gradLogits, logits!.shape);
     const loss = logits!.dtype === 'float64' ? new Float64Array([result.loss]) : new Float32Array([result.loss]);
     return new Tensor(loss, []);
@@ -53,10 +57,14 @@ const sizeLossOp = defineOp<Attrs>({
 /** Mean stochastic size loss over the batch; differentiable w.r.t. the logits through Lemma 1. */
 export function sizeLoss(logits: Tensor, targetSizes: ArrayLike<number>, options: SizeLossOpOptions): Tensor {
   if (logits.rank !== 4 || logits.shape[1] !== 1) {
-    throw new Error(`sizeLoss: logits must have shape [B, 1, H, W], got ${formatShape(logits.shape)}; the size loss is defined for one foreground channel.`);
+    throw new Error(
+      `sizeLoss: logits must have shape [B, 1, H, W], got ${formatShape(logits.shape)}; the size loss is defined for one foreground channel.`,
+    );
   }
   if (targetSizes.length !== logits.shape[0]) {
-    throw new Error(`sizeLoss: ${targetSizes.length} target sizes for a batch of ${logits.shape[0]}; pass one size per image.`);
+    throw new Error(
+      `sizeLoss: ${targetSizes.length} target sizes for a batch of ${logits.shape[0]}; pass one size per image.`,
+    );
   }
   return sizeLossOp([logits], { ...options, targetSizes });
 }

@@ -13,7 +13,17 @@ import { Rng } from '../autograd/rng.js';
 import { evaluate } from '../train/trainer.js';
 import { lineChartSvg } from '../viz/svg.js';
 import {
-  backendRecord, ExperimentDir, fmtPct, loadPools, machineInfo, mean, metricsRecord, pretrainNetwork, restore, stdErr, type ExperimentContext,
+  backendRecord,
+  ExperimentDir,
+  fmtPct,
+  loadPools,
+  machineInfo,
+  mean,
+  metricsRecord,
+  pretrainNetwork,
+  restore,
+  stdErr,
+  type ExperimentContext,
 } from './common.js';
 import { phaseSummary, sizeTrainPhase, type SizePhaseSummary } from './fig7.js';
 import { areaPerSizeSquared, areaStep, estimatorStep, jointStep, sizeStep, type EstimatorName } from './objectives.js';
@@ -39,14 +49,18 @@ interface EstimatorRun {
   secondsPerEpoch: number;
 }
 
-export async function runBeyond(ctx: ExperimentContext): Promise<{ dir: string; files: string[]; summary: Record<string, unknown> }> {
+export async function runBeyond(
+  ctx: ExperimentContext,
+): Promise<{ dir: string; files: string[]; summary: Record<string, unknown> }> {
   const t0 = performance.now();
   const p = ctx.preset;
   const b = p.beyond;
   const seeds = ctx.seeds ?? b.seeds;
   const machineStart = machineInfo();
   const out = new ExperimentDir(ctx.out, 'beyond', p.name);
-  ctx.progress.line(`beyond (${p.name}): m ∈ {${b.ms.join(', ')}}, ${seeds} seeds, variants ${VARIANTS.join(', ')}; estimators ${ESTIMATORS.join(', ')} at m = ${b.estimatorM}; writing ${out.path}`);
+  ctx.progress.line(
+    `beyond (${p.name}): m ∈ {${b.ms.join(', ')}}, ${seeds} seeds, variants ${VARIANTS.join(', ')}; estimators ${ESTIMATORS.join(', ')} at m = ${b.estimatorM}; writing ${out.path}`,
+  );
   for (const note of p.notes) ctx.progress.line(`  preset: ${note}`);
   const pools = await loadPools(ctx);
   const { ds } = pools;
@@ -71,47 +85,124 @@ export async function runBeyond(ctx: ExperimentContext): Promise<{ dir: string; 
         restore(pre.model, pre.snap);
         const rng = new Rng(seed ^ 0x5eed);
         const label = `${variant} m=${m}`;
-        const r = variant === 'size'
-          ? await sizeTrainPhase(ctx, pools, pre, seed, label, pools.train, sizeStep(pre.model, rng, 1, 'fast'))
-          : variant === 'joint'
-            ? await sizeTrainPhase(ctx, pools, pre, seed, label, rest.length > 1 ? rest : pools.train, jointStep(pre.model, ds, pre.annotated, p.batch, rng, b.jointLambda))
-            : await sizeTrainPhase(ctx, pools, pre, seed, label, pools.train, areaStep(pre.model, rng, b.areaLambda, kArea));
+        const r =
+          variant === 'size'
+            ? await sizeTrainPhase(ctx, pools, pre, seed, label, pools.train, sizeStep(pre.model, rng, 1, 'fast'))
+            : variant === 'joint'
+              ? await sizeTrainPhase(
+                  ctx,
+                  pools,
+                  pre,
+                  seed,
+                  label,
+                  rest.length > 1 ? rest : pools.train,
+                  jointStep(pre.model, ds, pre.annotated, p.batch, rng, b.jointLambda),
+                )
+              : await sizeTrainPhase(
+                  ctx,
+                  pools,
+                  pre,
+                  seed,
+                  label,
+                  pools.train,
+                  areaStep(pre.model, rng, b.areaLambda, kArea),
+                );
         const after = metricsRecord(await evaluate(pre.model, ds, pools.test));
-        ctx.progress.line(`  ${label} seed ${seed}: test IoU ${fmtPct(before.iou)} → ${fmtPct(after.iou)}, E ${before.E.toFixed(2)} → ${after.E.toFixed(2)}`);
+        ctx.progress.line(
+          `  ${label} seed ${seed}: test IoU ${fmtPct(before.iou)} → ${fmtPct(after.iou)}, E ${before.E.toFixed(2)} → ${after.E.toFixed(2)}`,
+        );
         runs.push({ m: pre.annotated.length, seed, variant, before, after, size: phaseSummary(r) });
       }
       if (m === b.estimatorM && seed === 0) {
         estimatorBefore = before;
-        ctx.progress.line(`[estimators] on this network (m = ${m}, seed 0): ${ESTIMATORS.join(', ')} with n = ${b.estimatorSamples} samples`);
+        ctx.progress.line(
+          `[estimators] on this network (m = ${m}, seed 0): ${ESTIMATORS.join(', ')} with n = ${b.estimatorSamples} samples`,
+        );
         for (const estimator of ESTIMATORS) {
           restore(pre.model, pre.snap);
-          const r = await sizeTrainPhase(ctx, pools, pre, seed, `${estimator} n=${b.estimatorSamples}`, pools.train, estimatorStep(pre.model, new Rng(seed ^ 0x5eed), b.estimatorSamples, estimator));
+          const r = await sizeTrainPhase(
+            ctx,
+            pools,
+            pre,
+            seed,
+            `${estimator} n=${b.estimatorSamples}`,
+            pools.train,
+            estimatorStep(pre.model, new Rng(seed ^ 0x5eed), b.estimatorSamples, estimator),
+          );
           const after = metricsRecord(await evaluate(pre.model, ds, pools.test));
-          ctx.progress.line(`  ${estimator}: test IoU ${fmtPct(before.iou)} → ${fmtPct(after.iou)}, E ${before.E.toFixed(2)} → ${after.E.toFixed(2)}`);
+          ctx.progress.line(
+            `  ${estimator}: test IoU ${fmtPct(before.iou)} → ${fmtPct(after.iou)}, E ${before.E.toFixed(2)} → ${after.E.toFixed(2)}`,
+          );
           const size = phaseSummary(r);
-          estimatorRuns.push({ estimator, samples: b.estimatorSamples, after, size, secondsPerEpoch: size.trainSeconds / Math.max(1, size.epochs) });
+          estimatorRuns.push({
+            estimator,
+            samples: b.estimatorSamples,
+            after,
+            size,
+            secondsPerEpoch: size.trainSeconds / Math.max(1, size.epochs),
+          });
         }
       }
     }
   }
 
-  const table = b.ms.flatMap((m) => VARIANTS.map((variant) => {
-    const rs = runs.filter((r) => r.variant === variant && r.m === m);
-    const col = (f: (r: VariantRun) => number) => ({ mean: mean(rs.map(f)), se: stdErr(rs.map(f)) });
-    return { m, variant, seeds: rs.length, iouBefore: col((r) => r.before.iou), iouAfter: col((r) => r.after.iou), iouGain: col((r) => r.after.iou - r.before.iou), EBefore: col((r) => r.before.E), EAfter: col((r) => r.after.E) };
-  }));
-  out.csv('beyond-runs.csv', runs.map((r) => ({
-    m: r.m, seed: r.seed, variant: r.variant, sizeEpochs: r.size.epochs, sizeBestEpoch: r.size.bestEpoch,
-    iouBefore: r.before.iou, iouAfter: r.after.iou, EBefore: r.before.E, EAfter: r.after.E, diceBefore: r.before.dice, diceAfter: r.after.dice,
-  })));
-  out.csv('beyond-estimators.csv', estimatorRuns.map((e) => ({
-    estimator: e.estimator, samples: e.samples, epochs: e.size.epochs, bestEpoch: e.size.bestEpoch, secondsPerEpoch: e.secondsPerEpoch,
-    iouBefore: estimatorBefore?.iou ?? Number.NaN, iouAfter: e.after.iou, EBefore: estimatorBefore?.E ?? Number.NaN, EAfter: e.after.E,
-  })));
+  const table = b.ms.flatMap((m) =>
+    VARIANTS.map((variant) => {
+      const rs = runs.filter((r) => r.variant === variant && r.m === m);
+      const col = (f: (r: VariantRun) => number) => ({ mean: mean(rs.map(f)), se: stdErr(rs.map(f)) });
+      return {
+        m,
+        variant,
+        seeds: rs.length,
+        iouBefore: col((r) => r.before.iou),
+        iouAfter: col((r) => r.after.iou),
+        iouGain: col((r) => r.after.iou - r.before.iou),
+        EBefore: col((r) => r.before.E),
+        EAfter: col((r) => r.after.E),
+      };
+    }),
+  );
+  out.csv(
+    'beyond-runs.csv',
+    runs.map((r) => ({
+      m: r.m,
+      seed: r.seed,
+      variant: r.variant,
+      sizeEpochs: r.size.epochs,
+      sizeBestEpoch: r.size.bestEpoch,
+      iouBefore: r.before.iou,
+      iouAfter: r.after.iou,
+      EBefore: r.before.E,
+      EAfter: r.after.E,
+      diceBefore: r.before.dice,
+      diceAfter: r.after.dice,
+    })),
+  );
+  out.csv(
+    'beyond-estimators.csv',
+    estimatorRuns.map((e) => ({
+      estimator: e.estimator,
+      samples: e.samples,
+      epochs: e.size.epochs,
+      bestEpoch: e.size.bestEpoch,
+      secondsPerEpoch: e.secondsPerEpoch,
+      iouBefore: estimatorBefore?.iou ?? Number.NaN,
+      iouAfter: e.after.iou,
+      EBefore: estimatorBefore?.E ?? Number.NaN,
+      EAfter: e.after.E,
+    })),
+  );
   const summary = {
-    experiment: 'beyond', preset: p.name, presetNotes: p.notes,
+    experiment: 'beyond',
+    preset: p.name,
+    presetNotes: p.notes,
     config: {
-      ...b, seeds, widths: p.widths, batch: p.batch, pretrain: p.pretrain, size: p.size,
+      ...b,
+      seeds,
+      widths: p.widths,
+      batch: p.batch,
+      pretrain: p.pretrain,
+      size: p.size,
       objectives: {
         size: 'the paper: Lemma-1 size loss, n = 1, on the whole pool',
         joint: `BCE(annotated batch) + ${b.jointLambda}·size loss(size-labelled batch of the pool minus the annotated images), every step`,
@@ -121,18 +212,28 @@ export async function runBeyond(ctx: ExperimentContext): Promise<{ dir: string; 
     data: pools.description,
     machine: { start: machineStart, end: machineInfo() },
     backend: backendRecord(ctx),
-    areaK, table, runs,
+    areaK,
+    table,
+    runs,
     estimators: { m: b.estimatorM, seed: 0, samples: b.estimatorSamples, before: estimatorBefore, runs: estimatorRuns },
     seconds: (performance.now() - t0) / 1000,
   };
   for (const [name, svg] of Object.entries(plotBeyond(summary))) out.write(name, svg);
   out.json('beyond.json', summary);
-  for (const t of table) ctx.progress.line(`  m = ${t.m} ${t.variant.padEnd(9)}: IoU ${fmtPct(t.iouBefore.mean)} → ${fmtPct(t.iouAfter.mean)} ± ${fmtPct(t.iouAfter.se)}  E ${t.EBefore.mean.toFixed(2)} → ${t.EAfter.mean.toFixed(2)}`);
-  ctx.progress.line(`beyond done in ${(summary.seconds / 60).toFixed(1)} min; wrote ${out.written.map((w) => w.slice(out.path.length + 1)).join(', ')} in ${out.path}/`);
+  for (const t of table)
+    ctx.progress.line(
+      `  m = ${t.m} ${t.variant.padEnd(9)}: IoU ${fmtPct(t.iouBefore.mean)} → ${fmtPct(t.iouAfter.mean)} ± ${fmtPct(t.iouAfter.se)}  E ${t.EBefore.mean.toFixed(2)} → ${t.EAfter.mean.toFixed(2)}`,
+    );
+  ctx.progress.line(
+    `beyond done in ${(summary.seconds / 60).toFixed(1)} min; wrote ${out.written.map((w) => w.slice(out.path.length + 1)).join(', ')} in ${out.path}/`,
+  );
   return { dir: out.path, files: out.written, summary };
 }
 
-interface Col { mean: number; se: number }
+interface Col {
+  mean: number;
+  se: number;
+}
 
 /** The figures of a beyond summary (also used by `--replot`); series are offset a little in x. */
 export function plotBeyond(summary: {
@@ -147,23 +248,44 @@ export function plotBeyond(summary: {
   const before = ms.map((m) => summary.table.find((t) => t.m === m)?.iouBefore ?? { mean: Number.NaN, se: 0 });
   const shift = (k: number) => 1.04 ** (k - variants.length / 2);
   files['beyond-variants.svg'] = lineChartSvg({
-    title: `Beyond: test IoU by size-phase objective (${summary.preset}, ${summary.config.seeds} seeds)`, width: 760,
-    xLabel: 'm = pixel-annotated images (log scale)', yLabel: 'test IoU (mean ± s.e.)', logX: true,
+    title: `Beyond: test IoU by size-phase objective (${summary.preset}, ${summary.config.seeds} seeds)`,
+    width: 760,
+    xLabel: 'm = pixel-annotated images (log scale)',
+    yLabel: 'test IoU (mean ± s.e.)',
+    logX: true,
     series: [
-      { name: 'after pre-training', x: ms.map((m) => m * shift(0)), y: before.map((c) => c.mean), yErr: before.map((c) => c.se), dashed: true },
+      {
+        name: 'after pre-training',
+        x: ms.map((m) => m * shift(0)),
+        y: before.map((c) => c.mean),
+        yErr: before.map((c) => c.se),
+        dashed: true,
+      },
       ...variants.map((v, k) => {
-        const cs = ms.map((m) => summary.table.find((t) => t.m === m && t.variant === v)?.iouAfter ?? { mean: Number.NaN, se: 0 });
-        return { name: `after ${v}`, x: ms.map((m) => m * shift(k + 1)), y: cs.map((c) => c.mean), yErr: cs.map((c) => c.se) };
+        const cs = ms.map(
+          (m) => summary.table.find((t) => t.m === m && t.variant === v)?.iouAfter ?? { mean: Number.NaN, se: 0 },
+        );
+        return {
+          name: `after ${v}`,
+          x: ms.map((m) => m * shift(k + 1)),
+          y: cs.map((c) => c.mean),
+          yErr: cs.map((c) => c.se),
+        };
       }),
     ],
   });
   const runs = summary.estimators.runs;
   if (runs.length > 0) {
-    const charts: [string, string, (v: { E: number; iou: number }) => number][] = [['E', 'validation E', (v) => v.E], ['IoU', 'validation IoU', (v) => v.iou]];
+    const charts: [string, string, (v: { E: number; iou: number }) => number][] = [
+      ['E', 'validation E', (v) => v.E],
+      ['IoU', 'validation IoU', (v) => v.iou],
+    ];
     for (const [key, label, get] of charts) {
       files[`beyond-estimators-${key}.svg`] = lineChartSvg({
-        title: `Beyond: ${label} by gradient estimator (m = ${summary.config.estimatorM}, n = ${summary.config.estimatorSamples})`, width: 760,
-        xLabel: 'epoch (0 = pre-trained network)', yLabel: label,
+        title: `Beyond: ${label} by gradient estimator (m = ${summary.config.estimatorM}, n = ${summary.config.estimatorSamples})`,
+        width: 760,
+        xLabel: 'epoch (0 = pre-trained network)',
+        yLabel: label,
         series: runs.map((e) => ({
           name: e.estimator,
           x: [0, ...e.size.val.map((v) => v.epoch)],

@@ -50,7 +50,14 @@ export interface Preset {
   testCount?: number;
   pretrain: { epochs: number; patience: number; lr: number; minImagesPerEpoch: number };
   size: { epochs: number; patience: number; lr: number };
-  fig5: { m: number; ns: number[]; timingImages?: number; timingEpochs: number; qualityImages?: number; qualityEpochs: number };
+  fig5: {
+    m: number;
+    ns: number[];
+    timingImages?: number;
+    timingEpochs: number;
+    qualityImages?: number;
+    qualityEpochs: number;
+  };
   fig7: { ms: (number | 'all')[]; seeds: number };
   beyond: {
     ms: number[];
@@ -106,7 +113,9 @@ export const PRESETS: Record<PresetName, Preset> = {
   },
   paper: {
     name: 'paper',
-    notes: ['the paper\'s protocol: ResUNet-lite, all 6103 slices split by slice 70/10/20, training until validation stops improving'],
+    notes: [
+      "the paper's protocol: ResUNet-lite, all 6103 slices split by slice 70/10/20, training until validation stops improving",
+    ],
     widths: [16, 32, 64, 128],
     batch: 32,
     pretrain: { epochs: 100, patience: 10, lr: 3e-3, minImagesPerEpoch: 160 },
@@ -140,7 +149,9 @@ export function backendRecord(ctx: ExperimentContext): Record<string, unknown> {
   const name = ctx.backend ?? 'cpu';
   const info = backendInstance(name).info();
   // a device backend's info() also lists every kernel and its counters; keep what identifies the device
-  return name === 'cpu' ? { name, kernels: info.kernels } : { name, engine: info.engine, mode: info.mode, adapter: info.adapter ?? null };
+  return name === 'cpu'
+    ? { name, kernels: info.kernels }
+    : { name, engine: info.engine, mode: info.mode, adapter: info.adapter ?? null };
 }
 
 /** The machine and its load: stored in every JSON so that timings can be read in context. */
@@ -178,9 +189,19 @@ export function dataSpecOf(spec: string): string {
  */
 export async function loadPools(ctx: ExperimentContext): Promise<Pools> {
   const spec = dataSpecOf(ctx.dataSpec);
-  const ds = await loadDataset(spec, { seed: 0, split: 'slice', ...(spec === 'synthetic' ? { count: ctx.syntheticCount ?? 150 } : {}) });
+  const ds = await loadDataset(spec, {
+    seed: 0,
+    split: 'slice',
+    ...(spec === 'synthetic' ? { count: ctx.syntheticCount ?? 150 } : {}),
+  });
   const rng = new Rng(20240601);
-  const take = (idx: number[], n: number | undefined): number[] => (n === undefined || n >= idx.length ? idx : rng.shuffle([...idx]).slice(0, n).sort((a, b) => a - b));
+  const take = (idx: number[], n: number | undefined): number[] =>
+    n === undefined || n >= idx.length
+      ? idx
+      : rng
+          .shuffle([...idx])
+          .slice(0, n)
+          .sort((a, b) => a - b);
   const train = take(indicesOf(ds, 'train'), ctx.preset.trainPool);
   const val = take(indicesOf(ds, 'val'), ctx.preset.valCount);
   const test = take(indicesOf(ds, 'test'), ctx.preset.testCount);
@@ -243,12 +264,19 @@ export class ExperimentDir {
     return p;
   }
   json(name: string, value: unknown): string {
-    return this.write(name, `${JSON.stringify(value, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v), 2)}\n`);
+    return this.write(
+      name,
+      `${JSON.stringify(value, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v), 2)}\n`,
+    );
   }
   csv(name: string, rows: Record<string, string | number | boolean>[]): string {
     const cols = [...new Set(rows.flatMap((r) => Object.keys(r)))];
-    const cell = (v: unknown): string => (v === undefined ? '' : typeof v === 'string' && /[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : String(v));
-    return this.write(name, [cols.join(','), ...rows.map((r) => cols.map((c) => cell(r[c])).join(','))].join('\n') + '\n');
+    const cell = (v: unknown): string =>
+      v === undefined ? '' : typeof v === 'string' && /[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : String(v);
+    return this.write(
+      name,
+      [cols.join(','), ...rows.map((r) => cols.map((c) => cell(r[c])).join(','))].join('\n') + '\n',
+    );
   }
 }
 
@@ -348,7 +376,11 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
   const H = o.ds.height;
   const W = o.ds.width;
   const validate = o.valIndices.length > 0;
-  const start = resume ? resume.start : validate ? await evaluate(o.model, o.ds, o.valIndices, Math.max(o.batch, 32)) : null;
+  const start = resume
+    ? resume.start
+    : validate
+      ? await evaluate(o.model, o.ds, o.valIndices, Math.max(o.batch, 32))
+      : null;
   const history: PhaseEpoch[] = resume ? [...resume.history] : [];
   let best: PhaseEpoch | null = resume?.best ?? null;
   // as in trainer.ts: the best epoch is chosen among epochs ≥ 1 (epoch 0, the starting network, is only recorded)
@@ -367,7 +399,11 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
     for (const b of batchIterator(o.ds, o.trainIndices, o.batch, rng, o.flips ? { flip: flipRng } : {})) {
       if (b.batch < 2 && steps > 1) continue;
       const x = new Tensor(b.images, [b.batch, 1, H, W]);
-      const { loss: value, parts } = await trainStep(optimizer, () => o.step(b, x), (v) => new Error(`${o.label}: the loss became ${v} at epoch ${epoch}, step ${step + 1}.`));
+      const { loss: value, parts } = await trainStep(
+        optimizer,
+        () => o.step(b, x),
+        (v) => new Error(`${o.label}: the loss became ${v} at epoch ${epoch}, step ${step + 1}.`),
+      );
       sums['loss'] = (sums['loss'] ?? 0) + value;
       for (const [k, v] of Object.entries(parts ?? {})) sums[k] = (sums[k] ?? 0) + v;
       step++;
@@ -395,12 +431,21 @@ export async function runPhase(o: PhaseOptions): Promise<PhaseResult> {
     }
     o.progress?.line(
       `  ${o.label} epoch ${epoch}: loss ${losses['loss']!.toFixed(4)}  train ${trainSeconds.toFixed(1)}s` +
-        (val ? `  val IoU ${(100 * val.iou).toFixed(1)}%  E ${val.sizeError.toFixed(2)}${improved ? '  *best' : ''}` : ''),
+        (val
+          ? `  val IoU ${(100 * val.iou).toFixed(1)}%  E ${val.sizeError.toFixed(2)}${improved ? '  *best' : ''}`
+          : ''),
     );
     if (o.onState) {
       await o.onState({
-        epoch, history: [...history], best, sinceBest, start, weights: await snapshot(o.model), bestState,
-        optimizer: await optimizer.hostStateDict(), rngs: { batches: rng.getState(), flips: flipRng.getState() },
+        epoch,
+        history: [...history],
+        best,
+        sinceBest,
+        start,
+        weights: await snapshot(o.model),
+        bestState,
+        optimizer: await optimizer.hostStateDict(),
+        rngs: { batches: rng.getState(), flips: flipRng.getState() },
         streams: Object.fromEntries(Object.entries(o.streams ?? {}).map(([k, s]) => [k, s.getState()])),
       });
     }
@@ -433,22 +478,49 @@ export interface Pretrained {
  * Supervised pre-training on `m` annotated images of the pool with `pretrain` of src/train/trainer.ts (BCE, random
  * flips, until validation IoU stops improving, best weights restored).
  */
-export async function pretrainNetwork(ctx: ExperimentContext, pools: Pools, m: number | 'all', seed: number, label: string): Promise<Pretrained> {
+export async function pretrainNetwork(
+  ctx: ExperimentContext,
+  pools: Pools,
+  m: number | 'all',
+  seed: number,
+  label: string,
+): Promise<Pretrained> {
   const { ds } = pools;
   const p = ctx.preset;
   const annotated = annotatedSubset(pools.train, m, seed);
   // built on the host (the same initial weights on every backend), then moved to the run's backend in place
-  const model = new ResUNet({ widths: p.widths, rng: new Rng(seed), headBias: foregroundPriorLogit(ds.masks, annotated, ds.height * ds.width) }).to(ctx.backend ?? 'cpu');
+  const model = new ResUNet({
+    widths: p.widths,
+    rng: new Rng(seed),
+    headBias: foregroundPriorLogit(ds.masks, annotated, ds.height * ds.width),
+  }).to(ctx.backend ?? 'cpu');
   const t0 = performance.now();
   const result = await pretrain(model, ds, {
-    annotated, minImagesPerEpoch: p.pretrain.minImagesPerEpoch, valIndices: pools.val, epochs: p.pretrain.epochs,
-    patience: p.pretrain.patience, batch: p.batch, lr: p.pretrain.lr, seed,
+    annotated,
+    minImagesPerEpoch: p.pretrain.minImagesPerEpoch,
+    valIndices: pools.val,
+    epochs: p.pretrain.epochs,
+    patience: p.pretrain.patience,
+    batch: p.batch,
+    lr: p.pretrain.lr,
+    seed,
     observer: {
       onStep: ({ epoch, step, steps, loss }) => ctx.progress.step(`${label} epoch ${epoch}`, step, steps, loss),
-      onEpoch: (r) => ctx.progress.line(`  ${label} epoch ${r.epoch}: BCE ${r.trainLoss.toFixed(4)}  val IoU ${fmtPct(r.val.iou)}  E ${r.val.sizeError.toFixed(2)}${r.best ? '  *best' : ''}`),
+      onEpoch: (r) =>
+        ctx.progress.line(
+          `  ${label} epoch ${r.epoch}: BCE ${r.trainLoss.toFixed(4)}  val IoU ${fmtPct(r.val.iou)}  E ${r.val.sizeError.toFixed(2)}${r.best ? '  *best' : ''}`,
+        ),
     },
   });
   const seconds = (performance.now() - t0) / 1000;
-  const val = result.best?.val ?? await evaluate(model, ds, pools.val);
-  return { model, annotated, epochs: result.history.length, bestEpoch: result.best?.epoch ?? 0, seconds, val, snap: await snapshot(model) };
+  const val = result.best?.val ?? (await evaluate(model, ds, pools.val));
+  return {
+    model,
+    annotated,
+    epochs: result.history.length,
+    bestEpoch: result.best?.epoch ?? 0,
+    seconds,
+    val,
+    snap: await snapshot(model),
+  };
 }

@@ -13,7 +13,18 @@ import { sizeLoss } from '../estimators/sizeLossOp.js';
 import { evaluate, forwardToHost } from '../train/trainer.js';
 import { lineChartSvg } from '../viz/svg.js';
 import {
-  backendRecord, ExperimentDir, fmtPct, loadPools, machineInfo, mean, metricsRecord, pretrainNetwork, restore, stdErr, type ExperimentContext, type StepResult,
+  backendRecord,
+  ExperimentDir,
+  fmtPct,
+  loadPools,
+  machineInfo,
+  mean,
+  metricsRecord,
+  pretrainNetwork,
+  restore,
+  stdErr,
+  type ExperimentContext,
+  type StepResult,
 } from './common.js';
 import { phaseSummary, sizeTrainPhase, type SizePhaseSummary } from './fig7.js';
 import { sizeStep } from './objectives.js';
@@ -29,14 +40,18 @@ interface ControlRun {
   size: SizePhaseSummary;
 }
 
-export async function runControl(ctx: ExperimentContext): Promise<{ dir: string; files: string[]; summary: Record<string, unknown> }> {
+export async function runControl(
+  ctx: ExperimentContext,
+): Promise<{ dir: string; files: string[]; summary: Record<string, unknown> }> {
   const t0 = performance.now();
   const p = ctx.preset;
   const ms = CONTROL_MS[p.name] ?? [10];
   const seeds = ctx.seeds ?? p.fig7.seeds;
   const machineStart = machineInfo();
   const out = new ExperimentDir(ctx.out, 'control', p.name);
-  ctx.progress.line(`control (${p.name}): true vs shuffled size labels, m ∈ {${ms.join(', ')}}, ${seeds} seeds; writing ${out.path}`);
+  ctx.progress.line(
+    `control (${p.name}): true vs shuffled size labels, m ∈ {${ms.join(', ')}}, ${seeds} seeds; writing ${out.path}`,
+  );
   for (const note of p.notes) ctx.progress.line(`  preset: ${note}`);
   const pools = await loadPools(ctx);
   const { ds } = pools;
@@ -54,41 +69,107 @@ export async function runControl(ctx: ExperimentContext): Promise<{ dir: string;
       for (const labels of ['size', 'shuffled'] as const) {
         restore(pre.model, pre.snap);
         const rng = new Rng(seed ^ 0x5eed);
-        const step = labels === 'size'
-          ? sizeStep(pre.model, rng, 1, 'fast')
-          : async (b: Batch, x: Tensor): Promise<StepResult> => {
-            const loss = sizeLoss(await forwardToHost(pre.model, x), b.indices.map((i) => shuffled.get(i)!), { rng, samples: 1, method: 'fast' });
-            return { loss, parts: { size: loss.item() } };
-          };
+        const step =
+          labels === 'size'
+            ? sizeStep(pre.model, rng, 1, 'fast')
+            : async (b: Batch, x: Tensor): Promise<StepResult> => {
+                const loss = sizeLoss(
+                  await forwardToHost(pre.model, x),
+                  b.indices.map((i) => shuffled.get(i)!),
+                  { rng, samples: 1, method: 'fast' },
+                );
+                return { loss, parts: { size: loss.item() } };
+              };
         const r = await sizeTrainPhase(ctx, pools, pre, seed, `${labels} m=${m}`, pools.train, step);
         const after = metricsRecord(await evaluate(pre.model, ds, pools.test));
-        ctx.progress.line(`  ${labels} m=${m} seed ${seed}: test IoU ${fmtPct(before.iou)} → ${fmtPct(after.iou)}, E ${before.E.toFixed(2)} → ${after.E.toFixed(2)}`);
+        ctx.progress.line(
+          `  ${labels} m=${m} seed ${seed}: test IoU ${fmtPct(before.iou)} → ${fmtPct(after.iou)}, E ${before.E.toFixed(2)} → ${after.E.toFixed(2)}`,
+        );
         runs.push({ m: pre.annotated.length, seed, labels, before, after, size: phaseSummary(r) });
       }
     }
   }
-  const table = ms.flatMap((m) => (['size', 'shuffled'] as const).map((labels) => {
-    const rs = runs.filter((r) => r.m === m && r.labels === labels);
-    const col = (f: (r: ControlRun) => number) => ({ mean: mean(rs.map(f)), se: stdErr(rs.map(f)) });
-    return { m, labels, seeds: rs.length, iouBefore: col((r) => r.before.iou), iouAfter: col((r) => r.after.iou), iouGain: col((r) => r.after.iou - r.before.iou), EBefore: col((r) => r.before.E), EAfter: col((r) => r.after.E) };
-  }));
-  out.csv('control-runs.csv', runs.map((r) => ({ m: r.m, seed: r.seed, labels: r.labels, iouBefore: r.before.iou, iouAfter: r.after.iou, EBefore: r.before.E, EAfter: r.after.E, sizeEpochs: r.size.epochs })));
+  const table = ms.flatMap((m) =>
+    (['size', 'shuffled'] as const).map((labels) => {
+      const rs = runs.filter((r) => r.m === m && r.labels === labels);
+      const col = (f: (r: ControlRun) => number) => ({ mean: mean(rs.map(f)), se: stdErr(rs.map(f)) });
+      return {
+        m,
+        labels,
+        seeds: rs.length,
+        iouBefore: col((r) => r.before.iou),
+        iouAfter: col((r) => r.after.iou),
+        iouGain: col((r) => r.after.iou - r.before.iou),
+        EBefore: col((r) => r.before.E),
+        EAfter: col((r) => r.after.E),
+      };
+    }),
+  );
+  out.csv(
+    'control-runs.csv',
+    runs.map((r) => ({
+      m: r.m,
+      seed: r.seed,
+      labels: r.labels,
+      iouBefore: r.before.iou,
+      iouAfter: r.after.iou,
+      EBefore: r.before.E,
+      EAfter: r.after.E,
+      sizeEpochs: r.size.epochs,
+    })),
+  );
   const summary = {
-    experiment: 'control', preset: p.name, presetNotes: p.notes,
-    config: { ms, seeds, widths: p.widths, batch: p.batch, pretrain: p.pretrain, size: p.size, labels: { size: 'true object sizes', shuffled: 'the pool\'s sizes permuted among its images (seeded per seed)' } },
-    data: pools.description, machine: { start: machineStart, end: machineInfo() }, backend: backendRecord(ctx), table, runs, seconds: (performance.now() - t0) / 1000,
+    experiment: 'control',
+    preset: p.name,
+    presetNotes: p.notes,
+    config: {
+      ms,
+      seeds,
+      widths: p.widths,
+      batch: p.batch,
+      pretrain: p.pretrain,
+      size: p.size,
+      labels: { size: 'true object sizes', shuffled: "the pool's sizes permuted among its images (seeded per seed)" },
+    },
+    data: pools.description,
+    machine: { start: machineStart, end: machineInfo() },
+    backend: backendRecord(ctx),
+    table,
+    runs,
+    seconds: (performance.now() - t0) / 1000,
   };
   const g = (labels: string) => ms.map((m) => table.find((t) => t.m === m && t.labels === labels)!.iouGain);
-  out.write('control.svg', lineChartSvg({
-    title: `Control: IoU gain of the size phase, true vs shuffled sizes (${p.name}, ${seeds} seeds)`, width: 760,
-    xLabel: 'm (log scale)', yLabel: 'test IoU gain (mean ± s.e.)', logX: true,
-    series: [
-      { name: 'true sizes', x: ms.map((m) => m / 1.03), y: g('size').map((c) => c.mean), yErr: g('size').map((c) => c.se) },
-      { name: 'shuffled sizes', x: ms.map((m) => m * 1.03), y: g('shuffled').map((c) => c.mean), yErr: g('shuffled').map((c) => c.se) },
-    ],
-  }));
+  out.write(
+    'control.svg',
+    lineChartSvg({
+      title: `Control: IoU gain of the size phase, true vs shuffled sizes (${p.name}, ${seeds} seeds)`,
+      width: 760,
+      xLabel: 'm (log scale)',
+      yLabel: 'test IoU gain (mean ± s.e.)',
+      logX: true,
+      series: [
+        {
+          name: 'true sizes',
+          x: ms.map((m) => m / 1.03),
+          y: g('size').map((c) => c.mean),
+          yErr: g('size').map((c) => c.se),
+        },
+        {
+          name: 'shuffled sizes',
+          x: ms.map((m) => m * 1.03),
+          y: g('shuffled').map((c) => c.mean),
+          yErr: g('shuffled').map((c) => c.se),
+        },
+      ],
+    }),
+  );
   out.json('control.json', summary);
-  for (const t of table) ctx.progress.line(`  m = ${t.m} ${t.labels.padEnd(8)}: IoU ${fmtPct(t.iouBefore.mean)} → ${fmtPct(t.iouAfter.mean)} (gain ${(100 * t.iouGain.mean).toFixed(1)} ± ${(100 * t.iouGain.se).toFixed(1)} pt)  E ${t.EBefore.mean.toFixed(2)} → ${t.EAfter.mean.toFixed(2)}`);
-  ctx.progress.line(`control done in ${(summary.seconds / 60).toFixed(1)} min; wrote ${out.written.map((w) => w.slice(out.path.length + 1)).join(', ')} in ${out.path}/`);
+  for (const t of table)
+    ctx.progress.line(
+      `  m = ${t.m} ${t.labels.padEnd(8)}: IoU ${fmtPct(t.iouBefore.mean)} → ${fmtPct(t.iouAfter.mean)} (gain ${(100 * t.iouGain.mean).toFixed(1)} ± ${(100 * t.iouGain.se).toFixed(1)} pt)  E ${t.EBefore.mean.toFixed(2)} → ${t.EAfter.mean.toFixed(2)}`,
+    );
+  ctx.progress.line(
+    `control done in ${(summary.seconds / 60).toFixed(1)} min; wrote ${out.written.map((w) => w.slice(out.path.length + 1)).join(', ')} in ${out.path}/`,
+  );
   return { dir: out.path, files: out.written, summary };
 }

@@ -19,7 +19,17 @@
  * Every file is written to a temporary name and renamed. Running the same command again skips what is finished,
  * resumes what is not from its last epoch, and ends with the numbers of an uninterrupted run.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Rng } from '../autograd/rng.js';
@@ -36,8 +46,20 @@ import { evaluate, forwardToHost, predictLogits, pretrain, type TrainState } fro
 import { formatSeconds } from '../cli/progress.js';
 import { lineChartSvg } from '../viz/svg.js';
 import {
-  annotatedSubset, backendRecord, dataSpecOf, fmtPct, machineInfo, mean, metricsRecord, runPhase, stdErr,
-  type ExperimentContext, type PhaseEpoch, type PhaseState, type StepFn, type StepResult,
+  annotatedSubset,
+  backendRecord,
+  dataSpecOf,
+  fmtPct,
+  machineInfo,
+  mean,
+  metricsRecord,
+  runPhase,
+  stdErr,
+  type ExperimentContext,
+  type PhaseEpoch,
+  type PhaseState,
+  type StepFn,
+  type StepResult,
 } from './common.js';
 import { loadPhaseState, savePhaseState } from './phaseCheckpoint.js';
 import { fig7PaperReport, type Fig7PaperSummaryForReport } from './fig7paperReport.js';
@@ -97,7 +119,9 @@ export const FIG7_PROTOCOLS: Record<Fig7ProtocolName, Fig7Protocol> = {
   },
   'paper-smoke': {
     name: 'paper-smoke',
-    notes: ['the paper protocol in miniature for tests (tiny model, a few images, 2–3 epochs per phase, split by volume where the data has volumes); the numbers mean nothing'],
+    notes: [
+      'the paper protocol in miniature for tests (tiny model, a few images, 2–3 epochs per phase, split by volume where the data has volumes); the numbers mean nothing',
+    ],
     widths: [4, 8],
     batch: 8,
     pools: { train: 48, val: 16, test: 16 },
@@ -152,10 +176,20 @@ export interface VolumePools {
 /** Load the data split by volume and check that no volume is in two splits (when the data has volumes). */
 export async function loadVolumePools(ctx: ExperimentContext, p: Fig7Protocol): Promise<VolumePools> {
   const spec = dataSpecOf(ctx.dataSpec);
-  const ds = await loadDataset(spec, { seed: 0, split: 'volume', ...(spec === 'synthetic' ? { count: ctx.syntheticCount ?? 150 } : {}) });
+  const ds = await loadDataset(spec, {
+    seed: 0,
+    split: 'volume',
+    ...(spec === 'synthetic' ? { count: ctx.syntheticCount ?? 150 } : {}),
+  });
   const whole = { train: indicesOf(ds, 'train'), val: indicesOf(ds, 'val'), test: indicesOf(ds, 'test') };
   const rng = new Rng(20240601);
-  const take = (idx: number[], n: number | undefined): number[] => (n === undefined || n >= idx.length ? idx : rng.shuffle([...idx]).slice(0, n).sort((a, b) => a - b));
+  const take = (idx: number[], n: number | undefined): number[] =>
+    n === undefined || n >= idx.length
+      ? idx
+      : rng
+          .shuffle([...idx])
+          .slice(0, n)
+          .sort((a, b) => a - b);
   const train = take(whole.train, p.pools.train);
   const val = take(whole.val, p.pools.val);
   const test = take(whole.test, p.pools.test);
@@ -167,7 +201,10 @@ export async function loadVolumePools(ctx: ExperimentContext, p: Fig7Protocol): 
     const seen = new Map<number, number>();
     for (const s of sets) for (const v of s) seen.set(v, (seen.get(v) ?? 0) + 1);
     volumesInTwoSplits = [...seen.values()].filter((c) => c > 1).length;
-    if (volumesInTwoSplits > 0) throw new Error(`fig7 ${p.name}: ${volumesInTwoSplits} volumes have slices in two splits; the split by volume is broken in ${ds.source}.`);
+    if (volumesInTwoSplits > 0)
+      throw new Error(
+        `fig7 ${p.name}: ${volumesInTwoSplits} volumes have slices in two splits; the split by volume is broken in ${ds.source}.`,
+      );
   }
   const split = {
     // generated data has no volumes: its loader falls back to a split by image (and says so in `source`)
@@ -175,12 +212,17 @@ export async function loadVolumePools(ctx: ExperimentContext, p: Fig7Protocol): 
     why: 'neighbouring slices of one volume are nearly the same image; a split by slice would leak them from the training into the test set',
     source: ds.source,
     counts: { train: whole.train.length, val: whole.val.length, test: whole.test.length },
-    volumes, volumesInTwoSplits,
+    volumes,
+    volumesInTwoSplits,
     used: { train: train.length, val: val.length, test: test.length },
   };
-  ctx.progress.line(`data: ${ds.source}; split by volume ${whole.train.length}/${whole.val.length}/${whole.test.length}` +
-    (volumes ? ` (${volumes.train}/${volumes.val}/${volumes.test} volumes, none in two splits)` : ' (no volume ids: generated data)') +
-    `; used ${train.length}/${val.length}/${test.length}`);
+  ctx.progress.line(
+    `data: ${ds.source}; split by volume ${whole.train.length}/${whole.val.length}/${whole.test.length}` +
+      (volumes
+        ? ` (${volumes.train}/${volumes.val}/${volumes.test} volumes, none in two splits)`
+        : ' (no volume ids: generated data)') +
+      `; used ${train.length}/${val.length}/${test.length}`,
+  );
   return { ds, train, val, test, split };
 }
 
@@ -212,7 +254,14 @@ export async function testRecord(model: ResUNet, ds: SegDataset, indices: readon
     fp += pred[i]!;
     ft += truth[i]!;
   }
-  return { iou: m.iou, dice: m.dice, E: m.sizeError, count: m.count, fgPred: fp / Math.max(1, pred.length), fgTrue: ft / Math.max(1, truth.length) };
+  return {
+    iou: m.iou,
+    dice: m.dice,
+    E: m.sizeError,
+    count: m.count,
+    fgPred: fp / Math.max(1, pred.length),
+    fgTrue: ft / Math.max(1, truth.length),
+  };
 }
 
 export interface PretrainedRecord {
@@ -267,7 +316,8 @@ function writeAtomic(path: string, text: string): void {
   writeFileSync(tmp, text);
   renameSync(tmp, path);
 }
-const jsonText = (v: unknown): string => `${JSON.stringify(v, (_k, x) => (typeof x === 'number' && !Number.isFinite(x) ? String(x) : x), 2)}\n`;
+const jsonText = (v: unknown): string =>
+  `${JSON.stringify(v, (_k, x) => (typeof x === 'number' && !Number.isFinite(x) ? String(x) : x), 2)}\n`;
 const readJson = <T>(path: string): T => JSON.parse(readFileSync(path, 'utf8')) as T;
 
 /**
@@ -325,7 +375,10 @@ export class Fig7PaperRunner {
   private predicted = 0;
   private readonly startedAt = performance.now();
 
-  constructor(private readonly ctx: ExperimentContext, readonly protocol: Fig7Protocol) {
+  constructor(
+    private readonly ctx: ExperimentContext,
+    readonly protocol: Fig7Protocol,
+  ) {
     this.seeds = ctx.seeds ?? protocol.seeds;
     this.plan = planRuns(protocol, this.seeds);
     this.dir = resolve(ctx.out, `fig7-${protocol.name}`);
@@ -347,15 +400,31 @@ export class Fig7PaperRunner {
 
   private async setup(): Promise<void> {
     const p = this.protocol;
-    this.ctx.progress.line(`fig7 (${p.name}): m ∈ {${p.ms.join(', ')}}, ${this.seeds} seeds, arms: size (every m), joint (m ∈ {${p.arms.joint.join(', ')}}), shuffled (m ∈ {${p.arms.shuffled.join(', ')}}); ${this.plan.length} runs; folder ${this.dir}`);
+    this.ctx.progress.line(
+      `fig7 (${p.name}): m ∈ {${p.ms.join(', ')}}, ${this.seeds} seeds, arms: size (every m), joint (m ∈ {${p.arms.joint.join(', ')}}), shuffled (m ∈ {${p.arms.shuffled.join(', ')}}); ${this.plan.length} runs; folder ${this.dir}`,
+    );
     for (const note of p.notes) this.ctx.progress.line(`  protocol: ${note}`);
     this.pools = await loadVolumePools(this.ctx, p);
   }
 
   /** The protocol and data a run folder was started with: a later command must match it to continue there. */
   private fingerprint(): Record<string, unknown> {
-    const { seeds: _s, notes: _n, expectedEpochs: _e, timingSteps: _t, extraSizeSeeds: _x, ...protocol } = this.protocol;
-    return { protocol, split: this.pools.split['counts'], used: this.pools.split['used'], images: this.pools.ds.count, size: `${this.pools.ds.height}x${this.pools.ds.width}`, backend: this.ctx.backend ?? 'cpu' };
+    const {
+      seeds: _s,
+      notes: _n,
+      expectedEpochs: _e,
+      timingSteps: _t,
+      extraSizeSeeds: _x,
+      ...protocol
+    } = this.protocol;
+    return {
+      protocol,
+      split: this.pools.split['counts'],
+      used: this.pools.split['used'],
+      images: this.pools.ds.count,
+      size: `${this.pools.ds.height}x${this.pools.ds.width}`,
+      backend: this.ctx.backend ?? 'cpu',
+    };
   }
 
   private checkFingerprint(write: boolean): void {
@@ -364,7 +433,9 @@ export class Fig7PaperRunner {
     if (existsSync(path)) {
       const theirs = readJson<Record<string, unknown>>(path);
       if (JSON.stringify(theirs) !== JSON.stringify(mine)) {
-        throw new Error(`${path} records another protocol or data than this command's; continue with the original settings, or use another --out.`);
+        throw new Error(
+          `${path} records another protocol or data than this command's; continue with the original settings, or use another --out.`,
+        );
       }
     } else if (write) {
       mkdirSync(this.dir, { recursive: true });
@@ -375,7 +446,11 @@ export class Fig7PaperRunner {
   private newModel(annotated: readonly number[], seed: number): ResUNet {
     const { ds } = this.pools;
     // built on the host (the same initial weights on every backend), then moved to the run's backend in place
-    return new ResUNet({ widths: this.protocol.widths, rng: new Rng(seed), headBias: foregroundPriorLogit(ds.masks, annotated, ds.height * ds.width) }).to(this.ctx.backend ?? 'cpu');
+    return new ResUNet({
+      widths: this.protocol.widths,
+      rng: new Rng(seed),
+      headBias: foregroundPriorLogit(ds.masks, annotated, ds.height * ds.width),
+    }).to(this.ctx.backend ?? 'cpu');
   }
 
   /** A few steps of each phase kind on the real model and data, and one evaluation pass. */
@@ -393,7 +468,11 @@ export class Fig7PaperRunner {
     const out: Partial<Timing> = {};
     const optimizer = new Adam(model.parameters(), { lr: p.size.lr });
     model.train();
-    const batchIdx = (k: number): number[] => Array.from({ length: Math.min(p.batch, this.pools.train.length) }, (_, i) => this.pools.train[(k * p.batch + i) % this.pools.train.length]!);
+    const batchIdx = (k: number): number[] =>
+      Array.from(
+        { length: Math.min(p.batch, this.pools.train.length) },
+        (_, i) => this.pools.train[(k * p.batch + i) % this.pools.train.length]!,
+      );
     for (const [name, step, flips] of kinds) {
       let t = 0;
       for (let k = 0; k <= p.timingSteps; k++) {
@@ -426,7 +505,8 @@ export class Fig7PaperRunner {
   /** Predicted seconds of a whole phase of `epochs` epochs, with its one-off evaluations. */
   private phaseSeconds(kind: 'pretrain' | Fig7Arm, m: number | 'all', epochs: number): number {
     const t = this.timing;
-    const once = this.pools.test.length * t.evalPerImage + (kind === 'pretrain' ? 0 : this.pools.val.length * t.evalPerImage);
+    const once =
+      this.pools.test.length * t.evalPerImage + (kind === 'pretrain' ? 0 : this.pools.val.length * t.evalPerImage);
     return epochs * this.epochSeconds(kind, m) + once;
   }
 
@@ -461,7 +541,8 @@ export class Fig7PaperRunner {
     for (const key of this.plan) {
       if (this.done(key)) continue;
       const dir = this.unitDir(key);
-      if (key.arm === 'size' && !existsSync(join(dir, 'pretrained.json'))) s += this.phaseSeconds('pretrain', key.m, left('pretrain', join(dir, 'pretrain.last.ckpt')));
+      if (key.arm === 'size' && !existsSync(join(dir, 'pretrained.json')))
+        s += this.phaseSeconds('pretrain', key.m, left('pretrain', join(dir, 'pretrain.last.ckpt')));
       s += this.phaseSeconds(key.arm, key.m, left('arm', join(dir, `${key.arm}.last.ckpt`)));
     }
     return s;
@@ -488,7 +569,8 @@ export class Fig7PaperRunner {
     }
     const key: RunKey = { m, mLabel: String(m), seed, arm: 'size' };
     // the progress lines' ETA needs the step timings (only when there is pre-training to do)
-    if (!this.timing && !existsSync(join(this.unitDir(key), 'pretrained.json'))) this.timing = await this.measureTiming();
+    if (!this.timing && !existsSync(join(this.unitDir(key), 'pretrained.json')))
+      this.timing = await this.measureTiming();
     const record = await this.pretrainUnit(key);
     return { ckpt: join(this.unitDir(key), 'pretrained.ckpt'), record };
   }
@@ -507,15 +589,25 @@ export class Fig7PaperRunner {
     let resume: TrainState | undefined;
     if (existsSync(lastPath)) {
       resume = loadTrainState(lastPath, model).state;
-      this.ctx.progress.line(`  m = ${key.mLabel}, seed ${key.seed}: resuming pre-training after epoch ${resume.epoch} (${lastPath})`);
+      this.ctx.progress.line(
+        `  m = ${key.mLabel}, seed ${key.seed}: resuming pre-training after epoch ${resume.epoch} (${lastPath})`,
+      );
     } else {
-      this.ctx.progress.line(`  m = ${key.mLabel}, seed ${key.seed}: pre-training on ${annotated.length} annotated images (${pretrainImages(p, annotated.length)} per epoch)`);
+      this.ctx.progress.line(
+        `  m = ${key.mLabel}, seed ${key.seed}: pre-training on ${annotated.length} annotated images (${pretrainImages(p, annotated.length)} per epoch)`,
+      );
     }
     const config = { model: 'ResUNet', widths: p.widths, m: key.mLabel, seed: key.seed };
     const label = `pretrain m=${key.mLabel} s${key.seed}`;
     const result = await pretrain(model, ds, {
-      annotated, minImagesPerEpoch: p.pretrain.minImagesPerEpoch, valIndices: this.pools.val, epochs: p.pretrain.epochs,
-      patience: p.pretrain.patience, batch: p.batch, lr: p.pretrain.lr, seed: key.seed,
+      annotated,
+      minImagesPerEpoch: p.pretrain.minImagesPerEpoch,
+      valIndices: this.pools.val,
+      epochs: p.pretrain.epochs,
+      patience: p.pretrain.patience,
+      batch: p.batch,
+      lr: p.pretrain.lr,
+      seed: key.seed,
       ...(resume ? { resume } : {}),
       onState: (state) => {
         saveTrainState(lastPath, model, state, config);
@@ -524,25 +616,45 @@ export class Fig7PaperRunner {
       observer: {
         onStep: ({ epoch, step, steps, loss }) => this.ctx.progress.step(`${label} epoch ${epoch}`, step, steps, loss),
         onEpoch: (r) => {
-          this.ctx.progress.line(`  ${label} epoch ${r.epoch}: BCE ${r.trainLoss.toFixed(4)}  val IoU ${fmtPct(r.val.iou)}  E ${r.val.sizeError.toFixed(2)}${r.best ? '  *best' : ''}  (${r.seconds.toFixed(0)}s)`);
+          this.ctx.progress.line(
+            `  ${label} epoch ${r.epoch}: BCE ${r.trainLoss.toFixed(4)}  val IoU ${fmtPct(r.val.iou)}  E ${r.val.sizeError.toFixed(2)}${r.best ? '  *best' : ''}  (${r.seconds.toFixed(0)}s)`,
+          );
           this.ctx.progress.line(this.etaLine(key, 'pretrain', r.epoch, p.pretrain.epochs, r.seconds));
         },
       },
     });
     // the model now holds the best-IoU weights (restored by `pretrain`)
     const test = await testRecord(model, ds, this.pools.test);
-    await saveModelCheckpoint(join(dir, 'pretrained.ckpt'), model, { config, epoch: result.best?.epoch ?? 0, phase: 'pretrain', metrics: { testIou: test.iou } });
+    await saveModelCheckpoint(join(dir, 'pretrained.ckpt'), model, {
+      config,
+      epoch: result.best?.epoch ?? 0,
+      phase: 'pretrain',
+      metrics: { testIou: test.iou },
+    });
     const best = result.best!;
     const record: PretrainedRecord = {
-      m: annotated.length, mLabel: key.mLabel, seed: key.seed, annotated: annotated.length, imagesPerEpoch: pretrainImages(p, annotated.length),
-      epochs: result.history.length, bestEpoch: best.epoch, seconds: result.history.reduce((s, h) => s + h.seconds, 0),
+      m: annotated.length,
+      mLabel: key.mLabel,
+      seed: key.seed,
+      annotated: annotated.length,
+      imagesPerEpoch: pretrainImages(p, annotated.length),
+      epochs: result.history.length,
+      bestEpoch: best.epoch,
+      seconds: result.history.reduce((s, h) => s + h.seconds, 0),
       val: metricsRecord(best.val),
-      history: result.history.map((h) => ({ epoch: h.epoch, trainLoss: h.trainLoss, val: metricsRecord(h.val), best: h.best })),
+      history: result.history.map((h) => ({
+        epoch: h.epoch,
+        trainLoss: h.trainLoss,
+        val: metricsRecord(h.val),
+        best: h.best,
+      })),
       test,
     };
     writeAtomic(recordPath, jsonText(record));
     rmSync(lastPath, { force: true });
-    this.ctx.progress.line(`  pre-trained m = ${key.mLabel}, seed ${key.seed}: ${record.epochs} epochs (best ${record.bestEpoch}), test IoU ${fmtPct(test.iou)}  E ${test.E.toFixed(2)}  foreground ${fmtPct(test.fgPred)} (true ${fmtPct(test.fgTrue)})`);
+    this.ctx.progress.line(
+      `  pre-trained m = ${key.mLabel}, seed ${key.seed}: ${record.epochs} epochs (best ${record.bestEpoch}), test IoU ${fmtPct(test.iou)}  E ${test.E.toFixed(2)}  foreground ${fmtPct(test.fgPred)} (true ${fmtPct(test.fgTrue)})`,
+    );
     return record;
   }
 
@@ -558,7 +670,9 @@ export class Fig7PaperRunner {
     const resume: PhaseState | undefined = existsSync(lastPath) ? loadPhaseState(lastPath, model) : undefined;
     const saved = resume?.streams ?? {};
     // the estimator's samples: the same stream as Fig. 7's size phase (seed ^ 0x5eed), or its saved state
-    const sampler = saved['sampler'] ? Rng.fromState(saved['sampler'] as ReturnType<Rng['getState']>) : new Rng(key.seed ^ 0x5eed);
+    const sampler = saved['sampler']
+      ? Rng.fromState(saved['sampler'] as ReturnType<Rng['getState']>)
+      : new Rng(key.seed ^ 0x5eed);
     const streams: Record<string, { getState(): unknown }> = { sampler };
     let step: StepFn;
     let trainIndices: number[] = this.pools.train;
@@ -569,53 +683,98 @@ export class Fig7PaperRunner {
       const perm = new Rng(77 + key.seed).shuffle([...this.pools.train]);
       const shuffled = new Map<number, number>(this.pools.train.map((idx, i) => [idx, ds.sizes[perm[i]!] as number]));
       step = async (b: Batch, x: Tensor): Promise<StepResult> => {
-        const loss = sizeLoss(await forwardToHost(model, x), b.indices.map((i) => shuffled.get(i)!), { rng: sampler, samples: p.size.samples, method: p.size.estimator });
+        const loss = sizeLoss(
+          await forwardToHost(model, x),
+          b.indices.map((i) => shuffled.get(i)!),
+          { rng: sampler, samples: p.size.samples, method: p.size.estimator },
+        );
         return { loss, parts: { size: loss.item() } };
       };
     } else {
       const annotatedSet = new Set(annotated);
       trainIndices = this.pools.train.filter((i) => !annotatedSet.has(i));
       const stream = saved['annotated']
-        ? new AnnotatedBatches(ds, annotated, p.batch, sampler, saved['annotated'] as ConstructorParameters<typeof AnnotatedBatches>[4])
+        ? new AnnotatedBatches(
+            ds,
+            annotated,
+            p.batch,
+            sampler,
+            saved['annotated'] as ConstructorParameters<typeof AnnotatedBatches>[4],
+          )
         : new AnnotatedBatches(ds, annotated, p.batch, sampler.fork());
       streams['annotated'] = stream;
       step = jointStep(model, ds, annotated, p.batch, sampler, p.jointLambda, p.size.samples, stream);
     }
     const label = `${key.arm} m=${key.mLabel} s${key.seed}`;
-    this.ctx.progress.line(resume
-      ? `  ${label}: resuming after epoch ${resume.epoch} (${lastPath})`
-      : `  ${label}: ${key.arm} training on ${trainIndices.length} images from the pre-trained network`);
+    this.ctx.progress.line(
+      resume
+        ? `  ${label}: resuming after epoch ${resume.epoch} (${lastPath})`
+        : `  ${label}: ${key.arm} training on ${trainIndices.length} images from the pre-trained network`,
+    );
     const config = { model: 'ResUNet', widths: p.widths, m: key.mLabel, seed: key.seed, arm: key.arm };
     const t0 = performance.now();
     const r = await runPhase({
-      label, model, ds, trainIndices, valIndices: this.pools.val, epochs: p.size.epochs, patience: p.size.patience,
-      batch: p.batch, lr: p.size.lr, seed: key.seed, flips: false, step, score: (v) => -v.sizeError, progress: this.ctx.progress,
-      streams, ...(resume ? { resume } : {}),
+      label,
+      model,
+      ds,
+      trainIndices,
+      valIndices: this.pools.val,
+      epochs: p.size.epochs,
+      patience: p.size.patience,
+      batch: p.batch,
+      lr: p.size.lr,
+      seed: key.seed,
+      flips: false,
+      step,
+      score: (v) => -v.sizeError,
+      progress: this.ctx.progress,
+      streams,
+      ...(resume ? { resume } : {}),
       onState: (state) => {
         savePhaseState(lastPath, model, state, label, config);
         afterCheckpoint();
         const last = state.history[state.history.length - 1]!;
-        this.ctx.progress.line(this.etaLine(key, key.arm, state.epoch, p.size.epochs, last.trainSeconds + last.valSeconds));
+        this.ctx.progress.line(
+          this.etaLine(key, key.arm, state.epoch, p.size.epochs, last.trainSeconds + last.valSeconds),
+        );
       },
     });
     const after = await testRecord(model, ds, this.pools.test);
     const sum = (f: (h: PhaseEpoch) => number) => r.history.reduce((s, h) => s + f(h), 0);
     const run: Fig7PaperRun = {
-      m: pre.m, mLabel: key.mLabel, seed: key.seed, arm: key.arm, annotated: annotated.length, trainImages: trainIndices.length,
+      m: pre.m,
+      mLabel: key.mLabel,
+      seed: key.seed,
+      arm: key.arm,
+      annotated: annotated.length,
+      trainImages: trainIndices.length,
       pretrain: { epochs: pre.epochs, bestEpoch: pre.bestEpoch, seconds: pre.seconds, val: pre.val },
-      before: pre.test, after,
+      before: pre.test,
+      after,
       phase: {
-        epochs: r.history.length, bestEpoch: r.best?.epoch ?? 0, trainSeconds: sum((h) => h.trainSeconds), valSeconds: sum((h) => h.valSeconds),
+        epochs: r.history.length,
+        bestEpoch: r.best?.epoch ?? 0,
+        trainSeconds: sum((h) => h.trainSeconds),
+        valSeconds: sum((h) => h.valSeconds),
         valStart: r.start ? { E: r.start.sizeError, iou: r.start.iou } : null,
-        history: r.history.map((h) => ({ epoch: h.epoch, losses: h.losses, val: h.val ? { E: h.val.sizeError, iou: h.val.iou } : null, best: h.best })),
+        history: r.history.map((h) => ({
+          epoch: h.epoch,
+          losses: h.losses,
+          val: h.val ? { E: h.val.sizeError, iou: h.val.iou } : null,
+          best: h.best,
+        })),
       },
       // this session's time, and the epochs earlier sessions ran before an interruption (with their own times)
-      seconds: (performance.now() - t0) / 1000 + sum((h) => (h.epoch <= (resume?.epoch ?? 0) ? h.trainSeconds + h.valSeconds : 0)),
+      seconds:
+        (performance.now() - t0) / 1000 +
+        sum((h) => (h.epoch <= (resume?.epoch ?? 0) ? h.trainSeconds + h.valSeconds : 0)),
       finishedAt: new Date().toISOString(),
     };
     writeAtomic(this.runFile(key), jsonText(run));
     rmSync(lastPath, { force: true });
-    this.ctx.progress.line(`  ${label}: ${run.phase.epochs} epochs (best ${run.phase.bestEpoch}); test IoU ${fmtPct(pre.test.iou)} → ${fmtPct(after.iou)}, E ${pre.test.E.toFixed(2)} → ${after.E.toFixed(2)}, foreground ${fmtPct(pre.test.fgPred)} → ${fmtPct(after.fgPred)} (true ${fmtPct(after.fgTrue)})`);
+    this.ctx.progress.line(
+      `  ${label}: ${run.phase.epochs} epochs (best ${run.phase.bestEpoch}); test IoU ${fmtPct(pre.test.iou)} → ${fmtPct(after.iou)}, E ${pre.test.E.toFixed(2)} → ${after.E.toFixed(2)}, foreground ${fmtPct(pre.test.fgPred)} → ${fmtPct(after.fgPred)} (true ${fmtPct(after.fgTrue)})`,
+    );
     return run;
   }
 
@@ -634,25 +793,82 @@ export class Fig7PaperRunner {
     const runs = this.finishedRuns();
     const table = buildTable(runs, p.ms);
     const summary = {
-      experiment: 'fig7', preset: p.name, presetNotes: p.notes,
-      complete: runs.length === this.plan.length, runsDone: runs.length, runsTotal: this.plan.length,
+      experiment: 'fig7',
+      preset: p.name,
+      presetNotes: p.notes,
+      complete: runs.length === this.plan.length,
+      runsDone: runs.length,
+      runsTotal: this.plan.length,
       config: {
-        ms: p.ms, seeds: this.seeds, widths: p.widths, batch: p.batch, pretrain: p.pretrain, size: p.size,
-        estimator: p.size.estimator, samples: p.size.samples, arms: { size: p.ms, ...p.arms }, jointLambda: p.jointLambda,
-        shuffled: 'the training split\'s sizes permuted among its images (seeded per seed: Rng(77 + seed))',
+        ms: p.ms,
+        seeds: this.seeds,
+        widths: p.widths,
+        batch: p.batch,
+        pretrain: p.pretrain,
+        size: p.size,
+        estimator: p.size.estimator,
+        samples: p.size.samples,
+        arms: { size: p.ms, ...p.arms },
+        jointLambda: p.jointLambda,
+        shuffled: "the training split's sizes permuted among its images (seeded per seed: Rng(77 + seed))",
         split: this.pools.split,
       },
       data: this.pools.ds.source,
       machine: machineInfo(),
       backend: backendRecord(this.ctx),
-      table, runs,
-      seconds: runs.filter((r) => r.arm === 'size').reduce((s, r) => s + r.pretrain.seconds, 0) + runs.reduce((s, r) => s + r.seconds, 0),
+      table,
+      runs,
+      seconds:
+        runs.filter((r) => r.arm === 'size').reduce((s, r) => s + r.pretrain.seconds, 0) +
+        runs.reduce((s, r) => s + r.seconds, 0),
     };
     writeAtomic(this.summaryPath(), jsonText(summary));
     for (const [name, text] of Object.entries(fig7PaperViews(summary))) writeAtomic(join(this.dir, name), text);
     const cell = (v: unknown): string => String(v);
-    const cols = ['m', 'mLabel', 'seed', 'arm', 'pretrainEpochs', 'phaseEpochs', 'phaseBestEpoch', 'iouBefore', 'iouAfter', 'diceBefore', 'diceAfter', 'EBefore', 'EAfter', 'fgBefore', 'fgAfter', 'fgTrue', 'pretrainSeconds', 'phaseSeconds'];
-    const rows = runs.map((r) => [r.m, r.mLabel, r.seed, r.arm, r.pretrain.epochs, r.phase.epochs, r.phase.bestEpoch, r.before.iou, r.after.iou, r.before.dice, r.after.dice, r.before.E, r.after.E, r.before.fgPred, r.after.fgPred, r.after.fgTrue, r.pretrain.seconds, r.seconds].map(cell).join(','));
+    const cols = [
+      'm',
+      'mLabel',
+      'seed',
+      'arm',
+      'pretrainEpochs',
+      'phaseEpochs',
+      'phaseBestEpoch',
+      'iouBefore',
+      'iouAfter',
+      'diceBefore',
+      'diceAfter',
+      'EBefore',
+      'EAfter',
+      'fgBefore',
+      'fgAfter',
+      'fgTrue',
+      'pretrainSeconds',
+      'phaseSeconds',
+    ];
+    const rows = runs.map((r) =>
+      [
+        r.m,
+        r.mLabel,
+        r.seed,
+        r.arm,
+        r.pretrain.epochs,
+        r.phase.epochs,
+        r.phase.bestEpoch,
+        r.before.iou,
+        r.after.iou,
+        r.before.dice,
+        r.after.dice,
+        r.before.E,
+        r.after.E,
+        r.before.fgPred,
+        r.after.fgPred,
+        r.after.fgTrue,
+        r.pretrain.seconds,
+        r.seconds,
+      ]
+        .map(cell)
+        .join(','),
+    );
     writeAtomic(join(this.dir, `fig7-${p.name}-runs.csv`), [cols.join(','), ...rows].join('\n') + '\n');
     return summary;
   }
@@ -670,33 +886,66 @@ export class Fig7PaperRunner {
       return 'pending';
     };
     this.plan.forEach((key, i) => {
-      const pre = key.arm === 'size'
-        ? existsSync(join(this.unitDir(key), 'pretrained.json')) ? ' [pre-training finished]' : existsSync(join(this.unitDir(key), 'pretrain.last.ckpt')) ? ` [pre-training partial: ${savedEpoch(join(this.unitDir(key), 'pretrain.last.ckpt'))} epochs done]` : ' [+ pre-training]'
-        : '';
-      lines.push(`  ${String(i + 1).padStart(3)}. m = ${key.mLabel.padEnd(4)} seed ${key.seed}  ${key.arm.padEnd(8)} ${status(key)}${pre}`);
+      const pre =
+        key.arm === 'size'
+          ? existsSync(join(this.unitDir(key), 'pretrained.json'))
+            ? ' [pre-training finished]'
+            : existsSync(join(this.unitDir(key), 'pretrain.last.ckpt'))
+              ? ` [pre-training partial: ${savedEpoch(join(this.unitDir(key), 'pretrain.last.ckpt'))} epochs done]`
+              : ' [+ pre-training]'
+          : '';
+      lines.push(
+        `  ${String(i + 1).padStart(3)}. m = ${key.mLabel.padEnd(4)} seed ${key.seed}  ${key.arm.padEnd(8)} ${status(key)}${pre}`,
+      );
     });
-    this.ctx.progress.line(`runs (${this.plan.length}; size arm also pre-trains the network of its m and seed, which the other arms reuse):`);
+    this.ctx.progress.line(
+      `runs (${this.plan.length}; size arm also pre-trains the network of its m and seed, which the other arms reuse):`,
+    );
     for (const l of lines) this.ctx.progress.line(l);
-    this.ctx.progress.line(`timing ${p.timingSteps} steps of each phase kind on the real model (after a warm-up step) …`);
+    this.ctx.progress.line(
+      `timing ${p.timingSteps} steps of each phase kind on the real model (after a warm-up step) …`,
+    );
     const t0 = performance.now();
     this.timing = await this.measureTiming();
     const t = this.timing;
-    this.ctx.progress.line(`  per step of ${p.batch}: BCE ${t.bceStep.toFixed(3)}s, size ${t.sizeStep.toFixed(3)}s, joint ${t.jointStep.toFixed(3)}s; evaluation ${(1000 * t.evalPerImage).toFixed(2)} ms/image (${((performance.now() - t0) / 1000).toFixed(0)}s to measure; load average ${machineInfo()['loadAverage']})`);
+    this.ctx.progress.line(
+      `  per step of ${p.batch}: BCE ${t.bceStep.toFixed(3)}s, size ${t.sizeStep.toFixed(3)}s, joint ${t.jointStep.toFixed(3)}s; evaluation ${(1000 * t.evalPerImage).toFixed(2)} ms/image (${((performance.now() - t0) / 1000).toFixed(0)}s to measure; load average ${machineInfo()['loadAverage']})`,
+    );
     const kinds: Fig7Arm[] = ['size', 'joint', 'shuffled'];
     const e = (kind: 'pretrain' | Fig7Arm, m: number | 'all') => this.epochSeconds(kind, m);
-    this.ctx.progress.line(`  one epoch: pre-training ${formatSeconds(e('pretrain', p.ms[0]!))} (m = ${p.ms[0]}) … ${formatSeconds(e('pretrain', 'all'))} (all); ${kinds.map((k) => `${k} ${formatSeconds(e(k, p.arms.joint[0] ?? 10))}`).join(', ')}`);
+    this.ctx.progress.line(
+      `  one epoch: pre-training ${formatSeconds(e('pretrain', p.ms[0]!))} (m = ${p.ms[0]}) … ${formatSeconds(e('pretrain', 'all'))} (all); ${kinds.map((k) => `${k} ${formatSeconds(e(k, p.arms.joint[0] ?? 10))}`).join(', ')}`,
+    );
     const upper = this.remainingSeconds((k) => (k === 'pretrain' ? p.pretrain.epochs : p.size.epochs));
     const expected = this.remainingSeconds((k) => this.expectedEpochs(k));
     const finished = this.plan.filter((k) => this.done(k)).length;
-    this.ctx.progress.line(`estimate for the ${this.plan.length - finished} runs not finished: ${formatSeconds(expected)} expected (pre-training ${this.expectedEpochs('pretrain').toFixed(1)} epochs, arms ${this.expectedEpochs('arm').toFixed(1)} epochs), ${formatSeconds(upper)} at most (every phase to its cap: ${p.pretrain.epochs} and ${p.size.epochs} epochs)`);
+    this.ctx.progress.line(
+      `estimate for the ${this.plan.length - finished} runs not finished: ${formatSeconds(expected)} expected (pre-training ${this.expectedEpochs('pretrain').toFixed(1)} epochs, arms ${this.expectedEpochs('arm').toFixed(1)} epochs), ${formatSeconds(upper)} at most (every phase to its cap: ${p.pretrain.epochs} and ${p.size.epochs} epochs)`,
+    );
     // the timing shares the cores with whatever else runs: scale by cores / load for a rough idle-machine figure
     const load = loadavg()[0]!;
     const idle = Math.min(1, cpus().length / Math.max(1e-9, load));
     if (idle < 0.9) {
-      this.ctx.progress.line(`  load average ${load.toFixed(1)} on ${cpus().length} cores while timing: with the cores to itself the run would take roughly ${formatSeconds(idle * expected)} expected, ${formatSeconds(idle * upper)} at most (scaled by cores / load; rough)`);
+      this.ctx.progress.line(
+        `  load average ${load.toFixed(1)} on ${cpus().length} cores while timing: with the cores to itself the run would take roughly ${formatSeconds(idle * expected)} expected, ${formatSeconds(idle * upper)} at most (scaled by cores / load; rough)`,
+      );
     }
-    this.ctx.progress.line('  (timings on a shared machine are noisy; the progress lines of the real run recalibrate the ETA every epoch)');
-    return { dir: this.dir, files: [], summary: { dryRun: true, runs: this.plan.length, finished, timing: t, expectedSeconds: expected, upperBoundSeconds: upper, loadAverage: load } };
+    this.ctx.progress.line(
+      '  (timings on a shared machine are noisy; the progress lines of the real run recalibrate the ETA every epoch)',
+    );
+    return {
+      dir: this.dir,
+      files: [],
+      summary: {
+        dryRun: true,
+        runs: this.plan.length,
+        finished,
+        timing: t,
+        expectedSeconds: expected,
+        upperBoundSeconds: upper,
+        loadAverage: load,
+      },
+    };
   }
 
   /** Run (or continue) every unfinished run; with everything finished, do nothing and say so. */
@@ -704,19 +953,33 @@ export class Fig7PaperRunner {
     await this.setup();
     if (existsSync(this.dir)) this.checkFingerprint(false);
     const pending = this.plan.filter((k) => !this.done(k));
-    if (pending.length === 0 && existsSync(this.summaryPath()) && readJson<{ complete?: boolean }>(this.summaryPath()).complete === true) {
-      this.ctx.progress.line(`nothing to do: all ${this.plan.length} runs of fig7 ${this.protocol.name} are finished; results in ${this.summaryPath()}`);
+    if (
+      pending.length === 0 &&
+      existsSync(this.summaryPath()) &&
+      readJson<{ complete?: boolean }>(this.summaryPath()).complete === true
+    ) {
+      this.ctx.progress.line(
+        `nothing to do: all ${this.plan.length} runs of fig7 ${this.protocol.name} are finished; results in ${this.summaryPath()}`,
+      );
       return { dir: this.dir, files: [], summary: readJson<Record<string, unknown>>(this.summaryPath()) };
     }
     this.checkFingerprint(true);
-    const files = [this.summaryPath(), ...fig7PaperViewNames(this.protocol.name).map((f) => join(this.dir, f)), join(this.dir, `fig7-${this.protocol.name}-runs.csv`)];
+    const files = [
+      this.summaryPath(),
+      ...fig7PaperViewNames(this.protocol.name).map((f) => join(this.dir, f)),
+      join(this.dir, `fig7-${this.protocol.name}-runs.csv`),
+    ];
     if (pending.length === 0) {
       this.ctx.progress.line('every run is finished; writing the summary');
       return { dir: this.dir, files, summary: this.writeSummary() };
     }
-    this.ctx.progress.line(`${this.plan.length - pending.length} of ${this.plan.length} runs already finished; ${pending.length} to go`);
+    this.ctx.progress.line(
+      `${this.plan.length - pending.length} of ${this.plan.length} runs already finished; ${pending.length} to go`,
+    );
     this.timing = await this.measureTiming();
-    this.ctx.progress.line(`ETA of the experiment at the start: ${formatSeconds(this.remainingSeconds((k) => this.expectedEpochs(k)))} (a guess from a short timing; recalibrated every epoch)`);
+    this.ctx.progress.line(
+      `ETA of the experiment at the start: ${formatSeconds(this.remainingSeconds((k) => this.expectedEpochs(k)))} (a guess from a short timing; recalibrated every epoch)`,
+    );
     let summary: Record<string, unknown> = {};
     for (const key of pending) {
       const index = this.plan.indexOf(key) + 1;
@@ -726,23 +989,38 @@ export class Fig7PaperRunner {
       summary = this.writeSummary();
     }
     const table = summary['table'] as TableRow[];
-    for (const t of table) this.ctx.progress.line(`  ${t.arm.padEnd(8)} m = ${t.mLabel.padEnd(4)}: IoU ${fmtPct(t.iouBefore.mean)} → ${fmtPct(t.iouAfter.mean)} (gain ${(100 * t.iouGain.mean).toFixed(1)} ± ${(100 * t.iouGain.se).toFixed(1)} pt), foreground ${fmtPct(t.fgBefore.mean)} → ${fmtPct(t.fgAfter.mean)} (true ${fmtPct(t.fgTrue.mean)})`);
-    this.ctx.progress.line(`fig7 ${this.protocol.name}: all ${this.plan.length} runs finished; wrote ${files.join(', ')}`);
+    for (const t of table)
+      this.ctx.progress.line(
+        `  ${t.arm.padEnd(8)} m = ${t.mLabel.padEnd(4)}: IoU ${fmtPct(t.iouBefore.mean)} → ${fmtPct(t.iouAfter.mean)} (gain ${(100 * t.iouGain.mean).toFixed(1)} ± ${(100 * t.iouGain.se).toFixed(1)} pt), foreground ${fmtPct(t.fgBefore.mean)} → ${fmtPct(t.fgAfter.mean)} (true ${fmtPct(t.fgTrue.mean)})`,
+      );
+    this.ctx.progress.line(
+      `fig7 ${this.protocol.name}: all ${this.plan.length} runs finished; wrote ${files.join(', ')}`,
+    );
     return { dir: this.dir, files, summary };
   }
 }
 
-interface Col { mean: number; se: number }
+interface Col {
+  mean: number;
+  se: number;
+}
 export interface TableRow {
   arm: Fig7Arm;
   m: number;
   mLabel: string;
   seeds: number;
-  iouBefore: Col; iouAfter: Col; iouGain: Col;
-  diceBefore: Col; diceAfter: Col;
-  EBefore: Col; EAfter: Col;
-  fgBefore: Col; fgAfter: Col; fgTrue: Col;
-  pretrainEpochs: Col; phaseEpochs: Col;
+  iouBefore: Col;
+  iouAfter: Col;
+  iouGain: Col;
+  diceBefore: Col;
+  diceAfter: Col;
+  EBefore: Col;
+  EAfter: Col;
+  fgBefore: Col;
+  fgAfter: Col;
+  fgTrue: Col;
+  pretrainEpochs: Col;
+  phaseEpochs: Col;
 }
 
 /** One entry per m and arm (fig7.json's `table` format, with `arm` and the further columns). */
@@ -754,12 +1032,22 @@ export function buildTable(runs: readonly Fig7PaperRun[], ms: readonly (number |
       if (rs.length === 0) continue;
       const col = (f: (r: Fig7PaperRun) => number): Col => ({ mean: mean(rs.map(f)), se: stdErr(rs.map(f)) });
       rows.push({
-        arm, m: rs[0]!.m, mLabel: String(m), seeds: rs.length,
-        iouBefore: col((r) => r.before.iou), iouAfter: col((r) => r.after.iou), iouGain: col((r) => r.after.iou - r.before.iou),
-        diceBefore: col((r) => r.before.dice), diceAfter: col((r) => r.after.dice),
-        EBefore: col((r) => r.before.E), EAfter: col((r) => r.after.E),
-        fgBefore: col((r) => r.before.fgPred), fgAfter: col((r) => r.after.fgPred), fgTrue: col((r) => r.after.fgTrue),
-        pretrainEpochs: col((r) => r.pretrain.epochs), phaseEpochs: col((r) => r.phase.epochs),
+        arm,
+        m: rs[0]!.m,
+        mLabel: String(m),
+        seeds: rs.length,
+        iouBefore: col((r) => r.before.iou),
+        iouAfter: col((r) => r.after.iou),
+        iouGain: col((r) => r.after.iou - r.before.iou),
+        diceBefore: col((r) => r.before.dice),
+        diceAfter: col((r) => r.after.dice),
+        EBefore: col((r) => r.before.E),
+        EAfter: col((r) => r.after.E),
+        fgBefore: col((r) => r.before.fgPred),
+        fgAfter: col((r) => r.after.fgPred),
+        fgTrue: col((r) => r.after.fgTrue),
+        pretrainEpochs: col((r) => r.pretrain.epochs),
+        phaseEpochs: col((r) => r.phase.epochs),
       });
     }
   }
@@ -777,7 +1065,9 @@ export function fig7PaperViewNames(preset: string): string[] {
 }
 
 /** Those files' contents, by name. */
-export function fig7PaperViews(summary: Parameters<typeof plotFig7Paper>[0] & Fig7PaperSummaryForReport): Record<string, string> {
+export function fig7PaperViews(
+  summary: Parameters<typeof plotFig7Paper>[0] & Fig7PaperSummaryForReport,
+): Record<string, string> {
   return { ...plotFig7Paper(summary), [fig7PaperViewNames(summary.preset)[2]!]: fig7PaperReport(summary) };
 }
 
@@ -789,34 +1079,83 @@ type PlotRow = { arm: string; m: number; iouBefore: Col; iouAfter: Col; fgBefore
  * (mean ± s.e.; points offset a little in x so that the error bars do not overlap). The second shows whether
  * an arm changes IoU by changing how large the masks are.
  */
-export function plotFig7Paper(summary: { preset: string; config: { seeds: number }; runsDone?: number; runsTotal?: number; table: PlotRow[] }): Record<string, string> {
+export function plotFig7Paper(summary: {
+  preset: string;
+  config: { seeds: number };
+  runsDone?: number;
+  runsTotal?: number;
+  table: PlotRow[];
+}): Record<string, string> {
   const t = summary.table;
   const before = t.filter((r) => r.arm === 'size');
   const offsets: Record<string, number> = { size: 1.03, joint: 1.07, shuffled: 1.11 };
-  const names: Record<string, string> = { size: 'after size training', joint: 'after joint BCE + size', shuffled: 'after shuffled sizes (control)' };
+  const names: Record<string, string> = {
+    size: 'after size training',
+    joint: 'after joint BCE + size',
+    shuffled: 'after shuffled sizes (control)',
+  };
   const seriesOf = (value: (r: PlotRow) => Col, valueBefore: (r: PlotRow) => Col) => [
-    { name: 'after pre-training', x: before.map((r) => r.m / 1.03), y: before.map((r) => valueBefore(r).mean), yErr: before.map((r) => valueBefore(r).se) },
-    ...FIG7_ARMS.map((arm) => t.filter((r) => r.arm === arm)).filter((rs) => rs.length > 0).map((rs) => ({
-      name: names[rs[0]!.arm]!, x: rs.map((r) => r.m * offsets[r.arm]!), y: rs.map((r) => value(r).mean), yErr: rs.map((r) => value(r).se),
-    })),
+    {
+      name: 'after pre-training',
+      x: before.map((r) => r.m / 1.03),
+      y: before.map((r) => valueBefore(r).mean),
+      yErr: before.map((r) => valueBefore(r).se),
+    },
+    ...FIG7_ARMS.map((arm) => t.filter((r) => r.arm === arm))
+      .filter((rs) => rs.length > 0)
+      .map((rs) => ({
+        name: names[rs[0]!.arm]!,
+        x: rs.map((r) => r.m * offsets[r.arm]!),
+        y: rs.map((r) => value(r).mean),
+        yErr: rs.map((r) => value(r).se),
+      })),
   ];
-  const partial = summary.runsDone !== undefined && summary.runsDone !== summary.runsTotal ? `, partial: ${summary.runsDone}/${summary.runsTotal} runs` : '';
+  const partial =
+    summary.runsDone !== undefined && summary.runsDone !== summary.runsTotal
+      ? `, partial: ${summary.runsDone}/${summary.runsTotal} runs`
+      : '';
   const xLabel = 'm = pixel-annotated images for pre-training (log scale)';
-  const truth = { name: 'true foreground (test split)', x: before.map((r) => r.m), y: before.map((r) => r.fgTrue.mean), color: '#7f7f7f', dashed: true };
+  const truth = {
+    name: 'true foreground (test split)',
+    x: before.map((r) => r.m),
+    y: before.map((r) => r.fgTrue.mean),
+    color: '#7f7f7f',
+    dashed: true,
+  };
   return {
     [fig7PaperFigureNames(summary.preset)[0]!]: lineChartSvg({
-      title: `Fig. 7 at paper scale: test IoU before / after (${summary.preset}, ${summary.config.seeds} seeds${partial})`, width: 760,
-      xLabel, yLabel: 'test IoU (mean ± s.e.)', logX: true, series: seriesOf((r) => r.iouAfter, (r) => r.iouBefore),
+      title: `Fig. 7 at paper scale: test IoU before / after (${summary.preset}, ${summary.config.seeds} seeds${partial})`,
+      width: 760,
+      xLabel,
+      yLabel: 'test IoU (mean ± s.e.)',
+      logX: true,
+      series: seriesOf(
+        (r) => r.iouAfter,
+        (r) => r.iouBefore,
+      ),
     }),
     [fig7PaperFigureNames(summary.preset)[1]!]: lineChartSvg({
-      title: `Predicted foreground fraction (thresholded) before / after (${summary.preset}${partial})`, width: 760,
-      xLabel, yLabel: 'foreground fraction of the test images (mean ± s.e.)', logX: true,
-      series: [...seriesOf((r) => r.fgAfter, (r) => r.fgBefore), truth],
+      title: `Predicted foreground fraction (thresholded) before / after (${summary.preset}${partial})`,
+      width: 760,
+      xLabel,
+      yLabel: 'foreground fraction of the test images (mean ± s.e.)',
+      logX: true,
+      series: [
+        ...seriesOf(
+          (r) => r.fgAfter,
+          (r) => r.fgBefore,
+        ),
+        truth,
+      ],
     }),
   };
 }
 
-export function runFig7Paper(ctx: ExperimentContext, protocol: Fig7Protocol, options: { dryRun?: boolean } = {}): Promise<{ dir: string; files: string[]; summary: Record<string, unknown> }> {
+export function runFig7Paper(
+  ctx: ExperimentContext,
+  protocol: Fig7Protocol,
+  options: { dryRun?: boolean } = {},
+): Promise<{ dir: string; files: string[]; summary: Record<string, unknown> }> {
   const runner = new Fig7PaperRunner(ctx, protocol);
   return options.dryRun ? runner.dryRun() : runner.run();
 }

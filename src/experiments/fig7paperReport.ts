@@ -19,7 +19,8 @@ export interface Fig7PaperSummaryForReport {
 
 const pct = (v: number): string => (100 * v).toFixed(1);
 /** mean ± s.e. in percent (s.e. only where there are two or more seeds). */
-const pctCol = (c: { mean: number; se: number }, seeds: number): string => (seeds > 1 ? `${pct(c.mean)} ± ${pct(c.se)}` : pct(c.mean));
+const pctCol = (c: { mean: number; se: number }, seeds: number): string =>
+  seeds > 1 ? `${pct(c.mean)} ± ${pct(c.se)}` : pct(c.mean);
 const signed = (v: number): string => `${v >= 0 ? '+' : '−'}${Math.abs(100 * v).toFixed(1)}`;
 
 function hours(seconds: number): string {
@@ -29,23 +30,33 @@ function hours(seconds: number): string {
 /** The report: summary table, per-seed table, every run, paired differences between arms, time. */
 export function fig7PaperReport(s: Fig7PaperSummaryForReport): string {
   const out: string[] = [];
-  const partial = s.runsDone < s.runsTotal ? ` — partial: ${s.runsDone} of ${s.runsTotal} runs` : ` — all ${s.runsTotal} runs`;
+  const partial =
+    s.runsDone < s.runsTotal ? ` — partial: ${s.runsDone} of ${s.runsTotal} runs` : ` — all ${s.runsTotal} runs`;
   out.push(`# Fig. 7 at paper scale (\`--preset ${s.preset}\`): tables${partial}`, '');
-  out.push(`Generated from \`fig7-${s.preset}.json\`; percentages of the test split; mean ± standard error over the seeds that have finished.`, '');
+  out.push(
+    `Generated from \`fig7-${s.preset}.json\`; percentages of the test split; mean ± standard error over the seeds that have finished.`,
+    '',
+  );
 
   out.push('## Test IoU and the other metrics, before → after each arm', '');
-  out.push('| arm | m | seeds | IoU before | IoU after | gain (points) | Dice before → after | E before → after | predicted foreground before → after (true) | epochs: pre-training / arm |');
+  out.push(
+    '| arm | m | seeds | IoU before | IoU after | gain (points) | Dice before → after | E before → after | predicted foreground before → after (true) | epochs: pre-training / arm |',
+  );
   out.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const r of s.table) {
     const gain = r.seeds > 1 ? `${signed(r.iouGain.mean)} ± ${pct(r.iouGain.se)}` : signed(r.iouGain.mean);
-    out.push(`| ${r.arm} | ${r.mLabel} | ${r.seeds} | ${pctCol(r.iouBefore, r.seeds)} | ${pctCol(r.iouAfter, r.seeds)} | ${gain} | ` +
-      `${pct(r.diceBefore.mean)} → ${pct(r.diceAfter.mean)} | ${r.EBefore.mean.toFixed(2)} → ${r.EAfter.mean.toFixed(2)} | ` +
-      `${pct(r.fgBefore.mean)} → ${pct(r.fgAfter.mean)} (${pct(r.fgTrue.mean)}) | ${r.pretrainEpochs.mean.toFixed(1)} / ${r.phaseEpochs.mean.toFixed(1)} |`);
+    out.push(
+      `| ${r.arm} | ${r.mLabel} | ${r.seeds} | ${pctCol(r.iouBefore, r.seeds)} | ${pctCol(r.iouAfter, r.seeds)} | ${gain} | ` +
+        `${pct(r.diceBefore.mean)} → ${pct(r.diceAfter.mean)} | ${r.EBefore.mean.toFixed(2)} → ${r.EAfter.mean.toFixed(2)} | ` +
+        `${pct(r.fgBefore.mean)} → ${pct(r.fgAfter.mean)} (${pct(r.fgTrue.mean)}) | ${r.pretrainEpochs.mean.toFixed(1)} / ${r.phaseEpochs.mean.toFixed(1)} |`,
+    );
   }
   out.push('');
 
   // the protocol's seeds, and any further seeds some runs have (fig7's extra size-arm seeds)
-  const seeds = [...new Set([...Array.from({ length: s.config.seeds }, (_, i) => i), ...s.runs.map((r) => r.seed)])].sort((a, b) => a - b);
+  const seeds = [
+    ...new Set([...Array.from({ length: s.config.seeds }, (_, i) => i), ...s.runs.map((r) => r.seed)]),
+  ].sort((a, b) => a - b);
   const runOf = (m: number | 'all', seed: number, arm: Fig7PaperRun['arm']): Fig7PaperRun | undefined =>
     s.runs.find((r) => r.mLabel === String(m) && r.seed === seed && r.arm === arm);
   out.push('## Per seed: test IoU before → after', '');
@@ -64,9 +75,14 @@ export function fig7PaperReport(s: Fig7PaperSummaryForReport): string {
   out.push('');
 
   out.push('## Every run', '');
-  out.push('Epochs run (best kept); Dice, E and the predicted foreground fraction of the thresholded prediction (true fraction of the test split in the header) before → after; minutes of the arm (the pre-training, shared by the arms of one m and seed, in its own column).', '');
+  out.push(
+    'Epochs run (best kept); Dice, E and the predicted foreground fraction of the thresholded prediction (true fraction of the test split in the header) before → after; minutes of the arm (the pre-training, shared by the arms of one m and seed, in its own column).',
+    '',
+  );
   const fgTrue = s.runs.length > 0 ? ` (true ${pct(s.runs[0]!.after.fgTrue)})` : '';
-  out.push(`| m | seed | arm | pre-training epochs (best) | arm epochs (best) | IoU | Dice | E | foreground${fgTrue} | minutes: pre-training / arm |`);
+  out.push(
+    `| m | seed | arm | pre-training epochs (best) | arm epochs (best) | IoU | Dice | E | foreground${fgTrue} | minutes: pre-training / arm |`,
+  );
   out.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const m of s.config.ms) {
     for (const k of seeds) {
@@ -74,9 +90,11 @@ export function fig7PaperReport(s: Fig7PaperSummaryForReport): string {
         const r = runOf(m, k, arm);
         if (r === undefined) continue;
         const arrow = (f: (t: Fig7PaperRun['before']) => string): string => `${f(r.before)} → ${f(r.after)}`;
-        out.push(`| ${m} | ${k} | ${arm} | ${r.pretrain.epochs} (${r.pretrain.bestEpoch}) | ${r.phase.epochs} (${r.phase.bestEpoch}) | ` +
-          `${arrow((t) => pct(t.iou))} | ${arrow((t) => pct(t.dice))} | ${arrow((t) => t.E.toFixed(2))} | ${arrow((t) => pct(t.fgPred))} | ` +
-          `${(r.pretrain.seconds / 60).toFixed(0)} / ${(r.seconds / 60).toFixed(0)} |`);
+        out.push(
+          `| ${m} | ${k} | ${arm} | ${r.pretrain.epochs} (${r.pretrain.bestEpoch}) | ${r.phase.epochs} (${r.phase.bestEpoch}) | ` +
+            `${arrow((t) => pct(t.iou))} | ${arrow((t) => pct(t.dice))} | ${arrow((t) => t.E.toFixed(2))} | ${arrow((t) => pct(t.fgPred))} | ` +
+            `${(r.pretrain.seconds / 60).toFixed(0)} / ${(r.seconds / 60).toFixed(0)} |`,
+        );
       }
     }
   }
@@ -89,7 +107,10 @@ export function fig7PaperReport(s: Fig7PaperSummaryForReport): string {
     { a: 'joint', b: 'size', what: 'joint − size loss: what keeping BCE on the m annotated images adds' },
   ] as const;
   out.push('## Paired differences between arms (test IoU after, points)', '');
-  out.push('Each difference is taken within a seed (same pre-trained network), then averaged: mean ± s.e. over the seeds where both arms finished.', '');
+  out.push(
+    'Each difference is taken within a seed (same pre-trained network), then averaged: mean ± s.e. over the seeds where both arms finished.',
+    '',
+  );
   out.push(`| comparison | m | seeds | mean ± s.e. | ${seeds.map((k) => `seed ${k}`).join(' | ')} |`);
   out.push(`| --- | --- | --- | --- | ${seeds.map(() => '---').join(' | ')} |`);
   for (const { a, b, what } of pairs) {
@@ -103,7 +124,9 @@ export function fig7PaperReport(s: Fig7PaperSummaryForReport): string {
       const have = ds.filter((d): d is number => d !== undefined);
       if (have.length === 0) continue;
       const summary = have.length > 1 ? `${signed(mean(have))} ± ${pct(stdErr(have))}` : signed(mean(have));
-      out.push(`| ${what} | ${m} | ${have.length} | ${summary} | ${ds.map((d) => (d === undefined ? '—' : signed(d))).join(' | ')} |`);
+      out.push(
+        `| ${what} | ${m} | ${have.length} | ${summary} | ${ds.map((d) => (d === undefined ? '—' : signed(d))).join(' | ')} |`,
+      );
     }
   }
   out.push('');
@@ -111,8 +134,14 @@ export function fig7PaperReport(s: Fig7PaperSummaryForReport): string {
   // pre-training is shared by the arms of one (m, seed): count it once, with the size arm that every m has
   const pretrainSeconds = s.runs.filter((r) => r.arm === 'size').reduce((a, r) => a + r.pretrain.seconds, 0);
   const armSeconds = s.runs.reduce((a, r) => a + r.seconds, 0);
-  const machine = s.machine === undefined ? '' : ` on ${String(s.machine.cpuModel ?? 'unknown')} (${String(s.machine.cores ?? '?')} cores)`;
+  const machine =
+    s.machine === undefined
+      ? ''
+      : ` on ${String(s.machine.cpuModel ?? 'unknown')} (${String(s.machine.cores ?? '?')} cores)`;
   out.push('## Time', '');
-  out.push(`Finished runs: ${hours(pretrainSeconds + armSeconds)} of training and evaluation${machine}: ${hours(pretrainSeconds)} pre-training, ${hours(armSeconds)} in the arms.`, '');
+  out.push(
+    `Finished runs: ${hours(pretrainSeconds + armSeconds)} of training and evaluation${machine}: ${hours(pretrainSeconds)} pre-training, ${hours(armSeconds)} in the arms.`,
+    '',
+  );
   return out.join('\n');
 }

@@ -114,7 +114,16 @@ const BINS = 20;
 export const MAXD = 8;
 
 /** Statistics 1–3 of one network on the test images. */
-function networkStats(name: string, logits: Float32Array, ds: SegDataset, test: readonly number[], regions: Int32Array[], objDist: Int32Array[], rng: Rng, samples: number): NetworkStats {
+function networkStats(
+  name: string,
+  logits: Float32Array,
+  ds: SegDataset,
+  test: readonly number[],
+  regions: Int32Array[],
+  objDist: Int32Array[],
+  rng: Rng,
+  samples: number,
+): NetworkStats {
   const H = ds.height;
   const W = ds.width;
   const V = H * W;
@@ -176,7 +185,8 @@ function networkStats(name: string, logits: Float32Array, ds: SegDataset, test: 
     recall: fgHit.map((h, k) => h / Math.max(1, fgN[k]!)),
     recallByDistance: byDHit.map((h, k) => (byDN[k]! > 0 ? h / byDN[k]! : Number.NaN)),
     falsePositive: bgHit.map((h, k) => h / Math.max(1, bgN[k]!)),
-    fgCounts: fgN, bgCounts: bgN,
+    fgCounts: fgN,
+    bgCounts: bgN,
     hist: hist.map((h, k) => h.map((c) => c / Math.max(1, fgN[k]!))),
     gSampledMinusS: { mean: mean(gS), se: stdErr(gS) },
     gThresholdedMinusS: { mean: mean(gT), se: stdErr(gT) },
@@ -187,7 +197,14 @@ function networkStats(name: string, logits: Float32Array, ds: SegDataset, test: 
 }
 
 /** Distance classes around the network's own inscribed squares for the gradient's sign pattern. */
-export const GRAD_REGIONS = ['in its square', 'ring 1 px outside the square, in the mask', '2–3 px, in the mask', '≥ 4 px, in the mask', 'background 1 px from the mask', 'background ≥ 2 px'] as const;
+export const GRAD_REGIONS = [
+  'in its square',
+  'ring 1 px outside the square, in the mask',
+  '2–3 px, in the mask',
+  '≥ 4 px, in the mask',
+  'background 1 px from the mask',
+  'background ≥ 2 px',
+] as const;
 function gradRegion(distSq: number, distObj: number, inMask: boolean): number {
   if (inMask) return distSq === 0 ? 0 : distSq === 1 ? 1 : distSq <= 3 ? 2 : 3;
   return distObj <= 1 ? 4 : 5;
@@ -209,7 +226,13 @@ export interface GradientStats {
  * The Lemma-1 gradient at a network: for each test image, ∂L/∂p averaged over `samples` masks sampled from
  * σ(a), grouped by region of the network's own thresholded mask. Returns the stats and the per-pixel maps.
  */
-function gradientStats(logits: Float32Array, ds: SegDataset, test: readonly number[], rng: Rng, samples: number): { stats: GradientStats; maps: Float64Array[] } {
+function gradientStats(
+  logits: Float32Array,
+  ds: SegDataset,
+  test: readonly number[],
+  rng: Rng,
+  samples: number,
+): { stats: GradientStats; maps: Float64Array[] } {
   const H = ds.height;
   const W = ds.width;
   const V = H * W;
@@ -313,13 +336,20 @@ export interface MechanismUnit {
 }
 
 /** Run the measurements for every (m, seed) whose size-trained network exists; write JSON and figures. */
-export async function runMechanism(ctx: ExperimentContext, protocol: RemediesProtocol = REMEDIES_PROTOCOLS.paper, options: { ms?: string[]; samples?: number } = {}): Promise<{ dir: string; files: string[]; summary: Record<string, unknown> }> {
+export async function runMechanism(
+  ctx: ExperimentContext,
+  protocol: RemediesProtocol = REMEDIES_PROTOCOLS.paper,
+  options: { ms?: string[]; samples?: number } = {},
+): Promise<{ dir: string; files: string[]; summary: Record<string, unknown> }> {
   const p = protocol;
   const root = resolve(ctx.out);
   const remediesDir = join(root, `remedies-${p.name}`);
   const fig7Dir = join(root, `fig7-${p.fig7.name}`);
   const outDir = join(remediesDir, 'mechanism');
-  if (!existsSync(join(remediesDir, 'runs'))) throw new Error(`mechanism: ${remediesDir}/runs does not exist; run 'npm run experiment -- remedies --preset ${p.name}' first (with the same --out).`);
+  if (!existsSync(join(remediesDir, 'runs')))
+    throw new Error(
+      `mechanism: ${remediesDir}/runs does not exist; run 'npm run experiment -- remedies --preset ${p.name}' first (with the same --out).`,
+    );
   const pools = await loadVolumePools(ctx, p.fig7);
   const { ds, test } = pools;
   const H = ds.height;
@@ -327,10 +357,16 @@ export async function runMechanism(ctx: ExperimentContext, protocol: RemediesPro
   const V = H * W;
   const samples = options.samples ?? 16;
   const wanted = options.ms ?? ['200', 'all'];
-  const units = readdirSync(join(remediesDir, 'runs')).map((d) => /^m(\w+)-s(\d+)$/.exec(d)).filter((x): x is RegExpExecArray => x !== null)
-    .map((x) => ({ m: x[1]!, seed: Number(x[2]) })).filter((u) => wanted.includes(u.m) && existsSync(join(remediesDir, 'runs', `m${u.m}-s${u.seed}`, 'size.ckpt')))
+  const units = readdirSync(join(remediesDir, 'runs'))
+    .map((d) => /^m(\w+)-s(\d+)$/.exec(d))
+    .filter((x): x is RegExpExecArray => x !== null)
+    .map((x) => ({ m: x[1]!, seed: Number(x[2]) }))
+    .filter((u) => wanted.includes(u.m) && existsSync(join(remediesDir, 'runs', `m${u.m}-s${u.seed}`, 'size.ckpt')))
     .sort((a, b) => wanted.indexOf(a.m) - wanted.indexOf(b.m) || a.seed - b.seed);
-  if (units.length === 0) throw new Error(`mechanism: no size-trained network (size.ckpt) for m ∈ {${wanted.join(', ')}} under ${remediesDir}/runs yet.`);
+  if (units.length === 0)
+    throw new Error(
+      `mechanism: no size-trained network (size.ckpt) for m ∈ {${wanted.join(', ')}} under ${remediesDir}/runs yet.`,
+    );
   // truth regions, shared by every network
   const regions = test.map((n) => distanceToInscribedSquares(ds.masks, n * V, H, W));
   const objDist = test.map((n) => distanceToObject(ds.masks, n * V, H, W));
@@ -341,29 +377,43 @@ export async function runMechanism(ctx: ExperimentContext, protocol: RemediesPro
     const m: number | 'all' = u.m === 'all' ? 'all' : Number(u.m);
     const annotated = annotatedSubset(pools.train, m, u.seed);
     const load = (path: string): ResUNet => {
-      const model = new ResUNet({ widths: p.fig7.widths, rng: new Rng(u.seed), headBias: foregroundPriorLogit(ds.masks, annotated, V) });
+      const model = new ResUNet({
+        widths: p.fig7.widths,
+        rng: new Rng(u.seed),
+        headBias: foregroundPriorLogit(ds.masks, annotated, V),
+      });
       loadCheckpointInto(path, model);
       return model;
     };
     const unitDir = join(remediesDir, 'runs', `m${u.m}-s${u.seed}`);
-    const nets: { name: string; path: string }[] = [{ name: 'pre-trained', path: join(fig7Dir, 'runs', `m${u.m}-s${u.seed}`, 'pretrained.ckpt') }];
-    for (const arm of ['size', 'anchor', 'joint']) if (existsSync(join(unitDir, `${arm}.ckpt`))) nets.push({ name: arm, path: join(unitDir, `${arm}.ckpt`) });
-    ctx.progress.line(`mechanism m = ${u.m}, seed ${u.seed}: ${nets.map((x) => x.name).join(', ')} on ${test.length} test images`);
+    const nets: { name: string; path: string }[] = [
+      { name: 'pre-trained', path: join(fig7Dir, 'runs', `m${u.m}-s${u.seed}`, 'pretrained.ckpt') },
+    ];
+    for (const arm of ['size', 'anchor', 'joint'])
+      if (existsSync(join(unitDir, `${arm}.ckpt`))) nets.push({ name: arm, path: join(unitDir, `${arm}.ckpt`) });
+    ctx.progress.line(
+      `mechanism m = ${u.m}, seed ${u.seed}: ${nets.map((x) => x.name).join(', ')} on ${test.length} test images`,
+    );
     const logits = new Map<string, Float32Array>();
     for (const net of nets) logits.set(net.name, await predictLogits(load(net.path), ds, test, 32));
     const rng = new Rng(4242 + u.seed);
-    const networks = nets.map((net) => networkStats(net.name, logits.get(net.name)!, ds, test, regions, objDist, rng, 8));
+    const networks = nets.map((net) =>
+      networkStats(net.name, logits.get(net.name)!, ds, test, regions, objDist, rng, 8),
+    );
     const grad = gradientStats(logits.get('pre-trained')!, ds, test, new Rng(77), samples);
     const gradAfter = gradientStats(logits.get('size')!, ds, test, new Rng(78), samples);
     results.push({ m: u.m, seed: u.seed, networks, gradient: grad.stats, gradientAfter: gradAfter.stats });
     // examples: the 6 test images where size training removed the most predicted pixels (predictions only)
     const l0 = logits.get('pre-trained')!;
     const l1 = logits.get('size')!;
-    const lost = test.map((_, b) => {
-      let k = 0;
-      for (let i = 0; i < V; i++) if (l0[b * V + i]! > 0 && !(l1[b * V + i]! > 0)) k++;
-      return { b, k };
-    }).sort((x, y) => y.k - x.k).slice(0, 6);
+    const lost = test
+      .map((_, b) => {
+        let k = 0;
+        for (let i = 0; i < V; i++) if (l0[b * V + i]! > 0 && !(l1[b * V + i]! > 0)) k++;
+        return { b, k };
+      })
+      .sort((x, y) => y.k - x.k)
+      .slice(0, 6);
     const rows: Tile[][] = lost.map(({ b }) => {
       const n = test[b]!;
       let lo = Infinity;
@@ -373,30 +423,42 @@ export async function runMechanism(ctx: ExperimentContext, protocol: RemediesPro
         lo = Math.min(lo, v);
         hi = Math.max(hi, v);
       }
-      const gray = (i: number): number => Math.round(255 * (ds.images[n * V + i]! - lo) / Math.max(1e-9, hi - lo));
+      const gray = (i: number): number => Math.round((255 * (ds.images[n * V + i]! - lo)) / Math.max(1e-9, hi - lo));
       const truth = (i: number): boolean => ds.masks[n * V + i] === 1;
-      const edge = (f: (i: number) => boolean, r: number, c: number): boolean => f(r * W + c) && [[-1, 0], [1, 0], [0, -1], [0, 1]].some(([dr, dc]) => {
-        const rr = r + dr!;
-        const cc = c + dc!;
-        return rr < 0 || rr >= H || cc < 0 || cc >= W || !f(rr * W + cc);
-      });
+      const edge = (f: (i: number) => boolean, r: number, c: number): boolean =>
+        f(r * W + c) &&
+        [
+          [-1, 0],
+          [1, 0],
+          [0, -1],
+          [0, 1],
+        ].some(([dr, dc]) => {
+          const rr = r + dr!;
+          const cc = c + dc!;
+          return rr < 0 || rr >= H || cc < 0 || cc >= W || !f(rr * W + cc);
+        });
       const y0 = (i: number): boolean => l0[b * V + i]! > 0;
       const y1 = (i: number): boolean => l1[b * V + i]! > 0;
       const sq = regions[b]!;
       const gmap = grad.maps[b]!;
       let gmax = 0;
       for (let i = 0; i < V; i++) gmax = Math.max(gmax, Math.abs(gmap[i]!));
-      const image: Tile = (r, c) => { const v = gray(r * W + c); return [v, v, v]; };
-      const withOutlines = (pred: (i: number) => boolean): Tile => (r, c) => {
-        const i = r * W + c;
-        const t = edge(truth, r, c);
-        const q = edge(pred, r, c);
-        if (t && q) return [255, 230, 0];
-        if (t) return [0, 200, 0];
-        if (q) return [255, 40, 40];
-        const v = gray(i);
+      const image: Tile = (r, c) => {
+        const v = gray(r * W + c);
         return [v, v, v];
       };
+      const withOutlines =
+        (pred: (i: number) => boolean): Tile =>
+        (r, c) => {
+          const i = r * W + c;
+          const t = edge(truth, r, c);
+          const q = edge(pred, r, c);
+          if (t && q) return [255, 230, 0];
+          if (t) return [0, 200, 0];
+          if (q) return [255, 40, 40];
+          const v = gray(i);
+          return [v, v, v];
+        };
       const change: Tile = (r, c) => {
         const i = r * W + c;
         if (y0(i) && !y1(i)) return truth(i) ? [220, 0, 0] : [255, 150, 150];
@@ -410,7 +472,9 @@ export async function runMechanism(ctx: ExperimentContext, protocol: RemediesPro
         const v = -gmap[i]! / Math.max(1e-12, gmax);
         if (v === 0) return y0(i) ? [150, 150, 150] : [235, 235, 235];
         const a = Math.min(1, Math.abs(v) ** 0.5);
-        return v > 0 ? [255, Math.round(255 * (1 - a)), Math.round(255 * (1 - a))] : [Math.round(255 * (1 - a)), Math.round(255 * (1 - a)), 255];
+        return v > 0
+          ? [255, Math.round(255 * (1 - a)), Math.round(255 * (1 - a))]
+          : [Math.round(255 * (1 - a)), Math.round(255 * (1 - a)), 255];
       };
       return [image, withOutlines(y0), withOutlines(y1), change, gradient];
     });
@@ -418,7 +482,15 @@ export async function runMechanism(ctx: ExperimentContext, protocol: RemediesPro
     writeFileSync(png, composePng(rows, H, W, 5));
     files.push(png);
   }
-  const summary = { experiment: 'mechanism', preset: p.name, samples, fgRegions: FG_REGIONS, bgRegions: BG_REGIONS, gradRegions: GRAD_REGIONS, units: results };
+  const summary = {
+    experiment: 'mechanism',
+    preset: p.name,
+    samples,
+    fgRegions: FG_REGIONS,
+    bgRegions: BG_REGIONS,
+    gradRegions: GRAD_REGIONS,
+    units: results,
+  };
   const json = join(outDir, 'mechanism.json');
   writeFileSync(json, `${JSON.stringify(summary, null, 2)}\n`);
   files.push(json);
@@ -434,41 +506,91 @@ export async function runMechanism(ctx: ExperimentContext, protocol: RemediesPro
 export function mechanismFigures(units: readonly MechanismUnit[]): Record<string, string> {
   const out: Record<string, string> = {};
   const names = [...new Set(units.flatMap((u) => u.networks.map((n) => n.name)))];
-  const avg = (f: (u: MechanismUnit) => number | undefined): number => mean(units.map(f).filter((v): v is number => v !== undefined && Number.isFinite(v)));
+  const avg = (f: (u: MechanismUnit) => number | undefined): number =>
+    mean(units.map(f).filter((v): v is number => v !== undefined && Number.isFinite(v)));
   const label = units.map((u) => `m=${u.m} s${u.seed}`).join(', ');
   const dx = Array.from({ length: MAXD + 1 }, (_, k) => k);
   const dLabel = `Chebyshev distance to the truth's largest inscribed squares (pixels; ${MAXD} = ${MAXD} or more)`;
-  const colours: Record<string, string> = { 'pre-trained': '#000000', size: '#d62728', anchor: '#1f77b4', joint: '#2ca02c' };
+  const colours: Record<string, string> = {
+    'pre-trained': '#000000',
+    size: '#d62728',
+    anchor: '#1f77b4',
+    joint: '#2ca02c',
+  };
   out['mechanism-recall.svg'] = lineChartSvg({
-    title: `Which true pixels survive: predicted foreground by distance to the inscribed square (${label})`, width: 820, height: 460,
-    xLabel: dLabel, yLabel: 'true foreground pixels predicted foreground (%)', yRange: [0, 100],
-    series: names.map((name) => ({ name, x: dx, y: dx.map((k) => 100 * avg((u) => u.networks.find((n) => n.name === name)?.recallByDistance[k])), ...(colours[name] ? { color: colours[name] } : {}) })),
+    title: `Which true pixels survive: predicted foreground by distance to the inscribed square (${label})`,
+    width: 820,
+    height: 460,
+    xLabel: dLabel,
+    yLabel: 'true foreground pixels predicted foreground (%)',
+    yRange: [0, 100],
+    series: names.map((name) => ({
+      name,
+      x: dx,
+      y: dx.map((k) => 100 * avg((u) => u.networks.find((n) => n.name === name)?.recallByDistance[k])),
+      ...(colours[name] ? { color: colours[name] } : {}),
+    })),
   });
   const x = Array.from({ length: BINS }, (_, i) => (i + 0.5) / BINS);
   out['mechanism-probabilities.svg'] = lineChartSvg({
-    title: `σ(a) of true foreground pixels: in the square (solid), ≥ 3 px away (dashed) (${label})`, width: 820, height: 460,
-    xLabel: 'predicted probability σ(a)', yLabel: 'fraction of the region\'s pixels (%)',
-    series: names.flatMap((name) => [0, 2].map((k) => ({
-      name: `${name}, ${k === 0 ? 'in square' : '≥ 3 px'}`, x, y: x.map((_, i) => 100 * avg((u) => u.networks.find((n) => n.name === name)?.hist[k]?.[i])),
-      ...(colours[name] ? { color: colours[name] } : {}), ...(k === 2 ? { dashed: true } : {}),
-    }))),
+    title: `σ(a) of true foreground pixels: in the square (solid), ≥ 3 px away (dashed) (${label})`,
+    width: 820,
+    height: 460,
+    xLabel: 'predicted probability σ(a)',
+    yLabel: "fraction of the region's pixels (%)",
+    series: names.flatMap((name) =>
+      [0, 2].map((k) => ({
+        name: `${name}, ${k === 0 ? 'in square' : '≥ 3 px'}`,
+        x,
+        y: x.map((_, i) => 100 * avg((u) => u.networks.find((n) => n.name === name)?.hist[k]?.[i])),
+        ...(colours[name] ? { color: colours[name] } : {}),
+        ...(k === 2 ? { dashed: true } : {}),
+      })),
+    ),
   });
   const gx = Array.from({ length: MAXD + 1 }, (_, k) => k);
   const gLabel = `inside the network's own mask: Chebyshev distance to its largest inscribed squares (pixels; ${MAXD} = ${MAXD} or more)`;
   out['mechanism-gradient.svg'] = lineChartSvg({
-    title: `Lemma-1 gradient of the size loss: the push −∂L/∂p on each pixel's probability (${label})`, width: 820, height: 460,
-    xLabel: gLabel, yLabel: 'mean −∂L/∂p (> 0: pushed up)',
+    title: `Lemma-1 gradient of the size loss: the push −∂L/∂p on each pixel's probability (${label})`,
+    width: 820,
+    height: 460,
+    xLabel: gLabel,
+    yLabel: 'mean −∂L/∂p (> 0: pushed up)',
     series: [
-      { name: 'at the pre-trained network', x: gx, y: gx.map((k) => avg((u) => u.gradient.descentByDistance[k])), color: '#000000' },
-      { name: 'at the size-trained network', x: gx, y: gx.map((k) => avg((u) => u.gradientAfter?.descentByDistance[k])), color: '#d62728' },
+      {
+        name: 'at the pre-trained network',
+        x: gx,
+        y: gx.map((k) => avg((u) => u.gradient.descentByDistance[k])),
+        color: '#000000',
+      },
+      {
+        name: 'at the size-trained network',
+        x: gx,
+        y: gx.map((k) => avg((u) => u.gradientAfter?.descentByDistance[k])),
+        color: '#d62728',
+      },
     ],
   });
   out['mechanism-gradient-touched.svg'] = lineChartSvg({
-    title: `Pixels the size loss touches at all (gradient ≠ 0, averaged over samples) (${label})`, width: 820, height: 460,
-    xLabel: gLabel, yLabel: 'pixels with a non-zero gradient (%)', yRange: [0, 100],
+    title: `Pixels the size loss touches at all (gradient ≠ 0, averaged over samples) (${label})`,
+    width: 820,
+    height: 460,
+    xLabel: gLabel,
+    yLabel: 'pixels with a non-zero gradient (%)',
+    yRange: [0, 100],
     series: [
-      { name: 'at the pre-trained network', x: gx, y: gx.map((k) => 100 * avg((u) => u.gradient.touchedByDistance[k])), color: '#000000' },
-      { name: 'at the size-trained network', x: gx, y: gx.map((k) => 100 * avg((u) => u.gradientAfter?.touchedByDistance[k])), color: '#d62728' },
+      {
+        name: 'at the pre-trained network',
+        x: gx,
+        y: gx.map((k) => 100 * avg((u) => u.gradient.touchedByDistance[k])),
+        color: '#000000',
+      },
+      {
+        name: 'at the size-trained network',
+        x: gx,
+        y: gx.map((k) => 100 * avg((u) => u.gradientAfter?.touchedByDistance[k])),
+        color: '#d62728',
+      },
     ],
   });
   return out;

@@ -72,23 +72,32 @@ const estimatorOp = defineOp<EstAttrs>({
       for (let i = 0; i < V; i++) p[i] = stableSigmoid(a[b * V + i] as number);
       const ys = sampleBernoulliMasks(p, samples, H, W, rng);
       lossSum += sizeLossValue(s, objectSizeUnchecked(ys, 0, H, W, scratch), H, W);
-      const est = estimator === 'reinforce'
-        ? reinforceGradient(ys, H, W, s, { probs: p, baseline: samples >= 2 ? 'leave-one-out' : 'none' })
-        : straightThroughGradient(ys, H, W, s);
+      const est =
+        estimator === 'reinforce'
+          ? reinforceGradient(ys, H, W, s, { probs: p, baseline: samples >= 2 ? 'leave-one-out' : 'none' })
+          : straightThroughGradient(ys, H, W, s);
       for (let i = 0; i < V; i++) {
         const pi = p[i] as number;
-        grad[b * V + i] = (est[i] as number) * (pi * (1 - pi)) / B;
+        grad[b * V + i] = ((est[i] as number) * (pi * (1 - pi))) / B;
       }
     }
     ctx.save(grad, logits!.shape);
-    return new Tensor(logits!.dtype === 'float64' ? new Float64Array([lossSum / B]) : new Float32Array([lossSum / B]), []);
+    return new Tensor(
+      logits!.dtype === 'float64' ? new Float64Array([lossSum / B]) : new Float32Array([lossSum / B]),
+      [],
+    );
   },
   backward: scaleSavedEstimate,
 });
 
 /** The size loss (batch mean of l(s, g(y))) with the gradient of the named estimator. */
-export function estimatorSizeLoss(logits: Tensor, targetSizes: ArrayLike<number>, o: { rng: Rng; samples: number; estimator: EstimatorName }): Tensor {
-  if (o.estimator === 'lemma1') return sizeLoss(logits, targetSizes, { rng: o.rng, samples: o.samples, method: 'fast' });
+export function estimatorSizeLoss(
+  logits: Tensor,
+  targetSizes: ArrayLike<number>,
+  o: { rng: Rng; samples: number; estimator: EstimatorName },
+): Tensor {
+  if (o.estimator === 'lemma1')
+    return sizeLoss(logits, targetSizes, { rng: o.rng, samples: o.samples, method: 'fast' });
   return estimatorOp([logits], { targetSizes, rng: o.rng, samples: o.samples, estimator: o.estimator });
 }
 
@@ -120,7 +129,13 @@ export class AnnotatedBatches {
   private pos = 0;
   private readonly size: number;
 
-  constructor(private readonly ds: SegDataset, private readonly annotated: readonly number[], batch: number, rng: Rng, state?: AnnotatedBatchesState) {
+  constructor(
+    private readonly ds: SegDataset,
+    private readonly annotated: readonly number[],
+    batch: number,
+    rng: Rng,
+    state?: AnnotatedBatchesState,
+  ) {
     this.size = Math.min(batch, annotated.length);
     if (this.size < 1) throw new Error('annotated batches: no annotated images.');
     if (state) {
@@ -145,7 +160,12 @@ export class AnnotatedBatches {
   }
 
   getState(): AnnotatedBatchesState {
-    return { rng: this.rng.getState(), flip: this.flip.getState(), order: this.order ? [...this.order] : null, pos: this.pos };
+    return {
+      rng: this.rng.getState(),
+      flip: this.flip.getState(),
+      order: this.order ? [...this.order] : null,
+      pos: this.pos,
+    };
   }
 }
 
@@ -154,7 +174,16 @@ export class AnnotatedBatches {
  * The two batches go through the network separately (batch-norm statistics of each batch on its own).
  * `stream` defaults to a fresh stream forked from `rng` (pass a restored one to resume).
  */
-export function jointStep(model: Module, ds: SegDataset, annotated: readonly number[], batch: number, rng: Rng, lambda: number, samples = 1, stream?: AnnotatedBatches): StepFn {
+export function jointStep(
+  model: Module,
+  ds: SegDataset,
+  annotated: readonly number[],
+  batch: number,
+  rng: Rng,
+  lambda: number,
+  samples = 1,
+  stream?: AnnotatedBatches,
+): StepFn {
   const annotatedBatches = stream ?? new AnnotatedBatches(ds, annotated, batch, rng.fork());
   return async (b, x) => {
     const a = annotatedBatches.next();
@@ -193,7 +222,10 @@ export function areaStep(model: Module, rng: Rng, lambda: number, k: number, sam
       expected[i] = Number.isFinite(s) ? k * s * s : b.height * b.width;
     }
     const softArea = logits.sigmoid().sum([1, 2, 3]);
-    const area = softArea.sub(new Tensor(expected, [b.batch])).abs().mean();
+    const area = softArea
+      .sub(new Tensor(expected, [b.batch]))
+      .abs()
+      .mean();
     return { loss: size.add(area.mul(lambda)), parts: { size: size.item(), area: area.item() } };
   };
 }

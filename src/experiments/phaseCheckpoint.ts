@@ -10,25 +10,48 @@ import type { Module } from '../models/module.js';
 import { readCheckpoint, weightEntries, writeCheckpointFile, type CheckpointEntry } from '../train/checkpoint.js';
 import type { PhaseState } from './common.js';
 
-type PhaseStateJson = Omit<PhaseState, 'weights' | 'bestState' | 'optimizer'> & { optimizerStep: number; momentShapes: (number[] | null)[] };
+type PhaseStateJson = Omit<PhaseState, 'weights' | 'bestState' | 'optimizer'> & {
+  optimizerStep: number;
+  momentShapes: (number[] | null)[];
+};
 
-export function savePhaseState(path: string, model: Module, state: PhaseState, label: string, config: Record<string, unknown>): void {
+export function savePhaseState(
+  path: string,
+  model: Module,
+  state: PhaseState,
+  label: string,
+  config: Record<string, unknown>,
+): void {
   const names = [...model.stateDict().keys()];
   const entries: CheckpointEntry[] = weightEntries(model, state.weights);
-  state.bestState?.forEach((values, i) => entries.push({ group: 'best', name: names[i]!, shape: [values.length], values }));
+  state.bestState?.forEach((values, i) =>
+    entries.push({ group: 'best', name: names[i]!, shape: [values.length], values }),
+  );
   for (const which of ['m', 'v'] as const) {
     state.optimizer[which].forEach((values, k) => {
       if (values) entries.push({ group: `adam.${which}`, name: String(k), shape: [values.length], values });
     });
   }
   const { weights: _w, bestState: _b, optimizer, ...rest } = state;
-  const json: PhaseStateJson = { ...rest, optimizerStep: optimizer.t, momentShapes: optimizer.m.map((a) => (a ? [a.length] : null)) };
+  const json: PhaseStateJson = {
+    ...rest,
+    optimizerStep: optimizer.t,
+    momentShapes: optimizer.m.map((a) => (a ? [a.length] : null)),
+  };
   const last = state.history[state.history.length - 1];
-  writeCheckpointFile(path, {
-    config, epoch: state.epoch, phase: label,
-    metrics: last?.val ? { iou: last.val.iou, dice: last.val.dice, sizeError: last.val.sizeError, count: last.val.count } : {},
-    extra: { phaseState: json },
-  }, entries);
+  writeCheckpointFile(
+    path,
+    {
+      config,
+      epoch: state.epoch,
+      phase: label,
+      metrics: last?.val
+        ? { iou: last.val.iou, dice: last.val.dice, sizeError: last.val.sizeError, count: last.val.count }
+        : {},
+      extra: { phaseState: json },
+    },
+    entries,
+  );
 }
 
 /** Read a phase state written by `savePhaseState` for a model of the same architecture (the model is not touched). */
@@ -45,7 +68,10 @@ export function loadPhaseState(path: string, model: Module): PhaseState {
   const weights = names.map((n) => values(loaded.state.get(n), `weight '${n}'`));
   const best = group('best');
   const bestState = best.size === 0 ? null : names.map((n) => values(best.get(n), `best weight '${n}'`));
-  const moments = (which: 'm' | 'v') => json.momentShapes.map((shape, k) => (shape ? values(group(`adam.${which}`).get(String(k)), `Adam ${which}[${k}]`) : null));
+  const moments = (which: 'm' | 'v') =>
+    json.momentShapes.map((shape, k) =>
+      shape ? values(group(`adam.${which}`).get(String(k)), `Adam ${which}[${k}]`) : null,
+    );
   const { optimizerStep, momentShapes: _s, ...rest } = json;
   return { ...rest, weights, bestState, optimizer: { t: optimizerStep, m: moments('m'), v: moments('v') } };
 }

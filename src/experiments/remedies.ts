@@ -40,20 +40,53 @@ import { trainStep } from '../train/step.js';
 import { forwardToHost, predictLogits } from '../train/trainer.js';
 import { formatSeconds } from '../cli/progress.js';
 import {
-  annotatedSubset, backendRecord, fmtPct, machineInfo, mean, runPhase, stdErr,
-  type ExperimentContext, type PhaseEpoch, type PhaseState, type StepFn, type StepResult,
+  annotatedSubset,
+  backendRecord,
+  fmtPct,
+  machineInfo,
+  mean,
+  runPhase,
+  stdErr,
+  type ExperimentContext,
+  type PhaseEpoch,
+  type PhaseState,
+  type StepFn,
+  type StepResult,
 } from './common.js';
-import { FIG7_PROTOCOLS, Fig7PaperRunner, loadVolumePools, testRecord, type Fig7Protocol, type PretrainedRecord, type TestRecord, type VolumePools } from './fig7paper.js';
+import {
+  FIG7_PROTOCOLS,
+  Fig7PaperRunner,
+  loadVolumePools,
+  testRecord,
+  type Fig7Protocol,
+  type PretrainedRecord,
+  type TestRecord,
+  type VolumePools,
+} from './fig7paper.js';
 import { AnnotatedBatches, jointStep, sizeStep } from './objectives.js';
 import { loadPhaseState, savePhaseState } from './phaseCheckpoint.js';
-import { THRESHOLD_GRID, chooseThreshold, thresholdCurve, type CurvePoint, type ThresholdChoice } from './thresholdChoice.js';
+import {
+  THRESHOLD_GRID,
+  chooseThreshold,
+  thresholdCurve,
+  type CurvePoint,
+  type ThresholdChoice,
+} from './thresholdChoice.js';
 import { remediesViews, remediesViewNames } from './remediesReport.js';
 
 export type TrainedArm = 'size' | 'anchor' | 'joint';
 export const TRAINED_ARMS: readonly TrainedArm[] = ['size', 'anchor', 'joint'];
 /** Every arm of the table: the trained ones, and the threshold chosen on validation sizes for each network. */
 export type RemedyArm = TrainedArm | `${TrainedArm | 'pretrained'}+threshold`;
-export const REMEDY_ARMS: readonly RemedyArm[] = ['size', 'size+threshold', 'anchor', 'anchor+threshold', 'joint', 'joint+threshold', 'pretrained+threshold'];
+export const REMEDY_ARMS: readonly RemedyArm[] = [
+  'size',
+  'size+threshold',
+  'anchor',
+  'anchor+threshold',
+  'joint',
+  'joint+threshold',
+  'pretrained+threshold',
+];
 export type RemediesProtocolName = 'paper' | 'paper-smoke';
 
 export interface RemediesProtocol {
@@ -79,9 +112,9 @@ export const REMEDIES_PROTOCOLS: Record<RemediesProtocolName, RemediesProtocol> 
     name: 'paper',
     notes: [
       'fig7 paper protocol (ResUNet-lite, split by volume, the same test split; size phases: lr 1e-4, until validation E has not improved for 3 epochs, at most 10, best-E weights), from the committed pre-trained networks',
-      'arms: size (the paper\'s; fig7\'s size arm re-run with its network kept), anchor (size + 1000·BCE towards the pre-trained network\'s probabilities), joint (BCE on the m + 1e-3·size on the rest; the whole split at m = all); each network also with the threshold chosen by validation E (sizes only) on σ ∈ {0.05, …, 0.95}',
-      'choices use validation sizes and the m annotated images only: the epoch (validation E), the threshold (validation E); λ = 1e-3 and μ = 1/λ are fixed (the fig7 protocol\'s λ), not tuned',
-      'then fig7\'s extra seeds 3 and 4 of the size arm at m ∈ {20, 50, 85} (with their pre-training) in <out>/fig7-paper',
+      "arms: size (the paper's; fig7's size arm re-run with its network kept), anchor (size + 1000·BCE towards the pre-trained network's probabilities), joint (BCE on the m + 1e-3·size on the rest; the whole split at m = all); each network also with the threshold chosen by validation E (sizes only) on σ ∈ {0.05, …, 0.95}",
+      "choices use validation sizes and the m annotated images only: the epoch (validation E), the threshold (validation E); λ = 1e-3 and μ = 1/λ are fixed (the fig7 protocol's λ), not tuned",
+      "then fig7's extra seeds 3 and 4 of the size arm at m ∈ {20, 50, 85} (with their pre-training) in <out>/fig7-paper",
     ],
     fig7: FIG7_PROTOCOLS.paper,
     ms: [200, 'all', 10, 50],
@@ -95,7 +128,9 @@ export const REMEDIES_PROTOCOLS: Record<RemediesProtocolName, RemediesProtocol> 
   },
   'paper-smoke': {
     name: 'paper-smoke',
-    notes: ['the remedies protocol in miniature for tests (fig7 paper-smoke: tiny model, a few images, 2 epochs per phase); the numbers mean nothing'],
+    notes: [
+      'the remedies protocol in miniature for tests (fig7 paper-smoke: tiny model, a few images, 2 epochs per phase); the numbers mean nothing',
+    ],
     fig7: FIG7_PROTOCOLS['paper-smoke'],
     ms: ['all', 10],
     seeds: 1,
@@ -119,7 +154,8 @@ export interface UnitKey {
 /** Seed by seed (a partial result has whole seeds), m in the protocol's order, the trained arms in order. */
 export function planUnits(p: RemediesProtocol, seeds = p.seeds): UnitKey[] {
   const out: UnitKey[] = [];
-  for (let seed = 0; seed < seeds; seed++) for (const m of p.ms) for (const arm of p.trained) out.push({ m, mLabel: String(m), seed, arm });
+  for (let seed = 0; seed < seeds; seed++)
+    for (const m of p.ms) for (const arm of p.trained) out.push({ m, mLabel: String(m), seed, arm });
   return out;
 }
 
@@ -160,7 +196,8 @@ function writeAtomic(path: string, text: string): void {
   writeFileSync(tmp, text);
   renameSync(tmp, path);
 }
-const jsonText = (v: unknown): string => `${JSON.stringify(v, (_k, x) => (typeof x === 'number' && !Number.isFinite(x) ? String(x) : x), 2)}\n`;
+const jsonText = (v: unknown): string =>
+  `${JSON.stringify(v, (_k, x) => (typeof x === 'number' && !Number.isFinite(x) ? String(x) : x), 2)}\n`;
 const readJson = <T>(path: string): T => JSON.parse(readFileSync(path, 'utf8')) as T;
 
 /** Test hook (as fig7paper.ts): SIZESEG_TEST_KILL_AFTER_CHECKPOINTS=N SIGKILLs the process after its N-th checkpoint. */
@@ -176,8 +213,16 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 /** The commit the code runs from (`+dirty` when tracked files differ from it); 'unknown' outside a git checkout. */
 export function codeVersion(): string {
   try {
-    const head = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const head = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
     return dirty ? `${head}+dirty` : head;
   } catch {
     return 'unknown';
@@ -185,7 +230,11 @@ export function codeVersion(): string {
 }
 
 /** Logits of a model for images, and their target sizes, in index order. */
-async function logitsAndSizes(model: ResUNet, ds: SegDataset, indices: readonly number[]): Promise<{ logits: Float32Array; sizes: Float64Array; truth: Uint8Array }> {
+async function logitsAndSizes(
+  model: ResUNet,
+  ds: SegDataset,
+  indices: readonly number[],
+): Promise<{ logits: Float32Array; sizes: Float64Array; truth: Uint8Array }> {
   const V = ds.height * ds.width;
   const logits = await predictLogits(model, ds, indices, 32);
   const sizes = new Float64Array(indices.length);
@@ -201,7 +250,13 @@ async function logitsAndSizes(model: ResUNet, ds: SegDataset, indices: readonly 
  * The threshold arm of a network: the threshold chosen on the validation logits and sizes, the test metrics at
  * it (`after`), and the test curve over the grid for the record. Validation masks are never read.
  */
-export async function thresholdArm(model: ResUNet, ds: SegDataset, val: readonly number[], test: readonly number[], grid: readonly number[]): Promise<{ after: TestRecord; threshold: ThresholdRecord }> {
+export async function thresholdArm(
+  model: ResUNet,
+  ds: SegDataset,
+  val: readonly number[],
+  test: readonly number[],
+  grid: readonly number[],
+): Promise<{ after: TestRecord; threshold: ThresholdRecord }> {
   const V = ds.height * ds.width;
   const valLogits = await predictLogits(model, ds, val, 32);
   const valSizes = Float64Array.from(val, (n) => ds.sizes[n] as number);
@@ -212,7 +267,14 @@ export async function thresholdArm(model: ResUNet, ds: SegDataset, val: readonly
   let ft = 0;
   for (let i = 0; i < t.truth.length; i++) ft += t.truth[i]!;
   return {
-    after: { iou: at.iou, dice: at.dice, E: at.E, count: test.length, fgPred: at.fg, fgTrue: ft / Math.max(1, test.length * V) },
+    after: {
+      iou: at.iou,
+      dice: at.dice,
+      E: at.E,
+      count: test.length,
+      fgPred: at.fg,
+      fgTrue: ft / Math.max(1, test.length * V),
+    },
     threshold: { ...choice, testCurve: curve },
   };
 }
@@ -221,7 +283,13 @@ export async function thresholdArm(model: ResUNet, ds: SegDataset, val: readonly
  * The anchor objective: the Lemma-1 size loss + μ·mean BCE(σ(a), p₀), p₀ the pre-trained network's probabilities
  * of the same images (eval mode: what is evaluated at test time), looked up by image index.
  */
-export function anchorStep(model: ResUNet, rng: Rng, samples: number, mu: number, targets: Map<number, Float32Array>): StepFn {
+export function anchorStep(
+  model: ResUNet,
+  rng: Rng,
+  samples: number,
+  mu: number,
+  targets: Map<number, Float32Array>,
+): StepFn {
   return async (b: Batch, x: Tensor): Promise<StepResult> => {
     const logits = await forwardToHost(model, x);
     const size = sizeLoss(logits, b.sizes, { rng, samples, method: 'fast' });
@@ -245,7 +313,10 @@ export class RemediesRunner {
   /** Wall seconds of the units this process finished (ETA). */
   private unitSeconds: number[] = [];
 
-  constructor(private readonly ctx: ExperimentContext, readonly protocol: RemediesProtocol) {
+  constructor(
+    private readonly ctx: ExperimentContext,
+    readonly protocol: RemediesProtocol,
+  ) {
     this.seeds = ctx.seeds ?? protocol.seeds;
     this.plan = planUnits(protocol, this.seeds);
     this.dir = resolve(ctx.out, `remedies-${protocol.name}`);
@@ -260,7 +331,9 @@ export class RemediesRunner {
   }
   /** A unit is done when its trained arm, its threshold arm and the pre-trained network's threshold arm are. */
   private done(key: UnitKey): boolean {
-    return [key.arm, `${key.arm}+threshold`, 'pretrained+threshold'].every((a) => existsSync(this.runFile(key, a as RemedyArm)));
+    return [key.arm, `${key.arm}+threshold`, 'pretrained+threshold'].every((a) =>
+      existsSync(this.runFile(key, a as RemedyArm)),
+    );
   }
   private summaryPath(): string {
     return join(this.dir, `remedies-${this.protocol.name}.json`);
@@ -269,12 +342,16 @@ export class RemediesRunner {
   private extrasPending(): { m: number; seed: number }[] {
     const x = this.protocol.fig7.extraSizeSeeds;
     if (!x) return [];
-    return x.seeds.flatMap((seed) => x.ms.map((m) => ({ m, seed }))).filter((k) => !existsSync(join(this.fig7Dir, 'runs', `m${k.m}-s${k.seed}`, 'size.json')));
+    return x.seeds
+      .flatMap((seed) => x.ms.map((m) => ({ m, seed })))
+      .filter((k) => !existsSync(join(this.fig7Dir, 'runs', `m${k.m}-s${k.seed}`, 'size.json')));
   }
 
   private async setup(): Promise<void> {
     const p = this.protocol;
-    this.ctx.progress.line(`remedies (${p.name}): m ∈ {${p.ms.join(', ')}}, ${this.seeds} seeds, trained arms ${p.trained.join(', ')} (+ threshold on validation E for each network and the pre-trained one); ${this.plan.length} trained units; folder ${this.dir}; code ${this.version}`);
+    this.ctx.progress.line(
+      `remedies (${p.name}): m ∈ {${p.ms.join(', ')}}, ${this.seeds} seeds, trained arms ${p.trained.join(', ')} (+ threshold on validation E for each network and the pre-trained one); ${this.plan.length} trained units; folder ${this.dir}; code ${this.version}`,
+    );
     for (const note of p.notes) this.ctx.progress.line(`  protocol: ${note}`);
     this.pools = await loadVolumePools(this.ctx, p.fig7);
     // fig7's runner plans its own seeds (plus its extra size-arm seeds): --seeds of this command is not for it
@@ -289,7 +366,9 @@ export class RemediesRunner {
     // the committed networks belong to the split they were trained on (the prepared folder's stored split)
     const theirs = readJson<{ split?: unknown }>(join(committed, 'protocol.json')).split;
     if (JSON.stringify(theirs) !== JSON.stringify(this.pools.split['counts'])) {
-      this.ctx.progress.line(`the committed pre-trained networks (${committed}) were trained on another split (${JSON.stringify(theirs)}, this data: ${JSON.stringify(this.pools.split['counts'])}); fig7's runner pre-trains them in ${this.fig7Dir} first (hours). Use --data prepared:DIR with the folder they were trained on to start from them.`);
+      this.ctx.progress.line(
+        `the committed pre-trained networks (${committed}) were trained on another split (${JSON.stringify(theirs)}, this data: ${JSON.stringify(this.pools.split['counts'])}); fig7's runner pre-trains them in ${this.fig7Dir} first (hours). Use --data prepared:DIR with the folder they were trained on to start from them.`,
+      );
       return;
     }
     this.ctx.progress.line(`copying the committed pre-trained networks and runs ${committed} → ${this.fig7Dir}`);
@@ -299,7 +378,14 @@ export class RemediesRunner {
 
   private fingerprint(): Record<string, unknown> {
     const { notes: _n, seeds: _s, expectedEpochs: _e, timingSteps: _t, fig7, ...rest } = this.protocol;
-    return { protocol: rest, fig7: { name: fig7.name, widths: fig7.widths, batch: fig7.batch, size: fig7.size, pools: fig7.pools }, split: this.pools.split['counts'], used: this.pools.split['used'], images: this.pools.ds.count, backend: this.ctx.backend ?? 'cpu' };
+    return {
+      protocol: rest,
+      fig7: { name: fig7.name, widths: fig7.widths, batch: fig7.batch, size: fig7.size, pools: fig7.pools },
+      split: this.pools.split['counts'],
+      used: this.pools.split['used'],
+      images: this.pools.ds.count,
+      backend: this.ctx.backend ?? 'cpu',
+    };
   }
 
   private checkFingerprint(write: boolean): void {
@@ -309,10 +395,14 @@ export class RemediesRunner {
       const theirs = readJson<Record<string, unknown>>(path);
       const { codeVersion: pinned, ...rest } = theirs;
       if (JSON.stringify(rest) !== JSON.stringify(mine)) {
-        throw new Error(`${path} records another protocol or data than this command's; continue with the original settings, or use another --out.`);
+        throw new Error(
+          `${path} records another protocol or data than this command's; continue with the original settings, or use another --out.`,
+        );
       }
       if (pinned !== this.version) {
-        this.ctx.progress.line(`WARNING: this folder was started on code ${String(pinned)}, this command runs ${this.version}: numerics can differ between versions; continue from a checkout of ${String(pinned)} to keep one code version (each run records its own).`);
+        this.ctx.progress.line(
+          `WARNING: this folder was started on code ${String(pinned)}, this command runs ${this.version}: numerics can differ between versions; continue from a checkout of ${String(pinned)} to keep one code version (each run records its own).`,
+        );
       }
     } else if (write) {
       mkdirSync(this.dir, { recursive: true });
@@ -322,11 +412,17 @@ export class RemediesRunner {
 
   private newModel(annotated: readonly number[], seed: number): ResUNet {
     const { ds } = this.pools;
-    return new ResUNet({ widths: this.protocol.fig7.widths, rng: new Rng(seed), headBias: foregroundPriorLogit(ds.masks, annotated, ds.height * ds.width) }).to(this.ctx.backend ?? 'cpu');
+    return new ResUNet({
+      widths: this.protocol.fig7.widths,
+      rng: new Rng(seed),
+      headBias: foregroundPriorLogit(ds.masks, annotated, ds.height * ds.width),
+    }).to(this.ctx.backend ?? 'cpu');
   }
 
   /** The pre-trained network of (m, seed), loaded (pre-trained first by fig7's runner if its folder lacks it). */
-  private async pretrainedModel(key: UnitKey): Promise<{ model: ResUNet; record: PretrainedRecord; annotated: number[] }> {
+  private async pretrainedModel(
+    key: UnitKey,
+  ): Promise<{ model: ResUNet; record: PretrainedRecord; annotated: number[] }> {
     const { ckpt, record } = await this.fig7.pretrained(key.m, key.seed);
     const annotated = annotatedSubset(this.pools.train, key.m, key.seed);
     const model = this.newModel(annotated, key.seed);
@@ -334,8 +430,22 @@ export class RemediesRunner {
     return { model, record, annotated };
   }
 
-  private baseRun(key: UnitKey, arm: RemedyArm, record: PretrainedRecord, annotated: number): Omit<RemedyRun, 'after' | 'phase' | 'threshold' | 'network' | 'seconds' | 'trainImages'> {
-    return { m: record.m, mLabel: key.mLabel, seed: key.seed, arm, annotated, before: record.test, codeVersion: this.version, finishedAt: new Date().toISOString() };
+  private baseRun(
+    key: UnitKey,
+    arm: RemedyArm,
+    record: PretrainedRecord,
+    annotated: number,
+  ): Omit<RemedyRun, 'after' | 'phase' | 'threshold' | 'network' | 'seconds' | 'trainImages'> {
+    return {
+      m: record.m,
+      mLabel: key.mLabel,
+      seed: key.seed,
+      arm,
+      annotated,
+      before: record.test,
+      codeVersion: this.version,
+      finishedAt: new Date().toISOString(),
+    };
   }
 
   /** The pre-trained network with the threshold chosen on validation sizes (once per m and seed). */
@@ -344,12 +454,28 @@ export class RemediesRunner {
     if (existsSync(path)) return;
     const t0 = performance.now();
     const { model, record, annotated } = await this.pretrainedModel(key);
-    const { after, threshold } = await thresholdArm(model, this.pools.ds, this.pools.val, this.pools.test, this.protocol.thresholds);
+    const { after, threshold } = await thresholdArm(
+      model,
+      this.pools.ds,
+      this.pools.val,
+      this.pools.test,
+      this.protocol.thresholds,
+    );
     const network = `fig7-${this.protocol.fig7.name}/runs/m${key.mLabel}-s${key.seed}/pretrained.ckpt (under --out)`;
-    const run: RemedyRun = { ...this.baseRun(key, 'pretrained+threshold', record, annotated.length), trainImages: 0, after, phase: null, threshold, network, seconds: (performance.now() - t0) / 1000 };
+    const run: RemedyRun = {
+      ...this.baseRun(key, 'pretrained+threshold', record, annotated.length),
+      trainImages: 0,
+      after,
+      phase: null,
+      threshold,
+      network,
+      seconds: (performance.now() - t0) / 1000,
+    };
     mkdirSync(this.unitDir(key), { recursive: true });
     writeAtomic(path, jsonText(run));
-    this.ctx.progress.line(`  pretrained+threshold m=${key.mLabel} s${key.seed}: t = ${threshold.t} → test IoU ${fmtPct(record.test.iou)} → ${fmtPct(after.iou)}, foreground ${fmtPct(record.test.fgPred)} → ${fmtPct(after.fgPred)}`);
+    this.ctx.progress.line(
+      `  pretrained+threshold m=${key.mLabel} s${key.seed}: t = ${threshold.t} → test IoU ${fmtPct(record.test.iou)} → ${fmtPct(after.iou)}, foreground ${fmtPct(record.test.fgPred)} → ${fmtPct(after.fgPred)}`,
+    );
   }
 
   /** A trained arm from the pre-trained network: resumed from `<arm>.last.ckpt`; leaves `<arm>.ckpt` and `<arm>.json`. */
@@ -367,7 +493,9 @@ export class RemediesRunner {
     const resume: PhaseState | undefined = existsSync(lastPath) ? loadPhaseState(lastPath, model) : undefined;
     const saved = resume?.streams ?? {};
     // the estimator's samples: fig7's stream (seed ^ 0x5eed), so the size arm repeats fig7's size arm
-    const sampler = saved['sampler'] ? Rng.fromState(saved['sampler'] as ReturnType<Rng['getState']>) : new Rng(key.seed ^ 0x5eed);
+    const sampler = saved['sampler']
+      ? Rng.fromState(saved['sampler'] as ReturnType<Rng['getState']>)
+      : new Rng(key.seed ^ 0x5eed);
     const streams: Record<string, { getState(): unknown }> = { sampler };
     let step: StepFn;
     let trainIndices: number[] = this.pools.train;
@@ -390,19 +518,49 @@ export class RemediesRunner {
       // at m = all nothing is left without masks: the size term then runs over the whole split
       trainIndices = rest.length > 0 ? rest : this.pools.train;
       const stream = saved['annotated']
-        ? new AnnotatedBatches(ds, annotated, f7.batch, sampler, saved['annotated'] as ConstructorParameters<typeof AnnotatedBatches>[4])
+        ? new AnnotatedBatches(
+            ds,
+            annotated,
+            f7.batch,
+            sampler,
+            saved['annotated'] as ConstructorParameters<typeof AnnotatedBatches>[4],
+          )
         : new AnnotatedBatches(ds, annotated, f7.batch, sampler.fork());
       streams['annotated'] = stream;
       step = jointStep(model, ds, annotated, f7.batch, sampler, p.jointLambda, f7.size.samples, stream);
     }
     const label = `${key.arm} m=${key.mLabel} s${key.seed}`;
-    this.ctx.progress.line(resume ? `  ${label}: resuming after epoch ${resume.epoch} (${lastPath})` : `  ${label}: training on ${trainIndices.length} images from the pre-trained network`);
-    const config = { model: 'ResUNet', widths: f7.widths, m: key.mLabel, seed: key.seed, arm: key.arm, experiment: 'remedies' };
+    this.ctx.progress.line(
+      resume
+        ? `  ${label}: resuming after epoch ${resume.epoch} (${lastPath})`
+        : `  ${label}: training on ${trainIndices.length} images from the pre-trained network`,
+    );
+    const config = {
+      model: 'ResUNet',
+      widths: f7.widths,
+      m: key.mLabel,
+      seed: key.seed,
+      arm: key.arm,
+      experiment: 'remedies',
+    };
     const t0 = performance.now();
     const r = await runPhase({
-      label, model, ds, trainIndices, valIndices: this.pools.val, epochs: f7.size.epochs, patience: f7.size.patience,
-      batch: f7.batch, lr: f7.size.lr, seed: key.seed, flips: false, step, score: (v) => -v.sizeError, progress: this.ctx.progress,
-      streams, ...(resume ? { resume } : {}),
+      label,
+      model,
+      ds,
+      trainIndices,
+      valIndices: this.pools.val,
+      epochs: f7.size.epochs,
+      patience: f7.size.patience,
+      batch: f7.batch,
+      lr: f7.size.lr,
+      seed: key.seed,
+      flips: false,
+      step,
+      score: (v) => -v.sizeError,
+      progress: this.ctx.progress,
+      streams,
+      ...(resume ? { resume } : {}),
       onState: (state) => {
         savePhaseState(lastPath, model, state, label, config);
         afterCheckpoint();
@@ -414,17 +572,33 @@ export class RemediesRunner {
     const after = await testRecord(model, ds, this.pools.test);
     const sum = (f: (h: PhaseEpoch) => number) => r.history.reduce((s, h) => s + f(h), 0);
     const run: RemedyRun = {
-      ...this.baseRun(key, key.arm, record, annotated.length), trainImages: trainIndices.length, after, threshold: null, network: `${key.arm}.ckpt`,
+      ...this.baseRun(key, key.arm, record, annotated.length),
+      trainImages: trainIndices.length,
+      after,
+      threshold: null,
+      network: `${key.arm}.ckpt`,
       phase: {
-        epochs: r.history.length, bestEpoch: r.best?.epoch ?? 0, trainSeconds: sum((h) => h.trainSeconds), valSeconds: sum((h) => h.valSeconds),
+        epochs: r.history.length,
+        bestEpoch: r.best?.epoch ?? 0,
+        trainSeconds: sum((h) => h.trainSeconds),
+        valSeconds: sum((h) => h.valSeconds),
         valStart: r.start ? { E: r.start.sizeError, iou: r.start.iou } : null,
-        history: r.history.map((h) => ({ epoch: h.epoch, losses: h.losses, val: h.val ? { E: h.val.sizeError, iou: h.val.iou } : null, best: h.best })),
+        history: r.history.map((h) => ({
+          epoch: h.epoch,
+          losses: h.losses,
+          val: h.val ? { E: h.val.sizeError, iou: h.val.iou } : null,
+          best: h.best,
+        })),
       },
-      seconds: (performance.now() - t0) / 1000 + sum((h) => (h.epoch <= (resume?.epoch ?? 0) ? h.trainSeconds + h.valSeconds : 0)),
+      seconds:
+        (performance.now() - t0) / 1000 +
+        sum((h) => (h.epoch <= (resume?.epoch ?? 0) ? h.trainSeconds + h.valSeconds : 0)),
     };
     writeAtomic(runPath, jsonText(run));
     rmSync(lastPath, { force: true });
-    this.ctx.progress.line(`  ${label}: ${run.phase!.epochs} epochs (best ${run.phase!.bestEpoch}); test IoU ${fmtPct(record.test.iou)} → ${fmtPct(after.iou)}, E ${record.test.E.toFixed(2)} → ${after.E.toFixed(2)}, foreground ${fmtPct(record.test.fgPred)} → ${fmtPct(after.fgPred)} (true ${fmtPct(after.fgTrue)})`);
+    this.ctx.progress.line(
+      `  ${label}: ${run.phase!.epochs} epochs (best ${run.phase!.bestEpoch}); test IoU ${fmtPct(record.test.iou)} → ${fmtPct(after.iou)}, E ${record.test.E.toFixed(2)} → ${after.E.toFixed(2)}, foreground ${fmtPct(record.test.fgPred)} → ${fmtPct(after.fgPred)} (true ${fmtPct(after.fgTrue)})`,
+    );
   }
 
   /** The trained arm's network with the threshold chosen on validation sizes. */
@@ -436,17 +610,36 @@ export class RemediesRunner {
     const { model, record, annotated } = await this.pretrainedModel(key);
     loadCheckpointInto(join(this.unitDir(key), `${key.arm}.ckpt`), model);
     const trained = readJson<RemedyRun>(this.runFile(key, key.arm));
-    const { after, threshold } = await thresholdArm(model, this.pools.ds, this.pools.val, this.pools.test, this.protocol.thresholds);
-    const run: RemedyRun = { ...this.baseRun(key, arm, record, annotated.length), trainImages: trained.trainImages, after, phase: trained.phase, threshold, network: `${key.arm}.ckpt`, seconds: (performance.now() - t0) / 1000 };
+    const { after, threshold } = await thresholdArm(
+      model,
+      this.pools.ds,
+      this.pools.val,
+      this.pools.test,
+      this.protocol.thresholds,
+    );
+    const run: RemedyRun = {
+      ...this.baseRun(key, arm, record, annotated.length),
+      trainImages: trained.trainImages,
+      after,
+      phase: trained.phase,
+      threshold,
+      network: `${key.arm}.ckpt`,
+      seconds: (performance.now() - t0) / 1000,
+    };
     writeAtomic(path, jsonText(run));
-    this.ctx.progress.line(`  ${arm} m=${key.mLabel} s${key.seed}: t = ${threshold.t} → test IoU ${fmtPct(trained.after.iou)} (t = 0.5) → ${fmtPct(after.iou)}, foreground ${fmtPct(trained.after.fgPred)} → ${fmtPct(after.fgPred)}`);
+    this.ctx.progress.line(
+      `  ${arm} m=${key.mLabel} s${key.seed}: t = ${threshold.t} → test IoU ${fmtPct(trained.after.iou)} (t = 0.5) → ${fmtPct(after.iou)}, foreground ${fmtPct(trained.after.fgPred)} → ${fmtPct(after.fgPred)}`,
+    );
   }
 
   private etaLine(key: UnitKey, epoch: number): string {
     const index = this.plan.indexOf(key) + 1;
     const finished = this.plan.filter((k) => this.done(k)).length;
     const perUnit = this.unitSeconds.length ? mean(this.unitSeconds) : null;
-    const eta = perUnit === null ? 'ETA after the first unit' : `ETA ${formatSeconds(perUnit * (this.plan.length - finished))} (+ fig7 extra seeds)`;
+    const eta =
+      perUnit === null
+        ? 'ETA after the first unit'
+        : `ETA ${formatSeconds(perUnit * (this.plan.length - finished))} (+ fig7 extra seeds)`;
     return `[remedies ${this.protocol.name}] unit ${index}/${this.plan.length} (m = ${key.mLabel}, seed ${key.seed}, ${key.arm}) epoch ${epoch}/${this.protocol.fig7.size.epochs} · ${finished} units finished · this session ${formatSeconds((performance.now() - this.startedAt) / 1000)}, rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB · ${eta}`;
   }
 
@@ -469,15 +662,29 @@ export class RemediesRunner {
     const table = buildRemediesTable(runs, p.ms);
     const unitsDone = this.plan.filter((k) => this.done(k)).length;
     const summary = {
-      experiment: 'remedies', preset: p.name, presetNotes: p.notes,
-      complete: unitsDone === this.plan.length, unitsDone, unitsTotal: this.plan.length, runsDone: runs.length,
+      experiment: 'remedies',
+      preset: p.name,
+      presetNotes: p.notes,
+      complete: unitsDone === this.plan.length,
+      unitsDone,
+      unitsTotal: this.plan.length,
+      runsDone: runs.length,
       config: {
-        ms: p.ms, seeds: this.seeds, trained: p.trained, arms: REMEDY_ARMS, widths: p.fig7.widths, batch: p.fig7.batch, size: p.fig7.size,
-        jointLambda: p.jointLambda, anchorWeight: p.anchorWeight, thresholds: p.thresholds,
-        choices: 'epoch: lowest validation E (sizes only); threshold: lowest mean validation E over the grid (logits and sizes only; ties to the one nearest 0.5); λ and μ fixed before the runs',
+        ms: p.ms,
+        seeds: this.seeds,
+        trained: p.trained,
+        arms: REMEDY_ARMS,
+        widths: p.fig7.widths,
+        batch: p.fig7.batch,
+        size: p.fig7.size,
+        jointLambda: p.jointLambda,
+        anchorWeight: p.anchorWeight,
+        thresholds: p.thresholds,
+        choices:
+          'epoch: lowest validation E (sizes only); threshold: lowest mean validation E over the grid (logits and sizes only; ties to the one nearest 0.5); λ and μ fixed before the runs',
         pretrained: `fig7-${p.fig7.name}/runs/m<M>-s<seed>/pretrained.ckpt`,
         split: this.pools.split,
-        codeVersion: (readJson<{ codeVersion?: string }>(join(this.dir, 'protocol.json')).codeVersion) ?? this.version,
+        codeVersion: readJson<{ codeVersion?: string }>(join(this.dir, 'protocol.json')).codeVersion ?? this.version,
         codeVersionsOfRuns: [...new Set(runs.map((r) => r.codeVersion))],
       },
       data: this.pools.ds.source,
@@ -501,7 +708,9 @@ export class RemediesRunner {
     const model = this.newModel(annotated, 0);
     const rng = new Rng(1);
     const V = ds.height * ds.width;
-    const targets = new Map<number, Float32Array>(this.pools.train.slice(0, 4 * p.fig7.batch).map((n) => [n, new Float32Array(V).fill(0.1)]));
+    const targets = new Map<number, Float32Array>(
+      this.pools.train.slice(0, 4 * p.fig7.batch).map((n) => [n, new Float32Array(V).fill(0.1)]),
+    );
     const kinds: [string, StepFn][] = [
       ['size', sizeStep(model, rng, p.fig7.size.samples, p.fig7.size.estimator)],
       ['anchor', anchorStep(model, rng, p.fig7.size.samples, p.anchorWeight, targets)],
@@ -510,7 +719,11 @@ export class RemediesRunner {
     const out: Record<string, number> = {};
     const optimizer = new Adam(model.parameters(), { lr: p.fig7.size.lr });
     model.train();
-    const batchIdx = (k: number): number[] => Array.from({ length: Math.min(p.fig7.batch, this.pools.train.length) }, (_, i) => this.pools.train[(k * p.fig7.batch + i) % Math.min(this.pools.train.length, 4 * p.fig7.batch)]!);
+    const batchIdx = (k: number): number[] =>
+      Array.from(
+        { length: Math.min(p.fig7.batch, this.pools.train.length) },
+        (_, i) => this.pools.train[(k * p.fig7.batch + i) % Math.min(this.pools.train.length, 4 * p.fig7.batch)]!,
+      );
     for (const [name, step] of kinds) {
       let t = 0;
       for (let k = 0; k <= p.timingSteps; k++) {
@@ -543,28 +756,66 @@ export class RemediesRunner {
   async dryRun(): Promise<{ dir: string; files: string[]; summary: Record<string, unknown> }> {
     await this.setup();
     if (existsSync(this.dir)) this.checkFingerprint(false);
-    const hasFig7 = existsSync(this.fig7Dir) || existsSync(join(repoRoot, 'docs', 'figures', 'results', `fig7-${this.protocol.fig7.name}`));
-    this.ctx.progress.line(`pre-trained networks: ${existsSync(this.fig7Dir) ? this.fig7Dir : hasFig7 ? 'the committed fig7 folder (copied to ' + this.fig7Dir + ' at the start)' : `none: fig7's runner pre-trains them in ${this.fig7Dir} first`}`);
-    this.ctx.progress.line(`units (${this.plan.length}; each: a trained arm, its threshold arm, and once per m and seed the pre-trained network's threshold arm):`);
+    const hasFig7 =
+      existsSync(this.fig7Dir) ||
+      existsSync(join(repoRoot, 'docs', 'figures', 'results', `fig7-${this.protocol.fig7.name}`));
+    this.ctx.progress.line(
+      `pre-trained networks: ${existsSync(this.fig7Dir) ? this.fig7Dir : hasFig7 ? 'the committed fig7 folder (copied to ' + this.fig7Dir + ' at the start)' : `none: fig7's runner pre-trains them in ${this.fig7Dir} first`}`,
+    );
+    this.ctx.progress.line(
+      `units (${this.plan.length}; each: a trained arm, its threshold arm, and once per m and seed the pre-trained network's threshold arm):`,
+    );
     this.plan.forEach((key, i) => {
       const last = join(this.unitDir(key), `${key.arm}.last.ckpt`);
-      const state = this.done(key) ? 'finished' : existsSync(last) ? 'partial (resumes after its last epoch)' : 'pending';
-      this.ctx.progress.line(`  ${String(i + 1).padStart(3)}. m = ${key.mLabel.padEnd(4)} seed ${key.seed}  ${key.arm.padEnd(7)} ${state}`);
+      const state = this.done(key)
+        ? 'finished'
+        : existsSync(last)
+          ? 'partial (resumes after its last epoch)'
+          : 'pending';
+      this.ctx.progress.line(
+        `  ${String(i + 1).padStart(3)}. m = ${key.mLabel.padEnd(4)} seed ${key.seed}  ${key.arm.padEnd(7)} ${state}`,
+      );
     });
     const extra = this.extrasPending().length > 0 ? this.protocol.fig7.extraSizeSeeds : undefined;
-    if (extra) this.ctx.progress.line(`then fig7's extra size-arm seeds ${extra.seeds.join(', ')} at m ∈ {${extra.ms.join(', ')}} (pre-training + size arm each) in ${this.fig7Dir}`);
+    if (extra)
+      this.ctx.progress.line(
+        `then fig7's extra size-arm seeds ${extra.seeds.join(', ')} at m ∈ {${extra.ms.join(', ')}} (pre-training + size arm each) in ${this.fig7Dir}`,
+      );
     this.ctx.progress.line(`timing ${this.protocol.timingSteps} steps of each arm on the real model …`);
     const t = await this.measureTiming();
-    this.ctx.progress.line(`  per step of ${this.protocol.fig7.batch}: size ${t['size']!.toFixed(3)}s, anchor ${t['anchor']!.toFixed(3)}s, joint ${t['joint']!.toFixed(3)}s; evaluation ${(1000 * t['evalPerImage']!).toFixed(2)} ms/image`);
+    this.ctx.progress.line(
+      `  per step of ${this.protocol.fig7.batch}: size ${t['size']!.toFixed(3)}s, anchor ${t['anchor']!.toFixed(3)}s, joint ${t['joint']!.toFixed(3)}s; evaluation ${(1000 * t['evalPerImage']!).toFixed(2)} ms/image`,
+    );
     const pending = this.plan.filter((k) => !this.done(k));
     const expected = pending.reduce((s, k) => s + this.unitEstimate(t, k, this.protocol.expectedEpochs), 0);
     const upper = pending.reduce((s, k) => s + this.unitEstimate(t, k, this.protocol.fig7.size.epochs), 0);
     // fig7's extra seeds: a pre-training (~15 epochs of ≥ 512 images) and a size arm each
     const extraUnits = this.extrasPending().length;
-    const extraSeconds = extraUnits * (this.unitEstimate(t, { m: 10, mLabel: '10', seed: 0, arm: 'size' }, this.protocol.expectedEpochs) + 15 * (Math.ceil(this.protocol.fig7.pretrain.minImagesPerEpoch / this.protocol.fig7.batch) * t['size']! + this.pools.val.length * t['evalPerImage']!));
-    this.ctx.progress.line(`estimate for the ${pending.length} units not finished: ${formatSeconds(expected)} expected (${this.protocol.expectedEpochs} epochs per arm), ${formatSeconds(upper)} at most (${this.protocol.fig7.size.epochs} epochs each); fig7's ${extraUnits} extra runs about ${formatSeconds(extraSeconds)} more`);
-    this.ctx.progress.line('  (timed on a shared machine: noisy; load average ' + String(machineInfo()['loadAverage']) + ')');
-    return { dir: this.dir, files: [], summary: { dryRun: true, units: this.plan.length, pending: pending.length, timing: t, expectedSeconds: expected, upperBoundSeconds: upper, extraSeconds } };
+    const extraSeconds =
+      extraUnits *
+      (this.unitEstimate(t, { m: 10, mLabel: '10', seed: 0, arm: 'size' }, this.protocol.expectedEpochs) +
+        15 *
+          (Math.ceil(this.protocol.fig7.pretrain.minImagesPerEpoch / this.protocol.fig7.batch) * t['size']! +
+            this.pools.val.length * t['evalPerImage']!));
+    this.ctx.progress.line(
+      `estimate for the ${pending.length} units not finished: ${formatSeconds(expected)} expected (${this.protocol.expectedEpochs} epochs per arm), ${formatSeconds(upper)} at most (${this.protocol.fig7.size.epochs} epochs each); fig7's ${extraUnits} extra runs about ${formatSeconds(extraSeconds)} more`,
+    );
+    this.ctx.progress.line(
+      '  (timed on a shared machine: noisy; load average ' + String(machineInfo()['loadAverage']) + ')',
+    );
+    return {
+      dir: this.dir,
+      files: [],
+      summary: {
+        dryRun: true,
+        units: this.plan.length,
+        pending: pending.length,
+        timing: t,
+        expectedSeconds: expected,
+        upperBoundSeconds: upper,
+        extraSeconds,
+      },
+    };
   }
 
   async run(): Promise<{ dir: string; files: string[]; summary: Record<string, unknown> }> {
@@ -573,17 +824,30 @@ export class RemediesRunner {
     const pending = this.plan.filter((k) => !this.done(k));
     const extra = this.extrasPending().length > 0 ? this.protocol.fig7.extraSizeSeeds : undefined;
     const files = [this.summaryPath(), ...remediesViewNames(this.protocol.name).map((f) => join(this.dir, f))];
-    if (pending.length === 0 && !extra && existsSync(this.summaryPath()) && readJson<{ complete?: boolean }>(this.summaryPath()).complete === true) {
-      this.ctx.progress.line(`nothing to do: all ${this.plan.length} units of remedies ${this.protocol.name} are finished; results in ${this.summaryPath()}`);
+    if (
+      pending.length === 0 &&
+      !extra &&
+      existsSync(this.summaryPath()) &&
+      readJson<{ complete?: boolean }>(this.summaryPath()).complete === true
+    ) {
+      this.ctx.progress.line(
+        `nothing to do: all ${this.plan.length} units of remedies ${this.protocol.name} are finished; results in ${this.summaryPath()}`,
+      );
       return { dir: this.dir, files: [], summary: readJson<Record<string, unknown>>(this.summaryPath()) };
     }
     this.seedFig7Folder();
     this.checkFingerprint(true);
-    this.ctx.progress.line(`${this.plan.length - pending.length} of ${this.plan.length} units already finished; ${pending.length} to go`);
-    let summary: Record<string, unknown> = existsSync(this.summaryPath()) ? readJson<Record<string, unknown>>(this.summaryPath()) : {};
+    this.ctx.progress.line(
+      `${this.plan.length - pending.length} of ${this.plan.length} units already finished; ${pending.length} to go`,
+    );
+    let summary: Record<string, unknown> = existsSync(this.summaryPath())
+      ? readJson<Record<string, unknown>>(this.summaryPath())
+      : {};
     for (const key of pending) {
       const t0 = performance.now();
-      this.ctx.progress.line(`[unit ${this.plan.indexOf(key) + 1}/${this.plan.length}] m = ${key.mLabel}, seed ${key.seed}, ${key.arm}`);
+      this.ctx.progress.line(
+        `[unit ${this.plan.indexOf(key) + 1}/${this.plan.length}] m = ${key.mLabel}, seed ${key.seed}, ${key.arm}`,
+      );
       await this.pretrainedThreshold(key);
       await this.trainedArm(key);
       await this.trainedThreshold(key);
@@ -592,27 +856,40 @@ export class RemediesRunner {
     }
     if (pending.length > 0 || !existsSync(this.summaryPath())) summary = this.writeSummary();
     if (extra) {
-      this.ctx.progress.line(`fig7's extra seeds (${extra.seeds.join(', ')}) of the size arm at m ∈ {${extra.ms.join(', ')}}, in ${this.fig7Dir}:`);
+      this.ctx.progress.line(
+        `fig7's extra seeds (${extra.seeds.join(', ')}) of the size arm at m ∈ {${extra.ms.join(', ')}}, in ${this.fig7Dir}:`,
+      );
       await this.fig7.run();
     }
     if (pending.length === 0 && !extra) this.ctx.progress.line('every unit was finished; summary rewritten');
     for (const r of (summary['table'] as RemedyTableRow[] | undefined) ?? []) {
-      this.ctx.progress.line(`  ${r.arm.padEnd(20)} m = ${r.mLabel.padEnd(4)} (${r.seeds} seeds): IoU ${fmtPct(r.iouBefore.mean)} → ${fmtPct(r.iouAfter.mean)} (gain ${(100 * r.iouGain.mean).toFixed(1)} ± ${(100 * r.iouGain.se).toFixed(1)} pt), foreground ${fmtPct(r.fgAfter.mean)} (true ${fmtPct(r.fgTrue.mean)})`);
+      this.ctx.progress.line(
+        `  ${r.arm.padEnd(20)} m = ${r.mLabel.padEnd(4)} (${r.seeds} seeds): IoU ${fmtPct(r.iouBefore.mean)} → ${fmtPct(r.iouAfter.mean)} (gain ${(100 * r.iouGain.mean).toFixed(1)} ± ${(100 * r.iouGain.se).toFixed(1)} pt), foreground ${fmtPct(r.fgAfter.mean)} (true ${fmtPct(r.fgTrue.mean)})`,
+      );
     }
     return { dir: this.dir, files, summary };
   }
 }
 
-interface Col { mean: number; se: number }
+interface Col {
+  mean: number;
+  se: number;
+}
 export interface RemedyTableRow {
   arm: RemedyArm;
   m: number;
   mLabel: string;
   seeds: number;
-  iouBefore: Col; iouAfter: Col; iouGain: Col;
-  diceBefore: Col; diceAfter: Col;
-  EBefore: Col; EAfter: Col;
-  fgBefore: Col; fgAfter: Col; fgTrue: Col;
+  iouBefore: Col;
+  iouAfter: Col;
+  iouGain: Col;
+  diceBefore: Col;
+  diceAfter: Col;
+  EBefore: Col;
+  EAfter: Col;
+  fgBefore: Col;
+  fgAfter: Col;
+  fgTrue: Col;
   /** Chosen probability threshold (0.5 for the trained arms). */
   threshold: Col;
   phaseEpochs: Col;
@@ -628,11 +905,20 @@ export function buildRemediesTable(runs: readonly RemedyRun[], ms: readonly (num
       if (rs.length === 0) continue;
       const col = (f: (r: RemedyRun) => number): Col => ({ mean: mean(rs.map(f)), se: stdErr(rs.map(f)) });
       rows.push({
-        arm, m: rs[0]!.m, mLabel: String(m), seeds: rs.length,
-        iouBefore: col((r) => r.before.iou), iouAfter: col((r) => r.after.iou), iouGain: col((r) => r.after.iou - r.before.iou),
-        diceBefore: col((r) => r.before.dice), diceAfter: col((r) => r.after.dice),
-        EBefore: col((r) => r.before.E), EAfter: col((r) => r.after.E),
-        fgBefore: col((r) => r.before.fgPred), fgAfter: col((r) => r.after.fgPred), fgTrue: col((r) => r.after.fgTrue),
+        arm,
+        m: rs[0]!.m,
+        mLabel: String(m),
+        seeds: rs.length,
+        iouBefore: col((r) => r.before.iou),
+        iouAfter: col((r) => r.after.iou),
+        iouGain: col((r) => r.after.iou - r.before.iou),
+        diceBefore: col((r) => r.before.dice),
+        diceAfter: col((r) => r.after.dice),
+        EBefore: col((r) => r.before.E),
+        EAfter: col((r) => r.after.E),
+        fgBefore: col((r) => r.before.fgPred),
+        fgAfter: col((r) => r.after.fgPred),
+        fgTrue: col((r) => r.after.fgTrue),
         threshold: col((r) => r.threshold?.t ?? 0.5),
         phaseEpochs: col((r) => r.phase?.epochs ?? 0),
       });
@@ -659,17 +945,30 @@ export interface Recommendation {
 export function recommendArm(table: readonly RemedyTableRow[], ms: readonly (number | 'all')[]): Recommendation {
   const labels = [...ms].sort((a, b) => (a === 'all' ? Infinity : a) - (b === 'all' ? Infinity : b)).map(String);
   const smallest = String([...ms].filter((m): m is number => m !== 'all').sort((a, b) => a - b)[0] ?? 'all');
-  let best: Recommendation = { arm: null, worstGain: null, smallestMGain: null, meetsBar: false, why: 'no arm has results at every m yet' };
+  let best: Recommendation = {
+    arm: null,
+    worstGain: null,
+    smallestMGain: null,
+    meetsBar: false,
+    why: 'no arm has results at every m yet',
+  };
   for (const arm of REMEDY_ARMS) {
     if (arm === 'pretrained+threshold') continue; // not a size training
     const rows = labels.map((l) => table.find((r) => r.arm === arm && r.mLabel === l));
     if (rows.some((r) => r === undefined)) continue;
     const worst = Math.min(...rows.map((r) => r!.iouGain.mean));
     const small = rows.find((r) => r!.mLabel === smallest)!.iouGain.mean;
-    if (best.worstGain === null || worst > best.worstGain || (worst === best.worstGain && small > (best.smallestMGain ?? -Infinity))) {
+    if (
+      best.worstGain === null ||
+      worst > best.worstGain ||
+      (worst === best.worstGain && small > (best.smallestMGain ?? -Infinity))
+    ) {
       const seedsOk = rows.every((r) => r!.seeds >= 3);
       best = {
-        arm, worstGain: worst, smallestMGain: small, meetsBar: seedsOk && worst >= -0.005 && small >= 0.1,
+        arm,
+        worstGain: worst,
+        smallestMGain: small,
+        meetsBar: seedsOk && worst >= -0.005 && small >= 0.1,
         why: `highest worst-case mean gain over m ∈ {${labels.join(', ')}}: ${(100 * worst).toFixed(1)} points (m = ${smallest}: ${(100 * small).toFixed(1)}); seeds per m ${rows.map((r) => r!.seeds).join('/')}`,
       };
     }
@@ -677,7 +976,11 @@ export function recommendArm(table: readonly RemedyTableRow[], ms: readonly (num
   return best;
 }
 
-export function runRemedies(ctx: ExperimentContext, protocol: RemediesProtocol, options: { dryRun?: boolean } = {}): Promise<{ dir: string; files: string[]; summary: Record<string, unknown> }> {
+export function runRemedies(
+  ctx: ExperimentContext,
+  protocol: RemediesProtocol,
+  options: { dryRun?: boolean } = {},
+): Promise<{ dir: string; files: string[]; summary: Record<string, unknown> }> {
   const runner = new RemediesRunner(ctx, protocol);
   return options.dryRun ? runner.dryRun() : runner.run();
 }

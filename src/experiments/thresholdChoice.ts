@@ -37,7 +37,9 @@ export function meanSizeError(masks: Uint8Array, sizes: ArrayLike<number>, heigh
   const scratch = new Int32Array(V);
   let sum = 0;
   for (let b = 0; b < sizes.length; b++) {
-    const e = finiteSize(sizes[b] as number, height, width) - finiteSize(objectSizeUnchecked(masks, b * V, height, width, scratch), height, width);
+    const e =
+      finiteSize(sizes[b] as number, height, width) -
+      finiteSize(objectSizeUnchecked(masks, b * V, height, width, scratch), height, width);
     sum += e * e;
   }
   return sizes.length ? sum / sizes.length : Number.NaN;
@@ -55,10 +57,18 @@ export interface ThresholdChoice {
  * The grid threshold with the lowest mean E on images given by their logits and target sizes only
  * (`logits`: images × H × W, in the order of `sizes`).
  */
-export function chooseThreshold(logits: ArrayLike<number>, sizes: ArrayLike<number>, height: number, width: number, grid: readonly number[] = THRESHOLD_GRID): ThresholdChoice {
+export function chooseThreshold(
+  logits: ArrayLike<number>,
+  sizes: ArrayLike<number>,
+  height: number,
+  width: number,
+  grid: readonly number[] = THRESHOLD_GRID,
+): ThresholdChoice {
   if (grid.length === 0) throw new Error('chooseThreshold: the threshold grid is empty.');
   if (logits.length !== sizes.length * height * width) {
-    throw new Error(`chooseThreshold: ${sizes.length} sizes of ${height}×${width} images need ${sizes.length * height * width} logits, got ${logits.length}.`);
+    throw new Error(
+      `chooseThreshold: ${sizes.length} sizes of ${height}×${width} images need ${sizes.length * height * width} logits, got ${logits.length}.`,
+    );
   }
   const rows = grid.map((t) => {
     const masks = thresholdAt(logits, t);
@@ -82,7 +92,14 @@ export interface CurvePoint {
 }
 
 /** IoU, Dice, E (means over images) and the foreground fraction at each threshold, against masks and sizes. */
-export function thresholdCurve(logits: ArrayLike<number>, truth: Uint8Array, sizes: ArrayLike<number>, height: number, width: number, grid: readonly number[]): CurvePoint[] {
+export function thresholdCurve(
+  logits: ArrayLike<number>,
+  truth: Uint8Array,
+  sizes: ArrayLike<number>,
+  height: number,
+  width: number,
+  grid: readonly number[],
+): CurvePoint[] {
   const V = height * width;
   return grid.map((t) => {
     const pred = thresholdAt(logits, t);
@@ -95,6 +112,12 @@ export function thresholdCurve(logits: ArrayLike<number>, truth: Uint8Array, siz
     }
     for (let i = 0; i < pred.length; i++) fg += pred[i]!;
     const n = Math.max(1, sizes.length);
-    return { t, iou: iou / n, dice: dice / n, E: meanSizeError(pred, sizes, height, width), fg: fg / Math.max(1, pred.length) };
+    return {
+      t,
+      iou: iou / n,
+      dice: dice / n,
+      E: meanSizeError(pred, sizes, height, width),
+      fg: fg / Math.max(1, pred.length),
+    };
   });
 }

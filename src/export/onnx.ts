@@ -51,15 +51,22 @@ export function exportOnnx(model: ResUNet, options: OnnxExportOptions = {}): Uin
     throw new Error(`exportOnnx: expected a ResUNet, got ${describe(model)}; only sizeseg's ResUNet can be exported.`);
   }
   if (model.backend !== 'cpu') {
-    throw new Error(`exportOnnx: the model's weights live on the '${model.backend}' backend; call 'await model.toHost()' first.`);
+    throw new Error(
+      `exportOnnx: the model's weights live on the '${model.backend}' backend; call 'await model.toHost()' first.`,
+    );
   }
   const { widths, inChannels, outChannels } = model.config;
   const height = options.height ?? DEFAULT_ONNX_SIZE.height;
   const width = options.width ?? DEFAULT_ONNX_SIZE.width;
   const factor = 2 ** (widths.length - 1);
-  for (const [name, v] of [['height', height], ['width', width]] as const) {
+  for (const [name, v] of [
+    ['height', height],
+    ['width', width],
+  ] as const) {
     if (!Number.isInteger(v) || v < 1 || v % factor !== 0) {
-      throw new Error(`exportOnnx: ${name} must be a positive multiple of ${factor} for ${widths.length} levels (widths [${widths.join(', ')}]), got ${v}.`);
+      throw new Error(
+        `exportOnnx: ${name} must be a positive multiple of ${factor} for ${widths.length} levels (widths [${widths.join(', ')}]), got ${v}.`,
+      );
     }
   }
   const g = new GraphBuilder();
@@ -82,8 +89,16 @@ export function exportOnnx(model: ResUNet, options: OnnxExportOptions = {}): Uin
       docString: 'Segmentation logits of a residual U-Net trained with sizeseg.',
       nodes: g.nodes,
       initializers: g.initializers,
-      inputs: [{ name: ONNX_INPUT, shape: ['N', inChannels, height, width], docString: 'images, float32, N × C × H × W' }],
-      outputs: [{ name: graph.output, shape: ['N', outChannels, height, width], docString: 'logits per pixel; sigmoid gives the foreground probability' }],
+      inputs: [
+        { name: ONNX_INPUT, shape: ['N', inChannels, height, width], docString: 'images, float32, N × C × H × W' },
+      ],
+      outputs: [
+        {
+          name: graph.output,
+          shape: ['N', outChannels, height, width],
+          docString: 'logits per pixel; sigmoid gives the foreground probability',
+        },
+      ],
     },
     metadata: Object.entries(meta).map(([key, value]) => ({ key, value })),
   });
@@ -97,20 +112,34 @@ function buildGraph(g: GraphBuilder, model: ResUNet): { output: string } {
     const name = `enc${i + 1}`;
     const t = g.convFolded(`${name}.conv1`, h, block.conv1, block.bn1, true);
     const main = g.convFolded(`${name}.conv2`, t, block.conv2, block.bn2, false);
-    const skip = block.shortcutConv && block.shortcutBn ? g.convFolded(`${name}.shortcut`, h, block.shortcutConv, block.shortcutBn, false) : h;
+    const skip =
+      block.shortcutConv && block.shortcutBn
+        ? g.convFolded(`${name}.shortcut`, h, block.shortcutConv, block.shortcutBn, false)
+        : h;
     h = g.node('Relu', `${name}.relu`, [g.node('Add', `${name}.add`, [main, skip])]);
     skips.push(h);
   });
   h = skips.pop()!;
   model.decoders.forEach((dec, i) => {
     const name = `dec${model.decoders.length - i}`; // registered as dec{level}: the deepest decoder first
-    const up = g.node('Resize', `${name}.up`, [h, '', g.scales()], [
-      { name: 'mode', string: 'nearest' },
-      { name: 'coordinate_transformation_mode', string: 'asymmetric' },
-      { name: 'nearest_mode', string: 'floor' },
-    ]);
+    const up = g.node(
+      'Resize',
+      `${name}.up`,
+      [h, '', g.scales()],
+      [
+        { name: 'mode', string: 'nearest' },
+        { name: 'coordinate_transformation_mode', string: 'asymmetric' },
+        { name: 'nearest_mode', string: 'floor' },
+      ],
+    );
     const cat = g.node('Concat', `${name}.concat`, [up, skips.pop()!], [{ name: 'axis', int: 1 }]);
-    h = g.convFolded(`${name}.conv2`, g.convFolded(`${name}.conv1`, cat, dec.conv1.conv, dec.conv1.bn, true), dec.conv2.conv, dec.conv2.bn, true);
+    h = g.convFolded(
+      `${name}.conv2`,
+      g.convFolded(`${name}.conv1`, cat, dec.conv1.conv, dec.conv1.bn, true),
+      dec.conv2.conv,
+      dec.conv2.bn,
+      true,
+    );
   });
   g.conv('head', h, model.head, ONNX_OUTPUT);
   return { output: ONNX_OUTPUT };
@@ -122,7 +151,13 @@ class GraphBuilder {
   private scalesName: string | null = null;
 
   /** A node with one output, named after the node; returns the output's name (or `output` if given). */
-  node(opType: string, name: string, inputs: readonly string[], attributes: OnnxNode['attributes'] = [], output = name): string {
+  node(
+    opType: string,
+    name: string,
+    inputs: readonly string[],
+    attributes: OnnxNode['attributes'] = [],
+    output = name,
+  ): string {
     this.nodes.push({ name, opType, inputs, outputs: [output], attributes });
     return output;
   }
@@ -151,7 +186,14 @@ class GraphBuilder {
     return this.scalesName;
   }
 
-  private convNode(name: string, input: string, conv: Conv2d, weight: Float32Array, bias: Float32Array | null, output: string): string {
+  private convNode(
+    name: string,
+    input: string,
+    conv: Conv2d,
+    weight: Float32Array,
+    bias: Float32Array | null,
+    output: string,
+  ): string {
     const [o, c, kh, kw] = conv.weight.shape as [number, number, number, number];
     this.initializers.push({ name: `${name}.weight`, dims: [o, c, kh, kw], data: weight });
     const inputs = [input, `${name}.weight`];
@@ -159,14 +201,21 @@ class GraphBuilder {
       this.initializers.push({ name: `${name}.bias`, dims: [o], data: bias });
       inputs.push(`${name}.bias`);
     }
-    const p = conv.padding, s = conv.stride;
-    return this.node('Conv', name, inputs, [
-      { name: 'kernel_shape', ints: [kh, kw] },
-      { name: 'pads', ints: [p, p, p, p] },
-      { name: 'strides', ints: [s, s] },
-      { name: 'dilations', ints: [1, 1] },
-      { name: 'group', int: 1 },
-    ], output);
+    const p = conv.padding,
+      s = conv.stride;
+    return this.node(
+      'Conv',
+      name,
+      inputs,
+      [
+        { name: 'kernel_shape', ints: [kh, kw] },
+        { name: 'pads', ints: [p, p, p, p] },
+        { name: 'strides', ints: [s, s] },
+        { name: 'dilations', ints: [1, 1] },
+        { name: 'group', int: 1 },
+      ],
+      output,
+    );
   }
 }
 
@@ -174,13 +223,21 @@ class GraphBuilder {
  * bn(conv(x)) = conv'(x) in eval mode, with conv' = (w·a, β + a·(bias − μ)), a = γ/√(σ² + ε): computed in
  * float64 from the stored values, rounded to float32 once.
  */
-export function foldBatchNorm(conv: Conv2d, bn: BatchNorm2d, name = 'conv'): { weight: Float32Array; bias: Float32Array } {
-  const w = conv.weight.values(), gamma = bn.gamma.values(), beta = bn.beta.values();
-  const mean = bn.runningMean.values(), variance = bn.runningVar.values();
+export function foldBatchNorm(
+  conv: Conv2d,
+  bn: BatchNorm2d,
+  name = 'conv',
+): { weight: Float32Array; bias: Float32Array } {
+  const w = conv.weight.values(),
+    gamma = bn.gamma.values(),
+    beta = bn.beta.values();
+  const mean = bn.runningMean.values(),
+    variance = bn.runningVar.values();
   const convBias = conv.bias ? conv.bias.values() : null;
   const O = conv.weight.shape[0] as number;
   const perO = w.length / O;
-  const weight = new Float32Array(w.length), bias = new Float32Array(O);
+  const weight = new Float32Array(w.length),
+    bias = new Float32Array(O);
   for (let o = 0; o < O; o++) {
     const a = (gamma[o] as number) / Math.sqrt((variance[o] as number) + bn.eps);
     for (let i = o * perO; i < (o + 1) * perO; i++) weight[i] = (w[i] as number) * a;
@@ -193,7 +250,10 @@ export function foldBatchNorm(conv: Conv2d, bn: BatchNorm2d, name = 'conv'): { w
 /** A NaN or ±∞ weight (a diverged run, or a negative running variance) would make every logit NaN in the runtime. */
 function checkFinite(name: string, weight: Float32Array, bias: Float32Array | null): void {
   const bad = [weight, bias ?? new Float32Array(0)].some((a) => a.some((v) => !Number.isFinite(v)));
-  if (bad) throw new Error(`exportOnnx: layer ${name} has non-finite weights after folding its batch norm (a diverged training run?); export an earlier checkpoint (best.ckpt).`);
+  if (bad)
+    throw new Error(
+      `exportOnnx: layer ${name} has non-finite weights after folding its batch norm (a diverged training run?); export an earlier checkpoint (best.ckpt).`,
+    );
 }
 
 function describe(x: unknown): string {

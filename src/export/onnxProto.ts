@@ -99,7 +99,8 @@ function writeAttribute(w: ProtoWriter, a: OnnxAttribute): void {
 
 function writeTensor(w: ProtoWriter, t: OnnxTensor): void {
   const size = t.dims.reduce((a, b) => a * b, 1);
-  if (size !== t.data.length) throw new Error(`ONNX tensor ${t.name}: dims [${t.dims.join(', ')}] hold ${size} values, got ${t.data.length}.`);
+  if (size !== t.data.length)
+    throw new Error(`ONNX tensor ${t.name}: dims [${t.dims.join(', ')}] hold ${size} values, got ${t.data.length}.`);
   for (const d of t.dims) w.int(1, d);
   w.int(2, FLOAT); // data_type
   w.string(8, t.name);

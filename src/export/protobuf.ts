@@ -69,12 +69,14 @@ export class ProtoWriter {
   }
 
   private key(field: number, wireType: number): void {
-    if (!Number.isInteger(field) || field < 1 || field > 0x1fffffff) throw new Error(`protobuf: field number ${field} is out of range.`);
+    if (!Number.isInteger(field) || field < 1 || field > 0x1fffffff)
+      throw new Error(`protobuf: field number ${field} is out of range.`);
     this.varint(field * 8 + wireType);
   }
 
   private varint(value: number | bigint): void {
-    if (typeof value === 'number' && !Number.isSafeInteger(value)) throw new Error(`protobuf: ${value} is not an integer that fits a varint exactly.`);
+    if (typeof value === 'number' && !Number.isSafeInteger(value))
+      throw new Error(`protobuf: ${value} is not an integer that fits a varint exactly.`);
     let v = BigInt(value);
     if (v < 0n) v += TWO_64; // int64 two's complement: always ten bytes
     if (v < 0n || v >= TWO_64) throw new Error(`protobuf: ${value} does not fit in 64 bits.`);

@@ -98,14 +98,22 @@ function hostBackends(): KernelBackend[] {
 }
 
 function environmentChoice(): string | undefined {
-  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.['SIZESEG_KERNELS'];
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[
+    'SIZESEG_KERNELS'
+  ];
   return env === undefined || env.trim() === '' ? undefined : env.trim();
 }
 
 function checkedHostBackend(name: string, what: string): KernelBackend {
   const b = backends.get(name);
   if (b?.device !== 'cpu') {
-    throw new Error(`${what}: '${name}' is not a kernel backend for host tensors; choose one of: ${hostBackends().map((h) => h.name).join(', ') || '(none registered: import sizeseg\'s entry point)'}.`);
+    throw new Error(
+      `${what}: '${name}' is not a kernel backend for host tensors; choose one of: ${
+        hostBackends()
+          .map((h) => h.name)
+          .join(', ') || "(none registered: import sizeseg's entry point)"
+      }.`,
+    );
   }
   const why = b.unavailableReason();
   if (why !== null) throw new Error(`${what}: the '${name}' kernels cannot run here: ${why}.`);
@@ -120,9 +128,14 @@ export function hostBackend(): KernelBackend {
     hostChoice = checkedHostBackend(env, 'SIZESEG_KERNELS');
     return hostChoice;
   }
-  const candidates = hostBackends().filter((b) => b.unavailableReason() === null).sort((a, b) => b.priority - a.priority);
+  const candidates = hostBackends()
+    .filter((b) => b.unavailableReason() === null)
+    .sort((a, b) => b.priority - a.priority);
   const best = candidates[0];
-  if (!best) throw new Error('no kernel backend for host tensors is registered; import sizeseg from its entry point (src/index.ts or src/browser.ts).');
+  if (!best)
+    throw new Error(
+      'no kernel backend for host tensors is registered; import sizeseg from its entry point (src/index.ts or src/browser.ts).',
+    );
   hostChoice = best;
   return best;
 }
@@ -130,7 +143,8 @@ export function hostBackend(): KernelBackend {
 /** Chooses the kernel backend for host tensors by name ('js' or 'wasm'). Not while a scope is open. */
 export function setHostBackend(name: string): void {
   const b = checkedHostBackend(name, 'setCpuKernels');
-  if (scopes.length > 0 && b !== hostChoice) throw new Error('setCpuKernels: a scope is open; switch kernels between scopes, not inside one.');
+  if (scopes.length > 0 && b !== hostChoice)
+    throw new Error('setCpuKernels: a scope is open; switch kernels between scopes, not inside one.');
   hostChoice = b;
 }
 
@@ -148,14 +162,20 @@ function deviceOf(kernelName: string, inputs: readonly KernelInput[]): string {
   for (const t of inputs) {
     const d = t.device ? t.device.backend : 'cpu';
     if (d !== device) {
-      throw new Error(`${kernelName}: inputs live on different backends ('${device}' and '${d}'); upload host tensors with backendInstance('gpu').upload(t) or model.to('gpu'), or read device ones with await toHost(t).`);
+      throw new Error(
+        `${kernelName}: inputs live on different backends ('${device}' and '${d}'); upload host tensors with backendInstance('gpu').upload(t) or model.to('gpu'), or read device ones with await toHost(t).`,
+      );
     }
   }
   return device;
 }
 
 /** The kernel that runs this call: the device's backend first, then down its fallback chain. */
-export function resolveKernel(kernelName: string, inputs: readonly KernelInput[], attrs: KernelAttrs = {}): KernelConfig | null {
+export function resolveKernel(
+  kernelName: string,
+  inputs: readonly KernelInput[],
+  attrs: KernelAttrs = {},
+): KernelConfig | null {
   const device = deviceOf(kernelName, inputs);
   let backend: KernelBackend | undefined = device === 'cpu' ? hostBackend() : backends.get(device);
   const seen = new Set<string>();
@@ -205,7 +225,9 @@ export function runKernel(kernelName: string, inputs: readonly KernelInput[], at
   const config = resolveKernel(kernelName, inputs, attrs);
   if (!config) {
     const device = deviceOf(kernelName, inputs);
-    const where = listKernels().filter((c) => c.kernelName === kernelName).map((c) => c.backendName);
+    const where = listKernels()
+      .filter((c) => c.kernelName === kernelName)
+      .map((c) => c.backendName);
     const chain = device === 'cpu' ? `host kernels '${hostBackend().name}'` : `device '${device}'`;
     throw new Error(
       `${kernelName}: no kernel for ${chain} and ${inputs.map((t) => t.dtype).join('/') || 'these'} inputs` +
@@ -284,7 +306,9 @@ export function beginScope(): ScopeHandle {
   scopes.push(s);
   return {
     resident: backend.scopedMemory?.() ?? false,
-    get bytes() { return s.ended ? 0 : (backend.scopeBytes?.() ?? 0); },
+    get bytes() {
+      return s.ended ? 0 : (backend.scopeBytes?.() ?? 0);
+    },
     end: () => endScope(s),
   };
 }
@@ -332,13 +356,19 @@ export function scopeOpen(): boolean {
 }
 
 function isScopedTensor(v: unknown): v is ScopedTensor {
-  return typeof v === 'object' && v !== null && typeof (v as ScopedTensor).release_ === 'function' && typeof (v as ScopedTensor).relocate_ === 'function';
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof (v as ScopedTensor).release_ === 'function' &&
+    typeof (v as ScopedTensor).relocate_ === 'function'
+  );
 }
 
 function tensorsIn(v: unknown): ScopedTensor[] {
   if (isScopedTensor(v)) return [v];
   if (Array.isArray(v)) return v.filter(isScopedTensor);
-  if (typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype) return Object.values(v).filter(isScopedTensor);
+  if (typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype)
+    return Object.values(v).filter(isScopedTensor);
   return [];
 }
 
@@ -373,7 +403,13 @@ export interface StepArena {
 /** Opens a scope; earlier releases' name for `beginScope()`. */
 export function openStepArena(): StepArena {
   const h = beginScope();
-  return { resident: h.resident, get bytes() { return h.bytes; }, close: () => h.end() };
+  return {
+    resident: h.resident,
+    get bytes() {
+      return h.bytes;
+    },
+    close: () => h.end(),
+  };
 }
 
 /** Runs `fn` in a scope; earlier releases' name for `scope(fn)`. */

@@ -24,7 +24,10 @@ const key = (kernelName: string, backendName: string) => `${backendName}_${kerne
 
 export function registerKernel(config: KernelConfig): void {
   const k = key(config.kernelName, config.backendName);
-  if (registry.has(k)) throw new Error(`registerKernel: '${config.kernelName}' is already registered for backend '${config.backendName}'.`);
+  if (registry.has(k))
+    throw new Error(
+      `registerKernel: '${config.kernelName}' is already registered for backend '${config.backendName}'.`,
+    );
   registry.set(k, config);
 }
 

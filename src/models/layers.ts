@@ -57,8 +57,11 @@ export class Conv2d extends Module {
       return reluAfter ? relu(y) : y;
     }
     const O = this.weight.shape[0] as number;
-    const w = this.weight.values(), gamma = bn.gamma.values(), beta = bn.beta.values();
-    const mean = bn.runningMean.values(), variance = bn.runningVar.values();
+    const w = this.weight.values(),
+      gamma = bn.gamma.values(),
+      beta = bn.beta.values();
+    const mean = bn.runningMean.values(),
+      variance = bn.runningVar.values();
     const convBias = this.bias ? this.bias.values() : null;
     const perO = w.length / O;
     // folded in the weights' own dtype: a float64 network stays float64 (float32 storage cost it 1e-7 relative)
@@ -70,7 +73,11 @@ export class Conv2d extends Module {
       for (let i = o * perO; i < (o + 1) * perO; i++) wf[i] = (w[i] as number) * a;
       bf[o] = (beta[o] as number) + a * ((convBias ? (convBias[o] as number) : 0) - (mean[o] as number));
     }
-    return conv2d(x, new Tensor(wf, this.weight.shape), new Tensor(bf, [O]), { stride: this.stride, padding: this.padding, relu: reluAfter });
+    return conv2d(x, new Tensor(wf, this.weight.shape), new Tensor(bf, [O]), {
+      stride: this.stride,
+      padding: this.padding,
+      relu: reluAfter,
+    });
   }
 }
 
@@ -103,7 +110,13 @@ export class BatchNorm2d extends Module {
   }
 
   private options() {
-    return { training: this.training, runningMean: this.runningMean, runningVar: this.runningVar, momentum: this.momentum, eps: this.eps };
+    return {
+      training: this.training,
+      runningMean: this.runningMean,
+      runningVar: this.runningVar,
+      momentum: this.momentum,
+      eps: this.eps,
+    };
   }
 }
 
@@ -126,7 +139,10 @@ export class ConvBnRelu extends Module {
 
   constructor(inChannels: number, outChannels: number, opts: LayerOptions) {
     super();
-    this.conv = this.registerModule('conv', new Conv2d({ ...opts, inChannels, outChannels, kernelSize: 3, padding: 1 }));
+    this.conv = this.registerModule(
+      'conv',
+      new Conv2d({ ...opts, inChannels, outChannels, kernelSize: 3, padding: 1 }),
+    );
     this.bn = this.registerModule('bn', new BatchNorm2d(outChannels, opts));
   }
 
@@ -150,12 +166,20 @@ export class BasicBlock extends Module {
 
   constructor(inChannels: number, outChannels: number, stride: number, opts: LayerOptions) {
     super();
-    this.conv1 = this.registerModule('conv1', new Conv2d({ ...opts, inChannels, outChannels, kernelSize: 3, stride, padding: 1 }));
+    this.conv1 = this.registerModule(
+      'conv1',
+      new Conv2d({ ...opts, inChannels, outChannels, kernelSize: 3, stride, padding: 1 }),
+    );
     this.bn1 = this.registerModule('bn1', new BatchNorm2d(outChannels, opts));
-    this.conv2 = this.registerModule('conv2', new Conv2d({ ...opts, inChannels: outChannels, outChannels, kernelSize: 3, padding: 1 }));
+    this.conv2 = this.registerModule(
+      'conv2',
+      new Conv2d({ ...opts, inChannels: outChannels, outChannels, kernelSize: 3, padding: 1 }),
+    );
     this.bn2 = this.registerModule('bn2', new BatchNorm2d(outChannels, opts));
     const project = stride !== 1 || inChannels !== outChannels;
-    this.shortcutConv = project ? this.registerModule('shortcut_conv', new Conv2d({ ...opts, inChannels, outChannels, kernelSize: 1, stride })) : null;
+    this.shortcutConv = project
+      ? this.registerModule('shortcut_conv', new Conv2d({ ...opts, inChannels, outChannels, kernelSize: 1, stride }))
+      : null;
     this.shortcutBn = project ? this.registerModule('shortcut_bn', new BatchNorm2d(outChannels, opts)) : null;
   }
 
@@ -164,7 +188,8 @@ export class BasicBlock extends Module {
       // inference: every conv + batch norm (+ ReLU) is one folded convolution pass
       const h = this.conv1.forwardFolded(x, this.bn1, true);
       const main = this.conv2.forwardFolded(h, this.bn2, false);
-      const skip = this.shortcutConv && this.shortcutBn ? this.shortcutConv.forwardFolded(x, this.shortcutBn, false) : x;
+      const skip =
+        this.shortcutConv && this.shortcutBn ? this.shortcutConv.forwardFolded(x, this.shortcutBn, false) : x;
       return addRelu(main, skip);
     }
     const h = this.bn1.forwardRelu(this.conv1.forward(x));

@@ -89,16 +89,29 @@ export abstract class Module {
    * is asynchronous: use `await model.toHost()`.
    */
   to(backend: string | Backend): this {
-    const target = typeof backend === 'string' ? (backend === 'cpu' ? null : backendInstance(backend)) : backend.name === 'cpu' ? null : backend;
+    const target =
+      typeof backend === 'string'
+        ? backend === 'cpu'
+          ? null
+          : backendInstance(backend)
+        : backend.name === 'cpu'
+          ? null
+          : backend;
     const tensors = this.stateTensors();
     if (!target) {
       const onDevice = tensors.find((t) => t.device);
-      if (onDevice) throw new Error(`Module.to('cpu'): ${onDevice.name ?? onDevice} lives on '${onDevice.backend}'; device reads are asynchronous, use await model.toHost().`);
+      if (onDevice)
+        throw new Error(
+          `Module.to('cpu'): ${onDevice.name ?? onDevice} lives on '${onDevice.backend}'; device reads are asynchronous, use await model.toHost().`,
+        );
       return this;
     }
     // upload everything first, so that a failure (float64 weights, a tensor over the size limit) leaves the model as it was
     const moved = tensors.map((t) => {
-      if (t.device && t.backend !== target.name) throw new Error(`Module.to('${target.name}'): ${t.name ?? t} lives on '${t.backend}'; bring the model to the host first (await model.toHost()).`);
+      if (t.device && t.backend !== target.name)
+        throw new Error(
+          `Module.to('${target.name}'): ${t.name ?? t} lives on '${t.backend}'; bring the model to the host first (await model.toHost()).`,
+        );
       return t.device ? null : target.upload(t);
     });
     tensors.forEach((t, i) => {
@@ -129,13 +142,15 @@ export abstract class Module {
   async hostStateDict(): Promise<StateDict> {
     const entries = [...this.stateDict()];
     const values = await Promise.all(entries.map(([, t]) => (t.device ? t.device.read() : null)));
-    return new Map(entries.map(([name, t], i) => {
-      const v = values[i];
-      if (!v) return [name, t];
-      const copy = new Tensor(v, t.shape);
-      copy.name = t.name;
-      return [name, copy];
-    }));
+    return new Map(
+      entries.map(([name, t], i) => {
+        const v = values[i];
+        if (!v) return [name, t];
+        const copy = new Tensor(v, t.shape);
+        copy.name = t.name;
+        return [name, copy];
+      }),
+    );
   }
 
   /** Copy values in by name; every entry must exist with the same shape (strict, so mistakes are loud). */
@@ -147,14 +162,18 @@ export abstract class Module {
       throw new Error(
         `loadStateDict: the checkpoint does not match this model` +
           (missing.length ? `; missing: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}` : '') +
-          (unexpected.length ? `; unexpected: ${unexpected.slice(0, 5).join(', ')}${unexpected.length > 5 ? ', …' : ''}` : '') +
+          (unexpected.length
+            ? `; unexpected: ${unexpected.slice(0, 5).join(', ')}${unexpected.length > 5 ? ', …' : ''}`
+            : '') +
           '. Build the model with the configuration stored in the checkpoint.',
       );
     }
     for (const [name, target] of own) {
       const src = state.get(name)!;
       if (src.shape.length !== target.shape.length || src.shape.some((d, i) => d !== target.shape[i])) {
-        throw new Error(`loadStateDict: '${name}' has shape ${formatShape(src.shape)} in the checkpoint but ${formatShape(target.shape)} in the model.`);
+        throw new Error(
+          `loadStateDict: '${name}' has shape ${formatShape(src.shape)} in the checkpoint but ${formatShape(target.shape)} in the model.`,
+        );
       }
       if (target.device) {
         // a device tensor gets a new version uploaded (synchronous), like an optimiser step

@@ -26,7 +26,9 @@ abstract class Optimizer {
     for (const p of this.params) {
       if (p.device) continue; // device values are always whole and contiguous
       if (!p.isContiguous || p.offset !== 0 || p.storage.length !== p.size) {
-        throw new Error(`${name}: parameter ${p.name ?? p.toString()} must own contiguous storage (create it with tensor()/zeros(), not as a view).`);
+        throw new Error(
+          `${name}: parameter ${p.name ?? p.toString()} must own contiguous storage (create it with tensor()/zeros(), not as a view).`,
+        );
       }
     }
   }
@@ -40,11 +42,16 @@ abstract class Optimizer {
   /** Gradient values of a parameter, or null if backward did not reach it. Non-finite gradients are an error. */
   protected gradOf(p: Tensor, name: string): TypedArray | null {
     if (!p.grad) return null;
-    if (p.grad.device) throw new Error(`${name}.step: ${p.name ?? 'a parameter'} is a host tensor but its gradient lives on '${p.grad.backend}'; move the model with model.to('${p.grad.backend}') before building the optimiser.`);
+    if (p.grad.device)
+      throw new Error(
+        `${name}.step: ${p.name ?? 'a parameter'} is a host tensor but its gradient lives on '${p.grad.backend}'; move the model with model.to('${p.grad.backend}') before building the optimiser.`,
+      );
     const g = p.grad.values();
     for (let i = 0; i < g.length; i++) {
       if (!Number.isFinite(g[i] as number)) {
-        throw new Error(`${name}.step: the gradient of ${p.name ?? 'a parameter'} contains ${g[i]}; the loss diverged. Lower the learning rate or check the data for NaN.`);
+        throw new Error(
+          `${name}.step: the gradient of ${p.name ?? 'a parameter'} contains ${g[i]}; the loss diverged. Lower the learning rate or check the data for NaN.`,
+        );
       }
     }
     return g;
@@ -54,7 +61,9 @@ abstract class Optimizer {
   protected deviceGradOf(p: Tensor, name: string): Tensor | null {
     if (!p.grad) return null;
     if (p.grad.backend !== p.backend) {
-      throw new Error(`${name}.step: ${p.name ?? 'a parameter'} lives on '${p.backend}' but its gradient on '${p.grad.backend}'; compute on the parameters' backend.`);
+      throw new Error(
+        `${name}.step: ${p.name ?? 'a parameter'} lives on '${p.backend}' but its gradient on '${p.grad.backend}'; compute on the parameters' backend.`,
+      );
     }
     return p.grad;
   }
@@ -181,7 +190,9 @@ export class Adam extends Optimizer {
    */
   stateDict(): AdamState {
     if (this.deviceM.some((d) => d !== null)) {
-      throw new Error('Adam.stateDict: the moments of device parameters live on the device; read them with await opt.hostStateDict().');
+      throw new Error(
+        'Adam.stateDict: the moments of device parameters live on the device; read them with await opt.hostStateDict().',
+      );
     }
     return { t: this.t, m: this.m.map((a) => (a ? a.slice() : null)), v: this.v.map((a) => (a ? a.slice() : null)) };
   }
@@ -198,14 +209,20 @@ export class Adam extends Optimizer {
   /** Puts a state back; device parameters get it uploaded at their next step. */
   loadStateDict(state: AdamState): void {
     const n = this.params.length;
-    if (!Number.isInteger(state.t) || state.t < 0) throw new Error(`Adam.loadStateDict: step count must be an integer ≥ 0, got ${state.t}.`);
+    if (!Number.isInteger(state.t) || state.t < 0)
+      throw new Error(`Adam.loadStateDict: step count must be an integer ≥ 0, got ${state.t}.`);
     if (state.m.length !== n || state.v.length !== n) {
-      throw new Error(`Adam.loadStateDict: the state has moments for ${state.m.length} parameters, this optimiser has ${n}; was it saved for another model?`);
+      throw new Error(
+        `Adam.loadStateDict: the state has moments for ${state.m.length} parameters, this optimiser has ${n}; was it saved for another model?`,
+      );
     }
     const copy = (a: ArrayLike<number> | null, k: number, which: string): TypedArray | null => {
       if (a === null) return null;
       const p = this.params[k]!;
-      if (a.length !== p.size) throw new Error(`Adam.loadStateDict: moment ${which}[${k}] has ${a.length} values, parameter ${p.name ?? k} has ${p.size}.`);
+      if (a.length !== p.size)
+        throw new Error(
+          `Adam.loadStateDict: moment ${which}[${k}] has ${a.length} values, parameter ${p.name ?? k} has ${p.size}.`,
+        );
       const out = allocatePersistent(p.dtype, p.size);
       out.set(a as ArrayLike<number>);
       return out;
@@ -233,5 +250,6 @@ function state(values: TypedArray, like: Tensor): Tensor {
 }
 
 function checkLr(name: string, lr: number): void {
-  if (!(lr > 0) || !Number.isFinite(lr)) throw new Error(`${name}: learning rate must be a positive finite number, got ${lr}.`);
+  if (!(lr > 0) || !Number.isFinite(lr))
+    throw new Error(`${name}: learning rate must be a positive finite number, got ${lr}.`);
 }

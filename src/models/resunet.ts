@@ -50,7 +50,9 @@ class DecoderStage extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    throw new Error(`DecoderStage.forward needs the skip connection; call forwardWithSkip (got ${formatShape(x.shape)}).`);
+    throw new Error(
+      `DecoderStage.forward needs the skip connection; call forwardWithSkip (got ${formatShape(x.shape)}).`,
+    );
   }
 
   forwardWithSkip(deep: Tensor, skip: Tensor): Tensor {
@@ -78,14 +80,22 @@ export class ResUNet extends Module {
     const opts = { rng: config.rng ?? new Rng(0), dtype };
     this.stem = this.registerModule('stem', new ConvBnRelu(inChannels, widths[0]!, opts));
     this.encoders = widths.map((w, i) =>
-      this.registerModule(`enc${i + 1}`, new BasicBlock(i === 0 ? widths[0]! : widths[i - 1]!, w, i === 0 ? 1 : 2, opts)),
+      this.registerModule(
+        `enc${i + 1}`,
+        new BasicBlock(i === 0 ? widths[0]! : widths[i - 1]!, w, i === 0 ? 1 : 2, opts),
+      ),
     );
     this.decoders = [];
     for (let i = widths.length - 2; i >= 0; i--) {
       // the deepest decoder takes the bottom encoder's output, the others the decoder below them: both have widths[i + 1] channels
-      this.decoders.push(this.registerModule(`dec${i + 1}`, new DecoderStage(widths[i + 1]!, widths[i]!, widths[i]!, opts)));
+      this.decoders.push(
+        this.registerModule(`dec${i + 1}`, new DecoderStage(widths[i + 1]!, widths[i]!, widths[i]!, opts)),
+      );
     }
-    this.head = this.registerModule('head', new Conv2d({ ...opts, inChannels: widths[0]!, outChannels, kernelSize: 1, bias: true }));
+    this.head = this.registerModule(
+      'head',
+      new Conv2d({ ...opts, inChannels: widths[0]!, outChannels, kernelSize: 1, bias: true }),
+    );
     this.head.bias!.storage.fill(config.headBias ?? 0);
   }
 
@@ -93,7 +103,12 @@ export class ResUNet extends Module {
   forward(x: Tensor): Tensor {
     const levels = this.config.widths.length;
     const factor = 2 ** (levels - 1);
-    if (x.rank !== 4 || x.shape[1] !== this.config.inChannels || (x.shape[2] as number) % factor !== 0 || (x.shape[3] as number) % factor !== 0) {
+    if (
+      x.rank !== 4 ||
+      x.shape[1] !== this.config.inChannels ||
+      (x.shape[2] as number) % factor !== 0 ||
+      (x.shape[3] as number) % factor !== 0
+    ) {
       throw new Error(
         `ResUNet.forward: expected images [B, ${this.config.inChannels}, H, W] with H and W divisible by ${factor} ` +
           `(${levels} levels), got ${formatShape(x.shape)}. Reshape single images with x.reshape(1, 1, H, W).`,

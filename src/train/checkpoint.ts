@@ -23,12 +23,23 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import type { Module } from '../models/module.js';
 import { writeFileAtomic } from './files.js';
 import {
-  decodeCheckpoint, encodeCheckpoint, type CheckpointEntry, type CheckpointHeader, type CheckpointInfo, type LoadedCheckpoint,
+  decodeCheckpoint,
+  encodeCheckpoint,
+  type CheckpointEntry,
+  type CheckpointHeader,
+  type CheckpointInfo,
+  type LoadedCheckpoint,
 } from './checkpointBytes.js';
 
 // the format itself lives in checkpointBytes.ts (pure byte functions, also for the browser)
 export { CHECKPOINT_VERSION, decodeCheckpoint, encodeCheckpoint } from './checkpointBytes.js';
-export type { CheckpointData, CheckpointEntry, CheckpointHeader, CheckpointInfo, LoadedCheckpoint } from './checkpointBytes.js';
+export type {
+  CheckpointData,
+  CheckpointEntry,
+  CheckpointHeader,
+  CheckpointInfo,
+  LoadedCheckpoint,
+} from './checkpointBytes.js';
 
 /** node:crypto's SHA-256 (native, fast) for the byte functions. */
 function nodeSha256(parts: readonly Uint8Array[]): string {
@@ -48,19 +59,29 @@ export function modelEntries(model: Module): CheckpointEntry[] {
  */
 export function weightEntries(model: Module, weights: readonly Float32Array[]): CheckpointEntry[] {
   const state = [...model.stateDict()];
-  if (weights.length !== state.length) throw new Error(`checkpoint: ${weights.length} weight arrays for a model with ${state.length} tensors.`);
+  if (weights.length !== state.length)
+    throw new Error(`checkpoint: ${weights.length} weight arrays for a model with ${state.length} tensors.`);
   return state.map(([name, t], i) => ({ group: 'model', name, shape: t.shape, values: weights[i]! }));
 }
 
 /** Write the model's weights and buffers (and any `more` entries) atomically. */
-export function saveCheckpoint(path: string, model: Module, info: CheckpointInfo, more: readonly CheckpointEntry[] = []): void {
+export function saveCheckpoint(
+  path: string,
+  model: Module,
+  info: CheckpointInfo,
+  more: readonly CheckpointEntry[] = [],
+): void {
   writeCheckpointFile(path, info, [...modelEntries(model), ...more]);
 }
 
 /** `saveCheckpoint` for a model on any backend: a device model's weights are read back first. */
 export async function saveModelCheckpoint(path: string, model: Module, info: CheckpointInfo): Promise<void> {
   const state = model.backend === 'cpu' ? model.stateDict() : await model.hostStateDict();
-  writeCheckpointFile(path, info, [...state].map(([name, t]) => ({ group: 'model', name, shape: t.shape, values: t.values() })));
+  writeCheckpointFile(
+    path,
+    info,
+    [...state].map(([name, t]) => ({ group: 'model', name, shape: t.shape, values: t.values() })),
+  );
 }
 
 export function writeCheckpointFile(path: string, info: CheckpointInfo, entries: readonly CheckpointEntry[]): void {
@@ -68,10 +89,15 @@ export function writeCheckpointFile(path: string, info: CheckpointInfo, entries:
 }
 
 export function readCheckpoint(path: string): LoadedCheckpoint {
-  if (!existsSync(path)) throw new Error(`checkpoint ${path} does not exist; pass the .ckpt file a pretrain/sizetrain run wrote (runs/<name>/best.ckpt).`);
+  if (!existsSync(path))
+    throw new Error(
+      `checkpoint ${path} does not exist; pass the .ckpt file a pretrain/sizetrain run wrote (runs/<name>/best.ckpt).`,
+    );
   if (statSync(path).isDirectory()) {
     const inside = ['best.ckpt', 'last.ckpt'].find((f) => existsSync(`${path}/${f}`));
-    throw new Error(`checkpoint ${path} is a folder, not a .ckpt file; pass the file${inside ? `, e.g. ${path.replace(/\/+$/, '')}/${inside}` : ' a pretrain/sizetrain run wrote (runs/<name>/best.ckpt)'}.`);
+    throw new Error(
+      `checkpoint ${path} is a folder, not a .ckpt file; pass the file${inside ? `, e.g. ${path.replace(/\/+$/, '')}/${inside}` : ' a pretrain/sizetrain run wrote (runs/<name>/best.ckpt)'}.`,
+    );
   }
   return decodeCheckpoint(readFileSync(path), path, nodeSha256);
 }

@@ -89,13 +89,20 @@ export interface LoadedCheckpoint {
 export type Sha256Hex = (parts: readonly Uint8Array[]) => string;
 
 /** The file's bytes (magic, header, payload) for `entries`, signed with `sha256`. */
-export function encodeCheckpoint(info: CheckpointInfo, entries: readonly CheckpointEntry[], sha256: Sha256Hex = sha256Hex): Uint8Array {
+export function encodeCheckpoint(
+  info: CheckpointInfo,
+  entries: readonly CheckpointEntry[],
+  sha256: Sha256Hex = sha256Hex,
+): Uint8Array {
   const total = entries.reduce((s, e) => s + e.values.length, 0);
   const payload = new Float32Array(total);
   let off = 0;
   for (const e of entries) {
     const size = e.shape.reduce((a, b) => a * b, 1);
-    if (size !== e.values.length) throw new Error(`checkpoint entry ${e.group}/${e.name}: shape [${e.shape.join(', ')}] holds ${size} values, got ${e.values.length}.`);
+    if (size !== e.values.length)
+      throw new Error(
+        `checkpoint entry ${e.group}/${e.name}: shape [${e.shape.join(', ')}] holds ${size} values, got ${e.values.length}.`,
+      );
     payload.set(e.values, off);
     off += size;
   }
@@ -104,7 +111,11 @@ export function encodeCheckpoint(info: CheckpointInfo, entries: readonly Checkpo
     format: 'sizeseg-checkpoint',
     version: CHECKPOINT_VERSION,
     ...info,
-    tensors: entries.map((e) => (e.group === 'model' ? { name: e.name, shape: [...e.shape] } : { name: e.name, shape: [...e.shape], group: e.group })),
+    tensors: entries.map((e) =>
+      e.group === 'model'
+        ? { name: e.name, shape: [...e.shape] }
+        : { name: e.name, shape: [...e.shape], group: e.group },
+    ),
     payloadBytes: payloadBytes.length,
     sha256: ZERO_SHA,
   };
@@ -127,12 +138,15 @@ export function encodeCheckpoint(info: CheckpointInfo, entries: readonly Checkpo
  */
 export function decodeCheckpoint(bytes: Uint8Array, where: string, sha256: Sha256Hex = sha256Hex): LoadedCheckpoint {
   const fail = (why: string): never => {
-    throw new Error(`checkpoint ${where} is not usable: ${why}. Re-run the training that writes it, or pick another checkpoint.`);
+    throw new Error(
+      `checkpoint ${where} is not usable: ${why}. Re-run the training that writes it, or pick another checkpoint.`,
+    );
   };
   const magic = String.fromCharCode(...bytes.subarray(0, 8));
   if (bytes.length < 12 || magic !== MAGIC) fail('it does not start with the sizeseg checkpoint magic (wrong file?)');
   const headerLength = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(8, true);
-  if (12 + headerLength > bytes.length) fail(`the header claims ${headerLength} bytes but the file has only ${bytes.length} (truncated)`);
+  if (12 + headerLength > bytes.length)
+    fail(`the header claims ${headerLength} bytes but the file has only ${bytes.length} (truncated)`);
   const start = 12 + headerLength;
   const headerText = new TextDecoder().decode(bytes.subarray(12, start));
   let header: CheckpointHeader;
@@ -142,16 +156,22 @@ export function decodeCheckpoint(bytes: Uint8Array, where: string, sha256: Sha25
     return fail('the JSON header is corrupt');
   }
   if (header.format !== 'sizeseg-checkpoint') fail(`unknown format '${String(header.format)}'`);
-  if (header.version !== CHECKPOINT_VERSION && header.version !== PAYLOAD_ONLY_VERSION) fail(`format version ${header.version}, this sizeseg reads versions ${PAYLOAD_ONLY_VERSION} and ${CHECKPOINT_VERSION}`);
+  if (header.version !== CHECKPOINT_VERSION && header.version !== PAYLOAD_ONLY_VERSION)
+    fail(
+      `format version ${header.version}, this sizeseg reads versions ${PAYLOAD_ONLY_VERSION} and ${CHECKPOINT_VERSION}`,
+    );
   const payload = bytes.subarray(start);
-  if (payload.length !== header.payloadBytes) fail(`the payload has ${payload.length} bytes, the header says ${header.payloadBytes} (truncated or appended)`);
+  if (payload.length !== header.payloadBytes)
+    fail(`the payload has ${payload.length} bytes, the header says ${header.payloadBytes} (truncated or appended)`);
   if (header.version === PAYLOAD_ONLY_VERSION) {
     if (sha256([payload]) !== header.sha256) fail('the weights do not match their sha256 (the file is corrupt)');
   } else {
     const signed = /"sha256":"[0-9a-f]{64}"\}$/.test(headerText);
     const unsigned = `${headerText.slice(0, -66)}${ZERO_SHA}"}`;
     if (!signed || sha256([new TextEncoder().encode(unsigned), payload]) !== header.sha256) {
-      fail('its contents do not match their sha256 (the file is corrupt or was edited: weights, training state or settings)');
+      fail(
+        'its contents do not match their sha256 (the file is corrupt or was edited: weights, training state or settings)',
+      );
     }
   }
   const values = new Float32Array(payload.length / 4);
@@ -162,7 +182,7 @@ export function decodeCheckpoint(bytes: Uint8Array, where: string, sha256: Sha25
   let off = 0;
   for (const { name, shape, group = 'model' } of header.tensors) {
     const n = shape.reduce((a, b) => a * b, 1);
-    const target = group === 'model' ? state : groups.get(group) ?? groups.set(group, new Map()).get(group)!;
+    const target = group === 'model' ? state : (groups.get(group) ?? groups.set(group, new Map()).get(group)!);
     target.set(name, new Tensor(values.slice(off, off + n), shape));
     off += n;
   }
@@ -181,13 +201,14 @@ function littleEndianBytes(values: Float32Array): Uint8Array {
 // SHA-256 (FIPS 180-4), for hosts without node:crypto (a page's crypto.subtle is asynchronous only).
 
 const K = Uint32Array.from([
-  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01,
-  0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc,
-  0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147,
-  0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-  0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116, 0x1e376c08,
-  0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
-  0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98,
+  0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
+  0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8,
+  0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
+  0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819,
+  0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
+  0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
+  0xc67178f2,
 ]);
 
 /** SHA-256 of the concatenated parts (a plain implementation; about 100 MB/s, ample for checkpoints). */
@@ -203,13 +224,16 @@ export function sha256Hex(parts: readonly Uint8Array[]): string {
   const bits = new DataView(padded.buffer);
   bits.setUint32(padded.length - 8, Math.floor(length / 0x20000000), false);
   bits.setUint32(padded.length - 4, (length * 8) >>> 0, false);
-  const h = Uint32Array.from([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]);
+  const h = Uint32Array.from([
+    0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+  ]);
   const w = new Uint32Array(64);
   const rotr = (x: number, n: number) => (x >>> n) | (x << (32 - n));
   for (let block = 0; block < padded.length; block += 64) {
     for (let t = 0; t < 16; t++) w[t] = bits.getUint32(block + 4 * t, false);
     for (let t = 16; t < 64; t++) {
-      const a = w[t - 15]!, b = w[t - 2]!;
+      const a = w[t - 15]!,
+        b = w[t - 2]!;
       const s0 = rotr(a, 7) ^ rotr(a, 18) ^ (a >>> 3);
       const s1 = rotr(b, 17) ^ rotr(b, 19) ^ (b >>> 10);
       w[t] = (w[t - 16]! + s0 + w[t - 7]! + s1) >>> 0;
@@ -222,10 +246,23 @@ export function sha256Hex(parts: readonly Uint8Array[]): string {
       const S0 = rotr(a!, 2) ^ rotr(a!, 13) ^ rotr(a!, 22);
       const maj = (a! & b!) ^ (a! & c!) ^ (b! & c!);
       const t2 = (S0 + maj) >>> 0;
-      hh = g; g = f; f = e; e = (d! + t1) >>> 0; d = c; c = b; b = a; a = (t1 + t2) >>> 0;
+      hh = g;
+      g = f;
+      f = e;
+      e = (d! + t1) >>> 0;
+      d = c;
+      c = b;
+      b = a;
+      a = (t1 + t2) >>> 0;
     }
-    h[0] = (h[0]! + a!) >>> 0; h[1] = (h[1]! + b!) >>> 0; h[2] = (h[2]! + c!) >>> 0; h[3] = (h[3]! + d!) >>> 0;
-    h[4] = (h[4]! + e!) >>> 0; h[5] = (h[5]! + f!) >>> 0; h[6] = (h[6]! + g!) >>> 0; h[7] = (h[7]! + hh!) >>> 0;
+    h[0] = (h[0]! + a!) >>> 0;
+    h[1] = (h[1]! + b!) >>> 0;
+    h[2] = (h[2]! + c!) >>> 0;
+    h[3] = (h[3]! + d!) >>> 0;
+    h[4] = (h[4]! + e!) >>> 0;
+    h[5] = (h[5]! + f!) >>> 0;
+    h[6] = (h[6]! + g!) >>> 0;
+    h[7] = (h[7]! + hh!) >>> 0;
   }
   return [...h].map((x) => x.toString(16).padStart(8, '0')).join('');
 }

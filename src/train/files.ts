@@ -13,7 +13,18 @@
  * out — so tests can check that every kind of write survives it. `SIZESEG_TEST_FAIL_AT=<file name>:<CODE>`
  * makes that write fail with the given error code (e.g. ENOSPC) instead.
  */
-import { appendFileSync, closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  existsSync,
+  fsyncSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 const TEMPORARY = /\.tmp-\d+$/;
@@ -129,7 +140,12 @@ export function readCompleteLines(path: string): string[] {
   if (!existsSync(path)) return [];
   const text = readFileSync(path, 'utf8');
   const end = text.lastIndexOf('\n');
-  return end < 0 ? [] : text.slice(0, end).split('\n').filter((line) => line.trim() !== '');
+  return end < 0
+    ? []
+    : text
+        .slice(0, end)
+        .split('\n')
+        .filter((line) => line.trim() !== '');
 }
 
 /** Whether process `pid` exists (EPERM: it does, but belongs to another user). */
@@ -144,7 +160,9 @@ export function isAlive(pid: number): boolean {
 
 /** Remove the temporaries that interrupted writes left in `dir`: those of processes that no longer run. */
 export function removeTemporaries(dir: string): string[] {
-  const found = existsSync(dir) ? readdirSync(dir).filter((name) => isTemporary(name) && !isAlive(Number(/\d+$/.exec(name)![0]))) : [];
+  const found = existsSync(dir)
+    ? readdirSync(dir).filter((name) => isTemporary(name) && !isAlive(Number(/\d+$/.exec(name)![0])))
+    : [];
   for (const name of found) rmSync(join(dir, name), { force: true });
   return found;
 }

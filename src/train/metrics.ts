@@ -21,9 +21,11 @@ export function thresholdLogits(logits: ArrayLike<number>): Uint8Array {
 }
 
 export function iouOf(truth: Uint8Array, pred: Uint8Array, offset = 0, length = truth.length): number {
-  let inter = 0, union = 0;
+  let inter = 0,
+    union = 0;
   for (let i = offset; i < offset + length; i++) {
-    const t = truth[i] as number, p = pred[i] as number;
+    const t = truth[i] as number,
+      p = pred[i] as number;
     inter += t & p;
     union += t | p;
   }
@@ -31,7 +33,8 @@ export function iouOf(truth: Uint8Array, pred: Uint8Array, offset = 0, length = 
 }
 
 export function diceOf(truth: Uint8Array, pred: Uint8Array, offset = 0, length = truth.length): number {
-  let inter = 0, total = 0;
+  let inter = 0,
+    total = 0;
   for (let i = offset; i < offset + length; i++) {
     inter += (truth[i] as number) & (pred[i] as number);
     total += (truth[i] as number) + (pred[i] as number);
@@ -56,7 +59,9 @@ export class MetricAccumulator {
     const V = height * width;
     const B = targetSizes.length;
     if (truth.length !== B * V || pred.length !== B * V) {
-      throw new Error(`MetricAccumulator.add: ${B} images of ${height}×${width} need ${B * V} pixels, got ${truth.length} (truth) and ${pred.length} (pred).`);
+      throw new Error(
+        `MetricAccumulator.add: ${B} images of ${height}×${width} need ${B * V} pixels, got ${truth.length} (truth) and ${pred.length} (pred).`,
+      );
     }
     for (let b = 0; b < B; b++) {
       const off = b * V;

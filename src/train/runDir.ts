@@ -18,7 +18,15 @@ import { encodePng, renderImageGrid } from '../viz/png.js';
 import { lineChartSvg } from '../viz/svg.js';
 import type { EpochRecord } from './trainer.js';
 import { thresholdLogits } from './metrics.js';
-import { appendLine, isAlive, isTemporary, readCompleteLines, removeTemporaries, writeError, writeFileAtomic } from './files.js';
+import {
+  appendLine,
+  isAlive,
+  isTemporary,
+  readCompleteLines,
+  removeTemporaries,
+  writeError,
+  writeFileAtomic,
+} from './files.js';
 
 /** A refused run folder (exists, in use, bad name): a usage problem, with the fix in the message. */
 export class RunFolderError extends Error {}
@@ -30,7 +38,8 @@ const RUN_FILE = /^(config\.json|metrics\.jsonl|.*\.ckpt|.*\.svg|.*\.png)$/;
 
 /** Why `name` cannot be a run folder inside --out, or null when it can. */
 export function badRunName(name: string): string | null {
-  if (!/^[\w.-]+$/.test(name)) return "it may only contain letters, digits, '.', '_' and '-' (no '/': the folder stays inside --out)";
+  if (!/^[\w.-]+$/.test(name))
+    return "it may only contain letters, digits, '.', '_' and '-' (no '/': the folder stays inside --out)";
   if (/^\.+$/.test(name)) return "'.' and '..' name --out itself or its parent, not a run folder inside it";
   return null;
 }
@@ -68,9 +77,14 @@ function acquireLock(dir: string, display: string, command: string): () => void 
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw writeError(lock, err);
         const holder = readLock(lock);
         if (holder && holder.pid !== process.pid && isAlive(holder.pid) && attempt === 0) {
-          throw new RunFolderError(`run folder ${display} is in use by another sizeseg process (pid ${holder.pid}, '${holder.command}' since ${holder.started}); wait for it to finish, or use another --name. (If pid ${holder.pid} is not sizeseg, delete ${join(display, LOCK)}.)`);
+          throw new RunFolderError(
+            `run folder ${display} is in use by another sizeseg process (pid ${holder.pid}, '${holder.command}' since ${holder.started}); wait for it to finish, or use another --name. (If pid ${holder.pid} is not sizeseg, delete ${join(display, LOCK)}.)`,
+          );
         }
-        if (attempt > 0) throw new RunFolderError(`run folder ${display} was just taken by another sizeseg process (pid ${holder?.pid ?? '?'}); wait for it to finish, or use another --name.`);
+        if (attempt > 0)
+          throw new RunFolderError(
+            `run folder ${display} was just taken by another sizeseg process (pid ${holder?.pid ?? '?'}); wait for it to finish, or use another --name.`,
+          );
         rmSync(lock, { force: true }); // stale: its process is gone (kill -9, crash, reboot)
       }
     }
@@ -123,7 +137,8 @@ export class RunDir {
    */
   static create(root: string, name: string, options: CreateRunOptions): RunDir {
     const bad = badRunName(name);
-    if (bad !== null) throw new RunFolderError(`--name '${name}' cannot be a run folder: ${bad}; e.g. --name hippo-m50.`);
+    if (bad !== null)
+      throw new RunFolderError(`--name '${name}' cannot be a run folder: ${bad}; e.g. --name hippo-m50.`);
     const display = join(root, name);
     const path = resolve(root, name);
     const created = !existsSync(path);
@@ -145,15 +160,21 @@ export class RunDir {
         const run = describeRun(path);
         const replace = options.overwrite || (options.replaceSameCommand && run.command === options.command);
         if (run.command === null) {
-          throw new RunFolderError(`${display} already exists and is not a sizeseg run folder (no config.json); pick another --name or --out.`);
+          throw new RunFolderError(
+            `${display} already exists and is not a sizeseg run folder (no config.json); pick another --name or --out.`,
+          );
         }
         if (!replace) {
-          const ways = run.resumable && (run.command === 'pretrain' || run.command === 'sizetrain')
-            ? `continue it with 'sizeseg ${run.command} --resume ${display}', start a new run with another --name, or replace it with --overwrite`
-            : `start a new run with another --name, or replace it with --overwrite`;
-          const what = run.command === 'pretrain' || run.command === 'sizetrain'
-            ? run.resumable ? `a ${run.command} run (${run.epochs} epoch${run.epochs === 1 ? '' : 's'} logged)` : `a ${run.command} run that stopped before its first epoch ended (nothing to resume)`
-            : `a ${run.command} run`;
+          const ways =
+            run.resumable && (run.command === 'pretrain' || run.command === 'sizetrain')
+              ? `continue it with 'sizeseg ${run.command} --resume ${display}', start a new run with another --name, or replace it with --overwrite`
+              : `start a new run with another --name, or replace it with --overwrite`;
+          const what =
+            run.command === 'pretrain' || run.command === 'sizetrain'
+              ? run.resumable
+                ? `a ${run.command} run (${run.epochs} epoch${run.epochs === 1 ? '' : 's'} logged)`
+                : `a ${run.command} run that stopped before its first epoch ended (nothing to resume)`
+              : `a ${run.command} run`;
           throw new RunFolderError(`run folder ${display} already holds ${what}; ${ways}.`);
         }
         for (const f of present) if (RUN_FILE.test(f) && statSync(join(path, f)).isFile()) rmSync(join(path, f));
@@ -231,8 +252,19 @@ export class RunDir {
       if (recs.length === 0) continue;
       const x = recs.map((r) => r.epoch);
       const charts: [string, string, { name: string; x: number[]; y: number[] }[]][] = [
-        ['loss', phase === 'pretrain' ? 'BCE (train)' : 'size loss (train)', [{ name: 'train loss', x, y: recs.map((r) => r.trainLoss) }]],
-        ['val', 'validation', [{ name: 'IoU', x, y: recs.map((r) => r.val.iou) }, { name: 'Dice', x, y: recs.map((r) => r.val.dice) }]],
+        [
+          'loss',
+          phase === 'pretrain' ? 'BCE (train)' : 'size loss (train)',
+          [{ name: 'train loss', x, y: recs.map((r) => r.trainLoss) }],
+        ],
+        [
+          'val',
+          'validation',
+          [
+            { name: 'IoU', x, y: recs.map((r) => r.val.iou) },
+            { name: 'Dice', x, y: recs.map((r) => r.val.dice) },
+          ],
+        ],
         ['size-error', 'validation E', [{ name: 'E = (g(y) − g(ŷ))²', x, y: recs.map((r) => r.val.sizeError) }]],
       ];
       for (const [key, yLabel, series] of charts) {

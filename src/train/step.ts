@@ -34,7 +34,8 @@ export interface StepOptimizer {
 export async function trainStep(
   optimizer: StepOptimizer,
   lossFn: () => StepLoss | Promise<StepLoss>,
-  nonFinite: (value: number) => Error = (value) => new Error(`trainStep: the loss became ${value}; lower the learning rate or check the data.`),
+  nonFinite: (value: number) => Error = (value) =>
+    new Error(`trainStep: the loss became ${value}; lower the learning rate or check the data.`),
 ): Promise<StepResult> {
   const scope = beginScope();
   try {

@@ -47,7 +47,10 @@ function yieldToEventLoop(): Promise<void> {
   if (typeof g.setImmediate === 'function') return new Promise((resolve) => g.setImmediate!(resolve));
   return new Promise((resolve) => {
     // typed structurally: Node's and the DOM's MessagePort types differ, the browser one is used here
-    const channel = new MessageChannel() as unknown as { port1: { onmessage: (() => void) | null; close(): void }; port2: { postMessage(m: unknown): void } };
+    const channel = new MessageChannel() as unknown as {
+      port1: { onmessage: (() => void) | null; close(): void };
+      port2: { postMessage(m: unknown): void };
+    };
     channel.port1.onmessage = () => {
       channel.port1.close();
       resolve();
@@ -107,7 +110,10 @@ export interface TrainResult {
 function onModelBackend(model: Module, x: Tensor): Tensor {
   const backend = model.backend;
   if (backend === 'cpu') return x;
-  if (backend === 'mixed') throw new Error("the model's parameters live on different backends; move it with model.to('gpu') or await model.toHost().");
+  if (backend === 'mixed')
+    throw new Error(
+      "the model's parameters live on different backends; move it with model.to('gpu') or await model.toHost().",
+    );
   return backendInstance(backend).upload(x);
 }
 
@@ -128,7 +134,12 @@ export async function hostWeights(model: Module): Promise<Float32Array[]> {
 }
 
 /** Logits for the given images, in eval mode, batch by batch (the model's mode is restored). */
-export async function predictLogits(model: Module, ds: SegDataset, indices: readonly number[], batch = 32): Promise<Float32Array> {
+export async function predictLogits(
+  model: Module,
+  ds: SegDataset,
+  indices: readonly number[],
+  batch = 32,
+): Promise<Float32Array> {
   const V = ds.height * ds.width;
   const out = new Float32Array(indices.length * V);
   const wasTraining = model.training;
@@ -151,7 +162,12 @@ export async function predictLogits(model: Module, ds: SegDataset, indices: read
 }
 
 /** E, IoU and Dice of the thresholded predictions on `indices`. */
-export async function evaluate(model: Module, ds: SegDataset, indices: readonly number[], batch = 32): Promise<SegMetrics> {
+export async function evaluate(
+  model: Module,
+  ds: SegDataset,
+  indices: readonly number[],
+  batch = 32,
+): Promise<SegMetrics> {
   const V = ds.height * ds.width;
   const logits = await predictLogits(model, ds, indices, batch);
   const acc = new MetricAccumulator();
@@ -180,7 +196,8 @@ async function fit(
   streams: Record<string, Rng> = {}, // further random streams of the step (saved and restored with the run)
 ): Promise<TrainResult> {
   if (trainIndices.length === 0) throw new Error(`${phase}: no training images; check --m and the dataset split.`);
-  if (options.valIndices.length === 0) throw new Error(`${phase}: no validation images; the dataset's val split is empty.`);
+  if (options.valIndices.length === 0)
+    throw new Error(`${phase}: no validation images; the dataset's val split is empty.`);
   const fingerprint = { trainImages: trainIndices.length, batch: options.batch, seed: options.seed };
   const resume = options.resume;
   if (resume) checkResumable(phase, resume, fingerprint, Object.keys(streams));
@@ -205,8 +222,14 @@ async function fit(
     for (const b of batchIterator(ds, trainIndices, options.batch, rng, flips ? { flip: flipRng } : {})) {
       if (b.batch < 2 && steps > 1) continue;
       const x = new Tensor(b.images, [b.batch, 1, ds.height, ds.width]);
-      const { loss: value } = await trainStep(optimizer, () => stepLoss(model, b, x), (v) =>
-        new Error(`${phase}: the loss became ${v} at epoch ${epoch}, step ${step + 1}; lower the learning rate (--lr) or check the data.`));
+      const { loss: value } = await trainStep(
+        optimizer,
+        () => stepLoss(model, b, x),
+        (v) =>
+          new Error(
+            `${phase}: the loss became ${v} at epoch ${epoch}, step ${step + 1}; lower the learning rate (--lr) or check the data.`,
+          ),
+      );
       lossSum += value;
       step++;
       options.observer?.onStep?.({ phase, epoch, step, steps, loss: value });
@@ -220,7 +243,14 @@ async function fit(
     if (interrupted) break;
     const val = await evaluate(model, ds, options.valIndices, Math.max(options.batch, 32));
     const improved = best === null || score(val) > score(best.val);
-    const record: EpochRecord = { phase, epoch, trainLoss: lossSum / Math.max(1, step), val, seconds: (performance.now() - t0) / 1000, best: improved };
+    const record: EpochRecord = {
+      phase,
+      epoch,
+      trainLoss: lossSum / Math.max(1, step),
+      val,
+      seconds: (performance.now() - t0) / 1000,
+      best: improved,
+    };
     history.push(record);
     // host copies (device reads on a GPU) only where they are used: the best weights, and a saved state
     const weights = improved || options.onState ? await hostWeights(model) : null;
@@ -233,8 +263,19 @@ async function fit(
     }
     if (options.onState) {
       options.onState({
-        phase, epoch, history: [...history], weights: weights!, best, bestState, sinceBest, optimizer: await optimizer.hostStateDict(),
-        rngs: { batches: rng.getState(), flips: flipRng.getState(), ...Object.fromEntries(Object.entries(streams).map(([k, r]) => [k, r.getState()])) },
+        phase,
+        epoch,
+        history: [...history],
+        weights: weights!,
+        best,
+        bestState,
+        sinceBest,
+        optimizer: await optimizer.hostStateDict(),
+        rngs: {
+          batches: rng.getState(),
+          flips: flipRng.getState(),
+          ...Object.fromEntries(Object.entries(streams).map(([k, r]) => [k, r.getState()])),
+        },
         fingerprint,
       });
     }
@@ -265,11 +306,20 @@ export function pretrain(model: Module, ds: SegDataset, options: PretrainOptions
   const V = ds.height * ds.width;
   const passes = Math.max(1, Math.ceil((options.minImagesPerEpoch ?? 0) / Math.max(1, options.annotated.length)));
   const epochIndices = Array.from({ length: passes }, () => options.annotated).flat();
-  return fit('pretrain', model, ds, epochIndices, options, async (m, b, x) => {
-    const target = new Float32Array(b.batch * V);
-    for (let i = 0; i < target.length; i++) target[i] = b.masks[i] as number;
-    return bceWithLogits(await forwardToHost(m, x), new Tensor(target, x.shape));
-  }, (v) => v.iou, true);
+  return fit(
+    'pretrain',
+    model,
+    ds,
+    epochIndices,
+    options,
+    async (m, b, x) => {
+      const target = new Float32Array(b.batch * V);
+      for (let i = 0; i < target.length; i++) target[i] = b.masks[i] as number;
+      return bceWithLogits(await forwardToHost(m, x), new Tensor(target, x.shape));
+    },
+    (v) => v.iou,
+    true,
+  );
 }
 
 export interface SizetrainOptions extends TrainOptions {
@@ -282,18 +332,40 @@ export interface SizetrainOptions extends TrainOptions {
 /** Size training (paper eq. 10) with the Lemma-1 estimator; selects on validation E (lower is better). */
 export function sizetrain(model: Module, ds: SegDataset, options: SizetrainOptions): Promise<TrainResult> {
   const streams = { sampler: new Rng(options.seed ^ 0x5eed) };
-  return fit('sizetrain', model, ds, options.sizeLabelled, options, async (m, b, x) =>
-    sizeLoss(await forwardToHost(m, x), b.sizes, { rng: streams.sampler, samples: options.samples, method: options.estimator }),
-  (v) => -v.sizeError, false, streams);
+  return fit(
+    'sizetrain',
+    model,
+    ds,
+    options.sizeLabelled,
+    options,
+    async (m, b, x) =>
+      sizeLoss(await forwardToHost(m, x), b.sizes, {
+        rng: streams.sampler,
+        samples: options.samples,
+        method: options.estimator,
+      }),
+    (v) => -v.sizeError,
+    false,
+    streams,
+  );
 }
 
-function checkResumable(phase: string, state: TrainState, fingerprint: TrainState['fingerprint'], streams: string[]): void {
+function checkResumable(
+  phase: string,
+  state: TrainState,
+  fingerprint: TrainState['fingerprint'],
+  streams: string[],
+): void {
   const fail = (why: string): never => {
     throw new Error(`cannot resume: ${why}.`);
   };
   if (state.phase !== phase) fail(`the saved state is from ${state.phase}, not ${phase}`);
   for (const key of ['trainImages', 'batch', 'seed'] as const) {
-    if (state.fingerprint[key] !== fingerprint[key]) fail(`the run used ${key} ${state.fingerprint[key]}, this one ${fingerprint[key]}; resume with the run's own settings`);
+    if (state.fingerprint[key] !== fingerprint[key])
+      fail(
+        `the run used ${key} ${state.fingerprint[key]}, this one ${fingerprint[key]}; resume with the run's own settings`,
+      );
   }
-  for (const name of ['batches', 'flips', ...streams]) if (!state.rngs[name]) fail(`the saved state lacks the random stream '${name}'`);
+  for (const name of ['batches', 'flips', ...streams])
+    if (!state.rngs[name]) fail(`the saved state lacks the random stream '${name}'`);
 }

@@ -66,7 +66,14 @@ export function outlineOf(mask: ArrayLike<number>, H: number, W: number): Uint8A
       const p = r * W + c;
       if (!mask[p]) continue;
       const edge =
-        r === 0 || c === 0 || r === H - 1 || c === W - 1 || !mask[p - W] || !mask[p + W] || !mask[p - 1] || !mask[p + 1];
+        r === 0 ||
+        c === 0 ||
+        r === H - 1 ||
+        c === W - 1 ||
+        !mask[p - W] ||
+        !mask[p + W] ||
+        !mask[p - 1] ||
+        !mask[p + 1];
       if (edge) out[p] = 1;
     }
   }
@@ -124,7 +131,8 @@ export function renderImageGrid(
 ): { rgba: Uint8Array; width: number; height: number } {
   if (items.length === 0) throw new Error('imageGrid: no items to draw.');
   const scale = opts.scale ?? 4;
-  if (!Number.isInteger(scale) || scale < 1) throw new Error(`imageGrid: scale must be a positive integer, got ${scale}.`);
+  if (!Number.isInteger(scale) || scale < 1)
+    throw new Error(`imageGrid: scale must be a positive integer, got ${scale}.`);
   const gap = opts.gap ?? 2;
   const cols = Math.max(1, Math.min(opts.cols ?? Math.min(items.length, 8), items.length));
   const rows = Math.ceil(items.length / cols);
@@ -148,7 +156,8 @@ export function renderImageGrid(
     }
     for (const key of ['truth', 'pred'] as const) {
       const m = item[key];
-      if (m && m.length !== H * W) throw new Error(`imageGrid: item ${idx} ${key} has ${m.length} pixels, expected ${H * W}.`);
+      if (m && m.length !== H * W)
+        throw new Error(`imageGrid: item ${idx} ${key} has ${m.length} pixels, expected ${H * W}.`);
     }
     const [lo, hi] = windowOf(item.image, mode);
     const ox = gap + (idx % cols) * (tileW + gap);
@@ -188,7 +197,13 @@ export function renderImageGrid(
  * Write a grid of grayscale images with outlines: ground truth green, prediction red, yellow where both run
  * along the same pixel side. Each image is windowed on its own (1st–99th percentile by default).
  */
-export function imageGridPng(path: string, items: readonly GridItem[], H: number, W: number, opts: GridOptions = {}): void {
+export function imageGridPng(
+  path: string,
+  items: readonly GridItem[],
+  H: number,
+  W: number,
+  opts: GridOptions = {},
+): void {
   const { rgba, width, height } = renderImageGrid(items, H, W, opts);
   writePng(path, rgba, width, height);
 }

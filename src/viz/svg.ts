@@ -33,19 +33,36 @@ export interface LineChartSpec {
 }
 
 export const PALETTE = [
-  '#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf',
+  '#1f77b4',
+  '#d62728',
+  '#2ca02c',
+  '#ff7f0e',
+  '#9467bd',
+  '#8c564b',
+  '#e377c2',
+  '#7f7f7f',
+  '#bcbd22',
+  '#17becf',
 ];
 
 /** Escape text for XML content and attribute values. */
 export function escapeXml(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
+  return s
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&apos;');
 }
 
 /** Format a number compactly for tick labels and attributes. */
 function fmt(v: number, step?: number): string {
   if (v === 0) return '0';
   const a = Math.abs(v);
-  if (a >= 1e5 || a < 1e-3) return v.toExponential(step !== undefined ? Math.max(0, Math.min(6, -Math.floor(Math.log10(step / a)))) : 2).replace('e+', 'e');
+  if (a >= 1e5 || a < 1e-3)
+    return v
+      .toExponential(step !== undefined ? Math.max(0, Math.min(6, -Math.floor(Math.log10(step / a)))) : 2)
+      .replace('e+', 'e');
   if (step !== undefined) {
     // as many decimals as the step needs to be written exactly (2.5 needs one, 0.25 two, 5 none)
     let dec = 0;
@@ -61,7 +78,11 @@ function c2(v: number): string {
 }
 
 /** "Nice" ticks (1, 2, 5 × 10^k) covering [lo, hi], about `target` of them. */
-export function niceTicks(lo: number, hi: number, target = 6): { ticks: number[]; lo: number; hi: number; step: number } {
+export function niceTicks(
+  lo: number,
+  hi: number,
+  target = 6,
+): { ticks: number[]; lo: number; hi: number; step: number } {
   if (!Number.isFinite(lo) || !Number.isFinite(hi)) return { ticks: [0, 1], lo: 0, hi: 1, step: 1 };
   if (hi < lo) [lo, hi] = [hi, lo];
   if (hi === lo) {
@@ -76,7 +97,8 @@ export function niceTicks(lo: number, hi: number, target = 6): { ticks: number[]
   const nlo = Math.floor(lo / step + 1e-9) * step;
   const nhi = Math.ceil(hi / step - 1e-9) * step;
   const ticks: number[] = [];
-  for (let v = nlo; v <= nhi + step * 1e-6; v += step) ticks.push(Math.abs(v) < step * 1e-9 ? 0 : Number(v.toPrecision(12)));
+  for (let v = nlo; v <= nhi + step * 1e-6; v += step)
+    ticks.push(Math.abs(v) < step * 1e-9 ? 0 : Number(v.toPrecision(12)));
   return { ticks, lo: nlo, hi: nhi, step };
 }
 
@@ -141,7 +163,8 @@ export function lineChartSvg(spec: LineChartSpec): string {
   }
 
   // layout: plot area left of the legend
-  const legendW = spec.series.length > 0 ? Math.min(200, 28 + 7 * Math.max(...spec.series.map((s) => s.name.length))) : 0;
+  const legendW =
+    spec.series.length > 0 ? Math.min(200, 28 + 7 * Math.max(...spec.series.map((s) => s.name.length))) : 0;
   const m = { left: 70, right: 16 + legendW, top: 40, bottom: 56 };
   const pw = Math.max(10, width - m.left - m.right);
   const ph = Math.max(10, height - m.top - m.bottom);
@@ -154,7 +177,9 @@ export function lineChartSvg(spec: LineChartSpec): string {
       `font-family="Helvetica, Arial, sans-serif" font-size="12">`,
   );
   out.push(`<rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`);
-  out.push(`<text x="${c2(m.left + pw / 2)}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${escapeXml(spec.title)}</text>`);
+  out.push(
+    `<text x="${c2(m.left + pw / 2)}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${escapeXml(spec.title)}</text>`,
+  );
 
   // grid + ticks
   out.push('<g class="grid" stroke="#e5e5e5" stroke-width="1">');
@@ -164,16 +189,21 @@ export function lineChartSvg(spec: LineChartSpec): string {
   out.push('<g class="axes" stroke="#333333" stroke-width="1">');
   out.push(`<line x1="${m.left}" y1="${m.top + ph}" x2="${m.left + pw}" y2="${m.top + ph}"/>`);
   out.push(`<line x1="${m.left}" y1="${m.top}" x2="${m.left}" y2="${m.top + ph}"/>`);
-  for (const v of xt.ticks) out.push(`<line x1="${c2(X(v))}" y1="${m.top + ph}" x2="${c2(X(v))}" y2="${m.top + ph + 5}"/>`);
+  for (const v of xt.ticks)
+    out.push(`<line x1="${c2(X(v))}" y1="${m.top + ph}" x2="${c2(X(v))}" y2="${m.top + ph + 5}"/>`);
   for (const v of yt.ticks) out.push(`<line x1="${m.left - 5}" y1="${c2(Y(v))}" x2="${m.left}" y2="${c2(Y(v))}"/>`);
   out.push('</g>');
   const tickLabel = (v: number, log: boolean, step: number): string => (log ? fmt(10 ** v) : fmt(v, step));
   out.push('<g class="tick-labels" fill="#333333">');
   for (const v of xt.ticks) {
-    out.push(`<text x="${c2(X(v))}" y="${m.top + ph + 18}" text-anchor="middle">${escapeXml(tickLabel(v, logX, xt.step))}</text>`);
+    out.push(
+      `<text x="${c2(X(v))}" y="${m.top + ph + 18}" text-anchor="middle">${escapeXml(tickLabel(v, logX, xt.step))}</text>`,
+    );
   }
   for (const v of yt.ticks) {
-    out.push(`<text x="${m.left - 8}" y="${c2(Y(v) + 4)}" text-anchor="end">${escapeXml(tickLabel(v, logY, yt.step))}</text>`);
+    out.push(
+      `<text x="${m.left - 8}" y="${c2(Y(v) + 4)}" text-anchor="end">${escapeXml(tickLabel(v, logY, yt.step))}</text>`,
+    );
   }
   out.push('</g>');
   out.push(`<text x="${c2(m.left + pw / 2)}" y="${height - 14}" text-anchor="middle">${escapeXml(spec.xLabel)}</text>`);
@@ -182,7 +212,9 @@ export function lineChartSvg(spec: LineChartSpec): string {
   );
 
   // series
-  out.push(`<defs><clipPath id="plot-area"><rect x="${m.left}" y="${m.top}" width="${pw}" height="${ph}"/></clipPath></defs>`);
+  out.push(
+    `<defs><clipPath id="plot-area"><rect x="${m.left}" y="${m.top}" width="${pw}" height="${ph}"/></clipPath></defs>`,
+  );
   spec.series.forEach((s, si) => {
     const color = s.color ?? PALETTE[si % PALETTE.length] ?? '#000000';
     const n = Math.min(s.x.length, s.y.length);
@@ -324,13 +356,17 @@ export function heatmapSvg(spec: HeatmapSpec): string {
       `font-family="Helvetica, Arial, sans-serif" font-size="11">`,
   );
   out.push(`<rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`);
-  out.push(`<text x="${c2(m.left + (cols * cell) / 2)}" y="22" text-anchor="middle" font-size="14" font-weight="bold">${escapeXml(spec.title)}</text>`);
+  out.push(
+    `<text x="${c2(m.left + (cols * cell) / 2)}" y="22" text-anchor="middle" font-size="14" font-weight="bold">${escapeXml(spec.title)}</text>`,
+  );
   out.push('<g class="cells">');
   spec.values.forEach((row, r) => {
     row.forEach((v, c) => {
       const x = m.left + c * cell;
       const y = m.top + r * cell;
-      out.push(`<rect x="${x}" y="${y}" width="${cell}" height="${cell}" fill="${colorOf(v)}"><title>${escapeXml(`[${r},${c}] ${fmt(v)}`)}</title></rect>`);
+      out.push(
+        `<rect x="${x}" y="${y}" width="${cell}" height="${cell}" fill="${colorOf(v)}"><title>${escapeXml(`[${r},${c}] ${fmt(v)}`)}</title></rect>`,
+      );
       if (annotate) {
         const t = Number.isFinite(v) ? (v - lo) / (hi - lo) : 0.5;
         const dark = spec.diverging ? Math.abs(t - 0.5) > 0.3 : t < 0.6;
@@ -345,20 +381,28 @@ export function heatmapSvg(spec: HeatmapSpec): string {
   out.push('</g>');
   if (spec.rowLabels) {
     spec.rowLabels.forEach((l, r) =>
-      out.push(`<text x="${m.left - 6}" y="${c2(m.top + r * cell + cell / 2 + 4)}" text-anchor="end">${escapeXml(l)}</text>`),
+      out.push(
+        `<text x="${m.left - 6}" y="${c2(m.top + r * cell + cell / 2 + 4)}" text-anchor="end">${escapeXml(l)}</text>`,
+      ),
     );
   }
   if (spec.colLabels) {
     spec.colLabels.forEach((l, c) =>
-      out.push(`<text x="${c2(m.left + c * cell + cell / 2)}" y="${m.top + rows * cell + 14}" text-anchor="middle">${escapeXml(l)}</text>`),
+      out.push(
+        `<text x="${c2(m.left + c * cell + cell / 2)}" y="${m.top + rows * cell + 14}" text-anchor="middle">${escapeXml(l)}</text>`,
+      ),
     );
   }
   if (spec.xLabel) {
-    out.push(`<text x="${c2(m.left + (cols * cell) / 2)}" y="${height - 10}" text-anchor="middle">${escapeXml(spec.xLabel)}</text>`);
+    out.push(
+      `<text x="${c2(m.left + (cols * cell) / 2)}" y="${height - 10}" text-anchor="middle">${escapeXml(spec.xLabel)}</text>`,
+    );
   }
   if (spec.yLabel) {
     const cy = m.top + (rows * cell) / 2;
-    out.push(`<text x="14" y="${c2(cy)}" text-anchor="middle" transform="rotate(-90 14 ${c2(cy)})">${escapeXml(spec.yLabel)}</text>`);
+    out.push(
+      `<text x="14" y="${c2(cy)}" text-anchor="middle" transform="rotate(-90 14 ${c2(cy)})">${escapeXml(spec.yLabel)}</text>`,
+    );
   }
   // colour bar
   const bx = m.left + cols * cell + 20;
@@ -367,7 +411,9 @@ export function heatmapSvg(spec: HeatmapSpec): string {
   const steps = 24;
   for (let i = 0; i < steps; i++) {
     const t = 1 - (i + 0.5) / steps;
-    out.push(`<rect x="${bx}" y="${c2(m.top + (i * bh) / steps)}" width="12" height="${c2(bh / steps + 0.5)}" fill="${colorOf(lo + t * (hi - lo))}"/>`);
+    out.push(
+      `<rect x="${bx}" y="${c2(m.top + (i * bh) / steps)}" width="12" height="${c2(bh / steps + 0.5)}" fill="${colorOf(lo + t * (hi - lo))}"/>`,
+    );
   }
   out.push(`<text x="${bx + 16}" y="${m.top + 8}">${escapeXml(fmt(Number(hi.toPrecision(3))))}</text>`);
   out.push(`<text x="${bx + 16}" y="${c2(m.top + bh)}">${escapeXml(fmt(Number(lo.toPrecision(3))))}</text>`);

@@ -94,17 +94,26 @@ export function writeTinyTask04(dir: string, volumes = 12): void {
     for (let k = 0; k < K; k++) {
       for (let j = 0; j < J; j++) {
         for (let i = 0; i < I; i++) {
-          const inside = k % 2 === 0 && j >= 15 + v % 4 && j < 27 + k && i >= 8 && i < 16 + (v % 3);
+          const inside = k % 2 === 0 && j >= 15 + (v % 4) && j < 27 + k && i >= 8 && i < 16 + (v % 3);
           img.push(((i * 3 + j * 5 + k * 7 + v) % 97) * 0.5 + (inside ? 40 : 0));
           lab.push(inside ? (j < 20 ? 1 : 2) : 0);
         }
       }
     }
     const id = `hippocampus_${String(v).padStart(3, '0')}`;
-    writeFileSync(join(dir, 'imagesTr', `${id}.nii.gz`), gzipSync(encodeNifti(img, [I, J, K], { datatype: NIFTI_DT.FLOAT32 })));
-    writeFileSync(join(dir, 'labelsTr', `${id}.nii.gz`), gzipSync(encodeNifti(lab, [I, J, K], { datatype: NIFTI_DT.UINT8 })));
+    writeFileSync(
+      join(dir, 'imagesTr', `${id}.nii.gz`),
+      gzipSync(encodeNifti(img, [I, J, K], { datatype: NIFTI_DT.FLOAT32 })),
+    );
+    writeFileSync(
+      join(dir, 'labelsTr', `${id}.nii.gz`),
+      gzipSync(encodeNifti(lab, [I, J, K], { datatype: NIFTI_DT.UINT8 })),
+    );
   }
-  writeFileSync(join(dir, 'dataset.json'), `${JSON.stringify({ name: 'Hippocampus (test copy)', numTraining: volumes })}\n`);
+  writeFileSync(
+    join(dir, 'dataset.json'),
+    `${JSON.stringify({ name: 'Hippocampus (test copy)', numTraining: volumes })}\n`,
+  );
 }
 
 export interface ServeOptions {

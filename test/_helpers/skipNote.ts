@@ -23,7 +23,7 @@ declare module '@vitest/runner' {
 export function sharedDataNote(...paths: string[]): { meta: { skipNote: SkipNote } } {
   return skipNote(
     `${paths.join(' and ')} not found (the project's shared data folder, which a clone of the repository does not have)`,
-    'place the project\'s shared folder next to the checkout, as ../shared',
+    "place the project's shared folder next to the checkout, as ../shared",
   );
 }
 

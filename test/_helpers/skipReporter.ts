@@ -36,7 +36,8 @@ export default class SkipReporter implements Reporter {
       }
     };
     for (const module of testModules) visit(module, module.children);
-    if (unexplained > 0) lines.push(`skipped: ${unexplained} more without a recorded reason (left out by -t, .only or a filter)`);
+    if (unexplained > 0)
+      lines.push(`skipped: ${unexplained} more without a recorded reason (left out by -t, .only or a filter)`);
     const log = (line: string): void => (this.vitest ? this.vitest.logger.log(line) : console.log(line));
     for (const line of lines) log(line);
   }

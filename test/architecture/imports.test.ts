@@ -23,7 +23,11 @@ function filesUnder(dir: string): string[] {
 
 /** The modules a source file imports (static, re-exports, side-effect and dynamic), as paths relative to src/. */
 function importsOf(file: string, text: string): string[] {
-  const specs = [...text.matchAll(/(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|(?:^|\n)\s*import\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)]
+  const specs = [
+    ...text.matchAll(
+      /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|(?:^|\n)\s*import\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g,
+    ),
+  ]
     .map((m) => m[1] ?? m[2] ?? m[3]!)
     .filter((s) => s.startsWith('.'));
   return specs.map((s) => relative(src, resolve(dirname(file), s)).replace(/\.js$/, '.ts'));
@@ -39,33 +43,41 @@ function violations(files: Record<string, string>): string[] {
   for (const [path, text] of Object.entries(files)) {
     const imports = importsOf(join(src, path), text);
     for (const imp of imports) {
-      if (ABOVE.some((a) => path.startsWith(a)) && BACKENDS.some((b) => imp.startsWith(b))) out.push(`${path} imports the backend module ${imp}`);
+      if (ABOVE.some((a) => path.startsWith(a)) && BACKENDS.some((b) => imp.startsWith(b)))
+        out.push(`${path} imports the backend module ${imp}`);
       if (isCore(path) && !isCore(imp)) out.push(`${path} is the engine's core but imports ${imp}`);
     }
-    if (/Function\.prototype\.toString|\.toString\.call\(/.test(text)) out.push(`${path} ships source text by Function.prototype.toString`);
+    if (/Function\.prototype\.toString|\.toString\.call\(/.test(text))
+      out.push(`${path} ships source text by Function.prototype.toString`);
   }
   return out;
 }
 
 describe('the import rule (docs/architecture.md)', () => {
-  const files = Object.fromEntries([...filesUnder(src), ...filesUnder(join(root, 'web/src'))].map((f) => [relative(src, f), readFileSync(f, 'utf8')]));
+  const files = Object.fromEntries(
+    [...filesUnder(src), ...filesUnder(join(root, 'web/src'))].map((f) => [relative(src, f), readFileSync(f, 'utf8')]),
+  );
 
   it('holds for src/', () => {
     expect(violations(files)).toEqual([]);
   });
 
   it('catches a layer that imports a backend, a core module that imports a layer, and a re-export', () => {
-    expect(violations({
-      'models/bad.ts': "import { gemmWasm } from '../kernels/wasm/gemm.js';\nexport { x } from '../kernels/js/index.js';\nimport '../kernels/gpu/register.js';",
-      'kernels/bad.ts': "import { Tensor } from '../autograd/tensor.js';",
-      'train/fine.ts': "import { scope } from '../kernels/engine.js';\nimport type { Tensor } from '../autograd/tensor.js';",
-      'cli/fine.ts': "import '../kernels/wasm/index.js';",
-      'kernels/js/shipped.ts': 'const source = Function.prototype.toString.call(kernel);',
-    })).toEqual([
+    expect(
+      violations({
+        'models/bad.ts':
+          "import { gemmWasm } from '../kernels/wasm/gemm.js';\nexport { x } from '../kernels/js/index.js';\nimport '../kernels/gpu/register.js';",
+        'kernels/bad.ts': "import { Tensor } from '../autograd/tensor.js';",
+        'train/fine.ts':
+          "import { scope } from '../kernels/engine.js';\nimport type { Tensor } from '../autograd/tensor.js';",
+        'cli/fine.ts': "import '../kernels/wasm/index.js';",
+        'kernels/js/shipped.ts': 'const source = Function.prototype.toString.call(kernel);',
+      }),
+    ).toEqual([
       'models/bad.ts imports the backend module kernels/wasm/gemm.ts',
       'models/bad.ts imports the backend module kernels/js/index.ts',
       'models/bad.ts imports the backend module kernels/gpu/register.ts',
-      'kernels/bad.ts is the engine\'s core but imports autograd/tensor.ts',
+      "kernels/bad.ts is the engine's core but imports autograd/tensor.ts",
       'kernels/js/shipped.ts ships source text by Function.prototype.toString',
     ]);
   });

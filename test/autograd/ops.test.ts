@@ -5,8 +5,38 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  Rng, type Tensor, abs, defineOp, bceWithLogits, clamp, concat, div, exp, gradcheck, log, matmul, max, maximum, mean, mse, mul,
-  noGrad, pad, pow, randn, relu, sigmoid, softplus, sqrt, sub, sum, tanh, tensor, where, add, neg,
+  Rng,
+  type Tensor,
+  abs,
+  defineOp,
+  bceWithLogits,
+  clamp,
+  concat,
+  div,
+  exp,
+  gradcheck,
+  log,
+  matmul,
+  max,
+  maximum,
+  mean,
+  mse,
+  mul,
+  noGrad,
+  pad,
+  pow,
+  randn,
+  relu,
+  sigmoid,
+  softplus,
+  sqrt,
+  sub,
+  sum,
+  tanh,
+  tensor,
+  where,
+  add,
+  neg,
 } from '../../src/autograd/index.js';
 
 const f64 = { dtype: 'float64' as const };
@@ -26,16 +56,21 @@ describe('elementwise values', () => {
   it('binary ops broadcast by NumPy rules (reference: explicit index loops)', () => {
     const a = r64([2, 3, 1]);
     const b = r64([4]);
-    const av = a.dataSync(), bv = b.dataSync();
+    const av = a.dataSync(),
+      bv = b.dataSync();
     const ops: [string, (x: Tensor, y: Tensor) => Tensor, (p: number, q: number) => number][] = [
-      ['add', add, (p, q) => p + q], ['sub', sub, (p, q) => p - q], ['mul', mul, (p, q) => p * q],
-      ['div', div, (p, q) => p / q], ['maximum', maximum, (p, q) => Math.max(p, q)],
+      ['add', add, (p, q) => p + q],
+      ['sub', sub, (p, q) => p - q],
+      ['mul', mul, (p, q) => p * q],
+      ['div', div, (p, q) => p / q],
+      ['maximum', maximum, (p, q) => Math.max(p, q)],
     ];
     for (const [, op, ref] of ops) {
       const out = op(a, b);
       expect(out.shape).toEqual([2, 3, 4]);
       const expected: number[] = [];
-      for (let i = 0; i < 2; i++) for (let j = 0; j < 3; j++) for (let k = 0; k < 4; k++) expected.push(ref(av[i * 3 + j]!, bv[k]!));
+      for (let i = 0; i < 2; i++)
+        for (let j = 0; j < 3; j++) for (let k = 0; k < 4; k++) expected.push(ref(av[i * 3 + j]!, bv[k]!));
       close(out.dataSync(), expected);
     }
   });
@@ -48,8 +83,14 @@ describe('elementwise values', () => {
     close(abs(x).dataSync(), [2, 0.5, 0, 0.5, 3]);
     close(neg(x).dataSync(), [2, 0.5, -0, -0.5, -3]);
     close(clamp(x, -1, 1).dataSync(), [-1, -0.5, 0, 0.5, 1]);
-    close(sigmoid(x).dataSync(), [-2, -0.5, 0, 0.5, 3].map((v) => 1 / (1 + Math.exp(-v))));
-    close(softplus(x).dataSync(), [-2, -0.5, 0, 0.5, 3].map((v) => Math.log(1 + Math.exp(v))));
+    close(
+      sigmoid(x).dataSync(),
+      [-2, -0.5, 0, 0.5, 3].map((v) => 1 / (1 + Math.exp(-v))),
+    );
+    close(
+      softplus(x).dataSync(),
+      [-2, -0.5, 0, 0.5, 3].map((v) => Math.log(1 + Math.exp(v))),
+    );
     const p = tensor([0.25, 1, 4], undefined, f64);
     close(sqrt(p).dataSync(), [0.5, 1, 2]);
     close(log(p).dataSync(), [Math.log(0.25), 0, Math.log(4)]);
@@ -67,7 +108,18 @@ describe('elementwise values', () => {
 
   it('where selects by condition and broadcasts', () => {
     const c = tensor([1, 0, 1], undefined, f64);
-    const out = where(c, tensor([[1, 2, 3], [4, 5, 6]], undefined, f64), -1);
+    const out = where(
+      c,
+      tensor(
+        [
+          [1, 2, 3],
+          [4, 5, 6],
+        ],
+        undefined,
+        f64,
+      ),
+      -1,
+    );
     close(out.dataSync(), [1, -1, 3, 4, -1, 6]);
   });
 });
@@ -95,12 +147,45 @@ describe('gradients (float64 finite differences)', () => {
     ['matmul vectors', () => [r64([4]), r64([4, 3]), r64([3])], (v, m, w) => matmul(matmul(v!, m!), w!)],
     ['reshape/permute/transpose', () => [r64([2, 3, 4])], (a) => a!.permute(2, 0, 1).reshape(4, 6).transpose().mul(2)],
     ['slice with step (non-contiguous)', () => [r64([5, 6])], (a) => a!.slice(1, 1, 6, 2).slice(0, -3).exp()],
-    ['concat', () => [r64([2, 3]), r64([2, 1]), r64([2, 2])], (a, b, c) => concat([a!, b!, c!], 1).mul(concat([c!, b!, a!], 1))],
-    ['pad', () => [r64([2, 3])], (a) => pad(a!, [[1, 0], [2, 1]], 0.5).mul(pad(a!, [[0, 1], [1, 2]]))],
+    [
+      'concat',
+      () => [r64([2, 3]), r64([2, 1]), r64([2, 2])],
+      (a, b, c) => concat([a!, b!, c!], 1).mul(concat([c!, b!, a!], 1)),
+    ],
+    [
+      'pad',
+      () => [r64([2, 3])],
+      (a) =>
+        pad(
+          a!,
+          [
+            [1, 0],
+            [2, 1],
+          ],
+          0.5,
+        ).mul(
+          pad(a!, [
+            [0, 1],
+            [1, 2],
+          ]),
+        ),
+    ],
     ['expand/squeeze/unsqueeze', () => [r64([3, 1])], (a) => a!.expand([2, 3, 4]).sum(0).unsqueeze(0).squeeze(0)],
-    ['transposed input to binary ops', () => [r64([4, 3]), r64([3, 4])], (a, b) => a!.transpose().mul(b!).add(b!.div(a!.T.abs().add(1)))],
+    [
+      'transposed input to binary ops',
+      () => [r64([4, 3]), r64([3, 4])],
+      (a, b) =>
+        a!
+          .transpose()
+          .mul(b!)
+          .add(b!.div(a!.T.abs().add(1))),
+    ],
     ['bceWithLogits', () => [r64([2, 5]), r64([2, 5]).sigmoid()], (a, t) => bceWithLogits(a!, t!)],
-    ['bceWithLogits none', () => [r64([6])], (a) => bceWithLogits(a!, tensor([0, 1, 0.3, 1, 0, 0.5], undefined, f64), { reduction: 'none' })],
+    [
+      'bceWithLogits none',
+      () => [r64([6])],
+      (a) => bceWithLogits(a!, tensor([0, 1, 0.3, 1, 0, 0.5], undefined, f64), { reduction: 'none' }),
+    ],
     ['mse', () => [r64([2, 3]), r64([2, 3])], (a, b) => mse(a!, b!)],
   ];
   for (const [name, make, fn] of cases) {
@@ -116,7 +201,10 @@ describe('gradients (float64 finite differences)', () => {
     // a custom op whose backward misses the factor 2 of d(x²)/dx
     const square = defineOp<null>({
       name: 'badSquare',
-      forward: (ctx, [a]) => { ctx.save(a); return a!.mul(a!); },
+      forward: (ctx, [a]) => {
+        ctx.save(a);
+        return a!.mul(a!);
+      },
       backward: (ctx, g) => [g.mul(ctx.saved[0] as Tensor)],
     });
     const wrong = (a: Tensor) => square([a], null);
@@ -135,8 +223,10 @@ describe('reductions and matmul values', () => {
     expect(m.shape).toEqual([2, 1, 4]);
     const es: number[] = [0, 0, 0];
     const em: number[] = [];
-    for (let i = 0; i < 2; i++) for (let j = 0; j < 3; j++) for (let k = 0; k < 4; k++) es[j]! += v[i * 12 + j * 4 + k]!;
-    for (let i = 0; i < 2; i++) for (let k = 0; k < 4; k++) em.push(Math.max(v[i * 12 + k]!, v[i * 12 + 4 + k]!, v[i * 12 + 8 + k]!));
+    for (let i = 0; i < 2; i++)
+      for (let j = 0; j < 3; j++) for (let k = 0; k < 4; k++) es[j]! += v[i * 12 + j * 4 + k]!;
+    for (let i = 0; i < 2; i++)
+      for (let k = 0; k < 4; k++) em.push(Math.max(v[i * 12 + k]!, v[i * 12 + 4 + k]!, v[i * 12 + 8 + k]!));
     close(s.dataSync(), es);
     close(m.dataSync(), em);
     close(mean(a).dataSync(), [Array.from(v).reduce((p, q) => p + q, 0) / 24]);
@@ -147,13 +237,16 @@ describe('reductions and matmul values', () => {
     const b = r64([4, 5]);
     const out = matmul(a, b);
     expect(out.shape).toEqual([2, 3, 5]);
-    const av = a.dataSync(), bv = b.dataSync();
+    const av = a.dataSync(),
+      bv = b.dataSync();
     const ref: number[] = [];
-    for (let n = 0; n < 2; n++) for (let i = 0; i < 3; i++) for (let j = 0; j < 5; j++) {
-      let s = 0;
-      for (let k = 0; k < 4; k++) s += av[n * 12 + i * 4 + k]! * bv[k * 5 + j]!;
-      ref.push(s);
-    }
+    for (let n = 0; n < 2; n++)
+      for (let i = 0; i < 3; i++)
+        for (let j = 0; j < 5; j++) {
+          let s = 0;
+          for (let k = 0; k < 4; k++) s += av[n * 12 + i * 4 + k]! * bv[k * 5 + j]!;
+          ref.push(s);
+        }
     close(out.dataSync(), ref);
   });
 
@@ -221,7 +314,9 @@ describe('bad input names the op, the shapes and the fix', () => {
   it('shape, dtype and value errors', () => {
     expect(() => add(tensor([1, 2, 3]), tensor([1, 2]))).toThrow(/add: shapes \[3\] and \[2\] cannot be broadcast/);
     expect(() => mul(tensor([1]), tensor([1], undefined, f64))).toThrow(/mul: dtype mismatch.*\.to\(/);
-    expect(() => matmul(tensor([[1, 2]]), tensor([[1, 2]]))).toThrow(/matmul: inner dimensions differ.*\[1, 2\] @ \[1, 2\]/);
+    expect(() => matmul(tensor([[1, 2]]), tensor([[1, 2]]))).toThrow(
+      /matmul: inner dimensions differ.*\[1, 2\] @ \[1, 2\]/,
+    );
     expect(() => tensor([1, 2, 3]).reshape(2, 2)).toThrow(/reshape: cannot reshape \[3\]/);
     expect(() => tensor([1, 2, 3]).sum(1)).toThrow(/sum: axis 1 is out of range/);
     expect(() => tensor([[1, 2], [3]])).toThrow(/ragged/);
@@ -249,8 +344,14 @@ describe('custom ops (defineOp)', () => {
 
   it('a backward that returns the wrong number or shape of gradients is an error', () => {
     const bad = defineOp<null>({ name: 'bad', forward: (_c, [a]) => a!.mul(1), backward: (_c, g) => [g, g] });
-    expect(() => bad([tensor([1], undefined, { requiresGrad: true })], null).sum().backward()).toThrow(/bad: backward returned 2 gradients for 1 inputs/);
+    expect(() =>
+      bad([tensor([1], undefined, { requiresGrad: true })], null)
+        .sum()
+        .backward(),
+    ).toThrow(/bad: backward returned 2 gradients for 1 inputs/);
     const badShape = defineOp<null>({ name: 'badShape', forward: (_c, [a]) => a!.sum(), backward: (_c, g) => [g] });
-    expect(() => badShape([tensor([1, 2], undefined, { requiresGrad: true })], null).backward()).toThrow(/badShape: backward gradient 0 has shape \[\]/);
+    expect(() => badShape([tensor([1, 2], undefined, { requiresGrad: true })], null).backward()).toThrow(
+      /badShape: backward gradient 0 has shape \[\]/,
+    );
   });
 });

@@ -52,20 +52,26 @@ describe('Rng (xoshiro128**)', () => {
   it('draws have the right moments (100k draws; tolerances are > 6 standard errors)', () => {
     const rng = new Rng(7);
     const n = 100_000;
-    let su = 0, sn = 0, sn2 = 0, sl = 0, sl2 = 0;
+    let su = 0,
+      sn = 0,
+      sn2 = 0,
+      sl = 0,
+      sl2 = 0;
     for (let i = 0; i < n; i++) {
       const u = rng.uniform();
       expect(u >= 0 && u < 1).toBe(true);
       su += u;
       const z = rng.normal();
-      sn += z; sn2 += z * z;
+      sn += z;
+      sn2 += z * z;
       const l = rng.logistic();
-      sl += l; sl2 += l * l;
+      sl += l;
+      sl2 += l * l;
     }
     expect(Math.abs(su / n - 0.5)).toBeLessThan(6 * Math.sqrt(1 / 12 / n));
     expect(Math.abs(sn / n)).toBeLessThan(6 / Math.sqrt(n));
     expect(Math.abs(sn2 / n - 1)).toBeLessThan(6 * Math.sqrt(2 / n));
-    expect(Math.abs(sl / n)).toBeLessThan(6 * Math.sqrt((Math.PI ** 2 / 3) / n));
+    expect(Math.abs(sl / n)).toBeLessThan(6 * Math.sqrt(Math.PI ** 2 / 3 / n));
     expect(Math.abs(sl2 / n - Math.PI ** 2 / 3)).toBeLessThan(0.1);
   });
 

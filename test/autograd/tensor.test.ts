@@ -1,14 +1,32 @@
 import ndarray from 'ndarray';
 import { describe, expect, it } from 'vitest';
-import { Rng, arange, fromNdarray, full, ones, rand, randLogistic, randn, tensor, toNdarray, zeros } from '../../src/autograd/index.js';
+import {
+  Rng,
+  arange,
+  fromNdarray,
+  full,
+  ones,
+  rand,
+  randLogistic,
+  randn,
+  tensor,
+  toNdarray,
+  zeros,
+} from '../../src/autograd/index.js';
 
 describe('tensor creation', () => {
   it('infers shapes from nested arrays and keeps float32 by default, float64 on request', () => {
-    const t = tensor([[1, 2, 3], [4, 5, 6]]);
+    const t = tensor([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
     expect(t.shape).toEqual([2, 3]);
     expect(t.dtype).toBe('float32');
     expect(t.strides).toEqual([3, 1]);
-    expect(t.toArray()).toEqual([[1, 2, 3], [4, 5, 6]]);
+    expect(t.toArray()).toEqual([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
     const d = tensor([0.1, 0.2], undefined, { dtype: 'float64' });
     expect(d.dataSync()).toBeInstanceOf(Float64Array);
     expect(d.dataSync()[0]).toBe(0.1);
@@ -37,7 +55,11 @@ describe('tensor creation', () => {
     const a = randn([3, 4], new Rng(5));
     const b = randn([3, 4], new Rng(5));
     expect(Array.from(a.dataSync())).toEqual(Array.from(b.dataSync()));
-    expect(rand([100], new Rng(1)).dataSync().every((u) => u >= 0 && u < 1)).toBe(true);
+    expect(
+      rand([100], new Rng(1))
+        .dataSync()
+        .every((u) => u >= 0 && u < 1),
+    ).toBe(true);
     expect(randLogistic([10], new Rng(1)).shape).toEqual([10]);
     // @ts-expect-error a missing generator is a clear error, never Math.random
     expect(() => randn([2])).toThrow(/seeded generator/);
@@ -50,10 +72,19 @@ describe('views share storage', () => {
     const tt = t.transpose();
     expect(tt.storage).toBe(t.storage);
     expect(tt.isContiguous).toBe(false);
-    expect(tt.toArray()).toEqual([[0, 4, 8], [1, 5, 9], [2, 6, 10], [3, 7, 11]]);
+    expect(tt.toArray()).toEqual([
+      [0, 4, 8],
+      [1, 5, 9],
+      [2, 6, 10],
+      [3, 7, 11],
+    ]);
     const s = t.slice(1, 1, 4, 2);
     expect(s.storage).toBe(t.storage);
-    expect(s.toArray()).toEqual([[1, 3], [5, 7], [9, 11]]);
+    expect(s.toArray()).toEqual([
+      [1, 3],
+      [5, 7],
+      [9, 11],
+    ]);
     expect(t.reshape(2, 6).storage).toBe(t.storage);
     expect(t.contiguous()).toBe(t);
     const c = tt.contiguous();
@@ -75,9 +106,16 @@ describe('views share storage', () => {
     const back = fromNdarray(arr);
     expect(back.dtype).toBe('float64');
     arr.set(1, 1, 9);
-    expect(back.toArray()).toEqual([[1, 2], [3, 9]]);
+    expect(back.toArray()).toEqual([
+      [1, 2],
+      [3, 9],
+    ]);
     const fromPlain = fromNdarray(ndarray([1, 2, 3, 4, 5, 6], [3, 2]));
-    expect(fromPlain.toArray()).toEqual([[1, 2], [3, 4], [5, 6]]);
+    expect(fromPlain.toArray()).toEqual([
+      [1, 2],
+      [3, 4],
+      [5, 6],
+    ]);
   });
 
   it('async data() returns the values', async () => {

@@ -1,15 +1,31 @@
 /** Backend selection: unknown names, SIZESEG_BACKEND validation, and disposal (a disposed device is never handed back). */
 import { describe, expect, it } from 'vitest';
-import { backendFromEnv, disposeBackends, getBackend, registerBackendFactory, setBackend, type Backend } from '../../src/backend.js';
+import {
+  backendFromEnv,
+  disposeBackends,
+  getBackend,
+  registerBackendFactory,
+  setBackend,
+  type Backend,
+} from '../../src/backend.js';
 
 function fakeBackend(log: string[]): Backend {
   let open = false;
   return {
     name: 'fake',
-    init: async () => { open = true; log.push('init'); },
-    upload: (t) => { if (!open) throw new Error('upload on a disposed backend'); return t; },
+    init: async () => {
+      open = true;
+      log.push('init');
+    },
+    upload: (t) => {
+      if (!open) throw new Error('upload on a disposed backend');
+      return t;
+    },
     info: () => ({ backend: 'fake', open }),
-    dispose: () => { open = false; log.push('dispose'); },
+    dispose: () => {
+      open = false;
+      log.push('dispose');
+    },
   };
 }
 
@@ -23,7 +39,10 @@ describe('backend selection', () => {
   it('disposeBackends forgets opened devices: the next setBackend opens a fresh one, and the current backend is cpu again', async () => {
     const log: string[] = [];
     let made = 0;
-    registerBackendFactory('fake', async () => { made++; return fakeBackend(log); });
+    registerBackendFactory('fake', async () => {
+      made++;
+      return fakeBackend(log);
+    });
     const first = await setBackend('fake');
     expect(getBackend()).toBe('fake');
     disposeBackends();

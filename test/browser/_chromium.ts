@@ -5,7 +5,12 @@
 import { existsSync } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
 
-const CANDIDATES = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome', '/usr/bin/google-chrome-stable'];
+const CANDIDATES = [
+  '/usr/bin/chromium',
+  '/usr/bin/chromium-browser',
+  '/usr/bin/google-chrome',
+  '/usr/bin/google-chrome-stable',
+];
 
 export function findChromium(): string | null {
   const env = process.env['CHROMIUM_PATH'];
@@ -15,8 +20,14 @@ export function findChromium(): string | null {
 
 /** Flags measured to work as root on these machines (../shared/browser/README.md). */
 export const CHROMIUM_ARGS = [
-  '--no-sandbox', '--disable-dev-shm-usage', '--no-first-run', '--disable-background-networking', '--disable-component-update',
-  '--disable-sync', '--disable-default-apps', '--mute-audio',
+  '--no-sandbox',
+  '--disable-dev-shm-usage',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-default-apps',
+  '--mute-audio',
 ];
 
 export function launchChromium(executablePath: string): Promise<Browser> {
@@ -31,7 +42,9 @@ export function chromiumOrSkip(): string | null {
   const path = findChromium();
   if (path) return path;
   if (process.env['CI'] === 'true') {
-    throw new Error('browser tests: no Chromium found (CI=true makes this a failure). Install it with `apt-get install -y chromium` or set CHROMIUM_PATH.');
+    throw new Error(
+      'browser tests: no Chromium found (CI=true makes this a failure). Install it with `apt-get install -y chromium` or set CHROMIUM_PATH.',
+    );
   }
   console.log('browser tests skipped: no Chromium found (apt-get install -y chromium, or set CHROMIUM_PATH)');
   return null;

@@ -24,7 +24,11 @@ export interface OpenedPage {
   close(): Promise<void>;
 }
 
-export async function openBuiltPage(executable: string, name: string, context: BrowserContextOptions = {}): Promise<OpenedPage> {
+export async function openBuiltPage(
+  executable: string,
+  name: string,
+  context: BrowserContextOptions = {},
+): Promise<OpenedPage> {
   const outDir = mkdtempSync(join(tmpdir(), `sizeseg-web-${name}-`));
   const built = await buildWeb(outDir);
   const { server, url } = await serveStatic(outDir, 0);
@@ -38,7 +42,13 @@ export async function openBuiltPage(executable: string, name: string, context: B
   await page.goto(url);
   await page.waitForSelector('[data-testid="panel-train"]');
   return {
-    browser, page, server, url, outDir, built, errors,
+    browser,
+    page,
+    server,
+    url,
+    outDir,
+    built,
+    errors,
     close: async () => {
       await browser.close();
       await new Promise((r) => server.close(r));

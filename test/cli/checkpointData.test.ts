@@ -16,11 +16,19 @@ import { readCheckpoint, writeCheckpointFile } from '../../src/train/checkpoint.
 
 const out = mkdtempSync(join(tmpdir(), 'sizeseg-ckpt-data-'));
 function sizeseg(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { encoding: 'utf8', env: { ...process.env, SIZESEG_THREADS: '1' } });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, SIZESEG_THREADS: '1' },
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 const lastJson = (stdout: string) => JSON.parse(stdout.trim().split('\n').at(-1)!);
-const metricsOf = (m: { iou: number; dice: number; sizeError: number; count: number }) => ({ iou: m.iou, dice: m.dice, sizeError: m.sizeError, count: m.count });
+const metricsOf = (m: { iou: number; dice: number; sizeError: number; count: number }) => ({
+  iou: m.iou,
+  dice: m.dice,
+  sizeError: m.sizeError,
+  count: m.count,
+});
 
 // a small, fast demo that still learns something (test IoU well above 0)
 const DEMO = ['--count', '200', '--widths', '4,8', '--m', '20', '--epochs', '2', '--batch', '8', '--seed', '0'];
@@ -37,30 +45,49 @@ beforeAll(() => {
 });
 
 /** Images of `ds` that are byte for byte one of `pool`'s images. */
-function sameImages(a: { images: Float32Array; height: number; width: number }, aIdx: number[], b: typeof a, bIdx: number[]): number {
+function sameImages(
+  a: { images: Float32Array; height: number; width: number },
+  aIdx: number[],
+  b: typeof a,
+  bIdx: number[],
+): number {
   const V = a.height * a.width;
-  const key = (ds: typeof a, n: number) => Buffer.from(ds.images.buffer, ds.images.byteOffset + 4 * n * V, 4 * V).toString('base64');
+  const key = (ds: typeof a, n: number) =>
+    Buffer.from(ds.images.buffer, ds.images.byteOffset + 4 * n * V, 4 * V).toString('base64');
   const pool = new Set(bIdx.map((n) => key(b, n)));
   return aIdx.filter((n) => pool.has(key(a, n))).length;
 }
 
 describe('checkpoints record their data', () => {
   it('demo --epochs N caps both phases, and the output says what the colours of predictions.png mean', () => {
-    const epochs = readFileSync(join(out, 'demo', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.epoch !== undefined);
+    const epochs = readFileSync(join(out, 'demo', 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((r) => r.epoch !== undefined);
     expect(epochs.filter((r) => r.phase === 'pretrain')).toHaveLength(2);
     expect(epochs.filter((r) => r.phase === 'sizetrain')).toHaveLength(2);
-    expect(demoStderr).toMatch(/predictions\.png: .*green outline = ground truth, red = prediction, yellow = both on the same pixel edge/);
+    expect(demoStderr).toMatch(
+      /predictions\.png: .*green outline = ground truth, red = prediction, yellow = both on the same pixel edge/,
+    );
     expect(demo.before.iou).toBeGreaterThan(0.05);
   });
 
-  it('evaluate reproduces the demo\'s test numbers exactly, on the data the checkpoint records', () => {
-    expect(readCheckpoint(best).header.data).toMatchObject({ spec: 'synthetic', seed: 0, count: 200, images: { train: 140, val: 20, test: 40 } });
+  it("evaluate reproduces the demo's test numbers exactly, on the data the checkpoint records", () => {
+    expect(readCheckpoint(best).header.data).toMatchObject({
+      spec: 'synthetic',
+      seed: 0,
+      count: 200,
+      images: { train: 140, val: 20, test: 40 },
+    });
     const after = sizeseg('evaluate', '--checkpoint', best);
     expect(after.code).toBe(0);
     const a = lastJson(after.stdout);
     expect(a.data).toEqual({ spec: 'synthetic', seed: 0, count: 200, from: 'checkpoint' });
     expect(metricsOf(a)).toEqual(metricsOf(demo.after as never));
-    expect(after.stderr).toMatch(/data: the checkpoint's, --data synthetic --count 200 --seed 0 \(train 140, val 20, test 40\)/);
+    expect(after.stderr).toMatch(
+      /data: the checkpoint's, --data synthetic --count 200 --seed 0 \(train 140, val 20, test 40\)/,
+    );
     const before = sizeseg('evaluate', '--checkpoint', pretrained, '--quiet');
     expect(before.stderr).toBe('');
     expect(metricsOf(lastJson(before.stdout))).toEqual(metricsOf(demo.before as never));
@@ -77,45 +104,98 @@ describe('checkpoints record their data', () => {
     const r = sizeseg('evaluate', '--checkpoint', best, '--count', '400', '--quiet');
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(new RegExp(`^sizeseg: error: ${overlap} of the ${test.length} test images of --data synthetic --count 400 --seed 0 are images .*best\\.ckpt was trained on \\(the first: image \\d+\\); .*leave out --data, --count and --seed`));
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `^sizeseg: error: ${overlap} of the ${test.length} test images of --data synthetic --count 400 --seed 0 are images .*best\\.ckpt was trained on \\(the first: image \\d+\\); .*leave out --data, --count and --seed`,
+      ),
+    );
     // --split train is what the flag asks for: allowed
     expect(sizeseg('evaluate', '--checkpoint', best, '--count', '400', '--split', 'train', '--quiet').code).toBe(0);
     // predict is refused the same way
-    expect(sizeseg('predict', '--checkpoint', best, '--count', '400', '--out', out, '--name', 'p-refused', '--quiet').stderr).toMatch(/are images .*was trained on/);
+    expect(
+      sizeseg('predict', '--checkpoint', best, '--count', '400', '--out', out, '--name', 'p-refused', '--quiet').stderr,
+    ).toMatch(/are images .*was trained on/);
   });
 
   it('other data the network never saw is allowed and said in the output', () => {
     const r = sizeseg('evaluate', '--checkpoint', best, '--seed', '7', '--count', '300');
     expect(r.code).toBe(0);
     expect(lastJson(r.stdout).data).toEqual({ spec: 'synthetic', seed: 7, count: 300, from: 'flags' });
-    expect(r.stderr).toMatch(/data: --data synthetic --count 300 --seed 7 as the flags say, instead of the checkpoint's --data synthetic --count 200 --seed 0/);
+    expect(r.stderr).toMatch(
+      /data: --data synthetic --count 300 --seed 7 as the flags say, instead of the checkpoint's --data synthetic --count 200 --seed 0/,
+    );
     const p = sizeseg('predict', '--checkpoint', best, '--images', '4', '--out', out, '--name', 'p-own');
     expect(p.code).toBe(0);
     expect(p.stderr).toMatch(/data: the checkpoint's/);
     expect(existsSync(join(out, 'p-own', 'predictions.png'))).toBe(true);
   });
 
-  it('sizetrain continues on the checkpoint\'s data and records what both phases trained on', () => {
-    const r = sizeseg('sizetrain', '--checkpoint', pretrained, '--epochs', '1', '--batch', '8', '--out', out, '--name', 'size', '--quiet');
+  it("sizetrain continues on the checkpoint's data and records what both phases trained on", () => {
+    const r = sizeseg(
+      'sizetrain',
+      '--checkpoint',
+      pretrained,
+      '--epochs',
+      '1',
+      '--batch',
+      '8',
+      '--out',
+      out,
+      '--name',
+      'size',
+      '--quiet',
+    );
     expect(r.stderr).toBe('');
-    expect(JSON.parse(readFileSync(join(out, 'size', 'config.json'), 'utf8'))).toMatchObject({ data: 'synthetic', count: 200, seed: 0 });
+    expect(JSON.parse(readFileSync(join(out, 'size', 'config.json'), 'utf8'))).toMatchObject({
+      data: 'synthetic',
+      count: 200,
+      seed: 0,
+    });
     // refused on 400 images: their test split holds training images of the pre-training or of the size training
-    expect(sizeseg('evaluate', '--checkpoint', join(out, 'size', 'best.ckpt'), '--count', '400', '--quiet').code).toBe(2);
+    expect(sizeseg('evaluate', '--checkpoint', join(out, 'size', 'best.ckpt'), '--count', '400', '--quiet').code).toBe(
+      2,
+    );
     // a sizetrain whose validation or test images trained its checkpoint is refused before it starts
-    const leak = sizeseg('sizetrain', '--checkpoint', best, '--count', '400', '--epochs', '1', '--out', out, '--name', 'leak', '--quiet');
+    const leak = sizeseg(
+      'sizetrain',
+      '--checkpoint',
+      best,
+      '--count',
+      '400',
+      '--epochs',
+      '1',
+      '--out',
+      out,
+      '--name',
+      'leak',
+      '--quiet',
+    );
     expect(leak.code).toBe(2);
-    expect(leak.stderr).toMatch(/of the \d+ (val|test) images of --data synthetic --count 400 --seed 0 are images .*best\.ckpt was trained on/);
+    expect(leak.stderr).toMatch(
+      /of the \d+ (val|test) images of --data synthetic --count 400 --seed 0 are images .*best\.ckpt was trained on/,
+    );
   });
 
   it('a checkpoint without a record (an older sizeseg) loads with the flags, and the output says so', () => {
     const loaded = readCheckpoint(best);
     const { format: _f, version: _v, tensors, payloadBytes: _p, sha256: _s, data: _d, ...info } = loaded.header;
     const old = join(out, 'old.ckpt');
-    writeCheckpointFile(old, info, tensors.map((t) => ({ group: 'model', name: t.name, shape: t.shape, values: loaded.state.get(t.name)!.values() })));
+    writeCheckpointFile(
+      old,
+      info,
+      tensors.map((t) => ({
+        group: 'model',
+        name: t.name,
+        shape: t.shape,
+        values: loaded.state.get(t.name)!.values(),
+      })),
+    );
     const r = sizeseg('evaluate', '--checkpoint', old, '--count', '200');
     expect(r.code).toBe(0);
     expect(lastJson(r.stdout).data).toEqual({ spec: 'synthetic', seed: 0, count: 200, from: 'flags' });
-    expect(r.stderr).toMatch(/data: --data synthetic --count 200 --seed 0, as the flags say: .*old\.ckpt does not record the data it was trained on .*pass that data with --data, --count and --seed/);
+    expect(r.stderr).toMatch(
+      /data: --data synthetic --count 200 --seed 0, as the flags say: .*old\.ckpt does not record the data it was trained on .*pass that data with --data, --count and --seed/,
+    );
     expect(metricsOf(lastJson(r.stdout))).toEqual(metricsOf(demo.after as never)); // the same data, given by hand
   });
 
@@ -128,7 +208,22 @@ describe('checkpoints record their data', () => {
     writeFileSync(join(dir, 'masks.u8'), Buffer.from(ds.masks.buffer));
     const meta = { N: 60, H: ds.height, W: ds.width, split_by_volume: [...ds.split] };
     writeFileSync(join(dir, 'meta.json'), JSON.stringify(meta));
-    const pre = sizeseg('pretrain', '--data', `prepared:${dir}`, '--m', '4', '--widths', '2,4', '--epochs', '1', '--out', out, '--name', 'pre-prepared', '--quiet');
+    const pre = sizeseg(
+      'pretrain',
+      '--data',
+      `prepared:${dir}`,
+      '--m',
+      '4',
+      '--widths',
+      '2,4',
+      '--epochs',
+      '1',
+      '--out',
+      out,
+      '--name',
+      'pre-prepared',
+      '--quiet',
+    );
     expect(pre.stderr).toBe('');
     const ckpt = join(out, 'pre-prepared', 'best.ckpt');
     expect(sizeseg('evaluate', '--checkpoint', ckpt, '--quiet').code).toBe(0);
@@ -137,6 +232,8 @@ describe('checkpoints record their data', () => {
     const r = sizeseg('evaluate', '--checkpoint', ckpt, '--quiet');
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/--data prepared:.* no longer loads the images and split .*best\.ckpt was trained on .*pass it with --data/);
+    expect(r.stderr).toMatch(
+      /--data prepared:.* no longer loads the images and split .*best\.ckpt was trained on .*pass it with --data/,
+    );
   });
 });

@@ -14,16 +14,41 @@ import { readCompleteLines } from '../../src/train/files.js';
 
 const out = mkdtempSync(join(tmpdir(), 'sizeseg-crash-'));
 function sizeseg(crashAt: string | null, ...args: string[]) {
-  const env: Record<string, string | undefined> = { ...process.env, SIZESEG_THREADS: '1', SIZESEG_TEST_CRASH_AT: crashAt ?? undefined };
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args, '--quiet'], { encoding: 'utf8', env });
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    SIZESEG_THREADS: '1',
+    SIZESEG_TEST_CRASH_AT: crashAt ?? undefined,
+  };
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args, '--quiet'], {
+    encoding: 'utf8',
+    env,
+  });
   return { code: r.status, signal: r.signal, stderr: r.stderr };
 }
-const tiny = ['--data', 'synthetic', '--count', '120', '--widths', '2,4', '--batch', '8', '--m', '8', '--epochs', '2', '--patience', '10', '--out', out];
+const tiny = [
+  '--data',
+  'synthetic',
+  '--count',
+  '120',
+  '--widths',
+  '2,4',
+  '--batch',
+  '8',
+  '--m',
+  '8',
+  '--epochs',
+  '2',
+  '--patience',
+  '10',
+  '--out',
+  out,
+];
 
 /** Every file of the folder is usable: config.json parses, checkpoints load, metrics lines parse. */
 function expectWhole(dir: string): void {
   expect(() => JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'))).not.toThrow();
-  for (const f of ['best.ckpt', 'last.ckpt']) if (existsSync(join(dir, f))) expect(() => readCheckpoint(join(dir, f))).not.toThrow();
+  for (const f of ['best.ckpt', 'last.ckpt'])
+    if (existsSync(join(dir, f))) expect(() => readCheckpoint(join(dir, f))).not.toThrow();
   for (const line of readCompleteLines(join(dir, 'metrics.jsonl'))) expect(() => JSON.parse(line)).not.toThrow();
 }
 
@@ -39,8 +64,12 @@ describe('kill -9 inside each write', () => {
     // inside best.ckpt of epoch 1, before last.ckpt exists: nothing to resume, and said so
     killed(sizeseg('best.ckpt', 'pretrain', ...tiny, '--name', 'cut'));
     expect(existsSync(join(dir, 'best.ckpt'))).toBe(false);
-    expect(sizeseg(null, 'pretrain', '--resume', dir).stderr).toMatch(/no last\.ckpt there.*nothing to resume.*--overwrite/);
-    expect(sizeseg(null, 'pretrain', ...tiny, '--name', 'cut').stderr).toMatch(/stopped before its first epoch ended.*--overwrite/);
+    expect(sizeseg(null, 'pretrain', '--resume', dir).stderr).toMatch(
+      /no last\.ckpt there.*nothing to resume.*--overwrite/,
+    );
+    expect(sizeseg(null, 'pretrain', ...tiny, '--name', 'cut').stderr).toMatch(
+      /stopped before its first epoch ended.*--overwrite/,
+    );
     // inside last.ckpt of epoch 2: epoch 1 is saved
     killed(sizeseg('last.ckpt:2', 'pretrain', ...tiny, '--name', 'cut', '--overwrite'));
     expectWhole(dir);
@@ -57,11 +86,19 @@ describe('kill -9 inside each write', () => {
     expect(resumed.code).toBe(0);
     expect(readdirSync(dir).filter((f) => f.includes('.tmp-') || f === '.lock')).toEqual([]);
 
-    const weights = (name: string, file: string) => [...readCheckpoint(join(out, name, file)).state.values()].map((t) => Array.from(t.values()));
+    const weights = (name: string, file: string) =>
+      [...readCheckpoint(join(out, name, file)).state.values()].map((t) => Array.from(t.values()));
     expect(weights('cut', 'last.ckpt')).toEqual(weights('straight', 'last.ckpt'));
     expect(weights('cut', 'best.ckpt')).toEqual(weights('straight', 'best.ckpt'));
-    const epochs = (name: string) => readFileSync(join(out, name, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).map(({ seconds: _s, ...r }) => r);
+    const epochs = (name: string) =>
+      readFileSync(join(out, name, 'metrics.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l))
+        .map(({ seconds: _s, ...r }) => r);
     expect(epochs('cut')).toEqual(epochs('straight'));
-    expect(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'))).toEqual(JSON.parse(readFileSync(join(out, 'straight', 'config.json'), 'utf8')));
+    expect(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'))).toEqual(
+      JSON.parse(readFileSync(join(out, 'straight', 'config.json'), 'utf8')),
+    );
   });
 });

@@ -52,9 +52,20 @@ describe('sizeseg data', () => {
     const missing = await sizeseg(env, 'info', '--data', 'msd');
     expect(missing.code).toBe(1);
     expect(missing.stderr.trim().split('\n')).toHaveLength(1);
-    expect(missing.stderr).toMatch(/no downloaded copy of msd-task04 in .*; run 'npx sizeseg data download msd-task04' first/);
+    expect(missing.stderr).toMatch(
+      /no downloaded copy of msd-task04 in .*; run 'npx sizeseg data download msd-task04' first/,
+    );
 
-    const down = await sizeseg(env, 'data', 'download', 'msd-task04', '--from', `${server.url}/archive.tar`, '--md5', archiveMd5);
+    const down = await sizeseg(
+      env,
+      'data',
+      'download',
+      'msd-task04',
+      '--from',
+      `${server.url}/archive.tar`,
+      '--md5',
+      archiveMd5,
+    );
     expect(down.stderr).toMatch(/downloading http:\/\/127\.0\.0\.1/);
     expect(down.code).toBe(0);
     const dataDir = join(home, 'msd-task04', 'Task04_Hippocampus');
@@ -69,16 +80,46 @@ describe('sizeseg data', () => {
     expect(list.stdout).toMatch(/msd-task04 +ready +[\d.]+ kB in 26 files/);
     expect(list.stdout).toMatch(/archive +[\d.]+ kB/);
 
-    const again = await sizeseg(env, 'data', 'download', 'msd-task04', '--from', `${server.url}/archive.tar`, '--md5', archiveMd5);
+    const again = await sizeseg(
+      env,
+      'data',
+      'download',
+      'msd-task04',
+      '--from',
+      `${server.url}/archive.tar`,
+      '--md5',
+      archiveMd5,
+    );
     expect(again.code).toBe(0);
     expect(again.stdout).toMatch(/already in the cache .*nothing to do/);
 
     const info = await sizeseg(env, 'info', '--data', 'msd', '--quiet');
     expect(info.code).toBe(0);
-    expect(JSON.parse(info.stdout).data).toMatchObject({ name: 'msd-Task04_Hippocampus', count: 24, height: 48, width: 32 });
+    expect(JSON.parse(info.stdout).data).toMatchObject({
+      name: 'msd-Task04_Hippocampus',
+      count: 24,
+      height: 48,
+      width: 32,
+    });
 
     const out = mkdtempSync(join(tmpdir(), 'sizeseg-demo-msd-'));
-    const demo = await sizeseg(env, 'demo', '--data', 'msd', '--m', '4', '--epochs', '1', '--widths', '2,4', '--batch', '8', '--out', out, '--quiet');
+    const demo = await sizeseg(
+      env,
+      'demo',
+      '--data',
+      'msd',
+      '--m',
+      '4',
+      '--epochs',
+      '1',
+      '--widths',
+      '2,4',
+      '--batch',
+      '8',
+      '--out',
+      out,
+      '--quiet',
+    );
     expect(demo.stderr).toBe('');
     expect(demo.code).toBe(0);
     const result = JSON.parse(demo.stdout.trim().split('\n').at(-1) as string);
@@ -91,8 +132,20 @@ describe('sizeseg data', () => {
     const env = { SIZESEG_HOME: home };
     const bad = await sizeseg(env, 'data', 'download', 'msd-task04', '--from', localArchive);
     expect(bad.code).toBe(1);
-    expect(bad.stderr.trim().split('\n').at(-1)).toMatch(/^sizeseg: error: checksum mismatch: .* expected 9d24dba78a72977dbd1d2e110310f31b; the file was left as it is\. .*--md5 [0-9a-f]{32}\.$/);
-    const local = await sizeseg(env, 'data', 'download', 'msd-task04', '--from', localArchive, '--md5', archiveMd5, '--quiet');
+    expect(bad.stderr.trim().split('\n').at(-1)).toMatch(
+      /^sizeseg: error: checksum mismatch: .* expected 9d24dba78a72977dbd1d2e110310f31b; the file was left as it is\. .*--md5 [0-9a-f]{32}\.$/,
+    );
+    const local = await sizeseg(
+      env,
+      'data',
+      'download',
+      'msd-task04',
+      '--from',
+      localArchive,
+      '--md5',
+      archiveMd5,
+      '--quiet',
+    );
     expect(local.code).toBe(0);
     expect(existsSync(join(home, 'msd-task04', 'sizeseg-download.json'))).toBe(true);
 

@@ -21,7 +21,11 @@ const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { version: strin
 
 /** Run a TypeScript entry of the repository as a process in `cwd`. */
 function run(cwd: string, entry: string, ...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', tsx, join(repo, entry), ...args], { cwd, encoding: 'utf8', env: { ...process.env, SIZESEG_THREADS: '1' } });
+  const r = spawnSync(process.execPath, ['--import', tsx, join(repo, entry), ...args], {
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, SIZESEG_THREADS: '1' },
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -57,7 +61,16 @@ function statedDefault(help: string, flag: string): string {
 
 describe('sizeseg help', () => {
   it('each command has its own help, the same as `sizeseg help <command>`, listing its options', async () => {
-    expect(COMMANDS.map((c) => c.name)).toEqual(['demo', 'pretrain', 'sizetrain', 'evaluate', 'predict', 'export', 'info', 'data']);
+    expect(COMMANDS.map((c) => c.name)).toEqual([
+      'demo',
+      'pretrain',
+      'sizetrain',
+      'evaluate',
+      'predict',
+      'export',
+      'info',
+      'data',
+    ]);
     const global = await captured('--help');
     expect(global.code).toBe(0);
     for (const c of COMMANDS) {
@@ -76,9 +89,13 @@ describe('sizeseg help', () => {
   it('states the defaults of the training flags', async () => {
     const help = async (c: string) => (await captured(c, '--help')).stdout;
     const pretrain = await help('pretrain');
-    expect(['epochs', 'patience', 'batch', 'lr', 'm', 'seed', 'widths', 'data'].map((f) => statedDefault(pretrain, f))).toEqual(['100', '10', '32', '0.003', '20', '0', '16,32,64,128, ResUNet-lite', 'synthetic']);
+    expect(
+      ['epochs', 'patience', 'batch', 'lr', 'm', 'seed', 'widths', 'data'].map((f) => statedDefault(pretrain, f)),
+    ).toEqual(['100', '10', '32', '0.003', '20', '0', '16,32,64,128, ResUNet-lite', 'synthetic']);
     const sizetrain = await help('sizetrain');
-    expect(['epochs', 'patience', 'batch', 'lr', 'samples', 'estimator'].map((f) => statedDefault(sizetrain, f))).toEqual(['50', '5', '32', '0.0001', '1', 'fast']);
+    expect(
+      ['epochs', 'patience', 'batch', 'lr', 'samples', 'estimator'].map((f) => statedDefault(sizetrain, f)),
+    ).toEqual(['50', '5', '32', '0.0001', '1', 'fast']);
     expect(statedDefault(await help('demo'), 'epochs')).toBe('15 in phase 1, 4 in phase 2');
     expect(statedDefault(await help('predict'), 'images')).toBe('32');
     expect(statedDefault(await help('evaluate'), 'split')).toBe('test');
@@ -86,15 +103,54 @@ describe('sizeseg help', () => {
 
   it('the defaults it states are the ones a run uses (config.json of a run without those flags)', () => {
     const out = mkdtempSync(join(tmpdir(), 'sizeseg-help-defaults-'));
-    const pre = run(repo, 'src/cli/main.ts', 'pretrain', '--count', '60', '--widths', '2,4', '--m', '4', '--epochs', '1', '--out', out, '--name', 'pre', '--quiet');
+    const pre = run(
+      repo,
+      'src/cli/main.ts',
+      'pretrain',
+      '--count',
+      '60',
+      '--widths',
+      '2,4',
+      '--m',
+      '4',
+      '--epochs',
+      '1',
+      '--out',
+      out,
+      '--name',
+      'pre',
+      '--quiet',
+    );
     expect(pre.stderr).toBe('');
     const preConfig = JSON.parse(readFileSync(join(out, 'pre', 'config.json'), 'utf8'));
     expect(preConfig).toMatchObject({ data: 'synthetic', seed: 0, patience: 10, batch: 32, lr: 0.003 });
-    const size = run(repo, 'src/cli/main.ts', 'sizetrain', '--checkpoint', join(out, 'pre', 'best.ckpt'), '--epochs', '1', '--out', out, '--name', 'size', '--quiet');
+    const size = run(
+      repo,
+      'src/cli/main.ts',
+      'sizetrain',
+      '--checkpoint',
+      join(out, 'pre', 'best.ckpt'),
+      '--epochs',
+      '1',
+      '--out',
+      out,
+      '--name',
+      'size',
+      '--quiet',
+    );
     expect(size.stderr).toBe('');
     const sizeConfig = JSON.parse(readFileSync(join(out, 'size', 'config.json'), 'utf8'));
     // data, count and seed: the checkpoint's (its record), not the flags' defaults
-    expect(sizeConfig).toMatchObject({ data: 'synthetic', count: 60, seed: 0, samples: 1, estimator: 'fast', patience: 5, batch: 32, lr: 0.0001 });
+    expect(sizeConfig).toMatchObject({
+      data: 'synthetic',
+      count: 60,
+      seed: 0,
+      samples: 1,
+      estimator: 'fast',
+      patience: 5,
+      batch: 32,
+      lr: 0.0001,
+    });
   });
 
   it('stands alone: no ../shared paths in any help text', async () => {
@@ -124,7 +180,9 @@ describe('sizeseg help', () => {
       expect(r.stdout).toMatch(pattern);
     }
     expect(readdirSync(cwd)).toEqual([]);
-    expect(spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8' }).stdout).toBe(tracked);
+    expect(spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8' }).stdout).toBe(
+      tracked,
+    );
   });
 
   it('--version and info print the version of package.json', async () => {
@@ -139,9 +197,21 @@ describe('sizeseg help', () => {
     const installed = join(app, 'node_modules', 'sizeseg');
     mkdirSync(join(installed, 'dist', 'cli'), { recursive: true });
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0' }));
-    writeFileSync(join(installed, 'package.json'), JSON.stringify({ name: 'sizeseg', version: '9.8.7', type: 'module' }));
+    writeFileSync(
+      join(installed, 'package.json'),
+      JSON.stringify({ name: 'sizeseg', version: '9.8.7', type: 'module' }),
+    );
     copyFileSync('src/cli/version.ts', join(installed, 'dist', 'cli', 'version.ts'));
-    const r = spawnSync(process.execPath, ['--import', tsx, '-e', `import(${JSON.stringify(pathToFileURL(join(installed, 'dist', 'cli', 'version.ts')).href)}).then((m) => console.log(m.sizesegVersion()))`], { cwd: app, encoding: 'utf8' });
+    const r = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        tsx,
+        '-e',
+        `import(${JSON.stringify(pathToFileURL(join(installed, 'dist', 'cli', 'version.ts')).href)}).then((m) => console.log(m.sizesegVersion()))`,
+      ],
+      { cwd: app, encoding: 'utf8' },
+    );
     expect(r.stderr).toBe('');
     expect(r.stdout.trim()).toBe('9.8.7');
   });

@@ -17,7 +17,10 @@ function sizeseg(...rest: string[]) {
   return { code: r.status, stderr: r.stderr };
 }
 const tiny = ['--data', 'synthetic', '--count', '120', '--widths', '2,4', '--batch', '8', '--m', '8', '--out', out];
-const lines = (name: string) => readFileSync(join(out, name, 'metrics.jsonl'), 'utf8').trim().split('\n').length;
+const lines = (name: string) =>
+  readFileSync(join(out, name, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n').length;
 
 describe('run folders', () => {
   it('an existing run is refused with --resume, --name and --overwrite named; nothing of it changes', () => {
@@ -25,14 +28,29 @@ describe('run folders', () => {
     const before = readdirSync(join(out, 'kept')).map((f) => [f, readFileSync(join(out, 'kept', f))] as const);
     const again = sizeseg('pretrain', ...tiny, '--epochs', '2', '--name', 'kept');
     expect(again.code).toBe(2);
-    expect(again.stderr).toMatch(/run folder .*kept already holds a pretrain run \(1 epoch logged\); continue it with 'sizeseg pretrain --resume .*kept', start a new run with another --name, or replace it with --overwrite\./);
+    expect(again.stderr).toMatch(
+      /run folder .*kept already holds a pretrain run \(1 epoch logged\); continue it with 'sizeseg pretrain --resume .*kept', start a new run with another --name, or replace it with --overwrite\./,
+    );
     for (const [f, bytes] of before) expect(readFileSync(join(out, 'kept', f)).equals(bytes)).toBe(true);
     expect(readdirSync(join(out, 'kept')).sort()).toEqual(before.map(([f]) => f).sort());
 
     // sizetrain into the folder of its own checkpoint: refused even with --overwrite
-    const self = sizeseg('sizetrain', '--batch', '8', '--out', out, '--checkpoint', join(out, 'kept', 'best.ckpt'), '--name', 'kept', '--overwrite');
+    const self = sizeseg(
+      'sizetrain',
+      '--batch',
+      '8',
+      '--out',
+      out,
+      '--checkpoint',
+      join(out, 'kept', 'best.ckpt'),
+      '--name',
+      'kept',
+      '--overwrite',
+    );
     expect(self.code).toBe(2);
-    expect(self.stderr).toMatch(/--checkpoint .*kept\/best\.ckpt lies in the run folder this sizetrain would write .*pick another --name, e.g. --name kept-sizetrain/);
+    expect(self.stderr).toMatch(
+      /--checkpoint .*kept\/best\.ckpt lies in the run folder this sizetrain would write .*pick another --name, e.g. --name kept-sizetrain/,
+    );
     for (const [f, bytes] of before) expect(readFileSync(join(out, 'kept', f)).equals(bytes)).toBe(true);
 
     // --overwrite replaces the run (a fresh metrics.jsonl, not appended) and leaves other files alone
@@ -45,7 +63,9 @@ describe('run folders', () => {
     writeFileSync(join(out, 'stuff', 'thesis.tex'), 'mine');
     const foreign = sizeseg('pretrain', ...tiny, '--name', 'stuff', '--overwrite');
     expect(foreign.code).toBe(2);
-    expect(foreign.stderr).toMatch(/stuff already exists and is not a sizeseg run folder \(no config\.json\); pick another --name or --out/);
+    expect(foreign.stderr).toMatch(
+      /stuff already exists and is not a sizeseg run folder \(no config\.json\); pick another --name or --out/,
+    );
     expect(readdirSync(join(out, 'stuff'))).toEqual(['thesis.tex']);
   });
 
@@ -59,14 +79,22 @@ describe('run folders', () => {
     expect(existsSync(join(out, 'a'))).toBe(false);
   });
 
-  it('a second process on a running folder is refused naming the pid; a dead holder\'s lock is taken over', async () => {
-    const first = spawn(process.execPath, args('pretrain', ...tiny, '--epochs', '500', '--patience', '500', '--name', 'busy'), { env });
+  it("a second process on a running folder is refused naming the pid; a dead holder's lock is taken over", async () => {
+    const first = spawn(
+      process.execPath,
+      args('pretrain', ...tiny, '--epochs', '500', '--patience', '500', '--name', 'busy'),
+      { env },
+    );
     const exited = new Promise<number | null>((done) => first.on('exit', (code) => done(code)));
     const lock = join(out, 'busy', '.lock');
     for (let t = 0; t < 600 && !existsSync(lock); t++) await new Promise((r) => setTimeout(r, 50));
     const second = sizeseg('pretrain', ...tiny, '--epochs', '1', '--name', 'busy', '--overwrite');
     expect(second.code).toBe(2);
-    expect(second.stderr).toMatch(new RegExp(`run folder .*busy is in use by another sizeseg process \\(pid ${first.pid}, 'pretrain' since .*\\); wait for it to finish, or use another --name`));
+    expect(second.stderr).toMatch(
+      new RegExp(
+        `run folder .*busy is in use by another sizeseg process \\(pid ${first.pid}, 'pretrain' since .*\\); wait for it to finish, or use another --name`,
+      ),
+    );
     // wait for a first epoch, then stop the first run with SIGTERM: it saves, releases the lock, exits 143
     const metrics = join(out, 'busy', 'metrics.jsonl');
     for (let t = 0; t < 600 && !existsSync(metrics); t++) await new Promise((r) => setTimeout(r, 100));

@@ -134,7 +134,12 @@ describe('batching', () => {
       const src = ds.images.subarray(k * V, (k + 1) * V);
       const got = f1.images.subarray(k * V, (k + 1) * V);
       let kind = '';
-      for (const [fh, fv] of [[0, 0], [1, 0], [0, 1], [1, 1]] as const) {
+      for (const [fh, fv] of [
+        [0, 0],
+        [1, 0],
+        [0, 1],
+        [1, 1],
+      ] as const) {
         let ok = true;
         for (let r = 0; r < 6 && ok; r++) {
           for (let c = 0; c < 5 && ok; c++) {
@@ -158,10 +163,21 @@ describe('batching', () => {
     const N = 30;
     const masks = Uint8Array.from({ length: N * H * W }, () => (rng.uniform() < 0.7 ? 1 : 0));
     const ds: SegDataset = {
-      name: 'g', height: H, width: W, count: N, images: new Float32Array(N * H * W), masks,
-      sizes: Float32Array.from({ length: N }, (_, n) => maskSize(masks, H, W, n * H * W)), split: new Uint8Array(N), source: 't',
+      name: 'g',
+      height: H,
+      width: W,
+      count: N,
+      images: new Float32Array(N * H * W),
+      masks,
+      sizes: Float32Array.from({ length: N }, (_, n) => maskSize(masks, H, W, n * H * W)),
+      split: new Uint8Array(N),
+      source: 't',
     };
-    const b = makeBatch(ds, Array.from({ length: N }, (_, i) => i), { flip: new Rng(9) });
+    const b = makeBatch(
+      ds,
+      Array.from({ length: N }, (_, i) => i),
+      { flip: new Rng(9) },
+    );
     for (let n = 0; n < N; n++) expect(maskSize(b.masks, H, W, n * H * W)).toBe(b.sizes[n]);
   });
 
@@ -170,7 +186,11 @@ describe('batching', () => {
     const idx = Array.from({ length: 23 }, (_, i) => i);
     const order = (seed: number, dropLast = false): number[] =>
       [...batchIterator(ds, idx, 5, new Rng(seed), { dropLast })].flatMap((b) => b.indices);
-    expect(order(1).slice().sort((a, b) => a - b)).toEqual(idx);
+    expect(
+      order(1)
+        .slice()
+        .sort((a, b) => a - b),
+    ).toEqual(idx);
     expect(order(1)).toEqual(order(1));
     expect(order(1)).not.toEqual(order(2));
     expect(order(1, true).length).toBe(20);

@@ -4,7 +4,13 @@
  * packed form round-trips.
  */
 import { describe, expect, it } from 'vitest';
-import { datasetDigest, fingerprintImages, fingerprintPixels, packFingerprints, unpackFingerprints } from '../../src/data/fingerprint.js';
+import {
+  datasetDigest,
+  fingerprintImages,
+  fingerprintPixels,
+  packFingerprints,
+  unpackFingerprints,
+} from '../../src/data/fingerprint.js';
 import { generateSynthetic, subsetDataset, takeIndices } from '../../src/data/index.js';
 
 /** Float32 pixels whose bytes are the given ASCII text (its length a multiple of 4). */
@@ -39,7 +45,11 @@ describe('image fingerprints', () => {
     const list = ['00000000000000ff', 'ffffffffffffffff', '0123456789abcdef', '0123456789abcdef'];
     const packed = packFingerprints(list);
     expect(Buffer.from(packed, 'base64').toString('hex')).toBe('00000000000000ff0123456789abcdefffffffffffffffff');
-    expect([...unpackFingerprints(packed, 'x.ckpt')]).toEqual(['00000000000000ff', '0123456789abcdef', 'ffffffffffffffff']);
+    expect([...unpackFingerprints(packed, 'x.ckpt')]).toEqual([
+      '00000000000000ff',
+      '0123456789abcdef',
+      'ffffffffffffffff',
+    ]);
     expect(() => unpackFingerprints('AAAA', 'x.ckpt')).toThrow(/x\.ckpt: the image fingerprints have 3 bytes/);
   });
 

@@ -15,7 +15,10 @@ import { sizeLoss } from '../../src/estimators/sizeLossOp.js';
 import { ResUNet } from '../../src/models/resunet.js';
 import { saveCheckpoint } from '../../src/train/checkpoint.js';
 
-const N = 6, H = 8, W = 6, V = H * W;
+const N = 6,
+  H = 8,
+  W = 6,
+  V = H * W;
 
 /** A tiny prepared folder; image 0's mask is all foreground. */
 function folder(meta: Record<string, unknown> = {}): string {
@@ -23,7 +26,10 @@ function folder(meta: Record<string, unknown> = {}): string {
   const masks = new Uint8Array(N * V);
   masks.fill(1, 0, V);
   for (let n = 1; n < N; n++) for (let r = 2; r < 5; r++) for (let c = 1; c < 4; c++) masks[n * V + r * W + c] = 1;
-  writeFileSync(join(dir, 'images.f32'), new Uint8Array(Float32Array.from({ length: N * V }, (_, i) => Math.sin(i)).buffer));
+  writeFileSync(
+    join(dir, 'images.f32'),
+    new Uint8Array(Float32Array.from({ length: N * V }, (_, i) => Math.sin(i)).buffer),
+  );
   writeFileSync(join(dir, 'masks.u8'), masks);
   writeFileSync(join(dir, 'meta.json'), JSON.stringify({ N, H, W, split_by_volume: [0, 0, 0, 1, 2, 2], ...meta }));
   return dir;
@@ -33,13 +39,18 @@ describe('labels are validated where they are loaded', () => {
   it('split codes: only the integers 0, 1, 2 (no truncation of 1.5, no "1", no -1)', () => {
     for (const bad of [1.5, '1', -1, null]) {
       const dir = folder({ split_by_volume: [0, 0, 0, bad, 2, 2] });
-      expect(() => loadPrepared(dir)).toThrow(new RegExp(`${dir}/meta\\.json "split_by_volume"\\[3\\] is ${JSON.stringify(bad)?.replace(/[.[\]]/g, '\\$&')}; split codes`));
+      expect(() => loadPrepared(dir)).toThrow(
+        new RegExp(
+          `${dir}/meta\\.json "split_by_volume"\\[3\\] is ${JSON.stringify(bad)?.replace(/[.[\]]/g, '\\$&')}; split codes`,
+        ),
+      );
     }
   });
 
   it('sizes: numbers from 0 to 2·max(H, W); null only for an all-foreground mask', () => {
     const sizes = (s3: unknown, s0: unknown = 16) => folder({ size: [s0, 4, 4, s3, 4, 4] });
-    for (const bad of [-2, 'big', 1e9, true]) expect(() => loadPrepared(sizes(bad))).toThrow(/meta\.json "size"\[3\] is .*; a size is a number from 0 to 16/);
+    for (const bad of [-2, 'big', 1e9, true])
+      expect(() => loadPrepared(sizes(bad))).toThrow(/meta\.json "size"\[3\] is .*; a size is a number from 0 to 16/);
     expect(() => loadPrepared(sizes(null))).toThrow(/"size"\[3\] is null, but mask 3 is not all foreground/);
     expect(loadPrepared(sizes(4, null)).sizes[0]).toBe(16);
   });
@@ -57,10 +68,33 @@ describe('labels are validated where they are loaded', () => {
   it('evaluate on a split without images is an error that names the split and the fix', () => {
     const dir = folder({ split_by_volume: [0, 0, 0, 0, 2, 2] });
     const ckpt = join(dir, 'm.ckpt');
-    saveCheckpoint(ckpt, new ResUNet({ widths: [2, 4], rng: new Rng(1) }), { config: { widths: [2, 4] }, epoch: 1, phase: 'pretrain', metrics: {} });
-    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'evaluate', '--data', `prepared:${dir}`, '--checkpoint', ckpt, '--split', 'val', '--quiet'], { encoding: 'utf8' });
+    saveCheckpoint(ckpt, new ResUNet({ widths: [2, 4], rng: new Rng(1) }), {
+      config: { widths: [2, 4] },
+      epoch: 1,
+      phase: 'pretrain',
+      metrics: {},
+    });
+    const r = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'src/cli/main.ts',
+        'evaluate',
+        '--data',
+        `prepared:${dir}`,
+        '--checkpoint',
+        ckpt,
+        '--split',
+        'val',
+        '--quiet',
+      ],
+      { encoding: 'utf8' },
+    );
     expect(r.stdout).toBe('');
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/^sizeseg: error: the val split of --data prepared:.* has no images \(6 images: train 4, val 0, test 2\); pick another --split/);
+    expect(r.stderr).toMatch(
+      /^sizeseg: error: the val split of --data prepared:.* has no images \(6 images: train 4, val 0, test 2\); pick another --split/,
+    );
   });
 });

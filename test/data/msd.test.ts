@@ -51,7 +51,10 @@ describe('numpy-compatible float64 statistics', () => {
 });
 
 /** Writes a tiny MSD folder: volumes with crop and pad in both axes, labels 1/2, one image without label. */
-function makeTinyMsd(): { dir: string; vols: Map<string, { I: number; J: number; K: number; img: number[]; lab: number[] }> } {
+function makeTinyMsd(): {
+  dir: string;
+  vols: Map<string, { I: number; J: number; K: number; img: number[]; lab: number[] }>;
+} {
   const dir = mkdtempSync(join(tmpdir(), 'sizeseg-msd-'));
   mkdirSync(join(dir, 'imagesTr'));
   mkdirSync(join(dir, 'labelsTr'));
@@ -85,7 +88,10 @@ function makeTinyMsd(): { dir: string; vols: Map<string, { I: number; J: number;
     writeFileSync(join(dir, 'labelsTr', `${id}.nii.gz`), gzipSync(lb));
   }
   // an image without a label, and a macOS resource-fork file that must be ignored
-  writeFileSync(join(dir, 'imagesTr', 'hippocampus_005.nii.gz'), gzipSync(encodeNifti([1, 2, 3, 4], [2, 2, 1], { datatype: NIFTI_DT.UINT8 })));
+  writeFileSync(
+    join(dir, 'imagesTr', 'hippocampus_005.nii.gz'),
+    gzipSync(encodeNifti([1, 2, 3, 4], [2, 2, 1], { datatype: NIFTI_DT.UINT8 })),
+  );
   writeFileSync(join(dir, 'imagesTr', '._hippocampus_010.nii.gz'), Buffer.from('junk'));
   return { dir, vols };
 }
@@ -166,56 +172,60 @@ describe('msd: loader on a tiny folder written by the test', () => {
   });
 });
 
-describe.skipIf(!haveShared)('msd: full reproduction of ../shared/data/hippocampus', sharedDataNote(MSD_DIR, PREP_DIR), () => {
-  it('loading the MSD NIfTI folder gives exactly the prepared slices', async () => {
-    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
-    const t0 = performance.now();
-    const ds = loadMsd(MSD_DIR);
-    const seconds = (performance.now() - t0) / 1000;
-    expect(warn.mock.calls.map((c) => String(c[0])).join('\n')).toMatch(/hippocampus_118.*no label/);
-    const ref = loadPrepared(PREP_DIR);
-    const meta = JSON.parse(readFileSync(join(PREP_DIR, 'meta.json'), 'utf8')) as {
-      N: number;
-      volume_id: string[];
-      slice_index: number[];
-      volume_stats: Record<string, { mean: number; std: number; shape_ijk: number[]; nifti_datatype: number }>;
-      split_by_volume_counts: { train: number; val: number; test: number };
-    };
-    expect(ds.count).toBe(6103);
-    expect(ds.count).toBe(meta.N);
-    expect(Array.from(ds.volumeId ?? [])).toEqual(meta.volume_id.map((v) => parseInt(v, 10)));
-    expect(Array.from(ds.sliceIndex ?? [])).toEqual(meta.slice_index);
-    let maskDiff = 0;
-    for (let i = 0; i < ds.masks.length; i++) if (ds.masks[i] !== ref.masks[i]) maskDiff++;
-    expect(maskDiff).toBe(0);
-    let maxDiff = 0;
-    let unequal = 0;
-    for (let i = 0; i < ds.images.length; i++) {
-      const d = Math.abs((ds.images[i] as number) - (ref.images[i] as number));
-      if (d > maxDiff) maxDiff = d;
-      if (d !== 0) unequal++;
-    }
-    console.log(
-      `msd reproduction: N=${ds.count}, max |Δimage| = ${maxDiff}, unequal pixels = ${unequal}, masks identical, ` +
-        `load ${seconds.toFixed(2)} s`,
-    );
-    expect(maxDiff).toBe(0); // bit identical
-    expect(Array.from(ds.sizes)).toEqual(Array.from(ref.sizes));
-    // per-volume statistics equal meta.json's float64 values exactly
-    expect(ds.volumeStats.length).toBe(260);
-    for (const s of ds.volumeStats) {
-      const m = meta.volume_stats[s.id];
-      expect(m, s.id).toBeDefined();
-      expect(s.mean).toBe(m?.mean);
-      expect(s.std).toBe(m?.std);
-      expect(s.shapeIJK).toEqual(m?.shape_ijk);
-      expect(s.datatype).toBe(m?.nifti_datatype);
-    }
-    // splits come from the sibling meta.json
-    expect(ds.source).toMatch(/split_by_volume from .*meta\.json/);
-    expect(indicesOf(ds, 'train').length).toBe(meta.split_by_volume_counts.train);
-    expect(indicesOf(ds, 'val').length).toBe(meta.split_by_volume_counts.val);
-    expect(indicesOf(ds, 'test').length).toBe(meta.split_by_volume_counts.test);
-    expect(Array.from(ds.split)).toEqual(Array.from(ref.split));
-  }, 60_000);
-});
+describe.skipIf(!haveShared)(
+  'msd: full reproduction of ../shared/data/hippocampus',
+  sharedDataNote(MSD_DIR, PREP_DIR),
+  () => {
+    it('loading the MSD NIfTI folder gives exactly the prepared slices', async () => {
+      const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+      const t0 = performance.now();
+      const ds = loadMsd(MSD_DIR);
+      const seconds = (performance.now() - t0) / 1000;
+      expect(warn.mock.calls.map((c) => String(c[0])).join('\n')).toMatch(/hippocampus_118.*no label/);
+      const ref = loadPrepared(PREP_DIR);
+      const meta = JSON.parse(readFileSync(join(PREP_DIR, 'meta.json'), 'utf8')) as {
+        N: number;
+        volume_id: string[];
+        slice_index: number[];
+        volume_stats: Record<string, { mean: number; std: number; shape_ijk: number[]; nifti_datatype: number }>;
+        split_by_volume_counts: { train: number; val: number; test: number };
+      };
+      expect(ds.count).toBe(6103);
+      expect(ds.count).toBe(meta.N);
+      expect(Array.from(ds.volumeId ?? [])).toEqual(meta.volume_id.map((v) => parseInt(v, 10)));
+      expect(Array.from(ds.sliceIndex ?? [])).toEqual(meta.slice_index);
+      let maskDiff = 0;
+      for (let i = 0; i < ds.masks.length; i++) if (ds.masks[i] !== ref.masks[i]) maskDiff++;
+      expect(maskDiff).toBe(0);
+      let maxDiff = 0;
+      let unequal = 0;
+      for (let i = 0; i < ds.images.length; i++) {
+        const d = Math.abs((ds.images[i] as number) - (ref.images[i] as number));
+        if (d > maxDiff) maxDiff = d;
+        if (d !== 0) unequal++;
+      }
+      console.log(
+        `msd reproduction: N=${ds.count}, max |Δimage| = ${maxDiff}, unequal pixels = ${unequal}, masks identical, ` +
+          `load ${seconds.toFixed(2)} s`,
+      );
+      expect(maxDiff).toBe(0); // bit identical
+      expect(Array.from(ds.sizes)).toEqual(Array.from(ref.sizes));
+      // per-volume statistics equal meta.json's float64 values exactly
+      expect(ds.volumeStats.length).toBe(260);
+      for (const s of ds.volumeStats) {
+        const m = meta.volume_stats[s.id];
+        expect(m, s.id).toBeDefined();
+        expect(s.mean).toBe(m?.mean);
+        expect(s.std).toBe(m?.std);
+        expect(s.shapeIJK).toEqual(m?.shape_ijk);
+        expect(s.datatype).toBe(m?.nifti_datatype);
+      }
+      // splits come from the sibling meta.json
+      expect(ds.source).toMatch(/split_by_volume from .*meta\.json/);
+      expect(indicesOf(ds, 'train').length).toBe(meta.split_by_volume_counts.train);
+      expect(indicesOf(ds, 'val').length).toBe(meta.split_by_volume_counts.val);
+      expect(indicesOf(ds, 'test').length).toBe(meta.split_by_volume_counts.test);
+      expect(Array.from(ds.split)).toEqual(Array.from(ref.split));
+    }, 60_000);
+  },
+);

@@ -46,7 +46,9 @@ describe('NIfTI-1 reader', () => {
   it('applies scl_slope / scl_inter (both byte orders), and slope 0 means no scaling', () => {
     const values = [0, 1, 2, 3, 250, 255];
     for (const le of [true, false]) {
-      const vol = decodeNifti(encodeNifti(values, [6], { datatype: NIFTI_DT.UINT8, littleEndian: le, sclSlope: 0.5, sclInter: -10 }));
+      const vol = decodeNifti(
+        encodeNifti(values, [6], { datatype: NIFTI_DT.UINT8, littleEndian: le, sclSlope: 0.5, sclInter: -10 }),
+      );
       expect(vol.scaled).toBe(true);
       expect(Array.from(vol.data)).toEqual(values.map((v) => 0.5 * v - 10));
     }
@@ -57,7 +59,9 @@ describe('NIfTI-1 reader', () => {
 
   it('honours vox_offset beyond 352 and reads descrip', () => {
     const values = [5, 6, 7, 8];
-    const vol = decodeNifti(encodeNifti(values, [2, 2], { datatype: NIFTI_DT.INT32, voxOffset: 400, descrip: 'hello' }));
+    const vol = decodeNifti(
+      encodeNifti(values, [2, 2], { datatype: NIFTI_DT.INT32, voxOffset: 400, descrip: 'hello' }),
+    );
     expect(vol.header.voxOffset).toBe(400);
     expect(vol.header.descrip).toBe('hello');
     expect(Array.from(vol.data)).toEqual(values);
@@ -101,7 +105,9 @@ describe('NIfTI-1 reader', () => {
     });
     it('truncated / corrupt gzip stream', () => {
       const gz = new Uint8Array(gzipSync(good));
-      expect(() => decodeNifti(gz.slice(0, gz.length >> 1), 'x.nii.gz')).toThrow(/x\.nii\.gz: corrupt or truncated gzip/);
+      expect(() => decodeNifti(gz.slice(0, gz.length >> 1), 'x.nii.gz')).toThrow(
+        /x\.nii\.gz: corrupt or truncated gzip/,
+      );
       const bad = gz.slice();
       for (let i = 12; i < 40; i++) bad[i] = 0xff;
       expect(() => decodeNifti(bad)).toThrow(/corrupt or truncated gzip/);

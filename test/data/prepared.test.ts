@@ -13,14 +13,22 @@ const PREP_DIR = resolve(repoRoot, '../shared/data/hippocampus');
 const haveShared = existsSync(join(PREP_DIR, 'meta.json'));
 
 /** A tiny prepared folder: N images of H×W. */
-function writeTiny(opts: { N?: number; H?: number; W?: number; mutate?: (img: Float32Array, msk: Uint8Array, meta: Record<string, unknown>) => void } = {}): string {
+function writeTiny(
+  opts: {
+    N?: number;
+    H?: number;
+    W?: number;
+    mutate?: (img: Float32Array, msk: Uint8Array, meta: Record<string, unknown>) => void;
+  } = {},
+): string {
   const N = opts.N ?? 6;
   const H = opts.H ?? 8;
   const W = opts.W ?? 6;
   const dir = mkdtempSync(join(tmpdir(), 'sizeseg-prep-'));
   const img = Float32Array.from({ length: N * H * W }, (_, i) => Math.sin(i));
   const msk = new Uint8Array(N * H * W);
-  for (let n = 0; n < N; n++) for (let r = 2; r < 2 + (n % 4) + 1; r++) for (let c = 1; c < 4; c++) msk[n * H * W + r * W + c] = 1;
+  for (let n = 0; n < N; n++)
+    for (let r = 2; r < 2 + (n % 4) + 1; r++) for (let c = 1; c < 4; c++) msk[n * H * W + r * W + c] = 1;
   const meta: Record<string, unknown> = {
     N,
     H,
@@ -76,7 +84,9 @@ describe('prepared: tiny folder', () => {
   });
 
   it('errors: missing folder / meta / images name the path and what to pass', () => {
-    expect(() => loadPrepared('/nonexistent/sizeseg')).toThrow(/folder \/nonexistent\/sizeseg does not exist; to get the real slices, run 'npx sizeseg data download msd-task04' once and pass 'msd'.*msd:DIR.*synthetic/);
+    expect(() => loadPrepared('/nonexistent/sizeseg')).toThrow(
+      /folder \/nonexistent\/sizeseg does not exist; to get the real slices, run 'npx sizeseg data download msd-task04' once and pass 'msd'.*msd:DIR.*synthetic/,
+    );
     const empty = mkdtempSync(join(tmpdir(), 'sizeseg-prep-empty-'));
     expect(() => loadPrepared(empty)).toThrow(new RegExp(`missing ${join(empty, 'meta.json')}.*prepared:DIR`));
     const dir = writeTiny();
@@ -97,13 +107,19 @@ describe('prepared: tiny folder', () => {
   });
 
   it('errors: non-binary masks, non-finite images, bad meta', () => {
-    expect(() => loadPrepared(writeTiny({ mutate: (_i, m) => (m[50] = 255) }))).toThrow(/0\/1 values, found 255 in mask 1/);
-    expect(() => loadPrepared(writeTiny({ mutate: (i) => (i[100] = Number.NaN) }))).toThrow(/non-finite value NaN in image 2/);
-    expect(() => loadPrepared(writeTiny({ mutate: (_i, _m, meta) => (meta.H = 'x') }))).toThrow(/positive integer "H"/);
-    expect(() => loadPrepared(writeTiny({ mutate: (_i, _m, meta) => (meta.size = [1, 2]) }))).toThrow(/"size" must be an array of N = 6/);
-    expect(() => loadPrepared(writeTiny({ mutate: (_i, _m, meta) => (meta.split_by_volume = [0, 0, 0, 0, 0, 7]) }))).toThrow(
-      /"split_by_volume"\[5\] is 7; split codes are the integers 0/,
+    expect(() => loadPrepared(writeTiny({ mutate: (_i, m) => (m[50] = 255) }))).toThrow(
+      /0\/1 values, found 255 in mask 1/,
     );
+    expect(() => loadPrepared(writeTiny({ mutate: (i) => (i[100] = Number.NaN) }))).toThrow(
+      /non-finite value NaN in image 2/,
+    );
+    expect(() => loadPrepared(writeTiny({ mutate: (_i, _m, meta) => (meta.H = 'x') }))).toThrow(/positive integer "H"/);
+    expect(() => loadPrepared(writeTiny({ mutate: (_i, _m, meta) => (meta.size = [1, 2]) }))).toThrow(
+      /"size" must be an array of N = 6/,
+    );
+    expect(() =>
+      loadPrepared(writeTiny({ mutate: (_i, _m, meta) => (meta.split_by_volume = [0, 0, 0, 0, 0, 7]) })),
+    ).toThrow(/"split_by_volume"\[5\] is 7; split codes are the integers 0/);
   });
 
   it('loadDataset spec errors list the valid specs', async () => {
@@ -122,7 +138,8 @@ describe.skipIf(!haveShared)('prepared: ../shared/data/hippocampus', sharedDataN
     };
     expect(ds.count).toBe(6103);
     expect([ds.height, ds.width]).toEqual([48, 32]);
-    for (const s of ['train', 'val', 'test'] as const) expect(indicesOf(ds, s).length).toBe(meta.split_by_volume_counts[s]);
+    for (const s of ['train', 'val', 'test'] as const)
+      expect(indicesOf(ds, s).length).toBe(meta.split_by_volume_counts[s]);
     // no volume in two splits
     const splitOfVol = new Map<number, number>();
     for (let n = 0; n < ds.count; n++) {
@@ -134,7 +151,8 @@ describe.skipIf(!haveShared)('prepared: ../shared/data/hippocampus', sharedDataN
     // the sizes in meta.json equal our own g of the masks
     expect(Array.from(maskSizes(ds.masks, ds.count, 48, 32))).toEqual(meta.size);
     const bySlice = loadPrepared(PREP_DIR, { split: 'slice' });
-    for (const s of ['train', 'val', 'test'] as const) expect(indicesOf(bySlice, s).length).toBe(meta.split_by_slice_counts[s]);
+    for (const s of ['train', 'val', 'test'] as const)
+      expect(indicesOf(bySlice, s).length).toBe(meta.split_by_slice_counts[s]);
     const sub = loadPrepared(PREP_DIR, { count: 500, seed: 2 });
     expect(sub.count).toBe(500);
     expect(indicesOf(sub, 'train').length).toBeGreaterThan(250);

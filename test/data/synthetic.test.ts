@@ -45,7 +45,10 @@ describe('synthetic dataset', () => {
   });
 
   it('small images get objects that fit: every sample valid (finite size, 16+ foreground pixels) at 16×16 and 24×24', () => {
-    for (const [h, w] of [[16, 16], [24, 24]] as const) {
+    for (const [h, w] of [
+      [16, 16],
+      [24, 24],
+    ] as const) {
       const small = generateSynthetic({ count: 2000, height: h, width: w, seed: 0 });
       const Vs = h * w;
       const maxSize = Math.max(4, Math.round((14 * Math.min(h / 48, w / 32)) / 2) * 2);
@@ -76,7 +79,9 @@ describe('synthetic dataset', () => {
   });
 
   it('seeded 70/10/20 split', () => {
-    expect([indicesOf(ds, 'train').length, indicesOf(ds, 'val').length, indicesOf(ds, 'test').length]).toEqual([280, 40, 80]);
+    expect([indicesOf(ds, 'train').length, indicesOf(ds, 'val').length, indicesOf(ds, 'test').length]).toEqual([
+      280, 40, 80,
+    ]);
   });
 
   it('is not solvable by an intensity threshold (look-alike structures outside the object)', () => {

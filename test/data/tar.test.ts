@@ -69,29 +69,39 @@ describe('TarReader', () => {
     expect(() => readAll(bad, 512)).toThrow(new RegExp(`corrupt tar header at byte ${headerOfEmpty}`));
   });
 
-  it.skipIf(!haveTar)('reads what GNU tar writes (gnu, pax and ustar formats)', skipNote('no GNU tar on PATH', 'install GNU tar'), () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sizeseg-tar-'));
-    const deep = join(dir, 'Task04_Hippocampus', 'x'.repeat(90), 'y'.repeat(40));
-    mkdirSync(deep, { recursive: true });
-    writeFileSync(join(deep, 'volume.nii.gz'), Buffer.alloc(70_000, 9));
-    writeFileSync(join(dir, 'Task04_Hippocampus', 'dataset.json'), '{}');
-    for (const format of ['gnu', 'pax', 'ustar']) {
-      const file = join(dir, `${format}.tar`);
-      execFileSync('tar', ['-cf', file, `--format=${format}`, '-C', dir, 'Task04_Hippocampus']);
-      const files = readAll(readFileSync(file), 10_000).filter((r) => r.entry.type === 'file');
-      const names = files.map((r) => r.entry.path).sort();
-      expect(names, format).toEqual([
-        'Task04_Hippocampus/dataset.json',
-        `Task04_Hippocampus/${'x'.repeat(90)}/${'y'.repeat(40)}/volume.nii.gz`,
-      ]);
-      expect(files.find((r) => r.entry.path.endsWith('volume.nii.gz'))?.body.equals(Buffer.alloc(70_000, 9))).toBe(true);
-    }
-  });
+  it.skipIf(!haveTar)(
+    'reads what GNU tar writes (gnu, pax and ustar formats)',
+    skipNote('no GNU tar on PATH', 'install GNU tar'),
+    () => {
+      const dir = mkdtempSync(join(tmpdir(), 'sizeseg-tar-'));
+      const deep = join(dir, 'Task04_Hippocampus', 'x'.repeat(90), 'y'.repeat(40));
+      mkdirSync(deep, { recursive: true });
+      writeFileSync(join(deep, 'volume.nii.gz'), Buffer.alloc(70_000, 9));
+      writeFileSync(join(dir, 'Task04_Hippocampus', 'dataset.json'), '{}');
+      for (const format of ['gnu', 'pax', 'ustar']) {
+        const file = join(dir, `${format}.tar`);
+        execFileSync('tar', ['-cf', file, `--format=${format}`, '-C', dir, 'Task04_Hippocampus']);
+        const files = readAll(readFileSync(file), 10_000).filter((r) => r.entry.type === 'file');
+        const names = files.map((r) => r.entry.path).sort();
+        expect(names, format).toEqual([
+          'Task04_Hippocampus/dataset.json',
+          `Task04_Hippocampus/${'x'.repeat(90)}/${'y'.repeat(40)}/volume.nii.gz`,
+        ]);
+        expect(files.find((r) => r.entry.path.endsWith('volume.nii.gz'))?.body.equals(Buffer.alloc(70_000, 9))).toBe(
+          true,
+        );
+      }
+    },
+  );
 });
 
 describe('safeEntryPath', () => {
   it('keeps ordinary relative paths, dropping empty and "." parts', () => {
-    expect(safeEntryPath('./Task04_Hippocampus//imagesTr/a.nii.gz')).toEqual(['Task04_Hippocampus', 'imagesTr', 'a.nii.gz']);
+    expect(safeEntryPath('./Task04_Hippocampus//imagesTr/a.nii.gz')).toEqual([
+      'Task04_Hippocampus',
+      'imagesTr',
+      'a.nii.gz',
+    ]);
     expect(safeEntryPath('Task04_Hippocampus/')).toEqual(['Task04_Hippocampus']);
   });
 

@@ -21,12 +21,19 @@ describe('docs/deploy.md', () => {
     expect(readme).toMatch(/folded/);
   });
 
-  it('the example writes the network and the check file; the onnxruntime-web block reproduces sizeseg\'s logits', () => {
+  it("the example writes the network and the check file; the onnxruntime-web block reproduces sizeseg's logits", () => {
     expect(doc).toContain(`npx tsx examples/onnx-export.ts ${CHECKPOINT} hippo-m10.onnx`);
     const dir = mkdtempSync(join(tmpdir(), 'sizeseg-deploy-'));
-    const made = execFileSync(process.execPath, ['--import', 'tsx', 'examples/onnx-export.ts', CHECKPOINT, join(dir, 'hippo-m10.onnx')], { encoding: 'utf8' });
+    const made = execFileSync(
+      process.execPath,
+      ['--import', 'tsx', 'examples/onnx-export.ts', CHECKPOINT, join(dir, 'hippo-m10.onnx')],
+      { encoding: 'utf8' },
+    );
     expect(made).toMatch(/wrote .*hippo-m10\.onnx \(\d+ KiB\) and .*hippo-m10\.check\.json/);
-    const check = JSON.parse(readFileSync(join(dir, 'hippo-m10.check.json'), 'utf8')) as { dims: number[]; logits: number[] };
+    const check = JSON.parse(readFileSync(join(dir, 'hippo-m10.check.json'), 'utf8')) as {
+      dims: number[];
+      logits: number[];
+    };
     expect(check.dims).toEqual([4, 1, 48, 32]);
 
     // the block runs from inside the repository (so that 'onnxruntime-web' resolves), in the folder of the two files

@@ -8,7 +8,12 @@ import { dirname, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const repo = resolve(import.meta.dirname, '../..');
-const userDocs = ['README.md', ...readdirSync(join(repo, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const userDocs = [
+  'README.md',
+  ...readdirSync(join(repo, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
 
 describe('user docs', () => {
   it('are README.md and docs/*.md', () => {
@@ -18,7 +23,9 @@ describe('user docs', () => {
 
   it.each(userDocs)('%s does not mention ../shared', (doc) => {
     const lines = readFileSync(join(repo, doc), 'utf8').split('\n');
-    const hits = lines.flatMap((line, i) => (/\.\.\/shared\b|\bshared\/(?:method|paper)\.md/.test(line) ? [`${doc}:${i + 1}: ${line.trim()}`] : []));
+    const hits = lines.flatMap((line, i) =>
+      /\.\.\/shared\b|\bshared\/(?:method|paper)\.md/.test(line) ? [`${doc}:${i + 1}: ${line.trim()}`] : [],
+    );
     expect(hits).toEqual([]);
   });
 

@@ -133,7 +133,8 @@ export function* maskCases(seed: number, count: number, maxSide: number): Genera
           const w = kind === 3 && q === 0 ? 1 + rng.int(W) : a;
           const r0 = rng.int(Math.max(1, H - h + 1));
           const c0 = rng.int(Math.max(1, W - w + 1));
-          for (let r = r0; r < Math.min(H, r0 + h); r++) for (let c = c0; c < Math.min(W, c0 + w); c++) m[r * W + c] = 1;
+          for (let r = r0; r < Math.min(H, r0 + h); r++)
+            for (let c = c0; c < Math.min(W, c0 + w); c++) m[r * W + c] = 1;
         }
         name = 'squares';
         break;

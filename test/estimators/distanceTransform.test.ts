@@ -1,9 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  chebyshevDistanceTransform,
-  chebyshevDistanceTransformBatch,
-  objectSize,
-} from '../../src/estimators/index.js';
+import { chebyshevDistanceTransform, chebyshevDistanceTransformBatch, objectSize } from '../../src/estimators/index.js';
 import { bruteDT, bruteSize, maskCases } from './_helpers.js';
 
 function sameDT(got: Float32Array, want: Float64Array): boolean {
@@ -62,7 +58,16 @@ describe('chebyshevDistanceTransform', () => {
   });
 
   it('exhaustively matches the definition on every mask up to 3×4', () => {
-    for (const [H, W] of [[1, 1], [1, 7], [7, 1], [2, 2], [2, 5], [3, 3], [3, 4], [4, 3]] as const) {
+    for (const [H, W] of [
+      [1, 1],
+      [1, 7],
+      [7, 1],
+      [2, 2],
+      [2, 5],
+      [3, 3],
+      [3, 4],
+      [4, 3],
+    ] as const) {
       const V = H * W;
       for (let m = 0; m < 2 ** V; m++) {
         const mask = Uint8Array.from({ length: V }, (_, i) => (m >> i) & 1);
@@ -76,7 +81,10 @@ describe('chebyshevDistanceTransform', () => {
   it('batch equals per-image transforms', () => {
     const H = 5;
     const W = 7;
-    const imgs = [...maskCases(99, 200, 12)].map((c) => c.mask).filter((m) => m.length >= H * W).slice(0, 10)
+    const imgs = [...maskCases(99, 200, 12)]
+      .map((c) => c.mask)
+      .filter((m) => m.length >= H * W)
+      .slice(0, 10)
       .map((m) => m.slice(0, H * W));
     expect(imgs.length).toBe(10);
     const all = new Uint8Array(imgs.length * H * W);
@@ -88,13 +96,23 @@ describe('chebyshevDistanceTransform', () => {
   });
 
   it('rejects bad input with errors that name the function and the fix', () => {
-    expect(() => chebyshevDistanceTransform(new Uint8Array(5), 2, 3)).toThrow(/chebyshevDistanceTransform: mask has length 5.*needs 6/);
-    expect(() => chebyshevDistanceTransform(new Uint8Array(6), 0, 6)).toThrow(/chebyshevDistanceTransform: height and width must be positive integers/);
+    expect(() => chebyshevDistanceTransform(new Uint8Array(5), 2, 3)).toThrow(
+      /chebyshevDistanceTransform: mask has length 5.*needs 6/,
+    );
+    expect(() => chebyshevDistanceTransform(new Uint8Array(6), 0, 6)).toThrow(
+      /chebyshevDistanceTransform: height and width must be positive integers/,
+    );
     expect(() => chebyshevDistanceTransform(new Uint8Array(6), 2.5, 2)).toThrow(/positive integers/);
-    expect(() => chebyshevDistanceTransform(Uint8Array.from([0, 2]), 1, 2)).toThrow(/values must be 0 .* or 1 .*found 2 at index 1/);
+    expect(() => chebyshevDistanceTransform(Uint8Array.from([0, 2]), 1, 2)).toThrow(
+      /values must be 0 .* or 1 .*found 2 at index 1/,
+    );
     expect(() => chebyshevDistanceTransform([0, 1] as unknown as Uint8Array, 1, 2)).toThrow(/must be a Uint8Array/);
-    expect(() => chebyshevDistanceTransformBatch(new Uint8Array(12), 3, 2, 3)).toThrow(/chebyshevDistanceTransformBatch: masks has length 12.*3×2×3/);
-    expect(() => chebyshevDistanceTransformBatch(new Uint8Array(12), 0, 2, 3)).toThrow(/batch must be a positive integer/);
+    expect(() => chebyshevDistanceTransformBatch(new Uint8Array(12), 3, 2, 3)).toThrow(
+      /chebyshevDistanceTransformBatch: masks has length 12.*3×2×3/,
+    );
+    expect(() => chebyshevDistanceTransformBatch(new Uint8Array(12), 0, 2, 3)).toThrow(
+      /batch must be a positive integer/,
+    );
     expect(() => objectSize(new Uint8Array(3), 2, 2)).toThrow(/objectSize: mask has length 3/);
   });
 });

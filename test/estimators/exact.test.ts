@@ -10,7 +10,14 @@ function randomProbs(rng: Rng, V: number, lo = 0.05, hi = 0.95): Float64Array {
 describe('exactSizeLoss', () => {
   it('matches the textbook sum over all masks (eqs. 10, 19) on small images', () => {
     const rng = new Rng(11);
-    for (const [H, W] of [[1, 1], [1, 4], [2, 2], [3, 3], [2, 5], [3, 4]] as const) {
+    for (const [H, W] of [
+      [1, 1],
+      [1, 4],
+      [2, 2],
+      [3, 3],
+      [2, 5],
+      [3, 4],
+    ] as const) {
       for (const s of [0, 2, 5]) {
         const p = randomProbs(rng, H * W);
         const got = exactSizeLoss(p, H, W, s);
@@ -23,7 +30,12 @@ describe('exactSizeLoss', () => {
 
   it('gradient matches float64 central finite differences of expectedLoss (3×3, 4×4)', () => {
     const rng = new Rng(12);
-    for (const [H, W, s] of [[3, 3, 2], [3, 3, 6], [4, 4, 4], [4, 4, 0]] as const) {
+    for (const [H, W, s] of [
+      [3, 3, 2],
+      [3, 3, 6],
+      [4, 4, 4],
+      [4, 4, 0],
+    ] as const) {
       const p = randomProbs(rng, H * W, 0.1, 0.9);
       const { gradProbs } = exactSizeLoss(p, H, W, s);
       const h = 1e-5;
@@ -65,12 +77,18 @@ describe('exactSizeLoss', () => {
   });
 
   it('refuses V > 24 and bad probabilities with clear errors', () => {
-    expect(() => exactSizeLoss(new Float64Array(25).fill(0.5), 5, 5, 1)).toThrow(/exactSizeLoss: 5×5 = 25 pixels would need 2\^25 masks; the limit is V ≤ 24/);
+    expect(() => exactSizeLoss(new Float64Array(25).fill(0.5), 5, 5, 1)).toThrow(
+      /exactSizeLoss: 5×5 = 25 pixels would need 2\^25 masks; the limit is V ≤ 24/,
+    );
     expect(() => exactSizeLoss(new Float64Array(4).fill(0.5), 2, 3, 1)).toThrow(/exactSizeLoss: probs has length 4/);
-    expect(() => exactSizeLoss(Float64Array.from([0.5, 1.5]), 1, 2, 1)).toThrow(/probs\[1\] = 1.5 is not a probability/);
+    expect(() => exactSizeLoss(Float64Array.from([0.5, 1.5]), 1, 2, 1)).toThrow(
+      /probs\[1\] = 1.5 is not a probability/,
+    );
     expect(() => exactSizeLoss(Float64Array.from([0.5, NaN]), 1, 2, 1)).toThrow(/probs\[1\] = NaN/);
     expect(() => exactSizeLoss([0.5] as unknown as Float64Array, 1, 1, 1)).toThrow(/must be a Float64Array/);
     expect(() => exactSizeLoss(new Float64Array(1), 1, 1, NaN)).toThrow(/targetSize must be a finite number/);
-    expect(() => exactSizeLossUncertain(new Float64Array(36).fill(0.5), 6, 6, 1)).toThrow(/36 pixels have 0 < p < 1; the limit is 24/);
+    expect(() => exactSizeLossUncertain(new Float64Array(36).fill(0.5), 6, 6, 1)).toThrow(
+      /36 pixels have 0 < p < 1; the limit is 24/,
+    );
   });
 });

@@ -31,7 +31,10 @@ describe('fig3', () => {
       expect(svg).toMatch(/<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
       expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
       expect(wellFormed(svg)).toBe(true);
-      const panels = svg.split('<g class="panel"').slice(1).map((p) => p.slice(0, p.indexOf('</g>')));
+      const panels = svg
+        .split('<g class="panel"')
+        .slice(1)
+        .map((p) => p.slice(0, p.indexOf('</g>')));
       expect(panels.length).toBe(5);
       for (const p of panels) expect((p.match(/<rect [^>]*fill="#[0-9a-f]{6}"/g) ?? []).length).toBe(36);
       expect(svg).toContain('n = 1000');

@@ -31,8 +31,10 @@ describe('lemma1Gradient', () => {
         const fast = lemma1Gradient(mask, H, W, s, { method: 'fast' });
         const i = firstDiff(naive, fast);
         if (i >= 0) {
-          throw new Error(`fast ≠ naive (${kind} ${H}×${W}, s=${s}) at pixel ${i}: naive ${naive[i]}, fast ${fast[i]}; ` +
-            `mask ${Array.from(mask).join('')}`);
+          throw new Error(
+            `fast ≠ naive (${kind} ${H}×${W}, s=${s}) at pixel ${i}: naive ${naive[i]}, fast ${fast[i]}; ` +
+              `mask ${Array.from(mask).join('')}`,
+          );
         }
         checked++;
       }
@@ -42,7 +44,11 @@ describe('lemma1Gradient', () => {
 
   it("'fast' equals 'naive' on larger realistic samples (blob + noise, 48×32 and 64×64)", () => {
     const rng = new Rng(9);
-    for (const [H, W] of [[48, 32], [64, 64], [33, 70]] as const) {
+    for (const [H, W] of [
+      [48, 32],
+      [64, 64],
+      [33, 70],
+    ] as const) {
       for (let t = 0; t < 4; t++) {
         const m = new Uint8Array(H * W);
         const cr = H / 2 + (rng.uniform() - 0.5) * H * 0.3;
@@ -94,7 +100,12 @@ describe('lemma1Gradient', () => {
     expect(finiteSize(Infinity, 3, 5)).toBe(10);
     expect(finiteSize(4, 3, 5)).toBe(4);
     expect(sizeLoss(4, Infinity, 3, 5)).toBe(36);
-    for (const [H, W] of [[1, 1], [1, 6], [4, 4], [3, 7]] as const) {
+    for (const [H, W] of [
+      [1, 1],
+      [1, 6],
+      [4, 4],
+      [3, 7],
+    ] as const) {
       const full = new Uint8Array(H * W).fill(1);
       for (const method of ['naive', 'fast'] as const) {
         const e = lemma1Gradient(full, H, W, 3, { method });
@@ -124,9 +135,13 @@ describe('lemma1Gradient', () => {
 
   it('rejects bad input', () => {
     expect(() => lemma1Gradient(new Uint8Array(5), 2, 3, 1)).toThrow(/lemma1Gradient: sample has length 5/);
-    expect(() => lemma1Gradient(new Uint8Array(6), 2, 3, NaN)).toThrow(/lemma1Gradient: targetSize must be a finite number/);
+    expect(() => lemma1Gradient(new Uint8Array(6), 2, 3, NaN)).toThrow(
+      /lemma1Gradient: targetSize must be a finite number/,
+    );
     expect(() => lemma1Gradient(new Uint8Array(6), 2, 3, Infinity)).toThrow(/targetSize/);
     expect(() => lemma1Gradient(Uint8Array.from([0, 3]), 1, 2, 1)).toThrow(/values must be 0/);
-    expect(() => lemma1Gradient(new Uint8Array(6), 2, 3, 1, { method: 'slow' as 'fast' })).toThrow(/unknown method 'slow'/);
+    expect(() => lemma1Gradient(new Uint8Array(6), 2, 3, 1, { method: 'slow' as 'fast' })).toThrow(
+      /unknown method 'slow'/,
+    );
   });
 });

@@ -44,7 +44,7 @@ describe('sizeLossForwardBackward', () => {
       }
       for (let i = 0; i < V; i++) {
         const pi = p[i] as number;
-        const want = (acc[i] as number) / n * (pi * (1 - pi)) / batch;
+        const want = (((acc[i] as number) / n) * (pi * (1 - pi))) / batch;
         const got = out.gradLogits[b * V + i] as number;
         expect(Math.abs(got - want)).toBeLessThanOrEqual(1e-12 * Math.max(1, Math.abs(want)));
       }
@@ -97,13 +97,23 @@ describe('sizeLossForwardBackward', () => {
   it('rejects bad input', () => {
     const rng = new Rng(0);
     const f = sizeLossForwardBackward;
-    expect(() => f(new Float64Array(6), 1, 2, 3, [1, 2], { rng })).toThrow(/targetSizes must have one size per image \(length 1\)/);
-    expect(() => f(new Float64Array(6), 1, 2, 3, [NaN], { rng })).toThrow(/targetSizes\[0\] must be a finite number ≥ 0 .*got NaN/);
-    expect(() => f(new Float64Array(6), 1, 2, 3, [-3], { rng })).toThrow(/targetSizes\[0\] must be a finite number ≥ 0 .*got -3/);
+    expect(() => f(new Float64Array(6), 1, 2, 3, [1, 2], { rng })).toThrow(
+      /targetSizes must have one size per image \(length 1\)/,
+    );
+    expect(() => f(new Float64Array(6), 1, 2, 3, [NaN], { rng })).toThrow(
+      /targetSizes\[0\] must be a finite number ≥ 0 .*got NaN/,
+    );
+    expect(() => f(new Float64Array(6), 1, 2, 3, [-3], { rng })).toThrow(
+      /targetSizes\[0\] must be a finite number ≥ 0 .*got -3/,
+    );
     expect(() => f(new Float64Array(5), 1, 2, 3, [1], { rng })).toThrow(/logits has length 5 but batch×H×W/);
-    expect(() => f(Float64Array.from([0, 0, NaN, 0, 0, 0]), 1, 2, 3, [1], { rng })).toThrow(/logits\[2\] \(image 0, pixel 2\) is NaN/);
+    expect(() => f(Float64Array.from([0, 0, NaN, 0, 0, 0]), 1, 2, 3, [1], { rng })).toThrow(
+      /logits\[2\] \(image 0, pixel 2\) is NaN/,
+    );
     expect(() => f(Float64Array.from([0, Infinity, 0, 0, 0, 0]), 1, 2, 3, [1], { rng })).toThrow(/must be finite/);
-    expect(() => f(new Float64Array(6), 1, 2, 3, [1], { rng, samples: 0 })).toThrow(/samples must be a positive integer/);
+    expect(() => f(new Float64Array(6), 1, 2, 3, [1], { rng, samples: 0 })).toThrow(
+      /samples must be a positive integer/,
+    );
     expect(() => f(new Float64Array(6), 1, 2, 3, [1], {} as { rng: Rng })).toThrow(/options.rng .* is required/);
     expect(() => f(new Float64Array(6), 0, 2, 3, [], { rng })).toThrow(/batch must be a positive integer/);
   });
@@ -113,9 +123,15 @@ describe('baseline estimators: input validation and basic behaviour', () => {
   it('REINFORCE rejects missing probs, impossible samples, K = 1 with leave-one-out', () => {
     const y = Uint8Array.from([1, 0, 1, 0]);
     expect(() => reinforceGradient(y, 2, 2, 1, {} as { probs: Float64Array })).toThrow(/options.probs .* is required/);
-    expect(() => reinforceGradient(y, 2, 2, 1, { probs: new Float64Array(4).fill(0.5) })).toThrow(/leave-one-out baseline needs at least 2 samples/);
-    expect(() => reinforceGradient(y, 2, 2, 1, { probs: Float64Array.from([0, 0.5, 0.5, 0.5]), baseline: 'none' })).toThrow(/sample 0 has pixel 0 = 1 but probs\[0\] = 0/);
-    expect(() => reinforceGradient(new Uint8Array(5), 2, 2, 1, { probs: new Float64Array(4) })).toThrow(/not a positive multiple of 2×2 = 4/);
+    expect(() => reinforceGradient(y, 2, 2, 1, { probs: new Float64Array(4).fill(0.5) })).toThrow(
+      /leave-one-out baseline needs at least 2 samples/,
+    );
+    expect(() =>
+      reinforceGradient(y, 2, 2, 1, { probs: Float64Array.from([0, 0.5, 0.5, 0.5]), baseline: 'none' }),
+    ).toThrow(/sample 0 has pixel 0 = 1 but probs\[0\] = 0/);
+    expect(() => reinforceGradient(new Uint8Array(5), 2, 2, 1, { probs: new Float64Array(4) })).toThrow(
+      /not a positive multiple of 2×2 = 4/,
+    );
     // K = 1 without baseline: (l − 0)·score, by hand. mask 1010 in 2×2 → g = 2, s = 1 → l = 1.
     const g = reinforceGradient(y, 2, 2, 1, { probs: new Float64Array(4).fill(0.5), baseline: 'none' });
     expect(Array.from(g)).toEqual([2, -2, 2, -2]);
@@ -131,6 +147,8 @@ describe('baseline estimators: input validation and basic behaviour', () => {
     // 1×3 "1 1 0": d = [2, 1, 0], c* = 0, D = 2, g = 4, s = 0 → factor 16. Pixel 0: Δ = 2, pixel 1: Δ = 1,
     // pixel 2 (the unique background within 2): adding it → all foreground → capped at max(H,W) = 3 → Δ = 1.
     expect(Array.from(straightThroughGradient(Uint8Array.from([1, 1, 0]), 1, 3, 0))).toEqual([32, 16, 16]);
-    expect(() => straightThroughGradient(new Uint8Array(4), 1, 3, 0)).toThrow(/straightThroughGradient: samples has length 4/);
+    expect(() => straightThroughGradient(new Uint8Array(4), 1, 3, 0)).toThrow(
+      /straightThroughGradient: samples has length 4/,
+    );
   });
 });

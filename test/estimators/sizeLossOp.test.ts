@@ -10,7 +10,10 @@ import { lemma1Gradient, objectSize, sizeLoss } from '../../src/index.js';
 describe('sizeLoss op', () => {
   for (const samples of [1, 3]) {
     it(`backward = mean Lemma-1 estimate · σ' / B (n = ${samples})`, () => {
-      const B = 3, H = 5, W = 4, V = H * W;
+      const B = 3,
+        H = 5,
+        W = 4,
+        V = H * W;
       const logits = randn([B, 1, H, W], new Rng(11), { dtype: 'float64' }).mul(2).detach().requiresGrad_();
       const targets = [4, 2, 6];
       const loss = sizeLoss(logits, targets, { rng: new Rng(77), samples });
@@ -27,7 +30,7 @@ describe('sizeLoss op', () => {
           if (k === 0) expectedLoss += (targets[b]! - objectSize(y, H, W)) ** 2 / B;
           lemma1Gradient(y, H, W, targets[b]!, { method: 'naive' }).forEach((e, i) => (acc[i]! += e));
         }
-        for (let i = 0; i < V; i++) expected[b * V + i] = (acc[i]! / samples) * p[i]! * (1 - p[i]!) / B * 2.5;
+        for (let i = 0; i < V; i++) expected[b * V + i] = (((acc[i]! / samples) * p[i]! * (1 - p[i]!)) / B) * 2.5;
       }
       expect(loss.item()).toBeCloseTo(expectedLoss, 12);
       const got = logits.grad!.dataSync();
@@ -48,10 +51,14 @@ describe('sizeLoss op', () => {
   it('refuses a negative or non-finite target size, naming the image, like NaN', () => {
     const logits = randn([2, 1, 4, 4], new Rng(1));
     for (const bad of [-1, -0.5, Number.NaN, Number.POSITIVE_INFINITY]) {
-      expect(() => sizeLoss(logits, [2, bad], { rng: new Rng(0) })).toThrow(/targetSizes\[1\] must be a finite number ≥ 0 .*got (-1|-0\.5|NaN|Infinity)/);
+      expect(() => sizeLoss(logits, [2, bad], { rng: new Rng(0) })).toThrow(
+        /targetSizes\[1\] must be a finite number ≥ 0 .*got (-1|-0\.5|NaN|Infinity)/,
+      );
     }
     // the single-image estimators share the rule
-    expect(() => lemma1Gradient(new Uint8Array(16).fill(1), 4, 4, -2)).toThrow(/targetSize must be a finite number ≥ 0/);
+    expect(() => lemma1Gradient(new Uint8Array(16).fill(1), 4, 4, -2)).toThrow(
+      /targetSize must be a finite number ≥ 0/,
+    );
     // 0 (an empty mask's size) is a valid target
     expect(Number.isFinite(sizeLoss(logits, [0, 3], { rng: new Rng(0) }).item())).toBe(true);
   });

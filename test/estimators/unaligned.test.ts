@@ -5,7 +5,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../src/autograd/rng.js';
-import { chebyshevDistanceTransform, lemma1Gradient, objectSize, sampleBernoulliMasks } from '../../src/estimators/index.js';
+import {
+  chebyshevDistanceTransform,
+  lemma1Gradient,
+  objectSize,
+  sampleBernoulliMasks,
+} from '../../src/estimators/index.js';
 
 describe('masks at unaligned byte offsets', () => {
   it('give the results of their copies', () => {

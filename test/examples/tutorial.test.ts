@@ -8,16 +8,27 @@ import { execFile } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 
-const EXAMPLES = readdirSync('examples').filter((f) => /^0\d.*\.ts$/.test(f)).sort();
+const EXAMPLES = readdirSync('examples')
+  .filter((f) => /^0\d.*\.ts$/.test(f))
+  .sort();
 const EXACT_OUTPUT = new Set(['01', '02', '03', '04', '05']);
 
-interface Run { code: number | null; stdout: string; stderr: string }
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 const runs = new Map<string, Run>();
 
 function runExample(file: string): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', `examples/${file}`], { encoding: 'utf8', timeout: 90_000, maxBuffer: 1 << 24 },
-      (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }));
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', `examples/${file}`],
+      { encoding: 'utf8', timeout: 90_000, maxBuffer: 1 << 24 },
+      (error, stdout, stderr) =>
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
+    );
   });
 }
 
@@ -39,7 +50,8 @@ function output(prefix: string): string {
 }
 
 /** All numbers in a line (ASCII or Unicode minus). */
-const numbers = (line: string) => [...line.matchAll(/[-−]?\d+(?:\.\d+)?(?:e[-+]?\d+)?/g)].map((m) => Number(m[0].replace('−', '-')));
+const numbers = (line: string) =>
+  [...line.matchAll(/[-−]?\d+(?:\.\d+)?(?:e[-+]?\d+)?/g)].map((m) => Number(m[0].replace('−', '-')));
 const lineWith = (out: string, text: string) => {
   const line = out.split('\n').find((l) => l.includes(text));
   expect(line, `a line containing ${JSON.stringify(text)}`).toBeDefined();
@@ -60,7 +72,8 @@ function bruteDT(mask: ArrayLike<number>, H: number, W: number): number[] {
   for (let i = 0; i < H * W; i++) {
     let best = Infinity;
     for (let j = 0; j < H * W; j++) {
-      if (mask[j] === 0) best = Math.min(best, Math.max(Math.abs(Math.floor(i / W) - Math.floor(j / W)), Math.abs((i % W) - (j % W))));
+      if (mask[j] === 0)
+        best = Math.min(best, Math.max(Math.abs(Math.floor(i / W) - Math.floor(j / W)), Math.abs((i % W) - (j % W))));
     }
     d.push(mask[i] === 0 ? 0 : best);
   }
@@ -187,7 +200,10 @@ describe('tutorial examples run and print what the method says', () => {
     expectPrinted(numbers(lineWith(out, 'exact L ='))[0]!, ref.L, 6);
     const exact = gridAfter(out, 'exact ∂L/∂p', 3);
     exact.forEach((v, i) => expectPrinted(v, ref.grad[i]!, 4));
-    const errors = out.split('\n').filter((l) => l.startsWith('K =')).map((l) => numbers(l)[1]!);
+    const errors = out
+      .split('\n')
+      .filter((l) => l.startsWith('K ='))
+      .map((l) => numbers(l)[1]!);
     expect(errors).toHaveLength(4);
     for (let k = 1; k < errors.length; k++) expect(errors[k]!).toBeLessThan(errors[k - 1]!);
     expect(errors[3]!).toBeLessThan(0.1);
@@ -219,7 +235,7 @@ describe('tutorial examples run and print what the method says', () => {
     expect(out).toMatch(/^time: phase 1 [\d.]+ s, phase 2 [\d.]+ s$/m);
   });
 
-  it('08: a loop of trainStep gives the plain loop\'s losses bit for bit, and they fall', () => {
+  it("08: a loop of trainStep gives the plain loop's losses bit for bit, and they fall", () => {
     const out = output('08');
     expect(lineWith(out, 'same losses bit for bit:')).toMatch(/true$/);
     const losses = (name: string) => numbers(lineWith(out, name).split('losses')[1]!);
@@ -242,11 +258,16 @@ describe('docs/tutorial.md', () => {
     expect(named.map((n) => n.name).sort()).toEqual(EXAMPLES.map((f) => `examples/${f}`));
     for (const { name, block } of named) expect(block.body.trim(), name).toBe(readFileSync(name, 'utf8').trim());
     // any other ts block that mentions an example file would be an unchecked copy
-    for (const b of blocks) if (b.lang === 'ts' && b.body.includes('examples/')) expect(named.some((n) => n.block === b)).toBe(true);
+    for (const b of blocks)
+      if (b.lang === 'ts' && b.body.includes('examples/')) expect(named.some((n) => n.block === b)).toBe(true);
   });
 
   it('follows each example with the output it prints (exact for steps 1–5, same text up to numbers for 6–8)', () => {
-    const shape = (s: string) => s.replace(/[-−]?\d+(?:\.\d+)?/g, '#').replace(/\s+/g, ' ').trim();
+    const shape = (s: string) =>
+      s
+        .replace(/[-−]?\d+(?:\.\d+)?/g, '#')
+        .replace(/\s+/g, ' ')
+        .trim();
     for (const { name, next } of named) {
       expect(next?.lang, `${name} is followed by a \`\`\`text block`).toBe('text');
       const printed = output(name.slice('examples/'.length, 'examples/'.length + 2)).trim();

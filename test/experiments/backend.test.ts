@@ -36,7 +36,12 @@ afterAll(() => {
 });
 
 type Metrics = { iou: number; dice: number; E: number; count: number };
-interface Run { before: Metrics; after: Metrics; pretrain: { epochs: number; val: Metrics }; size: { epochs: number; val: { losses: Record<string, number> }[] } }
+interface Run {
+  before: Metrics;
+  after: Metrics;
+  pretrain: { epochs: number; val: Metrics };
+  size: { epochs: number; val: { losses: Record<string, number> }[] };
+}
 
 function expectSameMetrics(gpu: Metrics, cpu: Metrics): void {
   expect(gpu.count).toBe(cpu.count);
@@ -65,13 +70,32 @@ describe('experiments on the gpu backend (GPU.js CPU-mode emulation)', () => {
   it('npm run experiment -- fig7 --preset smoke --backend gpu: the numbers of the cpu run, and the backend in the JSON', async () => {
     const run = async (backend: string) => {
       const dir = join(out, backend);
-      expect(await experimentMain(['fig7', '--preset', 'smoke', '--data', 'synthetic', '--count', '150', '--out', dir, '--quiet', '--backend', backend])).toBe(0);
+      expect(
+        await experimentMain([
+          'fig7',
+          '--preset',
+          'smoke',
+          '--data',
+          'synthetic',
+          '--count',
+          '150',
+          '--out',
+          dir,
+          '--quiet',
+          '--backend',
+          backend,
+        ]),
+      ).toBe(0);
       return JSON.parse(readFileSync(join(dir, 'fig7-smoke', 'fig7.json'), 'utf8'));
     };
     const cpu = await run('cpu');
     const gpu = await run('gpu');
     expect(cpu.backend.name).toBe('cpu');
-    expect(gpu.backend).toMatchObject({ name: 'gpu', engine: expect.stringMatching(/gpu\.js/), mode: expect.stringMatching(/gpujs-cpu/) });
+    expect(gpu.backend).toMatchObject({
+      name: 'gpu',
+      engine: expect.stringMatching(/gpu\.js/),
+      mode: expect.stringMatching(/gpujs-cpu/),
+    });
     expectSameRuns(gpu.runs, cpu.runs);
   }, 60_000);
 
@@ -84,7 +108,14 @@ describe('experiments on the gpu backend (GPU.js CPU-mode emulation)', () => {
       fig7: { ms: [10], seeds: 1 },
     };
     const run = async (backend: string) => {
-      const r = await runFig7({ preset, dataSpec: 'synthetic', syntheticCount: 150, out: join(out, `long-${backend}`), progress: new Progress({ quiet: true }), backend });
+      const r = await runFig7({
+        preset,
+        dataSpec: 'synthetic',
+        syntheticCount: 150,
+        out: join(out, `long-${backend}`),
+        progress: new Progress({ quiet: true }),
+        backend,
+      });
       return r.summary.runs as Run[];
     };
     const cpu = await run('cpu');

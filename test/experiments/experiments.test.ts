@@ -21,7 +21,13 @@ import { areaPerSizeSquared, estimatorSizeLoss } from '../../src/experiments/obj
 
 const out = mkdtempSync(join(tmpdir(), 'sizeseg-exp-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
-const ctx = (): ExperimentContext => ({ preset: PRESETS.smoke, dataSpec: 'synthetic', syntheticCount: 150, out, progress: new Progress({ quiet: true }) });
+const ctx = (): ExperimentContext => ({
+  preset: PRESETS.smoke,
+  dataSpec: 'synthetic',
+  syntheticCount: 150,
+  out,
+  progress: new Progress({ quiet: true }),
+});
 // biome-ignore lint/suspicious/noExplicitAny: the run's JSON, read back; the expectations check its shape.
 const readJson = (p: string): Record<string, any> => JSON.parse(readFileSync(p, 'utf8'));
 
@@ -61,14 +67,16 @@ describe('helpers', () => {
 describe('experiments (smoke preset, synthetic data)', () => {
   it('fig3 writes the figure, the numbers and a summary', async () => {
     const r = await runFig3(ctx());
-    for (const f of ['fig3.svg', 'fig3.json', 'fig3.csv', 'fig3-summary.json']) expect(existsSync(join(r.dir, f))).toBe(true);
+    for (const f of ['fig3.svg', 'fig3.json', 'fig3.csv', 'fig3-summary.json'])
+      expect(existsSync(join(r.dir, f))).toBe(true);
     const s = readJson(join(r.dir, 'fig3-summary.json'));
     expect(s.rmseToExact).toHaveLength(4);
   });
 
   it('fig5/fig6: timing per method and n, quality curves per n', async () => {
     const r = await runFig5(ctx());
-    for (const f of ['fig5.svg', 'fig6-E.svg', 'fig6-IoU.svg', 'fig5.csv', 'fig6.csv', 'fig5.json']) expect(existsSync(join(r.dir, f))).toBe(true);
+    for (const f of ['fig5.svg', 'fig6-E.svg', 'fig6-IoU.svg', 'fig5.csv', 'fig6.csv', 'fig5.json'])
+      expect(existsSync(join(r.dir, f))).toBe(true);
     const j = readJson(join(r.dir, 'fig5.json'));
     expect(j.preset).toBe('smoke');
     expect(j.machine.start.loadAverage).toHaveLength(3);
@@ -94,14 +102,16 @@ describe('experiments (smoke preset, synthetic data)', () => {
 
   it('fig7: before/after per m and seed, summary with standard errors', async () => {
     const r = await runFig7(ctx());
-    for (const f of ['fig7.svg', 'fig7-runs.csv', 'fig7-summary.csv', 'fig7.json']) expect(existsSync(join(r.dir, f))).toBe(true);
+    for (const f of ['fig7.svg', 'fig7-runs.csv', 'fig7-summary.csv', 'fig7.json'])
+      expect(existsSync(join(r.dir, f))).toBe(true);
     const j = readJson(join(r.dir, 'fig7.json'));
     const { ms, seeds } = PRESETS.smoke.fig7;
     expect(j.runs).toHaveLength(ms.length * seeds);
     expect(j.table).toHaveLength(ms.length);
     for (const t of j.table) {
       expect(t.seeds).toBe(seeds);
-      for (const k of ['iouBefore', 'iouAfter', 'iouGain', 'EBefore', 'EAfter']) expect(typeof t[k].mean).toBe('number');
+      for (const k of ['iouBefore', 'iouAfter', 'iouGain', 'EBefore', 'EAfter'])
+        expect(typeof t[k].mean).toBe('number');
     }
     for (const run of j.runs) {
       expect(run.before.iou).toBeGreaterThanOrEqual(0);
@@ -113,12 +123,23 @@ describe('experiments (smoke preset, synthetic data)', () => {
 
   it('beyond: variants per m and seed, estimator comparison', async () => {
     const r = await runBeyond(ctx());
-    for (const f of ['beyond-variants.svg', 'beyond-estimators-E.svg', 'beyond-estimators-IoU.svg', 'beyond-runs.csv', 'beyond-estimators.csv', 'beyond.json']) {
+    for (const f of [
+      'beyond-variants.svg',
+      'beyond-estimators-E.svg',
+      'beyond-estimators-IoU.svg',
+      'beyond-runs.csv',
+      'beyond-estimators.csv',
+      'beyond.json',
+    ]) {
       expect(existsSync(join(r.dir, f))).toBe(true);
     }
     const j = readJson(join(r.dir, 'beyond.json'));
     expect(j.runs.map((x: { variant: string }) => x.variant)).toEqual(['size', 'joint', 'size+area']);
-    expect(j.estimators.runs.map((x: { estimator: string }) => x.estimator)).toEqual(['lemma1', 'reinforce', 'straight-through']);
+    expect(j.estimators.runs.map((x: { estimator: string }) => x.estimator)).toEqual([
+      'lemma1',
+      'reinforce',
+      'straight-through',
+    ]);
     for (const e of j.estimators.runs) expect(typeof e.after.iou).toBe('number');
     expect(j.config.objectives['size+area']).toContain('k·s');
   });

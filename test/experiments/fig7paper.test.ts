@@ -14,7 +14,13 @@ import { experimentMain } from '../../src/cli/experiment.js';
 import { Progress } from '../../src/cli/progress.js';
 import { generateSynthetic } from '../../src/data/index.js';
 import { PRESETS, type ExperimentContext } from '../../src/experiments/common.js';
-import { FIG7_PROTOCOLS, buildTable, loadVolumePools, planRuns, runFig7Paper } from '../../src/experiments/fig7paper.js';
+import {
+  FIG7_PROTOCOLS,
+  buildTable,
+  loadVolumePools,
+  planRuns,
+  runFig7Paper,
+} from '../../src/experiments/fig7paper.js';
 import { AnnotatedBatches } from '../../src/experiments/objectives.js';
 import { sharedDataNote } from '../_helpers/skipNote.js';
 
@@ -27,7 +33,13 @@ const readJson = (p: string): Record<string, any> => JSON.parse(readFileSync(p, 
 /** A Progress whose lines are collected. */
 function capture(): { progress: Progress; lines: string[] } {
   const lines: string[] = [];
-  const stream = { isTTY: false, write: (s: string) => { lines.push(...s.split('\n').filter((l) => l.length > 0)); return true; } } as unknown as NodeJS.WriteStream;
+  const stream = {
+    isTTY: false,
+    write: (s: string) => {
+      lines.push(...s.split('\n').filter((l) => l.length > 0));
+      return true;
+    },
+  } as unknown as NodeJS.WriteStream;
   return { progress: new Progress({ stream }), lines };
 }
 
@@ -35,7 +47,11 @@ function capture(): { progress: Progress; lines: string[] } {
 function numbersOnly(x: unknown): unknown {
   if (Array.isArray(x)) return x.map(numbersOnly);
   if (x && typeof x === 'object') {
-    return Object.fromEntries(Object.entries(x).filter(([k]) => !/seconds|Seconds|machine|finishedAt/.test(k)).map(([k, v]) => [k, numbersOnly(v)]));
+    return Object.fromEntries(
+      Object.entries(x)
+        .filter(([k]) => !/seconds|Seconds|machine|finishedAt/.test(k))
+        .map(([k, v]) => [k, numbersOnly(v)]),
+    );
   }
   return x;
 }
@@ -51,14 +67,26 @@ describe('fig7 paper protocol', () => {
     // 36 runs of 3 seeds, then seeds 3 and 4 of the size arm alone at m = 20, 50, 85 (issue 23)
     expect(runs).toHaveLength(42);
     expect([count('size'), count('joint'), count('shuffled')]).toEqual([27, 9, 6]);
-    expect(runs.slice(36).map((r) => `${r.mLabel}/${r.seed}/${r.arm}`)).toEqual(['20/3/size', '50/3/size', '85/3/size', '20/4/size', '50/4/size', '85/4/size']);
+    expect(runs.slice(36).map((r) => `${r.mLabel}/${r.seed}/${r.arm}`)).toEqual([
+      '20/3/size',
+      '50/3/size',
+      '85/3/size',
+      '20/4/size',
+      '50/4/size',
+      '85/4/size',
+    ]);
     expect(planRuns(p, 5)).toHaveLength(60); // with --seeds 5 the extra seeds are ordinary seeds
-    expect(runs.filter((r) => r.arm === 'size').map((r) => r.mLabel).slice(0, 7)).toEqual(['10', '20', '50', '85', '200', '500', 'all']);
+    expect(
+      runs
+        .filter((r) => r.arm === 'size')
+        .map((r) => r.mLabel)
+        .slice(0, 7),
+    ).toEqual(['10', '20', '50', '85', '200', '500', 'all']);
     expect(runs.slice(0, 12).every((r) => r.seed === 0)).toBe(true);
     expect(new Set(runs.map((r) => `${r.mLabel}/${r.seed}/${r.arm}`)).size).toBe(42);
   });
 
-  it('the joint objective\'s annotated batches continue exactly from a saved state', () => {
+  it("the joint objective's annotated batches continue exactly from a saved state", () => {
     const ds = generateSynthetic({ count: 30, seed: 3 });
     const annotated = [1, 4, 5, 9, 12, 17, 20];
     const a = new AnnotatedBatches(ds, annotated, 3, new Rng(5));
@@ -75,11 +103,18 @@ describe('fig7 paper protocol', () => {
 
   it('the table has one entry per m and arm with means and standard errors', () => {
     const rec = (m: number, seed: number, arm: 'size' | 'joint', iou: number) => ({
-      m, mLabel: String(m), seed, arm, annotated: m, trainImages: 100,
+      m,
+      mLabel: String(m),
+      seed,
+      arm,
+      annotated: m,
+      trainImages: 100,
       pretrain: { epochs: 4, bestEpoch: 2, seconds: 1, val: { iou: 0, dice: 0, E: 0, count: 1 } },
       before: { iou: 0.5, dice: 0.6, E: 2, count: 1, fgPred: 0.1, fgTrue: 0.12 },
       after: { iou, dice: 0.6, E: 1, count: 1, fgPred: 0.2, fgTrue: 0.12 },
-      phase: { epochs: 3, bestEpoch: 1, trainSeconds: 1, valSeconds: 1, valStart: null, history: [] }, seconds: 1, finishedAt: '',
+      phase: { epochs: 3, bestEpoch: 1, trainSeconds: 1, valSeconds: 1, valStart: null, history: [] },
+      seconds: 1,
+      finishedAt: '',
     });
     const t = buildTable([rec(10, 0, 'size', 0.6), rec(10, 1, 'size', 0.7), rec(10, 0, 'joint', 0.55)], [10, 20]);
     expect(t.map((r) => `${r.arm}/${r.mLabel}/${r.seeds}`)).toEqual(['size/10/2', 'joint/10/1']);
@@ -89,7 +124,13 @@ describe('fig7 paper protocol', () => {
 
   it('--dry-run lists the runs and estimates the time without training or writing anything', async () => {
     const { progress, lines } = capture();
-    const ctx: ExperimentContext = { preset: PRESETS.smoke, dataSpec: 'synthetic', syntheticCount: 150, out: join(out, 'dry'), progress };
+    const ctx: ExperimentContext = {
+      preset: PRESETS.smoke,
+      dataSpec: 'synthetic',
+      syntheticCount: 150,
+      out: join(out, 'dry'),
+      progress,
+    };
     const r = await runFig7Paper(ctx, FIG7_PROTOCOLS['paper-smoke'], { dryRun: true });
     expect(r.summary['runs']).toBe(10);
     expect(lines.filter((l) => /^\s+\d+\. m = /.test(l))).toHaveLength(10);
@@ -102,10 +143,33 @@ describe('fig7 paper protocol', () => {
 
   it('killed (SIGKILL) mid-phase three times and re-run, it ends with the numbers of an uninterrupted run; a re-run then does nothing', () => {
     // node itself runs the CLI (tsx as a loader, not a wrapper process), so the SIGKILL ends the process we watch
-    const cli = (dir: string, killAfter?: number) => spawnSync(process.execPath, [
-      '--import', 'tsx', join(root, 'src/cli/experiment.ts'),
-      'fig7', '--preset', 'paper-smoke', '--data', 'synthetic', '--seeds', '1', '--out', dir, '--quiet',
-    ], { cwd: root, encoding: 'utf8', env: { ...process.env, SIZESEG_TEST_KILL_AFTER_CHECKPOINTS: killAfter === undefined ? '' : String(killAfter) } });
+    const cli = (dir: string, killAfter?: number) =>
+      spawnSync(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          join(root, 'src/cli/experiment.ts'),
+          'fig7',
+          '--preset',
+          'paper-smoke',
+          '--data',
+          'synthetic',
+          '--seeds',
+          '1',
+          '--out',
+          dir,
+          '--quiet',
+        ],
+        {
+          cwd: root,
+          encoding: 'utf8',
+          env: {
+            ...process.env,
+            SIZESEG_TEST_KILL_AFTER_CHECKPOINTS: killAfter === undefined ? '' : String(killAfter),
+          },
+        },
+      );
     const whole = join(out, 'whole');
     const cut = join(out, 'cut');
     expect(cli(whole).status).toBe(0);
@@ -135,14 +199,31 @@ describe('fig7 paper protocol', () => {
     // everything finished: nothing is trained or rewritten
     const summary = join(cut, 'fig7-paper-smoke', 'fig7-paper-smoke.json');
     const before = statSync(summary).mtimeMs;
-    const again = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'src/cli/experiment.ts'),
-      'fig7', '--preset', 'paper-smoke', '--data', 'synthetic', '--seeds', '1', '--out', cut], { cwd: root, encoding: 'utf8' });
+    const again = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        join(root, 'src/cli/experiment.ts'),
+        'fig7',
+        '--preset',
+        'paper-smoke',
+        '--data',
+        'synthetic',
+        '--seeds',
+        '1',
+        '--out',
+        cut,
+      ],
+      { cwd: root, encoding: 'utf8' },
+    );
     expect(again.status).toBe(0);
     expect(again.stdout).toMatch(/nothing to do: all 5 runs of fig7 paper-smoke are finished/);
     expect(statSync(summary).mtimeMs).toBe(before);
     // the table has fig7.json's columns, per arm, and the split in the config
     expect(b.table[0]).toMatchObject({ arm: 'size', mLabel: '10', seeds: 1 });
-    for (const k of ['iouBefore', 'iouAfter', 'iouGain', 'EBefore', 'EAfter', 'fgBefore', 'fgAfter', 'fgTrue']) expect(b.table[0][k]).toHaveProperty('mean');
+    for (const k of ['iouBefore', 'iouAfter', 'iouGain', 'EBefore', 'EAfter', 'fgBefore', 'fgAfter', 'fgTrue'])
+      expect(b.table[0][k]).toHaveProperty('mean');
     expect(b.config.split.mode).toMatch(/^image/); // generated data has no volumes to split by
     expect(existsSync(join(cut, 'fig7-paper-smoke', 'fig7-paper-smoke.svg'))).toBe(true);
   }, 300_000);
@@ -151,22 +232,38 @@ describe('fig7 paper protocol', () => {
     const dir = join(out, 'whole', 'fig7-paper-smoke');
     const fp = readJson(join(dir, 'protocol.json'));
     writeFileSync(join(dir, 'protocol.json'), JSON.stringify({ ...fp, protocol: { ...fp.protocol, batch: 99 } }));
-    const ctx: ExperimentContext = { preset: PRESETS.smoke, dataSpec: 'synthetic', syntheticCount: 150, out: join(out, 'whole'), seeds: 1, progress: new Progress({ quiet: true }) };
+    const ctx: ExperimentContext = {
+      preset: PRESETS.smoke,
+      dataSpec: 'synthetic',
+      syntheticCount: 150,
+      out: join(out, 'whole'),
+      seeds: 1,
+      progress: new Progress({ quiet: true }),
+    };
     await expect(runFig7Paper(ctx, FIG7_PROTOCOLS['paper-smoke'])).rejects.toThrow(/another protocol or data/);
   });
 });
 
 const real = resolve(root, '../shared/data/hippocampus');
-describe.skipIf(!existsSync(join(real, 'meta.json')))('fig7 paper protocol on the real slices', sharedDataNote(real), () => {
-  it('splits by volume 4244 / 639 / 1220 with no volume in two splits, and uses the whole splits', async () => {
-    const ctx: ExperimentContext = { preset: PRESETS.paper, dataSpec: real, out, progress: new Progress({ quiet: true }) };
-    const pools = await loadVolumePools(ctx, FIG7_PROTOCOLS.paper);
-    expect(pools.split['counts']).toEqual({ train: 4244, val: 639, test: 1220 });
-    expect(pools.split['volumesInTwoSplits']).toBe(0);
-    expect(pools.split['mode']).toBe('volume');
-    expect([pools.train.length, pools.val.length, pools.test.length]).toEqual([4244, 639, 1220]);
-    const volumes = (idx: number[]) => new Set(idx.map((i) => pools.ds.volumeId![i]));
-    const tr = volumes(pools.train);
-    expect([...volumes(pools.test)].some((v) => tr.has(v))).toBe(false);
-  });
-});
+describe.skipIf(!existsSync(join(real, 'meta.json')))(
+  'fig7 paper protocol on the real slices',
+  sharedDataNote(real),
+  () => {
+    it('splits by volume 4244 / 639 / 1220 with no volume in two splits, and uses the whole splits', async () => {
+      const ctx: ExperimentContext = {
+        preset: PRESETS.paper,
+        dataSpec: real,
+        out,
+        progress: new Progress({ quiet: true }),
+      };
+      const pools = await loadVolumePools(ctx, FIG7_PROTOCOLS.paper);
+      expect(pools.split['counts']).toEqual({ train: 4244, val: 639, test: 1220 });
+      expect(pools.split['volumesInTwoSplits']).toBe(0);
+      expect(pools.split['mode']).toBe('volume');
+      expect([pools.train.length, pools.val.length, pools.test.length]).toEqual([4244, 639, 1220]);
+      const volumes = (idx: number[]) => new Set(idx.map((i) => pools.ds.volumeId![i]));
+      const tr = volumes(pools.train);
+      expect([...volumes(pools.test)].some((v) => tr.has(v))).toBe(false);
+    });
+  },
+);

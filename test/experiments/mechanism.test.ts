@@ -35,14 +35,34 @@ describe('distance to the largest inscribed squares', () => {
   });
 
   it('runs on the networks a paper-smoke remedies run left and writes its JSON and figures', async () => {
-    const ctx: ExperimentContext = { preset: PRESETS.smoke, dataSpec: 'synthetic', syntheticCount: 150, out, seeds: 1, progress: new Progress({ quiet: true }) };
+    const ctx: ExperimentContext = {
+      preset: PRESETS.smoke,
+      dataSpec: 'synthetic',
+      syntheticCount: 150,
+      out,
+      seeds: 1,
+      progress: new Progress({ quiet: true }),
+    };
     await runRemedies(ctx, REMEDIES_PROTOCOLS['paper-smoke']);
     const r = await runMechanism(ctx, REMEDIES_PROTOCOLS['paper-smoke'], { ms: ['all'], samples: 2 });
     const dir = join(out, 'remedies-paper-smoke', 'mechanism');
-    for (const f of ['mechanism.json', 'mechanism-recall.svg', 'mechanism-probabilities.svg', 'mechanism-gradient.svg', 'mechanism-gradient-touched.svg', 'mechanism-examples-mall-s0.png']) expect(existsSync(join(dir, f))).toBe(true);
+    for (const f of [
+      'mechanism.json',
+      'mechanism-recall.svg',
+      'mechanism-probabilities.svg',
+      'mechanism-gradient.svg',
+      'mechanism-gradient-touched.svg',
+      'mechanism-examples-mall-s0.png',
+    ])
+      expect(existsSync(join(dir, f))).toBe(true);
     const j = JSON.parse(readFileSync(join(dir, 'mechanism.json'), 'utf8'));
     expect(j.units).toHaveLength(1);
-    expect(j.units[0].networks.map((n: { name: string }) => n.name)).toEqual(['pre-trained', 'size', 'anchor', 'joint']);
+    expect(j.units[0].networks.map((n: { name: string }) => n.name)).toEqual([
+      'pre-trained',
+      'size',
+      'anchor',
+      'joint',
+    ]);
     // every foreground pixel of the truth is in exactly one region, the same count for every network
     const counts = j.units[0].networks.map((n: { fgCounts: number[] }) => n.fgCounts.reduce((a, b) => a + b, 0));
     expect(new Set(counts).size).toBe(1);

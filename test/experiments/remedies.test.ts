@@ -13,7 +13,15 @@ import { Rng } from '../../src/autograd/rng.js';
 import { Progress } from '../../src/cli/progress.js';
 import { generateSynthetic, indicesOf } from '../../src/data/index.js';
 import { PRESETS, type ExperimentContext } from '../../src/experiments/common.js';
-import { REMEDIES_PROTOCOLS, buildRemediesTable, planUnits, recommendArm, runRemedies, thresholdArm, type RemedyRun } from '../../src/experiments/remedies.js';
+import {
+  REMEDIES_PROTOCOLS,
+  buildRemediesTable,
+  planUnits,
+  recommendArm,
+  runRemedies,
+  thresholdArm,
+  type RemedyRun,
+} from '../../src/experiments/remedies.js';
 import { THRESHOLD_GRID, chooseThreshold, logitOf } from '../../src/experiments/thresholdChoice.js';
 import { ResUNet } from '../../src/models/resunet.js';
 
@@ -27,7 +35,11 @@ const readJson = (p: string): Record<string, any> => JSON.parse(readFileSync(p, 
 function numbersOnly(x: unknown): unknown {
   if (Array.isArray(x)) return x.map(numbersOnly);
   if (x && typeof x === 'object') {
-    return Object.fromEntries(Object.entries(x).filter(([k]) => !/seconds|Seconds|machine|finishedAt/.test(k)).map(([k, v]) => [k, numbersOnly(v)]));
+    return Object.fromEntries(
+      Object.entries(x)
+        .filter(([k]) => !/seconds|Seconds|machine|finishedAt/.test(k))
+        .map(([k, v]) => [k, numbersOnly(v)]),
+    );
   }
   return x;
 }
@@ -68,17 +80,39 @@ describe('threshold chosen by validation E', () => {
 });
 
 describe('remedies table and recommendation', () => {
-  const run = (mLabel: string, seed: number, arm: RemedyRun['arm'], before: number, after: number, t: number | null = null): RemedyRun => ({
-    m: mLabel === 'all' ? 4244 : Number(mLabel), mLabel, seed, arm, annotated: 0, trainImages: 0,
+  const run = (
+    mLabel: string,
+    seed: number,
+    arm: RemedyRun['arm'],
+    before: number,
+    after: number,
+    t: number | null = null,
+  ): RemedyRun => ({
+    m: mLabel === 'all' ? 4244 : Number(mLabel),
+    mLabel,
+    seed,
+    arm,
+    annotated: 0,
+    trainImages: 0,
     before: { iou: before, dice: 0, E: 2, count: 1, fgPred: 0.1, fgTrue: 0.09 },
     after: { iou: after, dice: 0, E: 1, count: 1, fgPred: 0.08, fgTrue: 0.09 },
-    phase: null, threshold: t === null ? null : { t, logit: logitOf(t), grid: [], testCurve: [] }, network: '', codeVersion: 'x', seconds: 1, finishedAt: '',
+    phase: null,
+    threshold: t === null ? null : { t, logit: logitOf(t), grid: [], testCurve: [] },
+    network: '',
+    codeVersion: 'x',
+    seconds: 1,
+    finishedAt: '',
   });
 
   it('means and standard errors per arm and m, worked by hand', () => {
     // gains 5, 2 and 0 points: mean 2.333…, s.d. √((2.667² + 0.333² + 2.333²) / 2) = 2.5166, s.e. = 2.5166/√3 = 1.45297
-    const runs = [run('10', 0, 'size', 0.5, 0.55), run('10', 1, 'size', 0.6, 0.62), run('10', 2, 'size', 0.7, 0.7),
-      run('10', 0, 'size+threshold', 0.5, 0.6, 0.3), run('10', 1, 'size+threshold', 0.6, 0.6, 0.4)];
+    const runs = [
+      run('10', 0, 'size', 0.5, 0.55),
+      run('10', 1, 'size', 0.6, 0.62),
+      run('10', 2, 'size', 0.7, 0.7),
+      run('10', 0, 'size+threshold', 0.5, 0.6, 0.3),
+      run('10', 1, 'size+threshold', 0.6, 0.6, 0.4),
+    ];
     const t = buildRemediesTable(runs, [200, 10]);
     expect(t.map((r) => `${r.arm}/${r.mLabel}/${r.seeds}`)).toEqual(['size/10/3', 'size+threshold/10/2']);
     expect(t[0]!.iouGain.mean).toBeCloseTo(0.0233333333, 9);
@@ -89,7 +123,7 @@ describe('remedies table and recommendation', () => {
     expect(t[1]!.iouGain.mean).toBeCloseTo(0.05, 12);
   });
 
-  it('recommends the arm with the best worst-case gain, and checks the issue\'s bar', () => {
+  it("recommends the arm with the best worst-case gain, and checks the issue's bar", () => {
     const runs: RemedyRun[] = [];
     for (let seed = 0; seed < 3; seed++) {
       // size: +12 at m = 10, −2 at m = all; anchor: +11 and −0.3; joint has no m = all yet
@@ -103,7 +137,13 @@ describe('remedies table and recommendation', () => {
     expect(rec.smallestMGain).toBeCloseTo(0.11, 12);
     expect(rec.meetsBar).toBe(true);
     // two seeds are not enough for the bar
-    const two = recommendArm(buildRemediesTable(runs.filter((r) => r.seed < 2), ['all', 10]), ['all', 10]);
+    const two = recommendArm(
+      buildRemediesTable(
+        runs.filter((r) => r.seed < 2),
+        ['all', 10],
+      ),
+      ['all', 10],
+    );
     expect(two.arm).toBe('anchor');
     expect(two.meetsBar).toBe(false);
   });
@@ -114,7 +154,14 @@ describe('remedies paper-smoke', () => {
     const p = REMEDIES_PROTOCOLS.paper;
     const units = planUnits(p);
     expect(units).toHaveLength(36);
-    expect(units.slice(0, 6).map((u) => `${u.mLabel}/${u.arm}`)).toEqual(['200/size', '200/anchor', '200/joint', 'all/size', 'all/anchor', 'all/joint']);
+    expect(units.slice(0, 6).map((u) => `${u.mLabel}/${u.arm}`)).toEqual([
+      '200/size',
+      '200/anchor',
+      '200/joint',
+      'all/size',
+      'all/anchor',
+      'all/joint',
+    ]);
     expect(units.slice(0, 12).every((u) => u.seed === 0)).toBe(true);
     expect(p.fig7.extraSizeSeeds).toEqual({ seeds: [3, 4], ms: [20, 50, 85] });
   });
@@ -128,7 +175,13 @@ describe('remedies paper-smoke', () => {
         return true;
       },
     } as unknown as NodeJS.WriteStream;
-    const ctx: ExperimentContext = { preset: PRESETS.smoke, dataSpec: 'synthetic', syntheticCount: 150, out: join(out, 'dry'), progress: new Progress({ stream }) };
+    const ctx: ExperimentContext = {
+      preset: PRESETS.smoke,
+      dataSpec: 'synthetic',
+      syntheticCount: 150,
+      out: join(out, 'dry'),
+      progress: new Progress({ stream }),
+    };
     const r = await runRemedies(ctx, REMEDIES_PROTOCOLS['paper-smoke'], { dryRun: true });
     expect(r.summary['units']).toBe(6);
     expect(lines.filter((l) => /^\s+\d+\. m = /.test(l))).toHaveLength(6);
@@ -137,10 +190,31 @@ describe('remedies paper-smoke', () => {
   });
 
   it('killed (SIGKILL) mid-arm twice and re-run, it ends with the numbers of an uninterrupted run; a re-run then does nothing', () => {
-    const cli = (dir: string, killAfter?: number) => spawnSync(process.execPath, [
-      '--import', 'tsx', join(root, 'src/cli/experiment.ts'),
-      'remedies', '--preset', 'paper-smoke', '--data', 'synthetic', '--out', dir, '--quiet',
-    ], { cwd: root, encoding: 'utf8', env: { ...process.env, SIZESEG_TEST_KILL_AFTER_CHECKPOINTS: killAfter === undefined ? '' : String(killAfter) } });
+    const cli = (dir: string, killAfter?: number) =>
+      spawnSync(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          join(root, 'src/cli/experiment.ts'),
+          'remedies',
+          '--preset',
+          'paper-smoke',
+          '--data',
+          'synthetic',
+          '--out',
+          dir,
+          '--quiet',
+        ],
+        {
+          cwd: root,
+          encoding: 'utf8',
+          env: {
+            ...process.env,
+            SIZESEG_TEST_KILL_AFTER_CHECKPOINTS: killAfter === undefined ? '' : String(killAfter),
+          },
+        },
+      );
     const whole = join(out, 'whole');
     const cut = join(out, 'cut');
     expect(cli(whole).status).toBe(0);
@@ -176,8 +250,22 @@ describe('remedies paper-smoke', () => {
     // everything finished: nothing is trained or rewritten
     const summary = join(cut, 'remedies-paper-smoke', 'remedies-paper-smoke.json');
     const before = statSync(summary).mtimeMs;
-    const again = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'src/cli/experiment.ts'),
-      'remedies', '--preset', 'paper-smoke', '--data', 'synthetic', '--out', cut], { cwd: root, encoding: 'utf8' });
+    const again = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        join(root, 'src/cli/experiment.ts'),
+        'remedies',
+        '--preset',
+        'paper-smoke',
+        '--data',
+        'synthetic',
+        '--out',
+        cut,
+      ],
+      { cwd: root, encoding: 'utf8' },
+    );
     expect(again.status).toBe(0);
     expect(again.stdout).toMatch(/nothing to do: all 6 units of remedies paper-smoke are finished/);
     expect(statSync(summary).mtimeMs).toBe(before);

@@ -15,7 +15,9 @@ export { ort };
 
 const require = createRequire(import.meta.url);
 /** onnx.proto's generated message classes (ModelProto.decode / encode). */
-export const onnxProto = (require('../../node_modules/onnxruntime-web/lib/onnxjs/ort-schema/protobuf/onnx.js') as { onnx: typeof onnx }).onnx;
+export const onnxProto = (
+  require('../../node_modules/onnxruntime-web/lib/onnxjs/ort-schema/protobuf/onnx.js') as { onnx: typeof onnx }
+).onnx;
 
 /** The .onnx bytes decoded by onnx.proto's generated decoder, as plain objects (int64 as numbers). */
 export function decodeOnnx(bytes: Uint8Array): DecodedModel {
@@ -32,7 +34,13 @@ export interface DecodedModel {
   metadataProps: { key: string; value: string }[];
   graph: {
     name: string;
-    node: { name: string; opType: string; input: string[]; output: string[]; attribute: { name: string; type: number; i?: number; ints: number[]; f?: number; s?: Uint8Array }[] }[];
+    node: {
+      name: string;
+      opType: string;
+      input: string[];
+      output: string[];
+      attribute: { name: string; type: number; i?: number; ints: number[]; f?: number; s?: Uint8Array }[];
+    }[];
     initializer: { name: string; dims: number[]; dataType: number; rawData: Uint8Array }[];
     input: DecodedValueInfo[];
     output: DecodedValueInfo[];
@@ -45,7 +53,11 @@ export interface DecodedValueInfo {
 }
 
 /** Run the model on float32 images [N, C, H, W]; returns the output's values and dims. */
-export async function runOnnx(bytes: Uint8Array, images: Float32Array, dims: readonly number[]): Promise<{ values: Float32Array; dims: readonly number[] }> {
+export async function runOnnx(
+  bytes: Uint8Array,
+  images: Float32Array,
+  dims: readonly number[],
+): Promise<{ values: Float32Array; dims: readonly number[] }> {
   const session = await ort.InferenceSession.create(bytes);
   try {
     const out = await session.run({ images: new ort.Tensor('float32', images, [...dims]) });
@@ -66,7 +78,8 @@ export function randomiseBatchNorm(model: Module, rng: Rng): void {
     const v = t.storage;
     for (let i = 0; i < v.length; i++) {
       if (name.endsWith('running_var')) v[i] = 0.5 + rng.uniform();
-      else if (name.endsWith('running_mean') || name === 'head.bias' || /bn\d?\.bias$/.test(name)) v[i] = 0.3 * rng.normal();
+      else if (name.endsWith('running_mean') || name === 'head.bias' || /bn\d?\.bias$/.test(name))
+        v[i] = 0.3 * rng.normal();
       else if (/bn\d?\.weight$/.test(name)) v[i] = 1 + 0.3 * rng.normal();
     }
   }

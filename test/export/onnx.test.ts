@@ -18,7 +18,8 @@ import { decodeOnnx, normals, onnxProto, ort, randomiseBatchNorm, runOnnx, type 
 
 /** ‖a − b‖∞ / ‖b‖∞: the error relative to the logits' scale. */
 function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let diff = 0, scale = 0;
+  let diff = 0,
+    scale = 0;
   for (let i = 0; i < b.length; i++) {
     diff = Math.max(diff, Math.abs((a[i] as number) - (b[i] as number)));
     scale = Math.max(scale, Math.abs(b[i] as number));
@@ -42,7 +43,7 @@ function float64Logits(model: ResUNet, images: Float32Array, dims: number[]): Ar
 
 const shapeOf = (v: DecodedValueInfo) => v.type.tensorType.shape.dim.map((d) => d.dimParam ?? d.dimValue);
 
-describe('exportOnnx: onnxruntime-web gives sizeseg\'s eval-mode logits', () => {
+describe("exportOnnx: onnxruntime-web gives sizeseg's eval-mode logits", () => {
   const cases = [
     { widths: [4], height: 8, width: 6, batches: [1, 4] }, // one level: no decoder, no Resize
     { widths: [4, 8, 16], height: 16, width: 12, batches: [2, 5] },
@@ -63,7 +64,16 @@ describe('exportOnnx: onnxruntime-web gives sizeseg\'s eval-mode logits', () => 
         expect(relativeError(got.values, own)).toBeLessThan(1e-5);
         expect(relativeError(got.values, exact)).toBeLessThan(1e-5);
         // the batch norm statistics matter: the same network with fresh statistics gives other logits
-        expect(relativeError(got.values, noGrad(() => new ResUNet({ widths, rng: new Rng(widths.length), headBias: -1.5 }).eval().forward(new Tensor(images, dims))).values())).toBeGreaterThan(0.05);
+        expect(
+          relativeError(
+            got.values,
+            noGrad(() =>
+              new ResUNet({ widths, rng: new Rng(widths.length), headBias: -1.5 })
+                .eval()
+                .forward(new Tensor(images, dims)),
+            ).values(),
+          ),
+        ).toBeGreaterThan(0.05);
       }
     });
   }
@@ -116,10 +126,13 @@ describe('exportOnnx: the graph', () => {
     expect(count('Resize')).toBe(2);
     expect(count('Concat')).toBe(2);
     expect(count('Add')).toBe(3);
-    expect(new Set(decoded.graph.node.map((n) => n.opType))).toEqual(new Set(['Conv', 'Relu', 'Add', 'Resize', 'Concat']));
+    expect(new Set(decoded.graph.node.map((n) => n.opType))).toEqual(
+      new Set(['Conv', 'Relu', 'Add', 'Resize', 'Concat']),
+    );
     const known = new Set([ONNX_INPUT, '', ...decoded.graph.initializer.map((t) => t.name)]);
     for (const node of decoded.graph.node) {
-      for (const input of node.input) expect(known.has(input), `${node.name} reads ${input} before it is computed`).toBe(true);
+      for (const input of node.input)
+        expect(known.has(input), `${node.name} reads ${input} before it is computed`).toBe(true);
       for (const output of node.output) known.add(output);
     }
     expect(known.has(ONNX_OUTPUT)).toBe(true);
@@ -132,9 +145,15 @@ describe('exportOnnx: the graph', () => {
       expect(t.dataType).toBe(1);
       return new Float32Array(t.rawData.slice().buffer);
     };
-    const conv = model.encoders[1]!.conv1, bn = model.encoders[1]!.bn1;
-    const w = conv.weight.values(), g = bn.gamma.values(), b = bn.beta.values(), mu = bn.runningMean.values(), v = bn.runningVar.values();
-    const weight = floats('enc2.conv1.weight'), bias = floats('enc2.conv1.bias');
+    const conv = model.encoders[1]!.conv1,
+      bn = model.encoders[1]!.bn1;
+    const w = conv.weight.values(),
+      g = bn.gamma.values(),
+      b = bn.beta.values(),
+      mu = bn.runningMean.values(),
+      v = bn.runningVar.values();
+    const weight = floats('enc2.conv1.weight'),
+      bias = floats('enc2.conv1.bias');
     expect(init.get('enc2.conv1.weight')!.dims).toEqual([8, 4, 3, 3]);
     for (let o = 0; o < 8; o++) {
       const a = g[o]! / Math.sqrt(v[o]! + 1e-5);
@@ -149,12 +168,17 @@ describe('exportOnnx: the graph', () => {
   it('metadata: the sizeseg version, the model, input and output, and what the caller adds', () => {
     const meta = Object.fromEntries(decoded.metadataProps.map((p) => [p.key, p.value]));
     expect(meta['sizeseg.version']).toBe(pkg.version);
-    expect(JSON.parse(meta['sizeseg.model']!)).toEqual({ architecture: 'ResUNet', widths: [4, 8, 16], inChannels: 1, outChannels: 1 });
+    expect(JSON.parse(meta['sizeseg.model']!)).toEqual({
+      architecture: 'ResUNet',
+      widths: [4, 8, 16],
+      inChannels: 1,
+      outChannels: 1,
+    });
     expect(meta['sizeseg.input']).toMatch(/^images: float32 \[N, 1, 16, 12\]/);
     expect(meta['sizeseg.note']).toBe('test');
   });
 
-  it('onnxruntime-web checks the graph\'s shapes on load: a declared output shape inference disagrees with is refused', async () => {
+  it("onnxruntime-web checks the graph's shapes on load: a declared output shape inference disagrees with is refused", async () => {
     const message = onnxProto.ModelProto.decode(bytes);
     message.graph!.output![0]!.type!.tensorType!.shape!.dim![2]!.dimValue = 17;
     const edited = onnxProto.ModelProto.encode(message).finish();
@@ -171,7 +195,9 @@ describe('exportOnnx: errors', () => {
 
   it('an image size the levels cannot halve', () => {
     const model = new ResUNet({ widths: [2, 4, 8] });
-    expect(() => exportOnnx(model, { height: 18, width: 12 })).toThrow(/height must be a positive multiple of 4 for 3 levels.*got 18/);
+    expect(() => exportOnnx(model, { height: 18, width: 12 })).toThrow(
+      /height must be a positive multiple of 4 for 3 levels.*got 18/,
+    );
     expect(() => exportOnnx(model, { height: 16, width: 0 })).toThrow(/width must be a positive multiple of 4/);
   });
 

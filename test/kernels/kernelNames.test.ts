@@ -9,13 +9,17 @@ describe('the kernel table', () => {
   registerGpuKernels();
   it('names every kernel a backend registers', () => {
     for (const backend of ['js', 'wasm', 'gpu']) {
-      const unknown = listKernels(backend).map((k) => k.kernelName).filter((n) => !n.startsWith('ProfileTest') && !(n in KERNELS));
+      const unknown = listKernels(backend)
+        .map((k) => k.kernelName)
+        .filter((n) => !n.startsWith('ProfileTest') && !(n in KERNELS));
       expect(unknown, backend).toEqual([]);
     }
   });
   it("has every kernel that is neither fused nor device-only on 'js', the reference every backend can fall back to", () => {
     const js = new Set(listKernels('js').map((k) => k.kernelName));
-    const required = Object.entries(KERNELS).filter(([, s]) => !s.fused && !s.deviceOnly).map(([n]) => n);
+    const required = Object.entries(KERNELS)
+      .filter(([, s]) => !s.fused && !s.deviceOnly)
+      .map(([n]) => n);
     expect(required.filter((n) => !js.has(n))).toEqual([]);
   });
 });

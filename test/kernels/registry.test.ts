@@ -6,7 +6,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Tensor } from '../../src/autograd/tensor.js';
 import { runKernel } from '../../src/autograd/kernel.js';
-import { cpuKernels, hasKernel, profileKernels, registerKernelBackend, runKernel as runEngineKernel, setHostBackend } from '../../src/kernels/engine.js';
+import {
+  cpuKernels,
+  hasKernel,
+  profileKernels,
+  registerKernelBackend,
+  runKernel as runEngineKernel,
+  setHostBackend,
+} from '../../src/kernels/engine.js';
 import { registerKernel } from '../../src/kernels/registry.js';
 import { host, type KernelInput } from '../../src/kernels/types.js';
 import '../../src/kernels/wasm/index.js';
@@ -17,10 +24,21 @@ function busy(ms: number): void {
 }
 
 const same = (inputs: readonly KernelInput[]) => [host(inputs[0]!.values(), inputs[0]!.shape)];
-registerKernel({ kernelName: 'ProfileTestInner', backendName: 'js', kernelFunc: (inputs) => { busy(2); return same(inputs); } });
 registerKernel({
-  kernelName: 'ProfileTestOuter', backendName: 'js',
-  kernelFunc: (inputs) => { busy(3); return runEngineKernel('ProfileTestInner', inputs); },
+  kernelName: 'ProfileTestInner',
+  backendName: 'js',
+  kernelFunc: (inputs) => {
+    busy(2);
+    return same(inputs);
+  },
+});
+registerKernel({
+  kernelName: 'ProfileTestOuter',
+  backendName: 'js',
+  kernelFunc: (inputs) => {
+    busy(3);
+    return runEngineKernel('ProfileTestInner', inputs);
+  },
 });
 
 // two test backends on host memory: 'front' (float32 only) falls back to 'back'; neither is ever the default (priority)
@@ -31,17 +49,22 @@ const tag = (name: string) => () => [host(new Float32Array([name === 'front' ? 1
 registerKernel({ kernelName: 'OnBoth', backendName: 'front', kernelFunc: tag('front') });
 registerKernel({ kernelName: 'OnBoth', backendName: 'back', kernelFunc: tag('back') });
 registerKernel({ kernelName: 'OnBackOnly', backendName: 'back', kernelFunc: tag('back') });
-registerKernel({ kernelName: 'Picky', backendName: 'front', kernelFunc: tag('front'), accepts: (inputs) => inputs[0]!.shape[0]! >= 3 });
+registerKernel({
+  kernelName: 'Picky',
+  backendName: 'front',
+  kernelFunc: tag('front'),
+  accepts: (inputs) => inputs[0]!.shape[0]! >= 3,
+});
 registerKernel({ kernelName: 'Picky', backendName: 'back', kernelFunc: tag('back') });
 registerKernel({ kernelName: 'OnFrontOnly', backendName: 'front', kernelFunc: tag('front') });
 
-const which = (name: string, t: Tensor) => runKernel(name, [t])[0]!.item() === 1 ? 'front' : 'back';
+const which = (name: string, t: Tensor) => (runKernel(name, [t])[0]!.item() === 1 ? 'front' : 'back');
 
 describe('dispatch through the engine', () => {
   const saved = cpuKernels();
   afterEach(() => setHostBackend(saved));
 
-  it('runs the chosen backend\'s kernel, and its fallback\'s where it has none, lacks the dtype, or declines', () => {
+  it("runs the chosen backend's kernel, and its fallback's where it has none, lacks the dtype, or declines", () => {
     setHostBackend('front');
     const small = new Tensor(new Float32Array(2), [2]);
     const large = new Tensor(new Float32Array(4), [4]);
@@ -91,7 +114,11 @@ describe('profileKernels', () => {
       return 0;
     });
     expect(kernels.size).toBe(0);
-    expect(() => profileKernels(() => { throw new Error('boom'); })).toThrow('boom');
+    expect(() =>
+      profileKernels(() => {
+        throw new Error('boom');
+      }),
+    ).toThrow('boom');
     const after = profileKernels(() => runKernel('ProfileTestInner', [x]));
     expect(after.kernels.get('ProfileTestInner')!.calls).toBe(1);
   });

@@ -8,7 +8,17 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
-  Adam, ResUNet, Rng, Tensor, bceWithLogits, generateSynthetic, getNumThreads, makeBatch, setNumThreads, sizeLoss, withStepArena,
+  Adam,
+  ResUNet,
+  Rng,
+  Tensor,
+  bceWithLogits,
+  generateSynthetic,
+  getNumThreads,
+  makeBatch,
+  setNumThreads,
+  sizeLoss,
+  withStepArena,
 } from '../../src/index.js';
 import { cpuKernels, setCpuKernels } from '../../src/kernels/engine.js';
 import { wasmSimdAvailable } from '../../src/kernels/wasm/index.js';
@@ -16,7 +26,10 @@ import { skipNote } from '../_helpers/skipNote.js';
 
 const B = 32;
 const ds = generateSynthetic({ count: B, seed: 11 });
-const batch = makeBatch(ds, Array.from({ length: B }, (_, i) => i));
+const batch = makeBatch(
+  ds,
+  Array.from({ length: B }, (_, i) => i),
+);
 
 function weightsHash(scoped: boolean): { hash: string; losses: number[] } {
   const model = new ResUNet({ widths: [16, 32, 64, 128], rng: new Rng(0) });
@@ -29,7 +42,8 @@ function weightsHash(scoped: boolean): { hash: string; losses: number[] } {
     const step = () => {
       opt.zeroGrad();
       const logits = model.forward(x);
-      const loss = s < 2 ? bceWithLogits(logits, target) : sizeLoss(logits, batch.sizes, { rng: sampler, method: 'fast' });
+      const loss =
+        s < 2 ? bceWithLogits(logits, target) : sizeLoss(logits, batch.sizes, { rng: sampler, method: 'fast' });
       loss.backward();
       opt.step();
       return loss.item();
@@ -45,25 +59,29 @@ function weightsHash(scoped: boolean): { hash: string; losses: number[] } {
 /** Recorded at commit 2e8daa4 (before the redesign), 1 and 2 threads, with and without a step arena. */
 const RECORDED = 'c176216ab43ba8ede7e8d53f73d27cf3a5a553adc9ac596498ad055d39ce2066';
 
-describe.runIf(wasmSimdAvailable())('the WebAssembly kernels keep their bits', skipNote('this JavaScript engine has no WebAssembly SIMD', 'run it on Node 20 or later'), () => {
-  for (const threads of [1, 2]) {
-    it(`ResUNet-lite after 2 BCE + 1 size-loss Adam steps, ${threads} thread(s), in and outside a step scope`, () => {
-      const savedThreads = getNumThreads();
-      const savedKernels = cpuKernels();
-      setCpuKernels('wasm');
-      setNumThreads(threads);
-      try {
-        const plain = weightsHash(false);
-        const scoped = weightsHash(true);
-        expect(plain.losses[1]!).toBeLessThan(plain.losses[0]!); // the BCE steps trained
-        expect(plain.losses.every(Number.isFinite)).toBe(true);
-        expect(scoped.losses).toEqual(plain.losses);
-        expect(scoped.hash).toBe(plain.hash);
-        expect(plain.hash).toBe(RECORDED);
-      } finally {
-        setNumThreads(savedThreads);
-        setCpuKernels(savedKernels);
-      }
-    });
-  }
-});
+describe.runIf(wasmSimdAvailable())(
+  'the WebAssembly kernels keep their bits',
+  skipNote('this JavaScript engine has no WebAssembly SIMD', 'run it on Node 20 or later'),
+  () => {
+    for (const threads of [1, 2]) {
+      it(`ResUNet-lite after 2 BCE + 1 size-loss Adam steps, ${threads} thread(s), in and outside a step scope`, () => {
+        const savedThreads = getNumThreads();
+        const savedKernels = cpuKernels();
+        setCpuKernels('wasm');
+        setNumThreads(threads);
+        try {
+          const plain = weightsHash(false);
+          const scoped = weightsHash(true);
+          expect(plain.losses[1]!).toBeLessThan(plain.losses[0]!); // the BCE steps trained
+          expect(plain.losses.every(Number.isFinite)).toBe(true);
+          expect(scoped.losses).toEqual(plain.losses);
+          expect(scoped.hash).toBe(plain.hash);
+          expect(plain.hash).toBe(RECORDED);
+        } finally {
+          setNumThreads(savedThreads);
+          setCpuKernels(savedKernels);
+        }
+      });
+    }
+  },
+);

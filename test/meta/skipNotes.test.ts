@@ -20,13 +20,16 @@ function unexplainedSkips(file: string): string[] {
   const out: string[] = [];
   // notes made once per file: const noSimd = skipNote(…)
   const named = [...text.matchAll(/const (\w+) = (?:skipNote|sharedDataNote)\(/g)].map((m) => m[1]!);
-  const noted = (head: string): boolean => /Note\(/.test(head) || named.some((n) => new RegExp(`\\b${n}\\b`).test(head));
+  const noted = (head: string): boolean =>
+    /Note\(/.test(head) || named.some((n) => new RegExp(`\\b${n}\\b`).test(head));
   for (const m of text.matchAll(/\b(?:describe|it|test)\.(?:skipIf|runIf|skip)\(/g)) {
     const head = text.slice(m.index, text.indexOf('=>', m.index));
-    if (!noted(head)) out.push(`${relative(testRoot, file)}:${text.slice(0, m.index).split('\n').length}: ${head.split('\n')[0]}`);
+    if (!noted(head))
+      out.push(`${relative(testRoot, file)}:${text.slice(0, m.index).split('\n').length}: ${head.split('\n')[0]}`);
   }
   for (const m of text.matchAll(/\bctx\.skip\(([^)]*)\)/g)) {
-    if (!/['"`]/.test(m[1] ?? '')) out.push(`${relative(testRoot, file)}:${text.slice(0, m.index).split('\n').length}: ${m[0]}`);
+    if (!/['"`]/.test(m[1] ?? ''))
+      out.push(`${relative(testRoot, file)}:${text.slice(0, m.index).split('\n').length}: ${m[0]}`);
   }
   return out;
 }

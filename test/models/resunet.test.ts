@@ -63,14 +63,16 @@ describe('ResUNet', () => {
     for (const [name, t] of Object.entries(model.stateDict())) {
       // batch-norm statistics and affine parameters far from their initial 0/1, so the fold does real work
       if (/bn\.(running_mean|bias)$/.test(name)) t.storage.set(randn([t.size], rng, { dtype: 'float64' }).values());
-      if (/bn\.(running_var|weight)$/.test(name)) t.storage.set(randn([t.size], rng, { dtype: 'float64' }).abs().add(0.5).values());
+      if (/bn\.(running_var|weight)$/.test(name))
+        t.storage.set(randn([t.size], rng, { dtype: 'float64' }).abs().add(0.5).values());
     }
     model.eval();
     const x = randn([2, 1, 8, 8], new Rng(8), { dtype: 'float64' });
     const taped = model.forward(x.detach().requiresGrad_()); // recording: batch norm and convolution apart
     const folded = noGrad(() => model.forward(x)); // inference: the folded convolutions
     expect(folded.dtype).toBe('float64');
-    const a = taped.dataSync(), b = folded.dataSync();
+    const a = taped.dataSync(),
+      b = folded.dataSync();
     let worst = 0;
     for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / Math.max(1, Math.abs(a[i]!)));
     expect(worst).toBeLessThan(1e-12);
@@ -82,7 +84,9 @@ describe('ResUNet', () => {
     const b = new ResUNet({ widths: [2, 4], rng: new Rng(2) });
     b.loadStateDict(a.stateDict());
     const x = randn([1, 1, 4, 4], new Rng(3));
-    expect(Array.from(noGrad(() => b.eval().forward(x)).dataSync())).toEqual(Array.from(noGrad(() => a.eval().forward(x)).dataSync()));
+    expect(Array.from(noGrad(() => b.eval().forward(x)).dataSync())).toEqual(
+      Array.from(noGrad(() => a.eval().forward(x)).dataSync()),
+    );
     const c = new ResUNet({ widths: [2, 5], rng: new Rng(1) });
     expect(() => c.loadStateDict(a.stateDict())).toThrow(/'stem.conv.weight' has shape|shape/);
   });
@@ -100,7 +104,9 @@ describe('optimisers', () => {
   it('Adam first step moves every weight by lr against the gradient sign', () => {
     const w = tensor([1, -2, 3], undefined, { dtype: 'float64', requiresGrad: true });
     const opt = new Adam([w], { lr: 0.01 });
-    w.mul(tensor([1, 2, -3], undefined, { dtype: 'float64' })).sum().backward();
+    w.mul(tensor([1, 2, -3], undefined, { dtype: 'float64' }))
+      .sum()
+      .backward();
     opt.step();
     const v = w.dataSync();
     expect(v[0]).toBeCloseTo(0.99, 8);
@@ -115,7 +121,10 @@ describe('optimisers', () => {
     const opt = new Adam(model.parameters(), { lr: 0.01 });
     // task: foreground where the image is bright
     const x = randn([4, 1, 8, 8], rng);
-    const t = tensor(x.dataSync().map((v) => (v > 0.3 ? 1 : 0)), [4, 1, 8, 8]);
+    const t = tensor(
+      x.dataSync().map((v) => (v > 0.3 ? 1 : 0)),
+      [4, 1, 8, 8],
+    );
     const losses: number[] = [];
     for (let step = 0; step < 30; step++) {
       opt.zeroGrad();

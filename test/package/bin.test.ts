@@ -28,7 +28,8 @@ function layout(name: string, files: Record<string, string>): string {
 const entry = (who: string): string =>
   `export async function main(args${who === 'sources' ? ': string[]' : ''}) { console.log('${who} ' + args.join(' ')); return 3; }\n`;
 
-const run = (root: string) => spawnSync(process.execPath, [join(root, 'bin/sizeseg.js'), 'info', '--x'], { encoding: 'utf8' });
+const run = (root: string) =>
+  spawnSync(process.execPath, [join(root, 'bin/sizeseg.js'), 'info', '--x'], { encoding: 'utf8' });
 
 afterAll(() => rmSync(base, { recursive: true, force: true }));
 

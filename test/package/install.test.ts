@@ -46,14 +46,22 @@ function lockedOverrides(): Record<string, string> {
   const pins: Record<string, string> = {};
   for (const [path, entry] of Object.entries(lock.packages)) {
     const name = path.slice('node_modules/'.length);
-    if (!path.startsWith('node_modules/') || name.includes('/node_modules/') || entry.dev || entry.version === undefined) continue;
+    if (
+      !path.startsWith('node_modules/') ||
+      name.includes('/node_modules/') ||
+      entry.dev ||
+      entry.version === undefined
+    )
+      continue;
     pins[name] = entry.name !== undefined && entry.name !== name ? `npm:${entry.name}@${entry.version}` : entry.version; // gl is an alias
   }
   return pins;
 }
 
 function lockedVersion(name: string): string {
-  const lock = JSON.parse(readFileSync(join(repo, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version?: string }> };
+  const lock = JSON.parse(readFileSync(join(repo, 'package-lock.json'), 'utf8')) as {
+    packages: Record<string, { version?: string }>;
+  };
   const v = lock.packages[`node_modules/${name}`]?.version;
   if (v === undefined) throw new Error(`package-lock.json has no ${name}`);
   return v;
@@ -107,7 +115,15 @@ describe('npm pack', () => {
   it(`is at most ${MAX_PACKED_BYTES / 1e6} MB and holds the build, the command and the licence`, () => {
     expect(pack.size).toBeLessThanOrEqual(MAX_PACKED_BYTES);
     const paths = pack.files.map((f) => f.path);
-    for (const f of ['package.json', 'README.md', 'LICENSE', 'bin/sizeseg.js', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js']) {
+    for (const f of [
+      'package.json',
+      'README.md',
+      'LICENSE',
+      'bin/sizeseg.js',
+      'dist/index.js',
+      'dist/index.d.ts',
+      'dist/cli/main.js',
+    ]) {
       expect(paths).toContain(f);
     }
   });
@@ -115,7 +131,9 @@ describe('npm pack', () => {
   it('leaves out checkpoints, sources, tests, benchmarks, docs, the web page and source maps', () => {
     const stray = pack.files
       .map((f) => f.path)
-      .filter((p) => /\.ckpt$|\.map$/.test(p) || /^(src|test|bench|docs|web|examples|runs|\.ci|\.gpu|node_modules)\//.test(p));
+      .filter(
+        (p) => /\.ckpt$|\.map$/.test(p) || /^(src|test|bench|docs|web|examples|runs|\.ci|\.gpu|node_modules)\//.test(p),
+      );
     expect(stray).toEqual([]);
   });
 });
@@ -127,17 +145,26 @@ describe('the packed tarball installed into an empty app', () => {
     // built, and gpu.js's pinned webgpu 0.2.9 is not fetched (sizeseg itself depends on 0.6.2); the other
     // pins keep the app on the versions this checkout was tested with.
     const overrides = { ...lockedOverrides(), webgpu: '0.6.2', gl: 'npm:@favware/skip-dependency@1.2.2' };
-    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, type: 'module', overrides }, null, 2));
+    writeFileSync(
+      join(app, 'package.json'),
+      JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, type: 'module', overrides }, null, 2),
+    );
     // --prefer-offline: everything comes from npm's cache where it is there (npm ci put the tarballs there;
     // npm install also wants the registry's full metadata, which npm ci does not fetch, so a fresh CI
     // machine fetches that once).
     const deps = [join(work, pack.filename), `@types/node@${lockedVersion('@types/node')}`];
-    ok(run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', ...deps], app), 'npm install');
+    ok(
+      run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', ...deps], app),
+      'npm install',
+    );
     writeFileSync(join(app, 'consumer.ts'), consumerSource('sizeseg'));
   });
 
   const tsc = (config: object): SpawnSyncReturns<string> => {
-    writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({ compilerOptions: config, files: ['consumer.ts'] }, null, 2));
+    writeFileSync(
+      join(app, 'tsconfig.json'),
+      JSON.stringify({ compilerOptions: config, files: ['consumer.ts'] }, null, 2),
+    );
     return run(process.execPath, [join(repo, 'node_modules/typescript/bin/tsc'), '-p', app], app);
   };
 
@@ -147,7 +174,10 @@ describe('the packed tarball installed into an empty app', () => {
     ['bundler', { module: 'esnext', moduleResolution: 'bundler' }],
     // with the DOM lib and without Node types: a public declaration naming a Node type (NodeJS.ProcessEnv,
     // Buffer) would fail here, and so would WebAssembly names that clashed with DOM's
-    ['bundler, DOM lib, no Node types', { module: 'esnext', moduleResolution: 'bundler', lib: ['ES2022', 'DOM'], types: [] }],
+    [
+      'bundler, DOM lib, no Node types',
+      { module: 'esnext', moduleResolution: 'bundler', lib: ['ES2022', 'DOM'], types: [] },
+    ],
   ])('type-checks a strict consumer, skipLibCheck off, moduleResolution %s', (_, resolution) => {
     const r = tsc({ ...strict, ...resolution, noEmit: true });
     expect(r.stdout + r.stderr).toBe('');
@@ -156,12 +186,19 @@ describe('the packed tarball installed into an empty app', () => {
 
   it('trains one step through the installed package, with the numbers of this checkout', () => {
     ok(tsc({ ...strict, module: 'nodenext', moduleResolution: 'nodenext', outDir: 'out' }), 'tsc (emit)');
-    const installed = JSON.parse(ok(run(process.execPath, [join(app, 'out/consumer.js')], app), 'the consumer')) as Record<string, unknown>;
+    const installed = JSON.parse(
+      ok(run(process.execPath, [join(app, 'out/consumer.js')], app), 'the consumer'),
+    ) as Record<string, unknown>;
     // the same script on the sources (tsx), as the independent reference
     const reference = join(repo, 'test-artifacts', 'package');
     mkdirSync(reference, { recursive: true });
     writeFileSync(join(reference, 'consumer.ts'), consumerSource('../../src/index.js'));
-    const fromSources = JSON.parse(ok(run(process.execPath, ['--import', 'tsx', join(reference, 'consumer.ts')], repo), 'the same script on the sources')) as Record<string, unknown>;
+    const fromSources = JSON.parse(
+      ok(
+        run(process.execPath, ['--import', 'tsx', join(reference, 'consumer.ts')], repo),
+        'the same script on the sources',
+      ),
+    ) as Record<string, unknown>;
     expect(installed.shape).toEqual([2, 1, 48, 32]);
     expect(Number.isFinite(installed.loss)).toBe(true);
     expect(installed.after).toBeLessThan(installed.loss as number); // one Adam step on the batch lowers its loss

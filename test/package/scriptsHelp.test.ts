@@ -25,7 +25,8 @@ const gitStatus = (): string => {
   if (r.status !== 0) throw new Error(`git status failed: ${r.stderr}`);
   return r.stdout;
 };
-const mtime = (path: string): number | null => (existsSync(join(repo, path)) ? statSync(join(repo, path)).mtimeMs : null);
+const mtime = (path: string): number | null =>
+  existsSync(join(repo, path)) ? statSync(join(repo, path)).mtimeMs : null;
 
 describe('npm run SCRIPT -- --help', () => {
   it.each(SCRIPTS)('$script: prints its help, exits 0, runs nothing', ({ script, usage, untouched }) => {

@@ -21,7 +21,9 @@ describe('checkpoints', () => {
     expect(header.epoch).toBe(3);
     expect(header.config).toEqual({ widths: [2, 4] });
     const x = randn([1, 1, 4, 4], new Rng(3));
-    expect(Array.from(noGrad(() => b.eval().forward(x)).dataSync())).toEqual(Array.from(noGrad(() => a.eval().forward(x)).dataSync()));
+    expect(Array.from(noGrad(() => b.eval().forward(x)).dataSync())).toEqual(
+      Array.from(noGrad(() => a.eval().forward(x)).dataSync()),
+    );
     expect(readdirSync(dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
   });
 
@@ -50,7 +52,11 @@ describe('checkpoints', () => {
     // a state tensor whose values() throws mid-way simulates a crash during the write
     const broken = new ResUNet({ widths: [2, 4], rng: new Rng(5) });
     const first = [...broken.stateDict().values()][3]!;
-    Object.defineProperty(first, 'values', { value: () => { throw new Error('simulated crash'); } });
+    Object.defineProperty(first, 'values', {
+      value: () => {
+        throw new Error('simulated crash');
+      },
+    });
     expect(() => saveCheckpoint(path, broken, info)).toThrow(/simulated crash/);
     expect(readFileSync(path).equals(before)).toBe(true);
     expect(existsSync(path)).toBe(true);

@@ -21,7 +21,9 @@ describe('checkpoint bytes', () => {
     for (const n of [1, 55, 56, 63, 64, 65, 119, 120, 1000, 100_003]) {
       const bytes = new Uint8Array(n).map(() => (seed = (seed * 1103515245 + 12345) >>> 0) >>> 24);
       const cut = Math.floor(n / 3);
-      expect(sha256Hex([bytes.subarray(0, cut), bytes.subarray(cut)])).toBe(createHash('sha256').update(bytes).digest('hex'));
+      expect(sha256Hex([bytes.subarray(0, cut), bytes.subarray(cut)])).toBe(
+        createHash('sha256').update(bytes).digest('hex'),
+      );
     }
   });
 
@@ -47,8 +49,14 @@ describe('checkpoint bytes', () => {
 
   it('the data record is an optional header key: same version, covered by the sha256, absent in older files', () => {
     const data = {
-      spec: 'synthetic', seed: 0, count: 200, source: 'synthetic (seed 0, 200 images 48×32)', images: { train: 140, val: 20, test: 40 },
-      digest: '0123456789abcdef', trained: 'AAAAAAAAAAE=', validated: '',
+      spec: 'synthetic',
+      seed: 0,
+      count: 200,
+      source: 'synthetic (seed 0, 200 images 48×32)',
+      images: { train: 140, val: 20, test: 40 },
+      digest: '0123456789abcdef',
+      trained: 'AAAAAAAAAAE=',
+      validated: '',
     };
     const entries = [{ group: 'model', name: 'w', shape: [2], values: [1, 2] }];
     const info = { config: { widths: [4] }, epoch: 1, phase: 'pretrain', metrics: {} };

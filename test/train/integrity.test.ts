@@ -37,25 +37,62 @@ describe('the checksum covers the training state', () => {
     const model = new ResUNet({ widths: [2, 4], rng: new Rng(1) });
     let saved: TrainState | null = null;
     await pretrain(model, ds, {
-      annotated: indicesOf(ds, 'train').slice(0, 8), valIndices: indicesOf(ds, 'val'), epochs: 1, patience: 5, batch: 4, lr: 1e-3, seed: 3,
+      annotated: indicesOf(ds, 'train').slice(0, 8),
+      valIndices: indicesOf(ds, 'val'),
+      epochs: 1,
+      patience: 5,
+      batch: 4,
+      lr: 1e-3,
+      seed: 3,
       onState: (s) => (saved = s),
     });
     const path = join(dir, 'last.ckpt');
     saveTrainState(path, model, saved!, { widths: [2, 4] }, { runConfig: { lr: 0.001 } });
     const good = readFileSync(path);
     expect(() => loadTrainState(path, new ResUNet({ widths: [2, 4] }))).not.toThrow();
-    for (const pattern of [/"optimizerStep":\d+/, /"batches":\{"words":\[\d+/, /"trainLoss":[\d.]+/, /"sinceBest":\d/, /"lr":[\d.]+/, /"epoch":\d/]) {
+    for (const pattern of [
+      /"optimizerStep":\d+/,
+      /"batches":\{"words":\[\d+/,
+      /"trainLoss":[\d.]+/,
+      /"sinceBest":\d/,
+      /"lr":[\d.]+/,
+      /"epoch":\d/,
+    ]) {
       const bad = join(dir, 'edited.ckpt');
       writeFileSync(bad, edited(good, pattern, bump));
-      expect(() => loadTrainState(bad, new ResUNet({ widths: [2, 4] })), String(pattern)).toThrow(/do not match their sha256 \(the file is corrupt or was edited/);
+      expect(() => loadTrainState(bad, new ResUNet({ widths: [2, 4] })), String(pattern)).toThrow(
+        /do not match their sha256 \(the file is corrupt or was edited/,
+      );
       expect(() => readCheckpoint(bad)).toThrow(/sha256/);
     }
   });
 
   it('--resume refuses an edited last.ckpt and an edited config.json', () => {
     const out = join(dir, 'runs');
-    const run = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args, '--quiet'], { encoding: 'utf8', env: { ...process.env, SIZESEG_THREADS: '1' } });
-    expect(run('pretrain', '--count', '120', '--widths', '2,4', '--batch', '8', '--m', '8', '--epochs', '1', '--out', out, '--name', 'r').status).toBe(0);
+    const run = (...args: string[]) =>
+      spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args, '--quiet'], {
+        encoding: 'utf8',
+        env: { ...process.env, SIZESEG_THREADS: '1' },
+      });
+    expect(
+      run(
+        'pretrain',
+        '--count',
+        '120',
+        '--widths',
+        '2,4',
+        '--batch',
+        '8',
+        '--m',
+        '8',
+        '--epochs',
+        '1',
+        '--out',
+        out,
+        '--name',
+        'r',
+      ).status,
+    ).toBe(0);
     const last = join(out, 'r', 'last.ckpt');
     const good = readFileSync(last);
     writeFileSync(last, edited(good, /"optimizerStep":\d+/, bump));

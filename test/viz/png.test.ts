@@ -54,7 +54,8 @@ describe('imageGridPng', () => {
     expect(png.width).toBe(2 * W * scale + 3 * gap);
     expect(png.height).toBe(2 * H * scale + 3 * gap);
     const X = (tile: number, c: number, dx: number): number => gap + (tile % 2) * (W * scale + gap) + c * scale + dx;
-    const Y = (tile: number, r: number, dy: number): number => gap + Math.floor(tile / 2) * (H * scale + gap) + r * scale + dy;
+    const Y = (tile: number, r: number, dy: number): number =>
+      gap + Math.floor(tile / 2) * (H * scale + gap) + r * scale + dy;
     // gap colour
     expect(rgbAt(png, 0, 0)).toEqual([...COLOURS.gap]);
     // tile 0: top side of (1,3) is truth only → green; top side of (1,1) is both → yellow
@@ -81,8 +82,14 @@ describe('imageGridPng', () => {
   });
 
   it("'block' outlines colour the whole upscaled outline pixel; minmax windowing spans 0..255", () => {
-    const { rgba, width } = renderImageGrid([{ image, truth }], H, W, { scale: 3, gap: 0, outline: 'block', normalise: 'minmax' });
-    const at = (x: number, y: number): number[] => Array.from(rgba.subarray((y * width + x) * 4, (y * width + x) * 4 + 3));
+    const { rgba, width } = renderImageGrid([{ image, truth }], H, W, {
+      scale: 3,
+      gap: 0,
+      outline: 'block',
+      normalise: 'minmax',
+    });
+    const at = (x: number, y: number): number[] =>
+      Array.from(rgba.subarray((y * width + x) * 4, (y * width + x) * 4 + 3));
     expect(at(3 * 3 + 1, 1 * 3 + 1)).toEqual([...COLOURS.truth]); // centre of outline pixel (1,3)
     expect(at(0, 0)).toEqual([0, 0, 0]); // minimum of the ramp
     expect(at(4 * 3 + 2, 5 * 3 + 2)).toEqual([255, 255, 255]); // maximum

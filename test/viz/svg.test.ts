@@ -43,7 +43,9 @@ describe('lineChartSvg', () => {
     // NaN breaks the second line into two pieces
     expect((paths[1]?.match(/M/g) ?? []).length).toBe(2);
     expect(svg).toContain('class="error-bars"');
-    expect((svg.match(/<g class="error-bars"[^>]*>((?:\n<line[^>]*\/>)+)/)?.[1]?.match(/<line/g) ?? []).length).toBe(12);
+    expect((svg.match(/<g class="error-bars"[^>]*>((?:\n<line[^>]*\/>)+)/)?.[1]?.match(/<line/g) ?? []).length).toBe(
+      12,
+    );
     expect(svg).toContain('>n = 1</text>');
     expect(svg).toContain('stroke-dasharray');
     // y ticks cover the data including error bars (6..11)
@@ -52,8 +54,22 @@ describe('lineChartSvg', () => {
   });
 
   it('log axes, fixed ranges, and no data still produce valid SVG', () => {
-    checkWellFormed(lineChartSvg({ title: 't', xLabel: 'n', yLabel: 'time', logY: true, series: [{ name: 'a', x: [1, 2, 4, 8], y: [0.1, 1, 10, 100] }] }));
-    const fixed = lineChartSvg({ title: 't', xLabel: 'x', yLabel: 'y', yRange: [0, 1], series: [{ name: 'a', x: [0, 1], y: [0.2, 0.9] }] });
+    checkWellFormed(
+      lineChartSvg({
+        title: 't',
+        xLabel: 'n',
+        yLabel: 'time',
+        logY: true,
+        series: [{ name: 'a', x: [1, 2, 4, 8], y: [0.1, 1, 10, 100] }],
+      }),
+    );
+    const fixed = lineChartSvg({
+      title: 't',
+      xLabel: 'x',
+      yLabel: 'y',
+      yRange: [0, 1],
+      series: [{ name: 'a', x: [0, 1], y: [0.2, 0.9] }],
+    });
     checkWellFormed(fixed);
     expect(fixed).toMatch(/>1\.0<\/text>|>1<\/text>/);
     checkWellFormed(lineChartSvg({ title: 'none', xLabel: 'x', yLabel: 'y', series: [] }));
@@ -93,7 +109,12 @@ describe('heatmapSvg', () => {
 
 describe('tick labels', () => {
   it('write a step of 2.5 with one decimal (2.5, not 3)', () => {
-    const svg = lineChartSvg({ title: 't', xLabel: 'x', yLabel: 'y', series: [{ name: 's', x: [0, 1], y: [0, 12.5] }] });
+    const svg = lineChartSvg({
+      title: 't',
+      xLabel: 'x',
+      yLabel: 'y',
+      series: [{ name: 's', x: [0, 1], y: [0, 12.5] }],
+    });
     expect(svg).toContain('>2.5<');
     expect(svg).not.toMatch(/>3<\/text>/);
   });

@@ -4,7 +4,15 @@ import { fixed, logTicks } from '../../web/src/numbers.js';
 
 describe('chart helpers', () => {
   it('a log axis gets at least three tick values inside its range, however narrow the range', () => {
-    for (const [lo, hi] of [[1, 1000], [2.2, 48], [11.3, 19.6], [0.31, 0.9], [120, 3000], [7.9, 8.4], [3.1e-4, 2.2e-3]] as const) {
+    for (const [lo, hi] of [
+      [1, 1000],
+      [2.2, 48],
+      [11.3, 19.6],
+      [0.31, 0.9],
+      [120, 3000],
+      [7.9, 8.4],
+      [3.1e-4, 2.2e-3],
+    ] as const) {
       const ticks = logTicks(lo, hi);
       expect(ticks.length, `${lo}..${hi}: ${ticks.join(', ')}`).toBeGreaterThanOrEqual(3);
       expect(ticks.length, `${lo}..${hi}: ${ticks.join(', ')}`).toBeLessThanOrEqual(9);

@@ -13,13 +13,20 @@ import type { NamedBytes } from '../../web/src/protocol.js';
 import { datasetFromFiles, splitForPage } from '../../web/src/volumes.js';
 import { syntheticCase, truncated } from '../browser/_volumes.js';
 
-const file = (path: string, bytes: Uint8Array, role: NamedBytes['role']): NamedBytes =>
-  ({ name: path.replace(/^.*\//, ''), path, bytes: Uint8Array.from(bytes).buffer, role });
-const chosen = (cases: number[]): NamedBytes[] => cases.map(syntheticCase).flatMap((c) => [file(c.name, c.image, 'image'), file(c.name, c.label, 'label')]);
+const file = (path: string, bytes: Uint8Array, role: NamedBytes['role']): NamedBytes => ({
+  name: path.replace(/^.*\//, ''),
+  path,
+  bytes: Uint8Array.from(bytes).buffer,
+  role,
+});
+const chosen = (cases: number[]): NamedBytes[] =>
+  cases.map(syntheticCase).flatMap((c) => [file(c.name, c.image, 'image'), file(c.name, c.label, 'label')]);
 
 /** The command line's slices of the same cases. */
 function reference(cases: number[]) {
-  return slicesFromVolumes(cases.map(syntheticCase).map((c) => ({ id: c.id, image: decodeNifti(c.image), label: decodeNifti(c.label) })));
+  return slicesFromVolumes(
+    cases.map(syntheticCase).map((c) => ({ id: c.id, image: decodeNifti(c.image), label: decodeNifti(c.label) })),
+  );
 }
 
 describe('the page reads MSD files', () => {
@@ -51,7 +58,9 @@ describe('the page reads MSD files', () => {
     files.push(file(`imagesTr/${lonely.name}`, lonely.image, 'image'));
     const { loaded } = await datasetFromFiles(files);
     expect(loaded.volumes).toBe(3);
-    expect(loaded.notes).toEqual(['skipped 1 image without a label file of the same name (as the command line does): imagesTr/hippocampus_118.nii.gz']);
+    expect(loaded.notes).toEqual([
+      'skipped 1 image without a label file of the same name (as the command line does): imagesTr/hippocampus_118.nii.gz',
+    ]);
   });
 
   it('makes every accepted set trainable: 1 to 4 volumes are split by slice with a validation slice, 5 and more by volume', async () => {
@@ -75,7 +84,9 @@ describe('the page reads MSD files', () => {
       const c = syntheticCase(2);
       const k = files.findIndex((f) => f.name === c.name && f.role === which);
       files[k] = file(`${which}s/${c.name}`, truncated(which === 'image' ? c.image : c.label), which);
-      await expect(datasetFromFiles(files)).rejects.toThrow(new RegExp(`^${which}s/hippocampus_002\\.nii\\.gz is truncated or damaged`));
+      await expect(datasetFromFiles(files)).rejects.toThrow(
+        new RegExp(`^${which}s/hippocampus_002\\.nii\\.gz is truncated or damaged`),
+      );
     }
   });
 
@@ -84,15 +95,23 @@ describe('the page reads MSD files', () => {
     const c = syntheticCase(2);
     files[files.findIndex((f) => f.name === c.name && f.role === 'label')] = file(c.name, c.image, 'label');
     const one = await datasetFromFiles(files).catch((e: Error) => e.message);
-    expect(one).toMatch(/^hippocampus_002\.nii\.gz was given as a label but looks like an image, not a label map: it has \d+ different values/);
+    expect(one).toMatch(
+      /^hippocampus_002\.nii\.gz was given as a label but looks like an image, not a label map: it has \d+ different values/,
+    );
     expect(one).not.toMatch(/damaged/);
-    const swapped = chosen([1, 2, 3]).map((f) => ({ ...f, role: f.role === 'image' ? 'label' as const : 'image' as const }));
+    const swapped = chosen([1, 2, 3]).map((f) => ({
+      ...f,
+      role: f.role === 'image' ? ('label' as const) : ('image' as const),
+    }));
     await expect(datasetFromFiles(swapped)).rejects.toThrow(/^the images and labels look swapped/);
   });
 
   it('sorts dropped files by folder name, else by contents', async () => {
     const cases = [1, 2, 3].map(syntheticCase);
-    const byFolder = cases.flatMap((c) => [file(`Task04/imagesTr/${c.name}`, c.image, null), file(`Task04/labelsTr/${c.name}`, c.label, null)]);
+    const byFolder = cases.flatMap((c) => [
+      file(`Task04/imagesTr/${c.name}`, c.image, null),
+      file(`Task04/labelsTr/${c.name}`, c.label, null),
+    ]);
     byFolder.push(file('Task04/dataset.json', new TextEncoder().encode('{}'), null));
     const a = await datasetFromFiles(byFolder);
     expect(a.loaded.slices).toBe(12);
@@ -102,15 +121,30 @@ describe('the page reads MSD files', () => {
     expect([...b.dataset.images]).toEqual([...a.dataset.images]);
     // a labelsTr folder holding an image is refused, naming the file
     const wrong = [...byFolder.slice(0, 5), file(`Task04/labelsTr/${cases[2]!.name}`, cases[2]!.image, null)];
-    await expect(datasetFromFiles(wrong)).rejects.toThrow(/^Task04\/labelsTr\/hippocampus_003\.nii\.gz was given as a label but looks like an image/);
+    await expect(datasetFromFiles(wrong)).rejects.toThrow(
+      /^Task04\/labelsTr\/hippocampus_003\.nii\.gz was given as a label but looks like an image/,
+    );
   });
 
   it('refuses empty files, repeated cases and sets without labels, naming the problem', async () => {
     const c = syntheticCase(1);
-    await expect(datasetFromFiles([file(c.name, c.image, 'image'), file(c.name, new Uint8Array(0), 'label')])).rejects.toThrow(/^hippocampus_001\.nii\.gz is empty/);
-    await expect(datasetFromFiles([file(`a/${c.name}`, c.image, 'image'), file(`b/${c.name}`, c.image, 'image'), file(c.name, c.label, 'label')]))
-      .rejects.toThrow(/^two image files for hippocampus_001: a\/hippocampus_001\.nii\.gz and b\/hippocampus_001\.nii\.gz/);
-    await expect(datasetFromFiles([file(c.name, c.image, 'image')])).rejects.toThrow(/^only images were given: give the files of labelsTr\/ too/);
-    await expect(datasetFromFiles([file('notes.txt', c.image, 'image')])).rejects.toThrow(/^notes\.txt is not a \.nii or \.nii\.gz file/);
+    await expect(
+      datasetFromFiles([file(c.name, c.image, 'image'), file(c.name, new Uint8Array(0), 'label')]),
+    ).rejects.toThrow(/^hippocampus_001\.nii\.gz is empty/);
+    await expect(
+      datasetFromFiles([
+        file(`a/${c.name}`, c.image, 'image'),
+        file(`b/${c.name}`, c.image, 'image'),
+        file(c.name, c.label, 'label'),
+      ]),
+    ).rejects.toThrow(
+      /^two image files for hippocampus_001: a\/hippocampus_001\.nii\.gz and b\/hippocampus_001\.nii\.gz/,
+    );
+    await expect(datasetFromFiles([file(c.name, c.image, 'image')])).rejects.toThrow(
+      /^only images were given: give the files of labelsTr\/ too/,
+    );
+    await expect(datasetFromFiles([file('notes.txt', c.image, 'image')])).rejects.toThrow(
+      /^notes\.txt is not a \.nii or \.nii\.gz file/,
+    );
   });
 });

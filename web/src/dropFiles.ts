@@ -15,13 +15,14 @@ function readAllEntries(dir: FileSystemDirectoryEntry): Promise<FileSystemEntry[
   const all: FileSystemEntry[] = [];
   return new Promise((resolve, reject) => {
     // readEntries returns the folder in batches (100 at a time in Chromium) and an empty batch at the end
-    const next = (): void => reader.readEntries((batch) => {
-      if (batch.length === 0) resolve(all);
-      else {
-        all.push(...batch);
-        next();
-      }
-    }, reject);
+    const next = (): void =>
+      reader.readEntries((batch) => {
+        if (batch.length === 0) resolve(all);
+        else {
+          all.push(...batch);
+          next();
+        }
+      }, reject);
     next();
   });
 }
@@ -58,8 +59,13 @@ export function droppedFiles(data: DataTransfer): Promise<DroppedFile[]> {
 }
 
 /** Accept file drops anywhere on `zone` (highlighted while files are dragged over it). */
-export function acceptDrops(zone: HTMLElement, onFiles: (files: DroppedFile[]) => void, onError: (message: string) => void): void {
-  const carriesFiles = (ev: DragEvent): boolean => !!ev.dataTransfer && Array.from(ev.dataTransfer.types).includes('Files');
+export function acceptDrops(
+  zone: HTMLElement,
+  onFiles: (files: DroppedFile[]) => void,
+  onError: (message: string) => void,
+): void {
+  const carriesFiles = (ev: DragEvent): boolean =>
+    !!ev.dataTransfer && Array.from(ev.dataTransfer.types).includes('Files');
   zone.addEventListener('dragover', (ev) => {
     if (!carriesFiles(ev)) return;
     ev.preventDefault(); // cancelling dragover is what makes this a drop target
@@ -74,7 +80,9 @@ export function acceptDrops(zone: HTMLElement, onFiles: (files: DroppedFile[]) =
     if (!ev.dataTransfer) return;
     ev.preventDefault();
     ev.stopPropagation();
-    droppedFiles(ev.dataTransfer).then(onFiles, (e: unknown) => onError(`could not read the dropped files: ${e instanceof Error ? e.message : String(e)}`));
+    droppedFiles(ev.dataTransfer).then(onFiles, (e: unknown) =>
+      onError(`could not read the dropped files: ${e instanceof Error ? e.message : String(e)}`),
+    );
   });
 }
 

@@ -19,8 +19,10 @@ async function gunzip(bytes: ArrayBuffer, what: string): Promise<Uint8Array> {
     return new Uint8Array(await new Response(stream).arrayBuffer());
   } catch {
     // Chromium reports a cut-off gzip stream as "TypeError: Failed to fetch", which names neither the file nor the cause
-    throw new Error(`${what} is truncated or damaged: its gzip stream ends early or is corrupt. ` +
-      'Replace it with an intact copy from the Task04 archive, or leave out this case (image and label).');
+    throw new Error(
+      `${what} is truncated or damaged: its gzip stream ends early or is corrupt. ` +
+        'Replace it with an intact copy from the Task04 archive, or leave out this case (image and label).',
+    );
   }
 }
 
@@ -54,13 +56,19 @@ export function contentsOf(vol: NiftiVolume): Contents {
   return {
     labelMap: example < 0,
     image: distinct.size > IMAGE_MIN_DISTINCT,
-    summary: example < 0 ? `only the values ${[...distinct].sort((a, b) => a - b).join(', ')}` : `${many} different values, e.g. ${vol.data[example]} at voxel ${example}`,
+    summary:
+      example < 0
+        ? `only the values ${[...distinct].sort((a, b) => a - b).join(', ')}`
+        : `${many} different values, e.g. ${vol.data[example]} at voxel ${example}`,
   };
 }
 
 /** The role a folder name gives a dropped file: ".../labelsTr/x.nii.gz" is a label, ".../imagesTr/..." an image. */
 export function roleFromPath(path: string): 'image' | 'label' | null {
-  const folders = path.split(/[\\/]/).slice(0, -1).map((f) => f.toLowerCase());
+  const folders = path
+    .split(/[\\/]/)
+    .slice(0, -1)
+    .map((f) => f.toLowerCase());
   if (folders.some((f) => f.startsWith('label'))) return 'label';
   if (folders.some((f) => f.startsWith('image'))) return 'image';
   return null;

@@ -18,11 +18,19 @@ export interface OnnxDownload {
 
 /** `request` posts { type: 'exportOnnx' } to the worker. */
 export function onnxDownload(request: () => void): OnnxDownload {
-  const b = button('download ONNX', () => {
-    b.disabled = true;
-    b.textContent = 'exporting…';
-    request();
-  }, { 'data-testid': 'tr-onnx', disabled: true, title: 'the trained network as an .onnx file for onnxruntime (Python, C++, C#, the web)' });
+  const b = button(
+    'download ONNX',
+    () => {
+      b.disabled = true;
+      b.textContent = 'exporting…';
+      request();
+    },
+    {
+      'data-testid': 'tr-onnx',
+      disabled: true,
+      title: 'the trained network as an .onnx file for onnxruntime (Python, C++, C#, the web)',
+    },
+  );
   const reset = (on: boolean) => {
     b.disabled = !on;
     b.textContent = 'download ONNX';

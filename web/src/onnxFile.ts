@@ -18,11 +18,19 @@ export function onnxFileMessage(trained: TrainedNetwork | null): OnnxFileMessage
   try {
     const { threads: _threads, ...settings } = config; // how fast it ran does not describe the network
     const bytes = exportOnnx(model, {
-      height: ds.height, width: ds.width,
-      metadata: { 'sizeseg.trained_in': 'the sizeseg web page (panel 4)', 'sizeseg.training': JSON.stringify({ ...settings, dataset: `${ds.name}: ${ds.source}` }) },
+      height: ds.height,
+      width: ds.width,
+      metadata: {
+        'sizeseg.trained_in': 'the sizeseg web page (panel 4)',
+        'sizeseg.training': JSON.stringify({ ...settings, dataset: `${ds.name}: ${ds.source}` }),
+      },
     });
     const name = `sizeseg-resunet-${config.widths.join('-')}-${config.data}-seed${config.seed}.onnx`;
-    return { type: 'onnx', name, bytes: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer };
+    return {
+      type: 'onnx',
+      name,
+      bytes: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer,
+    };
   } catch (e) {
     return { type: 'onnx', error: e instanceof Error ? e.message : String(e) };
   }

@@ -62,20 +62,42 @@ export interface Overlay {
 
 export type FromWorker =
   | { type: 'ready'; isolated: boolean; cores: number }
-  | { type: 'info'; backend: string; /** 'wasm' (WebAssembly SIMD) or 'js' for float32. */ kernels: string; threads: number; dataset: string; train: number; val: number; annotated: number; params: number }
+  | {
+      type: 'info';
+      backend: string /** 'wasm' (WebAssembly SIMD) or 'js' for float32. */;
+      kernels: string;
+      threads: number;
+      dataset: string;
+      train: number;
+      val: number;
+      annotated: number;
+      params: number;
+    }
   | { type: 'volumes'; ok: true; loaded: VolumesLoaded }
   /** A failed load; `kept` is what the worker still holds from an earlier load (null: none). */
   | { type: 'volumes'; ok: false; text: string; kept: VolumesLoaded | null }
   | { type: 'volumes-progress'; text: string }
   | { type: 'step'; phase: string; epoch: number; step: number; steps: number; loss: number; ms: number }
-  | { type: 'epoch'; phase: string; epoch: number; trainLoss: number; iou: number; sizeError: number; dice: number; seconds: number; best: boolean }
+  | {
+      type: 'epoch';
+      phase: string;
+      epoch: number;
+      trainLoss: number;
+      iou: number;
+      sizeError: number;
+      dice: number;
+      seconds: number;
+      best: boolean;
+    }
   | { type: 'overlay'; overlay: Overlay }
   | { type: 'paused' | 'continued' | 'stopped' }
-  | { type: 'done'; seconds: number; /** Kernel calls that ran on more than one thread (0 on one thread). */ parallelRuns: number }
+  | {
+      type: 'done';
+      seconds: number /** Kernel calls that ran on more than one thread (0 on one thread). */;
+      parallelRuns: number;
+    }
   | { type: 'error'; message: string }
   | OnnxFileMessage;
 
 /** The worker's answer to 'exportOnnx': the network of the last run as .onnx bytes, or why there is none. */
-export type OnnxFileMessage =
-  | { type: 'onnx'; name: string; bytes: ArrayBuffer }
-  | { type: 'onnx'; error: string };
+export type OnnxFileMessage = { type: 'onnx'; name: string; bytes: ArrayBuffer } | { type: 'onnx'; error: string };

@@ -60,22 +60,28 @@ export async function preparePoolWorkers(count: number): Promise<void> {
   const url = URL.createObjectURL(new Blob([BOOTSTRAP], { type: 'text/javascript' }));
   try {
     const want = count - (prepared.length + started);
-    await Promise.all(Array.from({ length: Math.max(0, want) }, () => new Promise<void>((resolve, reject) => {
-      const worker = new Worker(url);
-      const channel = new MessageChannel();
-      const timer = setTimeout(() => reject(new Error('a kernel Web Worker did not start within 10 s')), 10_000);
-      channel.port1.onmessage = () => {
-        clearTimeout(timer);
-        channel.port1.onmessage = null;
-        prepared.push({ worker, port: channel.port1 });
-        resolve();
-      };
-      worker.onerror = (e) => {
-        clearTimeout(timer);
-        reject(new Error(`a kernel Web Worker failed: ${e.message}`));
-      };
-      worker.postMessage({ port: channel.port2 }, [channel.port2]);
-    })));
+    await Promise.all(
+      Array.from(
+        { length: Math.max(0, want) },
+        () =>
+          new Promise<void>((resolve, reject) => {
+            const worker = new Worker(url);
+            const channel = new MessageChannel();
+            const timer = setTimeout(() => reject(new Error('a kernel Web Worker did not start within 10 s')), 10_000);
+            channel.port1.onmessage = () => {
+              clearTimeout(timer);
+              channel.port1.onmessage = null;
+              prepared.push({ worker, port: channel.port1 });
+              resolve();
+            };
+            worker.onerror = (e) => {
+              clearTimeout(timer);
+              reject(new Error(`a kernel Web Worker failed: ${e.message}`));
+            };
+            worker.postMessage({ port: channel.port2 }, [channel.port2]);
+          }),
+      ),
+    );
   } finally {
     URL.revokeObjectURL(url);
   }

@@ -4,7 +4,11 @@ import { linearTicks, logTicks, tickLabel } from './numbers.js';
 type Attrs = Record<string, string | number | boolean | undefined>;
 
 /** `el('div', { class: 'x' }, child, 'text')`: an element with attributes and children. */
-export function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = {}, ...children: (Node | string)[]): HTMLElementTagNameMap[K] {
+export function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Attrs = {},
+  ...children: (Node | string)[]
+): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (v === undefined || v === false) continue;
@@ -24,8 +28,19 @@ export function svgEl(tag: string, attrs: Attrs = {}, ...children: (Node | strin
 }
 
 /** An `<input type=range>` with a live label; `onInput` gets the number. */
-export function slider(label: string, opts: { min: number; max: number; step: number; value: number; id: string; format?: (v: number) => string }, onInput: (v: number) => void): { root: HTMLElement; input: HTMLInputElement; set(v: number): void } {
-  const input = el('input', { type: 'range', min: opts.min, max: opts.max, step: opts.step, value: opts.value, id: opts.id });
+export function slider(
+  label: string,
+  opts: { min: number; max: number; step: number; value: number; id: string; format?: (v: number) => string },
+  onInput: (v: number) => void,
+): { root: HTMLElement; input: HTMLInputElement; set(v: number): void } {
+  const input = el('input', {
+    type: 'range',
+    min: opts.min,
+    max: opts.max,
+    step: opts.step,
+    value: opts.value,
+    id: opts.id,
+  });
   const format = opts.format ?? ((v: number) => String(v));
   const out = el('output', { for: opts.id }, format(opts.value));
   input.addEventListener('input', () => {
@@ -59,7 +74,12 @@ function mix(a: readonly number[], b: readonly number[], t: number): string {
 
 /** Sequential map for t ∈ [0, 1] (light yellow → orange → dark red), for distances. */
 export function heat(t: number): string {
-  const stops = [[255, 250, 225], [253, 187, 99], [227, 94, 45], [140, 20, 40]];
+  const stops = [
+    [255, 250, 225],
+    [253, 187, 99],
+    [227, 94, 45],
+    [140, 20, 40],
+  ];
   const u = Math.max(0, Math.min(1, t)) * (stops.length - 1);
   const i = Math.min(stops.length - 2, Math.floor(u));
   return mix(stops[i]!, stops[i + 1]!, u - i);
@@ -89,11 +109,19 @@ export interface CellGrid {
 }
 
 /** An H×W grid of square cells (CSS grid); each cell has data-i (row-major index), data-r and data-c. */
-export function cellGrid(height: number, width: number, opts: { cell?: number; cls?: string; testid?: string } = {}): CellGrid {
+export function cellGrid(
+  height: number,
+  width: number,
+  opts: { cell?: number; cls?: string; testid?: string } = {},
+): CellGrid {
   const size = opts.cell ?? 34;
   // the cell size is scaled by --cell-scale, which style.css lowers on narrow screens so that a grid fits a phone
   const cellSize = `calc(${size}px * var(--cell-scale, 1))`;
-  const root = el('div', { class: `grid ${opts.cls ?? ''}`, 'data-testid': opts.testid, style: `grid-template-columns: repeat(${width}, ${cellSize}); grid-auto-rows: ${cellSize};` });
+  const root = el('div', {
+    class: `grid ${opts.cls ?? ''}`,
+    'data-testid': opts.testid,
+    style: `grid-template-columns: repeat(${width}, ${cellSize}); grid-auto-rows: ${cellSize};`,
+  });
   const cells: HTMLElement[] = [];
   for (let r = 0; r < height; r++) {
     for (let c = 0; c < width; c++) {
@@ -120,7 +148,11 @@ export function paintCell(cell: HTMLElement, colour: string, text: string, value
  * Pointer painting over a grid: press on a cell and drag; `paint(i, first)` is called for every cell entered
  * (`first` is true for the cell where the press started, so a tool can decide "draw" or "erase" there).
  */
-export function paintable(grid: CellGrid, paint: (i: number, first: boolean) => void, done: () => void = () => {}): void {
+export function paintable(
+  grid: CellGrid,
+  paint: (i: number, first: boolean) => void,
+  done: () => void = () => {},
+): void {
   let down = false;
   let last = -1;
   const indexOf = (ev: PointerEvent): number => {
@@ -187,7 +219,12 @@ const labelWidth = (text: string): number => 6 * text.length;
  * Legend entries laid out left to right above the plot, wrapping into rows: the band is part of the top margin,
  * so a legend never covers data. Returns the elements and the band's height.
  */
-function legendBand(entries: Array<Pick<Series, 'colour' | 'label' | 'dashed' | 'dots' | 'step'>>, left: number, right: number, top: number): { nodes: SVGElement[]; height: number } {
+function legendBand(
+  entries: Array<Pick<Series, 'colour' | 'label' | 'dashed' | 'dots' | 'step'>>,
+  left: number,
+  right: number,
+  top: number,
+): { nodes: SVGElement[]; height: number } {
   const nodes: SVGElement[] = [];
   const rowHeight = 15;
   let x = left;
@@ -201,7 +238,18 @@ function legendBand(entries: Array<Pick<Series, 'colour' | 'label' | 'dashed' | 
     const y = top + 7 + row * rowHeight;
     // the swatch looks like the series: a dot for a scatter, a (dashed) line otherwise
     if (e.dots && !e.step) nodes.push(svgEl('circle', { cx: x + 8, cy: y, r: 3, fill: e.colour }));
-    else nodes.push(svgEl('line', { x1: x, x2: x + 16, y1: y, y2: y, stroke: e.colour, 'stroke-width': 2, 'stroke-dasharray': e.dashed ? '4 3' : undefined }));
+    else
+      nodes.push(
+        svgEl('line', {
+          x1: x,
+          x2: x + 16,
+          y1: y,
+          y2: y,
+          stroke: e.colour,
+          'stroke-width': 2,
+          'stroke-dasharray': e.dashed ? '4 3' : undefined,
+        }),
+      );
     nodes.push(svgEl('text', { x: x + 20, y: y + 4, class: 'legend' }, e.label));
     x += w;
   }
@@ -215,7 +263,9 @@ export function lineChart(series: Series[], o: ChartOptions): SVGElement {
   const legend = legendBand(series, m.l, W - m.r, m.t);
   m.t += legend.height + 4;
   const H = (o.height ?? 210) + legend.height;
-  const all = series.flatMap((s) => s.points).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y) && (!o.logX || x > 0) && (!o.logY || y > 0));
+  const all = series
+    .flatMap((s) => s.points)
+    .filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y) && (!o.logX || x > 0) && (!o.logY || y > 0));
   const tx = (v: number): number => (o.logX ? Math.log10(v) : v);
   const ty = (v: number): number => (o.logY ? Math.log10(v) : v);
   let [x0, x1] = o.xRange ?? [Math.min(...all.map((p) => p[0])), Math.max(...all.map((p) => p[0]))];
@@ -245,16 +295,35 @@ export function lineChart(series: Series[], o: ChartOptions): SVGElement {
   }
   for (const v of ticks(x0, x1, !!o.logX)) {
     svg.append(svgEl('line', { x1: X(v), x2: X(v), y1: H - m.b, y2: H - m.b + 4, class: 'axis' }));
-    svg.append(svgEl('text', { x: X(v), y: H - m.b + 16, 'text-anchor': 'middle', class: 'tick x-tick' }, tickLabel(v)));
+    svg.append(
+      svgEl('text', { x: X(v), y: H - m.b + 16, 'text-anchor': 'middle', class: 'tick x-tick' }, tickLabel(v)),
+    );
   }
   svg.append(svgEl('line', { x1: m.l, x2: W - m.r, y1: H - m.b, y2: H - m.b, class: 'axis' }));
   svg.append(svgEl('line', { x1: m.l, x2: m.l, y1: m.t, y2: H - m.b, class: 'axis' }));
-  svg.append(svgEl('text', { x: (m.l + W - m.r) / 2, y: H - 6, 'text-anchor': 'middle', class: 'axis-label' }, o.xLabel));
-  svg.append(svgEl('text', { x: 12, y: (m.t + H - m.b) / 2, 'text-anchor': 'middle', class: 'axis-label', transform: `rotate(-90 12 ${(m.t + H - m.b) / 2})` }, o.yLabel));
-  if (o.marker !== undefined) svg.append(svgEl('line', { x1: X(o.marker), x2: X(o.marker), y1: m.t, y2: H - m.b, class: 'marker' }));
+  svg.append(
+    svgEl('text', { x: (m.l + W - m.r) / 2, y: H - 6, 'text-anchor': 'middle', class: 'axis-label' }, o.xLabel),
+  );
+  svg.append(
+    svgEl(
+      'text',
+      {
+        x: 12,
+        y: (m.t + H - m.b) / 2,
+        'text-anchor': 'middle',
+        class: 'axis-label',
+        transform: `rotate(-90 12 ${(m.t + H - m.b) / 2})`,
+      },
+      o.yLabel,
+    ),
+  );
+  if (o.marker !== undefined)
+    svg.append(svgEl('line', { x1: X(o.marker), x2: X(o.marker), y1: m.t, y2: H - m.b, class: 'marker' }));
   const plot = svgEl('g', { class: 'plot' });
   for (const s of series) {
-    const pts = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y) && (!o.logX || x > 0) && (!o.logY || y > 0));
+    const pts = s.points.filter(
+      ([x, y]) => Number.isFinite(x) && Number.isFinite(y) && (!o.logX || x > 0) && (!o.logY || y > 0),
+    );
     if (!s.dots || s.step) {
       let d = '';
       pts.forEach(([x, y], i) => {
@@ -262,7 +331,16 @@ export function lineChart(series: Series[], o: ChartOptions): SVGElement {
         else if (s.step) d += `H${X(x).toFixed(1)}V${Y(y).toFixed(1)}`;
         else d += `L${X(x).toFixed(1)},${Y(y).toFixed(1)}`;
       });
-      if (d) plot.append(svgEl('path', { d, fill: 'none', stroke: s.colour, 'stroke-width': 2, 'stroke-dasharray': s.dashed ? '5 4' : undefined }));
+      if (d)
+        plot.append(
+          svgEl('path', {
+            d,
+            fill: 'none',
+            stroke: s.colour,
+            'stroke-width': 2,
+            'stroke-dasharray': s.dashed ? '5 4' : undefined,
+          }),
+        );
     }
     if (s.dots) for (const [x, y] of pts) plot.append(svgEl('circle', { cx: X(x), cy: Y(y), r: 3, fill: s.colour }));
   }
@@ -271,11 +349,26 @@ export function lineChart(series: Series[], o: ChartOptions): SVGElement {
 }
 
 /** A histogram of integer values (bars at each value). */
-export function histogram(counts: Map<number, number>, o: { xLabel: string; yLabel: string; marks?: Array<{ x: number; colour: string; label: string }>; testid?: string; width?: number; height?: number }): SVGElement {
+export function histogram(
+  counts: Map<number, number>,
+  o: {
+    xLabel: string;
+    yLabel: string;
+    marks?: Array<{ x: number; colour: string; label: string }>;
+    testid?: string;
+    width?: number;
+    height?: number;
+  },
+): SVGElement {
   const W = o.width ?? 360;
   const m = { l: 44, r: 12, t: 8, b: 40 };
   const marks = o.marks ?? [];
-  const legend = legendBand(marks.map((k) => ({ colour: k.colour, label: k.label, dashed: true })), m.l, W - m.r, m.t);
+  const legend = legendBand(
+    marks.map((k) => ({ colour: k.colour, label: k.label, dashed: true })),
+    m.l,
+    W - m.r,
+    m.t,
+  );
   m.t += legend.height + 4;
   const H = (o.height ?? 200) + legend.height;
   const xs = [...counts.keys()].filter(Number.isFinite);
@@ -290,17 +383,51 @@ export function histogram(counts: Map<number, number>, o: { xLabel: string; yLab
   const plot = svgEl('g', { class: 'plot' });
   for (const [x, c] of counts) {
     if (!Number.isFinite(x)) continue;
-    plot.append(svgEl('rect', { x: X(x) - bw * 0.4, width: bw * 0.8, y: Y(c / total), height: H - m.b - Y(c / total), fill: '#6b8fd6' }));
+    plot.append(
+      svgEl('rect', {
+        x: X(x) - bw * 0.4,
+        width: bw * 0.8,
+        y: Y(c / total),
+        height: H - m.b - Y(c / total),
+        fill: '#6b8fd6',
+      }),
+    );
   }
   for (let v = lo; v <= hi; v += Math.max(2, 2 * Math.ceil((hi - lo) / 16))) {
     svg.append(svgEl('text', { x: X(v), y: H - m.b + 16, 'text-anchor': 'middle', class: 'tick' }, String(v)));
   }
-  for (const f of [0, ymax / 2, ymax]) svg.append(svgEl('text', { x: m.l - 6, y: Y(f) + 4, 'text-anchor': 'end', class: 'tick' }, f.toFixed(2)));
+  for (const f of [0, ymax / 2, ymax])
+    svg.append(svgEl('text', { x: m.l - 6, y: Y(f) + 4, 'text-anchor': 'end', class: 'tick' }, f.toFixed(2)));
   svg.append(svgEl('line', { x1: m.l, x2: W - m.r, y1: H - m.b, y2: H - m.b, class: 'axis' }));
   svg.append(svgEl('line', { x1: m.l, x2: m.l, y1: m.t, y2: H - m.b, class: 'axis' }));
-  svg.append(svgEl('text', { x: (m.l + W - m.r) / 2, y: H - 6, 'text-anchor': 'middle', class: 'axis-label' }, o.xLabel));
-  svg.append(svgEl('text', { x: 12, y: (m.t + H - m.b) / 2, 'text-anchor': 'middle', class: 'axis-label', transform: `rotate(-90 12 ${(m.t + H - m.b) / 2})` }, o.yLabel));
-  for (const k of marks) plot.append(svgEl('line', { x1: X(k.x), x2: X(k.x), y1: m.t, y2: H - m.b, stroke: k.colour, 'stroke-width': 2, 'stroke-dasharray': '5 3' }));
+  svg.append(
+    svgEl('text', { x: (m.l + W - m.r) / 2, y: H - 6, 'text-anchor': 'middle', class: 'axis-label' }, o.xLabel),
+  );
+  svg.append(
+    svgEl(
+      'text',
+      {
+        x: 12,
+        y: (m.t + H - m.b) / 2,
+        'text-anchor': 'middle',
+        class: 'axis-label',
+        transform: `rotate(-90 12 ${(m.t + H - m.b) / 2})`,
+      },
+      o.yLabel,
+    ),
+  );
+  for (const k of marks)
+    plot.append(
+      svgEl('line', {
+        x1: X(k.x),
+        x2: X(k.x),
+        y1: m.t,
+        y2: H - m.b,
+        stroke: k.colour,
+        'stroke-width': 2,
+        'stroke-dasharray': '5 3',
+      }),
+    );
   svg.append(plot, ...legend.nodes);
   return svg;
 }

@@ -15,12 +15,21 @@ import type { NamedBytes, VolumesLoaded } from './protocol.js';
 import { plural } from './words.js';
 
 /** The slices of the given files, their split and what was left out; throws with a message naming the file. */
-export async function datasetFromFiles(files: NamedBytes[], progress: (text: string) => void = () => {}): Promise<{ dataset: SegDataset; loaded: VolumesLoaded }> {
+export async function datasetFromFiles(
+  files: NamedBytes[],
+  progress: (text: string) => void = () => {},
+): Promise<{ dataset: SegDataset; loaded: VolumesLoaded }> {
   const notes: string[] = [];
   const nifti = files.filter((f) => caseIdOf(f.name) !== null);
   const others = files.filter((f) => caseIdOf(f.name) === null);
-  if (nifti.length === 0) throw new Error(`${files.length === 1 ? `${files[0]!.path} is not` : `none of the ${files.length} files is`} a .nii or .nii.gz file; give the files of imagesTr/ and labelsTr/.`);
-  if (others.length) notes.push(`ignored ${plural(others.length, 'file')} that ${others.length === 1 ? 'is' : 'are'} not .nii/.nii.gz: ${listNames(others.map((f) => f.path))}`);
+  if (nifti.length === 0)
+    throw new Error(
+      `${files.length === 1 ? `${files[0]!.path} is not` : `none of the ${files.length} files is`} a .nii or .nii.gz file; give the files of imagesTr/ and labelsTr/.`,
+    );
+  if (others.length)
+    notes.push(
+      `ignored ${plural(others.length, 'file')} that ${others.length === 1 ? 'is' : 'are'} not .nii/.nii.gz: ${listNames(others.map((f) => f.path))}`,
+    );
 
   // 1. sort: the role each file was given (input or folder), checked against its contents
   const images = new Map<string, NamedBytes>();
@@ -48,7 +57,9 @@ export async function datasetFromFiles(files: NamedBytes[], progress: (text: str
     into.set(id, f);
   }
   if (given.label > 0 && given.image > 0 && given.imageAsLabel === given.label && given.labelAsImage === given.image) {
-    throw new Error(`the images and labels look swapped: the ${plural(given.label, 'file')} given as labels hold images and the ${plural(given.image, 'file')} given as images hold label maps. Give the files of imagesTr/ as images and those of labelsTr/ as labels.`);
+    throw new Error(
+      `the images and labels look swapped: the ${plural(given.label, 'file')} given as labels hold images and the ${plural(given.image, 'file')} given as images hold label maps. Give the files of imagesTr/ as images and those of labelsTr/ as labels.`,
+    );
   }
   if (firstContradiction) throw new Error(firstContradiction);
 
@@ -56,12 +67,22 @@ export async function datasetFromFiles(files: NamedBytes[], progress: (text: str
   const ids = [...images.keys()].filter((id) => labels.has(id)).sort(compareIds);
   const lonelyImages = [...images.keys()].filter((id) => !labels.has(id)).sort(compareIds);
   const lonelyLabels = [...labels.keys()].filter((id) => !images.has(id)).sort(compareIds);
-  if (lonelyImages.length) notes.push(`skipped ${plural(lonelyImages.length, 'image')} without a label file of the same name (as the command line does): ${listNames(lonelyImages.map((id) => images.get(id)!.path))}`);
-  if (lonelyLabels.length) notes.push(`skipped ${plural(lonelyLabels.length, 'label file')} without an image of the same name: ${listNames(lonelyLabels.map((id) => labels.get(id)!.path))}`);
+  if (lonelyImages.length)
+    notes.push(
+      `skipped ${plural(lonelyImages.length, 'image')} without a label file of the same name (as the command line does): ${listNames(lonelyImages.map((id) => images.get(id)!.path))}`,
+    );
+  if (lonelyLabels.length)
+    notes.push(
+      `skipped ${plural(lonelyLabels.length, 'label file')} without an image of the same name: ${listNames(lonelyLabels.map((id) => labels.get(id)!.path))}`,
+    );
   if (ids.length === 0) {
-    throw new Error(images.size === 0 ? 'only label maps were given: give the files of imagesTr/ too.'
-      : labels.size === 0 ? 'only images were given: give the files of labelsTr/ too.'
-        : `no image has a label file of the same name (images: ${listNames([...images.keys()])}; labels: ${listNames([...labels.keys()])}).`);
+    throw new Error(
+      images.size === 0
+        ? 'only label maps were given: give the files of imagesTr/ too.'
+        : labels.size === 0
+          ? 'only images were given: give the files of labelsTr/ too.'
+          : `no image has a label file of the same name (images: ${listNames([...images.keys()])}; labels: ${listNames([...labels.keys()])}).`,
+    );
   }
 
   // 3. slice one pair at a time, in id order (the slices of a volume depend on that volume alone)
@@ -70,19 +91,43 @@ export async function datasetFromFiles(files: NamedBytes[], progress: (text: str
     progress(`slicing volume ${k + 1} of ${ids.length}…`);
     const image = images.get(id)!;
     const label = labels.get(id)!;
-    parts.push(slicesFromVolumes([{ id, image: await decodeFile(image), label: await decodeFile(label), imageName: image.path, labelName: label.path }]));
+    parts.push(
+      slicesFromVolumes([
+        {
+          id,
+          image: await decodeFile(image),
+          label: await decodeFile(label),
+          imageName: image.path,
+          labelName: label.path,
+        },
+      ]),
+    );
   }
   const s = concatSlices(parts);
-  if (s.count < 3) throw new Error(`only ${plural(s.count, 'slice')} of ${plural(ids.length, 'volume')} show the hippocampus (a slice needs 16 of its 48×32 pixels on it); give more volumes.`);
+  if (s.count < 3)
+    throw new Error(
+      `only ${plural(s.count, 'slice')} of ${plural(ids.length, 'volume')} show the hippocampus (a slice needs 16 of its 48×32 pixels on it); give more volumes.`,
+    );
   const { split, by } = splitForPage(s.volumeId);
   const train = split.filter((c) => c === 0).length;
   const val = split.filter((c) => c === 1).length;
-  const how = by === 'volume' ? 'split 70/10/20 by volume, seed 0'
-    : `split by slice: ${ids.length === 1 ? '1 volume is' : `${ids.length} volumes are`} too few for a split by volume with a validation volume`;
+  const how =
+    by === 'volume'
+      ? 'split 70/10/20 by volume, seed 0'
+      : `split by slice: ${ids.length === 1 ? '1 volume is' : `${ids.length} volumes are`} too few for a split by volume with a validation volume`;
   const text = `${plural(ids.length, 'volume')} → ${plural(s.count, 'slice')}: ${train.toLocaleString('en')} for training, ${val.toLocaleString('en')} for validation (${how})`;
   const dataset: SegDataset = {
-    name: 'your MRI volumes', height: s.height, width: s.width, count: s.count, images: s.images, masks: s.masks,
-    sizes: maskSizes(s.masks, s.count, s.height, s.width), split, volumeId: s.volumeId, sliceIndex: s.sliceIndex, source: text,
+    name: 'your MRI volumes',
+    height: s.height,
+    width: s.width,
+    count: s.count,
+    images: s.images,
+    masks: s.masks,
+    sizes: maskSizes(s.masks, s.count, s.height, s.width),
+    split,
+    volumeId: s.volumeId,
+    sliceIndex: s.sliceIndex,
+    source: text,
   };
   return { dataset, loaded: { volumes: ids.length, slices: s.count, train, val, text, notes } };
 }
@@ -92,12 +137,28 @@ function listNames(names: string[], max = 5): string {
   return names.length <= max ? names.join(', ') : `${names.slice(0, max).join(', ')} and ${names.length - max} more`;
 }
 
-function concatSlices(parts: ReturnType<typeof slicesFromVolumes>[]): { height: number; width: number; count: number; images: Float32Array; masks: Uint8Array; volumeId: Int32Array; sliceIndex: Int32Array } {
+function concatSlices(parts: ReturnType<typeof slicesFromVolumes>[]): {
+  height: number;
+  width: number;
+  count: number;
+  images: Float32Array;
+  masks: Uint8Array;
+  volumeId: Int32Array;
+  sliceIndex: Int32Array;
+} {
   const height = parts[0]?.height ?? 48;
   const width = parts[0]?.width ?? 32;
   const V = height * width;
   const count = parts.reduce((n, p) => n + p.count, 0);
-  const out = { height, width, count, images: new Float32Array(count * V), masks: new Uint8Array(count * V), volumeId: new Int32Array(count), sliceIndex: new Int32Array(count) };
+  const out = {
+    height,
+    width,
+    count,
+    images: new Float32Array(count * V),
+    masks: new Uint8Array(count * V),
+    volumeId: new Int32Array(count),
+    sliceIndex: new Int32Array(count),
+  };
   let at = 0;
   for (const p of parts) {
     out.images.set(p.images, at * V);

@@ -4,8 +4,21 @@
  * (TrainObserver.pause); stop ends it cleanly after the current step.
  */
 import {
-  ResUNet, Rng, cpuKernels, evaluate, foregroundPriorLogit, generateSynthetic, getBackend, getNumThreads, indicesOf, predictLogits, pretrain,
-  selectAnnotated, setNumThreads, sizetrain, type SegDataset,
+  ResUNet,
+  Rng,
+  cpuKernels,
+  evaluate,
+  foregroundPriorLogit,
+  generateSynthetic,
+  getBackend,
+  getNumThreads,
+  indicesOf,
+  predictLogits,
+  pretrain,
+  selectAnnotated,
+  setNumThreads,
+  sizetrain,
+  type SegDataset,
 } from '../../src/browser.js';
 import { parallelRunCount, threadingDisabledReason } from '../../src/kernels/wasm/threads.js';
 import type { FromWorker, Overlay, ToWorker, TrainConfig, VolumesLoaded } from './protocol.js';
@@ -39,7 +52,19 @@ async function overlay(stage: Overlay['stage'], model: ResUNet, ds: SegDataset, 
     masks.set(ds.masks.subarray(n * V, (n + 1) * V), k * V);
   });
   const metrics = await evaluate(model, ds, indices);
-  post({ type: 'overlay', overlay: { stage, height: ds.height, width: ds.width, images, masks, logits, iou: metrics.iou, sizeError: metrics.sizeError } });
+  post({
+    type: 'overlay',
+    overlay: {
+      stage,
+      height: ds.height,
+      width: ds.width,
+      images,
+      masks,
+      logits,
+      iou: metrics.iou,
+      sizeError: metrics.sizeError,
+    },
+  });
 }
 
 async function train(config: TrainConfig): Promise<void> {
@@ -54,14 +79,29 @@ async function train(config: TrainConfig): Promise<void> {
     installWebWorkerThreads();
   }
   setNumThreads(threads);
-  if (config.data === 'msd' && !msd) throw new Error('no MRI volumes are loaded: choose or drop the Task04 files first, or train on synthetic images.');
+  if (config.data === 'msd' && !msd)
+    throw new Error('no MRI volumes are loaded: choose or drop the Task04 files first, or train on synthetic images.');
   const ds = config.data === 'msd' && msd ? msd.dataset : generateSynthetic({ count: config.count, seed: config.seed });
   const train = indicesOf(ds, 'train');
   const val = indicesOf(ds, 'val');
   const annotated = selectAnnotated(ds, Math.min(config.m, train.length), new Rng(config.seed));
-  const model = new ResUNet({ widths: config.widths, rng: new Rng(config.seed), headBias: foregroundPriorLogit(ds.masks, annotated, ds.height * ds.width) });
+  const model = new ResUNet({
+    widths: config.widths,
+    rng: new Rng(config.seed),
+    headBias: foregroundPriorLogit(ds.masks, annotated, ds.height * ds.width),
+  });
   const params = model.parameters().reduce((s, p) => s + p.size, 0);
-  post({ type: 'info', backend: getBackend(), kernels: cpuKernels(), threads: getNumThreads(), dataset: `${ds.name}: ${ds.source}`, train: train.length, val: val.length, annotated: annotated.length, params });
+  post({
+    type: 'info',
+    backend: getBackend(),
+    kernels: cpuKernels(),
+    threads: getNumThreads(),
+    dataset: `${ds.name}: ${ds.source}`,
+    train: train.length,
+    val: val.length,
+    annotated: annotated.length,
+    params,
+  });
   const shown = val.slice(0, OVERLAY_IMAGES);
   await overlay('before', model, ds, shown);
 
@@ -72,8 +112,25 @@ async function train(config: TrainConfig): Promise<void> {
       post({ type: 'step', ...info, ms: now - last });
       last = now;
     },
-    onEpoch(r: { phase: string; epoch: number; trainLoss: number; val: { iou: number; sizeError: number; dice: number }; seconds: number; best: boolean }) {
-      post({ type: 'epoch', phase: r.phase, epoch: r.epoch, trainLoss: r.trainLoss, iou: r.val.iou, sizeError: r.val.sizeError, dice: r.val.dice, seconds: r.seconds, best: r.best });
+    onEpoch(r: {
+      phase: string;
+      epoch: number;
+      trainLoss: number;
+      val: { iou: number; sizeError: number; dice: number };
+      seconds: number;
+      best: boolean;
+    }) {
+      post({
+        type: 'epoch',
+        phase: r.phase,
+        epoch: r.epoch,
+        trainLoss: r.trainLoss,
+        iou: r.val.iou,
+        sizeError: r.val.sizeError,
+        dice: r.val.dice,
+        seconds: r.seconds,
+        best: r.best,
+      });
       last = performance.now(); // validation time is not a step
     },
     shouldStop: () => stopRequested,
@@ -86,29 +143,52 @@ async function train(config: TrainConfig): Promise<void> {
   };
   if (config.pretrainEpochs > 0) {
     await pretrain(model, ds, {
-      annotated, minImagesPerEpoch: config.pretrainImagesPerEpoch, valIndices: val, epochs: config.pretrainEpochs, patience: config.pretrainEpochs,
-      batch: config.batch, lr: config.pretrainLr, seed: config.seed, observer,
+      annotated,
+      minImagesPerEpoch: config.pretrainImagesPerEpoch,
+      valIndices: val,
+      epochs: config.pretrainEpochs,
+      patience: config.pretrainEpochs,
+      batch: config.batch,
+      lr: config.pretrainLr,
+      seed: config.seed,
+      observer,
     });
     await overlay('after phase 1', model, ds, shown);
   }
   if (config.sizeEpochs > 0 && !stopRequested) {
     await sizetrain(model, ds, {
-      sizeLabelled: train, valIndices: val, samples: 1, estimator: 'fast', epochs: config.sizeEpochs, patience: config.sizeEpochs,
-      batch: config.batch, lr: config.sizeLr, seed: config.seed, observer,
+      sizeLabelled: train,
+      valIndices: val,
+      samples: 1,
+      estimator: 'fast',
+      epochs: config.sizeEpochs,
+      patience: config.sizeEpochs,
+      batch: config.batch,
+      lr: config.sizeLr,
+      seed: config.seed,
+      observer,
     });
     await overlay('after phase 2', model, ds, shown);
   }
   trained = { model, ds, config };
-  if (threadingDisabledReason()) post({ type: 'error', message: `the kernel threads were disabled: ${threadingDisabledReason()}` });
+  if (threadingDisabledReason())
+    post({ type: 'error', message: `the kernel threads were disabled: ${threadingDisabledReason()}` });
   if (stopRequested) post({ type: 'stopped' });
-  else post({ type: 'done', seconds: (performance.now() - t0) / 1000, parallelRuns: parallelRunCount() - parallelRunsBefore });
+  else
+    post({
+      type: 'done',
+      seconds: (performance.now() - t0) / 1000,
+      parallelRuns: parallelRunCount() - parallelRunsBefore,
+    });
 }
 
 scope.onmessage = (ev) => {
   const msg = ev.data;
   switch (msg.type) {
     case 'start':
-      train(msg.config).catch((e: unknown) => post({ type: 'error', message: e instanceof Error ? e.message : String(e) }));
+      train(msg.config).catch((e: unknown) =>
+        post({ type: 'error', message: e instanceof Error ? e.message : String(e) }),
+      );
       break;
     case 'pause':
       paused = true;
@@ -131,10 +211,19 @@ scope.onmessage = (ev) => {
       break;
     }
     case 'volumes':
-      datasetFromFiles(msg.files, (text) => post({ type: 'volumes-progress', text })).then((loaded) => {
-        msd = loaded;
-        post({ type: 'volumes', ok: true, loaded: loaded.loaded });
-      }, (e: unknown) => post({ type: 'volumes', ok: false, text: e instanceof Error ? e.message : String(e), kept: msd?.loaded ?? null }));
+      datasetFromFiles(msg.files, (text) => post({ type: 'volumes-progress', text })).then(
+        (loaded) => {
+          msd = loaded;
+          post({ type: 'volumes', ok: true, loaded: loaded.loaded });
+        },
+        (e: unknown) =>
+          post({
+            type: 'volumes',
+            ok: false,
+            text: e instanceof Error ? e.message : String(e),
+            kept: msd?.loaded ?? null,
+          }),
+      );
       break;
   }
 };

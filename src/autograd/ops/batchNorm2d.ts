@@ -30,24 +30,43 @@ export function batchNorm2d(x: Tensor, gamma: Tensor, beta: Tensor, options: Bat
  */
 export function batchNorm2dRelu(x: Tensor, gamma: Tensor, beta: Tensor, options: BatchNorm2dOptions): Tensor {
   // a backend with 'BatchNorm2DRelu' has its backward, 'BatchNorm2DReluBackward', too (src/kernels/kernelNames.ts)
-  if (!hasKernel('BatchNorm2DRelu', [x, gamma, beta, options.runningMean, options.runningVar])) return relu(batchNorm2d(x, gamma, beta, options));
+  if (!hasKernel('BatchNorm2DRelu', [x, gamma, beta, options.runningMean, options.runningVar]))
+    return relu(batchNorm2d(x, gamma, beta, options));
   return batchNorm2dImpl(x, gamma, beta, options, true);
 }
 
-function batchNorm2dImpl(x: Tensor, gamma: Tensor, beta: Tensor, options: BatchNorm2dOptions, fusedRelu: boolean): Tensor {
+function batchNorm2dImpl(
+  x: Tensor,
+  gamma: Tensor,
+  beta: Tensor,
+  options: BatchNorm2dOptions,
+  fusedRelu: boolean,
+): Tensor {
   const { training, runningMean, runningVar, momentum = 0.1, eps = 1e-5 } = options;
   const C = x.shape[1] as number;
   const where = `batchNorm2d(x ${formatShape(x.shape)})`;
   if (x.rank !== 4) throw new Error(`${where}: x must be NCHW (rank 4).`);
-  for (const [name, t] of [['gamma', gamma], ['beta', beta], ['runningMean', runningMean], ['runningVar', runningVar]] as const) {
-    if (t.rank !== 1 || t.shape[0] !== C) throw new Error(`${where}: ${name} must have shape [${C}], got ${formatShape(t.shape)}.`);
+  for (const [name, t] of [
+    ['gamma', gamma],
+    ['beta', beta],
+    ['runningMean', runningMean],
+    ['runningVar', runningVar],
+  ] as const) {
+    if (t.rank !== 1 || t.shape[0] !== C)
+      throw new Error(`${where}: ${name} must have shape [${C}], got ${formatShape(t.shape)}.`);
   }
   if (training && (x.shape[0] as number) * (x.shape[2] as number) * (x.shape[3] as number) < 2) {
-    throw new Error(`${where}: training-mode batch norm needs more than one value per channel; use a larger batch or model.eval().`);
+    throw new Error(
+      `${where}: training-mode batch norm needs more than one value per channel; use a larger batch or model.eval().`,
+    );
   }
   sameBackend(where, [x, gamma, beta, runningMean, runningVar]);
   const attrs = { training, momentum, eps };
-  const [out, mean, invStd] = runKernel(fusedRelu ? 'BatchNorm2DRelu' : 'BatchNorm2D', [x, gamma, beta, runningMean, runningVar], attrs) as [Tensor, Tensor, Tensor];
+  const [out, mean, invStd] = runKernel(
+    fusedRelu ? 'BatchNorm2DRelu' : 'BatchNorm2D',
+    [x, gamma, beta, runningMean, runningVar],
+    attrs,
+  ) as [Tensor, Tensor, Tensor];
   return record(out, fusedRelu ? 'batchNorm2dRelu' : 'batchNorm2d', [x, gamma, beta], (upstream) => {
     if (training) {
       // fused: the kernel masks the upstream gradient with the output (the ReLU's backward) itself

@@ -30,7 +30,8 @@ export function lift(value: TensorLike, like: Tensor): Tensor {
 }
 
 function liftPair(op: string, a: TensorLike, b: TensorLike): [Tensor, Tensor] {
-  if (!(a instanceof Tensor) && !(b instanceof Tensor)) throw new Error(`${op}: at least one operand must be a Tensor.`);
+  if (!(a instanceof Tensor) && !(b instanceof Tensor))
+    throw new Error(`${op}: at least one operand must be a Tensor.`);
   const ta = a instanceof Tensor ? a : lift(a, b as Tensor);
   const tb = b instanceof Tensor ? b : lift(b, ta);
   if (ta.dtype !== tb.dtype) {
@@ -46,7 +47,15 @@ function liftPair(op: string, a: TensorLike, b: TensorLike): [Tensor, Tensor] {
  * A binary op on device operands: the backend's kernel, for equal shapes only (device backends do not
  * broadcast; the U-Net never needs it). `a`/`b` are the caller's arguments, to name a number operand.
  */
-function deviceBinary(op: string, kernel: string, a: TensorLike, b: TensorLike, x: Tensor, y: Tensor, backward: (g: Tensor) => (Tensor | null)[]): Tensor {
+function deviceBinary(
+  op: string,
+  kernel: string,
+  a: TensorLike,
+  b: TensorLike,
+  x: Tensor,
+  y: Tensor,
+  backward: (g: Tensor) => (Tensor | null)[],
+): Tensor {
   // number operands first: they are lifted to host scalars, which would otherwise read as a host/device mix
   const numberOperand = !(a instanceof Tensor) || !(b instanceof Tensor);
   const backend = numberOperand ? (x.device ?? y.device)!.backend : sameBackend(op, [x, y]);
@@ -64,7 +73,9 @@ function deviceBinary(op: string, kernel: string, a: TensorLike, b: TensorLike, 
 export function hostOnly(op: string, ...tensors: Tensor[]): void {
   const backend = sameBackend(op, tensors);
   if (backend !== 'cpu') {
-    throw new Error(`${op}: the '${backend}' backend has no kernel for ${op} (it runs relu, add, mul, conv2d, batchNorm2d, upsampleNearest2x, concat on channels); bring the tensor to the host with await toHost(t).`);
+    throw new Error(
+      `${op}: the '${backend}' backend has no kernel for ${op} (it runs relu, add, mul, conv2d, batchNorm2d, upsampleNearest2x, concat on channels); bring the tensor to the host with await toHost(t).`,
+    );
   }
 }
 
@@ -98,11 +109,20 @@ export function binaryValues(op: string, a: Tensor, b: Tensor, f: Binary): Tenso
 function arithmetic(op: string, x: TypedArray, y: TypedArray, out: TypedArray): boolean {
   const n = out.length;
   switch (op) {
-    case 'add': for (let i = 0; i < n; i++) out[i] = (x[i] as number) + (y[i] as number); return true;
-    case 'sub': for (let i = 0; i < n; i++) out[i] = (x[i] as number) - (y[i] as number); return true;
-    case 'mul': for (let i = 0; i < n; i++) out[i] = (x[i] as number) * (y[i] as number); return true;
-    case 'div': for (let i = 0; i < n; i++) out[i] = (x[i] as number) / (y[i] as number); return true;
-    default: return false;
+    case 'add':
+      for (let i = 0; i < n; i++) out[i] = (x[i] as number) + (y[i] as number);
+      return true;
+    case 'sub':
+      for (let i = 0; i < n; i++) out[i] = (x[i] as number) - (y[i] as number);
+      return true;
+    case 'mul':
+      for (let i = 0; i < n; i++) out[i] = (x[i] as number) * (y[i] as number);
+      return true;
+    case 'div':
+      for (let i = 0; i < n; i++) out[i] = (x[i] as number) / (y[i] as number);
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -119,7 +139,9 @@ export function unaryValues(a: Tensor, f: Unary, op = 'elementwise op'): Tensor 
 export function add(a: TensorLike, b: TensorLike): Tensor {
   const [x, y] = liftPair('add', a, b);
   if (x.device || y.device) return deviceBinary('add', 'Add', a, b, x, y, (g) => [g, g]);
-  const out = shapesEqual(x.shape, y.shape) ? (runKernel('Add', [x, y])[0] as Tensor) : binaryValues('add', x, y, (p, q) => p + q);
+  const out = shapesEqual(x.shape, y.shape)
+    ? (runKernel('Add', [x, y])[0] as Tensor)
+    : binaryValues('add', x, y, (p, q) => p + q);
   return record(out, 'add', [x, y], (g) => [sumToShape(g, x.shape), sumToShape(g, y.shape)]);
 }
 
@@ -164,7 +186,16 @@ export function pow(a: TensorLike, b: TensorLike): Tensor {
   const [x, y] = liftPair('pow', a, b);
   const out = binaryValues('pow', x, y, Math.pow);
   return record(out, 'pow', [x, y], (g) => [
-    sumToShape(mul(g, mul(y, binaryValues('pow', x, y, (p, q) => p ** (q - 1)))), x.shape),
+    sumToShape(
+      mul(
+        g,
+        mul(
+          y,
+          binaryValues('pow', x, y, (p, q) => p ** (q - 1)),
+        ),
+      ),
+      x.shape,
+    ),
     y.requiresGrad ? sumToShape(mul(g, mul(out, unaryValues(x, Math.log))), y.shape) : null,
   ]);
 }
@@ -230,7 +261,12 @@ export function abs(a: Tensor): Tensor {
 
 export function sigmoid(a: Tensor): Tensor {
   const out = unaryValues(a, stableSigmoid, 'sigmoid');
-  return record(out, 'sigmoid', [a], (g) => [mul(g, unaryValues(out, (s) => s * (1 - s)))]);
+  return record(out, 'sigmoid', [a], (g) => [
+    mul(
+      g,
+      unaryValues(out, (s) => s * (1 - s)),
+    ),
+  ]);
 }
 
 export function relu(a: Tensor): Tensor {
@@ -241,7 +277,12 @@ export function relu(a: Tensor): Tensor {
 
 export function tanh(a: Tensor): Tensor {
   const out = unaryValues(a, Math.tanh, 'tanh');
-  return record(out, 'tanh', [a], (g) => [mul(g, unaryValues(out, (t) => 1 - t * t))]);
+  return record(out, 'tanh', [a], (g) => [
+    mul(
+      g,
+      unaryValues(out, (t) => 1 - t * t),
+    ),
+  ]);
 }
 
 export function softplus(a: Tensor): Tensor {
@@ -255,5 +296,10 @@ export function clamp(a: Tensor, min = -Infinity, max = Infinity): Tensor {
     throw new Error(`clamp: bounds must satisfy min ≤ max, got min=${min}, max=${max}.`);
   }
   const out = unaryValues(a, (x) => (x < min ? min : x > max ? max : x), 'clamp');
-  return record(out, 'clamp', [a], (g) => [mul(g, unaryValues(a, (x) => (x >= min && x <= max ? 1 : 0)))]);
+  return record(out, 'clamp', [a], (g) => [
+    mul(
+      g,
+      unaryValues(a, (x) => (x >= min && x <= max ? 1 : 0)),
+    ),
+  ]);
 }

@@ -15,18 +15,28 @@ function checkPair(op: string, a: Tensor, t: Tensor): void {
     );
   }
   if (!shapesEqual(a.shape, t.shape)) {
-    throw new Error(`${op}: input ${formatShape(a.shape)} and target ${formatShape(t.shape)} must have the same shape; reshape the target to ${formatShape(a.shape)}.`);
+    throw new Error(
+      `${op}: input ${formatShape(a.shape)} and target ${formatShape(t.shape)} must have the same shape; reshape the target to ${formatShape(a.shape)}.`,
+    );
   }
-  if (a.dtype !== t.dtype) throw new Error(`${op}: dtype mismatch (${a.dtype} input, ${t.dtype} target); use target.to('${a.dtype}').`);
+  if (a.dtype !== t.dtype)
+    throw new Error(`${op}: dtype mismatch (${a.dtype} input, ${t.dtype} target); use target.to('${a.dtype}').`);
 }
 
-function reduce(op: string, perElement: Float32Array | Float64Array, shape: readonly number[], reduction: Reduction, dtype: Tensor['dtype']): Tensor {
+function reduce(
+  op: string,
+  perElement: Float32Array | Float64Array,
+  shape: readonly number[],
+  reduction: Reduction,
+  dtype: Tensor['dtype'],
+): Tensor {
   if (reduction === 'none') return new Tensor(perElement, shape);
   let s = 0;
   for (let i = 0; i < perElement.length; i++) s += perElement[i] as number;
   const out = allocate(dtype, 1);
   out[0] = reduction === 'mean' ? s / perElement.length : s;
-  if (reduction !== 'mean' && reduction !== 'sum') throw new Error(`${op}: reduction must be 'mean', 'sum' or 'none', got '${String(reduction)}'.`);
+  if (reduction !== 'mean' && reduction !== 'sum')
+    throw new Error(`${op}: reduction must be 'mean', 'sum' or 'none', got '${String(reduction)}'.`);
   return new Tensor(out, []);
 }
 
@@ -44,8 +54,12 @@ export function bceWithLogits(logits: Tensor, targets: Tensor, options: { reduct
   for (let i = 0; i < a.length; i++) {
     const x = a[i] as number;
     const y = t[i] as number;
-    if (!Number.isFinite(x)) throw new Error(`bceWithLogits: logit ${i} is ${x}; the network produced a non-finite value (lower the learning rate or check the input data).`);
-    if (!(y >= 0 && y <= 1)) throw new Error(`bceWithLogits: target ${i} is ${y}; targets must be probabilities in [0, 1] (masks as 0/1).`);
+    if (!Number.isFinite(x))
+      throw new Error(
+        `bceWithLogits: logit ${i} is ${x}; the network produced a non-finite value (lower the learning rate or check the input data).`,
+      );
+    if (!(y >= 0 && y <= 1))
+      throw new Error(`bceWithLogits: target ${i} is ${y}; targets must be probabilities in [0, 1] (masks as 0/1).`);
     per[i] = stableSoftplus(x) - x * y;
   }
   const out = reduce('bceWithLogits', per, logits.shape, reduction, logits.dtype);

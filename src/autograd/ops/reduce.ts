@@ -18,7 +18,10 @@ interface Plan {
 }
 
 function plan(op: string, t: Tensor, axesArg: number | readonly number[] | undefined, keepdim: boolean): Plan {
-  if (t.device) throw new Error(`${op}: ${t} lives on the '${t.device.backend}' backend, which has no reduction kernels; reduce on the host (await toHost(t)).`);
+  if (t.device)
+    throw new Error(
+      `${op}: ${t} lives on the '${t.device.backend}' backend, which has no reduction kernels; reduce on the host (await toHost(t)).`,
+    );
   const axes = normalizeAxes(op, axesArg, t.rank);
   const keepShape = t.shape.map((d, i) => (axes.includes(i) ? 1 : d));
   const outShape = keepdim ? keepShape : t.shape.filter((_, i) => !axes.includes(i));
@@ -47,7 +50,8 @@ export function sum(t: Tensor, axesArg?: number | readonly number[], keepdim = f
 
 export function mean(t: Tensor, axesArg?: number | readonly number[], keepdim = false): Tensor {
   const p = plan('mean', t, axesArg, keepdim);
-  if (p.block === 0) throw new Error(`mean: reducing over an empty axis of shape [${t.shape.join(', ')}] is undefined.`);
+  if (p.block === 0)
+    throw new Error(`mean: reducing over an empty axis of shape [${t.shape.join(', ')}] is undefined.`);
   return div(sum(t, axesArg, keepdim), p.block);
 }
 

@@ -4,7 +4,15 @@
  */
 import { allocate, allocateForOverwrite, copyBlock, type DType, type TypedArray } from '../dtype.js';
 import { record } from '../engine.js';
-import { checkShape, contiguousStrides, formatShape, normalizeAxis, type Shape, shapesEqual, sizeOf } from '../shape.js';
+import {
+  checkShape,
+  contiguousStrides,
+  formatShape,
+  normalizeAxis,
+  type Shape,
+  shapesEqual,
+  sizeOf,
+} from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { runKernel } from '../kernel.js';
 import { sameBackend } from './transfer.js';
@@ -15,7 +23,9 @@ import { sameBackend } from './transfer.js';
  */
 function hostLayout(op: string, t: Tensor): void {
   if (t.device) {
-    throw new Error(`${op}: ${t} lives on the '${t.device.backend}' backend, which supports reshape and channel concat but not ${op}; bring it to the host with await toHost(t).`);
+    throw new Error(
+      `${op}: ${t} lives on the '${t.device.backend}' backend, which supports reshape and channel concat but not ${op}; bring it to the host with await toHost(t).`,
+    );
   }
 }
 
@@ -23,7 +33,13 @@ function hostLayout(op: string, t: Tensor): void {
  * Copy a strided view into a new row-major array (optionally of another dtype).
  * The innermost axis runs in a tight loop; the outer axes advance like an odometer.
  */
-export function gatherStrided(src: TypedArray, shape: Shape, strides: readonly number[], offset: number, dtype: DType): TypedArray {
+export function gatherStrided(
+  src: TypedArray,
+  shape: Shape,
+  strides: readonly number[],
+  offset: number,
+  dtype: DType,
+): TypedArray {
   const n = sizeOf(shape);
   const out = allocateForOverwrite(dtype, n); // every element is written below
   if (n === 0) return out;
@@ -41,7 +57,14 @@ export function gatherStrided(src: TypedArray, shape: Shape, strides: readonly n
     contiguousAxes++;
   }
   if (contiguousAxes > 0 && contiguousAxes < rank && block >= 16) {
-    return gatherBlocks(src, out, shape.slice(0, rank - contiguousAxes), strides.slice(0, rank - contiguousAxes), offset, block);
+    return gatherBlocks(
+      src,
+      out,
+      shape.slice(0, rank - contiguousAxes),
+      strides.slice(0, rank - contiguousAxes),
+      offset,
+      block,
+    );
   }
   const inner = shape[rank - 1] as number;
   const innerStride = strides[rank - 1] as number;
@@ -72,7 +95,14 @@ function advance(index: number[], shape: Shape, strides: readonly number[], last
 }
 
 /** gatherStrided when every element of the outer axes starts a contiguous block of `block` values. */
-function gatherBlocks(src: TypedArray, out: TypedArray, outer: Shape, strides: readonly number[], offset: number, block: number): TypedArray {
+function gatherBlocks(
+  src: TypedArray,
+  out: TypedArray,
+  outer: Shape,
+  strides: readonly number[],
+  offset: number,
+  block: number,
+): TypedArray {
   const rank = outer.length;
   const index = new Array<number>(rank).fill(0);
   let base = offset;
@@ -113,16 +143,22 @@ export function reshape(t: Tensor, shape: readonly number[]): Tensor {
   if (unknown >= 0) {
     const known = sizeOf(resolved.filter((_, i) => i !== unknown));
     if (known === 0 || t.size % known !== 0) {
-      throw new Error(`reshape: cannot infer -1 in ${formatShape(shape)} for a tensor of ${t.size} elements ${formatShape(t.shape)}.`);
+      throw new Error(
+        `reshape: cannot infer -1 in ${formatShape(shape)} for a tensor of ${t.size} elements ${formatShape(t.shape)}.`,
+      );
     }
     resolved[unknown] = t.size / known;
   }
   checkShape('reshape', resolved);
   if (sizeOf(resolved) !== t.size) {
-    throw new Error(`reshape: cannot reshape ${formatShape(t.shape)} (${t.size} elements) to ${formatShape(resolved)} (${sizeOf(resolved)} elements); the element counts must match.`);
+    throw new Error(
+      `reshape: cannot reshape ${formatShape(t.shape)} (${t.size} elements) to ${formatShape(resolved)} (${sizeOf(resolved)} elements); the element counts must match.`,
+    );
   }
   const src = contiguous(t);
-  const out = src.device ? Tensor.onDevice(src.device, resolved) : new Tensor(src.storage, resolved, undefined, src.offset);
+  const out = src.device
+    ? Tensor.onDevice(src.device, resolved)
+    : new Tensor(src.storage, resolved, undefined, src.offset);
   return record(out, 'reshape', [src], (g) => [reshape(g, src.shape)]);
 }
 
@@ -131,9 +167,16 @@ export function permute(t: Tensor, axes: readonly number[]): Tensor {
   const rank = t.rank;
   const norm = axes.map((a) => normalizeAxis('permute', a, rank));
   if (norm.length !== rank || new Set(norm).size !== rank) {
-    throw new Error(`permute: axes ${formatShape(axes)} must be a permutation of 0..${rank - 1} for a tensor of shape ${formatShape(t.shape)}.`);
+    throw new Error(
+      `permute: axes ${formatShape(axes)} must be a permutation of 0..${rank - 1} for a tensor of shape ${formatShape(t.shape)}.`,
+    );
   }
-  const out = new Tensor(t.storage, norm.map((a) => t.shape[a] as number), norm.map((a) => t.strides[a] as number), t.offset);
+  const out = new Tensor(
+    t.storage,
+    norm.map((a) => t.shape[a] as number),
+    norm.map((a) => t.strides[a] as number),
+    t.offset,
+  );
   const inverse = new Array<number>(rank);
   norm.forEach((a, i) => (inverse[a] = i));
   return record(out, 'permute', [t], (g) => [permute(g, inverse)]);
@@ -196,13 +239,16 @@ export function expand(t: Tensor, shape: readonly number[]): Tensor {
   if (shapesEqual(t.shape, shape)) return t;
   hostLayout('expand', t);
   const lead = shape.length - t.rank;
-  if (lead < 0) throw new Error(`expand: cannot expand ${formatShape(t.shape)} to the lower-rank shape ${formatShape(shape)}.`);
+  if (lead < 0)
+    throw new Error(`expand: cannot expand ${formatShape(t.shape)} to the lower-rank shape ${formatShape(shape)}.`);
   const strides = shape.map((d, i) => {
     if (i < lead) return 0;
     const own = t.shape[i - lead] as number;
     if (own === d) return t.strides[i - lead] as number;
     if (own === 1) return 0;
-    throw new Error(`expand: cannot expand ${formatShape(t.shape)} to ${formatShape(shape)}; only axes of size 1 can grow.`);
+    throw new Error(
+      `expand: cannot expand ${formatShape(t.shape)} to ${formatShape(shape)}; only axes of size 1 can grow.`,
+    );
   });
   const out = new Tensor(t.storage, shape, strides, t.offset);
   return record(out, 'expand', [t], (g) => [sumToShape(g, t.shape)]);
@@ -220,10 +266,18 @@ export function sumToShape(g: Tensor, shape: Shape): Tensor {
 }
 
 export function squeeze(t: Tensor, axis?: number): Tensor {
-  if (axis === undefined) return reshape(t, t.shape.filter((d) => d !== 1));
+  if (axis === undefined)
+    return reshape(
+      t,
+      t.shape.filter((d) => d !== 1),
+    );
   const ax = normalizeAxis('squeeze', axis, t.rank);
-  if (t.shape[ax] !== 1) throw new Error(`squeeze: axis ${axis} of ${formatShape(t.shape)} has size ${t.shape[ax]}, not 1.`);
-  return reshape(t, t.shape.filter((_, i) => i !== ax));
+  if (t.shape[ax] !== 1)
+    throw new Error(`squeeze: axis ${axis} of ${formatShape(t.shape)} has size ${t.shape[ax]}, not 1.`);
+  return reshape(
+    t,
+    t.shape.filter((_, i) => i !== ax),
+  );
 }
 
 export function unsqueeze(t: Tensor, axis: number): Tensor {
@@ -239,9 +293,12 @@ export function concat(tensors: readonly Tensor[], axis: number): Tensor {
   if (!first) throw new Error('concat: needs at least one tensor.');
   const ax = normalizeAxis('concat', axis, first.rank);
   for (const t of tensors) {
-    if (t.dtype !== first.dtype) throw new Error(`concat: dtypes differ (${first.dtype} and ${t.dtype}); convert with .to('${first.dtype}').`);
+    if (t.dtype !== first.dtype)
+      throw new Error(`concat: dtypes differ (${first.dtype} and ${t.dtype}); convert with .to('${first.dtype}').`);
     if (t.rank !== first.rank || t.shape.some((d, i) => i !== ax && d !== first.shape[i])) {
-      throw new Error(`concat: shapes ${tensors.map((x) => formatShape(x.shape)).join(', ')} differ outside axis ${ax}; all other axes must match.`);
+      throw new Error(
+        `concat: shapes ${tensors.map((x) => formatShape(x.shape)).join(', ')} differ outside axis ${ax}; all other axes must match.`,
+      );
     }
   }
   if (tensors.some((t) => t.device)) return concatChannelsOnDevice(tensors, ax);
@@ -277,7 +334,9 @@ function concatChannelsOnDevice(tensors: readonly Tensor[], ax: number): Tensor 
   const backend = sameBackend('concat', tensors);
   const first = tensors[0] as Tensor;
   if (ax !== 1 || first.rank !== 4) {
-    throw new Error(`concat: on the '${backend}' backend only channel concatenation of NCHW tensors (axis 1, rank 4) has a kernel; got axis ${ax} of ${formatShape(first.shape)}.`);
+    throw new Error(
+      `concat: on the '${backend}' backend only channel concatenation of NCHW tensors (axis 1, rank 4) has a kernel; got axis ${ax} of ${formatShape(first.shape)}.`,
+    );
   }
   const [out] = runKernel('ConcatChannels', tensors) as [Tensor];
   return record(out, 'concat', tensors, (g) => {
@@ -301,7 +360,7 @@ export function pad(t: Tensor, pads: readonly (readonly [number, number])[], val
       throw new Error(`pad: pad sizes must be non-negative integers, got ${JSON.stringify(pads)}.`);
     }
   }
-  const shape = t.shape.map((d, i) => d + (full[i]![0]) + (full[i]![1]));
+  const shape = t.shape.map((d, i) => d + full[i]![0] + full[i]![1]);
   const out = new Tensor(allocate(t.dtype, sizeOf(shape)).fill(value), shape);
   let view = out;
   full.forEach(([b], i) => (view = slice(view, i, b, b + (t.shape[i] as number))));

@@ -66,7 +66,10 @@ export function fig3Data(seed = 3): Fig3Data {
 function colour(t: number): string {
   const c = Math.max(-1, Math.min(1, t));
   const lerp = (a: number, b: number, u: number): number => Math.round(a + (b - a) * u);
-  const [r, g, b] = c < 0 ? [lerp(255, 84, -c), lerp(255, 39, -c), lerp(255, 136, -c)] : [lerp(255, 179, c), lerp(255, 88, c), lerp(255, 6, c)];
+  const [r, g, b] =
+    c < 0
+      ? [lerp(255, 84, -c), lerp(255, 39, -c), lerp(255, 136, -c)]
+      : [lerp(255, 179, c), lerp(255, 88, c), lerp(255, 6, c)];
   const hex = (v: number): string => v.toString(16).padStart(2, '0');
   return `#${hex(r)}${hex(g)}${hex(b)}`;
 }
@@ -99,9 +102,13 @@ export function fig3Svg(data: Fig3Data): string {
   const height = 50 + titleH + panelH + 60;
   const parts: string[] = [];
   parts.push(`<?xml version="1.0" encoding="UTF-8"?>`);
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif">`);
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif">`,
+  );
   parts.push(`<rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`);
-  parts.push(`<text x="${pad}" y="26" font-size="16" font-weight="bold">Fig. 3 — derivatives ∂E[l(s, g(Y))]/∂p_i on a 6×6 toy map (s = ${data.target}, E[l] = ${data.expectedLoss.toFixed(3)}, seed ${data.seed})</text>`);
+  parts.push(
+    `<text x="${pad}" y="26" font-size="16" font-weight="bold">Fig. 3 — derivatives ∂E[l(s, g(Y))]/∂p_i on a 6×6 toy map (s = ${data.target}, E[l] = ${data.expectedLoss.toFixed(3)}, seed ${data.seed})</text>`,
+  );
   const top = 50 + titleH;
   panels.forEach((pnl, k) => {
     const x0 = pad + k * (panelW + pad);
@@ -110,13 +117,19 @@ export function fig3Svg(data: Fig3Data): string {
     for (let r = 0; r < H; r++) {
       for (let c = 0; c < W; c++) {
         const v = pnl.values[r * W + c] as number;
-        parts.push(`<rect x="${c * cell}" y="${r * cell}" width="${cell}" height="${cell}" fill="${colour(v / scale)}" stroke="#bbbbbb" stroke-width="0.5"><title>${fmt(v)}</title></rect>`);
+        parts.push(
+          `<rect x="${c * cell}" y="${r * cell}" width="${cell}" height="${cell}" fill="${colour(v / scale)}" stroke="#bbbbbb" stroke-width="0.5"><title>${fmt(v)}</title></rect>`,
+        );
         const label = pnl.showP ? `p=${fmt(data.probs[r * W + c] as number)}` : fmt(v);
-        parts.push(`<text x="${c * cell + cell / 2}" y="${r * cell + cell / 2 + 3}" font-size="8" text-anchor="middle" fill="#222222">${label}</text>`);
+        parts.push(
+          `<text x="${c * cell + cell / 2}" y="${r * cell + cell / 2 + 3}" font-size="8" text-anchor="middle" fill="#222222">${label}</text>`,
+        );
       }
     }
     // The object: rows 1–4, cols 1–4.
-    parts.push(`<rect x="${cell}" y="${cell}" width="${4 * cell}" height="${4 * cell}" fill="none" stroke="#e00000" stroke-width="2.5"/>`);
+    parts.push(
+      `<rect x="${cell}" y="${cell}" width="${4 * cell}" height="${4 * cell}" fill="none" stroke="#e00000" stroke-width="2.5"/>`,
+    );
     parts.push(`</g>`);
   });
   // Shared colour bar.
@@ -125,13 +138,17 @@ export function fig3Svg(data: Fig3Data): string {
   parts.push(`<g class="colorbar" transform="translate(${bx},${top})">`);
   for (let j = 0; j < steps; j++) {
     const t = 1 - (2 * j) / (steps - 1);
-    parts.push(`<rect x="0" y="${(j * panelH) / steps}" width="14" height="${panelH / steps + 0.5}" fill="${colour(t)}"/>`);
+    parts.push(
+      `<rect x="0" y="${(j * panelH) / steps}" width="14" height="${panelH / steps + 0.5}" fill="${colour(t)}"/>`,
+    );
   }
   parts.push(`<text x="18" y="8" font-size="10">${fmt(scale)}</text>`);
   parts.push(`<text x="18" y="${panelH / 2 + 3}" font-size="10">0</text>`);
   parts.push(`<text x="18" y="${panelH}" font-size="10">${fmt(-scale)}</text>`);
   parts.push(`</g>`);
-  parts.push(`<text x="${pad}" y="${top + panelH + 30}" font-size="11">Red frame: the object. Shared colour scale (purple: raising p_i lowers the expected loss; orange: raises it). Numbers in cells: the derivative (the exact panel shows p_i).</text>`);
+  parts.push(
+    `<text x="${pad}" y="${top + panelH + 30}" font-size="11">Red frame: the object. Shared colour scale (purple: raising p_i lowers the expected loss; orange: raises it). Numbers in cells: the derivative (the exact panel shows p_i).</text>`,
+  );
   parts.push(`</svg>`);
   return parts.join('\n') + '\n';
 }

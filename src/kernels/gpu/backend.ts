@@ -26,11 +26,15 @@ const GPUJS_VERSION = '2.24.1';
 
 export function createGpuBackend(options: GpuBackendOptions = {}): GpuBackend {
   const mode: GpuMode = options.mode ?? 'webgpu';
-  if (mode !== 'webgpu' && mode !== 'cpu') throw new Error(`createGpuBackend: unknown mode '${String(mode)}'; use 'webgpu' (or 'cpu' for tests).`);
+  if (mode !== 'webgpu' && mode !== 'cpu')
+    throw new Error(`createGpuBackend: unknown mode '${String(mode)}'; use 'webgpu' (or 'cpu' for tests).`);
   let ctx: GpuContext | null = null;
   let opening: Promise<void> | null = null;
   const need = (what: string): GpuContext => {
-    if (!ctx) throw new Error(`gpu backend: ${what} before init(); call await setBackend('gpu') (or await backend.init()) first.`);
+    if (!ctx)
+      throw new Error(
+        `gpu backend: ${what} before init(); call await setBackend('gpu') (or await backend.init()) first.`,
+      );
     return ctx;
   };
   const backend: GpuBackend = {
@@ -50,9 +54,12 @@ export function createGpuBackend(options: GpuBackendOptions = {}): GpuBackend {
     },
     upload: (t: Tensor): Tensor => {
       if (t.device instanceof GpuData) return t;
-      if (t.device) throw new Error(`gpu backend: ${t} lives on the '${t.device.backend}' backend; read it to the host first.`);
+      if (t.device)
+        throw new Error(`gpu backend: ${t} lives on the '${t.device.backend}' backend; read it to the host first.`);
       if (t.dtype !== 'float32') {
-        throw new Error(`gpu backend: upload needs a float32 tensor, got ${t}; GPU kernels compute in float32, convert with t.to('float32') first.`);
+        throw new Error(
+          `gpu backend: upload needs a float32 tensor, got ${t}; GPU kernels compute in float32, convert with t.to('float32') first.`,
+        );
       }
       checkGpuSize(t.shape, 'upload');
       const c = need('upload');

@@ -76,7 +76,12 @@ export class GpuContext implements HandleOwner {
   /** Counters for info() and benchmarks. */
   readonly stats = { kernelsCompiled: 0, kernelCalls: 0, uploads: 0, reads: 0 };
 
-  private constructor(mode: GpuMode, instance: GpuJsInstance, adapter: AdapterInfo | null, restoreNavigator: (() => void) | null) {
+  private constructor(
+    mode: GpuMode,
+    instance: GpuJsInstance,
+    adapter: AdapterInfo | null,
+    restoreNavigator: (() => void) | null,
+  ) {
     this.mode = mode;
     this.gpu = instance;
     this.adapter = adapter;
@@ -87,8 +92,12 @@ export class GpuContext implements HandleOwner {
   static async create(options: GpuContextOptions = {}): Promise<GpuContext> {
     const mode = options.mode ?? 'webgpu';
     if (mode === 'cpu') return new GpuContext('cpu', new gpu.GPU({ mode: 'cpu' }), null, null);
-    if (mode !== 'webgpu') throw new Error(`gpu backend: unknown mode '${String(mode)}'; use 'webgpu' (or 'cpu' for tests).`);
-    const opened = await openWebGpuAdapter({ allowSoftwareAdapter: options.allowSoftwareAdapter, timeoutMs: options.adapterTimeoutMs });
+    if (mode !== 'webgpu')
+      throw new Error(`gpu backend: unknown mode '${String(mode)}'; use 'webgpu' (or 'cpu' for tests).`);
+    const opened = await openWebGpuAdapter({
+      allowSoftwareAdapter: options.allowSoftwareAdapter,
+      timeoutMs: options.adapterTimeoutMs,
+    });
     let ctx: GpuContext;
     try {
       ctx = new GpuContext('webgpu', new gpu.GPU({ mode: 'webgpu' }), opened.info, opened.restoreNavigator);
@@ -101,7 +110,8 @@ export class GpuContext implements HandleOwner {
     try {
       const probe = ctx.upload(new Float32Array([1, 2, 3]));
       const back = await probe.read();
-      if (back[0] !== 1 || back[1] !== 2 || back[2] !== 3) throw new Error(`device round trip returned [${[...back].join(', ')}], expected [1, 2, 3]`);
+      if (back[0] !== 1 || back[1] !== 2 || back[2] !== 3)
+        throw new Error(`device round trip returned [${[...back].join(', ')}], expected [1, 2, 3]`);
     } catch (e) {
       await ctx.destroy();
       throw new Error(`gpu backend: the WebGPU device does not work: ${(e as Error).message}`);
@@ -149,7 +159,10 @@ export class GpuContext implements HandleOwner {
     checkGpuSize([spec.size], `${spec.name} output`);
     const kernel = this.kernel(spec);
     const slots = inputs.map((d, i) => {
-      if (d.owner !== this) throw new Error(`${spec.name}: input ${i} belongs to another gpu context; all inputs of a kernel must come from the same backend instance.`);
+      if (d.owner !== this)
+        throw new Error(
+          `${spec.name}: input ${i} belongs to another gpu context; all inputs of a kernel must come from the same backend instance.`,
+        );
       return d.slot;
     });
     this.stats.kernelCalls++;
@@ -192,7 +205,8 @@ export class GpuContext implements HandleOwner {
       throw new Error('gpu backend: a kernel returned something that is neither a device buffer nor a Float32Array.');
     }
     const values = await h.toArray();
-    if (!(values instanceof Float32Array)) throw new Error('gpu backend: a device read returned a non-flat array; kernels must have 1-D outputs.');
+    if (!(values instanceof Float32Array))
+      throw new Error('gpu backend: a device read returned a non-flat array; kernels must have 1-D outputs.');
     return values.slice(0, size);
   }
 

@@ -41,8 +41,16 @@ import '../js/register.js'; // the host side of a training step (losses) and the
 import { runKernel } from '../../autograd/kernel.js';
 import { createGpuBackend, type GpuBackend } from './backend.js';
 import {
-  batchNormTrainRef, channelSumsRef, conv2dBackpropFilterRef, conv2dBackpropInputRef, conv2dRef, convOutSize, maxRelError,
-  type S4, seededF32, upsample2xRef,
+  batchNormTrainRef,
+  channelSumsRef,
+  conv2dBackpropFilterRef,
+  conv2dBackpropInputRef,
+  conv2dRef,
+  convOutSize,
+  maxRelError,
+  type S4,
+  seededF32,
+  upsample2xRef,
 } from './reference.js';
 
 interface Check {
@@ -83,7 +91,16 @@ interface TrainRow {
 }
 
 interface TrainSection {
-  config: { widths: number[]; batch: number; height: number; width: number; reps: number; budgetS: number; parameters: number; lr: number };
+  config: {
+    widths: number[];
+    batch: number;
+    height: number;
+    width: number;
+    reps: number;
+    budgetS: number;
+    parameters: number;
+    lr: number;
+  };
   /** W1's first loss on the device vs the cpu backend's loss for the same weights and batch. */
   lossCheck: { gpuLoss: number; cpuLoss: number; relError: number; tolerance: number; ok: boolean } | null;
   rows: TrainRow[];
@@ -142,18 +159,24 @@ export interface BenchOptions {
 export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   const sectionsRaw = arg(argv, '--sections');
   const sections = new Set<Section>();
-  for (const name of (sectionsRaw ?? SECTIONS.join(',')).split(',').map((v) => v.trim()).filter(Boolean)) {
-    if (!(SECTIONS as readonly string[]).includes(name)) throw new Error(`--sections: unknown section '${name}'; use a comma-separated list of ${SECTIONS.join(', ')}.`);
+  for (const name of (sectionsRaw ?? SECTIONS.join(','))
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean)) {
+    if (!(SECTIONS as readonly string[]).includes(name))
+      throw new Error(`--sections: unknown section '${name}'; use a comma-separated list of ${SECTIONS.join(', ')}.`);
     sections.add(name as Section);
   }
   const widthsRaw = arg(argv, '--train-widths') ?? '16,32,64,128';
   const widths = widthsRaw.split(',').map(Number);
-  if (widths.length === 0 || widths.some((w) => !Number.isInteger(w) || w < 1)) throw new Error(`--train-widths must be positive integers separated by commas, got '${widthsRaw}'.`);
+  if (widths.length === 0 || widths.some((w) => !Number.isInteger(w) || w < 1))
+    throw new Error(`--train-widths must be positive integers separated by commas, got '${widthsRaw}'.`);
   const sizeRaw = arg(argv, '--train-size') ?? '48x32';
   const hw = /^(\d+)x(\d+)$/.exec(sizeRaw);
   // the synthetic images need at least 16×16, and the U-Net halves the size once per extra width
   const minSide = Math.max(16, 2 ** (widths.length - 1));
-  if (!hw || Number(hw[1]) < minSide || Number(hw[2]) < minSide) throw new Error(`--train-size must be HxW with both sides ≥ ${minSide}, got '${sizeRaw}'.`);
+  if (!hw || Number(hw[1]) < minSide || Number(hw[2]) < minSide)
+    throw new Error(`--train-size must be HxW with both sides ≥ ${minSide}, got '${sizeRaw}'.`);
   return {
     reps: intArg(argv, '--reps', 50, 1),
     allowSoftware: argv.includes('--allow-software'),
@@ -184,19 +207,39 @@ function median(xs: readonly number[]): number | null {
  * step k−1 (backward, Adam); the interval of the last step ends after a read of every weight, which waits
  * for the device to finish. The median of these intervals is the steady-state time per step.
  */
-async function trainingSection(be: GpuBackend, o: BenchOptions['train'], fail: (where: string, e: unknown) => void): Promise<TrainSection> {
+async function trainingSection(
+  be: GpuBackend,
+  o: BenchOptions['train'],
+  fail: (where: string, e: unknown) => void,
+): Promise<TrainSection> {
   const t0 = performance.now();
   const deadline = t0 + o.budgetS * 1000;
   const { widths, batch: B, height: H, width: W } = o;
   const lr = 1e-3;
   const ds = generateSynthetic({ count: B, height: H, width: W, seed: 0 });
-  const b = makeBatch(ds, Array.from({ length: B }, (_, i) => i));
+  const b = makeBatch(
+    ds,
+    Array.from({ length: B }, (_, i) => i),
+  );
   const x = new Tensor(b.images, [B, 1, H, W]);
   const target = new Tensor(Float32Array.from(b.masks), [B, 1, H, W]);
   const model = new ResUNet({ widths, rng: new Rng(0) }).to(be);
   const section: TrainSection = {
-    config: { widths, batch: B, height: H, width: W, reps: o.reps, budgetS: o.budgetS, parameters: model.parameterCount(), lr },
-    lossCheck: null, rows: [], compiledKernels: 0, budgetExhausted: false, ms: 0,
+    config: {
+      widths,
+      batch: B,
+      height: H,
+      width: W,
+      reps: o.reps,
+      budgetS: o.budgetS,
+      parameters: model.parameterCount(),
+      lr,
+    },
+    lossCheck: null,
+    rows: [],
+    compiledKernels: 0,
+    budgetExhausted: false,
+    ms: 0,
   };
   const optimizer = new Adam(model.parameters(), { lr });
   const stats = be.context.stats;
@@ -205,13 +248,28 @@ async function trainingSection(be: GpuBackend, o: BenchOptions['train'], fail: (
     await model.hostStateDict();
   };
 
-  const time = async (workload: TrainRow['workload'], name: string, note: string, step: () => Promise<number>): Promise<number> => {
+  const time = async (
+    workload: TrainRow['workload'],
+    name: string,
+    note: string,
+    step: () => Promise<number>,
+  ): Promise<number> => {
     const tf = performance.now();
     const first = await step();
     await drain();
     const row: TrainRow = {
-      workload, name, firstStepMs: performance.now() - tf, reps: 0, msPerStep: null, minMs: null, maxMs: null, stepsMs: [],
-      imagesPerSec: null, kernelCallsPerStep: null, readsPerStep: null, note,
+      workload,
+      name,
+      firstStepMs: performance.now() - tf,
+      reps: 0,
+      msPerStep: null,
+      minMs: null,
+      maxMs: null,
+      stepsMs: [],
+      imagesPerSec: null,
+      kernelCallsPerStep: null,
+      readsPerStep: null,
+      note,
     };
     section.rows.push(row);
     console.error(`[gpu-bench] ${workload} ${name}: first step ${row.firstStepMs.toFixed(0)} ms`);
@@ -257,20 +315,30 @@ async function trainingSection(be: GpuBackend, o: BenchOptions['train'], fail: (
   // W1 first: its first loss is computed from the initial weights, which the cpu reference also has.
   try {
     model.train();
-    const gpuLoss = await time('W1', 'supervised step (BCE, Adam)', 'upload batch, forward on device, toHost(logits), BCE on host, backward, Adam on device',
-      trainStep((logits) => bceWithLogits(logits, target)));
+    const gpuLoss = await time(
+      'W1',
+      'supervised step (BCE, Adam)',
+      'upload batch, forward on device, toHost(logits), BCE on host, backward, Adam on device',
+      trainStep((logits) => bceWithLogits(logits, target)),
+    );
     const reference = new ResUNet({ widths, rng: new Rng(0) }); // the same initial weights, on the cpu backend
     const cpuLoss = noGrad(() => bceWithLogits(reference.forward(x), target).item());
     const relError = Math.abs(gpuLoss - cpuLoss) / Math.max(Math.abs(cpuLoss), 1e-12);
     section.lossCheck = { gpuLoss, cpuLoss, relError, tolerance: 1e-4, ok: relError <= 1e-4 };
-    console.error(`[gpu-bench] W1 first loss: gpu ${gpuLoss} cpu ${cpuLoss} (rel ${relError.toExponential(2)}) ${relError <= 1e-4 ? 'ok' : 'FAIL'}`);
+    console.error(
+      `[gpu-bench] W1 first loss: gpu ${gpuLoss} cpu ${cpuLoss} (rel ${relError.toExponential(2)}) ${relError <= 1e-4 ? 'ok' : 'FAIL'}`,
+    );
   } catch (e) {
     fail('train W1', e);
   }
   try {
     model.train();
-    await time('W2', 'size-loss step (n=1, fast Lemma-1, Adam)', 'as W1 with the size loss on the host: masks sampled from the read logits, one Lemma-1 sample per image',
-      trainStep((logits) => sizeLoss(logits, b.sizes, { rng: sampler, samples: 1, method: 'fast' })));
+    await time(
+      'W2',
+      'size-loss step (n=1, fast Lemma-1, Adam)',
+      'as W1 with the size loss on the host: masks sampled from the read logits, one Lemma-1 sample per image',
+      trainStep((logits) => sizeLoss(logits, b.sizes, { rng: sampler, samples: 1, method: 'fast' })),
+    );
   } catch (e) {
     fail('train W2', e);
   }
@@ -338,13 +406,16 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   if (backend) {
     const be = backend;
     const up = (a: Float32Array, s: readonly number[]) => be.upload(new Tensor(a, s));
-    const one = (name: string, inputs: Tensor[], attrs: Record<string, unknown> = {}) => runKernel(name, inputs, attrs)[0] as Tensor;
+    const one = (name: string, inputs: Tensor[], attrs: Record<string, unknown> = {}) =>
+      runKernel(name, inputs, attrs)[0] as Tensor;
     const check = async (name: string, t: Tensor, want: ArrayLike<number>, tolerance: number) => {
       try {
         const got = await t.data();
         const err = maxRelError(got, want);
         report.checks.push({ name, maxRelError: err, tolerance, ok: err <= tolerance });
-        console.error(`[gpu-bench] check ${name}: max rel error ${err.toExponential(2)} ${err <= tolerance ? 'ok' : 'FAIL'}`);
+        console.error(
+          `[gpu-bench] check ${name}: max rel error ${err.toExponential(2)} ${err <= tolerance ? 'ok' : 'FAIL'}`,
+        );
       } catch (e) {
         report.checks.push({ name, maxRelError: Infinity, tolerance, ok: false });
         fail(`check ${name}`, e);
@@ -360,37 +431,75 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
           [[1, 4, 9, 6], [3, 4, 1, 1], 2, 0],
         ] as [S4, S4, number, number][]) {
           const tag = `x[${xs}] w[${ws}] s${s} p${p}`;
-          const x = seededF32(size(xs), 1), w = seededF32(size(ws), 2), bias = seededF32(ws[0], 3);
-          const xt = up(x, xs), wt = up(w, ws);
+          const x = seededF32(size(xs), 1),
+            w = seededF32(size(ws), 2),
+            bias = seededF32(ws[0], 3);
+          const xt = up(x, xs),
+            wt = up(w, ws);
           const y = one('Conv2D', [xt, wt, up(bias, [ws[0]])], { stride: s, padding: p });
           await check(`Conv2D ${tag}`, y, conv2dRef(x, xs, w, ws, bias, s, p), 1e-5);
           const ys = y.shape as unknown as S4;
           const dy = seededF32(size(ys), 4);
           const dyt = up(dy, ys);
-          await check(`Conv2DBackpropInput ${tag}`, one('Conv2DBackpropInput', [dyt, wt], { stride: s, padding: p, xShape: xs }), conv2dBackpropInputRef(dy, w, xs, ws, s, p), 1e-5);
-          await check(`Conv2DBackpropFilter ${tag}`, one('Conv2DBackpropFilter', [dyt, xt], { stride: s, padding: p, wShape: ws }), conv2dBackpropFilterRef(dy, x, xs, ws, s, p), 1e-5);
+          await check(
+            `Conv2DBackpropInput ${tag}`,
+            one('Conv2DBackpropInput', [dyt, wt], { stride: s, padding: p, xShape: xs }),
+            conv2dBackpropInputRef(dy, w, xs, ws, s, p),
+            1e-5,
+          );
+          await check(
+            `Conv2DBackpropFilter ${tag}`,
+            one('Conv2DBackpropFilter', [dyt, xt], { stride: s, padding: p, wShape: ws }),
+            conv2dBackpropFilterRef(dy, x, xs, ws, s, p),
+            1e-5,
+          );
           await check(`Conv2DBackpropBias ${tag}`, one('Conv2DBackpropBias', [dyt]), channelSumsRef(dy, ys), 1e-5);
         }
         // loops longer than 1000 iterations: 1100 input channels; bias gradient over 48×32 = 1536-pixel planes
         {
-          const xs: S4 = [1, 1100, 2, 3], ws: S4 = [2, 1100, 1, 1];
-          const x = seededF32(size(xs), 5), w = seededF32(size(ws), 6);
-          await check('Conv2D C=1100 (loop > 1000)', one('Conv2D', [up(x, xs), up(w, ws)], { stride: 1, padding: 0 }), conv2dRef(x, xs, w, ws, null, 1, 0), 1e-5);
+          const xs: S4 = [1, 1100, 2, 3],
+            ws: S4 = [2, 1100, 1, 1];
+          const x = seededF32(size(xs), 5),
+            w = seededF32(size(ws), 6);
+          await check(
+            'Conv2D C=1100 (loop > 1000)',
+            one('Conv2D', [up(x, xs), up(w, ws)], { stride: 1, padding: 0 }),
+            conv2dRef(x, xs, w, ws, null, 1, 0),
+            1e-5,
+          );
           const dys: S4 = [2, 3, 48, 32];
           const dy = seededF32(size(dys), 7);
-          await check('Conv2DBackpropBias plane 1536 (loop > 1000)', one('Conv2DBackpropBias', [up(dy, dys)]), channelSumsRef(dy, dys), 1e-5);
+          await check(
+            'Conv2DBackpropBias plane 1536 (loop > 1000)',
+            one('Conv2DBackpropBias', [up(dy, dys)]),
+            channelSumsRef(dy, dys),
+            1e-5,
+          );
         }
         // a chain read once: conv → batch norm (training) → relu → upsample
         {
-          const xs: S4 = [2, 3, 6, 5], ws: S4 = [4, 3, 3, 3];
-          const x = seededF32(size(xs), 8), w = seededF32(size(ws), 9), g = seededF32(4, 10, 0.5), bta = seededF32(4, 11);
+          const xs: S4 = [2, 3, 6, 5],
+            ws: S4 = [4, 3, 3, 3];
+          const x = seededF32(size(xs), 8),
+            w = seededF32(size(ws), 9),
+            g = seededF32(4, 10, 0.5),
+            bta = seededF32(4, 11);
           const c = one('Conv2D', [up(x, xs), up(w, ws)], { stride: 1, padding: 1 });
-          const [bn] = runKernel('BatchNorm2D', [c, up(g, [4]), up(bta, [4]), up(new Float32Array(4), [4]), up(new Float32Array(4).fill(1), [4])], {
-            training: true, momentum: 0.1, eps: 1e-5,
-          });
+          const [bn] = runKernel(
+            'BatchNorm2D',
+            [c, up(g, [4]), up(bta, [4]), up(new Float32Array(4), [4]), up(new Float32Array(4).fill(1), [4])],
+            {
+              training: true,
+              momentum: 0.1,
+              eps: 1e-5,
+            },
+          );
           const y = one('UpsampleNearest2x', [one('Relu', [bn as Tensor])]);
           const cs: S4 = [2, 4, 6, 5];
-          const want = upsample2xRef(batchNormTrainRef(conv2dRef(x, xs, w, ws, null, 1, 1), cs, g, bta, 1e-5).map((v) => Math.max(v, 0)), cs);
+          const want = upsample2xRef(
+            batchNormTrainRef(conv2dRef(x, xs, w, ws, null, 1, 1), cs, g, bta, 1e-5).map((v) => Math.max(v, 0)),
+            cs,
+          );
           await check('chain conv→bn→relu→upsample', y, want, 1e-4);
         }
       } catch (e) {
@@ -408,16 +517,30 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
         const attrs = { stride: 1, padding: 1 };
         const C = xs[1];
         // |w| ~ U(-a, a) with a = sqrt(3 / (C·9)) keeps activations O(1) through a chain of convs
-        const x = seededF32(size(xs), 21), w = seededF32(size(ws), 22, Math.sqrt(3 / (C * 9))), bias = seededF32(ws[0], 23, 0.1);
+        const x = seededF32(size(xs), 21),
+          w = seededF32(size(ws), 22, Math.sqrt(3 / (C * 9))),
+          bias = seededF32(ws[0], 23, 0.1);
         try {
-          const xt = up(x, xs), wt = up(w, ws), bt = up(bias, [ws[0]]);
+          const xt = up(x, xs),
+            wt = up(w, ws),
+            bt = up(bias, [ws[0]]);
           // warm-up (compiles the kernels) and validation at the benchmark shape
           const y1 = one('Conv2D', [xt, wt, bt], attrs);
           await check(`Conv2D ${name} (benchmark shape)`, y1, conv2dRef(x, xs, w, ws, bias, 1, 1), 1e-5);
           const dy = seededF32(size(xs), 24);
           const dyt = up(dy, xs);
-          await check(`Conv2DBackpropInput ${name}`, one('Conv2DBackpropInput', [dyt, wt], { ...attrs, xShape: xs }), conv2dBackpropInputRef(dy, w, xs, ws, 1, 1), 1e-5);
-          await check(`Conv2DBackpropFilter ${name}`, one('Conv2DBackpropFilter', [dyt, xt], { ...attrs, wShape: ws }), conv2dBackpropFilterRef(dy, x, xs, ws, 1, 1), 1e-4);
+          await check(
+            `Conv2DBackpropInput ${name}`,
+            one('Conv2DBackpropInput', [dyt, wt], { ...attrs, xShape: xs }),
+            conv2dBackpropInputRef(dy, w, xs, ws, 1, 1),
+            1e-5,
+          );
+          await check(
+            `Conv2DBackpropFilter ${name}`,
+            one('Conv2DBackpropFilter', [dyt, xt], { ...attrs, wShape: ws }),
+            conv2dBackpropFilterRef(dy, x, xs, ws, 1, 1),
+            1e-4,
+          );
           await one('Conv2DBackpropBias', [dyt]).data();
 
           // forward, resident: y ← conv(y) `reps` times, one read at the end
@@ -427,7 +550,15 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
             for (let i = 0; i < reps; i++) y = one('Conv2D', [y, wt, bt], attrs);
             await y.data();
             const ms = (performance.now() - t) / reps;
-            report.benches.push({ name, shape, mode: 'resident', reps, msPerCall: ms, gflops: flops / ms / 1e6, note: 'chained on device values, one read at the end (included)' });
+            report.benches.push({
+              name,
+              shape,
+              mode: 'resident',
+              reps,
+              msPerCall: ms,
+              gflops: flops / ms / 1e6,
+              note: 'chained on device values, one read at the end (included)',
+            });
           }
           // forward, copy-in/copy-out: upload x, run, read back, every call
           {
@@ -435,7 +566,15 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
             const t = performance.now();
             for (let i = 0; i < r; i++) await one('Conv2D', [up(x, xs), wt, bt], attrs).data();
             const ms = (performance.now() - t) / r;
-            report.benches.push({ name, shape, mode: 'copy-in/copy-out', reps: r, msPerCall: ms, gflops: flops / ms / 1e6, note: 'upload + kernel + readback per call' });
+            report.benches.push({
+              name,
+              shape,
+              mode: 'copy-in/copy-out',
+              reps: r,
+              msPerCall: ms,
+              gflops: flops / ms / 1e6,
+              note: 'upload + kernel + readback per call',
+            });
           }
           // forward + backward, resident
           {
@@ -451,7 +590,15 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
             }
             await Promise.all(last.map((v) => v.data()));
             const ms = (performance.now() - t) / r;
-            report.benches.push({ name, shape, mode: 'forward+backward resident', reps: r, msPerCall: ms, gflops: (3 * flops) / ms / 1e6, note: 'fwd + dX + dW + db per step, 3 conv-equivalents of FLOPs' });
+            report.benches.push({
+              name,
+              shape,
+              mode: 'forward+backward resident',
+              reps: r,
+              msPerCall: ms,
+              gflops: (3 * flops) / ms / 1e6,
+              note: 'fwd + dX + dW + db per step, 3 conv-equivalents of FLOPs',
+            });
           }
           // each gradient kernel alone, resident
           for (const [kname, run] of [
@@ -464,7 +611,15 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
             for (let i = 0; i < r; i++) last = run();
             await last!.data();
             const ms = (performance.now() - t) / r;
-            report.benches.push({ name: `${kname} ${name}`, shape, mode: 'resident', reps: r, msPerCall: ms, gflops: flops / ms / 1e6, note: 'independent calls, one read at the end' });
+            report.benches.push({
+              name: `${kname} ${name}`,
+              shape,
+              mode: 'resident',
+              reps: r,
+              msPerCall: ms,
+              gflops: flops / ms / 1e6,
+              note: 'independent calls, one read at the end',
+            });
           }
         } catch (e) {
           fail(`bench ${name}`, e);
@@ -501,7 +656,13 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   }
 
   const lossCheck = report.training?.lossCheck;
-  if (lossCheck) report.checks.push({ name: 'W1 first-step loss, gpu vs cpu backend', maxRelError: lossCheck.relError, tolerance: lossCheck.tolerance, ok: lossCheck.ok });
+  if (lossCheck)
+    report.checks.push({
+      name: 'W1 first-step loss, gpu vs cpu backend',
+      maxRelError: lossCheck.relError,
+      tolerance: lossCheck.tolerance,
+      ok: lossCheck.ok,
+    });
   report.allChecksOk = report.checks.length > 0 && report.checks.every((c) => c.ok);
   report.totalMs = performance.now() - t0;
   const json = JSON.stringify(report, null, 2);
@@ -524,7 +685,9 @@ if (isEntry) {
       process.exitCode = report.errors.length === 0 && report.allChecksOk ? 0 : 1;
       // The device is destroyed; if some handle still keeps Node alive, say so and leave anyway.
       setTimeout(() => {
-        console.error('[gpu-bench] warning: the process did not exit by itself 10 s after the device was destroyed; exiting.');
+        console.error(
+          '[gpu-bench] warning: the process did not exit by itself 10 s after the device was destroyed; exiting.',
+        );
         process.exit(process.exitCode ?? 1);
       }, 10_000).unref();
     },

@@ -52,7 +52,10 @@ interface Held {
 }
 
 const registry = new FinalizationRegistry<Held>((held) => {
-  held.promise.then((h) => held.owner.release(h), () => {});
+  held.promise.then(
+    (h) => held.owner.release(h),
+    () => {},
+  );
 });
 
 export class GpuData implements DeviceData {
@@ -60,7 +63,11 @@ export class GpuData implements DeviceData {
   private current: Slot;
   private disposed = false;
 
-  constructor(readonly owner: HandleOwner, promise: Promise<Handle>, readonly size: number) {
+  constructor(
+    readonly owner: HandleOwner,
+    promise: Promise<Handle>,
+    readonly size: number,
+  ) {
     this.current = this.track(new Slot(promise));
   }
 
@@ -75,9 +82,11 @@ export class GpuData implements DeviceData {
    * the old version, which is released once nothing references it).
    */
   assign(next: DeviceData): void {
-    if (!(next instanceof GpuData)) throw new Error(`gpu backend: cannot assign a value of the '${next.backend}' backend to a gpu tensor.`);
+    if (!(next instanceof GpuData))
+      throw new Error(`gpu backend: cannot assign a value of the '${next.backend}' backend to a gpu tensor.`);
     if (next.owner !== this.owner) throw new Error('gpu backend: cannot assign a value from another gpu context.');
-    if (next.size !== this.size) throw new Error(`gpu backend: cannot assign ${next.size} values to a tensor of ${this.size}.`);
+    if (next.size !== this.size)
+      throw new Error(`gpu backend: cannot assign ${next.size} values to a tensor of ${this.size}.`);
     this.current = next.slot;
   }
 
@@ -100,7 +109,12 @@ export class GpuData implements DeviceData {
     this.disposed = true;
     const slot = this.current;
     registry.unregister(slot);
-    void slot.idle().then(() => slot.promise.then((h) => this.owner.release(h), () => {}));
+    void slot.idle().then(() =>
+      slot.promise.then(
+        (h) => this.owner.release(h),
+        () => {},
+      ),
+    );
   }
 
   private track(slot: Slot): Slot {

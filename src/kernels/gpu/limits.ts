@@ -17,12 +17,16 @@ export function checkGpuSize(shape: readonly number[], what: string): number {
     throw new Error(
       `gpu backend: ${what} of shape ${formatShape(shape)} has ${n} elements, over the limit of 2^24 = ${MAX_GPU_ELEMENTS} ` +
         `(GPU.js's webgpu mode indexes in float32, so larger tensors would be read at wrong addresses). ` +
-        (fit !== undefined ? `Use a smaller batch (at most ${fit} for this layer) ` : 'Use a smaller batch or smaller tensors ') +
+        (fit !== undefined
+          ? `Use a smaller batch (at most ${fit} for this layer) `
+          : 'Use a smaller batch or smaller tensors ') +
         `or the 'cpu' backend.`,
     );
   }
   if (n === 0) {
-    throw new Error(`gpu backend: ${what} of shape ${formatShape(shape)} is empty; the gpu backend does not run kernels on empty tensors.`);
+    throw new Error(
+      `gpu backend: ${what} of shape ${formatShape(shape)} is empty; the gpu backend does not run kernels on empty tensors.`,
+    );
   }
   return n;
 }

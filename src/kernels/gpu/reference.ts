@@ -13,7 +13,8 @@ export function convOutSize(n: number, k: number, s: number, p: number): number 
 function forEachTap(xs: S4, ws: S4, s: number, p: number, f: (xi: number, wi: number, yi: number) => void): void {
   const [N, C, H, W] = xs;
   const [O, , KH, KW] = ws;
-  const HO = convOutSize(H, KH, s, p), WO = convOutSize(W, KW, s, p);
+  const HO = convOutSize(H, KH, s, p),
+    WO = convOutSize(W, KW, s, p);
   for (let n = 0; n < N; n++)
     for (let o = 0; o < O; o++)
       for (let oh = 0; oh < HO; oh++)
@@ -32,10 +33,19 @@ function forEachTap(xs: S4, ws: S4, s: number, p: number, f: (xi: number, wi: nu
         }
 }
 
-export function conv2dRef(x: ArrayLike<number>, xs: S4, w: ArrayLike<number>, ws: S4, b: ArrayLike<number> | null, s: number, p: number): Float64Array {
+export function conv2dRef(
+  x: ArrayLike<number>,
+  xs: S4,
+  w: ArrayLike<number>,
+  ws: S4,
+  b: ArrayLike<number> | null,
+  s: number,
+  p: number,
+): Float64Array {
   const [N, , H, W] = xs;
   const [O, , KH, KW] = ws;
-  const HO = convOutSize(H, KH, s, p), WO = convOutSize(W, KW, s, p);
+  const HO = convOutSize(H, KH, s, p),
+    WO = convOutSize(W, KW, s, p);
   const y = new Float64Array(N * O * HO * WO);
   if (b) for (let i = 0; i < y.length; i++) y[i] = b[Math.floor(i / (HO * WO)) % O] as number;
   forEachTap(xs, ws, s, p, (xi, wi, yi) => {
@@ -44,7 +54,14 @@ export function conv2dRef(x: ArrayLike<number>, xs: S4, w: ArrayLike<number>, ws
   return y;
 }
 
-export function conv2dBackpropInputRef(dy: ArrayLike<number>, w: ArrayLike<number>, xs: S4, ws: S4, s: number, p: number): Float64Array {
+export function conv2dBackpropInputRef(
+  dy: ArrayLike<number>,
+  w: ArrayLike<number>,
+  xs: S4,
+  ws: S4,
+  s: number,
+  p: number,
+): Float64Array {
   const dx = new Float64Array(xs[0] * xs[1] * xs[2] * xs[3]);
   forEachTap(xs, ws, s, p, (xi, wi, yi) => {
     dx[xi] = dx[xi]! + (dy[yi] as number) * (w[wi] as number);
@@ -52,7 +69,14 @@ export function conv2dBackpropInputRef(dy: ArrayLike<number>, w: ArrayLike<numbe
   return dx;
 }
 
-export function conv2dBackpropFilterRef(dy: ArrayLike<number>, x: ArrayLike<number>, xs: S4, ws: S4, s: number, p: number): Float64Array {
+export function conv2dBackpropFilterRef(
+  dy: ArrayLike<number>,
+  x: ArrayLike<number>,
+  xs: S4,
+  ws: S4,
+  s: number,
+  p: number,
+): Float64Array {
   const dw = new Float64Array(ws[0] * ws[1] * ws[2] * ws[3]);
   forEachTap(xs, ws, s, p, (xi, wi, yi) => {
     dw[wi] = dw[wi]! + (dy[yi] as number) * (x[xi] as number);
@@ -64,12 +88,20 @@ export function conv2dBackpropFilterRef(dy: ArrayLike<number>, x: ArrayLike<numb
 export function channelSumsRef(a: ArrayLike<number>, shape: S4): Float64Array {
   const [N, C, H, W] = shape;
   const out = new Float64Array(C);
-  for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) for (let i = 0; i < H * W; i++) out[c] = out[c]! + (a[(n * C + c) * H * W + i] as number);
+  for (let n = 0; n < N; n++)
+    for (let c = 0; c < C; c++)
+      for (let i = 0; i < H * W; i++) out[c] = out[c]! + (a[(n * C + c) * H * W + i] as number);
   return out;
 }
 
 /** Training-mode batch norm: normalised output with gamma, beta. */
-export function batchNormTrainRef(x: ArrayLike<number>, shape: S4, gamma: ArrayLike<number>, beta: ArrayLike<number>, eps: number): Float64Array {
+export function batchNormTrainRef(
+  x: ArrayLike<number>,
+  shape: S4,
+  gamma: ArrayLike<number>,
+  beta: ArrayLike<number>,
+  eps: number,
+): Float64Array {
   const [N, C, H, W] = shape;
   const m = N * H * W;
   const y = new Float64Array(x.length);
@@ -94,14 +126,16 @@ export function upsample2xRef(x: ArrayLike<number>, shape: S4): Float64Array {
   const y = new Float64Array(N * C * 4 * H * W);
   for (let nc = 0; nc < N * C; nc++)
     for (let oh = 0; oh < 2 * H; oh++)
-      for (let ow = 0; ow < 2 * W; ow++) y[(nc * 2 * H + oh) * 2 * W + ow] = x[(nc * H + (oh >> 1)) * W + (ow >> 1)] as number;
+      for (let ow = 0; ow < 2 * W; ow++)
+        y[(nc * 2 * H + oh) * 2 * W + ow] = x[(nc * H + (oh >> 1)) * W + (ow >> 1)] as number;
   return y;
 }
 
 /** max |got − want| / max(1e-3, max |want|). */
 export function maxRelError(got: ArrayLike<number>, want: ArrayLike<number>): number {
   if (got.length !== want.length) return Infinity;
-  let scale = 1e-3, err = 0;
+  let scale = 1e-3,
+    err = 0;
   for (let i = 0; i < want.length; i++) scale = Math.max(scale, Math.abs(want[i] as number));
   for (let i = 0; i < want.length; i++) {
     const d = Math.abs((got[i] as number) - (want[i] as number));

@@ -17,7 +17,9 @@ function dev(t: KernelInput | undefined, kernel: string, what: string): GpuData 
   if (!t) throw new Error(`${kernel}: missing input '${what}'.`);
   const d = t.device;
   if (!(d instanceof GpuData)) {
-    throw new Error(`${kernel}: input '${what}' ${t} is not on the gpu backend; upload it with the gpu backend's upload(t) first.`);
+    throw new Error(
+      `${kernel}: input '${what}' ${t} is not on the gpu backend; upload it with the gpu backend's upload(t) first.`,
+    );
   }
   return d;
 }
@@ -34,7 +36,8 @@ function num(attrs: Readonly<Record<string, unknown>>, name: string, kernel: str
 
 function shapeAttr(attrs: Readonly<Record<string, unknown>>, name: string, kernel: string): readonly number[] {
   const v = attrs[name];
-  if (!Array.isArray(v) || v.some((d) => typeof d !== 'number')) throw new Error(`${kernel}: attribute '${name}' must be a shape (number[]).`);
+  if (!Array.isArray(v) || v.some((d) => typeof d !== 'number'))
+    throw new Error(`${kernel}: attribute '${name}' must be a shape (number[]).`);
   return v as number[];
 }
 
@@ -70,7 +73,16 @@ function batchNormBackward(mode: 'train' | 'eval'): KernelFunc {
   return (inputs) => {
     const [dy, x, gamma, mean, invStd] = inputs;
     const dyd = dev(dy, k, 'dy');
-    const r = ops.batchNorm2dBackward(ctxOf(dyd), dyd, dev(x, k, 'x'), x!.shape, dev(gamma, k, 'gamma'), dev(mean, k, 'mean'), dev(invStd, k, 'invStd'), mode);
+    const r = ops.batchNorm2dBackward(
+      ctxOf(dyd),
+      dyd,
+      dev(x, k, 'x'),
+      x!.shape,
+      dev(gamma, k, 'gamma'),
+      dev(mean, k, 'mean'),
+      dev(invStd, k, 'invStd'),
+      mode,
+    );
     const C = x!.shape[1] as number;
     return [out(r.dx, x!.shape), out(r.dgamma, [C]), out(r.dbeta, [C])];
   };
@@ -79,22 +91,51 @@ function batchNormBackward(mode: 'train' | 'eval'): KernelFunc {
 const kernels: Record<string, KernelFunc> = {
   Conv2D: (inputs, attrs) => {
     const [x, w, b] = inputs;
-    const xd = dev(x, 'Conv2D', 'x'), wd = dev(w, 'Conv2D', 'weight');
+    const xd = dev(x, 'Conv2D', 'x'),
+      wd = dev(w, 'Conv2D', 'weight');
     const bd = b ? dev(b, 'Conv2D', 'bias') : null;
     const r = ops.conv2d(ctxOf(xd), xd, x!.shape, wd, w!.shape, bd, convAttrs(attrs, 'Conv2D'));
     return [out(r.out, r.shape)];
   },
   Conv2DBackpropInput: (inputs, attrs) => {
     const [dy, w] = inputs;
-    const dyd = dev(dy, 'Conv2DBackpropInput', 'dy'), wd = dev(w, 'Conv2DBackpropInput', 'weight');
+    const dyd = dev(dy, 'Conv2DBackpropInput', 'dy'),
+      wd = dev(w, 'Conv2DBackpropInput', 'weight');
     const xShape = shapeAttr(attrs, 'xShape', 'Conv2DBackpropInput');
-    return [out(ops.conv2dBackpropInput(ctxOf(dyd), dyd, dy!.shape, wd, w!.shape, xShape, convAttrs(attrs, 'Conv2DBackpropInput')), xShape)];
+    return [
+      out(
+        ops.conv2dBackpropInput(
+          ctxOf(dyd),
+          dyd,
+          dy!.shape,
+          wd,
+          w!.shape,
+          xShape,
+          convAttrs(attrs, 'Conv2DBackpropInput'),
+        ),
+        xShape,
+      ),
+    ];
   },
   Conv2DBackpropFilter: (inputs, attrs) => {
     const [dy, x] = inputs;
-    const dyd = dev(dy, 'Conv2DBackpropFilter', 'dy'), xd = dev(x, 'Conv2DBackpropFilter', 'x');
+    const dyd = dev(dy, 'Conv2DBackpropFilter', 'dy'),
+      xd = dev(x, 'Conv2DBackpropFilter', 'x');
     const wShape = shapeAttr(attrs, 'wShape', 'Conv2DBackpropFilter');
-    return [out(ops.conv2dBackpropFilter(ctxOf(dyd), dyd, dy!.shape, xd, x!.shape, wShape, convAttrs(attrs, 'Conv2DBackpropFilter')), wShape)];
+    return [
+      out(
+        ops.conv2dBackpropFilter(
+          ctxOf(dyd),
+          dyd,
+          dy!.shape,
+          xd,
+          x!.shape,
+          wShape,
+          convAttrs(attrs, 'Conv2DBackpropFilter'),
+        ),
+        wShape,
+      ),
+    ];
   },
   Conv2DBackpropBias: (inputs) => {
     const [dy] = inputs;
@@ -105,7 +146,8 @@ const kernels: Record<string, KernelFunc> = {
     const [x, gamma, beta, rm, rv] = inputs;
     const k = 'BatchNorm2D';
     const xd = dev(x, k, 'x');
-    const rmd = dev(rm, k, 'runningMean'), rvd = dev(rv, k, 'runningVar');
+    const rmd = dev(rm, k, 'runningMean'),
+      rvd = dev(rv, k, 'runningVar');
     const training = attrs.training;
     if (typeof training !== 'boolean') throw new Error(`${k}: attribute 'training' must be a boolean.`);
     const r = ops.batchNorm2d(ctxOf(xd), xd, x!.shape, dev(gamma, k, 'gamma'), dev(beta, k, 'beta'), rmd, rvd, {
@@ -139,17 +181,22 @@ const kernels: Record<string, KernelFunc> = {
   },
   ReluBackward: (inputs) => {
     const [dy, x] = inputs;
-    const dyd = dev(dy, 'ReluBackward', 'dy'), xd = dev(x, 'ReluBackward', 'x');
-    return [out(ops.binary(ctxOf(dyd), 'ReluBackward', src.reluBackwardSource, dyd, dy!.shape, xd, x!.shape), dy!.shape)];
+    const dyd = dev(dy, 'ReluBackward', 'dy'),
+      xd = dev(x, 'ReluBackward', 'x');
+    return [
+      out(ops.binary(ctxOf(dyd), 'ReluBackward', src.reluBackwardSource, dyd, dy!.shape, xd, x!.shape), dy!.shape),
+    ];
   },
   Add: (inputs) => {
     const [a, b] = inputs;
-    const ad = dev(a, 'Add', 'a'), bd = dev(b, 'Add', 'b');
+    const ad = dev(a, 'Add', 'a'),
+      bd = dev(b, 'Add', 'b');
     return [out(ops.binary(ctxOf(ad), 'Add', src.addSource, ad, a!.shape, bd, b!.shape), a!.shape)];
   },
   Mul: (inputs) => {
     const [a, b] = inputs;
-    const ad = dev(a, 'Mul', 'a'), bd = dev(b, 'Mul', 'b');
+    const ad = dev(a, 'Mul', 'a'),
+      bd = dev(b, 'Mul', 'b');
     return [out(ops.binary(ctxOf(ad), 'Mul', src.mulSource, ad, a!.shape, bd, b!.shape), a!.shape)];
   },
   ConcatChannels: (inputs) => {
@@ -161,7 +208,13 @@ const kernels: Record<string, KernelFunc> = {
   SliceChannels: (inputs, attrs) => {
     const [x] = inputs;
     const xd = dev(x, 'SliceChannels', 'x');
-    const r = ops.sliceChannels(ctxOf(xd), xd, x!.shape, num(attrs, 'start', 'SliceChannels'), num(attrs, 'channels', 'SliceChannels'));
+    const r = ops.sliceChannels(
+      ctxOf(xd),
+      xd,
+      x!.shape,
+      num(attrs, 'start', 'SliceChannels'),
+      num(attrs, 'channels', 'SliceChannels'),
+    );
     return [out(r.out, r.shape)];
   },
   BatchNorm2DEvalBackward: batchNormBackward('eval'),
@@ -170,10 +223,15 @@ const kernels: Record<string, KernelFunc> = {
     const k = 'AdamUpdate';
     for (let j = 0; j + 3 < inputs.length; j += 4) {
       const [w, g, m, v] = [inputs[j], inputs[j + 1], inputs[j + 2], inputs[j + 3]];
-      const wd = dev(w, k, 'w'), md = dev(m, k, 'm'), vd = dev(v, k, 'v');
+      const wd = dev(w, k, 'w'),
+        md = dev(m, k, 'm'),
+        vd = dev(v, k, 'v');
       const ctx = ctxOf(wd);
       const given = { ...attrs, oneMinusBeta1: 1 - num(attrs, 'beta1', k), oneMinusBeta2: 1 - num(attrs, 'beta2', k) };
-      const hp = hyperParams(ctx, src.ADAM_HP.map((name) => num(given, name, k)));
+      const hp = hyperParams(
+        ctx,
+        src.ADAM_HP.map((name) => num(given, name, k)),
+      );
       const r = ops.adamUpdate(ctx, wd, dev(g, k, 'grad'), md, vd, hp, bool(attrs, 'decoupled', k));
       // in place, like batch norm's running statistics: the tensors get new device versions
       wd.assign(r.w);
@@ -189,7 +247,10 @@ const kernels: Record<string, KernelFunc> = {
     const vd = v ? dev(v, k, 'velocity') : null;
     const ctx = ctxOf(wd);
     const given = { momentum: 0, weightDecay: 0, ...attrs };
-    const hp = hyperParams(ctx, src.SGD_HP.map((name) => num(given, name, k)));
+    const hp = hyperParams(
+      ctx,
+      src.SGD_HP.map((name) => num(given, name, k)),
+    );
     const r = ops.sgdUpdate(ctx, wd, dev(g, k, 'grad'), vd, hp, bool(attrs, 'nesterov', k));
     wd.assign(r.w);
     if (vd && r.v) vd.assign(r.v);

@@ -309,7 +309,17 @@ export const bnEvalBackwardDxSource = `function (dy, gamma, invStd) {
  * c2 = 1 − beta2^t. The differences are computed on the host in float64: 1 − beta2 computed from a float32
  * beta2 = 0.999 would be off by 1.3e-5 relative.
  */
-export const ADAM_HP = ['lr', 'beta1', 'beta2', 'eps', 'weightDecay', 'c1', 'c2', 'oneMinusBeta1', 'oneMinusBeta2'] as const;
+export const ADAM_HP = [
+  'lr',
+  'beta1',
+  'beta2',
+  'eps',
+  'weightDecay',
+  'c1',
+  'c2',
+  'oneMinusBeta1',
+  'oneMinusBeta2',
+] as const;
 
 /** New first moment: beta1·m + (1 − beta1)·g', g' = g + weightDecay·w unless decoupled. Constant: DECOUPLED (0/1). */
 export const adamMoment1Source = `function (m, g, w, hp) {

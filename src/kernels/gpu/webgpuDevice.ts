@@ -53,7 +53,11 @@ export function softwareAdapterReason(info: AdapterInfo): string | null {
 }
 
 export function describeAdapter(info: AdapterInfo): string {
-  const parts = [info.description || info.device || '(no description)', info.vendor && `vendor ${info.vendor}`, info.architecture && `architecture ${info.architecture}`];
+  const parts = [
+    info.description || info.device || '(no description)',
+    info.vendor && `vendor ${info.vendor}`,
+    info.architecture && `architecture ${info.architecture}`,
+  ];
   return parts.filter(Boolean).join(', ');
 }
 
@@ -85,7 +89,9 @@ const NO_ADAPTER_HELP =
  * Load Dawn, request a high-performance adapter, refuse a software one (unless `allowSoftwareAdapter`,
  * an explicit opt-in for checking WGSL on a CPU-only machine), and install `navigator.gpu` for GPU.js.
  */
-export async function openWebGpuAdapter(options: { allowSoftwareAdapter?: boolean; timeoutMs?: number } = {}): Promise<OpenedAdapter> {
+export async function openWebGpuAdapter(
+  options: { allowSoftwareAdapter?: boolean; timeoutMs?: number } = {},
+): Promise<OpenedAdapter> {
   const timeoutMs = options.timeoutMs ?? 30_000;
   let mod: WebGpuModule;
   try {
@@ -99,7 +105,11 @@ export async function openWebGpuAdapter(options: { allowSoftwareAdapter?: boolea
   }
   Object.assign(globalThis, mod.globals);
   const gpu = mod.create([]);
-  const adapter = await withTimeout(gpu.requestAdapter({ powerPreference: 'high-performance' }), timeoutMs, 'navigator.gpu.requestAdapter()');
+  const adapter = await withTimeout(
+    gpu.requestAdapter({ powerPreference: 'high-performance' }),
+    timeoutMs,
+    'navigator.gpu.requestAdapter()',
+  );
   if (!adapter) {
     throw new Error(`gpu backend: WebGPU found no adapter (requestAdapter() returned null). ${NO_ADAPTER_HELP}`);
   }
@@ -118,7 +128,12 @@ export async function openWebGpuAdapter(options: { allowSoftwareAdapter?: boolea
   };
   const g = globalThis as { navigator?: unknown };
   const previous = Object.getOwnPropertyDescriptor(globalThis, 'navigator');
-  Object.defineProperty(globalThis, 'navigator', { value: { gpu: vetted }, configurable: true, writable: true, enumerable: true });
+  Object.defineProperty(globalThis, 'navigator', {
+    value: { gpu: vetted },
+    configurable: true,
+    writable: true,
+    enumerable: true,
+  });
   return {
     adapter,
     info,

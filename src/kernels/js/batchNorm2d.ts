@@ -35,14 +35,20 @@ function check(x: F, xShape: Shape4, gamma: F, beta: F | null): void {
     throw new Error(`batchNorm2d: xShape must be 4 non-negative integers, got [${xShape.join(', ')}]`);
   }
   const [N, C, H, W] = xShape;
-  if (x.length !== N * C * H * W) throw new Error(`batchNorm2d: x has ${x.length} elements, shape needs ${N * C * H * W}`);
+  if (x.length !== N * C * H * W)
+    throw new Error(`batchNorm2d: x has ${x.length} elements, shape needs ${N * C * H * W}`);
   if (gamma.length !== C) throw new Error(`batchNorm2d: gamma has ${gamma.length} elements, expected ${C}`);
-  if (beta !== null && beta.length !== C) throw new Error(`batchNorm2d: beta has ${beta.length} elements, expected ${C}`);
+  if (beta !== null && beta.length !== C)
+    throw new Error(`batchNorm2d: beta has ${beta.length} elements, expected ${C}`);
 }
 
 /** y = gamma · (x − mean) · invStd + beta, per channel. */
 export function batchNorm2dForward(
-  x: F, xShape: Shape4, gamma: F, beta: F, opts: BatchNorm2dOptions,
+  x: F,
+  xShape: Shape4,
+  gamma: F,
+  beta: F,
+  opts: BatchNorm2dOptions,
 ): BatchNorm2dForwardResult {
   check(x, xShape, gamma, beta);
   const [N, C, H, W] = xShape;
@@ -51,8 +57,10 @@ export function batchNorm2dForward(
   const { training, eps, momentum } = opts;
   const rm = opts.runningMean ?? null;
   const rv = opts.runningVar ?? null;
-  if (rm !== null && rm.length !== C) throw new Error(`batchNorm2d: runningMean has ${rm.length} elements, expected ${C}`);
-  if (rv !== null && rv.length !== C) throw new Error(`batchNorm2d: runningVar has ${rv.length} elements, expected ${C}`);
+  if (rm !== null && rm.length !== C)
+    throw new Error(`batchNorm2d: runningMean has ${rm.length} elements, expected ${C}`);
+  if (rv !== null && rv.length !== C)
+    throw new Error(`batchNorm2d: runningVar has ${rv.length} elements, expected ${C}`);
   const out = allocLike(x, x.length);
   const mean = allocLike(x, C);
   const invStd = allocLike(x, C);
@@ -108,7 +116,12 @@ export function batchNorm2dForward(
  * dx = gamma·invStd/m · (m·dy − dbeta − x̂·dgamma). Outputs have dy's dtype.
  */
 export function batchNorm2dBackward(
-  dy: F, x: F, xShape: Shape4, gamma: F, mean: F, invStd: F,
+  dy: F,
+  x: F,
+  xShape: Shape4,
+  gamma: F,
+  mean: F,
+  invStd: F,
 ): { dx: F; dgamma: F; dbeta: F } {
   check(x, xShape, gamma, null);
   const [N, C, H, W] = xShape;
@@ -156,7 +169,12 @@ export function batchNorm2dBackward(
  * statistics), so dx = dy·γ·s, dγ = Σ dy·(x − μ)·s, dβ = Σ dy. Outputs have dy's dtype.
  */
 export function batchNorm2dEvalBackward(
-  dy: F, x: F, xShape: Shape4, gamma: F, mean: F, invStd: F,
+  dy: F,
+  x: F,
+  xShape: Shape4,
+  gamma: F,
+  mean: F,
+  invStd: F,
 ): { dx: F; dgamma: F; dbeta: F } {
   const [N, C, H, W] = xShape;
   const dtype = dy instanceof Float64Array ? 'float64' : 'float32';
@@ -167,7 +185,8 @@ export function batchNorm2dEvalBackward(
   for (let n = 0; n < N; n++) {
     for (let c = 0; c < C; c++) {
       const scale = gamma[c]! * invStd[c]!;
-      let sg = 0, sgx = 0;
+      let sg = 0,
+        sgx = 0;
       for (let i = 0, k = (n * C + c) * plane; i < plane; i++, k++) {
         const gk = dy[k]!;
         dx[k] = gk * scale;

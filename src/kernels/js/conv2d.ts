@@ -36,9 +36,17 @@ function checkLen(name: string, a: F, s: readonly number[]): void {
 }
 
 export interface Geometry {
-  N: number; C: number; H: number; W: number;
-  O: number; KH: number; KW: number;
-  s: number; p: number; HO: number; WO: number;
+  N: number;
+  C: number;
+  H: number;
+  W: number;
+  O: number;
+  KH: number;
+  KW: number;
+  s: number;
+  p: number;
+  HO: number;
+  WO: number;
 }
 
 export function geometry(xShape: Shape4, wShape: Shape4, opts: Conv2dOptions): Geometry {
@@ -54,7 +62,8 @@ export function geometry(xShape: Shape4, wShape: Shape4, opts: Conv2dOptions): G
   if (KH < 1 || KW < 1) throw new Error('conv2d: kernel must be at least 1×1');
   const HO = Math.floor((H + 2 * p - KH) / s) + 1;
   const WO = Math.floor((W + 2 * p - KW) / s) + 1;
-  if (HO < 1 || WO < 1) throw new Error(`conv2d: kernel ${KH}×${KW} larger than padded input ${H + 2 * p}×${W + 2 * p}`);
+  if (HO < 1 || WO < 1)
+    throw new Error(`conv2d: kernel ${KH}×${KW} larger than padded input ${H + 2 * p}×${W + 2 * p}`);
   return { N, C, H, W, O, KH, KW, s, p, HO, WO };
 }
 
@@ -81,7 +90,14 @@ function inside(k: number, size: number, out: number, s: number, p: number): [nu
 }
 
 /** Forward pass: y = conv(x, w) + bias. */
-export function conv2dForward(x: F, xShape: Shape4, w: F, wShape: Shape4, bias: F | null, opts: Conv2dOptions): { out: F; outShape: Shape4 } {
+export function conv2dForward(
+  x: F,
+  xShape: Shape4,
+  w: F,
+  wShape: Shape4,
+  bias: F | null,
+  opts: Conv2dOptions,
+): { out: F; outShape: Shape4 } {
   const { N, C, H, W, O, KH, KW, s, p, HO, WO } = geometry(xShape, wShape, opts);
   checkLen('x', x, xShape);
   checkLen('weight', w, wShape);
@@ -113,7 +129,14 @@ export function conv2dForward(x: F, xShape: Shape4, w: F, wShape: Shape4, bias: 
 }
 
 /** Input gradient: every dy[n,o,i,j] · w[o,c,kh,kw] added to the input pixel its tap read. */
-export function conv2dBackwardInput(dy: F, dyShape: Shape4, w: F, wShape: Shape4, xShape: Shape4, opts: Conv2dOptions): F {
+export function conv2dBackwardInput(
+  dy: F,
+  dyShape: Shape4,
+  w: F,
+  wShape: Shape4,
+  xShape: Shape4,
+  opts: Conv2dOptions,
+): F {
   const { N, C, H, W, O, KH, KW, s, p, HO, WO } = geometry(xShape, wShape, opts);
   checkDy(dy, dyShape, [N, O, HO, WO]);
   checkLen('weight', w, wShape);
@@ -144,7 +167,14 @@ export function conv2dBackwardInput(dy: F, dyShape: Shape4, w: F, wShape: Shape4
 }
 
 /** Weight gradient: each weight's taps, summed over the batch and the output positions. */
-export function conv2dBackwardWeight(dy: F, dyShape: Shape4, x: F, xShape: Shape4, wShape: Shape4, opts: Conv2dOptions): F {
+export function conv2dBackwardWeight(
+  dy: F,
+  dyShape: Shape4,
+  x: F,
+  xShape: Shape4,
+  wShape: Shape4,
+  opts: Conv2dOptions,
+): F {
   const { N, C, H, W, O, KH, KW, s, p, HO, WO } = geometry(xShape, wShape, opts);
   checkDy(dy, dyShape, [N, O, HO, WO]);
   checkLen('x', x, xShape);
@@ -157,7 +187,8 @@ export function conv2dBackwardWeight(dy: F, dyShape: Shape4, x: F, xShape: Shape
           const [j0, j1] = inside(kw, W, WO, s, p);
           let sum = 0;
           for (let n = 0; n < N; n++) {
-            const xPlane = (n * C + c) * H * W, dyPlane = (n * O + o) * HO * WO;
+            const xPlane = (n * C + c) * H * W,
+              dyPlane = (n * O + o) * HO * WO;
             for (let i = i0; i < i1; i++) {
               const xRow = xPlane + (i * s - p + kh) * W - p + kw;
               const dRow = dyPlane + i * WO;

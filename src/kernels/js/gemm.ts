@@ -23,10 +23,20 @@ function checkInt(name: string, v: number, min: number): void {
  * Any mix of Float32Array/Float64Array works; accumulation is in float64.
  */
 export function gemm(
-  transA: boolean, transB: boolean, M: number, N: number, K: number,
-  A: F, aOff: number, lda: number,
-  B: F, bOff: number, ldb: number,
-  C: F, cOff: number, ldc: number,
+  transA: boolean,
+  transB: boolean,
+  M: number,
+  N: number,
+  K: number,
+  A: F,
+  aOff: number,
+  lda: number,
+  B: F,
+  bOff: number,
+  ldb: number,
+  C: F,
+  cOff: number,
+  ldc: number,
   accumulate: boolean,
 ): void {
   checkInt('M', M, 0);

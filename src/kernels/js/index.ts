@@ -6,7 +6,13 @@
  */
 export type { F } from './gemm.js';
 export { gemm } from './gemm.js';
-export { conv2dForward, conv2dBackwardInput, conv2dBackwardWeight, conv2dBackwardBias, conv2dOutputShape } from './conv2d.js';
+export {
+  conv2dForward,
+  conv2dBackwardInput,
+  conv2dBackwardWeight,
+  conv2dBackwardBias,
+  conv2dOutputShape,
+} from './conv2d.js';
 export type { Shape4, Conv2dOptions } from './conv2d.js';
 export { batchNorm2dForward, batchNorm2dBackward, batchNorm2dEvalBackward } from './batchNorm2d.js';
 export type { BatchNorm2dOptions, BatchNorm2dForwardResult } from './batchNorm2d.js';

@@ -12,7 +12,8 @@ function checkShape(name: string, s: readonly number[]): void {
 export function upsampleNearest2xForward(x: F, xShape: Shape4): { out: F; outShape: Shape4 } {
   checkShape('xShape', xShape);
   const [N, C, H, W] = xShape;
-  if (x.length !== N * C * H * W) throw new Error(`upsampleNearest2x: x has ${x.length} elements, shape needs ${N * C * H * W}`);
+  if (x.length !== N * C * H * W)
+    throw new Error(`upsampleNearest2x: x has ${x.length} elements, shape needs ${N * C * H * W}`);
   const W2 = 2 * W;
   const out = x instanceof Float32Array ? new Float32Array(4 * x.length) : new Float64Array(4 * x.length);
   const planes = N * C;
@@ -44,7 +45,9 @@ export function upsampleNearest2xBackward(dy: F, xShape: Shape4): F {
   checkShape('xShape', xShape);
   const [N, C, H, W] = xShape;
   if (dy.length !== 4 * N * C * H * W) {
-    throw new Error(`upsampleNearest2x: dy has ${dy.length} elements, expected ${4 * N * C * H * W} for input [${xShape.join(', ')}]`);
+    throw new Error(
+      `upsampleNearest2x: dy has ${dy.length} elements, expected ${4 * N * C * H * W} for input [${xShape.join(', ')}]`,
+    );
   }
   const W2 = 2 * W;
   const dx = dy instanceof Float32Array ? new Float32Array(N * C * H * W) : new Float64Array(N * C * H * W);

@@ -7,8 +7,21 @@ import { Tensor } from '../../../src/autograd/tensor.js';
 import { runKernel } from '../../../src/autograd/kernel.js';
 import { createGpuBackend, type GpuBackend } from '../../../src/kernels/gpu/backend.js';
 import {
-  batchNormBackwardRef, batchNormRef, channelSumRef, concatRef, conv2dBackFilterRef, conv2dBackInputRef, conv2dRef,
-  dot, expectClose, outSize, randomF32, rng, type S4, size, upsampleRef,
+  batchNormBackwardRef,
+  batchNormRef,
+  channelSumRef,
+  concatRef,
+  conv2dBackFilterRef,
+  conv2dBackInputRef,
+  conv2dRef,
+  dot,
+  expectClose,
+  outSize,
+  randomF32,
+  rng,
+  type S4,
+  size,
+  upsampleRef,
 } from './_reference.js';
 
 /**
@@ -47,7 +60,12 @@ export function randomConvCases(seed: number, count: number): ConvCase[] {
   const cases: ConvCase[] = [];
   while (cases.length < count) {
     const k = r() < 0.5 ? 1 : 3;
-    const c: ConvCase = { xs: [pick(1, 3), pick(1, 4), pick(3, 9), pick(3, 9)], ws: [pick(1, 4), 0, k, k], s: pick(1, 2), p: pick(0, 1) };
+    const c: ConvCase = {
+      xs: [pick(1, 3), pick(1, 4), pick(3, 9), pick(3, 9)],
+      ws: [pick(1, 4), 0, k, k],
+      s: pick(1, 2),
+      p: pick(0, 1),
+    };
     c.ws[1] = c.xs[1];
     if (outSize(c.xs[2], k, c.s, c.p) >= 1 && outSize(c.xs[3], k, c.s, c.p) >= 1) cases.push(c);
   }
@@ -76,9 +94,13 @@ export function gpuKernelSuite(label: string, open: () => Promise<GpuBackend>, c
 
     it.each(cases.map((c) => [fmt(c), c] as const))('conv2d forward and its three gradients: %s', async (_, c) => {
       const r = rng(size(c.xs) * 31 + size(c.ws));
-      const x = randomF32(size(c.xs), r), w = randomF32(size(c.ws), r), b = randomF32(c.ws[0], r);
+      const x = randomF32(size(c.xs), r),
+        w = randomF32(size(c.ws), r),
+        b = randomF32(c.ws[0], r);
       const attrs = { stride: c.s, padding: c.p };
-      const xt = up(x, c.xs), wt = up(w, c.ws), bt = up(b, [c.ws[0]]);
+      const xt = up(x, c.xs),
+        wt = up(w, c.ws),
+        bt = up(b, [c.ws[0]]);
 
       const ref = conv2dRef(x, c.xs, w, c.ws, b, c.s, c.p);
       const [y] = runKernel('Conv2D', [xt, wt, bt], attrs);
@@ -109,7 +131,9 @@ export function gpuKernelSuite(label: string, open: () => Promise<GpuBackend>, c
       expect(Math.abs(lhs - dot(x, dxv)) / scale).toBeLessThan(1e-5);
       expect(Math.abs(lhs - dot(w, dwv)) / scale).toBeLessThan(1e-5);
       const biasPart = Float64Array.from(ref.y, (v, i) => v - ref0.y[i]!);
-      expect(Math.abs(dot(biasPart, dy) - dot(b, dbv)) / (Math.sqrt(dot(biasPart, biasPart) * dot(dy, dy)) + 1e-12)).toBeLessThan(1e-5);
+      expect(
+        Math.abs(dot(biasPart, dy) - dot(b, dbv)) / (Math.sqrt(dot(biasPart, biasPart) * dot(dy, dy)) + 1e-12),
+      ).toBeLessThan(1e-5);
     });
 
     it.each([
@@ -119,12 +143,21 @@ export function gpuKernelSuite(label: string, open: () => Promise<GpuBackend>, c
     ] as const)('batch norm forward (%s) and running statistics', async (_, s, training) => {
       const r = rng(size(s) + (training ? 1 : 2));
       const C = s[1];
-      const x = randomF32(size(s), r, 2, 0.5), gamma = randomF32(C, r, 0.5, 1), beta = randomF32(C, r);
-      const rm = randomF32(C, r, 0.1), rv = randomF32(C, r, 0.2, 1);
-      const rmt = up(rm, [C]), rvt = up(rv, [C]);
-      const momentum = 0.1, eps = 1e-5;
+      const x = randomF32(size(s), r, 2, 0.5),
+        gamma = randomF32(C, r, 0.5, 1),
+        beta = randomF32(C, r);
+      const rm = randomF32(C, r, 0.1),
+        rv = randomF32(C, r, 0.2, 1);
+      const rmt = up(rm, [C]),
+        rvt = up(rv, [C]);
+      const momentum = 0.1,
+        eps = 1e-5;
       const ref = batchNormRef(x, s, gamma, beta, rm, rv, training, momentum, eps);
-      const [y, mean, invStd] = runKernel('BatchNorm2D', [up(x, s), up(gamma, [C]), up(beta, [C]), rmt, rvt], { training, momentum, eps });
+      const [y, mean, invStd] = runKernel('BatchNorm2D', [up(x, s), up(gamma, [C]), up(beta, [C]), rmt, rvt], {
+        training,
+        momentum,
+        eps,
+      });
       expect(y!.shape).toEqual(s);
       expect(mean!.shape).toEqual([C]);
       expectClose(await read(y), ref.y, 1e-4, 'BatchNorm2D out');
@@ -139,7 +172,9 @@ export function gpuKernelSuite(label: string, open: () => Promise<GpuBackend>, c
       const s: S4 = [2, 3, 4, 5];
       const C = s[1];
       const r = rng(77);
-      const x = randomF32(size(s), r, 1.5, 0.3), gamma = randomF32(C, r, 0.5, 1), dy = randomF32(size(s), r);
+      const x = randomF32(size(s), r, 1.5, 0.3),
+        gamma = randomF32(C, r, 0.5, 1),
+        dy = randomF32(size(s), r);
       const eps = 1e-5;
       const ref = batchNormBackwardRef(dy, x, s, gamma, eps);
       // the reference itself, against central differences of L(x, gamma, beta) = <BN(x), dy> in float64
@@ -148,26 +183,36 @@ export function gpuKernelSuite(label: string, open: () => Promise<GpuBackend>, c
       const h = 1e-6;
       const beta0 = new Float64Array(C);
       for (const k of [0, 7, 23, 59, 119]) {
-        const xp = Float64Array.from(x), xm = Float64Array.from(x);
+        const xp = Float64Array.from(x),
+          xm = Float64Array.from(x);
         xp[k]! += h;
         xm[k]! -= h;
         expect(Math.abs((loss(xp, gamma, beta0) - loss(xm, gamma, beta0)) / (2 * h) - ref.dx[k]!)).toBeLessThan(1e-6);
       }
       for (let c = 0; c < C; c++) {
-        const gp = Float64Array.from(gamma), gm = Float64Array.from(gamma);
+        const gp = Float64Array.from(gamma),
+          gm = Float64Array.from(gamma);
         gp[c]! += h;
         gm[c]! -= h;
         expect(Math.abs((loss(x, gp, beta0) - loss(x, gm, beta0)) / (2 * h) - ref.dgamma[c]!)).toBeLessThan(1e-6);
-        const bp = Float64Array.from(beta0), bm = Float64Array.from(beta0);
+        const bp = Float64Array.from(beta0),
+          bm = Float64Array.from(beta0);
         bp[c]! += h;
         bm[c]! -= h;
         expect(Math.abs((loss(x, gamma, bp) - loss(x, gamma, bm)) / (2 * h) - ref.dbeta[c]!)).toBeLessThan(1e-6);
       }
       // the kernel, with mean/invStd produced by the forward kernel as autograd does
-      const xt = up(x, s), gt = up(gamma, [C]);
-      const [, mean, invStd] = runKernel('BatchNorm2D', [xt, gt, up(new Float32Array(C), [C]), up(new Float32Array(C), [C]), up(new Float32Array(C).fill(1), [C])], {
-        training: true, momentum: 0.1, eps,
-      });
+      const xt = up(x, s),
+        gt = up(gamma, [C]);
+      const [, mean, invStd] = runKernel(
+        'BatchNorm2D',
+        [xt, gt, up(new Float32Array(C), [C]), up(new Float32Array(C), [C]), up(new Float32Array(C).fill(1), [C])],
+        {
+          training: true,
+          momentum: 0.1,
+          eps,
+        },
+      );
       const [dx, dgamma, dbeta] = runKernel('BatchNorm2DBackward', [up(dy, s), xt, gt, mean!, invStd!]);
       expect(dx!.shape).toEqual(s);
       expectClose(await read(dx), ref.dx, 1e-4, 'BatchNorm2DBackward dx');
@@ -191,38 +236,70 @@ export function gpuKernelSuite(label: string, open: () => Promise<GpuBackend>, c
       const want = new Float64Array(size(s));
       for (let nc = 0; nc < s[0] * s[1]; nc++)
         for (let h = 0; h < 2 * s[2]; h++)
-          for (let w = 0; w < 2 * s[3]; w++) want[(nc * s[2] + (h >> 1)) * s[3] + (w >> 1)]! += dy[(nc * 2 * s[2] + h) * 2 * s[3] + w]!;
+          for (let w = 0; w < 2 * s[3]; w++)
+            want[(nc * s[2] + (h >> 1)) * s[3] + (w >> 1)]! += dy[(nc * 2 * s[2] + h) * 2 * s[3] + w]!;
       expectClose(dxv, want, 1e-6, 'UpsampleNearest2xBackward');
     });
 
     it('relu, relu backward, add, mul', async () => {
       const s: S4 = [2, 3, 5, 3];
       const r = rng(5);
-      const a = randomF32(size(s), r), b = randomF32(size(s), r);
-      const at = up(a, s), bt = up(b, s);
+      const a = randomF32(size(s), r),
+        b = randomF32(size(s), r);
+      const at = up(a, s),
+        bt = up(b, s);
       const [relu] = runKernel('Relu', [at]);
-      expectClose(await read(relu), Array.from(a, (v) => Math.max(v, 0)), 0, 'Relu');
+      expectClose(
+        await read(relu),
+        Array.from(a, (v) => Math.max(v, 0)),
+        0,
+        'Relu',
+      );
       const [rb] = runKernel('ReluBackward', [bt, at]);
-      expectClose(await read(rb), Array.from(a, (v, i) => (v > 0 ? b[i]! : 0)), 0, 'ReluBackward');
+      expectClose(
+        await read(rb),
+        Array.from(a, (v, i) => (v > 0 ? b[i]! : 0)),
+        0,
+        'ReluBackward',
+      );
       const [sum] = runKernel('Add', [at, bt]);
-      expectClose(await read(sum), Array.from(a, (v, i) => v + b[i]!), 1e-7, 'Add');
+      expectClose(
+        await read(sum),
+        Array.from(a, (v, i) => v + b[i]!),
+        1e-7,
+        'Add',
+      );
       const [prod] = runKernel('Mul', [at, bt]);
-      expectClose(await read(prod), Array.from(a, (v, i) => v * b[i]!), 1e-7, 'Mul');
+      expectClose(
+        await read(prod),
+        Array.from(a, (v, i) => v * b[i]!),
+        1e-7,
+        'Mul',
+      );
       expect(() => runKernel('Add', [at, up(b.subarray(0, 30), [2, 3, 5, 1])])).toThrow(/equal shapes/);
     });
 
     it('concat on channels (2 and 3 inputs)', async () => {
       const r = rng(9);
-      const shapes: S4[] = [[2, 1, 3, 5], [2, 3, 3, 5], [2, 2, 3, 5]];
+      const shapes: S4[] = [
+        [2, 1, 3, 5],
+        [2, 3, 3, 5],
+        [2, 2, 3, 5],
+      ];
       const parts = shapes.map((s) => ({ a: randomF32(size(s), r), s }));
       for (const k of [2, 3]) {
         const use = parts.slice(0, k);
         const ref = concatRef(use);
-        const [y] = runKernel('ConcatChannels', use.map((p) => up(p.a, p.s)));
+        const [y] = runKernel(
+          'ConcatChannels',
+          use.map((p) => up(p.a, p.s)),
+        );
         expect(y!.shape).toEqual(ref.ys);
         expectClose(await read(y), ref.y, 0, `ConcatChannels ×${k}`);
       }
-      expect(() => runKernel('ConcatChannels', [up(parts[0]!.a, shapes[0]!), up(new Float32Array(6), [1, 1, 2, 3])])).toThrow(/N, H, W must match/);
+      expect(() =>
+        runKernel('ConcatChannels', [up(parts[0]!.a, shapes[0]!), up(new Float32Array(6), [1, 1, 2, 3])]),
+      ).toThrow(/N, H, W must match/);
     });
   });
 }

@@ -9,7 +9,17 @@ import { Tensor } from '../../../src/autograd/tensor.js';
 import { runKernel } from '../../../src/autograd/kernel.js';
 import type { GpuBackend } from '../../../src/kernels/gpu/backend.js';
 import { GpuData } from '../../../src/kernels/gpu/deviceData.js';
-import { batchNormRef, concatRef, conv2dRef, expectClose, randomF32, rng, type S4, size, upsampleRef } from './_reference.js';
+import {
+  batchNormRef,
+  concatRef,
+  conv2dRef,
+  expectClose,
+  randomF32,
+  rng,
+  type S4,
+  size,
+  upsampleRef,
+} from './_reference.js';
 import { openTestBackend, TEST_MODE } from './_suite.js';
 
 describe('gpu backend: chains of kernels on device values', () => {
@@ -19,21 +29,35 @@ describe('gpu backend: chains of kernels on device values', () => {
   });
   afterAll(() => backend.destroy());
   const up = (a: Float32Array, s: readonly number[]) => backend.upload(new Tensor(a, s));
-  const one = (name: string, inputs: Tensor[], attrs: Record<string, unknown> = {}) => runKernel(name, inputs, attrs)[0]!;
+  const one = (name: string, inputs: Tensor[], attrs: Record<string, unknown> = {}) =>
+    runKernel(name, inputs, attrs)[0]!;
 
   it('conv → batch norm → relu → upsample → concat → 1×1 conv → add → mul, read once at the end', async () => {
     const r = rng(11);
-    const xs: S4 = [2, 3, 5, 4], w1s: S4 = [4, 3, 3, 3], w2s: S4 = [2, 6, 1, 1];
-    const x = randomF32(size(xs), r), w1 = randomF32(size(w1s), r), b1 = randomF32(4, r);
-    const gamma = randomF32(4, r, 0.3, 1), beta = randomF32(4, r, 0.2);
-    const skip = randomF32(2 * 2 * 10 * 8, r), w2 = randomF32(size(w2s), r), m = randomF32(2 * 2 * 10 * 8, r);
+    const xs: S4 = [2, 3, 5, 4],
+      w1s: S4 = [4, 3, 3, 3],
+      w2s: S4 = [2, 6, 1, 1];
+    const x = randomF32(size(xs), r),
+      w1 = randomF32(size(w1s), r),
+      b1 = randomF32(4, r);
+    const gamma = randomF32(4, r, 0.3, 1),
+      beta = randomF32(4, r, 0.2);
+    const skip = randomF32(2 * 2 * 10 * 8, r),
+      w2 = randomF32(size(w2s), r),
+      m = randomF32(2 * 2 * 10 * 8, r);
 
     const statsBefore = { ...backend.context.stats };
     const xt = up(x, xs);
     const h1 = one('Conv2D', [xt, up(w1, w1s), up(b1, [4])], { stride: 1, padding: 1 });
-    const [h2] = runKernel('BatchNorm2D', [h1, up(gamma, [4]), up(beta, [4]), up(new Float32Array(4), [4]), up(new Float32Array(4).fill(1), [4])], {
-      training: true, momentum: 0.1, eps: 1e-5,
-    });
+    const [h2] = runKernel(
+      'BatchNorm2D',
+      [h1, up(gamma, [4]), up(beta, [4]), up(new Float32Array(4), [4]), up(new Float32Array(4).fill(1), [4])],
+      {
+        training: true,
+        momentum: 0.1,
+        eps: 1e-5,
+      },
+    );
     const h3 = one('Relu', [h2!]);
     const h4 = one('UpsampleNearest2x', [h3]);
     const h5 = one('ConcatChannels', [h4, up(skip, [2, 2, 10, 8])]);
@@ -59,7 +83,10 @@ describe('gpu backend: chains of kernels on device values', () => {
     const bn = batchNormRef(c1.y, c1.ys, gamma, beta, [0, 0, 0, 0], [1, 1, 1, 1], true, 0.1, 1e-5);
     const relu = bn.y.map((v) => Math.max(v, 0));
     const ups = upsampleRef(relu, c1.ys);
-    const cat = concatRef([{ a: ups, s: [2, 4, 10, 8] }, { a: skip, s: [2, 2, 10, 8] }]);
+    const cat = concatRef([
+      { a: ups, s: [2, 4, 10, 8] },
+      { a: skip, s: [2, 2, 10, 8] },
+    ]);
     const c2 = conv2dRef(cat.y, cat.ys, w2, w2s, null, 1, 0);
     const want = c2.y.map((v, i) => 2 * v * m[i]!);
     expectClose(got, want, 1e-4, 'chain');
@@ -77,10 +104,14 @@ describe('gpu backend: chains of kernels on device values', () => {
   it('an in-place running-statistics update is seen by later kernels only', async () => {
     const s: S4 = [2, 2, 3, 3];
     const r = rng(12);
-    const x1 = randomF32(size(s), r), x2 = randomF32(size(s), r, 1, 2);
-    const g = new Float32Array([1, 1]), b = new Float32Array([0, 0]);
-    const rm0 = new Float32Array([0.5, -0.5]), rv0 = new Float32Array([1, 2]);
-    const rmt = up(rm0, [2]), rvt = up(rv0, [2]);
+    const x1 = randomF32(size(s), r),
+      x2 = randomF32(size(s), r, 1, 2);
+    const g = new Float32Array([1, 1]),
+      b = new Float32Array([0, 0]);
+    const rm0 = new Float32Array([0.5, -0.5]),
+      rv0 = new Float32Array([1, 2]);
+    const rmt = up(rm0, [2]),
+      rvt = up(rv0, [2]);
     const zeros = up(new Float32Array(2), [2]);
     const before = one('Add', [rmt, zeros]); // queued before the updates: must see rm0
     const attrs = { training: true, momentum: 0.25, eps: 1e-5 };
@@ -96,16 +127,25 @@ describe('gpu backend: chains of kernels on device values', () => {
   });
 
   it('a failing kernel rejects every value that depends on it, naming the kernels', async () => {
-    const bad = Tensor.onDevice(new GpuData(backend.context, Promise.reject(new Error('lost buffer')), 2 * 3 * 4 * 4), [2, 3, 4, 4]);
+    const bad = Tensor.onDevice(
+      new GpuData(backend.context, Promise.reject(new Error('lost buffer')), 2 * 3 * 4 * 4),
+      [2, 3, 4, 4],
+    );
     const y = one('Relu', [one('Conv2D', [bad, up(new Float32Array(27), [1, 3, 3, 3])], { stride: 1, padding: 1 })]);
     await expect(y.data()).rejects.toThrow(/gpu kernel 'Relu' failed: gpu kernel 'Conv2D' failed: lost buffer/);
   });
 
   it('shape errors are thrown synchronously at the op', () => {
     const x = up(new Float32Array(2 * 3 * 4 * 4), [2, 3, 4, 4]);
-    expect(() => runKernel('Conv2D', [x, up(new Float32Array(2 * 4 * 9), [2, 4, 3, 3])], { stride: 1, padding: 0 })).toThrow(/3 channels but the weight/);
-    expect(() => runKernel('Conv2D', [x, up(new Float32Array(2 * 3 * 25), [2, 3, 5, 5])], { stride: 1, padding: 0 })).toThrow(/larger than the padded image/);
-    expect(() => runKernel('Conv2D', [x, up(new Float32Array(2 * 3 * 9), [2, 3, 3, 3])], { stride: 0, padding: 0 })).toThrow(/stride must be a positive integer/);
+    expect(() =>
+      runKernel('Conv2D', [x, up(new Float32Array(2 * 4 * 9), [2, 4, 3, 3])], { stride: 1, padding: 0 }),
+    ).toThrow(/3 channels but the weight/);
+    expect(() =>
+      runKernel('Conv2D', [x, up(new Float32Array(2 * 3 * 25), [2, 3, 5, 5])], { stride: 1, padding: 0 }),
+    ).toThrow(/larger than the padded image/);
+    expect(() =>
+      runKernel('Conv2D', [x, up(new Float32Array(2 * 3 * 9), [2, 3, 3, 3])], { stride: 0, padding: 0 }),
+    ).toThrow(/stride must be a positive integer/);
   });
 
   it('upload: float32 only, device tensors pass through, values are copied at upload time', async () => {
@@ -147,7 +187,10 @@ describe('gpu backend: chains of kernels on device values', () => {
       };
     };
     try {
-      const x = up(Float32Array.from({ length: 12 }, (_, i) => i - 5), [1, 3, 2, 2]);
+      const x = up(
+        Float32Array.from({ length: 12 }, (_, i) => i - 5),
+        [1, 3, 2, 2],
+      );
       let y: Tensor | null = null;
       (() => {
         const t1 = one('Relu', [x]); // intermediates: unreachable once this function returns
@@ -158,7 +201,9 @@ describe('gpu backend: chains of kernels on device values', () => {
         gc();
         await sleep(10);
       }
-      expect(Array.from(await y!.data())).toEqual(Array.from({ length: 12 }, (_, i) => 2 * Math.max(i - 5, 0) * (i - 5)));
+      expect(Array.from(await y!.data())).toEqual(
+        Array.from({ length: 12 }, (_, i) => 2 * Math.max(i - 5, 0) * (i - 5)),
+      );
       for (let i = 0; i < 4; i++) {
         gc();
         await sleep(10);
@@ -176,11 +221,26 @@ describe('gpu backend: chains of kernels on device values', () => {
     await expect(t.data()).rejects.toThrow(/disposed/);
   });
 
-  it("info() reports the mode (gpujs-cpu emulation in tests)", () => {
+  it('info() reports the mode (gpujs-cpu emulation in tests)', () => {
     const info = backend.info();
     expect(info.backend).toBe('gpu');
     expect(String(info.mode)).toMatch(TEST_MODE === 'cpu' ? /^gpujs-cpu/ : /^webgpu$/);
-    expect(info.kernels).toEqual(expect.arrayContaining(['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'Conv2DBackpropBias', 'BatchNorm2D',
-      'BatchNorm2DBackward', 'UpsampleNearest2x', 'UpsampleNearest2xBackward', 'Relu', 'ReluBackward', 'Add', 'Mul', 'ConcatChannels']));
+    expect(info.kernels).toEqual(
+      expect.arrayContaining([
+        'Conv2D',
+        'Conv2DBackpropInput',
+        'Conv2DBackpropFilter',
+        'Conv2DBackpropBias',
+        'BatchNorm2D',
+        'BatchNorm2DBackward',
+        'UpsampleNearest2x',
+        'UpsampleNearest2xBackward',
+        'Relu',
+        'ReluBackward',
+        'Add',
+        'Mul',
+        'ConcatChannels',
+      ]),
+    );
   });
 });

@@ -9,7 +9,17 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main, parseBenchArgs } from '../../../src/kernels/gpu/deviceBench.js';
 
-const TINY = ['--emulate', '--sections', 'train', '--train-widths', '2,4', '--train-batch', '2', '--train-size', '16x16'];
+const TINY = [
+  '--emulate',
+  '--sections',
+  'train',
+  '--train-widths',
+  '2,4',
+  '--train-batch',
+  '2',
+  '--train-size',
+  '16x16',
+];
 
 describe('deviceBench training section (GPU.js cpu mode, tiny model)', () => {
   const out = mkdtempSync(join(tmpdir(), 'sizeseg-devbench-'));
@@ -28,7 +38,8 @@ describe('deviceBench training section (GPU.js cpu mode, tiny model)', () => {
     expect(report.errors).toEqual([]);
     const written = JSON.parse(readFileSync(join(out, 'gpu-bench.json'), 'utf8'));
     // the old fields are still there; the kernel section was not asked for
-    for (const key of ['backend', 'initMs', 'checks', 'allChecksOk', 'benches', 'transfer', 'errors', 'totalMs']) expect(written).toHaveProperty(key);
+    for (const key of ['backend', 'initMs', 'checks', 'allChecksOk', 'benches', 'transfer', 'errors', 'totalMs'])
+      expect(written).toHaveProperty(key);
     expect(written.benches).toEqual([]);
     expect(String(written.backend.mode)).toMatch(/gpujs-cpu/);
 
@@ -69,7 +80,14 @@ describe('deviceBench training section (GPU.js cpu mode, tiny model)', () => {
   }, 30_000);
 
   it('validates its flags before opening a device', () => {
-    expect(parseBenchArgs([]).train).toEqual({ reps: 10, widths: [16, 32, 64, 128], batch: 32, height: 48, width: 32, budgetS: 180 });
+    expect(parseBenchArgs([]).train).toEqual({
+      reps: 10,
+      widths: [16, 32, 64, 128],
+      batch: 32,
+      height: 48,
+      width: 32,
+      budgetS: 180,
+    });
     expect(parseBenchArgs([]).sections).toEqual(new Set(['kernels', 'train']));
     expect(() => parseBenchArgs(['--sections', 'kernels,gemm'])).toThrow(/unknown section 'gemm'/);
     expect(() => parseBenchArgs(['--train-size', '48by32'])).toThrow(/--train-size must be HxW/);

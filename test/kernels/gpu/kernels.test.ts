@@ -4,7 +4,8 @@
  */
 import { FIXED_CONV_CASES, gpuKernelSuite, openTestBackend, randomConvCases, TEST_MODE } from './_suite.js';
 
-gpuKernelSuite(`gpu kernels, GPU.js ${TEST_MODE} mode${TEST_MODE === 'cpu' ? " ('gpujs-cpu' emulation)" : ''}`, openTestBackend, [
-  ...FIXED_CONV_CASES,
-  ...randomConvCases(2024, 8),
-]);
+gpuKernelSuite(
+  `gpu kernels, GPU.js ${TEST_MODE} mode${TEST_MODE === 'cpu' ? " ('gpujs-cpu' emulation)" : ''}`,
+  openTestBackend,
+  [...FIXED_CONV_CASES, ...randomConvCases(2024, 8)],
+);

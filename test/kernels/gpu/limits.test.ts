@@ -12,11 +12,25 @@ import { runKernel } from '../../../src/autograd/kernel.js';
 import type { GpuBackend } from '../../../src/kernels/gpu/backend.js';
 import { GpuData } from '../../../src/kernels/gpu/deviceData.js';
 import { checkGpuSize, MAX_GPU_ELEMENTS } from '../../../src/kernels/gpu/limits.js';
-import { batchNormRef, channelSumRef, conv2dBackFilterRef, conv2dRef, expectClose, randomF32, rng, type S4, size } from './_reference.js';
+import {
+  batchNormRef,
+  channelSumRef,
+  conv2dBackFilterRef,
+  conv2dRef,
+  expectClose,
+  randomF32,
+  rng,
+  type S4,
+  size,
+} from './_reference.js';
 import { openTestBackend } from './_suite.js';
 
 type Kernel = (...args: unknown[]) => unknown;
-const { GPU } = gpujs as unknown as { GPU: new (s: { mode: string }) => { createKernel(src: string, settings: Record<string, unknown>): Kernel; destroy(): Promise<void> } };
+const { GPU } = gpujs as unknown as {
+  GPU: new (s: {
+    mode: string;
+  }) => { createKernel(src: string, settings: Record<string, unknown>): Kernel; destroy(): Promise<void> };
+};
 
 describe('GPU.js facts (cpu mode)', () => {
   const gpu = new GPU({ mode: 'cpu' });
@@ -59,35 +73,53 @@ describe('gpu backend: loops longer than 1000 iterations', () => {
   const up = (a: Float32Array, s: readonly number[]) => backend.upload(new Tensor(a, s));
 
   it('conv with 1100 input channels (1×1), and with C·KH·KW = 120·9 = 1080 (3×3)', async () => {
-    for (const [xs, ws, p] of [[[1, 1100, 2, 3], [2, 1100, 1, 1], 0], [[1, 120, 3, 4], [2, 120, 3, 3], 1]] as [S4, S4, number][]) {
+    for (const [xs, ws, p] of [
+      [[1, 1100, 2, 3], [2, 1100, 1, 1], 0],
+      [[1, 120, 3, 4], [2, 120, 3, 3], 1],
+    ] as [S4, S4, number][]) {
       const r = rng(xs[1]);
-      const x = randomF32(size(xs), r), w = randomF32(size(ws), r);
+      const x = randomF32(size(xs), r),
+        w = randomF32(size(ws), r);
       const [y] = runKernel('Conv2D', [up(x, xs), up(w, ws)], { stride: 1, padding: p });
-      expectClose((await y!.data()), conv2dRef(x, xs, w, ws, null, 1, p).y, 1e-5, `Conv2D C=${xs[1]}`);
+      expectClose(await y!.data(), conv2dRef(x, xs, w, ws, null, 1, p).y, 1e-5, `Conv2D C=${xs[1]}`);
     }
   });
 
   it('bias and filter gradients reduce over planes of 40×30 = 1200 elements', async () => {
-    const xs: S4 = [2, 2, 40, 30], ws: S4 = [3, 2, 3, 3];
+    const xs: S4 = [2, 2, 40, 30],
+      ws: S4 = [3, 2, 3, 3];
     const r = rng(3);
-    const x = randomF32(size(xs), r), dy = randomF32(2 * 3 * 40 * 30, r);
+    const x = randomF32(size(xs), r),
+      dy = randomF32(2 * 3 * 40 * 30, r);
     const dys: S4 = [2, 3, 40, 30];
     const dyt = up(dy, dys);
     const [db] = runKernel('Conv2DBackpropBias', [dyt]);
     expectClose(await db!.data(), channelSumRef(dy, dys), 1e-5, 'Conv2DBackpropBias over 2400 values');
     const [dw] = runKernel('Conv2DBackpropFilter', [dyt, up(x, xs)], { stride: 1, padding: 1, wShape: ws });
-    expectClose(await dw!.data(), conv2dBackFilterRef(dy, x, xs, ws, 1, 1), 1e-5, 'Conv2DBackpropFilter over 2400 positions');
+    expectClose(
+      await dw!.data(),
+      conv2dBackFilterRef(dy, x, xs, ws, 1, 1),
+      1e-5,
+      'Conv2DBackpropFilter over 2400 positions',
+    );
   });
 
   it('batch norm statistics over planes of 1200 elements', async () => {
     const s: S4 = [2, 2, 30, 40];
     const r = rng(4);
     const x = randomF32(size(s), r, 1, 3);
-    const g = new Float32Array([1, 2]), b = new Float32Array([0, 1]);
+    const g = new Float32Array([1, 2]),
+      b = new Float32Array([0, 1]);
     const ref = batchNormRef(x, s, g, b, [0, 0], [1, 1], true, 0.1, 1e-5);
-    const [y, mean] = runKernel('BatchNorm2D', [up(x, s), up(g, [2]), up(b, [2]), up(new Float32Array(2), [2]), up(new Float32Array([1, 1]), [2])], {
-      training: true, momentum: 0.1, eps: 1e-5,
-    });
+    const [y, mean] = runKernel(
+      'BatchNorm2D',
+      [up(x, s), up(g, [2]), up(b, [2]), up(new Float32Array(2), [2]), up(new Float32Array([1, 1]), [2])],
+      {
+        training: true,
+        momentum: 0.1,
+        eps: 1e-5,
+      },
+    );
     expectClose(await mean!.data(), ref.mean, 1e-6, 'mean');
     expectClose(await y!.data(), ref.y, 1e-4, 'normalised');
   });
@@ -100,7 +132,8 @@ describe('gpu backend: the 2^24-element limit', () => {
   });
   afterAll(() => backend.destroy());
   /** A device tensor of any shape without allocating it (the kernels refuse before touching the data). */
-  const fake = (shape: readonly number[]) => Tensor.onDevice(new GpuData(backend.context, Promise.resolve(null), size(shape)), shape);
+  const fake = (shape: readonly number[]) =>
+    Tensor.onDevice(new GpuData(backend.context, Promise.resolve(null), size(shape)), shape);
 
   it('accepts exactly 2^24 and refuses 2^24 + 1 elements', () => {
     expect(MAX_GPU_ELEMENTS).toBe(16777216);
@@ -124,11 +157,21 @@ describe('gpu backend: the 2^24-element limit', () => {
   });
 
   it('an output over the limit is refused too (upsampling [1, 1, 2049, 2049] → 16,793,604 elements)', () => {
-    expect(() => runKernel('UpsampleNearest2x', [fake([1, 1, 2049, 2049])])).toThrow(/UpsampleNearest2x output of shape \[1, 1, 4098, 4098\].*2\^24/);
-    expect(() => runKernel('Conv2DBackpropInput', [fake([1, 1, 4097, 4096]), fake([1, 1, 1, 1])], { stride: 1, padding: 0, xShape: [1, 1, 4097, 4096] })).toThrow(/2\^24/);
+    expect(() => runKernel('UpsampleNearest2x', [fake([1, 1, 2049, 2049])])).toThrow(
+      /UpsampleNearest2x output of shape \[1, 1, 4098, 4098\].*2\^24/,
+    );
+    expect(() =>
+      runKernel('Conv2DBackpropInput', [fake([1, 1, 4097, 4096]), fake([1, 1, 1, 1])], {
+        stride: 1,
+        padding: 0,
+        xShape: [1, 1, 4097, 4096],
+      }),
+    ).toThrow(/2\^24/);
   });
 
   it('upload refuses a host tensor over the limit', () => {
-    expect(() => backend.upload(new Tensor(new Float32Array(2 ** 24 + 1), [2 ** 24 + 1]))).toThrow(/upload of shape \[16777217\].*2\^24/);
+    expect(() => backend.upload(new Tensor(new Float32Array(2 ** 24 + 1), [2 ** 24 + 1]))).toThrow(
+      /upload of shape \[16777217\].*2\^24/,
+    );
   });
 });

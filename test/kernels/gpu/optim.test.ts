@@ -16,8 +16,14 @@ import { openTestBackend, TEST_MODE } from './_suite.js';
 const N = 37; // odd, not a multiple of any workgroup size
 const STEPS = 4;
 
-function adamRef(w0: Float32Array, grads: Float32Array[], o: Required<AdamOptions>): { w: Float64Array; m: Float64Array; v: Float64Array } {
-  const w = Float64Array.from(w0), m = new Float64Array(w.length), v = new Float64Array(w.length);
+function adamRef(
+  w0: Float32Array,
+  grads: Float32Array[],
+  o: Required<AdamOptions>,
+): { w: Float64Array; m: Float64Array; v: Float64Array } {
+  const w = Float64Array.from(w0),
+    m = new Float64Array(w.length),
+    v = new Float64Array(w.length);
   grads.forEach((g, s) => {
     const t = s + 1;
     for (let i = 0; i < w.length; i++) {
@@ -25,14 +31,15 @@ function adamRef(w0: Float32Array, grads: Float32Array[], o: Required<AdamOption
       m[i] = o.beta1 * m[i]! + (1 - o.beta1) * gi;
       v[i] = o.beta2 * v[i]! + (1 - o.beta2) * gi * gi;
       const decayed = o.decoupled ? w[i]! * (1 - o.lr * o.weightDecay) : w[i]!;
-      w[i] = decayed - (o.lr * m[i]! / (1 - o.beta1 ** t)) / (Math.sqrt(v[i]! / (1 - o.beta2 ** t)) + o.eps);
+      w[i] = decayed - (o.lr * m[i]!) / (1 - o.beta1 ** t) / (Math.sqrt(v[i]! / (1 - o.beta2 ** t)) + o.eps);
     }
   });
   return { w, m, v };
 }
 
 function sgdRef(w0: Float32Array, grads: Float32Array[], o: Required<SGDOptions>): Float64Array {
-  const w = Float64Array.from(w0), buf = new Float64Array(w.length);
+  const w = Float64Array.from(w0),
+    buf = new Float64Array(w.length);
   for (const g of grads) {
     for (let i = 0; i < w.length; i++) {
       let d = g[i]! + o.weightDecay * w[i]!;
@@ -47,7 +54,8 @@ function sgdRef(w0: Float32Array, grads: Float32Array[], o: Required<SGDOptions>
 }
 
 function relErr(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  let d = 0, m = 0;
+  let d = 0,
+    m = 0;
   for (let i = 0; i < want.length; i++) {
     d = Math.max(d, Math.abs((got[i] as number) - (want[i] as number)));
     m = Math.max(m, Math.abs(want[i] as number));
@@ -83,7 +91,15 @@ describe(`optimiser kernels, GPU.js ${TEST_MODE} mode, against float64 reference
     ['decoupled (AdamW)', { weightDecay: 0.05, decoupled: true }],
     ['other betas and eps', { beta1: 0.5, beta2: 0.9, eps: 1e-3, lr: 0.1 }],
   ] as const)('Adam, %s', async (_, extra) => {
-    const options: Required<AdamOptions> = { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, decoupled: false, ...extra };
+    const options: Required<AdamOptions> = {
+      lr: 0.01,
+      beta1: 0.9,
+      beta2: 0.999,
+      eps: 1e-8,
+      weightDecay: 0,
+      decoupled: false,
+      ...extra,
+    };
     const { w0, grads, p, run } = setup(11);
     const opt = new Adam([p], options);
     run(() => opt.step());
@@ -143,6 +159,8 @@ describe(`optimiser kernels, GPU.js ${TEST_MODE} mode, against float64 reference
     expect(() => new Adam([p], { lr: 0.1 }).step()).toThrow(/lives on 'gpu' but its gradient on 'cpu'/);
     const h = new Tensor(new Float32Array(3), [3]).requiresGrad_();
     h.grad = backend.upload(new Tensor(new Float32Array(3), [3]));
-    expect(() => new SGD([h], { lr: 0.1 }).step()).toThrow(/host tensor but its gradient lives on 'gpu'.*model\.to\('gpu'\)/);
+    expect(() => new SGD([h], { lr: 0.1 }).step()).toThrow(
+      /host tensor but its gradient lives on 'gpu'.*model\.to\('gpu'\)/,
+    );
   });
 });

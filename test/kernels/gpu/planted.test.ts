@@ -22,7 +22,8 @@ vi.mock(import('../../../src/kernels/gpu/sources.js'), async (importOriginal) =>
     const s = actual.conv2dSource(hasBias);
     const product = 'sum += x[xr + iw] * w[wr + kw];';
     // If the source changes, this test must be updated rather than pass without a plant.
-    if (!s.includes(product)) throw new Error(`planted.test.ts: Conv2D's source no longer contains '${product}'; update the plant`);
+    if (!s.includes(product))
+      throw new Error(`planted.test.ts: Conv2D's source no longer contains '${product}'; update the plant`);
     return s.replace(product, `sum += x[xr + iw] * w[wr + kw] * ${PLANT};`);
   };
   return { ...actual, conv2dSource: planted };
@@ -43,10 +44,19 @@ describe(`a planted error in Conv2D's source (GPU.js ${TEST_MODE} mode)`, () => 
 
   it("fails the suite's comparison with the float64 reference, and matches the planted reference", async () => {
     expect(backend.info().mode).toMatch(TEST_MODE === 'webgpu' ? /^webgpu$/ : /^gpujs-cpu/);
-    const xs: S4 = [2, 3, 7, 5], ws: S4 = [4, 3, 3, 3], stride = 1, padding = 1;
+    const xs: S4 = [2, 3, 7, 5],
+      ws: S4 = [4, 3, 3, 3],
+      stride = 1,
+      padding = 1;
     const r = rng(2026);
-    const x = randomF32(size(xs), r), w = randomF32(size(ws), r), b = randomF32(ws[0], r);
-    const [y] = runKernel('Conv2D', [backend.upload(new Tensor(x, xs)), backend.upload(new Tensor(w, ws)), backend.upload(new Tensor(b, [ws[0]]))], { stride, padding });
+    const x = randomF32(size(xs), r),
+      w = randomF32(size(ws), r),
+      b = randomF32(ws[0], r);
+    const [y] = runKernel(
+      'Conv2D',
+      [backend.upload(new Tensor(x, xs)), backend.upload(new Tensor(w, ws)), backend.upload(new Tensor(b, [ws[0]]))],
+      { stride, padding },
+    );
     const got = (await y!.data()) as Float32Array;
 
     const want = conv2dRef(x, xs, w, ws, b, stride, padding).y;

@@ -24,7 +24,10 @@ const WIDTHS = [2, 4];
 
 function data(seed: number, batch = 2, h = 16, w = 8): { x: Tensor; t: Tensor } {
   const x = randn([batch, 1, h, w], new Rng(seed));
-  const t = tensor(x.dataSync().map((v) => (v > 0.3 ? 1 : 0)), [batch, 1, h, w]);
+  const t = tensor(
+    x.dataSync().map((v) => (v > 0.3 ? 1 : 0)),
+    [batch, 1, h, w],
+  );
   return { x, t };
 }
 
@@ -65,7 +68,10 @@ describe(`training a ResUNet on the gpu backend (GPU.js ${TEST_MODE} mode) match
       cpu.eval();
       gpu.eval();
     }
-    const make = (m: ResUNet) => (optimiser === 'Adam' ? new Adam(m.parameters(), { lr: 1e-2, weightDecay: 1e-3 }) : new SGD(m.parameters(), { lr: 0.1, momentum: 0.9, nesterov: true }));
+    const make = (m: ResUNet) =>
+      optimiser === 'Adam'
+        ? new Adam(m.parameters(), { lr: 1e-2, weightDecay: 1e-3 })
+        : new SGD(m.parameters(), { lr: 0.1, momentum: 0.9, nesterov: true });
     const optCpu = make(cpu);
     const optGpu = make(gpu);
 
@@ -128,7 +134,8 @@ describe(`training a ResUNet on the gpu backend (GPU.js ${TEST_MODE} mode) match
       expect(maxAbsDiff(sg.v[k]!, sc.v[k]!)).toBeLessThanOrEqual(1e-4 * maxAbs(sc.v[k]!) + 1e-10);
     });
     const after = await gpu.hostStateDict();
-    for (const [name, ref] of cpu.stateDict()) expect(maxAbsDiff(after.get(name)!.dataSync(), ref.dataSync()), name).toBeLessThan(1e-4);
+    for (const [name, ref] of cpu.stateDict())
+      expect(maxAbsDiff(after.get(name)!.dataSync(), ref.dataSync()), name).toBeLessThan(1e-4);
   });
 
   it('a size-loss step (masks sampled on the host from the read logits) matches the cpu backend', async () => {

@@ -42,11 +42,14 @@ describe(`host ↔ device transfers (GPU.js ${TEST_MODE} mode)`, () => {
   it('mixing host and device tensors in one op is a clear error naming both and the fix', () => {
     const dev = up([1, 2, 3, 4], [1, 1, 2, 2]);
     const host = tensor([1, 2, 3, 4], [1, 1, 2, 2]);
-    const fix = /input 0 Tensor\(\[1, 1, 2, 2\], float32\) lives on '(cpu|gpu)' but input 1 Tensor\(\[1, 1, 2, 2\], float32\) on '(gpu|cpu)'.*backendInstance\('gpu'\)\.upload\(t\).*model\.to\('gpu'\).*await toHost\(t\)/;
+    const fix =
+      /input 0 Tensor\(\[1, 1, 2, 2\], float32\) lives on '(cpu|gpu)' but input 1 Tensor\(\[1, 1, 2, 2\], float32\) on '(gpu|cpu)'.*backendInstance\('gpu'\)\.upload\(t\).*model\.to\('gpu'\).*await toHost\(t\)/;
     expect(() => add(host, dev)).toThrow(fix);
     expect(() => dev.mul(host)).toThrow(fix);
     expect(() => concat([dev, host], 1)).toThrow(fix);
-    expect(() => conv2d(dev, tensor([1], [1, 1, 1, 1]))).toThrow(/conv2d.*lives on 'gpu' but input 1.*on 'cpu'.*backendInstance\('gpu'\)\.upload/);
+    expect(() => conv2d(dev, tensor([1], [1, 1, 1, 1]))).toThrow(
+      /conv2d.*lives on 'gpu' but input 1.*on 'cpu'.*backendInstance\('gpu'\)\.upload/,
+    );
     // a model left on the host, fed a device image
     const model = new ResUNet({ widths: [2], rng: new Rng(1) });
     expect(() => model.forward(dev)).toThrow(/lives on 'gpu' but input 1 .* on 'cpu'.*model\.to\('gpu'\)/);
@@ -61,13 +64,20 @@ describe(`host ↔ device transfers (GPU.js ${TEST_MODE} mode)`, () => {
     expect(() => dev.sum()).toThrow(/sum: .*'gpu' backend.*no reduction kernels/);
     expect(() => dev.slice(2, 0, 1)).toThrow(/slice: .*'gpu' backend/);
     expect(() => concat([dev, dev], 2)).toThrow(/only channel concatenation/);
-    expect(() => bceWithLogits(dev, tensor([0, 1, 0, 1], [1, 1, 2, 2]))).toThrow(/losses are computed on the host.*await toHost\(logits\)/);
+    expect(() => bceWithLogits(dev, tensor([0, 1, 0, 1], [1, 1, 2, 2]))).toThrow(
+      /losses are computed on the host.*await toHost\(logits\)/,
+    );
     expect(() => dev.requiresGrad_().relu().backward()).toThrow(/compute the loss on the host.*toHost/);
   });
 
   it('Module.to moves parameters and buffers in place; toHost brings back the same values', async () => {
     const model = new ResUNet({ widths: [2, 4], rng: new Rng(5) });
-    const before = new Map([...model.stateDict()].map(([n, t]) => [n, { t, values: t.dataSync(), requiresGrad: t.requiresGrad, name: t.name }]));
+    const before = new Map(
+      [...model.stateDict()].map(([n, t]) => [
+        n,
+        { t, values: t.dataSync(), requiresGrad: t.requiresGrad, name: t.name },
+      ]),
+    );
     const weight = model.stem.conv.weight;
     expect(model.backend).toBe('cpu');
     expect(model.to(backend)).toBe(model);
@@ -116,7 +126,9 @@ describe(`host ↔ device transfers (GPU.js ${TEST_MODE} mode)`, () => {
 
   it("Module.to('gpu') by name uses the initialised backend; optimisers built afterwards see device parameters", async () => {
     // the cpu-mode backend stands in for the webgpu one under the name 'gpu'
-    registerBackendFactory('gpu', async () => createGpuBackend({ mode: TEST_MODE, allowSoftwareAdapter: TEST_MODE === 'webgpu' }));
+    registerBackendFactory('gpu', async () =>
+      createGpuBackend({ mode: TEST_MODE, allowSoftwareAdapter: TEST_MODE === 'webgpu' }),
+    );
     await setBackend('gpu');
     const gpu = backendInstance('gpu');
     const model = new ResUNet({ widths: [2], rng: new Rng(9) }).to('gpu');

@@ -17,19 +17,45 @@ import { skipNote } from '../../_helpers/skipNote.js';
 const SOFTWARE = process.env.SIZESEG_WEBGPU_SOFTWARE === '1';
 const HAS_GPU = process.env.SIZESEG_EXPECT_GPU === '1';
 
-const info = (o: Partial<AdapterInfo>): AdapterInfo => ({ vendor: '', architecture: '', device: '', description: '', isFallbackAdapter: false, ...o });
+const info = (o: Partial<AdapterInfo>): AdapterInfo => ({
+  vendor: '',
+  architecture: '',
+  device: '',
+  description: '',
+  isFallbackAdapter: false,
+  ...o,
+});
 
 describe('adapter vetting', () => {
   it('recognises software adapters', () => {
-    expect(softwareAdapterReason(info({ vendor: 'mesa', architecture: 'software', device: 'llvmpipe-llvm-15-0-6-256-bits-', description: 'llvmpipe: Mesa 25.0.7' }))).toMatch(/software|llvmpipe/);
-    expect(softwareAdapterReason(info({ vendor: 'google', device: 'SwiftShader Device (Subzero)', description: 'SwiftShader' }))).toMatch(/swiftshader/i);
+    expect(
+      softwareAdapterReason(
+        info({
+          vendor: 'mesa',
+          architecture: 'software',
+          device: 'llvmpipe-llvm-15-0-6-256-bits-',
+          description: 'llvmpipe: Mesa 25.0.7',
+        }),
+      ),
+    ).toMatch(/software|llvmpipe/);
+    expect(
+      softwareAdapterReason(
+        info({ vendor: 'google', device: 'SwiftShader Device (Subzero)', description: 'SwiftShader' }),
+      ),
+    ).toMatch(/swiftshader/i);
     expect(softwareAdapterReason(info({ description: 'Microsoft Basic Render Driver' }))).toMatch(/basic render/i);
     expect(softwareAdapterReason(info({ vendor: 'nvidia', isFallbackAdapter: true }))).toMatch(/fallback/);
   });
 
   it('accepts hardware adapters', () => {
-    expect(softwareAdapterReason(info({ vendor: 'nvidia', architecture: 'hopper', device: 'NVIDIA H200', description: 'NVIDIA: 580.65' }))).toBeNull();
-    expect(softwareAdapterReason(info({ vendor: 'amd', architecture: 'rdna-3', description: 'AMD Radeon RX 7900 XTX' }))).toBeNull();
+    expect(
+      softwareAdapterReason(
+        info({ vendor: 'nvidia', architecture: 'hopper', device: 'NVIDIA H200', description: 'NVIDIA: 580.65' }),
+      ),
+    ).toBeNull();
+    expect(
+      softwareAdapterReason(info({ vendor: 'amd', architecture: 'rdna-3', description: 'AMD Radeon RX 7900 XTX' })),
+    ).toBeNull();
   });
 });
 
@@ -39,40 +65,54 @@ async function initError(open: () => Promise<void>, ms: number): Promise<Error |
   const timeout = new Promise<string>((resolve) => {
     timer = setTimeout(() => resolve('timeout'), ms);
   });
-  const result = await Promise.race([open().then(() => 'opened', (e: unknown) => e as Error), timeout]);
+  const result = await Promise.race([
+    open().then(
+      () => 'opened',
+      (e: unknown) => e as Error,
+    ),
+    timeout,
+  ]);
   clearTimeout(timer);
   return result;
 }
 
 const CLEAR = /WebGPU found no adapter|refusing the WebGPU adapter|cannot load the 'webgpu' package|did not answer/;
 
-describe.skipIf(HAS_GPU)('webgpu mode without a hardware GPU', skipNote('SIZESEG_EXPECT_GPU=1 says this machine has a GPU', 'unset it'), () => {
-  it('createGpuBackend({ mode: "webgpu" }).init() fails with a clear message', async () => {
-    const backend = createGpuBackend({ mode: 'webgpu', adapterTimeoutMs: 20_000 });
-    const err = await initError(() => backend.init(), 40_000);
-    if (err === 'opened') await backend.destroy();
-    expect(err).toBeInstanceOf(Error);
-    const msg = (err as Error).message;
-    expect(msg).toMatch(CLEAR);
-    expect(msg).toMatch(/'cpu' backend/);
-    if (SOFTWARE) expect(msg).toMatch(/refusing the WebGPU adapter '.*llvmpipe/);
-    expect(backend.info().initialised).toBe(false);
-  });
+describe.skipIf(HAS_GPU)(
+  'webgpu mode without a hardware GPU',
+  skipNote('SIZESEG_EXPECT_GPU=1 says this machine has a GPU', 'unset it'),
+  () => {
+    it('createGpuBackend({ mode: "webgpu" }).init() fails with a clear message', async () => {
+      const backend = createGpuBackend({ mode: 'webgpu', adapterTimeoutMs: 20_000 });
+      const err = await initError(() => backend.init(), 40_000);
+      if (err === 'opened') await backend.destroy();
+      expect(err).toBeInstanceOf(Error);
+      const msg = (err as Error).message;
+      expect(msg).toMatch(CLEAR);
+      expect(msg).toMatch(/'cpu' backend/);
+      if (SOFTWARE) expect(msg).toMatch(/refusing the WebGPU adapter '.*llvmpipe/);
+      expect(backend.info().initialised).toBe(false);
+    });
 
-  it("setBackend('gpu') after registerGpuBackend() rejects the same way and keeps the current backend", async () => {
-    registerGpuBackend();
-    const before = getBackend();
-    const err = await initError(() => setBackend('gpu').then(() => {}), 40_000);
-    expect(err).toBeInstanceOf(Error);
-    expect((err as Error).message).toMatch(CLEAR);
-    expect(getBackend()).toBe(before);
-  });
-});
+    it("setBackend('gpu') after registerGpuBackend() rejects the same way and keeps the current backend", async () => {
+      registerGpuBackend();
+      const before = getBackend();
+      const err = await initError(() => setBackend('gpu').then(() => {}), 40_000);
+      expect(err).toBeInstanceOf(Error);
+      expect((err as Error).message).toMatch(CLEAR);
+      expect(getBackend()).toBe(before);
+    });
+  },
+);
 
 if (SOFTWARE) {
-  gpuKernelSuite('gpu kernels, webgpu mode on a software adapter (explicit opt-in)', async () => {
-    const b = createGpuBackend({ mode: 'webgpu', allowSoftwareAdapter: true });
-    await b.init();
-    return b;
-  }, FIXED_CONV_CASES);
+  gpuKernelSuite(
+    'gpu kernels, webgpu mode on a software adapter (explicit opt-in)',
+    async () => {
+      const b = createGpuBackend({ mode: 'webgpu', allowSoftwareAdapter: true });
+      await b.init();
+      return b;
+    },
+    FIXED_CONV_CASES,
+  );
 }

@@ -5,9 +5,6 @@ import { makeRng, randArray, relErr } from '../../_helpers/random.js';
 
 type F = Float32Array | Float64Array;
 
-
-
-
 /** Straightforward float64 reference of the training-mode forward. */
 function refForward(x: F, [N, C, H, W]: Shape4, gamma: F, beta: F, eps: number) {
   const m = N * H * W;
@@ -32,7 +29,12 @@ function refForward(x: F, [N, C, H, W]: Shape4, gamma: F, beta: F, eps: number) 
 }
 
 describe('batchNorm2d', () => {
-  const shapes: Shape4[] = [[2, 3, 5, 4], [1, 1, 3, 7], [4, 16, 6, 4], [3, 2, 1, 1]];
+  const shapes: Shape4[] = [
+    [2, 3, 5, 4],
+    [1, 1, 3, 7],
+    [4, 16, 6, 4],
+    [3, 2, 1, 1],
+  ];
 
   for (const f32 of [false, true]) {
     it(`${f32 ? 'float32' : 'float64'} training forward matches the reference and updates running stats`, () => {
@@ -49,7 +51,13 @@ describe('batchNorm2d', () => {
         const rv = rv0.slice();
         const eps = 1e-5;
         const momentum = 0.1;
-        const res = batchNorm2dForward(x, shape, gamma, beta, { training: true, eps, momentum, runningMean: rm, runningVar: rv });
+        const res = batchNorm2dForward(x, shape, gamma, beta, {
+          training: true,
+          eps,
+          momentum,
+          runningMean: rm,
+          runningVar: rv,
+        });
         expect(res.out instanceof Float32Array).toBe(f32);
         const ref = refForward(x, shape, gamma, beta, eps);
         expect(relErr(res.out, ref.out)).toBeLessThan(tol);
@@ -75,7 +83,13 @@ describe('batchNorm2d', () => {
     const rv = randArray(rng, 3, false, 0.3, 1);
     const rmCopy = rm.slice();
     const rvCopy = rv.slice();
-    const { out } = batchNorm2dForward(x, shape, gamma, beta, { training: false, eps: 1e-3, momentum: 0.1, runningMean: rm, runningVar: rv });
+    const { out } = batchNorm2dForward(x, shape, gamma, beta, {
+      training: false,
+      eps: 1e-3,
+      momentum: 0.1,
+      runningMean: rm,
+      runningVar: rv,
+    });
     expect(Array.from(rm)).toEqual(Array.from(rmCopy));
     expect(Array.from(rv)).toEqual(Array.from(rvCopy));
     for (let n = 0; n < 2; n++) {
@@ -86,12 +100,17 @@ describe('batchNorm2d', () => {
         }
       }
     }
-    expect(() => batchNorm2dForward(x, shape, gamma, beta, { training: false, eps: 1e-3, momentum: 0.1 })).toThrow(/running/);
+    expect(() => batchNorm2dForward(x, shape, gamma, beta, { training: false, eps: 1e-3, momentum: 0.1 })).toThrow(
+      /running/,
+    );
   });
 
   it('backward matches central finite differences of Σ out·R (float64)', () => {
     const rng = makeRng(11);
-    for (const shape of [[2, 3, 3, 4], [3, 2, 1, 2]] as Shape4[]) {
+    for (const shape of [
+      [2, 3, 3, 4],
+      [3, 2, 1, 2],
+    ] as Shape4[]) {
       const [N, C, H, W] = shape;
       const x = randArray(rng, N * C * H * W, false, 1.5, 0.3) as Float64Array;
       const gamma = randArray(rng, C, false, 0.5, 1) as Float64Array;
@@ -107,7 +126,11 @@ describe('batchNorm2d', () => {
       const fwd = batchNorm2dForward(x, shape, gamma, beta, { training: true, eps, momentum: 0.1 });
       const { dx, dgamma, dbeta } = batchNorm2dBackward(R, x, shape, gamma, fwd.mean, fwd.invStd);
       const h = 1e-5;
-      for (const [arr, grad] of [[x, dx], [gamma, dgamma], [beta, dbeta]] as const) {
+      for (const [arr, grad] of [
+        [x, dx],
+        [gamma, dgamma],
+        [beta, dbeta],
+      ] as const) {
         for (let i = 0; i < arr.length; i++) {
           const v = arr[i]!;
           arr[i] = v + h;
@@ -132,9 +155,24 @@ describe('batchNorm2d', () => {
     const x32 = Float32Array.from(x64);
     const g32 = Float32Array.from(g64);
     const dy32 = Float32Array.from(dy64);
-    const f64 = batchNorm2dForward(Float64Array.from(x32), shape, Float64Array.from(g32), b64, { training: true, eps: 1e-5, momentum: 0.1 });
-    const f32 = batchNorm2dForward(x32, shape, g32, Float32Array.from(b64), { training: true, eps: 1e-5, momentum: 0.1 });
-    const r64 = batchNorm2dBackward(Float64Array.from(dy32), Float64Array.from(x32), shape, Float64Array.from(g32), f64.mean, f64.invStd);
+    const f64 = batchNorm2dForward(Float64Array.from(x32), shape, Float64Array.from(g32), b64, {
+      training: true,
+      eps: 1e-5,
+      momentum: 0.1,
+    });
+    const f32 = batchNorm2dForward(x32, shape, g32, Float32Array.from(b64), {
+      training: true,
+      eps: 1e-5,
+      momentum: 0.1,
+    });
+    const r64 = batchNorm2dBackward(
+      Float64Array.from(dy32),
+      Float64Array.from(x32),
+      shape,
+      Float64Array.from(g32),
+      f64.mean,
+      f64.invStd,
+    );
     const r32 = batchNorm2dBackward(dy32, x32, shape, g32, f32.mean, f32.invStd);
     expect(r32.dx instanceof Float32Array).toBe(true);
     expect(relErr(r32.dx, r64.dx)).toBeLessThan(1e-5);
@@ -144,7 +182,19 @@ describe('batchNorm2d', () => {
 
   it('rejects mismatched sizes', () => {
     const x = new Float32Array(24);
-    expect(() => batchNorm2dForward(x, [2, 3, 2, 2], new Float32Array(2), new Float32Array(3), { training: true, eps: 1e-5, momentum: 0.1 })).toThrow(/gamma/);
-    expect(() => batchNorm2dForward(x, [2, 3, 2, 3], new Float32Array(3), new Float32Array(3), { training: true, eps: 1e-5, momentum: 0.1 })).toThrow(/elements/);
+    expect(() =>
+      batchNorm2dForward(x, [2, 3, 2, 2], new Float32Array(2), new Float32Array(3), {
+        training: true,
+        eps: 1e-5,
+        momentum: 0.1,
+      }),
+    ).toThrow(/gamma/);
+    expect(() =>
+      batchNorm2dForward(x, [2, 3, 2, 3], new Float32Array(3), new Float32Array(3), {
+        training: true,
+        eps: 1e-5,
+        momentum: 0.1,
+      }),
+    ).toThrow(/elements/);
   });
 });

@@ -1,17 +1,26 @@
 import { describe, expect, it } from 'vitest';
 import {
-  conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, conv2dOutputShape,
+  conv2dBackwardBias,
+  conv2dBackwardInput,
+  conv2dBackwardWeight,
+  conv2dForward,
+  conv2dOutputShape,
 } from '../../../src/kernels/js/index.js';
 import type { Shape4 } from '../../../src/kernels/js/index.js';
 import { makeRng, randArray, relErr } from '../../_helpers/random.js';
 
 type F = Float32Array | Float64Array;
 
-
-
-
 interface Geo {
-  N: number; C: number; H: number; W: number; O: number; KH: number; KW: number; s: number; p: number;
+  N: number;
+  C: number;
+  H: number;
+  W: number;
+  O: number;
+  KH: number;
+  KW: number;
+  s: number;
+  p: number;
 }
 
 function outHW(g: Geo): [number, number] {
@@ -65,7 +74,10 @@ function randomGeo(rng: () => number): Geo {
     O: 1 + Math.floor(rng() * 9),
     H: Math.max(k, 1 + Math.floor(rng() * 12)),
     W: Math.max(KW, 1 + Math.floor(rng() * 19)),
-    KH: k, KW, s, p,
+    KH: k,
+    KW,
+    s,
+    p,
   };
 }
 
@@ -115,7 +127,9 @@ describe('conv2d forward / backward vs 7-loop reference', () => {
 
         const db = conv2dBackwardBias(dy, outShape);
         const dbRef = new Float64Array(O);
-        for (let n = 0; n < N; n++) for (let o = 0; o < O; o++) for (let q = 0; q < HO * WO; q++) dbRef[o] = dbRef[o]! + dy[(n * O + o) * HO * WO + q]!;
+        for (let n = 0; n < N; n++)
+          for (let o = 0; o < O; o++)
+            for (let q = 0; q < HO * WO; q++) dbRef[o] = dbRef[o]! + dy[(n * O + o) * HO * WO + q]!;
         expect(relErr(db, dbRef), `db ${tag}`).toBeLessThan(tol);
       }
     });
@@ -185,7 +199,11 @@ describe('conv2d gradient check (central finite differences, float64)', () => {
         arr[i] = v;
         return (lp - lm) / (2 * h);
       };
-      for (const [arr, grad] of [[x, dx], [w, dw], [b, db]] as const) {
+      for (const [arr, grad] of [
+        [x, dx],
+        [w, dw],
+        [b, db],
+      ] as const) {
         for (let i = 0; i < arr.length; i++) {
           const num = fd(arr, i);
           expect(Math.abs(num - grad[i]!), `index ${i}`).toBeLessThan(1e-7 * Math.max(1, Math.abs(num)));
@@ -207,7 +225,10 @@ describe('conv2d forward sums', () => {
       const x = randArray(rng, g.N * g.C * g.H * g.W, true);
       const w = randArray(rng, g.O * g.C * g.KH * g.KW, true);
       const bias = randArray(rng, g.O, true);
-      const { out } = conv2dForward(x, [g.N, g.C, g.H, g.W], w, [g.O, g.C, g.KH, g.KW], bias, { stride: g.s, padding: g.p });
+      const { out } = conv2dForward(x, [g.N, g.C, g.H, g.W], w, [g.O, g.C, g.KH, g.KW], bias, {
+        stride: g.s,
+        padding: g.p,
+      });
       expect(Array.from(out)).toEqual(Array.from(Float32Array.from(reference(g, x, w, bias, null).y)));
     }
   });
@@ -217,12 +238,20 @@ describe('conv2d argument checks', () => {
   it('rejects mismatched shapes', () => {
     const x = new Float32Array(2 * 3 * 4 * 4);
     const w = new Float32Array(5 * 3 * 3 * 3);
-    expect(() => conv2dForward(x, [2, 3, 4, 4], w, [5, 2, 3, 3], null, { stride: 1, padding: 1 })).toThrow(/input channels/);
+    expect(() => conv2dForward(x, [2, 3, 4, 4], w, [5, 2, 3, 3], null, { stride: 1, padding: 1 })).toThrow(
+      /input channels/,
+    );
     expect(() => conv2dForward(x, [2, 3, 4, 5], w, [5, 3, 3, 3], null, { stride: 1, padding: 1 })).toThrow(/elements/);
-    expect(() => conv2dForward(x, [2, 3, 4, 4], w, [5, 3, 3, 3], new Float32Array(4), { stride: 1, padding: 1 })).toThrow(/bias/);
+    expect(() =>
+      conv2dForward(x, [2, 3, 4, 4], w, [5, 3, 3, 3], new Float32Array(4), { stride: 1, padding: 1 }),
+    ).toThrow(/bias/);
     expect(() => conv2dForward(x, [2, 3, 4, 4], w, [5, 3, 3, 3], null, { stride: 0, padding: 1 })).toThrow(/stride/);
-    expect(() => conv2dForward(x, [2, 3, 4, 4], new Float32Array(5 * 3 * 25), [5, 3, 5, 5], null, { stride: 1, padding: 0 })).toThrow(/larger/);
+    expect(() =>
+      conv2dForward(x, [2, 3, 4, 4], new Float32Array(5 * 3 * 25), [5, 3, 5, 5], null, { stride: 1, padding: 0 }),
+    ).toThrow(/larger/);
     const dy = new Float32Array(2 * 5 * 4 * 4);
-    expect(() => conv2dBackwardInput(dy, [2, 5, 4, 3], w, [5, 3, 3, 3], [2, 3, 4, 4], { stride: 1, padding: 1 })).toThrow(/dy shape/);
+    expect(() =>
+      conv2dBackwardInput(dy, [2, 5, 4, 3], w, [5, 3, 3, 3], [2, 3, 4, 4], { stride: 1, padding: 1 }),
+    ).toThrow(/dy shape/);
   });
 });

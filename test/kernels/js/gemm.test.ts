@@ -6,13 +6,29 @@ type F = Float32Array | Float64Array;
 
 /** The textbook triple loop, one dot product per C(i,j) in float64: the reference. */
 function gemmNaive(
-  transA: boolean, transB: boolean, M: number, N: number, K: number,
-  A: F, aOff: number, lda: number, B: F, bOff: number, ldb: number, C: F, cOff: number, ldc: number, accumulate: boolean,
+  transA: boolean,
+  transB: boolean,
+  M: number,
+  N: number,
+  K: number,
+  A: F,
+  aOff: number,
+  lda: number,
+  B: F,
+  bOff: number,
+  ldb: number,
+  C: F,
+  cOff: number,
+  ldc: number,
+  accumulate: boolean,
 ): void {
   for (let i = 0; i < M; i++) {
     for (let j = 0; j < N; j++) {
       let s = 0;
-      for (let k = 0; k < K; k++) s += (transA ? A[aOff + k * lda + i]! : A[aOff + i * lda + k]!) * (transB ? B[bOff + j * ldb + k]! : B[bOff + k * ldb + j]!);
+      for (let k = 0; k < K; k++)
+        s +=
+          (transA ? A[aOff + k * lda + i]! : A[aOff + i * lda + k]!) *
+          (transB ? B[bOff + j * ldb + k]! : B[bOff + k * ldb + j]!);
       const o = cOff + i * ldc + j;
       C[o] = accumulate ? C[o]! + s : s;
     }
@@ -20,8 +36,18 @@ function gemmNaive(
 }
 
 interface Case {
-  M: number; N: number; K: number; tA: boolean; tB: boolean;
-  aOff: number; bOff: number; cOff: number; padA: number; padB: number; padC: number; acc: boolean;
+  M: number;
+  N: number;
+  K: number;
+  tA: boolean;
+  tB: boolean;
+  aOff: number;
+  bOff: number;
+  cOff: number;
+  padA: number;
+  padB: number;
+  padC: number;
+  acc: boolean;
 }
 
 function runCase(rng: () => number, c: Case, f32: boolean): number {
@@ -47,7 +73,14 @@ describe('gemm', () => {
   it('matches the naive triple loop for all transpose combinations, offsets, strides, accumulate', () => {
     const rng = makeRng(1);
     const sizes: [number, number, number][] = [
-      [1, 1, 1], [3, 5, 7], [4, 8, 16], [5, 9, 3], [13, 17, 31], [37, 21, 300], [130, 11, 9], [7, 70, 0],
+      [1, 1, 1],
+      [3, 5, 7],
+      [4, 8, 16],
+      [5, 9, 3],
+      [13, 17, 31],
+      [37, 21, 300],
+      [130, 11, 9],
+      [7, 70, 0],
     ];
     for (const [M, N, K] of sizes) {
       for (const tA of [false, true]) {
@@ -55,9 +88,18 @@ describe('gemm', () => {
           for (const acc of [false, true]) {
             for (const f32 of [false, true]) {
               const c: Case = {
-                M, N, K, tA, tB, acc,
-                aOff: Math.floor(rng() * 5), bOff: Math.floor(rng() * 5), cOff: Math.floor(rng() * 5),
-                padA: Math.floor(rng() * 3), padB: Math.floor(rng() * 3), padC: Math.floor(rng() * 3),
+                M,
+                N,
+                K,
+                tA,
+                tB,
+                acc,
+                aOff: Math.floor(rng() * 5),
+                bOff: Math.floor(rng() * 5),
+                cOff: Math.floor(rng() * 5),
+                padA: Math.floor(rng() * 3),
+                padB: Math.floor(rng() * 3),
+                padC: Math.floor(rng() * 3),
               };
               const e = runCase(rng, c, f32);
               expect(e, JSON.stringify({ ...c, f32 })).toBeLessThan(f32 ? 1e-6 : 1e-12);

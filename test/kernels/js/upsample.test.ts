@@ -3,9 +3,13 @@ import { upsampleNearest2xBackward, upsampleNearest2xForward } from '../../../sr
 import type { Shape4 } from '../../../src/kernels/js/index.js';
 import { makeRng } from '../../_helpers/random.js';
 
-
 describe('upsampleNearest2x', () => {
-  const shapes: Shape4[] = [[1, 1, 1, 1], [2, 3, 4, 5], [1, 2, 3, 1], [3, 1, 6, 4]];
+  const shapes: Shape4[] = [
+    [1, 1, 1, 1],
+    [2, 3, 4, 5],
+    [1, 2, 3, 1],
+    [3, 1, 6, 4],
+  ];
   for (const f32 of [false, true]) {
     it(`${f32 ? 'float32' : 'float64'} forward / backward match loops`, () => {
       const rng = makeRng(2);
@@ -31,7 +35,8 @@ describe('upsampleNearest2x', () => {
             for (let i = 0; i < H; i++) {
               for (let j = 0; j < W; j++) {
                 let s = 0;
-                for (let a = 0; a < 2; a++) for (let b = 0; b < 2; b++) s += dy[((n * C + c) * 2 * H + 2 * i + a) * 2 * W + 2 * j + b]!;
+                for (let a = 0; a < 2; a++)
+                  for (let b = 0; b < 2; b++) s += dy[((n * C + c) * 2 * H + 2 * i + a) * 2 * W + 2 * j + b]!;
                 expect(dx[((n * C + c) * H + i) * W + j]!).toBeCloseTo(s, f32 ? 5 : 12);
               }
             }

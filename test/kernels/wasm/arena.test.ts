@@ -21,11 +21,19 @@ const noSimd = skipNote('this JavaScript engine has no WebAssembly SIMD', 'run i
 
 const B = 6;
 const ds = generateSynthetic({ count: B, seed: 5 });
-const batch = makeBatch(ds, Array.from({ length: B }, (_, i) => i));
+const batch = makeBatch(
+  ds,
+  Array.from({ length: B }, (_, i) => i),
+);
 const x = new Tensor(batch.images, [B, 1, 48, 32]);
 const target = new Tensor(Float32Array.from(batch.masks), [B, 1, 48, 32]);
 
-interface Run { losses: number[]; weights: Float32Array[]; moments: Float32Array[]; evalLogits: Float32Array }
+interface Run {
+  losses: number[];
+  weights: Float32Array[];
+  moments: Float32Array[];
+  evalLogits: Float32Array;
+}
 
 /** Supervised then size-loss Adam steps (each in an arena or not), then an eval-mode forward. */
 function train(arenas: boolean, steps: number): Run {
@@ -39,7 +47,8 @@ function train(arenas: boolean, steps: number): Run {
     try {
       opt.zeroGrad();
       const logits = model.forward(x);
-      const loss = s < steps / 2 ? bceWithLogits(logits, target) : sizeLoss(logits, batch.sizes, { rng: sampler, method: 'fast' });
+      const loss =
+        s < steps / 2 ? bceWithLogits(logits, target) : sizeLoss(logits, batch.sizes, { rng: sampler, method: 'fast' });
       loss.backward();
       opt.step();
       losses.push(loss.item());
@@ -152,14 +161,24 @@ describe.runIf(wasmSimdAvailable())('step arenas', noSimd, () => {
     // the concatenation made outside any arena
     // (parts of 15 and 10 floats per image: the copier's vector loop and its scalar tail; and the backward
     // pass's channel slices, made contiguous by the same copier)
-    const a = new Tensor(Float32Array.from({ length: 2 * 3 * 5 }, (_, i) => i), [2, 3, 5]);
-    const b = new Tensor(Float32Array.from({ length: 2 * 2 * 5 }, (_, i) => -i), [2, 2, 5]);
+    const a = new Tensor(
+      Float32Array.from({ length: 2 * 3 * 5 }, (_, i) => i),
+      [2, 3, 5],
+    );
+    const b = new Tensor(
+      Float32Array.from({ length: 2 * 2 * 5 }, (_, i) => -i),
+      [2, 2, 5],
+    );
     const weights = Float32Array.from({ length: 2 * 5 * 5 }, (_, i) => (i % 7) - 3);
     const run = () => {
-      const pa = a.detach().requiresGrad_(), pb = b.detach().requiresGrad_();
+      const pa = a.detach().requiresGrad_(),
+        pb = b.detach().requiresGrad_();
       // ×1 makes the parts results of an op, so inside an arena they live in it, as a network's do
       const joined = concat([pa.mul(1), pb.mul(1)], 1);
-      joined.mul(new Tensor(weights, [2, 5, 5])).sum().backward();
+      joined
+        .mul(new Tensor(weights, [2, 5, 5]))
+        .sum()
+        .backward();
       return [joined.dataSync(), pa.grad!.dataSync(), pb.grad!.dataSync()].map((v) => Array.from(v));
     };
     const expected = run();

@@ -38,10 +38,38 @@ describe('LEB128 (values from the WebAssembly binary-format examples)', () => {
 describe.runIf(wasmSimdAvailable())('generated modules', noSimd, () => {
   it('every kernel kind passes WebAssembly.validate', () => {
     const spec: GatherSpec = {
-      C: 3, srcChanStride: 30, srcImageStride: 90, O: 19, outChanStride: 12, outImageStride: 228, bias: true,
+      C: 3,
+      srcChanStride: 30,
+      srcImageStride: 90,
+      O: 19,
+      outChanStride: 12,
+      outImageStride: 228,
+      bias: true,
       passes: [
-        { rows: 3, cols: 4, srcOrigin: 0, srcRowStride: 6, srcColStride: 1, taps: [0, 1, 7], outOrigin: 0, outRowStride: 4, outColStride: 1, weightOffset: 0 },
-        { rows: 2, cols: 3, srcOrigin: 7, srcRowStride: 6, srcColStride: 1, taps: [], outOrigin: 1, outRowStride: 8, outColStride: 2, weightOffset: 0 },
+        {
+          rows: 3,
+          cols: 4,
+          srcOrigin: 0,
+          srcRowStride: 6,
+          srcColStride: 1,
+          taps: [0, 1, 7],
+          outOrigin: 0,
+          outRowStride: 4,
+          outColStride: 1,
+          weightOffset: 0,
+        },
+        {
+          rows: 2,
+          cols: 3,
+          srcOrigin: 7,
+          srcRowStride: 6,
+          srcColStride: 1,
+          taps: [],
+          outOrigin: 1,
+          outRowStride: 8,
+          outColStride: 2,
+          weightOffset: 0,
+        },
       ],
     };
     const modules = [
@@ -56,14 +84,25 @@ describe.runIf(wasmSimdAvailable())('generated modules', noSimd, () => {
   it('runs a small SIMD function: out[i..i+3] = a[i..i+3] · s + b', () => {
     const mem = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
     const m = new ModuleBuilder({ module: 'env', name: 'memory', initial: 1, maximum: 1, shared: true });
-    m.function('axpy4', [['a', 'i32'], ['b', 'i32'], ['out', 'i32'], ['n', 'i32']], (f, a, b, out, n) => {
-      const i = f.local('i32', 'i');
-      const s = f.local('v128', 's');
-      f.set(s, v128.load32_splat(i32.const(0)));
-      f.forRange(i, 0, n!, 16, () => {
-        f.do(v128.store(i32.add(out!, i), f32x4.add(f32x4.mul(v128.load(i32.add(a!, i)), s), v128.load(i32.add(b!, i)))));
-      });
-    });
+    m.function(
+      'axpy4',
+      [
+        ['a', 'i32'],
+        ['b', 'i32'],
+        ['out', 'i32'],
+        ['n', 'i32'],
+      ],
+      (f, a, b, out, n) => {
+        const i = f.local('i32', 'i');
+        const s = f.local('v128', 's');
+        f.set(s, v128.load32_splat(i32.const(0)));
+        f.forRange(i, 0, n!, 16, () => {
+          f.do(
+            v128.store(i32.add(out!, i), f32x4.add(f32x4.mul(v128.load(i32.add(a!, i)), s), v128.load(i32.add(b!, i)))),
+          );
+        });
+      },
+    );
     const inst = new WebAssembly.Instance(new WebAssembly.Module(m.bytes()), { env: { memory: mem } });
     const h = new Float32Array(mem.buffer);
     h[0] = 2.5;
@@ -77,9 +116,11 @@ describe.runIf(wasmSimdAvailable())('generated modules', noSimd, () => {
 
   it('refuses ill-typed expressions when the kernel is generated', () => {
     const m = new ModuleBuilder({ module: 'env', name: 'memory', initial: 1, maximum: 1, shared: true });
-    expect(() => m.function('bad', [['p', 'i32']], (f, p) => {
-      const v = f.local('v128');
-      f.set(v, f32x4.add(p!, p!));
-    })).toThrow(/f32x4.add: operand of type i32, expected v128/);
+    expect(() =>
+      m.function('bad', [['p', 'i32']], (f, p) => {
+        const v = f.local('v128');
+        f.set(v, f32x4.add(p!, p!));
+      }),
+    ).toThrow(/f32x4.add: operand of type i32, expected v128/);
   });
 });

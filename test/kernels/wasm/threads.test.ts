@@ -1,8 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { WORKER_LOOP, buildWorkerSource, defaultThreadCount, getNumThreads, setNumThreads, threadingDisabledReason } from '../../../src/kernels/wasm/threads.js';
+import {
+  WORKER_LOOP,
+  buildWorkerSource,
+  defaultThreadCount,
+  getNumThreads,
+  setNumThreads,
+  threadingDisabledReason,
+} from '../../../src/kernels/wasm/threads.js';
 import { nodeThreadPlatform } from '../../../src/kernels/wasm/nodeThreads.js';
 
-describe('the WebAssembly kernels\' thread pool', () => {
+describe("the WebAssembly kernels' thread pool", () => {
   it('defaults to min(2, cores), overridable with SIZESEG_THREADS', () => {
     expect(defaultThreadCount(undefined, 8)).toBe(2);
     expect(defaultThreadCount(undefined, 1)).toBe(1);
@@ -29,7 +36,7 @@ describe('the WebAssembly kernels\' thread pool', () => {
     }
   });
 
-  it('gives workers one small fixed plain-JavaScript program: the platform\'s prologue, the job runner, the job loop', () => {
+  it("gives workers one small fixed plain-JavaScript program: the platform's prologue, the job runner, the job loop", () => {
     const src = buildWorkerSource(nodeThreadPlatform);
     // parses as a plain script (compiling does not run it)
     expect(() => new Function(src)).not.toThrow();

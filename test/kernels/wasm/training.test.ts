@@ -19,13 +19,17 @@ const noSimd = skipNote('this JavaScript engine has no WebAssembly SIMD', 'run i
 
 const B = 8;
 const ds = generateSynthetic({ count: B, seed: 3 });
-const batch = makeBatch(ds, Array.from({ length: B }, (_, i) => i));
+const batch = makeBatch(
+  ds,
+  Array.from({ length: B }, (_, i) => i),
+);
 const x = new Tensor(batch.images, [B, 1, 48, 32]);
 const target = new Tensor(Float32Array.from(batch.masks), [B, 1, 48, 32]);
 
 /** Losses of `steps` Adam steps (supervised, then size loss) and the final weights. */
 function train(kernels: CpuKernelSet, threads: number, steps: number): { losses: number[]; weights: Float32Array[] } {
-  const savedKernels = cpuKernels(), savedThreads = getNumThreads();
+  const savedKernels = cpuKernels(),
+    savedThreads = getNumThreads();
   setCpuKernels(kernels);
   setNumThreads(threads);
   try {
@@ -36,7 +40,8 @@ function train(kernels: CpuKernelSet, threads: number, steps: number): { losses:
     for (let s = 0; s < steps; s++) {
       opt.zeroGrad();
       const logits = model.forward(x);
-      const loss = s < steps / 2 ? bceWithLogits(logits, target) : sizeLoss(logits, batch.sizes, { rng: sampler, method: 'fast' });
+      const loss =
+        s < steps / 2 ? bceWithLogits(logits, target) : sizeLoss(logits, batch.sizes, { rng: sampler, method: 'fast' });
       loss.backward();
       opt.step();
       losses.push(loss.item());
@@ -49,7 +54,7 @@ function train(kernels: CpuKernelSet, threads: number, steps: number): { losses:
 }
 
 describe.runIf(wasmSimdAvailable())('training on the WebAssembly kernels', noSimd, () => {
-  it('follows the JavaScript kernels\' loss curve (BCE steps, then size-loss steps)', () => {
+  it("follows the JavaScript kernels' loss curve (BCE steps, then size-loss steps)", () => {
     const js = train('js', 1, 6);
     const wasm = train('wasm', 2, 6);
     // BCE losses agree to float32 rounding amplified by a few Adam steps; the size loss is a squared
@@ -87,12 +92,22 @@ describe.runIf(wasmSimdAvailable())('Adam on WebAssembly', noSimd, () => {
         setCpuKernels(saved);
       }
       const state = opt.stateDict() as { m: (Float32Array | null)[]; v: (Float32Array | null)[] };
-      return [...model.parameters().map((p) => (p.values() as Float32Array).slice()), ...state.m.map((a) => a!), ...state.v.map((a) => a!)];
+      return [
+        ...model.parameters().map((p) => (p.values() as Float32Array).slice()),
+        ...state.m.map((a) => a!),
+        ...state.v.map((a) => a!),
+      ];
     };
     const wasm = run('wasm');
     const js = run('js');
     expect(wasm.length).toBe(js.length);
-    wasm.forEach((a, i) => expect(Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(js[i]!.buffer, js[i]!.byteOffset, js[i]!.byteLength))).toBe(true));
+    wasm.forEach((a, i) =>
+      expect(
+        Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(
+          Buffer.from(js[i]!.buffer, js[i]!.byteOffset, js[i]!.byteLength),
+        ),
+      ).toBe(true),
+    );
   });
 });
 
@@ -109,7 +124,8 @@ describe('inference with batch norm folded into the convolutions', () => {
     model.eval();
     const folded = noGrad(() => model.forward(x)).values();
     const plain = model.forward(x).values(); // gradients recorded: the unfolded ops
-    let err = 0, scale = 0;
+    let err = 0,
+      scale = 0;
     for (let i = 0; i < plain.length; i++) {
       err = Math.max(err, Math.abs(folded[i]! - plain[i]!));
       scale = Math.max(scale, Math.abs(plain[i]!));

@@ -6,7 +6,13 @@
 import { Rng } from '../../../src/autograd/rng.js';
 import { fig3Probabilities } from '../../../src/cli/figures/fig3Map.js';
 import {
-  chebyshevDistanceTransform, exactSizeLoss, exactSizeLossUncertain, lemma1Gradient, objectSize, sampleBernoulliMasks, sizeLoss,
+  chebyshevDistanceTransform,
+  exactSizeLoss,
+  exactSizeLossUncertain,
+  lemma1Gradient,
+  objectSize,
+  sampleBernoulliMasks,
+  sizeLoss,
 } from '../../../src/estimators/index.js';
 import type { ExactResult } from '../../../src/estimators/exact.js';
 import { fixed } from '../numbers.js';
@@ -31,19 +37,28 @@ export interface Lemma1Preset {
 export const PRESETS: Record<string, Lemma1Preset> = {
   grid4: {
     name: '4×4, every pixel uncertain',
-    height: 4, width: 4, target: 4, seed: 1,
+    height: 4,
+    width: 4,
+    target: 4,
+    seed: 1,
     probs: [0.2, 0.4, 0.5, 0.1, 0.5, 0.8, 0.9, 0.3, 0.4, 0.9, 0.7, 0.5, 0.1, 0.3, 0.6, 0.2],
     note: 'All 16 pixels are uncertain: the exact gradient enumerates 2^16 = 65 536 masks (exactSizeLoss). Click a pixel to raise p by 0.1, shift-click to lower it.',
   },
   fig3: {
     name: "the paper's Fig. 3 (6×6 toy map)",
-    height: 6, width: 6, target: 4, seed: 3,
+    height: 6,
+    width: 6,
+    target: 4,
+    seed: 3,
     probs: [...fig3Probabilities()],
     note: 'The object is the 4×4 square in the middle (s = 4). 18 pixels are certain (p = 0 or 1), 18 uncertain: 2^18 masks (exactSizeLossUncertain).',
   },
   example3: {
     name: 'the 3×3 worked example (docs/estimators.md)',
-    height: 3, width: 3, target: 4, seed: 7,
+    height: 3,
+    width: 3,
+    target: 4,
+    seed: 7,
     probs: [0.2, 0.5, 0.3, 0.6, 0.9, 0.7, 0.3, 0.6, 0.4],
     note: 'docs/estimators.md, step by step: the first sample from Rng(7) is the cross below, g = 2, l = 4; flipping a corner makes g = 4 and l = 0, so those four entries are −4.',
   },
@@ -97,11 +112,22 @@ export function lemma1Panel(): Lemma1Panel {
   let meanGrid: CellGrid;
   let meanCaption: HTMLElement;
 
-  const nSlider = slider('n samples', { min: 0, max: N_STEPS.length - 1, step: 1, value: N_STEPS.indexOf(100), id: 'l1-n', format: (k) => String(N_STEPS[k]) }, (k) => {
-    n = N_STEPS[k]!;
-    drawMean();
-    drawChart();
-  });
+  const nSlider = slider(
+    'n samples',
+    {
+      min: 0,
+      max: N_STEPS.length - 1,
+      step: 1,
+      value: N_STEPS.indexOf(100),
+      id: 'l1-n',
+      format: (k) => String(N_STEPS[k]),
+    },
+    (k) => {
+      n = N_STEPS[k]!;
+      drawMean();
+      drawChart();
+    },
+  );
   const seedSlider = slider('seed', { min: 0, max: 50, step: 1, value: seed, id: 'l1-seed' }, (v) => {
     seed = v;
     sample();
@@ -132,7 +158,11 @@ export function lemma1Panel(): Lemma1Panel {
         firstEstimate = e;
       }
       for (let i = 0; i < V; i++) sum[i] = (sum[i] as number) + (e[i] as number);
-      if (wanted.has(k + 1)) means.set(k + 1, sum.map((s) => s / (k + 1)));
+      if (wanted.has(k + 1))
+        means.set(
+          k + 1,
+          sum.map((s) => s / (k + 1)),
+        );
     }
   };
 
@@ -207,19 +237,46 @@ export function lemma1Panel(): Lemma1Panel {
     info.replaceChildren(
       el('div', {}, 'exact L = E[l(s, ĝ(Y))] = ', el('b', {}, exact.expectedLoss.toFixed(4))),
       el('div', {}, `RMSE(mean of ${n}, exact) = `, el('b', { 'data-testid': 'l1-rmse' }, rmse.toFixed(4))),
-      el('div', { class: 'note' }, `s = ${target}, seed ${seed}, ${probs.filter((p) => p > 0 && p < 1).length} uncertain pixels`),
+      el(
+        'div',
+        { class: 'note' },
+        `s = ${target}, seed ${seed}, ${probs.filter((p) => p > 0 && p < 1).length} uncertain pixels`,
+      ),
     );
   };
 
   const drawChart = (): void => {
-    const pts: Array<[number, number]> = [...means.entries()].filter(([k]) => (N_STEPS as readonly number[]).includes(k)).sort((a, b) => a[0] - b[0]).map(([k, m]) => [
-      k, Math.sqrt(m.reduce((s, v, i) => s + (v - (exact.gradProbs[i] as number)) ** 2, 0) / m.length),
-    ]);
+    const pts: Array<[number, number]> = [...means.entries()]
+      .filter(([k]) => (N_STEPS as readonly number[]).includes(k))
+      .sort((a, b) => a[0] - b[0])
+      .map(([k, m]) => [
+        k,
+        Math.sqrt(m.reduce((s, v, i) => s + (v - (exact.gradProbs[i] as number)) ** 2, 0) / m.length),
+      ]);
     const first = pts[0]?.[1] ?? 1;
-    show(chartHost, lineChart([
-      { points: pts, colour: '#54278f', label: 'RMSE to exact', dots: true },
-      { points: (N_STEPS as readonly number[]).map((k) => [k, first / Math.sqrt(k)] as [number, number]), colour: '#999', label: '∝ 1/√n', dashed: true },
-    ], { xLabel: 'n (samples averaged)', yLabel: 'RMSE of the mean', logX: true, logY: true, marker: n, testid: 'l1-chart', width: 380 }));
+    show(
+      chartHost,
+      lineChart(
+        [
+          { points: pts, colour: '#54278f', label: 'RMSE to exact', dots: true },
+          {
+            points: (N_STEPS as readonly number[]).map((k) => [k, first / Math.sqrt(k)] as [number, number]),
+            colour: '#999',
+            label: '∝ 1/√n',
+            dashed: true,
+          },
+        ],
+        {
+          xLabel: 'n (samples averaged)',
+          yLabel: 'RMSE of the mean',
+          logX: true,
+          logY: true,
+          marker: n,
+          testid: 'l1-chart',
+          width: 380,
+        },
+      ),
+    );
   };
 
   const drawFig3 = (): void => {
@@ -233,7 +290,14 @@ export function lemma1Panel(): Lemma1Panel {
       paintGrad(g, means.get(k)!);
       panels.push(el('figure', {}, g.root, el('figcaption', {}, `n = ${k}`)));
     }
-    fig3Host.replaceChildren(el('div', { class: 'fig3-title' }, 'Fig. 3 of the paper, live: the exact derivatives and the mean of n Lemma-1 estimates (one colour scale, purple < 0 < orange)'), ...panels);
+    fig3Host.replaceChildren(
+      el(
+        'div',
+        { class: 'fig3-title' },
+        'Fig. 3 of the paper, live: the exact derivatives and the mean of n Lemma-1 estimates (one colour scale, purple < 0 < orange)',
+      ),
+      ...panels,
+    );
   };
 
   const drawSample = (): void => {
@@ -253,7 +317,15 @@ export function lemma1Panel(): Lemma1Panel {
       el('figure', {}, yGrid.root, el('figcaption', {}, `first sample y (Rng(${seed}))`)),
       el('figure', {}, dGrid.root, el('figcaption', {}, `its d: g = ${g}, l = ${sizeLoss(target, g, H, W)}`)),
       el('figure', {}, eGrid.root, el('figcaption', {}, 'its Lemma-1 estimate')),
-      el('p', { class: 'note' }, 'Each entry flips one pixel: y', el('sub', {}, 'i'), ' · (l(s, g(y)) − l(s, g(y↓i))), with y', el('sub', {}, 'i'), ' = +1 on the object and −1 off it. One sample is noisy but unbiased; the mean of n converges to the exact gradient like 1/√n.'),
+      el(
+        'p',
+        { class: 'note' },
+        'Each entry flips one pixel: y',
+        el('sub', {}, 'i'),
+        ' · (l(s, g(y)) − l(s, g(y↓i))), with y',
+        el('sub', {}, 'i'),
+        ' = +1 on the object and −1 off it. One sample is noisy but unbiased; the mean of n converges to the exact gradient like 1/√n.',
+      ),
     );
   };
 
@@ -288,15 +360,35 @@ export function lemma1Panel(): Lemma1Panel {
     return b;
   });
 
-  const root = el('section', { class: 'panel', id: 'panel-lemma1', 'data-testid': 'panel-lemma1' },
+  const root = el(
+    'section',
+    { class: 'panel', id: 'panel-lemma1', 'data-testid': 'panel-lemma1' },
     el('h2', {}, '3 · Lemma 1: one sample, an unbiased gradient'),
-    el('p', { class: 'lead' },
-      'The expected loss L(p) = Σ', el('sub', {}, 'y'), ' Pr(y) · l(s, g(y)) is multilinear in p, so its derivative is exactly the difference ',
+    el(
+      'p',
+      { class: 'lead' },
+      'The expected loss L(p) = Σ',
+      el('sub', {}, 'y'),
+      ' Pr(y) · l(s, g(y)) is multilinear in p, so its derivative is exactly the difference ',
       'of two conditional expectations (eq. 19), computable here by enumerating every mask. Lemma 1 estimates it from one sample y ',
-      'by flipping each pixel once (eq. 21) — V size evaluations instead of 2', el('sup', {}, 'V'), '.'),
-    el('div', { class: 'formula' },
-      '∂L/∂p', el('sub', {}, 'i'), ' = E[ l(s, g(Y', el('sub', {}, 'i=+1'), ')) − l(s, g(Y', el('sub', {}, 'i=−1'), ')) ]',
-      '   ≈   y', el('sub', {}, 'i'), ' · ( l(s, g(y)) − l(s, g(y↓i)) ),   y ~ Bernoulli(p)'),
+      'by flipping each pixel once (eq. 21) — V size evaluations instead of 2',
+      el('sup', {}, 'V'),
+      '.',
+    ),
+    el(
+      'div',
+      { class: 'formula' },
+      '∂L/∂p',
+      el('sub', {}, 'i'),
+      ' = E[ l(s, g(Y',
+      el('sub', {}, 'i=+1'),
+      ')) − l(s, g(Y',
+      el('sub', {}, 'i=−1'),
+      ')) ]',
+      '   ≈   y',
+      el('sub', {}, 'i'),
+      ' · ( l(s, g(y)) − l(s, g(y↓i)) ),   y ~ Bernoulli(p)',
+    ),
     el('div', { class: 'buttons' }, el('span', {}, 'map: '), ...presetButtons),
     note,
     busy,
@@ -310,8 +402,16 @@ export function lemma1Panel(): Lemma1Panel {
   return {
     root,
     state: () => ({
-      preset, height: H, width: W, probs: probs.slice(), target, seed, n,
-      exact: exact.gradProbs.slice(), expectedLoss: exact.expectedLoss, mean: means.get(n)!.slice(),
+      preset,
+      height: H,
+      width: W,
+      probs: probs.slice(),
+      target,
+      seed,
+      n,
+      exact: exact.gradProbs.slice(),
+      expectedLoss: exact.expectedLoss,
+      mean: means.get(n)!.slice(),
     }),
     load,
     setN(k: number) {

@@ -29,7 +29,8 @@ function blobLogits(): Float64Array {
 /** Logit colours: blue for foreground-leaning (a > 0), warm grey for background-leaning, white at a = 0. */
 function logitColour(a: number): string {
   const t = Math.max(-1, Math.min(1, a / 4));
-  const mix = (x: number[], y: number[], u: number): string => `rgb(${x.map((v, i) => Math.round(v + ((y[i] as number) - v) * u)).join(', ')})`;
+  const mix = (x: number[], y: number[], u: number): string =>
+    `rgb(${x.map((v, i) => Math.round(v + ((y[i] as number) - v) * u)).join(', ')})`;
   return t >= 0 ? mix([255, 255, 255], [47, 95, 179], t) : mix([255, 255, 255], [196, 120, 60], -t);
 }
 
@@ -73,10 +74,18 @@ export function noisePanel(): HTMLElement {
     for (const g of sizes) counts.set(g, (counts.get(g) ?? 0) + 1);
     const finite = sizes.filter(Number.isFinite);
     const meanG = finite.reduce((s, g) => s + g, 0) / Math.max(1, finite.length);
-    show(histHost, histogram(counts, {
-      xLabel: `g of ${HIST_SAMPLES} samples y ~ Bernoulli(σ(a))`, yLabel: 'fraction', testid: 'nz-hist-svg',
-      marks: [{ x: gT, colour: '#c0392b', label: `thresholded g = ${gT}` }, { x: meanG, colour: '#1e7b45', label: `mean g = ${meanG.toFixed(2)}` }],
-    }));
+    show(
+      histHost,
+      histogram(counts, {
+        xLabel: `g of ${HIST_SAMPLES} samples y ~ Bernoulli(σ(a))`,
+        yLabel: 'fraction',
+        testid: 'nz-hist-svg',
+        marks: [
+          { x: gT, colour: '#c0392b', label: `thresholded g = ${gT}` },
+          { x: meanG, colour: '#1e7b45', label: `mean g = ${meanG.toFixed(2)}` },
+        ],
+      }),
+    );
     histHost.dataset['mean'] = String(meanG);
     // Shift every logit by b: the thresholded size is a staircase in b (zero derivative between the steps), the
     // expected size under logistic noise is smooth — that is what makes E[l] trainable by gradient descent.
@@ -89,10 +98,16 @@ export function noisePanel(): HTMLElement {
       const s = sizesOf(shifted, 200, shiftRng).sizes.filter(Number.isFinite);
       smooth.push([b, s.reduce((x, y) => x + y, 0) / Math.max(1, s.length)]);
     }
-    show(shiftHost, lineChart([
-      { points: stair, colour: '#c0392b', label: 'g([a + b > 0])', step: true },
-      { points: smooth, colour: '#1e7b45', label: 'E g(Y), 200 samples' },
-    ], { xLabel: 'shift b added to every logit', yLabel: 'object size', testid: 'nz-shift-svg' }));
+    show(
+      shiftHost,
+      lineChart(
+        [
+          { points: stair, colour: '#c0392b', label: 'g([a + b > 0])', step: true },
+          { points: smooth, colour: '#1e7b45', label: 'E g(Y), 200 samples' },
+        ],
+        { xLabel: 'shift b added to every logit', yLabel: 'object size', testid: 'nz-shift-svg' },
+      ),
+    );
   };
 
   paintable(logitGrid, (i) => {
@@ -100,32 +115,99 @@ export function noisePanel(): HTMLElement {
     redraw();
   });
 
-  const brushSlider = slider('brush logit', { min: -4, max: 4, step: 0.5, value: brush, id: 'nz-brush', format: (v) => v.toFixed(1) }, (v) => { brush = v; });
-  const controls = el('div', { class: 'buttons' },
+  const brushSlider = slider(
+    'brush logit',
+    { min: -4, max: 4, step: 0.5, value: brush, id: 'nz-brush', format: (v) => v.toFixed(1) },
+    (v) => {
+      brush = v;
+    },
+  );
+  const controls = el(
+    'div',
+    { class: 'buttons' },
     brushSlider.root,
-    button('soft blob', () => { logits = blobLogits(); redraw(); }),
-    button('all a = 0 (p = ½)', () => { logits = new Float64Array(H * W); redraw(); }),
-    button('resample', () => { seed++; redraw(); }, { 'data-testid': 'nz-resample' }),
+    button('soft blob', () => {
+      logits = blobLogits();
+      redraw();
+    }),
+    button('all a = 0 (p = ½)', () => {
+      logits = new Float64Array(H * W);
+      redraw();
+    }),
+    button(
+      'resample',
+      () => {
+        seed++;
+        redraw();
+      },
+      { 'data-testid': 'nz-resample' },
+    ),
   );
 
-  const root = el('section', { class: 'panel', id: 'panel-noise', 'data-testid': 'panel-noise' },
+  const root = el(
+    'section',
+    { class: 'panel', id: 'panel-noise', 'data-testid': 'panel-noise' },
     el('h2', {}, '2 · Thresholding has no gradient; logistic noise gives one'),
-    el('p', { class: 'lead' },
-      'The network outputs a logit a', el('sub', {}, 'i'), ' per pixel (paint them with the brush). A hard threshold [a > 0] gives one mask, ',
+    el(
+      'p',
+      { class: 'lead' },
+      'The network outputs a logit a',
+      el('sub', {}, 'i'),
+      ' per pixel (paint them with the brush). A hard threshold [a > 0] gives one mask, ',
       'and its size changes only when some logit crosses zero: its derivative is zero almost everywhere. Adding logistic noise, ',
-      'y', el('sub', {}, 'i'), ' = [a', el('sub', {}, 'i'), ' + z', el('sub', {}, 'i'), ' > 0] with z ~ Logistic(0, 1), is the same as sampling ',
-      'y', el('sub', {}, 'i'), ' ~ Bernoulli(σ(a', el('sub', {}, 'i'), ')); the expected loss E[l(s, g(Y))] is then a smooth function of a.'),
-    el('div', { class: 'formula' }, 'p', el('sub', {}, 'i'), ' = Pr(Y', el('sub', {}, 'i'), ' = 1) = σ(a', el('sub', {}, 'i'), ') = 1 / (1 + e', el('sup', {}, '−a'), el('sup', {}, el('sub', {}, 'i')), '),     L(a) = E', el('sub', {}, 'Y'), ' [ (s − g(Y))² ]'),
-    el('div', { class: 'row' },
-      el('figure', {}, logitGrid.root, el('figcaption', {}, 'logits a (paint here)')),
-      el('div', { class: 'samples' },
-        el('figure', { class: 'thresh' }, threshGrid.root, threshLabel),
-        ...sampleGrids.map((g, k) => el('figure', {}, g.root, sampleLabels[k]!))),
+      'y',
+      el('sub', {}, 'i'),
+      ' = [a',
+      el('sub', {}, 'i'),
+      ' + z',
+      el('sub', {}, 'i'),
+      ' > 0] with z ~ Logistic(0, 1), is the same as sampling ',
+      'y',
+      el('sub', {}, 'i'),
+      ' ~ Bernoulli(σ(a',
+      el('sub', {}, 'i'),
+      ')); the expected loss E[l(s, g(Y))] is then a smooth function of a.',
     ),
-    el('div', { class: 'row' }, histHost, shiftHost,
-      el('p', { class: 'note' }, 'Right: every logit shifted by the same b. The thresholded size (red) is a staircase, flat between its jumps, ',
+    el(
+      'div',
+      { class: 'formula' },
+      'p',
+      el('sub', {}, 'i'),
+      ' = Pr(Y',
+      el('sub', {}, 'i'),
+      ' = 1) = σ(a',
+      el('sub', {}, 'i'),
+      ') = 1 / (1 + e',
+      el('sup', {}, '−a'),
+      el('sup', {}, el('sub', {}, 'i')),
+      '),     L(a) = E',
+      el('sub', {}, 'Y'),
+      ' [ (s − g(Y))² ]',
+    ),
+    el(
+      'div',
+      { class: 'row' },
+      el('figure', {}, logitGrid.root, el('figcaption', {}, 'logits a (paint here)')),
+      el(
+        'div',
+        { class: 'samples' },
+        el('figure', { class: 'thresh' }, threshGrid.root, threshLabel),
+        ...sampleGrids.map((g, k) => el('figure', {}, g.root, sampleLabels[k]!)),
+      ),
+    ),
+    el(
+      'div',
+      { class: 'row' },
+      histHost,
+      shiftHost,
+      el(
+        'p',
+        { class: 'note' },
+        'Right: every logit shifted by the same b. The thresholded size (red) is a staircase, flat between its jumps, ',
         'so its derivative gives training nothing to follow; the expected size under logistic noise (green) rises smoothly with b. ',
-        'Left: the sizes of 2000 samples; the thresholded mask is only one of them.')),
+        'Left: the sizes of 2000 samples; the thresholded mask is only one of them.',
+      ),
+    ),
     controls,
   );
   redraw();

@@ -67,13 +67,27 @@ export function objectSizePanel(): ObjectSizePanel {
     readout.dataset['maxd'] = String(D);
     readout.dataset['g'] = String(g);
     readout.replaceChildren(
-      el('div', { class: 'big' }, 'max d = ', el('b', { 'data-testid': 'os-maxd' }, Number.isFinite(D) ? String(D) : '∞')),
-      el('div', { class: 'big' }, 'g = 2 · max d = ', el('b', { 'data-testid': 'os-g' }, Number.isFinite(g) ? String(g) : '∞')),
-      el('p', { class: 'note' }, Number.isFinite(g)
-        ? D === 0
-          ? 'No foreground: g = 0.'
-          : `The outlined square has half-width ${D - 1} around the ringed pixel (side ${2 * D - 1} before clipping): the largest all-foreground square, clipped to the image. Pixels outside the image are not background.`
-        : 'No background pixel at all: d = ∞ and g = ∞. Inside the loss, ĝ = 2·max(H, W) keeps the numbers finite.'),
+      el(
+        'div',
+        { class: 'big' },
+        'max d = ',
+        el('b', { 'data-testid': 'os-maxd' }, Number.isFinite(D) ? String(D) : '∞'),
+      ),
+      el(
+        'div',
+        { class: 'big' },
+        'g = 2 · max d = ',
+        el('b', { 'data-testid': 'os-g' }, Number.isFinite(g) ? String(g) : '∞'),
+      ),
+      el(
+        'p',
+        { class: 'note' },
+        Number.isFinite(g)
+          ? D === 0
+            ? 'No foreground: g = 0.'
+            : `The outlined square has half-width ${D - 1} around the ringed pixel (side ${2 * D - 1} before clipping): the largest all-foreground square, clipped to the image. Pixels outside the image are not background.`
+          : 'No background pixel at all: d = ∞ and g = ∞. Inside the loss, ĝ = 2·max(H, W) keeps the numbers finite.',
+      ),
     );
   };
 
@@ -86,27 +100,65 @@ export function objectSizePanel(): ObjectSizePanel {
     }
   });
 
-  const presets = el('div', { class: 'buttons' },
-    button('clear', () => { mask = new Uint8Array(H * W); redraw(); }),
-    button('L-shape', () => { mask = initialMask(); redraw(); }),
+  const presets = el(
+    'div',
+    { class: 'buttons' },
+    button('clear', () => {
+      mask = new Uint8Array(H * W);
+      redraw();
+    }),
+    button('L-shape', () => {
+      mask = initialMask();
+      redraw();
+    }),
     button('touching the border', () => {
       mask = new Uint8Array(H * W);
       for (let r = 0; r < H; r++) for (let c = 7; c < W; c++) mask[r * W + c] = 1;
       redraw();
     }),
-    button('fill', () => { mask = new Uint8Array(H * W).fill(1); redraw(); }),
+    button('fill', () => {
+      mask = new Uint8Array(H * W).fill(1);
+      redraw();
+    }),
   );
 
-  const root = el('section', { class: 'panel', id: 'panel-size', 'data-testid': 'panel-size' },
+  const root = el(
+    'section',
+    { class: 'panel', id: 'panel-size', 'data-testid': 'panel-size' },
     el('h2', {}, '1 · Object size from the distance transform'),
-    el('p', { class: 'lead' },
+    el(
+      'p',
+      { class: 'lead' },
       'Click or drag on the mask to draw; start on a blue pixel to erase. Every pixel gets its Chebyshev (chessboard) ',
-      'distance to the nearest background pixel; the object size is twice the largest distance.'),
-    el('div', { class: 'formula' }, 'd', el('sub', {}, 'i'), ' = min', el('sub', {}, 'j ∈ background'), ' max(|r', el('sub', {}, 'i'), ' − r', el('sub', {}, 'j'), '|, |c', el('sub', {}, 'i'), ' − c', el('sub', {}, 'j'), '|),     g(y) = 2 · max', el('sub', {}, 'i'), ' d', el('sub', {}, 'i')),
-    el('div', { class: 'row' },
+      'distance to the nearest background pixel; the object size is twice the largest distance.',
+    ),
+    el(
+      'div',
+      { class: 'formula' },
+      'd',
+      el('sub', {}, 'i'),
+      ' = min',
+      el('sub', {}, 'j ∈ background'),
+      ' max(|r',
+      el('sub', {}, 'i'),
+      ' − r',
+      el('sub', {}, 'j'),
+      '|, |c',
+      el('sub', {}, 'i'),
+      ' − c',
+      el('sub', {}, 'j'),
+      '|),     g(y) = 2 · max',
+      el('sub', {}, 'i'),
+      ' d',
+      el('sub', {}, 'i'),
+    ),
+    el(
+      'div',
+      { class: 'row' },
       el('figure', {}, maskGrid.root, el('figcaption', {}, 'mask y (draw here)')),
       el('figure', {}, dtGrid.root, el('figcaption', {}, 'distance transform d')),
-      readout),
+      readout,
+    ),
     presets,
   );
   redraw();

@@ -11,12 +11,34 @@ import { plural } from '../words.js';
 import { realDataSection } from './realData.js';
 
 export const DEFAULT_CONFIG: TrainConfig = {
-  data: 'synthetic', count: 400, m: 20, widths: [8, 16, 32], batch: 16,
-  pretrainEpochs: 6, pretrainImagesPerEpoch: 160, pretrainLr: 3e-3, sizeEpochs: 3, sizeLr: 1e-4, seed: 0, threads: 1,
+  data: 'synthetic',
+  count: 400,
+  m: 20,
+  widths: [8, 16, 32],
+  batch: 16,
+  pretrainEpochs: 6,
+  pretrainImagesPerEpoch: 160,
+  pretrainLr: 3e-3,
+  sizeEpochs: 3,
+  sizeLr: 1e-4,
+  seed: 0,
+  threads: 1,
 };
 
-export interface StepRecord { phase: string; epoch: number; step: number; loss: number; ms: number }
-export interface EpochRow { phase: string; epoch: number; trainLoss: number; iou: number; sizeError: number }
+export interface StepRecord {
+  phase: string;
+  epoch: number;
+  step: number;
+  loss: number;
+  ms: number;
+}
+export interface EpochRow {
+  phase: string;
+  epoch: number;
+  trainLoss: number;
+  iou: number;
+  sizeError: number;
+}
 
 /** What the tests read: everything the worker reported, and whether the run has finished. */
 export interface TrainingLog {
@@ -61,7 +83,8 @@ function drawOverlay(canvas: HTMLCanvasElement, o: Overlay, k: number): void {
     const truth = o.masks[k * V + i] === 1;
     const pred = (o.logits[k * V + i] as number) > 0;
     // truth boundary: a foreground pixel with a background 4-neighbour (or the image edge)
-    const at = (rr: number, cc: number): boolean => rr >= 0 && rr < H && cc >= 0 && cc < W && o.masks[k * V + rr * W + cc] === 1;
+    const at = (rr: number, cc: number): boolean =>
+      rr >= 0 && rr < H && cc >= 0 && cc < W && o.masks[k * V + rr * W + cc] === 1;
     const edge = truth && !(at(r - 1, c) && at(r + 1, c) && at(r, c - 1) && at(r, c + 1));
     let [R, G, B] = [grey, grey, grey];
     if (pred) [R, G, B] = [Math.round(grey * 0.45 + 140), Math.round(grey * 0.45), Math.round(grey * 0.45 + 10)];
@@ -71,16 +94,32 @@ function drawOverlay(canvas: HTMLCanvasElement, o: Overlay, k: number): void {
   ctx.putImageData(img, 0, 0);
 }
 
-const phaseName = (phase: string): string => (phase === 'pretrain' ? 'phase 1 (BCE on masks)' : 'phase 2 (size loss, sizes only)');
+const phaseName = (phase: string): string =>
+  phase === 'pretrain' ? 'phase 1 (BCE on masks)' : 'phase 2 (size loss, sizes only)';
 
 export function trainingPanel(): TrainingPanel {
   const config: TrainConfig = { ...DEFAULT_CONFIG, widths: [...DEFAULT_CONFIG.widths] };
-  const log: TrainingLog = { steps: [], epochs: [], overlays: [], info: null, state: 'idle', error: '', volumes: '', volumesOk: null, volumeLoads: 0, parallelRuns: 0 };
+  const log: TrainingLog = {
+    steps: [],
+    epochs: [],
+    overlays: [],
+    info: null,
+    state: 'idle',
+    error: '',
+    volumes: '',
+    volumesOk: null,
+    volumeLoads: 0,
+    parallelRuns: 0,
+  };
   let worker: Worker | null = null;
   let isolated = false;
   let cores = 1;
 
-  const status = el('div', { class: 'status', 'data-testid': 'tr-status' }, 'Press start: both phases take from half a minute to a few minutes, depending on the machine.');
+  const status = el(
+    'div',
+    { class: 'status', 'data-testid': 'tr-status' },
+    'Press start: both phases take from half a minute to a few minutes, depending on the machine.',
+  );
   const sysline = el('div', { class: 'sysline', 'data-testid': 'tr-system' });
   const lossHost1 = el('div', {});
   const lossHost2 = el('div', {});
@@ -88,36 +127,100 @@ export function trainingPanel(): TrainingPanel {
   const eHost = el('div', {});
   const overlayHost = el('div', { class: 'overlays', 'data-testid': 'tr-overlays' });
   const valCount = el('span', {}, 'the validation images');
-  const realData = realDataSection((msg, transfer) => ensureWorker().postMessage(msg, transfer), (ok, text) => {
-    log.volumes = text;
-    log.volumesOk = ok;
-    log.volumeLoads++;
-  });
+  const realData = realDataSection(
+    (msg, transfer) => ensureWorker().postMessage(msg, transfer),
+    (ok, text) => {
+      log.volumes = text;
+      log.volumesOk = ok;
+      log.volumeLoads++;
+    },
+  );
 
   const startButton = button('start training', () => start(), { 'data-testid': 'tr-start', class: 'primary' });
   const pauseButton = button('pause', () => togglePause(), { 'data-testid': 'tr-pause', disabled: true });
   const stopButton = button('stop', () => worker?.postMessage({ type: 'stop' } satisfies ToWorker), { disabled: true });
   const onnx = onnxDownload(() => ensureWorker().postMessage({ type: 'exportOnnx' } satisfies ToWorker));
 
-  const mSlider = slider('m (pixel-annotated images)', { min: 2, max: 64, step: 1, value: config.m, id: 'tr-m' }, (v) => { config.m = v; });
-  const preSlider = slider('phase-1 epochs', { min: 0, max: 15, step: 1, value: config.pretrainEpochs, id: 'tr-pre' }, (v) => { config.pretrainEpochs = v; });
-  const sizeSlider = slider('phase-2 epochs', { min: 0, max: 8, step: 1, value: config.sizeEpochs, id: 'tr-size' }, (v) => { config.sizeEpochs = v; });
-  const seedSlider = slider('seed', { min: 0, max: 9, step: 1, value: config.seed, id: 'tr-seed' }, (v) => { config.seed = v; });
-  const threadSlider = slider('threads', { min: 1, max: 1, step: 1, value: 1, id: 'tr-threads' }, (v) => { config.threads = v; });
+  const mSlider = slider(
+    'm (pixel-annotated images)',
+    { min: 2, max: 64, step: 1, value: config.m, id: 'tr-m' },
+    (v) => {
+      config.m = v;
+    },
+  );
+  const preSlider = slider(
+    'phase-1 epochs',
+    { min: 0, max: 15, step: 1, value: config.pretrainEpochs, id: 'tr-pre' },
+    (v) => {
+      config.pretrainEpochs = v;
+    },
+  );
+  const sizeSlider = slider(
+    'phase-2 epochs',
+    { min: 0, max: 8, step: 1, value: config.sizeEpochs, id: 'tr-size' },
+    (v) => {
+      config.sizeEpochs = v;
+    },
+  );
+  const seedSlider = slider('seed', { min: 0, max: 9, step: 1, value: config.seed, id: 'tr-seed' }, (v) => {
+    config.seed = v;
+  });
+  const threadSlider = slider('threads', { min: 1, max: 1, step: 1, value: 1, id: 'tr-threads' }, (v) => {
+    config.threads = v;
+  });
   threadSlider.input.disabled = true;
 
   const drawCharts = (): void => {
     const phase1 = log.steps.filter((s) => s.phase === 'pretrain');
     const phase2 = log.steps.filter((s) => s.phase === 'sizetrain');
-    show(lossHost1, lineChart([{ points: phase1.map((s, i) => [i + 1, s.loss]), colour: '#2f5fb3', label: 'BCE per step' }], { xLabel: 'phase-1 step', yLabel: 'BCE loss', testid: 'tr-loss1', width: 254, height: 190 }));
-    show(lossHost2, lineChart([{ points: phase2.map((s, i) => [i + 1, s.loss]), colour: '#b3580b', label: 'size loss per step' }], { xLabel: 'phase-2 step', yLabel: '(s − g(y))², batch mean', logY: phase2.some((s) => s.loss > 0), testid: 'tr-loss2', width: 254, height: 190 }));
+    show(
+      lossHost1,
+      lineChart([{ points: phase1.map((s, i) => [i + 1, s.loss]), colour: '#2f5fb3', label: 'BCE per step' }], {
+        xLabel: 'phase-1 step',
+        yLabel: 'BCE loss',
+        testid: 'tr-loss1',
+        width: 254,
+        height: 190,
+      }),
+    );
+    show(
+      lossHost2,
+      lineChart([{ points: phase2.map((s, i) => [i + 1, s.loss]), colour: '#b3580b', label: 'size loss per step' }], {
+        xLabel: 'phase-2 step',
+        yLabel: '(s − g(y))², batch mean',
+        logY: phase2.some((s) => s.loss > 0),
+        testid: 'tr-loss2',
+        width: 254,
+        height: 190,
+      }),
+    );
     const x = (i: number): number => i + 1;
     const e1 = log.epochs.map((e, i) => ({ ...e, x: x(i) }));
     const series = (phase: string, key: 'iou' | 'sizeError', colour: string, label: string) => ({
-      points: e1.filter((e) => e.phase === phase).map((e) => [e.x, key === 'iou' ? 100 * e.iou : e.sizeError] as [number, number]), colour, label, dots: true,
+      points: e1
+        .filter((e) => e.phase === phase)
+        .map((e) => [e.x, key === 'iou' ? 100 * e.iou : e.sizeError] as [number, number]),
+      colour,
+      label,
+      dots: true,
     });
-    show(iouHost, lineChart([series('pretrain', 'iou', '#2f5fb3', 'phase 1'), series('sizetrain', 'iou', '#b3580b', 'phase 2')], { xLabel: 'epoch', yLabel: 'validation IoU (%)', testid: 'tr-iou', width: 254, height: 190 }));
-    show(eHost, lineChart([series('pretrain', 'sizeError', '#2f5fb3', 'phase 1'), series('sizetrain', 'sizeError', '#b3580b', 'phase 2')], { xLabel: 'epoch', yLabel: 'validation size error E', testid: 'tr-E', width: 254, height: 190 }));
+    show(
+      iouHost,
+      lineChart([series('pretrain', 'iou', '#2f5fb3', 'phase 1'), series('sizetrain', 'iou', '#b3580b', 'phase 2')], {
+        xLabel: 'epoch',
+        yLabel: 'validation IoU (%)',
+        testid: 'tr-iou',
+        width: 254,
+        height: 190,
+      }),
+    );
+    show(
+      eHost,
+      lineChart(
+        [series('pretrain', 'sizeError', '#2f5fb3', 'phase 1'), series('sizetrain', 'sizeError', '#b3580b', 'phase 2')],
+        { xLabel: 'epoch', yLabel: 'validation size error E', testid: 'tr-E', width: 254, height: 190 },
+      ),
+    );
   };
 
   const showOverlay = (o: Overlay): void => {
@@ -127,9 +230,20 @@ export function trainingPanel(): TrainingPanel {
       drawOverlay(c, o, k);
       return c;
     });
-    const row = el('div', { class: 'overlay-row', 'data-stage': o.stage },
-      el('div', { class: 'overlay-label' }, el('b', {}, o.stage), el('br'), `${n === 1 ? 'this one' : `these ${n}`}: IoU ${fixed(100 * o.iou, 1)} %`, el('br'), `E ${fixed(o.sizeError, 2)}`),
-      ...canvases);
+    const row = el(
+      'div',
+      { class: 'overlay-row', 'data-stage': o.stage },
+      el(
+        'div',
+        { class: 'overlay-label' },
+        el('b', {}, o.stage),
+        el('br'),
+        `${n === 1 ? 'this one' : `these ${n}`}: IoU ${fixed(100 * o.iou, 1)} %`,
+        el('br'),
+        `E ${fixed(o.sizeError, 2)}`,
+      ),
+      ...canvases,
+    );
     overlayHost.querySelector(`[data-stage="${o.stage}"]`)?.remove();
     overlayHost.append(row);
     log.overlays.push(o.stage);
@@ -165,7 +279,13 @@ export function trainingPanel(): TrainingPanel {
         break;
       }
       case 'epoch':
-        log.epochs.push({ phase: msg.phase, epoch: msg.epoch, trainLoss: msg.trainLoss, iou: msg.iou, sizeError: msg.sizeError });
+        log.epochs.push({
+          phase: msg.phase,
+          epoch: msg.epoch,
+          trainLoss: msg.trainLoss,
+          iou: msg.iou,
+          sizeError: msg.sizeError,
+        });
         drawCharts();
         break;
       case 'overlay':
@@ -254,22 +374,49 @@ export function trainingPanel(): TrainingPanel {
     ensureWorker().postMessage({ type: 'start', config: { ...config } } satisfies ToWorker);
   }
 
-  const root = el('section', { class: 'panel', id: 'panel-train', 'data-testid': 'panel-train' },
+  const root = el(
+    'section',
+    { class: 'panel', id: 'panel-train', 'data-testid': 'panel-train' },
     el('h2', {}, '4 · Two-phase training, live in your browser'),
-    el('p', { class: 'lead' },
+    el(
+      'p',
+      { class: 'lead' },
       'Phase 1 pre-trains a small residual U-Net with binary cross-entropy on only m images that have pixel masks. ',
       'Phase 2 continues on every training image, but sees only its object size s = g(mask): the loss is (s − g(y))² for a ',
-      'mask y sampled from the network\'s probabilities, and the gradient is the Lemma-1 estimate. Validation IoU measures the ',
+      "mask y sampled from the network's probabilities, and the gradient is the Lemma-1 estimate. Validation IoU measures the ",
       'masks; the size error E = mean over the images of (s − g(ŷ))² measures the sizes of the thresholded predictions ',
-      'ŷ = [σ(a) > ½] (an all-foreground ŷ counts as size 2·max(H, W), as in training).'),
-    el('div', { class: 'formula' }, 'phase 1: BCE(a, t) on m masks     phase 2: min', el('sub', {}, 'θ'), ' E', el('sub', {}, 'Y ~ σ(f', el('sub', {}, 'θ'), '(x))'), ' (s − g(Y))²,   ∂/∂a', el('sub', {}, 'i'), ' ≈ y', el('sub', {}, 'i'), '(l(y) − l(y↓i)) · p', el('sub', {}, 'i'), '(1 − p', el('sub', {}, 'i'), ')'),
+      'ŷ = [σ(a) > ½] (an all-foreground ŷ counts as size 2·max(H, W), as in training).',
+    ),
+    el(
+      'div',
+      { class: 'formula' },
+      'phase 1: BCE(a, t) on m masks     phase 2: min',
+      el('sub', {}, 'θ'),
+      ' E',
+      el('sub', {}, 'Y ~ σ(f', el('sub', {}, 'θ'), '(x))'),
+      ' (s − g(Y))²,   ∂/∂a',
+      el('sub', {}, 'i'),
+      ' ≈ y',
+      el('sub', {}, 'i'),
+      '(l(y) − l(y↓i)) · p',
+      el('sub', {}, 'i'),
+      '(1 − p',
+      el('sub', {}, 'i'),
+      ')',
+    ),
     el('div', { class: 'buttons' }, mSlider.root, preSlider.root, sizeSlider.root, seedSlider.root, threadSlider.root),
     realData.choice,
     el('div', { class: 'buttons' }, startButton, pauseButton, stopButton, onnx.button, sysline),
     status,
     el('div', { class: 'row charts' }, lossHost1, lossHost2, iouHost, eHost),
-    el('p', { class: 'note wide' }, 'The first 6 validation images: green outline = true object, red = predicted foreground (σ(a) > ½). ',
-      'Each row\'s IoU and E are over the images in that row; the charts\' are over all ', valCount, '.'),
+    el(
+      'p',
+      { class: 'note wide' },
+      'The first 6 validation images: green outline = true object, red = predicted foreground (σ(a) > ½). ',
+      "Each row's IoU and E are over the images in that row; the charts' are over all ",
+      valCount,
+      '.',
+    ),
     overlayHost,
     realData.section,
   );
