@@ -141,7 +141,7 @@ export function remediesViews(s: RemediesSummaryForReport): Record<string, strin
   return {
     [svg]: lineChartSvg({
       title: `Test-IoU gain per arm (${s.preset}${partial}; dashed: threshold by validation E)`,
-      width: 820,
+      width: 960, // room for the longest legend names ("size loss + threshold by validation E")
       height: 480,
       xLabel,
       yLabel: 'test IoU gain, points (mean ± s.e. over seeds)',
@@ -150,7 +150,7 @@ export function remediesViews(s: RemediesSummaryForReport): Record<string, strin
     }),
     [fgSvg]: lineChartSvg({
       title: `Predicted foreground fraction after each arm (${s.preset}${partial})`,
-      width: 820,
+      width: 960,
       height: 480,
       xLabel,
       yLabel: 'foreground of the test images, % (mean ± s.e.)',
