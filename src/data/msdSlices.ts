@@ -162,6 +162,12 @@ export function slicesFromVolumes(pairs: readonly MsdVolumePair[], opts: MsdSlic
     }
     const badLabel = lab.data.findIndex((v) => v !== 0 && v !== 1 && v !== 2);
     if (badLabel >= 0) {
+      // many different values: an intact image in the labels' place (a user's first mistake), not a damaged label map
+      if (distinctAtLeast(lab.data, LABEL_MAP_MAX_VALUES + 1)) {
+        throw new Error(
+          `msd dataset: ${labPath} looks like an image, not a label map (more than ${LABEL_MAP_MAX_VALUES} different values; Task04 labels are 0, 1 and 2): put the labelsTr/ file of ${imgPath} there, or check that the images and labels folders are not swapped.`,
+        );
+      }
       throw new Error(
         `msd dataset: ${labPath} has label ${lab.data[badLabel]} at voxel ${badLabel} (Task04 labels are 0, 1 and 2); the file is damaged: replace it from the Task04 archive, or remove it together with ${imgPath}.`,
       );
@@ -230,4 +236,14 @@ export function slicesFromVolumes(pairs: readonly MsdVolumePair[], opts: MsdSlic
     names,
     volumeStats: stats,
   };
+}
+
+/** A label map has a handful of values; an image has many (the page's file sorting uses the same rule). */
+const LABEL_MAP_MAX_VALUES = 8;
+
+/** Whether `values` holds at least `n` different numbers (stops counting there). */
+function distinctAtLeast(values: ArrayLike<number>, n: number): boolean {
+  const seen = new Set<number>();
+  for (let i = 0; i < values.length && seen.size < n; i++) seen.add(values[i] as number);
+  return seen.size >= n;
 }

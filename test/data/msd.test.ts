@@ -162,6 +162,23 @@ describe('msd: loader on a tiny folder written by the test', () => {
     expect(() => loadMsd(dir)).toThrow(/missing folder .*imagesTr.*prepared:DIR/);
   });
 
+  it('errors: an image given as a label is called an image, a label map with a stray value is called damaged', () => {
+    vi.spyOn(console, 'warn').mockImplementation(() => {});
+    const { dir, vols } = makeTinyMsd();
+    const v = vols.get('hippocampus_010')!;
+    const put = (values: number[]) =>
+      writeFileSync(
+        join(dir, 'labelsTr', 'hippocampus_010.nii.gz'),
+        gzipSync(encodeNifti(values, [v.I, v.J, v.K], { datatype: NIFTI_DT.UINT8 })),
+      );
+    put(v.img); // the image itself where its label belongs
+    expect(() => loadMsd(dir, { meta: false })).toThrow(
+      /labelsTr\/hippocampus_010\.nii\.gz looks like an image, not a label map/,
+    );
+    put(v.lab.map((l, i) => (i === 7 ? 3 : l))); // one stray label
+    expect(() => loadMsd(dir, { meta: false })).toThrow(/has label 3 at voxel 7 .*damaged/);
+  });
+
   it('errors: a truncated volume names the file', () => {
     vi.spyOn(console, 'warn').mockImplementation(() => {});
     const { dir } = makeTinyMsd();
