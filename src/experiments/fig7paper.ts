@@ -19,17 +19,7 @@
  * Every file is written to a temporary name and renamed. Running the same command again skips what is finished,
  * resumes what is not from its last epoch, and ends with the numbers of an uninterrupted run.
  */
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  readSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readSync, rmSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Rng } from '../autograd/rng.js';
@@ -62,6 +52,7 @@ import {
   type StepResult,
 } from './common.js';
 import { loadPhaseState, savePhaseState } from './phaseCheckpoint.js';
+import { afterCheckpoint, jsonText, readJson, writeAtomic } from './runFiles.js';
 import { fig7PaperReport, type Fig7PaperSummaryForReport } from './fig7paperReport.js';
 import { AnnotatedBatches, bceStep, jointStep, sizeStep } from './objectives.js';
 
@@ -308,27 +299,6 @@ export interface Timing {
   sizeStep: number;
   jointStep: number;
   evalPerImage: number;
-}
-
-/** Write a file atomically (temporary name in the same folder, then rename). */
-function writeAtomic(path: string, text: string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, path);
-}
-const jsonText = (v: unknown): string =>
-  `${JSON.stringify(v, (_k, x) => (typeof x === 'number' && !Number.isFinite(x) ? String(x) : x), 2)}\n`;
-const readJson = <T>(path: string): T => JSON.parse(readFileSync(path, 'utf8')) as T;
-
-/**
- * Test hook: with SIZESEG_TEST_KILL_AFTER_CHECKPOINTS=N the process SIGKILLs itself right after its N-th
- * checkpoint write — a deterministic point for the resume test to die at (nothing else reads it).
- */
-let checkpointsWritten = 0;
-function afterCheckpoint(): void {
-  checkpointsWritten++;
-  const n = Number(process.env.SIZESEG_TEST_KILL_AFTER_CHECKPOINTS);
-  if (Number.isInteger(n) && n > 0 && checkpointsWritten === n) process.kill(process.pid, 'SIGKILL');
 }
 
 /**

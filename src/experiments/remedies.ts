@@ -23,7 +23,7 @@
  * continues what is not. After the remedies, the paper preset runs fig7's extra size-arm seeds
  * (`extraSizeSeeds`) in <out>/fig7-paper, so that they land in fig7-paper.json.
  */
-import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -73,6 +73,7 @@ import {
   type ThresholdChoice,
 } from './thresholdChoice.js';
 import { remediesViews, remediesViewNames } from './remediesReport.js';
+import { afterCheckpoint, jsonText, readJson, writeAtomic } from './runFiles.js';
 
 export type TrainedArm = 'size' | 'anchor' | 'joint';
 export const TRAINED_ARMS: readonly TrainedArm[] = ['size', 'anchor', 'joint'];
@@ -189,23 +190,6 @@ export interface RemedyRun {
   codeVersion: string;
   seconds: number;
   finishedAt: string;
-}
-
-function writeAtomic(path: string, text: string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, path);
-}
-const jsonText = (v: unknown): string =>
-  `${JSON.stringify(v, (_k, x) => (typeof x === 'number' && !Number.isFinite(x) ? String(x) : x), 2)}\n`;
-const readJson = <T>(path: string): T => JSON.parse(readFileSync(path, 'utf8')) as T;
-
-/** Test hook (as fig7paper.ts): SIZESEG_TEST_KILL_AFTER_CHECKPOINTS=N SIGKILLs the process after its N-th checkpoint. */
-let checkpointsWritten = 0;
-function afterCheckpoint(): void {
-  checkpointsWritten++;
-  const n = Number(process.env.SIZESEG_TEST_KILL_AFTER_CHECKPOINTS);
-  if (Number.isInteger(n) && n > 0 && checkpointsWritten === n) process.kill(process.pid, 'SIGKILL');
 }
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
