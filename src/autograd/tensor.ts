@@ -72,6 +72,15 @@ export class Tensor {
     this.grad = null;
   }
 
+  /**
+   * Called by the WebAssembly backend when its unshared memory grew inside a scope (a page without
+   * cross-origin isolation): growth replaces the memory's buffer and detaches views of the old one, so the
+   * tensor looks at the same bytes through a new view. Nothing else changes.
+   */
+  rebind_(storage: Float32Array): void {
+    this._storage = storage;
+  }
+
   get size(): number {
     return sizeOf(this.shape);
   }

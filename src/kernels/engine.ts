@@ -36,6 +36,11 @@ export interface ScopedTensor {
   release_(): void;
   /** Move the values into `storage`, cut from the tape (called on kept tensors whose memory is released). */
   relocate_(where: { storage: Float32Array }): unknown;
+  /**
+   * The same values, now seen through `storage` (a new view of the same bytes: an unshared WebAssembly memory
+   * replaced its buffer when it grew). Shape, strides, offset and tape stay.
+   */
+  rebind_(storage: Float32Array): void;
 }
 
 /** A set of kernels and the memory rules of the device they compute on. */
@@ -348,6 +353,11 @@ export function scope<T>(fn: () => T): T {
 export function keep<T extends ScopedTensor>(t: T): T {
   kept.add(t);
   return t;
+}
+
+/** Every tensor the open scopes own (a host backend whose memory replaces its buffer re-points them). */
+export function* openScopeTensors(): Generator<ScopedTensor> {
+  for (const s of scopes) yield* s.tensors;
 }
 
 /** Whether a scope is open. */

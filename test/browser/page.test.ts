@@ -352,32 +352,42 @@ describe.skipIf(executable === null)(
         await other.goto(plain.url);
         await other.waitForSelector('[data-testid="panel-train"]');
         expect(await other.evaluate(() => (globalThis as any).crossOriginIsolated)).toBe(false);
-        await other.evaluate(() =>
-          (globalThis as any).sizeseg.training.start({
-            count: 64,
-            m: 16,
-            pretrainEpochs: 1,
-            pretrainImagesPerEpoch: 16,
-            batch: 4,
-            sizeEpochs: 0,
-          }),
-        );
-        await other.waitForFunction(
-          () => ['done', 'error'].includes((globalThis as any).sizeseg.training.log.state),
-          undefined,
-          { timeout: 120_000 },
-        );
-        const log = await other.evaluate(() => {
-          const l = (globalThis as any).sizeseg.training.log;
-          return {
-            state: l.state as string,
-            kernels: l.info.kernels as string,
-            threads: l.info.threads as number,
-            steps: l.steps.length as number,
-          };
-        });
+        // 8 steps: from the second on, the unshared memory holds the steps' tensors (reserved after the first)
+        const config = { count: 64, m: 16, pretrainEpochs: 1, pretrainImagesPerEpoch: 32, batch: 4, sizeEpochs: 0 };
+        const train = async (p: Page) => {
+          await p.evaluate((c) => (globalThis as any).sizeseg.training.start({ ...c, threads: 1 }), config);
+          await p.waitForFunction(
+            () => ['done', 'error'].includes((globalThis as any).sizeseg.training.log.state),
+            undefined,
+            { timeout: 120_000 },
+          );
+          return p.evaluate(() => {
+            const l = (globalThis as any).sizeseg.training.log;
+            return {
+              state: l.state as string,
+              kernels: l.info.kernels as string,
+              threads: l.info.threads as number,
+              losses: l.steps.map((s: { loss: number }) => s.loss) as number[],
+            };
+          });
+        };
+        const log = await train(other);
         // without isolation there is no SharedArrayBuffer: the WebAssembly kernels run over ordinary memory, one thread
-        expect(log).toEqual({ state: 'done', kernels: 'wasm', threads: 1, steps: 4 });
+        expect({ ...log, losses: log.losses.length }).toEqual({
+          state: 'done',
+          kernels: 'wasm',
+          threads: 1,
+          losses: 8,
+        });
+        // the same kernels and sums as the isolated page on one thread: the same bits, wherever the tensors lived
+        // a fresh isolated page: the shared one trains on the MSD files dropped on it above
+        const fresh = await browser.newPage();
+        await fresh.goto(page.url());
+        await fresh.waitForSelector('[data-testid="panel-train"]');
+        const isolated = await train(fresh);
+        await fresh.close();
+        expect(isolated.state).toBe('done');
+        expect(log.losses).toEqual(isolated.losses);
         expect(errors).toEqual([]);
       } finally {
         await other.close();

@@ -1,6 +1,6 @@
 /**
  * The WebAssembly backend's scoped memory. While a scope is open (src/kernels/engine.ts: `scope(fn)`,
- * a training step), every float32 tensor the backend makes keeps its storage in the kernels' shared
+ * a training step), every float32 tensor the backend makes keeps its storage in the kernels'
  * WebAssembly memory, taken from a bump allocator: kernels read their operands in place and write their
  * results straight into the storage of the output tensor — no copy into the memory before a kernel, no
  * copy out after it, and no garbage for the JavaScript collector. A scope remembers where the allocator
@@ -8,16 +8,45 @@
  * throws, never a later step's values) or, if kept, moved into ordinary memory, and the allocator goes
  * back to the mark. So scopes nest.
  *
- * Where the memory is not shared (a browser page without cross-origin isolation, whose memory may detach
- * its views when it grows), scopes give no scoped memory: tensors are ordinary arrays, kernels copy.
+ * An unshared memory (a browser page without cross-origin isolation, as any static host serves it) gets
+ * scoped memory too, with one difference: growing it replaces its ArrayBuffer and detaches every view of
+ * the old one, tensors' storage included. So there the memory grows between outermost scopes, when no
+ * scoped tensor is alive, to what the scopes so far asked for:
+ *  - the first scope only counts what it asks for: its tensors are ordinary arrays (kernels copy, as
+ *    without scopes); every later outermost scope first grows the memory to the most asked for so far;
+ *  - a block that does not fit the memory as it is (with room left for the largest scratch a kernel call
+ *    has used) is an ordinary array instead, and the request is remembered for the next outermost scope;
+ *  - should a kernel's scratch still have to grow inside a scope, the open scopes' tensors are re-pointed
+ *    at the new buffer (the same bytes at the same offsets), so none of them reads a detached view.
  */
-import type { ScopedTensor } from '../engine.js';
+import { type ScopedTensor, openScopeTensors } from '../engine.js';
 import type { DType, TypedArray } from '../types.js';
-import { ARENA_START, SHARED, copyHeap, heapF32, heapOffsetOf, readHeap, scratch, zeroHeap } from './runtime.js';
+import {
+  ARENA_START,
+  SHARED,
+  copyHeap,
+  ensureBytes,
+  heapF32,
+  heapOffsetOf,
+  memoryBytes,
+  readHeap,
+  scratch,
+  setPrivateGrowHook,
+  zeroHeap,
+} from './runtime.js';
 
 let top = ARENA_START;
 /** The marks of the open scopes, innermost last. */
 const marks: number[] = [];
+/**
+ * Unshared memory only: where the top would stand had every block fitted (blocks that did not are ordinary
+ * arrays), the marks of that count, and the highest it has reached: what the next outermost scope reserves.
+ */
+let wantedTop = ARENA_START;
+const wantedMarks: number[] = [];
+let wantedPeak = ARENA_START;
+/** Unshared memory only: whether the memory was grown to what earlier scopes asked (the first scope learns). */
+let reserved = false;
 
 /** Whether tensors made now get scoped memory. */
 export function scopeActive(): boolean {
@@ -25,11 +54,17 @@ export function scopeActive(): boolean {
 }
 
 export function scopedMemory(): boolean {
-  return SHARED;
+  return true;
 }
 
 export function beginScope(): void {
-  if (SHARED) marks.push(top);
+  // an unshared memory grows only here, before the outermost scope, when no view of it is alive
+  if (!SHARED && marks.length === 0) {
+    ensureBytes(wantedPeak + scratch.peakUse);
+    reserved = wantedPeak > ARENA_START;
+  }
+  marks.push(top);
+  wantedMarks.push(wantedTop);
 }
 
 /** Bytes of tensor storage the open scopes hold. */
@@ -40,7 +75,7 @@ export function scopeBytes(): number {
 /** New storage: a block of scoped memory inside a scope (zeroed by a generated store loop when asked), else an array. */
 export function alloc(dtype: DType, n: number, zeroed: boolean): TypedArray {
   if (dtype !== 'float32') return new Float64Array(n);
-  if (marks.length === 0) return new Float32Array(n);
+  if (marks.length === 0 || !fits(n)) return new Float32Array(n);
   const at = allocBlock(n);
   // a generated store loop: TypedArray.fill over a SharedArrayBuffer ran at half its speed here
   if (zeroed) zeroHeap(at, n);
@@ -60,6 +95,7 @@ export function copy(dst: TypedArray, dstIndex: number, src: TypedArray, srcInde
 export function endScope(tensors: readonly ScopedTensor[], isKept: (t: ScopedTensor) => boolean): ScopedTensor[] {
   const mark = marks.pop();
   if (mark === undefined) return [...tensors];
+  wantedTop = wantedMarks.pop() ?? ARENA_START;
   const survivors: ScopedTensor[] = [];
   for (const t of tensors) {
     const inScope = t.dtype === 'float32' && t.device === null && heapOffsetOf(t.storage as Float32Array) >= mark;
@@ -72,13 +108,47 @@ export function endScope(tensors: readonly ScopedTensor[], isKept: (t: ScopedTen
   return survivors;
 }
 
-/** Reserves `floats` float32 of scoped memory (64-byte aligned, 16 floats of slack for vector tails). */
+/** Bytes of a block of `floats` float32 (64-byte aligned, 16 floats of slack for vector tails). */
+function blockBytes(floats: number): number {
+  return Math.ceil(((floats + 16) * 4) / 64) * 64;
+}
+
+/**
+ * Whether a block of `floats` goes into the memory now. Always, where the memory is shared (growing it
+ * keeps views valid); where it is not, only if the memory holds it without growing, with room left above
+ * it for the largest scratch a kernel call has used. Either way the request is counted.
+ */
+function fits(floats: number): boolean {
+  wantedTop += blockBytes(floats);
+  if (wantedTop > wantedPeak) wantedPeak = wantedTop;
+  return SHARED || (reserved && top + blockBytes(floats) + scratch.peakUse <= memoryBytes());
+}
+
+/** Reserves a block of `floats` float32 of scoped memory. */
 function allocBlock(floats: number): number {
   const at = top;
-  top += Math.ceil(((floats + 16) * 4) / 64) * 64;
+  top += blockBytes(floats);
   scratch.setFloor(top);
   return at;
 }
+
+/**
+ * Unshared memory, growing inside a scope (a kernel's scratch needed more than any before): views of the old
+ * buffer detach, so every tensor of the open scopes that views it is re-pointed at the new one.
+ */
+setPrivateGrowHook(() => {
+  const old = heapF32().buffer;
+  const moved: { t: ScopedTensor; byte: number; length: number }[] = [];
+  for (const t of openScopeTensors()) {
+    if (t.dtype !== 'float32' || t.device !== null) continue;
+    const a = t.storage as Float32Array;
+    if (a.buffer === old) moved.push({ t, byte: a.byteOffset, length: a.length });
+  }
+  return () => {
+    const buffer = heapF32().buffer;
+    for (const { t, byte, length } of moved) t.rebind_(new Float32Array(buffer, byte, length));
+  };
+});
 
 function viewAt(byte: number, floats: number): Float32Array {
   return new Float32Array(heapF32().buffer, byte, floats);
@@ -99,7 +169,7 @@ export interface KernelOutputBuffer {
  * element (scoped blocks are not zeroed).
  */
 export function kernelOutput(floats: number): KernelOutputBuffer {
-  if (marks.length === 0) {
+  if (marks.length === 0 || !fits(floats)) {
     const byte = scratch.alloc(floats);
     return { byte, result: () => readHeap(byte, floats) };
   }

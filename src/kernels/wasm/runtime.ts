@@ -4,7 +4,8 @@
  * the thread pool's workers at once.
  *
  * - One `WebAssembly.Memory` (shared, so every worker's instance sees the same bytes; in a browser page
- *   without cross-origin isolation an ordinary one, used by one thread). Views are renewed after growth. Bytes [0, 64) hold the work counter, [64, 1024) the argument
+ *   without cross-origin isolation an ordinary one, used by one thread, whose growth detaches views: see
+ *   arena.ts for how scoped tensors survive it). Views are renewed after growth. Bytes [0, 64) hold the work counter, [64, 1024) the argument
  *   block of the running kernel; scratch starts at 1024.
  * - Kernel calls are sequential on the main thread, so scratch is a bump allocator reset by each call.
  *   While a step arena is open (arena.ts), tensor storage sits in [1024, arena top) and scratch starts
@@ -99,7 +100,24 @@ export function heapI32(): Int32Array {
   return i32View;
 }
 
-function ensureBytes(bytes: number): void {
+/**
+ * Called around a growth of an unshared memory, whose growth replaces its ArrayBuffer and detaches every view
+ * of the old one: the hook runs before the growth and returns what to run after it (arena.ts re-points the
+ * open scopes' tensors at the new buffer).
+ */
+let privateGrowHook: (() => () => void) | null = null;
+
+export function setPrivateGrowHook(hook: () => () => void): void {
+  privateGrowHook = hook;
+}
+
+/** Bytes the memory holds now (grows only, never shrinks). */
+export function memoryBytes(): number {
+  return wasmMemory().buffer.byteLength;
+}
+
+/** Grows the memory to at least `bytes`. */
+export function ensureBytes(bytes: number): void {
   const mem = wasmMemory();
   const have = mem.buffer.byteLength;
   if (bytes <= have) return;
@@ -109,7 +127,9 @@ function ensureBytes(bytes: number): void {
       `WebAssembly kernels: this call needs ${(bytes / 2 ** 20).toFixed(0)} MiB of scratch, over the 2 GiB limit; use a smaller batch (or SIZESEG_KERNELS=js).`,
     );
   }
+  const after = !SHARED && privateGrowHook ? privateGrowHook() : null;
   mem.grow(pages);
+  after?.();
 }
 
 /**
@@ -120,6 +140,9 @@ export class Scratch {
   private top = SCRATCH_START;
   /** Where scratch starts: the arena's top while a step arena is open, else SCRATCH_START. */
   private floor = SCRATCH_START;
+
+  /** The most scratch one kernel call has used above the floor (bytes). */
+  peakUse = 0;
 
   reset(): this {
     this.top = this.floor;
@@ -142,6 +165,7 @@ export class Scratch {
   alloc(floats: number, slackFloats = 16): number {
     const at = this.top;
     this.top = at + Math.ceil(((floats + slackFloats) * 4) / 64) * 64;
+    if (this.top - this.floor > this.peakUse) this.peakUse = this.top - this.floor;
     ensureBytes(this.top);
     return at;
   }
