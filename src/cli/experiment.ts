@@ -48,10 +48,8 @@ export const EXPERIMENT_USAGE =
   "  --data    msd (default): the real hippocampus slices as 'npx sizeseg data download msd-task04' caches them (once,\n" +
   '            about 27 MB); msd:DIR or prepared:DIR: a folder of them; synthetic: generated images (tests the code,\n' +
   `            not the method; --count N images, default ${EXPERIMENT_SYNTHETIC_COUNT}). The downloaded copy holds the same 6103 slices as the\n` +
-  '            prepared folder the numbers in docs/results.md were computed on, but not its stored train/val/test\n' +
-  '            split: it is split by a seeded 70/10/20 draw (by slice for quick and smoke, by volume for fig7 --preset\n' +
-  '            paper), so its test slices are another sample and your numbers differ from the documented ones in\n' +
-  '            their digits. That prepared folder (prepared:DIR, with its meta.json) is not part of sizeseg.\n' +
+  '            prepared folder the numbers in docs/results.md were computed on, with the same train/val/test splits\n' +
+  '            (by slice for quick and smoke, by volume for the paper presets; src/data/task04Splits.ts).\n' +
   `  --count   images to generate with --data synthetic (default ${EXPERIMENT_SYNTHETIC_COUNT})\n` +
   "  --seeds   seeds per m for fig7 / beyond / control (default: the preset's)\n" +
   '  --out     root folder of the outputs (default runs)\n' +

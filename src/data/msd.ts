@@ -14,7 +14,9 @@
  *
  * Splits: if a `meta.json` of the prepared format is found (`DIR/meta.json`, or the sibling
  * `DIR/../hippocampus/meta.json`) and its `volume_id`/`slice_index` match the slices produced here,
- * its `split_by_volume` / `split_by_slice` are used; otherwise a seeded 70/10/20 split by volume (or by slice).
+ * its `split_by_volume` / `split_by_slice` are used; else, for all 260 labelled Task04 volumes at the default
+ * size and threshold, the splits of the documented results (task04Splits.ts, the same ones); otherwise a
+ * seeded 70/10/20 split by volume (or by slice).
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -22,6 +24,7 @@ import type { LoadOptions, SegDataset } from './dataset.js';
 import { maskSizes, randomSplit, subsetDataset, volumeSplit } from './dataset.js';
 import { compareIds, slicesFromVolumes, type VolumeStats } from './msdSlices.js';
 import { readNifti } from './nifti.js';
+import { TASK04_SLICES, TASK04_SPLIT_BY_SLICE, TASK04_SPLIT_BY_VOLUME } from './task04Splits.js';
 
 export { numpyMeanStd, pairwiseSum, slicesFromVolumes } from './msdSlices.js';
 export type { MsdSliceOptions, MsdSlices, MsdVolumePair, VolumeStats } from './msdSlices.js';
@@ -136,6 +139,13 @@ export function loadMsd(dirIn: string, opts: MsdOptions = {}): MsdDataset {
       );
     }
   }
+  if (!split && H === 48 && W === 32 && opts.minForegroundFraction === undefined) {
+    const stored = storedTask04Split(names, mode);
+    if (stored) {
+      split = stored;
+      splitNote = `the documented ${mode === 'slice' ? 'split_by_slice' : 'split_by_volume'} (src/data/task04Splits.ts)`;
+    }
+  }
   if (!split) {
     split = mode === 'slice' ? randomSplit(N, seed) : volumeSplit(volumeId, seed);
     splitNote = `seeded 70/10/20 split by ${mode === 'slice' ? 'slice' : 'volume'} (seed ${seed})`;
@@ -164,4 +174,21 @@ export function loadMsd(dirIn: string, opts: MsdOptions = {}): MsdDataset {
     return { ...sub, volumeStats: stats, volumeNames: subNames };
   }
   return ds;
+}
+
+/**
+ * The documented results' split (task04Splits.ts) for these slices, when they are the 6103 slices of all 260
+ * labelled Task04 volumes (then they are the prepared copy's slices, in its order); otherwise undefined.
+ */
+function storedTask04Split(sliceVolumes: readonly string[], mode: 'volume' | 'slice'): Uint8Array | undefined {
+  const byVolume = TASK04_SPLIT_BY_VOLUME;
+  const code = new Map<string, number>();
+  byVolume.train.forEach((v) => code.set(v, 0));
+  byVolume.val.forEach((v) => code.set(v, 1));
+  byVolume.test.forEach((v) => code.set(v, 2));
+  const present = new Set(sliceVolumes);
+  if (sliceVolumes.length !== TASK04_SLICES || present.size !== code.size) return undefined;
+  for (const v of present) if (!code.has(v)) return undefined;
+  if (mode === 'slice') return Uint8Array.from(TASK04_SPLIT_BY_SLICE, (c) => c.charCodeAt(0) - 48);
+  return Uint8Array.from(sliceVolumes, (v) => code.get(v) as number);
 }

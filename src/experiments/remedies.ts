@@ -351,7 +351,7 @@ export class RemediesRunner {
     const theirs = readJson<{ split?: unknown }>(join(committed, 'protocol.json')).split;
     if (JSON.stringify(theirs) !== JSON.stringify(this.pools.split['counts'])) {
       this.ctx.progress.line(
-        `the committed pre-trained networks (${committed}) were trained on another split (${JSON.stringify(theirs)}, this data: ${JSON.stringify(this.pools.split['counts'])}); fig7's runner pre-trains them in ${this.fig7Dir} first (hours). Use --data prepared:DIR with the folder they were trained on to start from them.`,
+        `the committed pre-trained networks (${committed}) were trained on another split (${JSON.stringify(theirs)}, this data: ${JSON.stringify(this.pools.split['counts'])}); fig7's runner pre-trains them in ${this.fig7Dir} first (hours). The downloaded slices (--data msd, all 260 volumes) have their split: use them to start from the committed networks.`,
       );
       return;
     }

@@ -244,5 +244,23 @@ describe.skipIf(!haveShared)(
       expect(indicesOf(ds, 'test').length).toBe(meta.split_by_volume_counts.test);
       expect(Array.from(ds.split)).toEqual(Array.from(ref.split));
     }, 60_000);
+
+    it('without a meta.json (as the download is), the full set gets the documented splits, by volume and by slice', () => {
+      const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+      const meta = JSON.parse(readFileSync(join(PREP_DIR, 'meta.json'), 'utf8')) as {
+        split_by_volume: number[];
+        split_by_slice: number[];
+      };
+      const byVolume = loadMsd(MSD_DIR, { meta: false });
+      expect(byVolume.source).toMatch(/documented split_by_volume/);
+      expect(Array.from(byVolume.split)).toEqual(meta.split_by_volume);
+      const bySlice = loadMsd(MSD_DIR, { meta: false, split: 'slice' });
+      expect(bySlice.source).toMatch(/documented split_by_slice/);
+      expect(Array.from(bySlice.split)).toEqual(meta.split_by_slice);
+      // a part of the volumes is not the documented set: a seeded split, said so
+      const part = loadMsd(MSD_DIR, { meta: false, maxVolumes: 40 });
+      expect(part.source).toMatch(/seeded 70\/10\/20 split by volume/);
+      warn.mockRestore();
+    }, 120_000);
   },
 );
