@@ -47,7 +47,7 @@ const median = (xs: number[]): number => {
 };
 const r1 = (x: number): number => Math.round(x * 10) / 10;
 /** Rounds of the plain-host/isolated comparison (each: 12 steps on each page). */
-const ROUNDS = 3;
+const ROUNDS = 5;
 
 async function nodeStepTimes(threads: number): Promise<number[]> {
   setNumThreads(threads);
