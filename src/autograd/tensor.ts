@@ -125,6 +125,7 @@ export class Tensor {
         throw new Error(`relocate_: ${where.device.size} device values for ${this}.`);
       self._storage = EMPTY;
       self.device = where.device;
+      where.device.persist?.(); // parameters and buffers outlive the scope they were moved in
     } else {
       if (where.storage.length !== this.size)
         throw new Error(`relocate_: ${where.storage.length} host values for ${this}.`);

@@ -185,6 +185,21 @@ describe(`scopes on the gpu backend (GPU.js ${TEST_MODE} mode)`, () => {
     expect((await p.grad!.data()).length).toBe(values.length);
   });
 
+  it('a model moved onto the device inside a scope keeps its parameters and buffers', async () => {
+    const model = new ResUNet({ widths: [2, 4], rng: new Rng(7) });
+    const host = await Promise.all(model.parameters().map((p) => p.data()));
+    scope(() => {
+      model.to(backend);
+      return null;
+    });
+    const moved = await Promise.all(model.parameters().map((p) => p.data()));
+    moved.forEach((v, k) => expect(v).toEqual(host[k]));
+    const { x, t } = data(60);
+    const opt = new Adam(model.parameters(), { lr: 1e-2 });
+    const { loss } = await trainStep(opt, async () => bceWithLogits(await toHost(model.forward(backend.upload(x))), t));
+    expect(Number.isFinite(loss)).toBe(true);
+  });
+
   it('gradients accumulate across scopes as without them', async () => {
     const run = async (scoped: boolean) => {
       const model = new ResUNet({ widths: [2, 4], rng: new Rng(6) }).to(backend);
