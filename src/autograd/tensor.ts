@@ -7,7 +7,7 @@
  * start with `x.contiguous()` (a no-op for tensors that already are).
  */
 import { allocate, type DType, type TypedArray } from './dtype.js';
-import { trackTensor } from '../kernels/engine.js';
+import { keepWhile, trackTensor } from '../kernels/engine.js';
 import type { DeviceData } from '../kernels/types.js';
 import { type BackwardOptions, type GradNode, runBackward } from './engine.js';
 import { contiguousStrides, formatShape, type Shape, sizeOf } from './shape.js';
@@ -70,6 +70,7 @@ export class Tensor {
     this._storage = RELEASED;
     this.gradNode = null;
     this.grad = null;
+    this.device?.dispose?.();
   }
 
   /**
@@ -124,6 +125,7 @@ export class Tensor {
         throw new Error(`relocate_: ${where.device.size} device values for ${this}.`);
       self._storage = EMPTY;
       self.device = where.device;
+      where.device.persist?.(); // parameters and buffers outlive the scope they were moved in
     } else {
       if (where.storage.length !== this.size)
         throw new Error(`relocate_: ${where.storage.length} host values for ${this}.`);
@@ -292,8 +294,12 @@ export class Tensor {
           `parameters and its computation on one backend (module.to('gpu') before building the optimiser; await toHost(t) to read results).`,
       );
     }
-    this.grad =
+    const grad =
       this.grad === null ? Tensor.onDevice(g.device as DeviceData, this.shape) : this.grad.add(g.reshape(this.shape));
+    // A leaf gradient outlives the scope it was made in (a training step) while it is this leaf's .grad; the
+    // step whose zeroGrad drops it frees its device memory when it ends (src/kernels/engine.ts).
+    const leaf = new WeakRef<Tensor>(this);
+    this.grad = keepWhile(grad, () => leaf.deref()?.grad === grad);
   }
 
   /** Keep `.grad` on this intermediate tensor after backward. */

@@ -19,7 +19,9 @@
  * backend's business: 'wasm' hands its tensors memory from a bump allocator in its shared WebAssembly memory
  * (kernels then read and write them in place) and resets it to the scope's mark at the end, so a released
  * tensor refuses to be read; 'js' allocates ordinary arrays and lets the garbage collector have them.
- * Persistent state — parameters, leaf gradients, optimiser moments — is allocated outside any scope.
+ * Device backends are told too: 'gpu' disposes the device values the scope made (src/kernels/gpu/deviceData.ts).
+ * Persistent state — parameters, leaf gradients, optimiser moments — is allocated outside any scope, or
+ * kept (a leaf's device gradient with `keepWhile`, for as long as it is the leaf's `.grad`).
  */
 import { getKernel, listKernels, type KernelConfig } from './registry.js';
 import type { DType, KernelAttrs, KernelInput, KernelOutput, TypedArray } from './types.js';
@@ -32,7 +34,7 @@ export interface ScopedTensor {
   readonly storage: TypedArray;
   /** A fresh row-major copy of the values. */
   dataSync(): TypedArray;
-  /** Give the storage back: any later read throws (called on tensors a scope releases). */
+  /** Give the storage back (a device tensor's value too): any later read throws (called on tensors a scope releases). */
   release_(): void;
   /** Move the values into `storage`, cut from the tape (called on kept tensors whose memory is released). */
   relocate_(where: { storage: Float32Array }): unknown;
@@ -279,7 +281,8 @@ export function copyHost(dst: TypedArray, dstIndex: number, src: TypedArray, src
 // ---- scopes ----------------------------------------------------------------------------------------
 
 interface Scope {
-  readonly backend: KernelBackend;
+  /** The host backend, then the device backends: each releases its own tensors at the end. */
+  readonly backends: readonly KernelBackend[];
   readonly tensors: ScopedTensor[];
   ended: boolean;
 }
@@ -306,8 +309,9 @@ export interface ScopeHandle {
 /** Opens a scope (prefer `scope(fn)`, which cannot forget to end it). */
 export function beginScope(): ScopeHandle {
   const backend = hostBackend();
-  const s: Scope = { backend, tensors: [], ended: false };
-  backend.beginScope?.();
+  const backends = [backend, ...kernelBackends().filter((b) => b.device !== 'cpu')];
+  const s: Scope = { backends, tensors: [], ended: false };
+  for (const b of backends) b.beginScope?.();
   scopes.push(s);
   return {
     resident: backend.scopedMemory?.() ?? false,
@@ -325,7 +329,9 @@ function endScope(s: Scope): void {
   while (scopes.length > at) {
     const top = scopes.pop()!;
     top.ended = true;
-    const survivors = top.backend.endScope ? top.backend.endScope(top.tensors, (t) => kept.has(t)) : top.tensors;
+    releaseDropped();
+    let survivors = top.tensors;
+    for (const b of top.backends) if (b.endScope) survivors = b.endScope(survivors, isKept);
     const parent = scopes[scopes.length - 1];
     if (parent !== undefined) for (const t of survivors) parent.tensors.push(t);
     top.tensors.length = 0;
@@ -360,6 +366,33 @@ export function* openScopeTensors(): Generator<ScopedTensor> {
   for (const s of scopes) yield* s.tensors;
 }
 
+/** Tensors kept only while they are wanted (`keepWhile`). */
+const keptWhile = new Map<ScopedTensor, () => boolean>();
+
+/**
+ * The tensor survives scopes while `wanted()` holds; once it does not, the next scope to end releases it
+ * as if it had made it. (A leaf's device gradient: kept while it is the leaf's `.grad`, so that the one
+ * `zeroGrad` drops is freed by the step that dropped it, not left to the garbage collector.) Outside
+ * every scope it does nothing: no scope will end to look.
+ */
+export function keepWhile<T extends ScopedTensor>(t: T, wanted: () => boolean): T {
+  if (scopes.length > 0) keptWhile.set(t, wanted);
+  return t;
+}
+
+function isKept(t: ScopedTensor): boolean {
+  return kept.has(t) || keptWhile.get(t)?.() === true;
+}
+
+/** Tensors kept by `keepWhile` that are no longer wanted are released by the scope that ends now. */
+function releaseDropped(): void {
+  for (const [t, wanted] of keptWhile) {
+    if (wanted()) continue;
+    keptWhile.delete(t);
+    if (!kept.has(t)) t.release_();
+  }
+}
+
 /** Whether a scope is open. */
 export function scopeOpen(): boolean {
   return scopes.length > 0;
@@ -385,6 +418,7 @@ function tensorsIn(v: unknown): ScopedTensor[] {
 /** For tests: forget every `keep` (scopes hold no other state between calls). */
 export function resetKept(): void {
   kept = new WeakSet();
+  keptWhile.clear();
 }
 
 // ---- the names of earlier releases -----------------------------------------------------------------

@@ -26,6 +26,8 @@ export interface DeviceData {
    */
   assign(next: DeviceData): void;
   dispose?(): void;
+  /** The value outlives every scope (a parameter or buffer moved onto the device, state, a cache). */
+  persist?(): void;
 }
 
 /** A kernel's input: contiguous, on one device (`device` null: host memory, read with `values()`). */

@@ -128,11 +128,13 @@ describe('npm pack', () => {
     }
   });
 
-  it('leaves out checkpoints, sources, tests, benchmarks, docs, the web page and source maps', () => {
+  it('leaves out checkpoints, sources, tests, benchmarks (the bundled device script too), docs, the web page and source maps', () => {
     const stray = pack.files
       .map((f) => f.path)
       .filter(
-        (p) => /\.ckpt$|\.map$/.test(p) || /^(src|test|bench|docs|web|examples|runs|\.ci|\.gpu|node_modules)\//.test(p),
+        (p) =>
+          /\.ckpt$|\.map$/.test(p) ||
+          /^(src|test|bench|docs|web|examples|runs|\.ci|\.gpu|node_modules|dist\/device)\//.test(p),
       );
     expect(stray).toEqual([]);
   });

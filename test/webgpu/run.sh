@@ -13,7 +13,7 @@ cd "$(dirname "$0")/../.."
 
 # The paths this runner depends on, in one place.
 GPU_TESTS=test/kernels/gpu        # the gpu backend's tests; their backend follows SIZESEG_GPU_TEST_MODE
-DEVICE_CHECK=bench/gpu.device.ts  # the device check and benchmark script
+DEVICE_CHECK=bench/gpu/deviceBench.ts  # the device check and benchmark script (docs/gpu.md)
 LAVAPIPE=test/webgpu/lavapipe.sh  # fetches lavapipe, prints its cache folder
 
 t0=$SECONDS

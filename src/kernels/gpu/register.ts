@@ -9,7 +9,7 @@ import { kernelBackend, registerKernelBackend } from '../engine.js';
 import { getKernel, registerKernel } from '../registry.js';
 import { onDevice, type KernelFunc, type KernelInput } from '../types.js';
 import type { GpuContext } from './context.js';
-import { GpuData } from './deviceData.js';
+import { beginScope, endScope, GpuData } from './deviceData.js';
 import * as ops from './ops.js';
 import * as src from './sources.js';
 
@@ -62,7 +62,10 @@ function hyperParams(ctx: GpuContext, values: readonly number[]): GpuData {
   const key = values.join(',');
   const cached = lastHyperParams.get(ctx);
   if (cached?.key === key) return cached.data;
-  const data = ctx.upload(Float32Array.from(values));
+  // Adam's bias corrections change every step: the old values go (kernels queued with them keep them until
+  // submitted); the cache outlives the scope (training step) that fills it.
+  cached?.data.dispose();
+  const data = ctx.upload(Float32Array.from(values)).persist();
   lastHyperParams.set(ctx, { key, data });
   return data;
 }
@@ -270,6 +273,9 @@ export function registerGpuKernels(): void {
       fallback: null,
       priority: 0,
       unavailableReason: () => null,
+      // scopes dispose the device values they made (src/kernels/gpu/deviceData.ts)
+      beginScope,
+      endScope,
       info: () => ({ kernels: 'gpu', what: 'GPU.js kernels on WebGPU (src/kernels/gpu), float32' }),
     });
   }

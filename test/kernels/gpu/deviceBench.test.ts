@@ -1,5 +1,5 @@
 /**
- * The device script's training-step section (src/kernels/gpu/deviceBench.ts), run in GPU.js's cpu mode
+ * The device script's training-step section (bench/gpu/deviceBench.ts), run in GPU.js's cpu mode
  * (`--emulate`) on a tiny ResUNet so that it takes seconds: the JSON it writes has the W1–W3 rows, the
  * first-step loss check against the cpu backend, and the flags are validated. WebGPU is never opened here.
  */
@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main, parseBenchArgs } from '../../../src/kernels/gpu/deviceBench.js';
+import { main, parseBenchArgs } from '../../../bench/gpu/deviceBench.js';
 
 const TINY = [
   '--emulate',

@@ -1,6 +1,6 @@
 /**
  * Float64 naive-loop references of the gpu kernels, for validating a device run (deviceBench.ts) where
- * no test framework is available. Deliberately plain: nested loops straight from the definitions.
+ * no test framework is available (the tests have their own: test/kernels/gpu/_reference.ts). Deliberately plain: nested loops straight from the definitions.
  */
 
 export type S4 = readonly [number, number, number, number];

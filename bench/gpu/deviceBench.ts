@@ -1,7 +1,10 @@
 /**
  * Device check and benchmark of the gpu backend, for the lent GPU machine (one shot, no Node there:
- * see docs/gpu.md). Compiled by `npm run build` to dist/kernels/gpu/deviceBench.js; run it with
- *   bash .gpu/run.sh node dist/kernels/gpu/deviceBench.js [--reps N] [--allow-software]
+ * see docs/gpu.md). A script, not library code: `npm run build` (its `build:device` step) bundles it with
+ * esbuild into dist/device/deviceBench.js, which ../shared/gpu/pack.sh ships with dist/ and the npm
+ * package leaves out (package.json `files`). Run it
+ *   on the GPU machine:   bash .gpu/run.sh node dist/device/deviceBench.js [--reps N] [--allow-software]
+ *   where Node and a GPU are: npx tsx bench/gpu/deviceBench.ts [--reps N] [--out DIR] [--allow-software]
  *
  * 1. Opens WebGPU (refusing software adapters unless --allow-software) and records the adapter.
  * 2. Validates every kernel on small cases — and the benchmark shapes themselves — against float64
@@ -28,18 +31,18 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
-import { noGrad } from '../../autograd/engine.js';
-import { bceWithLogits } from '../../autograd/ops/loss.js';
-import { toHost } from '../../autograd/ops/transfer.js';
-import { Rng } from '../../autograd/rng.js';
-import { Tensor } from '../../autograd/tensor.js';
-import { generateSynthetic, makeBatch } from '../../data/index.js';
-import { sizeLoss } from '../../estimators/sizeLossOp.js';
-import { Adam } from '../../models/optim.js';
-import { ResUNet } from '../../models/resunet.js';
-import '../js/register.js'; // the host side of a training step (losses) and the cpu reference loss
-import { runKernel } from '../../autograd/kernel.js';
-import { createGpuBackend, type GpuBackend } from './backend.js';
+import { noGrad } from '../../src/autograd/engine.js';
+import { bceWithLogits } from '../../src/autograd/ops/loss.js';
+import { toHost } from '../../src/autograd/ops/transfer.js';
+import { Rng } from '../../src/autograd/rng.js';
+import { Tensor } from '../../src/autograd/tensor.js';
+import { generateSynthetic, makeBatch } from '../../src/data/index.js';
+import { sizeLoss } from '../../src/estimators/sizeLossOp.js';
+import { Adam } from '../../src/models/optim.js';
+import { ResUNet } from '../../src/models/resunet.js';
+import '../../src/kernels/js/register.js'; // the host side of a training step (losses) and the cpu reference loss
+import { runKernel } from '../../src/autograd/kernel.js';
+import { createGpuBackend, type GpuBackend } from '../../src/kernels/gpu/backend.js';
 import {
   batchNormTrainRef,
   channelSumsRef,
@@ -370,7 +373,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   const options = parseBenchArgs(argv);
   const { reps, allowSoftware, outDir } = options;
   const report: Report = {
-    script: 'dist/kernels/gpu/deviceBench.js',
+    script: 'dist/device/deviceBench.js',
     startedAt: new Date().toISOString(),
     node: process.version,
     platform: `${process.platform}-${process.arch}`,
