@@ -8,7 +8,7 @@
  *
  *   forward  stats:     mean_c, Σ(x − mean_c)²             (training mode only)
  *            normalize: y = a_c·x + b_c  [then max(y, 0) when fused with the ReLU that follows]
- *   backward stats:     Σ dy, Σ dy·(x − mean_c)
+ *   backward stats:     Σ dy and Σ dy·(x − mean_c), in one pass over dy and x
  *            apply:     dx = A_c·dy − B_c − C_c·(x − mean_c)
  * The per-channel constants (a, b; A, B, C) are computed in JavaScript in float64 from the statistics.
  */
@@ -24,6 +24,21 @@ interface BnSpec { N: number; C: number; HW: number }
 const THREAD_MIN = 1 << 16;
 
 /**
+ * Planes of a channel interleaved per loop: a reduction over one plane is a chain of dependent f32x4 adds
+ * (each waits for the last), so a loop that carries the chains of PLANES planes at once runs them side by
+ * side. Every plane is still summed on its own, in its own order, and the planes' sums are added to the
+ * float64 totals in plane order: the same operations in the same order as one plane at a time, so the
+ * same bits.
+ */
+const PLANES = 4;
+
+/** Pointers (byte addresses) to a plane of channel c of x, dy, out and the mask (the fused ReLU's output). */
+interface Planes { px: Local; pd: Local; po: Local; pm: Local }
+
+/** A term at byte i of the plane at byte offset `off` from the pointers in `p`. */
+type Term = (p: Planes, i: Local, off: number) => Expr;
+
+/**
  * Export f(args, c) for every pass. Args (byte offsets): [0] x, [1] dy, [2] out, [3] f64 sums [C][2],
  * [4] f32 constants [C][4], [5] the fused ReLU's output (the mask of the *Relu backward passes).
  */
@@ -31,42 +46,73 @@ function buildModule(s: BnSpec): ModuleBuilder {
   const m = newKernelModule();
   const vecBytes = (s.HW >> 2) * 16;
   const planeBytes = s.HW * 4;
+  /** Bytes from one plane of a channel to the next (the next image's). */
+  const stride = s.C * planeBytes;
+  const tail: number[] = [];
+  for (let k = vecBytes; k < planeBytes; k += 4) tail.push(k);
+  const G = Math.min(PLANES, s.N);
 
-  /** Loops over the channel's N planes: `perPlane(xPlane, dyPlane, outPlane, maskPlane)` with byte pointers. */
-  const planes = (f: FunctionBuilder, args: Local, c: Local, perPlane: (px: Local, pd: Local, po: Local, pm: Local) => void) => {
-    const px = f.local('i32', 'px'), pd = f.local('i32', 'pd'), po = f.local('i32', 'po'), pm = f.local('i32', 'pm'), n = f.local('i32', 'n');
+  /**
+   * Loops over the channel's N planes in groups of G (then the remainder): `group(g, p)` handles planes
+   * n … n + g − 1, plane n + k at byte offset k·stride from the pointers in `p`.
+   */
+  const planeGroups = (f: FunctionBuilder, args: Local, c: Local, group: (g: number, p: Planes) => void) => {
+    const p: Planes = { px: f.local('i32', 'px'), pd: f.local('i32', 'pd'), po: f.local('i32', 'po'), pm: f.local('i32', 'pm') };
+    const n = f.local('i32', 'n');
     const first = i32.mul(c, i32.const(planeBytes));
-    f.set(px, i32.add(i32.load(args, 0), first));
-    f.set(pd, i32.add(i32.load(args, 4), first));
-    f.set(po, i32.add(i32.load(args, 8), first));
-    f.set(pm, i32.add(i32.load(args, 20), first));
-    f.forRange(n, 0, s.N, 1, () => {
-      perPlane(px, pd, po, pm);
-      f.set(px, i32.add(px, i32.const(s.C * planeBytes)));
-      f.set(pd, i32.add(pd, i32.const(s.C * planeBytes)));
-      f.set(po, i32.add(po, i32.const(s.C * planeBytes)));
-      f.set(pm, i32.add(pm, i32.const(s.C * planeBytes)));
+    f.set(p.px, i32.add(i32.load(args, 0), first));
+    f.set(p.pd, i32.add(i32.load(args, 4), first));
+    f.set(p.po, i32.add(i32.load(args, 8), first));
+    f.set(p.pm, i32.add(i32.load(args, 20), first));
+    const full = s.N - (s.N % G);
+    f.forRange(n, 0, full, G, () => {
+      group(G, p);
+      for (const q of [p.px, p.pd, p.po, p.pm]) f.set(q, i32.add(q, i32.const(G * stride)));
     });
+    if (full < s.N) group(s.N - full, p);
   };
 
-  /** Σ over a plane of term(vector at byte i) in f32x4 lanes, plus the scalar tail, added into f64 `total`. */
-  const reducePlane = (f: FunctionBuilder, total: Local, acc: Local, i: Local, vterm: (i: Local) => Expr, sterm: (i: Local) => Expr) => {
-    f.set(acc, v128.zero());
-    f.forRange(i, 0, vecBytes, 16, () => f.set(acc, f32x4.add(acc, vterm(i))));
-    f.set(total, f64.add(total, f32x4.sumLanesF64(acc)));
-    for (let k = vecBytes; k < planeBytes; k += 4) {
-      f.set(i, i32.const(k));
-      f.set(total, f64.add(total, f64.promote(sterm(i))));
-    }
+  /**
+   * For each (vector term, scalar term): Σ over the channel's planes, per plane in f32x4 lanes plus the
+   * plane's scalar tail, each plane's sum added into the term's float64 total in plane order; total t is
+   * stored at sums[c] + 8·(first + t).
+   */
+  const reduce = (f: FunctionBuilder, args: Local, c: Local, first: number, terms: [Term, Term][]) => {
+    const totals = terms.map((_, t) => f.local('f64', `total${t}`));
+    const accs = terms.map((_, t) => Array.from({ length: G }, (_, k) => f.local('v128', `acc${t}_${k}`)));
+    const i = f.local('i32', 'i');
+    planeGroups(f, args, c, (g, p) => {
+      for (const a of accs) for (let k = 0; k < g; k++) f.set(a[k]!, v128.zero());
+      f.forRange(i, 0, vecBytes, 16, () => {
+        for (let k = 0; k < g; k++) terms.forEach(([vterm], t) => f.set(accs[t]![k]!, f32x4.add(accs[t]![k]!, vterm(p, i, k * stride))));
+      });
+      for (let k = 0; k < g; k++) {
+        terms.forEach((_, t) => f.set(totals[t]!, f64.add(totals[t]!, f32x4.sumLanesF64(accs[t]![k]!))));
+        for (const at of tail) {
+          f.set(i, i32.const(at));
+          terms.forEach(([, sterm], t) => f.set(totals[t]!, f64.add(totals[t]!, f64.promote(sterm(p, i, k * stride)))));
+        }
+      }
+    });
+    const sums = f.local('i32', 'sums');
+    f.set(sums, i32.add(i32.load(args, 12), i32.shl(c, i32.const(4))));
+    totals.forEach((total, t) => f.do(f64.store(sums, total, 8 * (first + t))));
+    return sums;
   };
 
-  /** out[i] = vterm(i) over the plane (vectors, then the scalar tail). */
-  const mapPlane = (f: FunctionBuilder, po: Local, i: Local, vterm: (i: Local) => Expr, sterm: (i: Local) => Expr) => {
-    f.forRange(i, 0, vecBytes, 16, () => f.do(v128.store(i32.add(po, i), vterm(i))));
-    for (let k = vecBytes; k < planeBytes; k += 4) {
-      f.set(i, i32.const(k));
-      f.do(f32.store(i32.add(po, i), sterm(i)));
-    }
+  /** out = term over every plane (vectors, then the scalar tail). */
+  const map = (f: FunctionBuilder, args: Local, c: Local, vterm: Term, sterm: Term) => {
+    const i = f.local('i32', 'i');
+    planeGroups(f, args, c, (g, p) => {
+      f.forRange(i, 0, vecBytes, 16, () => {
+        for (let k = 0; k < g; k++) f.do(v128.store(i32.add(p.po, i), vterm(p, i, k * stride), k * stride));
+      });
+      for (let k = 0; k < g; k++)
+        for (const at of tail) {
+          f.set(i, i32.const(at));
+          f.do(f32.store(i32.add(p.po, i), sterm(p, i, k * stride), k * stride));
+        }
+    });
   };
 
   const constant = (f: FunctionBuilder, args: Local, c: Local, k: number, into: Local, scalarInto: Local) => {
@@ -74,66 +120,65 @@ function buildModule(s: BnSpec): ModuleBuilder {
     f.set(into, f32x4.splat(scalarInto));
   };
 
+  const xv: Term = (p, i, off) => v128.load(i32.add(p.px, i), off);
+  const xs: Term = (p, i, off) => f32.load(i32.add(p.px, i), off);
+
   m.itemFunction('stats', (f, args, c) => {
-    const total = f.local('f64', 'total'), acc = f.local('v128', 'acc'), i = f.local('i32', 'i');
+    // two-pass: the mean, then Σ(x − mean)² (which needs it)
+    const sums = reduce(f, args!, c!, 0, [[xv, xs]]);
     const mean = f.local('f64', 'mean'), mean32 = f.local('f32', 'mean32'), mv = f.local('v128', 'mv');
-    const sums = f.local('i32', 'sums');
-    f.set(sums, i32.add(i32.load(args!, 12), i32.shl(c!, i32.const(4))));
-    planes(f, args!, c!, (px) => reducePlane(f, total, acc, i, (i) => v128.load(i32.add(px, i)), (i) => f32.load(i32.add(px, i))));
-    f.set(mean, f64.div(total, f64.const(s.N * s.HW)));
+    f.set(mean, f64.div(f64.load(sums, 0), f64.const(s.N * s.HW)));
     f.do(f64.store(sums, mean, 0));
     f.set(mean32, f32.demote(mean));
     f.set(mv, f32x4.splat(mean32));
-    f.set(total, f64.const(0));
-    planes(f, args!, c!, (px) => reducePlane(f, total, acc, i,
-      (i) => { const d = f32x4.sub(v128.load(i32.add(px, i)), mv); return f32x4.mul(d, d); },
-      (i) => { const d = f32.sub(f32.load(i32.add(px, i)), mean32); return f32.mul(d, d); }));
-    f.do(f64.store(sums, total, 8));
+    reduce(f, args!, c!, 1, [[
+      (p, i, off) => { const d = f32x4.sub(xv(p, i, off), mv); return f32x4.mul(d, d); },
+      (p, i, off) => { const d = f32.sub(xs(p, i, off), mean32); return f32.mul(d, d); },
+    ]]);
   });
 
   for (const fused of [false, true]) {
     m.itemFunction(fused ? 'normalizeRelu' : 'normalize', (f, args, c) => {
-      const i = f.local('i32', 'i'), av = f.local('v128', 'av'), bv = f.local('v128', 'bv'), as = f.local('f32', 'as'), bs = f.local('f32', 'bs');
+      const av = f.local('v128', 'av'), bv = f.local('v128', 'bv'), as = f.local('f32', 'as'), bs = f.local('f32', 'bs');
       constant(f, args!, c!, 0, av, as);
       constant(f, args!, c!, 1, bv, bs);
-      planes(f, args!, c!, (px, _pd, po) => mapPlane(f, po, i,
-        (i) => { const y = f32x4.add(f32x4.mul(v128.load(i32.add(px, i)), av), bv); return fused ? f32x4.max(y, v128.zero()) : y; },
-        (i) => { const y = f32.add(f32.mul(f32.load(i32.add(px, i)), as), bs); return fused ? f32.max(y, f32.const(0)) : y; }));
+      map(f, args!, c!,
+        (p, i, off) => { const y = f32x4.add(f32x4.mul(xv(p, i, off), av), bv); return fused ? f32x4.max(y, v128.zero()) : y; },
+        (p, i, off) => { const y = f32.add(f32.mul(xs(p, i, off), as), bs); return fused ? f32.max(y, f32.const(0)) : y; });
     });
   }
 
   // backward; the *Relu variants mask dy with the fused ReLU's output y (the gradient passes where y > 0)
   for (const masked of [false, true]) {
-    const dyVec = (pd: Local, pm: Local, i: Local): Expr =>
-      masked ? v128.and(v128.load(i32.add(pd, i)), f32x4.gt(v128.load(i32.add(pm, i)), v128.zero())) : v128.load(i32.add(pd, i));
-    const dyScalar = (pd: Local, pm: Local, i: Local): Expr =>
-      masked ? f32.select(f32.load(i32.add(pd, i)), f32.const(0), f32.gt(f32.load(i32.add(pm, i)), f32.const(0))) : f32.load(i32.add(pd, i));
+    const dyv: Term = (p, i, off) => {
+      const dy = v128.load(i32.add(p.pd, i), off);
+      return masked ? v128.and(dy, f32x4.gt(v128.load(i32.add(p.pm, i), off), v128.zero())) : dy;
+    };
+    const dys: Term = (p, i, off) => {
+      const dy = f32.load(i32.add(p.pd, i), off);
+      return masked ? f32.select(dy, f32.const(0), f32.gt(f32.load(i32.add(p.pm, i), off), f32.const(0))) : dy;
+    };
 
     m.itemFunction(masked ? 'backwardStatsRelu' : 'backwardStats', (f, args, c) => {
-      const total = f.local('f64', 'total'), acc = f.local('v128', 'acc'), i = f.local('i32', 'i');
-      const mv = f.local('v128', 'mv'), ms = f.local('f32', 'ms'), sums = f.local('i32', 'sums');
-      f.set(sums, i32.add(i32.load(args!, 12), i32.shl(c!, i32.const(4))));
+      // Σ dy and Σ dy·(x − mean): independent sums, so one pass over dy (and the mask) computes both
+      const mv = f.local('v128', 'mv'), ms = f.local('f32', 'ms');
       constant(f, args!, c!, 3, mv, ms);
-      planes(f, args!, c!, (_px, pd, _po, pm) => reducePlane(f, total, acc, i, (i) => dyVec(pd, pm, i), (i) => dyScalar(pd, pm, i)));
-      f.do(f64.store(sums, total, 0));
-      f.set(total, f64.const(0));
-      planes(f, args!, c!, (px, pd, _po, pm) => reducePlane(f, total, acc, i,
-        (i) => f32x4.mul(dyVec(pd, pm, i), f32x4.sub(v128.load(i32.add(px, i)), mv)),
-        (i) => f32.mul(dyScalar(pd, pm, i), f32.sub(f32.load(i32.add(px, i)), ms))));
-      f.do(f64.store(sums, total, 8));
+      reduce(f, args!, c!, 0, [
+        [dyv, dys],
+        [(p, i, off) => f32x4.mul(dyv(p, i, off), f32x4.sub(xv(p, i, off), mv)), (p, i, off) => f32.mul(dys(p, i, off), f32.sub(xs(p, i, off), ms))],
+      ]);
     });
 
     m.itemFunction(masked ? 'backwardApplyRelu' : 'backwardApply', (f, args, c) => {
-      const i = f.local('i32', 'i');
       const [A, B, Cc, M] = [0, 1, 2, 3].map((k) => f.local('v128', `k${k}`));
       const [As, Bs, Cs, Ms] = [0, 1, 2, 3].map((k) => f.local('f32', `s${k}`));
       constant(f, args!, c!, 0, A!, As!);
       constant(f, args!, c!, 1, B!, Bs!);
       constant(f, args!, c!, 2, Cc!, Cs!);
       constant(f, args!, c!, 3, M!, Ms!);
-      planes(f, args!, c!, (px, pd, po, pm) => mapPlane(f, po, i,
-        (i) => f32x4.sub(f32x4.sub(f32x4.mul(A!, dyVec(pd, pm, i)), B!), f32x4.mul(Cc!, f32x4.sub(v128.load(i32.add(px, i)), M!))),
-        (i) => f32.sub(f32.sub(f32.mul(As!, dyScalar(pd, pm, i)), Bs!), f32.mul(Cs!, f32.sub(f32.load(i32.add(px, i)), Ms!)))));
+      map(f, args!, c!,
+        (p, i, off) => f32x4.sub(f32x4.sub(f32x4.mul(A!, dyv(p, i, off)), B!), f32x4.mul(Cc!, f32x4.sub(xv(p, i, off), M!))),
+        (p, i, off) => f32.sub(f32.sub(f32.mul(As!, dys(p, i, off)), Bs!), f32.mul(Cs!, f32.sub(xs(p, i, off), Ms!))));
     });
   }
   return m;
