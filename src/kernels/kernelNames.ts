@@ -49,6 +49,18 @@ export const KERNELS: Readonly<Record<string, KernelSpec>> = {
   },
   UpsampleNearest2x: { inputs: 'x [N,C,H,W]', attrs: '', outputs: 'y [N,C,2H,2W]' },
   UpsampleNearest2xBackward: { inputs: 'dy [N,C,2H,2W]', attrs: '', outputs: 'dx [N,C,H,W] (2×2 block sums)' },
+  UpsampleNearest2xConcat: {
+    inputs: 'deep [N,Cd,H,W], skip [N,Cs,2H,2W]',
+    attrs: '',
+    outputs: 'concat([upsample(deep), skip], axis 1) [N,Cd+Cs,2H,2W] (a U-Net decoder input)',
+    fused: true,
+  },
+  UpsampleNearest2xConcatBackward: {
+    inputs: 'dy [N,Cd+Cs,2H,2W]',
+    attrs: 'deepChannels (Cd)',
+    outputs: 'dDeep [N,Cd,H,W] (2×2 block sums of dy[:, :Cd]), dSkip = dy[:, Cd:]',
+    fused: true,
+  },
   Relu: { inputs: 'x', attrs: '', outputs: 'max(x, 0)' },
   ReluBackward: { inputs: "dy, x (or the ReLU's output)", attrs: '', outputs: 'dy · (x > 0)' },
   Add: { inputs: 'a, b (equal shapes)', attrs: '', outputs: 'a + b' },

@@ -19,6 +19,7 @@ import { ELEMENTWISE_WASM_MIN, elementwiseWasm } from './elementwise.js';
 import { gemmWasm } from './gemm.js';
 import { kernelCacheStats, wasmSimdAvailable } from './runtime.js';
 import { upsampleNearest2xBackwardWasm, upsampleNearest2xForwardWasm } from './upsample.js';
+import { upsampleConcatBackwardWasm, upsampleConcatForwardWasm } from './upsampleConcat.js';
 
 type Shape4 = [number, number, number, number];
 const shape4 = (s: readonly number[]): Shape4 => [...s] as Shape4;
@@ -87,6 +88,25 @@ const kernels: Omit<KernelConfig, 'backendName'>[] = [
     kernelFunc: ([dy]) => {
       const [N, C, H, W] = shape4(dy!.shape);
       return [host(upsampleNearest2xBackwardWasm(f32(dy), N * C, H / 2, W / 2), [N, C, H / 2, W / 2])];
+    },
+  },
+  // a decoder's input: the upsampling written straight into the concatenation (and back, in one pass)
+  {
+    kernelName: 'UpsampleNearest2xConcat',
+    kernelFunc: ([deep, skip]) => {
+      const [N, Cd, H, W] = shape4(deep!.shape);
+      const Cs = skip!.shape[1] as number;
+      return [host(upsampleConcatForwardWasm(f32(deep), f32(skip), { N, Cd, Cs, H, W }), [N, Cd + Cs, 2 * H, 2 * W])];
+    },
+  },
+  {
+    kernelName: 'UpsampleNearest2xConcatBackward',
+    accepts: ([dy]) => (dy!.shape[2] as number) % 2 === 0 && (dy!.shape[3] as number) % 2 === 0,
+    kernelFunc: ([dy], attrs) => {
+      const [N, C, H2, W2] = shape4(dy!.shape);
+      const Cd = attrs.deepChannels as number, H = H2 / 2, W = W2 / 2;
+      const { dDeep, dSkip } = upsampleConcatBackwardWasm(f32(dy), { N, Cd, Cs: C - Cd, H, W });
+      return [host(dDeep, [N, Cd, H, W]), host(dSkip, [N, C - Cd, H2, W2])];
     },
   },
   { kernelName: 'Relu', accepts: bigEnough, kernelFunc: ([x]) => [host(elementwiseWasm('relu', f32(x), null), x!.shape)] },
