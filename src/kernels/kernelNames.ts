@@ -31,6 +31,14 @@ export const KERNELS: Readonly<Record<string, KernelSpec>> = {
     outputs: 'max(y, 0), mean, invStd',
     fused: true,
   },
+  BatchNorm2DAddRelu: {
+    inputs:
+      "as BatchNorm2D, then skip (same shape as x), then optionally the skip's batch norm: gamma, beta, runningMean, runningVar",
+    attrs: "as BatchNorm2D; with the skip's batch norm also skipMomentum, skipEps",
+    outputs:
+      "max(bn(x) + skip, 0) or max(bn(x) + bn'(skip), 0) (a residual block's output), mean, invStd (, skipMean, skipInvStd)",
+    fused: true,
+  },
   BatchNorm2DBackward: {
     inputs: 'dy, x, gamma, mean, invStd',
     attrs: '',

@@ -148,6 +148,26 @@ function buildModule(s: BnSpec): ModuleBuilder {
     });
   }
 
+  // a residual block's output: relu(bn(x) + skip), skip at args [1], as it is or through its own batch norm
+  // (constants 2 and 3): the same operations, in the same order, as the normalising passes and AddRelu apart
+  for (const skipBn of [false, true]) {
+    m.itemFunction(skipBn ? 'normalizeBnAddRelu' : 'normalizeAddRelu', (f, args, c) => {
+      const [av, bv, sav, sbv] = [0, 1, 2, 3].map((k) => f.local('v128', `v${k}`));
+      const [as, bs, sas, sbs] = [0, 1, 2, 3].map((k) => f.local('f32', `s${k}`));
+      constant(f, args!, c!, 0, av!, as!);
+      constant(f, args!, c!, 1, bv!, bs!);
+      if (skipBn) {
+        constant(f, args!, c!, 2, sav!, sas!);
+        constant(f, args!, c!, 3, sbv!, sbs!);
+      }
+      const skipVec: Term = (p, i, off) => { const v = v128.load(i32.add(p.pd, i), off); return skipBn ? f32x4.add(f32x4.mul(v, sav!), sbv!) : v; };
+      const skipScalar: Term = (p, i, off) => { const v = f32.load(i32.add(p.pd, i), off); return skipBn ? f32.add(f32.mul(v, sas!), sbs!) : v; };
+      map(f, args!, c!,
+        (p, i, off) => f32x4.max(f32x4.add(f32x4.add(f32x4.mul(xv(p, i, off), av!), bv!), skipVec(p, i, off)), v128.zero()),
+        (p, i, off) => f32.max(f32.add(f32.add(f32.mul(xs(p, i, off), as!), bs!), skipScalar(p, i, off)), f32.const(0)));
+    });
+  }
+
   // backward; the *Relu variants mask dy with the fused ReLU's output y (the gradient passes where y > 0)
   for (const masked of [false, true]) {
     const dyv: Term = (p, i, off) => {
@@ -195,30 +215,25 @@ function run(s: BnSpec, fn: string, b: Buffers): void {
   runItems(moduleFor(s), fn, ARGS_BYTE, s.C, s.N * s.C * s.HW >= THREAD_MIN ? getNumThreads() : 1);
 }
 
+/** What a forward pass needs of one batch norm: the per-channel constants y = a·x + b, and what backward needs. */
+interface Normalisation { mean: Float32Array; invStd: Float32Array; a: Float64Array; b: Float64Array }
+
 /**
- * Forward pass, same contract as the reference `batchNorm2dForward` (running statistics updated in
- * place in training mode). With `relu`, the output is max(y, 0): batch norm and the ReLU after it in one
- * pass (the caller then differentiates through both).
+ * The batch statistics of x at byte `xB` (training mode: its 'stats' pass, running statistics updated in
+ * place) or the running ones (eval mode), and the constants of the normalisation.
  */
-export function batchNorm2dForwardWasm(
-  x: Float32Array, xShape: Shape4, gamma: Float32Array, beta: Float32Array, opts: BatchNorm2dOptions, relu = false,
-): { out: Float32Array; mean: Float32Array; invStd: Float32Array } {
-  const [N, C, H, W] = xShape;
-  const s: BnSpec = { N, C, HW: H * W };
-  const m = N * H * W;
-  if (x.length !== m * C) throw new Error(`batchNorm2d: x has ${x.length} elements, shape needs ${m * C}`);
+function normalisation(s: BnSpec, xB: number, gamma: Float32Array, beta: Float32Array, opts: BatchNorm2dOptions): Normalisation {
+  const { N, C, HW } = s;
+  const m = N * HW;
   if (gamma.length !== C || beta.length !== C) throw new Error(`batchNorm2d: gamma and beta need ${C} elements`);
   const rm = opts.runningMean ?? null, rv = opts.runningVar ?? null;
-  scratch.reset();
-  const out = kernelOutput(x.length);
-  const xB = kernelInput(x);
-  const b: Buffers = { x: xB, dy: xB, out: out.byte, sums: scratch.alloc(4 * C), consts: scratch.alloc(4 * C), mask: xB };
   const mean = new Float32Array(C), invStd = new Float32Array(C);
   const a64 = new Float64Array(C), b64 = new Float64Array(C);
   if (opts.training) {
     if (m === 0) throw new Error('batchNorm2d: training mode needs at least one value per channel');
-    run(s, 'stats', b);
-    const sums = new Float64Array(heapF32().buffer, b.sums, 2 * C);
+    const sumsB = scratch.alloc(4 * C);
+    run(s, 'stats', { x: xB, dy: xB, out: xB, sums: sumsB, consts: sumsB, mask: xB });
+    const sums = new Float64Array(heapF32().buffer, sumsB, 2 * C);
     for (let c = 0; c < C; c++) {
       const mu = sums[2 * c]!, m2 = sums[2 * c + 1]!;
       const is = 1 / Math.sqrt(m2 / m + opts.eps);
@@ -239,14 +254,74 @@ export function batchNorm2dForwardWasm(
       b64[c] = beta[c]! - rm[c]! * a64[c]!;
     }
   }
+  return { mean, invStd, a: a64, b: b64 };
+}
+
+/** Writes the float32 constants [C][4] of a normalising pass: slots 0, 1 = a, b of `main`, 2, 3 = those of `second`. */
+function writeConstants(C: number, main: Normalisation, second: Normalisation | null): number {
   const consts = new Float32Array(4 * C);
   for (let c = 0; c < C; c++) {
-    consts[4 * c] = a64[c]!;
-    consts[4 * c + 1] = b64[c]!;
+    consts[4 * c] = main.a[c]!;
+    consts[4 * c + 1] = main.b[c]!;
+    if (second) {
+      consts[4 * c + 2] = second.a[c]!;
+      consts[4 * c + 3] = second.b[c]!;
+    }
   }
-  heapF32().set(consts, b.consts / 4);
-  run(s, relu ? 'normalizeRelu' : 'normalize', b);
-  return { out: out.result(), mean, invStd };
+  const at = scratch.alloc(4 * C);
+  heapF32().set(consts, at / 4);
+  return at;
+}
+
+const checkLength = (what: string, a: Float32Array, n: number) => {
+  if (a.length !== n) throw new Error(`batchNorm2d: ${what} has ${a.length} elements, shape needs ${n}`);
+};
+
+/**
+ * Forward pass, same contract as the reference `batchNorm2dForward` (running statistics updated in
+ * place in training mode). With `relu`, the output is max(y, 0): batch norm and the ReLU after it in one
+ * pass (the caller then differentiates through both).
+ */
+export function batchNorm2dForwardWasm(
+  x: Float32Array, xShape: Shape4, gamma: Float32Array, beta: Float32Array, opts: BatchNorm2dOptions, relu = false,
+): { out: Float32Array; mean: Float32Array; invStd: Float32Array } {
+  const [N, C, H, W] = xShape;
+  const s: BnSpec = { N, C, HW: H * W };
+  checkLength('x', x, N * C * H * W);
+  scratch.reset();
+  const out = kernelOutput(x.length);
+  const xB = kernelInput(x);
+  const bn = normalisation(s, xB, gamma, beta, opts);
+  const consts = writeConstants(C, bn, null);
+  run(s, relu ? 'normalizeRelu' : 'normalize', { x: xB, dy: xB, out: out.byte, sums: consts, consts, mask: xB });
+  return { out: out.result(), mean: bn.mean, invStd: bn.invStd };
+}
+
+/** A projection shortcut's batch norm, for batchNorm2dAddReluWasm. */
+export interface SkipBatchNorm { gamma: Float32Array; beta: Float32Array; opts: BatchNorm2dOptions }
+
+/**
+ * A residual block's output, relu(bn(x) + skip) — or relu(bn(x) + bn'(skip)) with the shortcut's batch
+ * norm `skipBn` — in one normalising pass that writes only the output: the same values as the batch
+ * norms' passes and AddRelu apart, without writing bn(x) (and bn'(skip)) and reading them back. Returns
+ * the statistics of both batch norms (their running statistics updated in place in training mode).
+ */
+export function batchNorm2dAddReluWasm(
+  x: Float32Array, xShape: Shape4, gamma: Float32Array, beta: Float32Array, opts: BatchNorm2dOptions,
+  skip: Float32Array, skipBn: SkipBatchNorm | null,
+): { out: Float32Array; mean: Float32Array; invStd: Float32Array; skipMean: Float32Array | null; skipInvStd: Float32Array | null } {
+  const [N, C, H, W] = xShape;
+  const s: BnSpec = { N, C, HW: H * W };
+  checkLength('x', x, N * C * H * W);
+  checkLength('skip', skip, x.length);
+  scratch.reset();
+  const out = kernelOutput(x.length);
+  const xB = kernelInput(x), skipB = kernelInput(skip);
+  const bn = normalisation(s, xB, gamma, beta, opts);
+  const sbn = skipBn ? normalisation(s, skipB, skipBn.gamma, skipBn.beta, skipBn.opts) : null;
+  const consts = writeConstants(C, bn, sbn);
+  run(s, sbn ? 'normalizeBnAddRelu' : 'normalizeAddRelu', { x: xB, dy: skipB, out: out.byte, sums: consts, consts, mask: xB });
+  return { out: out.result(), mean: bn.mean, invStd: bn.invStd, skipMean: sbn?.mean ?? null, skipInvStd: sbn?.invStd ?? null };
 }
 
 /**

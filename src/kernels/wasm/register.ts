@@ -12,7 +12,7 @@ import { host, type KernelAttrs, type KernelFunc, type KernelInput } from '../ty
 import { registerJsBackend } from '../js/register.js';
 import { alloc, beginScope, copy, endScope, scopeBytes, scopedMemory } from './arena.js';
 import { adamStepWasm } from './adam.js';
-import { batchNorm2dBackwardWasm, batchNorm2dForwardWasm } from './batchNorm2d.js';
+import { batchNorm2dAddReluWasm, batchNorm2dBackwardWasm, batchNorm2dForwardWasm } from './batchNorm2d.js';
 import { conv2dBackwardInputWasm, conv2dBackwardWeightWasm, conv2dForwardWasm } from './conv2d.js';
 import { distanceTransformBatchWasm } from './distanceTransform.js';
 import { ELEMENTWISE_WASM_MIN, elementwiseWasm } from './elementwise.js';
@@ -42,6 +42,15 @@ function batchNormForward(relu: boolean): KernelFunc {
     return [host(out, x!.shape), host(mean, C), host(invStd, C)];
   };
 }
+
+/** A residual block's output: [x, gamma, beta, runningMean, runningVar, skip (, the skip's gamma, beta, runningMean, runningVar)]. */
+const batchNormAddRelu: KernelFunc = ([x, gamma, beta, runningMean, runningVar, skip, sGamma, sBeta, sMean, sVar], attrs) => {
+  const opts = (rm: KernelInput, rv: KernelInput, momentum: unknown, eps: unknown) => ({ training: attrs.training as boolean, eps: eps as number, momentum: momentum as number, runningMean: rm.values(), runningVar: rv.values() });
+  const skipBn = sGamma ? { gamma: f32(sGamma), beta: f32(sBeta), opts: opts(sMean!, sVar!, attrs.skipMomentum, attrs.skipEps) } : null;
+  const r = batchNorm2dAddReluWasm(f32(x), shape4(x!.shape), f32(gamma), f32(beta), opts(runningMean!, runningVar!, attrs.momentum, attrs.eps), f32(skip), skipBn);
+  const C = [x!.shape[1] as number];
+  return [host(r.out, x!.shape), host(r.mean, C), host(r.invStd, C), ...(r.skipMean && r.skipInvStd ? [host(r.skipMean, C), host(r.skipInvStd, C)] : [])];
+};
 
 /** [dy, x, gamma, mean, invStd] (+ the fused ReLU's output, whose mask applies to dy) → [dx, dgamma, dbeta]. */
 const batchNormBackward: KernelFunc = ([dy, x, gamma, mean, invStd, reluOut]) => {
@@ -73,6 +82,7 @@ const kernels: Omit<KernelConfig, 'backendName'>[] = [
   },
   { kernelName: 'BatchNorm2D', kernelFunc: batchNormForward(false) },
   { kernelName: 'BatchNorm2DRelu', kernelFunc: batchNormForward(true) },
+  { kernelName: 'BatchNorm2DAddRelu', kernelFunc: batchNormAddRelu },
   { kernelName: 'BatchNorm2DBackward', kernelFunc: batchNormBackward },
   { kernelName: 'BatchNorm2DReluBackward', kernelFunc: batchNormBackward },
   {
