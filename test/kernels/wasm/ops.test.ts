@@ -94,7 +94,7 @@ describe.runIf(wasmSimdAvailable())('WebAssembly batch norm', noSimd, () => {
       expect(Buffer.from(fused[k].buffer).equals(Buffer.from(plain[k].buffer))).toBe(true);
   });
 
-  it('sums in its documented order — per plane in four float32 lanes, planes in order in float64 — bit for bit', () => {
+  it('sums in its documented order — per plane in four float32 lanes, planes in order in float64 — and rounds its float64 constants once, bit for bit', () => {
     // an emulation of that order in JavaScript (Math.fround for every float32 operation): planes are
     // reduced several at a time, which must not change any sum
     const s: S4 = [7, 2, 3, 5];
@@ -133,6 +133,17 @@ describe.runIf(wasmSimdAvailable())('WebAssembly batch norm', noSimd, () => {
       const sdyx = channelSum(c, (i) => f32(mask(i) * f32(x[i]! - f.mean[c]!)));
       expect(b.dbeta[c]).toBe(f32(sdy));
       expect(b.dgamma[c]).toBe(f32(sdyx * f.invStd[c]!));
+      // the constants (float64, rounded once) and the float32 passes that use them
+      const is = 1 / Math.sqrt(m2 / m + 1e-5);
+      const a = gamma[c]! * is;
+      const [a32, b32] = [f32(a), f32(beta[c]! - mean * a)];
+      const k = (gamma[c]! * f.invStd[c]!) / m;
+      const [A, B, Cc] = [f32(k * m), f32(k * sdy), f32(k * (sdyx * f.invStd[c]!) * f.invStd[c]!)];
+      for (let n = 0; n < N; n++)
+        for (let i = (n * C + c) * HW; i < (n * C + c + 1) * HW; i++) {
+          expect(f.out[i]).toBe(Math.max(f32(f32(x[i]! * a32) + b32), 0));
+          expect(b.dx[i]).toBe(f32(f32(f32(A * mask(i)) - B) - f32(Cc * f32(x[i]! - f.mean[c]!))));
+        }
     }
   });
 
