@@ -57,7 +57,7 @@ const ARG = { x: 0, dy: 4, out: 8, sums: 12, consts: 16, mask: 20, params: 24, e
 
 /** Export f(args, c) for every pass (one item per channel). */
 function buildModule(s: BnSpec): ModuleBuilder {
-  const m_ = newKernelModule();
+  const mod = newKernelModule();
   const vecBytes = (s.HW >> 2) * 16;
   const planeBytes = s.HW * 4;
   /** Bytes from one plane of a channel to the next (the next image's). */
@@ -135,7 +135,7 @@ function buildModule(s: BnSpec): ModuleBuilder {
     f.set(into, f32x4.splat(scalarInto));
   };
   /** Parameter k of channel c (the f32 [C][4] block at args slot 24), promoted to float64. */
-  const param = (f: FunctionBuilder, args: Local, c: Local, k: number): Expr =>
+  const param = (args: Local, c: Local, k: number): Expr =>
     f64.promote(f32.load(i32.add(i32.load(args, ARG.params), i32.shl(c, i32.const(4))), 4 * k));
 
   const xv: Term = (p, i, off) => v128.load(i32.add(p.px, i), off);
@@ -160,10 +160,10 @@ function buildModule(s: BnSpec): ModuleBuilder {
     ]], xArg).totals[0]!;
     const is = f.local('f64', 'is'), a = f.local('f64', 'a');
     f.set(is, f64.div(f64.const(1), f64.sqrt(f64.add(f64.div(m2, f64.const(m)), f64.load(args, epsAt)))));
-    f.set(a, f64.mul(param(f, args, c, g), is));
+    f.set(a, f64.mul(param(args, c, g), is));
     const as = f.local('f32', 'as'), bs = f.local('f32', 'bs'), av = f.local('v128', 'av'), bv = f.local('v128', 'bv');
     f.set(as, f32.demote(a));
-    f.set(bs, f32.demote(f64.sub(param(f, args, c, g + 1), f64.mul(mean, a))));
+    f.set(bs, f32.demote(f64.sub(param(args, c, g + 1), f64.mul(mean, a))));
     f.set(av, f32x4.splat(as));
     f.set(bv, f32x4.splat(bs));
     return { av, bv, as, bs };
@@ -182,7 +182,7 @@ function buildModule(s: BnSpec): ModuleBuilder {
   // the normalising passes and AddRelu apart
   for (const training of [false, true]) {
     for (const kind of ['', 'Relu', 'AddRelu', 'BnAddRelu'] as const) {
-      m_.itemFunction(`${training ? 'train' : 'normalize'}${kind}`, (f, args, c) => {
+      mod.itemFunction(`${training ? 'train' : 'normalize'}${kind}`, (f, args, c) => {
         const k = training ? trainingConstants(f, args!, c!, ARG.x, 0, 0, ARG.eps) : evalConstants(f, args!, c!, 0);
         const sk = kind !== 'BnAddRelu' ? null : training ? trainingConstants(f, args!, c!, ARG.dy, 2, 2, ARG.skipEps) : evalConstants(f, args!, c!, 2);
         const skipVec: Term = (p, i, off) => { const v = v128.load(i32.add(p.pd, i), off); return sk ? f32x4.add(f32x4.mul(v, sk.av), sk.bv) : v; };
@@ -213,7 +213,7 @@ function buildModule(s: BnSpec): ModuleBuilder {
       return masked ? f32.select(dy, f32.const(0), f32.gt(f32.load(i32.add(p.pm, i), off), f32.const(0))) : dy;
     };
 
-    m_.itemFunction(masked ? 'backwardRelu' : 'backward', (f, args, c) => {
+    mod.itemFunction(masked ? 'backwardRelu' : 'backward', (f, args, c) => {
       // the mean (parameter 1) as float32, as the passes subtract it
       const mv = f.local('v128', 'mv'), ms = f.local('f32', 'ms');
       constant(f, args!, c!, 1, mv, ms, ARG.params);
@@ -224,8 +224,8 @@ function buildModule(s: BnSpec): ModuleBuilder {
       ]).totals as [Local, Local];
       // dx = k·(m·dy − Σdy − x̂·dγ) with k = γ·invStd/m and dγ = Σdy·(x − mean)·invStd, as in the reference
       const is = f.local('f64', 'is'), k = f.local('f64', 'k');
-      f.set(is, param(f, args!, c!, 2));
-      f.set(k, f64.div(f64.mul(param(f, args!, c!, 0), is), f64.const(m)));
+      f.set(is, param(args!, c!, 2));
+      f.set(k, f64.div(f64.mul(param(args!, c!, 0), is), f64.const(m)));
       const [A, B, Cc] = [0, 1, 2].map((j) => f.local('v128', `k${j}`)) as [Local, Local, Local];
       const [As, Bs, Cs] = [0, 1, 2].map((j) => f.local('f32', `s${j}`)) as [Local, Local, Local];
       f.set(As, f32.demote(f64.mul(k, f64.const(m))));
@@ -239,7 +239,7 @@ function buildModule(s: BnSpec): ModuleBuilder {
         (p, i, off) => f32.sub(f32.sub(f32.mul(As, dys(p, i, off)), Bs), f32.mul(Cs, f32.sub(xs(p, i, off), ms))));
     });
   }
-  return m_;
+  return mod;
 }
 
 function moduleFor(s: BnSpec) {
