@@ -31,6 +31,14 @@ export const KERNELS: Readonly<Record<string, KernelSpec>> = {
     outputs: 'max(y, 0), mean, invStd',
     fused: true,
   },
+  BatchNorm2DAddRelu: {
+    inputs:
+      "as BatchNorm2D, then skip (same shape as x), then optionally the skip's batch norm: gamma, beta, runningMean, runningVar",
+    attrs: "as BatchNorm2D; with the skip's batch norm also skipMomentum, skipEps",
+    outputs:
+      "max(bn(x) + skip, 0) or max(bn(x) + bn'(skip), 0) (a residual block's output), mean, invStd (, skipMean, skipInvStd)",
+    fused: true,
+  },
   BatchNorm2DBackward: {
     inputs: 'dy, x, gamma, mean, invStd',
     attrs: '',
@@ -49,6 +57,18 @@ export const KERNELS: Readonly<Record<string, KernelSpec>> = {
   },
   UpsampleNearest2x: { inputs: 'x [N,C,H,W]', attrs: '', outputs: 'y [N,C,2H,2W]' },
   UpsampleNearest2xBackward: { inputs: 'dy [N,C,2H,2W]', attrs: '', outputs: 'dx [N,C,H,W] (2×2 block sums)' },
+  UpsampleNearest2xConcat: {
+    inputs: 'deep [N,Cd,H,W], skip [N,Cs,2H,2W]',
+    attrs: '',
+    outputs: 'concat([upsample(deep), skip], axis 1) [N,Cd+Cs,2H,2W] (a U-Net decoder input)',
+    fused: true,
+  },
+  UpsampleNearest2xConcatBackward: {
+    inputs: 'dy [N,Cd+Cs,2H,2W]',
+    attrs: 'deepChannels (Cd)',
+    outputs: 'dDeep [N,Cd,H,W] (2×2 block sums of dy[:, :Cd]), dSkip = dy[:, Cd:]',
+    fused: true,
+  },
   Relu: { inputs: 'x', attrs: '', outputs: 'max(x, 0)' },
   ReluBackward: { inputs: "dy, x (or the ReLU's output)", attrs: '', outputs: 'dy · (x > 0)' },
   Add: { inputs: 'a, b (equal shapes)', attrs: '', outputs: 'a + b' },

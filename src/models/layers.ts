@@ -3,7 +3,7 @@ import { zeros, ones, randn } from '../autograd/creation.js';
 import type { DType } from '../autograd/dtype.js';
 import { addRelu, relu } from '../autograd/ops/elementwise.js';
 import { isGradEnabled } from '../autograd/engine.js';
-import { batchNorm2d, batchNorm2dRelu } from '../autograd/ops/batchNorm2d.js';
+import { batchNorm2d, batchNorm2dAddRelu, batchNorm2dRelu } from '../autograd/ops/batchNorm2d.js';
 import { conv2d } from '../autograd/ops/conv2d.js';
 import { upsampleNearest2x } from '../autograd/ops/upsample.js';
 import type { Rng } from '../autograd/rng.js';
@@ -109,6 +109,15 @@ export class BatchNorm2d extends Module {
     return batchNorm2dRelu(x, this.gamma, this.beta, this.options());
   }
 
+  /**
+   * relu(this.forward(x) + skip) — or relu(this.forward(x) + skipBn.forward(skip)) — a residual block's
+   * output, as one fused op (see batchNorm2dAddRelu).
+   */
+  forwardAddRelu(x: Tensor, skip: Tensor, skipBn: BatchNorm2d | null = null): Tensor {
+    const s = skipBn ? { x: skip, gamma: skipBn.gamma, beta: skipBn.beta, options: skipBn.options() } : skip;
+    return batchNorm2dAddRelu(x, this.gamma, this.beta, this.options(), s);
+  }
+
   private options() {
     return {
       training: this.training,
@@ -193,8 +202,10 @@ export class BasicBlock extends Module {
       return addRelu(main, skip);
     }
     const h = this.bn1.forwardRelu(this.conv1.forward(x));
-    const main = this.bn2.forward(this.conv2.forward(h));
-    const skip = this.shortcutConv && this.shortcutBn ? this.shortcutBn.forward(this.shortcutConv.forward(x)) : x;
-    return addRelu(main, skip);
+    const main = this.conv2.forward(h);
+    // bn2, the shortcut's batch norm, the addition and the ReLU: one pass over the block's output
+    if (this.shortcutConv && this.shortcutBn)
+      return this.bn2.forwardAddRelu(main, this.shortcutConv.forward(x), this.shortcutBn);
+    return this.bn2.forwardAddRelu(main, x);
   }
 }

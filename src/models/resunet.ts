@@ -14,12 +14,12 @@
  *
  * `widths` sets the channels per level (and so the depth): smaller models for tests and the quick demo.
  */
-import { concat } from '../autograd/ops/shape.js';
+import { upsampleConcat } from '../autograd/ops/upsample.js';
 import { Rng } from '../autograd/rng.js';
 import type { DType } from '../autograd/dtype.js';
 import type { Tensor } from '../autograd/tensor.js';
 import { formatShape } from '../autograd/shape.js';
-import { BasicBlock, Conv2d, ConvBnRelu, UpsampleNearest } from './layers.js';
+import { BasicBlock, Conv2d, ConvBnRelu } from './layers.js';
 import { Module } from './module.js';
 
 export interface ResUNetConfig {
@@ -39,7 +39,6 @@ export interface ResUNetConfig {
 }
 
 class DecoderStage extends Module {
-  readonly up = new UpsampleNearest();
   readonly conv1: ConvBnRelu;
   readonly conv2: ConvBnRelu;
 
@@ -56,7 +55,8 @@ class DecoderStage extends Module {
   }
 
   forwardWithSkip(deep: Tensor, skip: Tensor): Tensor {
-    return this.conv2.forward(this.conv1.forward(concat([this.up.forward(deep), skip], 1)));
+    // concat([up(deep), skip]) as one op (one pass where the backend has the fused kernel)
+    return this.conv2.forward(this.conv1.forward(upsampleConcat(deep, skip)));
   }
 }
 

@@ -259,6 +259,23 @@ describe('reductions and matmul values', () => {
     loss.sum().backward();
     close(a.grad!.dataSync(), [-1, 1 / (1 + Math.exp(30)), -0.5, -1 / (1 + Math.exp(30)), 1]);
   });
+  it('bceWithLogits: loss softplus(a) − a·t and gradient σ(a) − t, bit for bit the scalar functions', async () => {
+    // the op computes e^−|a| once for both; the scalar functions are the definitions it must match exactly
+    const { stableSigmoid, stableSoftplus } = await import('../../src/autograd/scalarMath.js');
+    const av = [-1e4, -88.7, -30, -3.3, -1, -1e-9, -0, 0, 1e-9, 0.5, 2, 17.1, 40, 1e4];
+    const tv = av.map((_, i) => [0, 1, 0.3][i % 3]!);
+    const a = tensor(av, undefined, f64).requiresGrad_();
+    const loss = bceWithLogits(a, tensor(tv, undefined, f64), { reduction: 'none' });
+    expect([...loss.dataSync()]).toEqual(av.map((x, i) => stableSoftplus(x) - x * tv[i]!));
+    loss.backward(
+      tensor(
+        av.map(() => 1),
+        undefined,
+        f64,
+      ),
+    );
+    expect([...a.grad!.dataSync()]).toEqual(av.map((x, i) => stableSigmoid(x) - tv[i]!));
+  });
 });
 
 describe('autograd engine', () => {

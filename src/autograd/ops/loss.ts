@@ -3,7 +3,6 @@ import { allocate } from '../dtype.js';
 import { record } from '../engine.js';
 import { formatShape, shapesEqual } from '../shape.js';
 import { Tensor } from '../tensor.js';
-import { stableSigmoid, stableSoftplus } from '../scalarMath.js';
 
 export type Reduction = 'mean' | 'sum' | 'none';
 
@@ -51,6 +50,8 @@ export function bceWithLogits(logits: Tensor, targets: Tensor, options: { reduct
   const a = logits.values();
   const t = targets.values();
   const per = allocate(logits.dtype, a.length);
+  // σ(a) for the backward, from the same e^−|a| as the softplus: stableSigmoid's value, one exp fewer
+  const sigmoid = new Float64Array(a.length);
   for (let i = 0; i < a.length; i++) {
     const x = a[i] as number;
     const y = t[i] as number;
@@ -60,7 +61,9 @@ export function bceWithLogits(logits: Tensor, targets: Tensor, options: { reduct
       );
     if (!(y >= 0 && y <= 1))
       throw new Error(`bceWithLogits: target ${i} is ${y}; targets must be probabilities in [0, 1] (masks as 0/1).`);
-    per[i] = stableSoftplus(x) - x * y;
+    const e = Math.exp(-Math.abs(x));
+    per[i] = (x > 0 ? x : 0) + Math.log1p(e) - x * y; // stableSoftplus(x) − x·y
+    sigmoid[i] = x >= 0 ? 1 / (1 + e) : e / (1 + e); // stableSigmoid(x)
   }
   const out = reduce('bceWithLogits', per, logits.shape, reduction, logits.dtype);
   return record(out, 'bceWithLogits', [logits, targets], (g) => {
@@ -70,7 +73,7 @@ export function bceWithLogits(logits: Tensor, targets: Tensor, options: { reduct
     const gradTargets = targets.requiresGrad ? allocate(logits.dtype, a.length) : null;
     for (let i = 0; i < a.length; i++) {
       const up = (reduction === 'none' ? (gv[i] as number) : (gv[0] as number)) * scale;
-      grad[i] = (stableSigmoid(a[i] as number) - (t[i] as number)) * up;
+      grad[i] = ((sigmoid[i] as number) - (t[i] as number)) * up;
       if (gradTargets) gradTargets[i] = -(a[i] as number) * up;
     }
     return [new Tensor(grad, logits.shape), gradTargets && new Tensor(gradTargets, targets.shape)];

@@ -213,6 +213,7 @@ export const f64 = {
   sub: binary('f64', [0xa1], 'f64.sub'),
   mul: binary('f64', [0xa2], 'f64.mul'),
   div: binary('f64', [0xa3], 'f64.div'),
+  sqrt: (v: Expr): Expr => node('f64', [v], [0x9f]),
   load: load('f64', [0x2b], 3, 'f64.load'),
   store: store('f64', [0x39], 3, 'f64.store'),
   /** f32 → f64 (exact). */

@@ -12,13 +12,14 @@ import { host, type KernelAttrs, type KernelFunc, type KernelInput } from '../ty
 import { registerJsBackend } from '../js/register.js';
 import { alloc, beginScope, copy, endScope, scopeBytes, scopedMemory } from './arena.js';
 import { adamStepWasm } from './adam.js';
-import { batchNorm2dBackwardWasm, batchNorm2dForwardWasm } from './batchNorm2d.js';
+import { batchNorm2dAddReluWasm, batchNorm2dBackwardWasm, batchNorm2dForwardWasm } from './batchNorm2d.js';
 import { conv2dBackwardInputWasm, conv2dBackwardWeightWasm, conv2dForwardWasm } from './conv2d.js';
 import { distanceTransformBatchWasm } from './distanceTransform.js';
 import { ELEMENTWISE_WASM_MIN, elementwiseWasm } from './elementwise.js';
 import { gemmWasm } from './gemm.js';
 import { kernelCacheStats, wasmSimdAvailable } from './runtime.js';
 import { upsampleNearest2xBackwardWasm, upsampleNearest2xForwardWasm } from './upsample.js';
+import { upsampleConcatBackwardWasm, upsampleConcatForwardWasm } from './upsampleConcat.js';
 
 type Shape4 = [number, number, number, number];
 const shape4 = (s: readonly number[]): Shape4 => [...s] as Shape4;
@@ -41,6 +42,15 @@ function batchNormForward(relu: boolean): KernelFunc {
     return [host(out, x!.shape), host(mean, C), host(invStd, C)];
   };
 }
+
+/** A residual block's output: [x, gamma, beta, runningMean, runningVar, skip (, the skip's gamma, beta, runningMean, runningVar)]. */
+const batchNormAddRelu: KernelFunc = ([x, gamma, beta, runningMean, runningVar, skip, sGamma, sBeta, sMean, sVar], attrs) => {
+  const opts = (rm: KernelInput, rv: KernelInput, momentum: unknown, eps: unknown) => ({ training: attrs.training as boolean, eps: eps as number, momentum: momentum as number, runningMean: rm.values(), runningVar: rv.values() });
+  const skipBn = sGamma ? { gamma: f32(sGamma), beta: f32(sBeta), opts: opts(sMean!, sVar!, attrs.skipMomentum, attrs.skipEps) } : null;
+  const r = batchNorm2dAddReluWasm(f32(x), shape4(x!.shape), f32(gamma), f32(beta), opts(runningMean!, runningVar!, attrs.momentum, attrs.eps), f32(skip), skipBn);
+  const C = [x!.shape[1] as number];
+  return [host(r.out, x!.shape), host(r.mean, C), host(r.invStd, C), ...(r.skipMean && r.skipInvStd ? [host(r.skipMean, C), host(r.skipInvStd, C)] : [])];
+};
 
 /** [dy, x, gamma, mean, invStd] (+ the fused ReLU's output, whose mask applies to dy) → [dx, dgamma, dbeta]. */
 const batchNormBackward: KernelFunc = ([dy, x, gamma, mean, invStd, reluOut]) => {
@@ -72,6 +82,7 @@ const kernels: Omit<KernelConfig, 'backendName'>[] = [
   },
   { kernelName: 'BatchNorm2D', kernelFunc: batchNormForward(false) },
   { kernelName: 'BatchNorm2DRelu', kernelFunc: batchNormForward(true) },
+  { kernelName: 'BatchNorm2DAddRelu', kernelFunc: batchNormAddRelu },
   { kernelName: 'BatchNorm2DBackward', kernelFunc: batchNormBackward },
   { kernelName: 'BatchNorm2DReluBackward', kernelFunc: batchNormBackward },
   {
@@ -87,6 +98,25 @@ const kernels: Omit<KernelConfig, 'backendName'>[] = [
     kernelFunc: ([dy]) => {
       const [N, C, H, W] = shape4(dy!.shape);
       return [host(upsampleNearest2xBackwardWasm(f32(dy), N * C, H / 2, W / 2), [N, C, H / 2, W / 2])];
+    },
+  },
+  // a decoder's input: the upsampling written straight into the concatenation (and back, in one pass)
+  {
+    kernelName: 'UpsampleNearest2xConcat',
+    kernelFunc: ([deep, skip]) => {
+      const [N, Cd, H, W] = shape4(deep!.shape);
+      const Cs = skip!.shape[1] as number;
+      return [host(upsampleConcatForwardWasm(f32(deep), f32(skip), { N, Cd, Cs, H, W }), [N, Cd + Cs, 2 * H, 2 * W])];
+    },
+  },
+  {
+    kernelName: 'UpsampleNearest2xConcatBackward',
+    accepts: ([dy]) => (dy!.shape[2] as number) % 2 === 0 && (dy!.shape[3] as number) % 2 === 0,
+    kernelFunc: ([dy], attrs) => {
+      const [N, C, H2, W2] = shape4(dy!.shape);
+      const Cd = attrs.deepChannels as number, H = H2 / 2, W = W2 / 2;
+      const { dDeep, dSkip } = upsampleConcatBackwardWasm(f32(dy), { N, Cd, Cs: C - Cd, H, W });
+      return [host(dDeep, [N, Cd, H, W]), host(dSkip, [N, C - Cd, H2, W2])];
     },
   },
   { kernelName: 'Relu', accepts: bigEnough, kernelFunc: ([x]) => [host(elementwiseWasm('relu', f32(x), null), x!.shape)] },

@@ -32,6 +32,8 @@ const shapes: S4[] = [
   [3, 2, 1, 9],
   [32, 16, 6, 4],
   [4, 5, 13, 3],
+  // planes are reduced four at a time: a group of four and a remainder of two, and a scalar tail per plane
+  [6, 3, 5, 3],
 ];
 
 describe.runIf(wasmSimdAvailable())('WebAssembly batch norm', noSimd, () => {
@@ -90,6 +92,59 @@ describe.runIf(wasmSimdAvailable())('WebAssembly batch norm', noSimd, () => {
     const plain = batchNorm2dBackwardWasm(masked, x, s, gamma, f.mean, f.invStd);
     for (const k of ['dx', 'dgamma', 'dbeta'] as const)
       expect(Buffer.from(fused[k].buffer).equals(Buffer.from(plain[k].buffer))).toBe(true);
+  });
+
+  it('sums in its documented order — per plane in four float32 lanes, planes in order in float64 — and rounds its float64 constants once, bit for bit', () => {
+    // an emulation of that order in JavaScript (Math.fround for every float32 operation): planes are
+    // reduced several at a time, which must not change any sum
+    const s: S4 = [7, 2, 3, 5];
+    const [N, C, H, W] = s;
+    const HW = H * W,
+      m = N * HW,
+      vec = HW - (HW % 4);
+    const r = rng(31);
+    const x = randomF32(N * C * HW, r, 2, 0.5),
+      dy = randomF32(x.length, r),
+      gamma = randomF32(C, r, 1, 1),
+      beta = randomF32(C, r);
+    const f32 = Math.fround;
+    /** Σ term(index) over channel c in the kernels' order. */
+    const channelSum = (c: number, term: (i: number) => number) => {
+      let total = 0;
+      for (let n = 0; n < N; n++) {
+        const base = (n * C + c) * HW;
+        const lanes = [0, 0, 0, 0];
+        for (let i = 0; i < vec; i++) lanes[i % 4] = f32(lanes[i % 4]! + term(base + i));
+        total = total + lanes[0]! + lanes[1]! + lanes[2]! + lanes[3]!;
+        for (let i = vec; i < HW; i++) total += term(base + i);
+      }
+      return total;
+    };
+    const f = batchNorm2dForwardWasm(x, s, gamma, beta, { training: true, eps: 1e-5, momentum: 0.1 }, true);
+    const b = batchNorm2dBackwardWasm(dy, x, s, gamma, f.mean, f.invStd, f.out);
+    for (let c = 0; c < C; c++) {
+      const mean = channelSum(c, (i) => x[i]!) / m;
+      const mean32 = f32(mean);
+      const m2 = channelSum(c, (i) => f32(f32(x[i]! - mean32) * f32(x[i]! - mean32)));
+      expect(f.mean[c]).toBe(f32(mean));
+      expect(f.invStd[c]).toBe(f32(1 / Math.sqrt(m2 / m + 1e-5)));
+      const mask = (i: number) => (f.out[i]! > 0 ? dy[i]! : 0);
+      const sdy = channelSum(c, mask);
+      const sdyx = channelSum(c, (i) => f32(mask(i) * f32(x[i]! - f.mean[c]!)));
+      expect(b.dbeta[c]).toBe(f32(sdy));
+      expect(b.dgamma[c]).toBe(f32(sdyx * f.invStd[c]!));
+      // the constants (float64, rounded once) and the float32 passes that use them
+      const is = 1 / Math.sqrt(m2 / m + 1e-5);
+      const a = gamma[c]! * is;
+      const [a32, b32] = [f32(a), f32(beta[c]! - mean * a)];
+      const k = (gamma[c]! * f.invStd[c]!) / m;
+      const [A, B, Cc] = [f32(k * m), f32(k * sdy), f32(k * (sdyx * f.invStd[c]!) * f.invStd[c]!)];
+      for (let n = 0; n < N; n++)
+        for (let i = (n * C + c) * HW; i < (n * C + c + 1) * HW; i++) {
+          expect(f.out[i]).toBe(Math.max(f32(f32(x[i]! * a32) + b32), 0));
+          expect(b.dx[i]).toBe(f32(f32(f32(A * mask(i)) - B) - f32(Cc * f32(x[i]! - f.mean[c]!))));
+        }
+    }
   });
 
   it('eval mode uses the running statistics', () => {
