@@ -3,8 +3,8 @@
  * in the same run and alternated sample by sample (this machine is shared: only ratios measured side by side
  * mean something):
  *
- * - per 3×3 stride-1 shape of ResUNet-lite (bench/_resunet.ts, batch 32), forward pass and input gradient,
- *   on 1 and 2 threads: medians, GFLOP/s-equivalent (the direct algorithm's FLOPs over the time), the ratio
+ * - per 3×3 stride-1 shape of ResUNet-lite (bench/_resunet.ts, batch 32), forward pass, input gradient and
+ *   weight gradient, on 1 and 2 threads: medians, GFLOP/s-equivalent (the direct algorithm's FLOPs over the time), the ratio
  *   direct / Winograd, the multiplications each does (Winograd's include the tiles it pads a row to), and
  *   what 'auto' picks;
  * - the whole network: W1 (a supervised training step) and W3 (inference) of ../shared/peers/SPEC.md with
@@ -15,17 +15,19 @@
 import { bceWithLogits, noGrad, openStepArena, withStepArena } from '../src/index.js';
 import { allocate } from '../src/autograd/dtype.js';
 import type { Shape4 } from '../src/kernels/js/index.js';
-import { conv2dBackwardInputWasm, conv2dForwardWasm } from '../src/kernels/wasm/conv2d.js';
+import { conv2dBackwardInputWasm, conv2dBackwardWeightWasm, conv2dForwardWasm } from '../src/kernels/wasm/conv2d.js';
 import { wasmSimdAvailable } from '../src/kernels/wasm/runtime.js';
 import { getNumThreads, setNumThreads } from '../src/kernels/wasm/threads.js';
 import { winogradSpec } from '../src/kernels/wasm/winograd.js';
 import {
   conv2dBackwardInputWinograd,
+  conv2dBackwardWeightWinograd,
   conv2dForwardWinograd,
   getConvAlgorithm,
   setConvAlgorithm,
   winogradForwardChosen,
   winogradInputGradChosen,
+  winogradWeightGradChosen,
   type ConvAlgorithm,
 } from '../src/kernels/wasm/winogradConv.js';
 import { RESUNET_CONVS, convFlops, workloadSetup } from './_resunet.js';
@@ -37,7 +39,7 @@ const medianOf = (v: number[]): number => {
   return s.length % 2 === 1 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
 };
 
-type Pass = 'forward' | 'input grad';
+type Pass = 'forward' | 'input grad' | 'weight grad';
 const ROUNDS = quickRun ? 1 : 5;
 const PER_ROUND = quickRun ? 2 : 5;
 
@@ -90,7 +92,7 @@ function perShape(threads: number, rng: () => number): ShapeResult[] {
     const x0 = randF32(rng, c.N * c.C * c.H * c.W),
       w = randF32(rng, c.O * c.C * 9),
       dy0 = randF32(rng, c.N * c.O * c.H * c.W);
-    for (const pass of ['forward', 'input grad'] as Pass[]) {
+    for (const pass of ['forward', 'input grad', 'weight grad'] as Pass[]) {
       // the stem's input gradient is never computed (the images need no gradient)
       if (pass === 'input grad' && c.uses === 'stem') continue;
       // operands in a step arena (read in place), as in a training step; each sample opens an arena inside it
@@ -103,30 +105,37 @@ function perShape(threads: number, rng: () => number): ShapeResult[] {
       };
       const x = inArena(x0),
         dy = inArena(dy0);
-      const fns =
-        pass === 'forward'
-          ? {
-              direct: () => void conv2dForwardWasm(x, xShape, w, wShape, null, opts),
-              winograd: () => void conv2dForwardWinograd(x, xShape, w, wShape, null, opts),
-            }
-          : {
-              direct: () => void conv2dBackwardInputWasm(dy, yShape, w, wShape, xShape, opts),
-              winograd: () => void conv2dBackwardInputWinograd(dy, yShape, w, wShape, xShape, opts),
-            };
+      const fns = {
+        forward: {
+          direct: () => void conv2dForwardWasm(x, xShape, w, wShape, null, opts),
+          winograd: () => void conv2dForwardWinograd(x, xShape, w, wShape, null, opts),
+        },
+        'input grad': {
+          direct: () => void conv2dBackwardInputWasm(dy, yShape, w, wShape, xShape, opts),
+          winograd: () => void conv2dBackwardInputWinograd(dy, yShape, w, wShape, xShape, opts),
+        },
+        'weight grad': {
+          direct: () => void conv2dBackwardWeightWasm(dy, yShape, x, xShape, wShape, opts),
+          winograd: () => void conv2dBackwardWeightWinograd(dy, yShape, x, xShape, wShape, opts),
+        },
+      }[pass];
       const t = alternate(fns, ROUNDS, PER_ROUND);
       outer.close();
       const d = medianOf(t.direct!),
         wi = medianOf(t.winograd!);
-      // the reduction runs over the input's channels forward, the output's for the input gradient
-      const [C, O] = pass === 'forward' ? [c.C, c.O] : [c.O, c.C];
+      // the products reduce over the input's channels forward, the output's for the input gradient (the weight
+      // gradient's are output × input channels, as the forward pass's)
+      const [C, O] = pass === 'input grad' ? [c.O, c.C] : [c.C, c.O];
       const spec = winogradSpec(c.N, C, O, c.H, c.W, false, false);
       const mulDirect = c.N * O * c.H * c.W * C * 9;
       const mulWinograd = c.N * spec.tH * spec.tWp * 16 * O * C;
       setConvAlgorithm('auto');
-      const auto =
-        pass === 'forward'
-          ? winogradForwardChosen(xShape, wShape, opts)
-          : winogradInputGradChosen(xShape, wShape, opts);
+      const chosen = {
+        forward: winogradForwardChosen,
+        'input grad': winogradInputGradChosen,
+        'weight grad': winogradWeightGradChosen,
+      };
+      const auto = chosen[pass](xShape, wShape, opts);
       setConvAlgorithm(saved);
       results.push({
         shape: c.name,

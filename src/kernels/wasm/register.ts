@@ -18,7 +18,14 @@ import { distanceTransformBatchWasm } from './distanceTransform.js';
 import { ELEMENTWISE_WASM_MIN, elementwiseWasm } from './elementwise.js';
 import { gemmWasm } from './gemm.js';
 import { kernelCacheStats, wasmSimdAvailable } from './runtime.js';
-import { conv2dBackwardInputWinograd, conv2dForwardWinograd, winogradForwardChosen, winogradInputGradChosen } from './winogradConv.js';
+import {
+  conv2dBackwardInputWinograd,
+  conv2dBackwardWeightWinograd,
+  conv2dForwardWinograd,
+  winogradForwardChosen,
+  winogradInputGradChosen,
+  winogradWeightGradChosen,
+} from './winogradConv.js';
 import { upsampleNearest2xBackwardWasm, upsampleNearest2xForwardWasm } from './upsample.js';
 import { upsampleConcatBackwardWasm, upsampleConcatForwardWasm } from './upsampleConcat.js';
 
@@ -81,8 +88,9 @@ const kernels: Omit<KernelConfig, 'backendName'>[] = [
   {
     kernelName: 'Conv2DBackpropFilter',
     kernelFunc: ([dy, x], attrs) => {
-      const wShape = shape4(attrs.wShape as number[]);
-      return [host(conv2dBackwardWeightWasm(f32(dy), shape4(dy!.shape), f32(x), shape4(x!.shape), wShape, conv(attrs)), wShape)];
+      const wShape = shape4(attrs.wShape as number[]), xs = shape4(x!.shape), opts = conv(attrs);
+      const backward = winogradWeightGradChosen(xs, wShape, opts) ? conv2dBackwardWeightWinograd : conv2dBackwardWeightWasm;
+      return [host(backward(f32(dy), shape4(dy!.shape), f32(x), xs, wShape, opts), wShape)];
     },
   },
   { kernelName: 'BatchNorm2D', kernelFunc: batchNormForward(false) },

@@ -209,8 +209,31 @@ function aT(m: readonly Expr[]): Expr[] {
  */
 export function buildWinogradModule(s: WinogradSpec): ModuleBuilder {
   const m = newKernelModule();
-  const run = m.function('tiles', [['args', 'i32'], ['k', 'i32'], ['V', 'i32']], (f, args, k, V) => {
-    const n0 = f.local('i32', 'n0'), tr0 = f.local('i32', 'tr0'), M = f.local('i32', 'M');
+  itemsWithWorkAreas(m, s, (f, args, n0, tr0, V) => {
+    const M = f.local('i32', 'M');
+    f.set(M, i32.add(V, i32.const(XI * s.vStride * 4)));
+    emitInputTransform(f, s, args, n0, tr0, V);
+    emitProducts(f, s, args, V, M);
+    emitOutputTransform(f, s, args, n0, tr0, M);
+  });
+  return m;
+}
+
+/**
+ * Adds the item kernel `tiles(args, k, area)` built by `body` (given item k's first image n0, first tile row
+ * tr0 and the thread's work area) and its driver `item$items` (runtime.ts: runItems). Each thread that calls
+ * the driver first takes a work area of its own (an atomic counter at args[5], which starts at 0; the areas
+ * start at args[4], `s.workFloats` floats each), then items from the shared counter. Its V and M stay in its
+ * core's cache from item to item; one area per item instead measured the transforms 3× slower (every item
+ * wrote megabytes of fresh memory). An item writes every byte of the area it reads, so which thread (which
+ * area) ran it never shows.
+ */
+export function itemsWithWorkAreas(
+  m: ModuleBuilder, s: WinogradSpec,
+  body: (f: FunctionBuilder, args: Local, n0: Local, tr0: Local, area: Local, k: Local) => void,
+): void {
+  const run = m.function('tiles', [['args', 'i32'], ['k', 'i32'], ['area', 'i32']], (f, args, k, area) => {
+    const n0 = f.local('i32', 'n0'), tr0 = f.local('i32', 'tr0');
     // item k: images [n0, n0 + g), tile rows [tr0, tr0 + TR) of each
     if (s.blocks > 1) {
       f.set(n0, i32.div_u(k!, i32.const(s.blocks)));
@@ -219,29 +242,24 @@ export function buildWinogradModule(s: WinogradSpec): ModuleBuilder {
       f.set(n0, i32.mul(k!, i32.const(s.g)));
       f.set(tr0, i32.const(0));
     }
-    f.set(M, i32.add(V!, i32.const(XI * s.vStride * 4)));
-    emitInputTransform(f, s, args!, n0, tr0, V!);
-    emitProducts(f, s, args!, V!, M);
-    emitOutputTransform(f, s, args!, n0, tr0, M);
+    body(f, args!, n0, tr0, area!, k!);
   });
-  // The driver (runtime.ts: runItems) of this kernel: each thread that calls it first takes a work area of
-  // its own (an atomic counter in the argument block), then items from the shared counter. Its V and M stay
-  // in its core's cache from item to item; one area per item instead measured the transforms 3× slower
-  // (every item wrote megabytes of fresh memory). Every area is written before it is read within an item.
   m.function('item$items', [['args', 'i32'], ['counter', 'i32'], ['count', 'i32']], (f, args, counter, count) => {
-    const item = f.local('i32', 'item'), V = f.local('i32', 'V');
-    f.set(V, i32.add(i32.load(args!, 16), i32.mul(i32.atomic_rmw_add(args!, i32.const(1), 20), i32.const(s.workFloats * 4))));
+    const item = f.local('i32', 'item'), area = f.local('i32', 'area');
+    f.set(area, i32.add(i32.load(args!, 16), i32.mul(i32.atomic_rmw_add(args!, i32.const(1), 20), i32.const(s.workFloats * 4))));
     f.forever(() => {
       f.set(item, i32.atomic_rmw_add(counter!, i32.const(1)));
       f.if(i32.ge_s(item, count!), () => f.breakLoop());
-      f.call(run, args!, item, V);
+      f.call(run, args!, item, area);
     });
   });
-  return m;
 }
 
-/** Stage 1: V[ξ][c][col] = (Bᵀ d B)[ξ] for the item's tiles; the padding columns [Pi, Pg) are zeros. */
-function emitInputTransform(f: FunctionBuilder, s: WinogradSpec, args: Local, n0: Local, tr0: Local, V: Local): void {
+/**
+ * Stage 1: V[ξ][c][col] = (Bᵀ d B)[ξ] for the item's tiles; the padding columns [Pi, Pg) are zeros. Reads the
+ * padded input at args[0].
+ */
+export function emitInputTransform(f: FunctionBuilder, s: WinogradSpec, args: Local, n0: Local, tr0: Local, V: Local): void {
   const img = f.local('i32', 'img'), c = f.local('i32', 'c'), tr = f.local('i32', 'tr'), jg = f.local('i32', 'jg');
   const pin = f.local('i32', 'pin'), pv = f.local('i32', 'pv'), p = f.local('i32', 'p'), q = f.local('i32', 'q');
   const lo = f.local('v128', 'lo'), hi = f.local('v128', 'hi'), lo2 = f.local('v128', 'lo2'), hi2 = f.local('v128', 'hi2');

@@ -1,10 +1,10 @@
 /**
  * Winograd F(2×2, 3×3) (src/kernels/wasm/winograd.ts) against the float64 nested-loop references
  * (test/kernels/gpu/_reference.ts, written from the definition of a convolution, not from Winograd's):
- * forward pass (with bias, with the fused ReLU) and input gradient, on odd and even map sizes (tiles cut by
- * the border, maps narrower than a vector of tiles), channel counts that are and are not multiples of the
- * products' tiles (4 output channels × 8 tiles), batch 1 and 3, the work split into tile-row blocks of one
- * image and into groups of whole images.
+ * forward pass (with bias, with the fused ReLU), input gradient and weight gradient, on odd and even map sizes
+ * (tiles cut by the border, maps narrower than a vector of tiles), channel counts that are and are not
+ * multiples of the products' tiles (4 output channels × 8 tiles; 2 × 4 channels for the weight gradient),
+ * batch 1, 3 and 16, the work split into tile-row blocks of one image and into groups of whole images.
  *
  * Tolerance, rigorous and so never flaky. The kernel computes y = Aᵀ[Σ_c (G g_c Gᵀ) ⊙ (Bᵀ d_c B)]A in float32.
  * Expanded, y is a sum of exact terms a·(G-coefficient·g)·(B-coefficient·d); every one of them goes through
@@ -21,23 +21,31 @@
  * errors use 1–3 % of the bound, and relative to Σ|w||x| they are about 1e-7, as the direct kernels' (reported
  * beside the check). (A bound written as a multiple of Σ|w||x| alone cannot be
  * rigorous: the cancelled products do not appear in Σ|w||x|.)
+ * The weight gradient Gᵀ[Σ_t (A dy_t Aᵀ) ⊙ (Bᵀ d_t B)]G has the same form of bound, over its own roundings
+ * (src/kernels/wasm/winogradWeightGrad.ts) and its own S.
  */
 import { describe, expect, it } from 'vitest';
-import { conv2dBackwardInputWasm, conv2dForwardWasm } from '../../../src/kernels/wasm/conv2d.js';
+import {
+  conv2dBackwardInputWasm,
+  conv2dBackwardWeightWasm,
+  conv2dForwardWasm,
+} from '../../../src/kernels/wasm/conv2d.js';
 import {
   conv2dBackwardInputWinograd,
+  conv2dBackwardWeightWinograd,
   conv2dForwardWinograd,
   getConvAlgorithm,
   setConvAlgorithm,
   winogradForwardChosen,
   winogradInputGradChosen,
+  winogradWeightGradChosen,
 } from '../../../src/kernels/wasm/winogradConv.js';
 import { getNumThreads, setNumThreads } from '../../../src/kernels/wasm/threads.js';
 import { wasmSimdAvailable } from '../../../src/kernels/wasm/runtime.js';
 import { winogradSpec } from '../../../src/kernels/wasm/winograd.js';
 import { cpuKernels, runKernel, setCpuKernels } from '../../../src/kernels/engine.js';
 import '../../../src/kernels/wasm/index.js';
-import { conv2dBackInputRef, conv2dRef, randomF32, rng, type S4 } from '../gpu/_reference.js';
+import { conv2dBackFilterRef, conv2dBackInputRef, conv2dRef, randomF32, rng, type S4 } from '../gpu/_reference.js';
 import { skipNote } from '../../_helpers/skipNote.js';
 
 const noSimd = skipNote('this JavaScript engine has no WebAssembly SIMD', 'run it on Node 20 or later');
@@ -121,6 +129,59 @@ function winogradAbsSum(
               S[((n * O + o) * H + oh) * W + ow] = v;
             }
         }
+  return S;
+}
+
+/**
+ * S of the weight gradient's bound (src/kernels/wasm/winogradWeightGrad.ts): for every weight (o, c, i, j),
+ * Σ over images and tiles of |G|ᵀ [(|A| |dy_t| |A|ᵀ) ⊙ (|Bᵀ| |d_t| |B|)] |G|, dy_t the tile's 2×2 output
+ * gradient (zeros outside the map), d_t its 4×4 input patch (zeros outside).
+ */
+function winogradWeightGradAbsSum(dy: Float32Array, x: Float32Array, [N, C, H, W]: S4, O: number): Float64Array {
+  const S = new Float64Array(O * C * 9);
+  const D = new Float64Array(O * 16),
+    V = new Float64Array(C * 16);
+  for (let n = 0; n < N; n++)
+    for (let ti = 0; ti < Math.ceil(H / 2); ti++)
+      for (let tj = 0; tj < Math.ceil(W / 2); tj++) {
+        // |A| |dy_t| |A|ᵀ: |A| = |Aᵀ|ᵀ
+        for (let o = 0; o < O; o++)
+          for (let r = 0; r < 4; r++)
+            for (let s = 0; s < 4; s++) {
+              let v = 0;
+              for (let a = 0; a < 2; a++)
+                for (let b = 0; b < 2; b++) {
+                  const oh = 2 * ti + a,
+                    ow = 2 * tj + b;
+                  if (oh >= H || ow >= W) continue;
+                  v += AT_ABS[a]![r]! * Math.abs(dy[((n * O + o) * H + oh) * W + ow]!) * AT_ABS[b]![s]!;
+                }
+              D[o * 16 + 4 * r + s] = v;
+            }
+        for (let c = 0; c < C; c++)
+          for (let r = 0; r < 4; r++)
+            for (let s = 0; s < 4; s++) {
+              let v = 0;
+              for (let i = 0; i < 4; i++)
+                for (let j = 0; j < 4; j++) {
+                  const ih = 2 * ti - 1 + i,
+                    iw = 2 * tj - 1 + j;
+                  if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                  v += BT_ABS[r]![i]! * Math.abs(x[((n * C + c) * H + ih) * W + iw]!) * BT_ABS[s]![j]!;
+                }
+              V[c * 16 + 4 * r + s] = v;
+            }
+        for (let o = 0; o < O; o++)
+          for (let c = 0; c < C; c++)
+            for (let i = 0; i < 3; i++)
+              for (let j = 0; j < 3; j++) {
+                let v = 0;
+                for (let r = 0; r < 4; r++)
+                  for (let s = 0; s < 4; s++)
+                    v += G_ABS[r]![i]! * D[o * 16 + 4 * r + s]! * V[c * 16 + 4 * r + s]! * G_ABS[s]![j]!;
+                S[((o * C + c) * 3 + i) * 3 + j]! += v;
+              }
+      }
   return S;
 }
 
@@ -219,11 +280,22 @@ describe.runIf(wasmSimdAvailable())('Winograd F(2×2, 3×3) vs float64 reference
         c.O + 12,
         'input gradient',
       );
-      report.push(`${c.N},${c.C}→${c.O},${c.H}×${c.W}: ${relFwd} / ${relDx}`);
+      // the weight gradient: roundings as its file says, from the work cut (Pg tiles per item, K items)
+      const dw = conv2dBackwardWeightWinograd(dy, ys, x, xs, ws, opts);
+      const spec = winogradSpec(c.N, c.C, c.O, c.H, c.W, false, false);
+      const relDw = expectWithinWinogradBound(
+        dw,
+        conv2dBackFilterRef(dy, x, xs, ws, 1, 1),
+        winogradWeightGradAbsSum(dy, x, xs, c.O),
+        conv2dBackFilterRef(abs(dy), abs(x), xs, ws, 1, 1),
+        spec.Pg / 4 + spec.items + 11,
+        'weight gradient',
+      );
+      report.push(`${c.N},${c.C}→${c.O},${c.H}×${c.W}: ${relFwd} / ${relDx} / ${relDw}`);
     });
   }
 
-  it('reports the largest error relative to Σ|w||x| (forward / input gradient)', () => {
+  it('reports the largest error relative to Σ|w||x| (forward / input gradient / weight gradient)', () => {
     // informational: the bound above is what is checked; these show the size of the error in the direct
     // kernels' terms (their bound is γ(9C + 1) ≈ (9C + 1)·6e-8 relative to Σ|w||x|)
     expect(report.length).toBe(cases.length);
@@ -241,6 +313,45 @@ describe.runIf(wasmSimdAvailable())('Winograd F(2×2, 3×3) vs float64 reference
     expect(winogradSpec(1, 24, 7, 48, 32, true, false).blocks).toBeGreaterThan(1);
     expect(winogradSpec(1, 12, 12, 45, 30, false, false).blocks).toBeGreaterThan(1);
     expect(winogradSpec(16, 3, 5, 5, 6, true, false).g).toBeGreaterThan(1);
+  });
+
+  it("'auto' takes Winograd for ResUNet-lite's 3×3 stride-1 layers of 16 channels and more on maps of 8 columns and more, all three passes", () => {
+    const saved = getConvAlgorithm();
+    const o = { stride: 1, padding: 1 };
+    try {
+      setConvAlgorithm('auto');
+      const fwd = (C: number, O: number, H: number, W: number) => winogradForwardChosen([32, C, H, W], [O, C, 3, 3], o);
+      const dx = (C: number, O: number, H: number, W: number) =>
+        winogradInputGradChosen([32, C, H, W], [O, C, 3, 3], o);
+      const dw = (C: number, O: number, H: number, W: number) =>
+        winogradWeightGradChosen([32, C, H, W], [O, C, 3, 3], o);
+      expect([
+        fwd(16, 16, 48, 32),
+        dx(16, 16, 48, 32),
+        dw(16, 16, 48, 32),
+        fwd(48, 16, 48, 32),
+        dx(48, 16, 48, 32),
+      ]).toEqual([true, true, true, true, true]);
+      expect([fwd(64, 64, 12, 8), fwd(192, 64, 12, 8), dx(96, 32, 24, 16), dw(96, 32, 24, 16)]).toEqual([
+        true,
+        true,
+        true,
+        true,
+      ]);
+      // the stem (one input channel), the 6×4 map (half its tiles would be padding), few channels
+      expect([
+        fwd(1, 16, 48, 32),
+        dw(1, 16, 48, 32),
+        fwd(128, 128, 6, 4),
+        dx(128, 128, 6, 4),
+        dw(128, 128, 6, 4),
+        fwd(8, 16, 48, 32),
+      ]).toEqual([false, false, false, false, false, false]);
+      setConvAlgorithm('winograd');
+      expect([fwd(1, 16, 48, 32), fwd(128, 128, 6, 4)]).toEqual([true, true]);
+    } finally {
+      setConvAlgorithm(saved);
+    }
   });
 
   it('fuses the ReLU: winograd(relu) = max(winograd, 0)', () => {
@@ -302,9 +413,11 @@ describe.runIf(wasmSimdAvailable())('Winograd F(2×2, 3×3) vs float64 reference
     const run = () =>
       data.flatMap(({ xs, ws, x, w, b, dy }) => {
         const o = { stride: 1, padding: 1 };
+        const ys: S4 = [xs[0], ws[0], xs[2], xs[3]];
         return [
           conv2dForwardWinograd(x, xs, w, ws, b, o).out,
-          conv2dBackwardInputWinograd(dy, [xs[0], ws[0], xs[2], xs[3]], w, ws, xs, o),
+          conv2dBackwardInputWinograd(dy, ys, w, ws, xs, o),
+          conv2dBackwardWeightWinograd(dy, ys, x, xs, ws, o),
         ];
       });
     try {
@@ -338,20 +451,32 @@ describe.runIf(wasmSimdAvailable())('Winograd F(2×2, 3×3) vs float64 reference
     const viaBackend = () => [
       runKernel('Conv2D', [input(x, xs), input(w, ws)], o)[0]!.values as Float32Array,
       runKernel('Conv2DBackpropInput', [input(dy, ys), input(w, ws)], { ...o, xShape: xs })[0]!.values as Float32Array,
+      runKernel('Conv2DBackpropFilter', [input(dy, ys), input(x, xs)], { ...o, wShape: ws })[0]!.values as Float32Array,
     ];
     const savedKernels = cpuKernels();
     setCpuKernels('wasm');
     try {
       setConvAlgorithm('winograd');
-      expect(winogradForwardChosen(xs, ws, o) && winogradInputGradChosen(xs, ws, o)).toBe(true);
-      const [yw, dxw] = viaBackend();
+      expect([
+        winogradForwardChosen(xs, ws, o),
+        winogradInputGradChosen(xs, ws, o),
+        winogradWeightGradChosen(xs, ws, o),
+      ]).toEqual([true, true, true]);
+      const [yw, dxw, dww] = viaBackend();
       expect(yw).toEqual(conv2dForwardWinograd(x, xs, w, ws, null, o).out);
       expect(dxw).toEqual(conv2dBackwardInputWinograd(dy, ys, w, ws, xs, o));
+      expect(dww).toEqual(conv2dBackwardWeightWinograd(dy, ys, x, xs, ws, o));
       setConvAlgorithm('direct');
-      const [yd, dxd] = viaBackend();
+      const [yd, dxd, dwd] = viaBackend();
       expect(yd).toEqual(conv2dForwardWasm(x, xs, w, ws, null, o).out);
       expect(dxd).toEqual(conv2dBackwardInputWasm(dy, ys, w, ws, xs, o));
-      expect(yd).not.toEqual(yw); // the two algorithms round differently
+      expect(dwd).toEqual(conv2dBackwardWeightWasm(dy, ys, x, xs, ws, o));
+      // the two algorithms round differently
+      expect([yd, dxd, dwd].map((v, i) => v!.every((e, j) => e === [yw, dxw, dww][i]![j]))).toEqual([
+        false,
+        false,
+        false,
+      ]);
       // Winograd never takes strides, other paddings or other kernel sizes
       expect(winogradForwardChosen(xs, ws, { stride: 2, padding: 1 })).toBe(false);
       setConvAlgorithm('winograd');
