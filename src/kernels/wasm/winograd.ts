@@ -106,12 +106,17 @@ const largestDivisorAtMost = (n: number, limit: number): number => {
   return 1;
 };
 
-/** The plan for N images of C → O channels at H×W (the tile cut depends on nothing else). */
-export function winogradSpec(N: number, C: number, O: number, H: number, W: number, bias: boolean, relu: boolean): WinogradSpec {
+/**
+ * The plan for N images of C → O channels at H×W (the tile cut depends on nothing else): items of about
+ * ITEM_BYTES of V and M, and at least `minTiles` tiles where the map allows.
+ */
+export function winogradSpec(
+  N: number, C: number, O: number, H: number, W: number, bias: boolean, relu: boolean, minTiles = GEMM_COLS,
+): WinogradSpec {
   const tH = Math.ceil(H / 2);
   const tWp = Math.ceil(Math.ceil(W / 2) / TV) * TV;
   const perImage = tH * tWp;
-  const tilesFit = Math.max(GEMM_COLS, Math.floor(ITEM_BYTES / (XI * (C + O) * 4)));
+  const tilesFit = Math.max(minTiles, Math.floor(ITEM_BYTES / (XI * (C + O) * 4)));
   let g = 1, TR = tH;
   if (perImage <= tilesFit) {
     // whole images per item: as many as fit, leaving at least MIN_ITEMS items (or one per image)

@@ -25,6 +25,7 @@ import {
   paddedChannels,
   reduceKey,
   weightGradWinogradKey,
+  weightGradWinogradSpec,
 } from './winogradWeightGrad.js';
 import {
   buildWeightTransformModule,
@@ -211,7 +212,7 @@ export function conv2dBackwardWeightWinograd(
     throw new Error(`conv2d: dy shape [${dyShape.join(', ')}] does not match the output [${N}, ${O}, ${H}, ${W}]`);
   }
   if (N === 0 || O === 0 || C === 0) return new Float32Array(O * C * 9);
-  const spec = winogradSpec(N, C, O, H, W, false, false);
+  const spec = weightGradWinogradSpec(N, C, O, H, W);
   const kernel = kernelModule(weightGradWinogradKey(spec), () => buildWeightGradWinogradModule(spec));
   const rspec = { O, C, K: spec.items };
   const reduce = kernelModule(reduceKey(rspec), () => buildReduceModule(rspec));

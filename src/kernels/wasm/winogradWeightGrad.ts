@@ -25,7 +25,7 @@
  */
 import { type ModuleBuilder, f32, f32x4, i32, v128, type Expr, type FunctionBuilder, type Local } from './emitter.js';
 import { newKernelModule } from './runtime.js';
-import { emitInputTransform, itemsWithWorkAreas, XI, type WinogradSpec } from './winograd.js';
+import { emitInputTransform, itemsWithWorkAreas, winogradSpec, XI, type WinogradSpec } from './winograd.js';
 
 /** Tiles per vector. */
 const TV = 4;
@@ -36,6 +36,18 @@ const DB = 4;
 /** Input channels of a partial sum's row, padded to a multiple of 4 (the reduction reads them as vectors). */
 export function paddedChannels(C: number): number {
   return Math.ceil(C / 4) * 4;
+}
+
+/**
+ * Tiles an item of the weight gradient takes at least (where the map allows). Each (output, input channel)
+ * pair's sum over an item's tiles ends in adding its four lanes and storing the sum: over the 24 tiles of one
+ * 12×8 image that end cost as much as the loop, so small maps come several images to an item.
+ */
+const MIN_TILES = 96;
+
+/** The work cut of the weight gradient of N images of C → O channels at H×W. */
+export function weightGradWinogradSpec(N: number, C: number, O: number, H: number, W: number): WinogradSpec {
+  return winogradSpec(N, C, O, H, W, false, false, MIN_TILES);
 }
 
 export function weightGradWinogradKey(s: WinogradSpec): string {

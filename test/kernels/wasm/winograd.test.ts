@@ -43,6 +43,7 @@ import {
 import { getNumThreads, setNumThreads } from '../../../src/kernels/wasm/threads.js';
 import { wasmSimdAvailable } from '../../../src/kernels/wasm/runtime.js';
 import { winogradSpec } from '../../../src/kernels/wasm/winograd.js';
+import { weightGradWinogradSpec } from '../../../src/kernels/wasm/winogradWeightGrad.js';
 import { cpuKernels, runKernel, setCpuKernels } from '../../../src/kernels/engine.js';
 import '../../../src/kernels/wasm/index.js';
 import { conv2dBackFilterRef, conv2dBackInputRef, conv2dRef, randomF32, rng, type S4 } from '../gpu/_reference.js';
@@ -282,7 +283,7 @@ describe.runIf(wasmSimdAvailable())('Winograd F(2×2, 3×3) vs float64 reference
       );
       // the weight gradient: roundings as its file says, from the work cut (Pg tiles per item, K items)
       const dw = conv2dBackwardWeightWinograd(dy, ys, x, xs, ws, opts);
-      const spec = winogradSpec(c.N, c.C, c.O, c.H, c.W, false, false);
+      const spec = weightGradWinogradSpec(c.N, c.C, c.O, c.H, c.W);
       const relDw = expectWithinWinogradBound(
         dw,
         conv2dBackFilterRef(dy, x, xs, ws, 1, 1),
