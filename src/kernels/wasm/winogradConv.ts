@@ -41,7 +41,8 @@ export type ConvAlgorithm = 'auto' | 'direct' | 'winograd';
 const ALGORITHMS: readonly ConvAlgorithm[] = ['auto', 'direct', 'winograd'];
 
 function fromEnv(): ConvAlgorithm {
-  const env = typeof process === 'object' ? process.env?.['SIZESEG_CONV_ALGORITHM'] : undefined;
+  // no Node API here (the page runs these kernels too): the variable where a `process` exists
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.['SIZESEG_CONV_ALGORITHM'];
   if (env === undefined || env === '') return 'auto';
   if ((ALGORITHMS as readonly string[]).includes(env)) return env as ConvAlgorithm;
   throw new Error(`SIZESEG_CONV_ALGORITHM=${env}: expected one of ${ALGORITHMS.join(', ')}`);
