@@ -71,12 +71,12 @@ export function winogradApplies(g: Geometry): boolean {
  * Where 'auto' takes Winograd: the passes and shapes where it measured faster (bench/convWinograd.bench.ts,
  * docs/kernels.md). `C` is the channel count the pass reduces over (the input's for the forward pass, the
  * output's for the input gradient), `O` the count it produces.
- * - At least 16 channels each way: every such layer of ResUNet-lite ran 1.3–2.1× faster on Winograd (16→16 at
- *   48×32 included); the stem (1 input channel) ran at 0.7× (its product has one term: the transforms are the
- *   whole cost).
+ * - At least 16 channels each way: every such layer of ResUNet-lite ran 1.2–2.3× faster on Winograd (16→16 at
+ *   48×32 included); the stem (1 input channel) ran at 0.7–0.9× (its product has one term: the transforms are
+ *   the whole cost).
  * - Tile rows that fill whole vectors of four tiles (⌈W/2⌉ a multiple of 4, or nearly: at most 1 tile in 5 is
  *   padding): the 6×4 map (2 tiles a row, padded to 4) does 1.13× fewer multiplications, not 2.25×, and ran at
- *   0.8–1.0× the direct kernels.
+ *   0.6–1.1× the direct kernels.
  */
 export function winogradPays(C: number, O: number, H: number, W: number): boolean {
   void H;
@@ -93,8 +93,8 @@ function useWinograd(g: Geometry, C: number, O: number): boolean {
 
 /**
  * Where 'auto' takes Winograd for the weight gradient (winogradWeightGrad.ts): where it takes it for the other
- * two passes. Its products are O × C, reduced over tiles, so the same sizes matter; measured 1.2–2.2× as fast
- * on those layers of ResUNet-lite, 0.7× on the stem and the 6×4 map.
+ * two passes. Its products are O × C, reduced over tiles, so the same sizes matter; measured 1.2–1.9× as fast
+ * on those layers of ResUNet-lite, 0.7–0.9× on the stem and the 6×4 map.
  */
 export function winogradWeightGradPays(C: number, O: number, H: number, W: number): boolean {
   return winogradPays(C, O, H, W);
