@@ -40,12 +40,18 @@ import {
 export type ConvAlgorithm = 'auto' | 'direct' | 'winograd';
 const ALGORITHMS: readonly ConvAlgorithm[] = ['auto', 'direct', 'winograd'];
 
+/** The algorithm a SIZESEG_CONV_ALGORITHM value names ('auto' when unset or empty); a clear error otherwise. */
+export function parseConvAlgorithm(value: string | undefined): ConvAlgorithm {
+  if (value === undefined || value.trim() === '') return 'auto';
+  const v = value.trim();
+  if ((ALGORITHMS as readonly string[]).includes(v)) return v as ConvAlgorithm;
+  throw new Error(`SIZESEG_CONV_ALGORITHM=${value}: expected one of ${ALGORITHMS.join(', ')} (or leave it unset for auto)`);
+}
+
 function fromEnv(): ConvAlgorithm {
   // no Node API here (the page runs these kernels too): the variable where a `process` exists
-  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.['SIZESEG_CONV_ALGORITHM'];
-  if (env === undefined || env === '') return 'auto';
-  if ((ALGORITHMS as readonly string[]).includes(env)) return env as ConvAlgorithm;
-  throw new Error(`SIZESEG_CONV_ALGORITHM=${env}: expected one of ${ALGORITHMS.join(', ')}`);
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  return parseConvAlgorithm(env?.['SIZESEG_CONV_ALGORITHM']);
 }
 
 let algorithm: ConvAlgorithm | null = null;

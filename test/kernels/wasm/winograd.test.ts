@@ -35,6 +35,7 @@ import {
   conv2dBackwardWeightWinograd,
   conv2dForwardWinograd,
   getConvAlgorithm,
+  parseConvAlgorithm,
   setConvAlgorithm,
   winogradForwardChosen,
   winogradInputGradChosen,
@@ -353,6 +354,19 @@ describe.runIf(wasmSimdAvailable())('Winograd F(2×2, 3×3) vs float64 reference
     } finally {
       setConvAlgorithm(saved);
     }
+  });
+
+  it('reads SIZESEG_CONV_ALGORITHM: the three names, auto when unset, a clear error otherwise', () => {
+    expect([undefined, '', 'direct', ' winograd ', 'auto'].map(parseConvAlgorithm)).toEqual([
+      'auto',
+      'auto',
+      'direct',
+      'winograd',
+      'auto',
+    ]);
+    expect(() => parseConvAlgorithm('fast')).toThrow(
+      /SIZESEG_CONV_ALGORITHM=fast: expected one of auto, direct, winograd/,
+    );
   });
 
   it('fuses the ReLU: winograd(relu) = max(winograd, 0)', () => {
