@@ -8,7 +8,8 @@
  *   direct / Winograd, the multiplications each does (Winograd's include the tiles it pads a row to), and
  *   what 'auto' picks;
  * - the whole network: W1 (a supervised training step) and W3 (inference) of ../shared/peers/SPEC.md with
- *   setConvAlgorithm('direct' | 'auto' | 'winograd') in turn, step by step.
+ *   setConvAlgorithm('direct' | 'auto' | 'winograd') in turn, step by step: wall time on the default threads,
+ *   and the process's CPU time on one thread (which other work on the cores disturbs less).
  *
  *   npm run bench -- convWinograd      (also run by `npm run bench -- conv`; SIZESEG_BENCH_QUICK=1: a smoke run)
  */
@@ -43,16 +44,29 @@ type Pass = 'forward' | 'input grad' | 'weight grad';
 const ROUNDS = quickRun ? 1 : 5;
 const PER_ROUND = quickRun ? 2 : 5;
 
+/** Milliseconds of wall time. */
+const wallClock = (): number => performance.now();
+/** Milliseconds of CPU time of this process (all its threads): steadier than wall time when other work shares the cores. */
+const cpuClock = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+
 /** Alternates the functions sample by sample (each in a fresh step arena, as a training step runs them); ms samples. */
-function alternate(fns: Record<string, () => void>, rounds: number, perRound: number): Record<string, number[]> {
+function alternate(
+  fns: Record<string, () => void>,
+  rounds: number,
+  perRound: number,
+  clock: () => number = wallClock,
+): Record<string, number[]> {
   const out: Record<string, number[]> = {};
   for (const [, fn] of Object.entries(fns)) withStepArena(fn); // warm up: generate and compile the kernels
   for (let r = 0; r < rounds * perRound; r++) {
     for (const [name, fn] of Object.entries(fns)) {
       const a = openStepArena();
-      const t = performance.now();
+      const t = clock();
       fn();
-      (out[name] ??= []).push(performance.now() - t);
+      (out[name] ??= []).push(clock() - t);
       a.close();
     }
   }
@@ -158,8 +172,8 @@ function perShape(threads: number, rng: () => number): ShapeResult[] {
   return results;
 }
 
-/** W1 and W3 with each algorithm, alternated step by step; medians in ms. */
-function workloads(): Record<string, Record<ConvAlgorithm, number>> {
+/** W1 and W3 with each algorithm, alternated step by step; medians in ms of `clock`. */
+function workloads(clock: () => number): Record<string, Record<ConvAlgorithm, number>> {
   const saved = getConvAlgorithm();
   const algorithms: ConvAlgorithm[] = ['direct', 'auto', 'winograd'];
   const { x, target, model, opt } = workloadSetup();
@@ -183,7 +197,7 @@ function workloads(): Record<string, Record<ConvAlgorithm, number>> {
           setConvAlgorithm(a);
           fn();
         };
-      const t = alternate(fns, 1, n);
+      const t = alternate(fns, 1, n, clock);
       out[name] = Object.fromEntries(algorithms.map((a) => [a, r2(medianOf(t[a]!))])) as Record<ConvAlgorithm, number>;
     }
   } finally {
@@ -217,19 +231,23 @@ export async function run(): Promise<Record<string, unknown>> {
       })),
     );
     setNumThreads(saved);
-    const w = workloads();
-    console.table(
-      Object.entries(w).map(([name, ms]) => ({
-        workload: name,
+    // the whole network: wall time on the default threads, and CPU time on one thread (steadier under load)
+    const w = workloads(wallClock);
+    setNumThreads(1);
+    const cpu1 = workloads(cpuClock);
+    setNumThreads(saved);
+    const rows = (label: string, r: Record<string, Record<ConvAlgorithm, number>>) =>
+      Object.entries(r).map(([name, ms]) => ({
+        workload: `${name} ${label}`,
         'direct ms': ms.direct,
         'auto ms': ms.auto,
         'winograd ms': ms.winograd,
         'direct/auto': r2(ms.direct / ms.auto),
         'direct/winograd': r2(ms.direct / ms.winograd),
-      })),
-    );
+      }));
+    console.table([...rows(`wall, ${getNumThreads()} threads`, w), ...rows('CPU time, 1 thread', cpu1)]);
     console.log(
-      `(medians of samples alternated direct/Winograd; ${getNumThreads()} threads for W1/W3; GFLOP/s-eq = the direct algorithm's FLOPs / time)`,
+      "(medians of samples alternated direct/auto/Winograd; GFLOP/s-eq = the direct algorithm's FLOPs / time)",
     );
     return {
       ...runConditions(otherLoad()),
@@ -237,6 +255,7 @@ export async function run(): Promise<Record<string, unknown>> {
       threads_workloads: getNumThreads(),
       shapes,
       workloads_ms: w,
+      workloads_cpu_ms_1_thread: cpu1,
     };
   } finally {
     setNumThreads(saved);
