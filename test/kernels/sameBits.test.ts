@@ -3,13 +3,15 @@
  * the SHA-256 of ResUNet-lite's weights after two BCE steps and one size-loss step (batch 32, Adam) was
  * recorded on the code before the redesign started (commit 2e8daa4) and is kept here. Any change in what a
  * kernel computes, in the order it sums, or in how operands reach it changes the hash. Inside a step scope
- * and outside, on 1 and 2 threads: the same hash (the kernels split work by shape alone).
+ * and outside, on 1 and 2 threads: the same hash (the kernels split work by shape alone). The hash is that of the
+ * direct convolution kernels, so the test pins them (setConvAlgorithm('direct')); Winograd gives other bits,
+ * tested for thread independence in sameBitsWinograd.test.ts.
  */
 import * as sizeseg from '../../src/index.js';
 import { describe, expect, it } from 'vitest';
 import { getNumThreads, setNumThreads } from '../../src/index.js';
 import { cpuKernels, setCpuKernels } from '../../src/kernels/engine.js';
-import { wasmSimdAvailable } from '../../src/kernels/wasm/index.js';
+import { getConvAlgorithm, setConvAlgorithm, wasmSimdAvailable } from '../../src/kernels/wasm/index.js';
 import { RECORDED_WEIGHTS_HASH, weightsHash } from '../_helpers/sameBits.js';
 import { skipNote } from '../_helpers/skipNote.js';
 
@@ -21,7 +23,9 @@ describe.runIf(wasmSimdAvailable())(
       it(`ResUNet-lite after 2 BCE + 1 size-loss Adam steps, ${threads} thread(s), in and outside a step scope`, () => {
         const savedThreads = getNumThreads();
         const savedKernels = cpuKernels();
+        const savedAlgorithm = getConvAlgorithm();
         setCpuKernels('wasm');
+        setConvAlgorithm('direct');
         setNumThreads(threads);
         try {
           const plain = weightsHash(sizeseg, false);
@@ -34,6 +38,7 @@ describe.runIf(wasmSimdAvailable())(
         } finally {
           setNumThreads(savedThreads);
           setCpuKernels(savedKernels);
+          setConvAlgorithm(savedAlgorithm);
         }
       });
     }

@@ -36,7 +36,7 @@ const MEMORY_THREAD_MIN_FLOATS = 1 << 19;
  */
 const COPY_THREAD_MIN = 1 << 21;
 
-function threadsFor(flops: number, floatsMoved = 0): number {
+export function threadsFor(flops: number, floatsMoved = 0): number {
   return flops < WASM_THREAD_MIN_FLOPS && floatsMoved < MEMORY_THREAD_MIN_FLOATS ? 1 : getNumThreads();
 }
 
@@ -57,7 +57,7 @@ function checkDy(g: Geometry, dyShape: Shape4): void {
  * arena's tensor), else copied in first; without padding it is used as it is. The pad kernel runs over
  * the threads (`perItem` planes per work item).
  */
-function padIntoScratch(src: Float32Array, count: number, perItem: number, H: number, W: number, Hp: number, Wp: number, top: number, left: number): number {
+export function padIntoScratch(src: Float32Array, count: number, perItem: number, H: number, W: number, Hp: number, Wp: number, top: number, left: number): number {
   const raw = kernelInput(src.subarray(0, count * H * W));
   if (Hp === H && Wp === W) return raw;
   const dst = scratch.alloc(count * Hp * Wp);

@@ -7,3 +7,4 @@ import './register.js';
 export { registerWasmBackend } from './register.js';
 export { wasmSimdAvailable, kernelCacheStats } from './runtime.js';
 export { conv2dForwardWasm, conv2dBackwardInputWasm, conv2dBackwardWeightWasm } from './conv2d.js';
+export { getConvAlgorithm, setConvAlgorithm, type ConvAlgorithm } from './winogradConv.js';

@@ -17,7 +17,7 @@ import { type ModuleBuilder, f32, f32x4, i32, v128, type FunctionBuilder, type L
 import { newKernelModule } from './runtime.js';
 
 /** Output channels per tile. */
-const PA = 4;
+export const PA = 4;
 /** Position vectors per tile (8 positions). */
 const PB = 2;
 
@@ -47,15 +47,7 @@ export function buildPointwiseModule(s: PointwiseSpec): ModuleBuilder {
   if (s.P % (4 * PB) !== 0) throw new Error(`pointwise: ${s.P} positions is not a multiple of ${4 * PB}`);
   const m = newKernelModule();
   m.itemFunction('image', (f, args, n) => {
-    const L = {
-      xs: f.local('i32', 'xs'), w: f.local('i32', 'w'), out: f.local('i32', 'out'), bias: f.local('i32', 'bias'),
-      ob: f.local('i32', 'ob'), pq: f.local('i32', 'pq'), px: f.local('i32', 'px'), pw: f.local('i32', 'pw'), end: f.local('i32', 'end'),
-      po: f.local('i32', 'po'), pwBlock: f.local('i32', 'pwBlock'), pbias: f.local('i32', 'pbias'),
-      acc: Array.from({ length: PA }, (_, a) => Array.from({ length: PB }, (_, b) => f.local('v128', `acc${a}_${b}`))),
-      x: Array.from({ length: PB }, (_, b) => f.local('v128', `x${b}`)),
-      ws: f.local('v128', 'ws'),
-      wg: Array.from({ length: SINGLE_GROUP }, (_, k) => f.local('v128', `wg${k}`)),
-    };
+    const L = pointwiseLocals(f);
     f.set(L.xs, i32.add(i32.load(args!, 0), i32.mul(n!, i32.const(s.C * s.P * 4))));
     f.set(L.w, i32.load(args!, 4));
     f.set(L.out, i32.add(i32.load(args!, 8), i32.mul(n!, i32.const(s.O * s.P * 4))));
@@ -76,20 +68,34 @@ export function buildPointwiseModule(s: PointwiseSpec): ModuleBuilder {
     if (full > 0) {
       f.forRange(L.ob, 0, full, 1, () => {
         enter(L.ob);
-        emitBlock(f, s, L, PA);
+        emitPointwiseBlock(f, s, L, PA);
       });
     }
     if (rest > 0) {
       enter(full);
-      emitBlock(f, s, L, rest);
+      emitPointwiseBlock(f, s, L, rest);
     }
   });
   return m;
 }
 
-interface PointwiseLocals {
-  xs: Local; pq: Local; px: Local; pw: Local; end: Local; po: Local; pwBlock: Local; pbias: Local;
+export interface PointwiseLocals {
+  xs: Local; w: Local; out: Local; bias: Local; ob: Local;
+  pq: Local; px: Local; pw: Local; end: Local; po: Local; pwBlock: Local; pbias: Local;
   acc: Local[][]; x: Local[]; ws: Local; wg: Local[];
+}
+
+/** The locals of the pointwise kernel (also used by the Winograd kernel's products, winograd.ts). */
+export function pointwiseLocals(f: FunctionBuilder): PointwiseLocals {
+  return {
+    xs: f.local('i32', 'xs'), w: f.local('i32', 'w'), out: f.local('i32', 'out'), bias: f.local('i32', 'bias'),
+    ob: f.local('i32', 'ob'), pq: f.local('i32', 'pq'), px: f.local('i32', 'px'), pw: f.local('i32', 'pw'), end: f.local('i32', 'end'),
+    po: f.local('i32', 'po'), pwBlock: f.local('i32', 'pwBlock'), pbias: f.local('i32', 'pbias'),
+    acc: Array.from({ length: PA }, (_, a) => Array.from({ length: PB }, (_, b) => f.local('v128', `acc${a}_${b}`))),
+    x: Array.from({ length: PB }, (_, b) => f.local('v128', `x${b}`)),
+    ws: f.local('v128', 'ws'),
+    wg: Array.from({ length: SINGLE_GROUP }, (_, k) => f.local('v128', `wg${k}`)),
+  };
 }
 
 /** Input channels per pass over the output row of the single-output kernel. */
@@ -123,8 +129,11 @@ function emitSingleOutput(f: FunctionBuilder, s: PointwiseSpec, L: PointwiseLoca
   }
 }
 
-/** Every 8-position tile of one block of `outs` output channels. */
-function emitBlock(f: FunctionBuilder, s: PointwiseSpec, L: PointwiseLocals, outs: number): void {
+/**
+ * Every 8-position tile of one block of `outs` output channels: out[o_a, q] = Σ_c w[o_a, c] · xs[c, q] with
+ * L.xs, L.pwBlock (row o_0 of w [O][C]), L.po (row o_0 of out [O][P]) and L.pbias set by the caller.
+ */
+export function emitPointwiseBlock(f: FunctionBuilder, s: PointwiseSpec, L: PointwiseLocals, outs: number): void {
   f.forRange(L.pq, 0, s.P / (4 * PB), 1, () => {
     for (let a = 0; a < outs; a++) {
       for (let b = 0; b < PB; b++) f.set(L.acc[a]![b]!, s.bias ? v128.load32_splat(L.pbias, 4 * a) : v128.zero());

@@ -18,6 +18,14 @@ import { distanceTransformBatchWasm } from './distanceTransform.js';
 import { ELEMENTWISE_WASM_MIN, elementwiseWasm } from './elementwise.js';
 import { gemmWasm } from './gemm.js';
 import { kernelCacheStats, wasmSimdAvailable } from './runtime.js';
+import {
+  conv2dBackwardInputWinograd,
+  conv2dBackwardWeightWinograd,
+  conv2dForwardWinograd,
+  winogradForwardChosen,
+  winogradInputGradChosen,
+  winogradWeightGradChosen,
+} from './winogradConv.js';
 import { upsampleNearest2xBackwardWasm, upsampleNearest2xForwardWasm } from './upsample.js';
 import { upsampleConcatBackwardWasm, upsampleConcatForwardWasm } from './upsampleConcat.js';
 
@@ -28,7 +36,10 @@ const f32 = (t: KernelInput | undefined) => t!.values() as Float32Array;
 
 function convForward(relu: boolean): KernelFunc {
   return ([x, w, b], attrs) => {
-    const { out, outShape } = conv2dForwardWasm(f32(x), shape4(x!.shape), f32(w), shape4(w!.shape), b ? f32(b) : null, conv(attrs), relu);
+    const xs = shape4(x!.shape), ws = shape4(w!.shape), opts = conv(attrs);
+    // the algorithm: direct, or Winograd for 3×3 stride-1 layers where setConvAlgorithm says so (winogradConv.ts)
+    const forward = winogradForwardChosen(xs, ws, opts) ? conv2dForwardWinograd : conv2dForwardWasm;
+    const { out, outShape } = forward(f32(x), xs, f32(w), ws, b ? f32(b) : null, opts, relu);
     return [host(out, outShape)];
   };
 }
@@ -69,15 +80,17 @@ const kernels: Omit<KernelConfig, 'backendName'>[] = [
   {
     kernelName: 'Conv2DBackpropInput',
     kernelFunc: ([dy, w], attrs) => {
-      const xShape = shape4(attrs.xShape as number[]);
-      return [host(conv2dBackwardInputWasm(f32(dy), shape4(dy!.shape), f32(w), shape4(w!.shape), xShape, conv(attrs)), xShape)];
+      const xShape = shape4(attrs.xShape as number[]), ws = shape4(w!.shape), opts = conv(attrs);
+      const backward = winogradInputGradChosen(xShape, ws, opts) ? conv2dBackwardInputWinograd : conv2dBackwardInputWasm;
+      return [host(backward(f32(dy), shape4(dy!.shape), f32(w), ws, xShape, opts), xShape)];
     },
   },
   {
     kernelName: 'Conv2DBackpropFilter',
     kernelFunc: ([dy, x], attrs) => {
-      const wShape = shape4(attrs.wShape as number[]);
-      return [host(conv2dBackwardWeightWasm(f32(dy), shape4(dy!.shape), f32(x), shape4(x!.shape), wShape, conv(attrs)), wShape)];
+      const wShape = shape4(attrs.wShape as number[]), xs = shape4(x!.shape), opts = conv(attrs);
+      const backward = winogradWeightGradChosen(xs, wShape, opts) ? conv2dBackwardWeightWinograd : conv2dBackwardWeightWasm;
+      return [host(backward(f32(dy), shape4(dy!.shape), f32(x), xs, wShape, opts), wShape)];
     },
   },
   { kernelName: 'BatchNorm2D', kernelFunc: batchNormForward(false) },

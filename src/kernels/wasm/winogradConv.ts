@@ -1,0 +1,239 @@
+/**
+ * Which algorithm the 'wasm' backend runs a convolution with, and the drivers of the Winograd one
+ * (winograd.ts, winogradWeightGrad.ts): the forward pass, the input gradient and the weight gradient of 3×3
+ * convolutions with stride 1 and padding 1.
+ *
+ * - `'direct'`: the gather and pointwise kernels (conv2d.ts) for every convolution: what every release before
+ *   this one computed, bit for bit.
+ * - `'winograd'`: F(2×2, 3×3) wherever it applies (3×3, stride 1, padding 1), the direct kernels elsewhere.
+ * - `'auto'` (the default): Winograd only for the passes and shapes where it measured faster than the direct
+ *   kernels (`winogradPays`, docs/kernels.md), the direct kernels elsewhere.
+ *
+ * `SIZESEG_CONV_ALGORITHM=direct|winograd|auto` sets it at start-up; `setConvAlgorithm` at run time. The two
+ * algorithms give different bits (both within their float32 bounds); each gives the same bits for any thread
+ * count.
+ */
+import type { Conv2dOptions, Geometry, Shape4 } from '../js/conv2d.js';
+import { geometry } from '../js/conv2d.js';
+import { kernelInput, kernelOutput } from './arena.js';
+import { padIntoScratch, threadsFor } from './conv2d.js';
+import { ARGS_BYTE, kernelModule, runItems, scratch, setArgs } from './runtime.js';
+import { getNumThreads } from './threads.js';
+import {
+  buildReduceModule,
+  buildWeightGradWinogradModule,
+  paddedChannels,
+  reduceKey,
+  weightGradWinogradKey,
+  weightGradWinogradSpec,
+} from './winogradWeightGrad.js';
+import {
+  buildWeightTransformModule,
+  buildWinogradModule,
+  weightTransformKey,
+  winogradKey,
+  winogradSpec,
+  type WeightTransformSpec,
+  type WinogradSpec,
+} from './winograd.js';
+
+export type ConvAlgorithm = 'auto' | 'direct' | 'winograd';
+const ALGORITHMS: readonly ConvAlgorithm[] = ['auto', 'direct', 'winograd'];
+
+/** The algorithm a SIZESEG_CONV_ALGORITHM value names ('auto' when unset or empty); a clear error otherwise. */
+export function parseConvAlgorithm(value: string | undefined): ConvAlgorithm {
+  if (value === undefined || value.trim() === '') return 'auto';
+  const v = value.trim();
+  if ((ALGORITHMS as readonly string[]).includes(v)) return v as ConvAlgorithm;
+  throw new Error(`SIZESEG_CONV_ALGORITHM=${value}: expected one of ${ALGORITHMS.join(', ')} (or leave it unset for auto)`);
+}
+
+function fromEnv(): ConvAlgorithm {
+  // no Node API here (the page runs these kernels too): the variable where a `process` exists
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  return parseConvAlgorithm(env?.['SIZESEG_CONV_ALGORITHM']);
+}
+
+let algorithm: ConvAlgorithm | null = null;
+
+/** The convolution algorithm of the 'wasm' backend (see the top of this file). */
+export function getConvAlgorithm(): ConvAlgorithm {
+  return (algorithm ??= fromEnv());
+}
+
+export function setConvAlgorithm(a: ConvAlgorithm): void {
+  if (!(ALGORITHMS as readonly string[]).includes(a)) {
+    throw new Error(`setConvAlgorithm: expected one of ${ALGORITHMS.join(', ')}, got ${String(a)}`);
+  }
+  algorithm = a;
+}
+
+/** Whether Winograd F(2×2, 3×3) can run this convolution: a 3×3 kernel, stride 1, padding 1 (output = input size). */
+export function winogradApplies(g: Geometry): boolean {
+  return g.KH === 3 && g.KW === 3 && g.s === 1 && g.p === 1;
+}
+
+/**
+ * Where 'auto' takes Winograd: the passes and shapes where it measured faster (bench/convWinograd.bench.ts,
+ * docs/kernels.md). `C` is the channel count the pass reduces over (the input's for the forward pass, the
+ * output's for the input gradient), `O` the count it produces.
+ * - At least 16 channels each way: every such layer of ResUNet-lite ran 1.2–2.3× faster on Winograd (16→16 at
+ *   48×32 included); the stem (1 input channel) ran at 0.7–0.9× (its product has one term: the transforms are
+ *   the whole cost).
+ * - Tile rows that fill whole vectors of four tiles (⌈W/2⌉ a multiple of 4, or nearly: at most 1 tile in 5 is
+ *   padding): the 6×4 map (2 tiles a row, padded to 4) does 1.13× fewer multiplications, not 2.25×, and ran at
+ *   0.6–1.1× the direct kernels.
+ */
+export function winogradPays(C: number, O: number, H: number, W: number): boolean {
+  void H;
+  const tilesPerRow = Math.ceil(W / 2);
+  const padded = Math.ceil(tilesPerRow / 4) * 4;
+  return C >= 16 && O >= 16 && padded <= 1.25 * tilesPerRow;
+}
+
+function useWinograd(g: Geometry, C: number, O: number): boolean {
+  const a = getConvAlgorithm();
+  if (a === 'direct' || !winogradApplies(g)) return false;
+  return a === 'winograd' || winogradPays(C, O, g.H, g.W);
+}
+
+/**
+ * Where 'auto' takes Winograd for the weight gradient (winogradWeightGrad.ts): where it takes it for the other
+ * two passes. Its products are O × C, reduced over tiles, so the same sizes matter; measured 1.2–1.9× as fast
+ * on those layers of ResUNet-lite, 0.7–0.9× on the stem and the 6×4 map.
+ */
+export function winogradWeightGradPays(C: number, O: number, H: number, W: number): boolean {
+  return winogradPays(C, O, H, W);
+}
+
+/** Whether the weight gradient of this convolution runs on Winograd under the current setting. */
+export function winogradWeightGradChosen(xShape: Shape4, wShape: Shape4, opts: Conv2dOptions): boolean {
+  const g = geometry(xShape, wShape, opts);
+  const a = getConvAlgorithm();
+  if (a === 'direct' || !winogradApplies(g)) return false;
+  return a === 'winograd' || winogradWeightGradPays(g.C, g.O, g.H, g.W);
+}
+
+/** Whether the forward pass of this convolution runs on Winograd under the current setting. */
+export function winogradForwardChosen(xShape: Shape4, wShape: Shape4, opts: Conv2dOptions): boolean {
+  const g = geometry(xShape, wShape, opts);
+  return useWinograd(g, g.C, g.O);
+}
+
+/** Whether the input gradient of this convolution runs on Winograd under the current setting. */
+export function winogradInputGradChosen(xShape: Shape4, wShape: Shape4, opts: Conv2dOptions): boolean {
+  const g = geometry(xShape, wShape, opts);
+  return useWinograd(g, g.O, g.C);
+}
+
+interface Plan {
+  spec: WinogradSpec;
+  kernel: ReturnType<typeof kernelModule>;
+  weights: ReturnType<typeof kernelModule>;
+  wspec: WeightTransformSpec;
+}
+
+const plans = new Map<string, Plan>();
+
+function plan(N: number, C: number, O: number, H: number, W: number, bias: boolean, relu: boolean, flip: boolean): Plan {
+  const spec = winogradSpec(N, C, O, H, W, bias, relu);
+  const key = `${winogradKey(spec)}:${flip}`;
+  let p = plans.get(key);
+  if (p === undefined) {
+    const wspec: WeightTransformSpec = { A: O, B: C, flip };
+    p = {
+      spec,
+      wspec,
+      kernel: kernelModule(winogradKey(spec), () => buildWinogradModule(spec)),
+      weights: kernelModule(weightTransformKey(wspec), () => buildWeightTransformModule(wspec)),
+    };
+    plans.set(key, p);
+  }
+  return p;
+}
+
+/** Transformed weights below this many filters are computed on one thread (a hand-off costs tens of µs). */
+const WEIGHT_THREAD_MIN = 4096;
+
+/**
+ * out [N][O][H][W] = the stride-1, padding-1 3×3 convolution of `src` [N][C][H][W] with the filters of `w`
+ * (forward: w [O][C][3][3]; flipped: w [C][O][3][3] rotated by 180° with the channel roles swapped, the
+ * input gradient), by Winograd F(2×2, 3×3).
+ */
+function runWinograd(
+  src: Float32Array, N: number, C: number, O: number, H: number, W: number,
+  w: Float32Array, flip: boolean, bias: Float32Array | null, relu: boolean,
+): Float32Array {
+  const { spec, kernel, weights, wspec } = plan(N, C, O, H, W, bias !== null, relu, flip);
+  scratch.reset();
+  const out = kernelOutput(N * O * H * W);
+  const srcB = padIntoScratch(src, N * C, C, H, W, spec.Hp, spec.Wp, 1, 1);
+  const wB = kernelInput(w.subarray(0, O * C * 9));
+  const uB = scratch.alloc(16 * O * C);
+  setArgs([wB, uB]);
+  runItems(weights, 'item', ARGS_BYTE, wspec.A, O * C >= WEIGHT_THREAD_MIN ? getNumThreads() : 1);
+  const biasB = bias === null ? 0 : kernelInput(bias.subarray(0, O));
+  // one work area per thread that runs items (runItems uses at most `threads` of them)
+  const threads = threadsFor(2 * N * O * H * W * C * 9);
+  const workB = scratch.alloc(threads * spec.workFloats);
+  setArgs([srcB, uB, out.byte, biasB, workB, 0]);
+  runItems(kernel, 'item', ARGS_BYTE, spec.items, threads);
+  return out.result();
+}
+
+/** y = conv2d(x, w) + bias (3×3, stride 1, padding 1) by Winograd F(2×2, 3×3); with `relu`, max(y, 0). */
+export function conv2dForwardWinograd(
+  x: Float32Array, xShape: Shape4, w: Float32Array, wShape: Shape4, bias: Float32Array | null, opts: Conv2dOptions, relu = false,
+): { out: Float32Array; outShape: Shape4 } {
+  const g = geometry(xShape, wShape, opts);
+  if (!winogradApplies(g)) throw new Error(`conv2dForwardWinograd: needs a 3×3 kernel, stride 1 and padding 1 (got ${g.KH}×${g.KW}, stride ${g.s}, padding ${g.p})`);
+  const { N, C, H, W, O } = g;
+  const outShape: Shape4 = [N, O, H, W];
+  if (N * O * H * W === 0) return { out: new Float32Array(0), outShape };
+  return { out: runWinograd(x, N, C, O, H, W, w, false, bias, relu), outShape };
+}
+
+/** dL/dx of y = conv2d(x, w) (3×3, stride 1, padding 1) by Winograd: the convolution of dy with the flipped filters. */
+export function conv2dBackwardInputWinograd(
+  dy: Float32Array, dyShape: Shape4, w: Float32Array, wShape: Shape4, xShape: Shape4, opts: Conv2dOptions,
+): Float32Array {
+  const g = geometry(xShape, wShape, opts);
+  if (!winogradApplies(g)) throw new Error(`conv2dBackwardInputWinograd: needs a 3×3 kernel, stride 1 and padding 1 (got ${g.KH}×${g.KW}, stride ${g.s}, padding ${g.p})`);
+  const { N, C, H, W, O } = g;
+  if (dyShape[0] !== N || dyShape[1] !== O || dyShape[2] !== H || dyShape[3] !== W) {
+    throw new Error(`conv2d: dy shape [${dyShape.join(', ')}] does not match the output [${N}, ${O}, ${H}, ${W}]`);
+  }
+  if (N * C * H * W === 0) return new Float32Array(0);
+  if (O === 0) return new Float32Array(N * C * H * W);
+  return runWinograd(dy, N, O, C, H, W, w, true, null, false);
+}
+
+/** dL/dw of y = conv2d(x, w) (3×3, stride 1, padding 1) by Winograd: Gᵀ [Σ_tiles (A dy Aᵀ) ⊙ (Bᵀ d B)] G. */
+export function conv2dBackwardWeightWinograd(
+  dy: Float32Array, dyShape: Shape4, x: Float32Array, xShape: Shape4, wShape: Shape4, opts: Conv2dOptions,
+): Float32Array {
+  const g = geometry(xShape, wShape, opts);
+  if (!winogradApplies(g)) throw new Error(`conv2dBackwardWeightWinograd: needs a 3×3 kernel, stride 1 and padding 1 (got ${g.KH}×${g.KW}, stride ${g.s}, padding ${g.p})`);
+  const { N, C, H, W, O } = g;
+  if (dyShape[0] !== N || dyShape[1] !== O || dyShape[2] !== H || dyShape[3] !== W) {
+    throw new Error(`conv2d: dy shape [${dyShape.join(', ')}] does not match the output [${N}, ${O}, ${H}, ${W}]`);
+  }
+  if (N === 0 || O === 0 || C === 0) return new Float32Array(O * C * 9);
+  const spec = weightGradWinogradSpec(N, C, O, H, W);
+  const kernel = kernelModule(weightGradWinogradKey(spec), () => buildWeightGradWinogradModule(spec));
+  const rspec = { O, C, K: spec.items };
+  const reduce = kernelModule(reduceKey(rspec), () => buildReduceModule(rspec));
+  scratch.reset();
+  const dw = kernelOutput(O * C * 9);
+  const xB = padIntoScratch(x, N * C, C, H, W, spec.Hp, spec.Wp, 1, 1);
+  const dyB = padIntoScratch(dy, N * O, O, H, W, 2 * spec.tH, 2 * spec.tWp, 0, 0);
+  const partials = spec.items * 16 * O * paddedChannels(C);
+  const partB = scratch.alloc(partials);
+  const threads = threadsFor(2 * N * O * H * W * C * 9);
+  const workB = scratch.alloc(threads * spec.workFloats);
+  setArgs([xB, dyB, partB, 0, workB, 0]);
+  runItems(kernel, 'item', ARGS_BYTE, spec.items, threads);
+  setArgs([partB, dw.byte]);
+  runItems(reduce, 'item', ARGS_BYTE, O, partials >= 1 << 18 ? getNumThreads() : 1);
+  return dw.result();
+}

@@ -1,0 +1,505 @@
+/**
+ * Winograd F(2×2, 3×3) (src/kernels/wasm/winograd.ts) against the float64 nested-loop references
+ * (test/kernels/gpu/_reference.ts, written from the definition of a convolution, not from Winograd's):
+ * forward pass (with bias, with the fused ReLU), input gradient and weight gradient, on odd and even map sizes
+ * (tiles cut by the border, maps narrower than a vector of tiles), channel counts that are and are not
+ * multiples of the products' tiles (4 output channels × 8 tiles; 2 × 4 channels for the weight gradient),
+ * batch 1, 3 and 16, the work split into tile-row blocks of one image and into groups of whole images.
+ *
+ * Tolerance, rigorous and so never flaky. The kernel computes y = Aᵀ[Σ_c (G g_c Gᵀ) ⊙ (Bᵀ d_c B)]A in float32.
+ * Expanded, y is a sum of exact terms a·(G-coefficient·g)·(B-coefficient·d); every one of them goes through
+ * at most k = C + 12 roundings (input transform 2, weight transform 4 — its halvings are exact —, the product
+ * 1, the sum over C channels C, output transform 4, bias 1), so (Higham, Accuracy and Stability of Numerical
+ * Algorithms, §3.1)
+ *
+ *   |computed − exact| ≤ γ(k) · S,   S = |Aᵀ| [Σ_c (|G| |g_c| |G|ᵀ) ⊙ (|Bᵀ| |d_c| |B|)] |A| + |bias|,
+ *
+ * with γ(k) = k·u/(1 − k·u), u = 2^-24. S is the algorithm run on absolute values (computed here in float64
+ * from the matrices written out below). It is where the transforms' constants show: S ≥ Σ|w||x| of the direct
+ * sum (which bounds the direct kernels' error), because S also holds the products of weights and inputs that
+ * the transforms add and then cancel; on these random operands S is up to 20× Σ|w||x| element by element, the
+ * errors use 1–3 % of the bound, and relative to Σ|w||x| they are about 1e-7, as the direct kernels' (reported
+ * beside the check). (A bound written as a multiple of Σ|w||x| alone cannot be
+ * rigorous: the cancelled products do not appear in Σ|w||x|.)
+ * The weight gradient Gᵀ[Σ_t (A dy_t Aᵀ) ⊙ (Bᵀ d_t B)]G has the same form of bound, over its own roundings
+ * (src/kernels/wasm/winogradWeightGrad.ts) and its own S.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  conv2dBackwardInputWasm,
+  conv2dBackwardWeightWasm,
+  conv2dForwardWasm,
+} from '../../../src/kernels/wasm/conv2d.js';
+import {
+  conv2dBackwardInputWinograd,
+  conv2dBackwardWeightWinograd,
+  conv2dForwardWinograd,
+  getConvAlgorithm,
+  parseConvAlgorithm,
+  setConvAlgorithm,
+  winogradForwardChosen,
+  winogradInputGradChosen,
+  winogradWeightGradChosen,
+} from '../../../src/kernels/wasm/winogradConv.js';
+import { getNumThreads, setNumThreads } from '../../../src/kernels/wasm/threads.js';
+import { wasmSimdAvailable } from '../../../src/kernels/wasm/runtime.js';
+import { winogradSpec } from '../../../src/kernels/wasm/winograd.js';
+import { weightGradWinogradSpec } from '../../../src/kernels/wasm/winogradWeightGrad.js';
+import { cpuKernels, runKernel, setCpuKernels } from '../../../src/kernels/engine.js';
+import '../../../src/kernels/wasm/index.js';
+import { conv2dBackFilterRef, conv2dBackInputRef, conv2dRef, randomF32, rng, type S4 } from '../gpu/_reference.js';
+import { skipNote } from '../../_helpers/skipNote.js';
+
+const noSimd = skipNote('this JavaScript engine has no WebAssembly SIMD', 'run it on Node 20 or later');
+
+const u = 2 ** -24;
+const gamma = (m: number) => (m * u) / (1 - m * u);
+
+// The transforms (Lavin & Gray 2016), absolute values: |Bᵀ|, |G|, |Aᵀ|.
+const BT_ABS = [
+  [1, 0, 1, 0],
+  [0, 1, 1, 0],
+  [0, 1, 1, 0],
+  [0, 1, 0, 1],
+];
+const G_ABS = [
+  [1, 0, 0],
+  [0.5, 0.5, 0.5],
+  [0.5, 0.5, 0.5],
+  [0, 0, 1],
+];
+const AT_ABS = [
+  [1, 1, 1, 0],
+  [0, 1, 1, 1],
+];
+
+/**
+ * S of the bound above for every output of the stride-1, padding-1 3×3 convolution of x [N][C][H][W] with the
+ * filters filt(o, c) (3×3, row-major), O outputs, plus |bias|: the Winograd algorithm on absolute values.
+ */
+function winogradAbsSum(
+  x: Float32Array,
+  [N, C, H, W]: S4,
+  O: number,
+  filt: (o: number, c: number) => number[],
+  bias: Float32Array | null,
+): Float64Array {
+  const S = new Float64Array(N * O * H * W);
+  // |G| |g| |G|ᵀ for every filter
+  const U = new Float64Array(O * C * 16);
+  for (let o = 0; o < O; o++)
+    for (let c = 0; c < C; c++) {
+      const g = filt(o, c).map(Math.abs);
+      for (let r = 0; r < 4; r++)
+        for (let s = 0; s < 4; s++) {
+          let v = 0;
+          for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) v += G_ABS[r]![i]! * g[3 * i + j]! * G_ABS[s]![j]!;
+          U[(o * C + c) * 16 + 4 * r + s] = v;
+        }
+    }
+  const V = new Float64Array(16);
+  const Msum = new Float64Array(16);
+  for (let n = 0; n < N; n++)
+    for (let ti = 0; ti < Math.ceil(H / 2); ti++)
+      for (let tj = 0; tj < Math.ceil(W / 2); tj++)
+        for (let o = 0; o < O; o++) {
+          Msum.fill(0);
+          for (let c = 0; c < C; c++) {
+            // |Bᵀ| |d| |B| of the 4×4 patch at input rows 2ti − 1 …, columns 2tj − 1 … (zeros outside)
+            for (let r = 0; r < 4; r++)
+              for (let s = 0; s < 4; s++) {
+                let v = 0;
+                for (let i = 0; i < 4; i++)
+                  for (let j = 0; j < 4; j++) {
+                    const ih = 2 * ti - 1 + i,
+                      iw = 2 * tj - 1 + j;
+                    if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                    v += BT_ABS[r]![i]! * Math.abs(x[((n * C + c) * H + ih) * W + iw]!) * BT_ABS[s]![j]!;
+                  }
+                V[4 * r + s] = v;
+              }
+            for (let k = 0; k < 16; k++) Msum[k]! += U[(o * C + c) * 16 + k]! * V[k]!;
+          }
+          for (let a = 0; a < 2; a++)
+            for (let b = 0; b < 2; b++) {
+              const oh = 2 * ti + a,
+                ow = 2 * tj + b;
+              if (oh >= H || ow >= W) continue;
+              let v = bias === null ? 0 : Math.abs(bias[o]!);
+              for (let r = 0; r < 4; r++)
+                for (let s = 0; s < 4; s++) v += AT_ABS[a]![r]! * Msum[4 * r + s]! * AT_ABS[b]![s]!;
+              S[((n * O + o) * H + oh) * W + ow] = v;
+            }
+        }
+  return S;
+}
+
+/**
+ * S of the weight gradient's bound (src/kernels/wasm/winogradWeightGrad.ts): for every weight (o, c, i, j),
+ * Σ over images and tiles of |G|ᵀ [(|A| |dy_t| |A|ᵀ) ⊙ (|Bᵀ| |d_t| |B|)] |G|, dy_t the tile's 2×2 output
+ * gradient (zeros outside the map), d_t its 4×4 input patch (zeros outside).
+ */
+function winogradWeightGradAbsSum(dy: Float32Array, x: Float32Array, [N, C, H, W]: S4, O: number): Float64Array {
+  const S = new Float64Array(O * C * 9);
+  const D = new Float64Array(O * 16),
+    V = new Float64Array(C * 16);
+  for (let n = 0; n < N; n++)
+    for (let ti = 0; ti < Math.ceil(H / 2); ti++)
+      for (let tj = 0; tj < Math.ceil(W / 2); tj++) {
+        // |A| |dy_t| |A|ᵀ: |A| = |Aᵀ|ᵀ
+        for (let o = 0; o < O; o++)
+          for (let r = 0; r < 4; r++)
+            for (let s = 0; s < 4; s++) {
+              let v = 0;
+              for (let a = 0; a < 2; a++)
+                for (let b = 0; b < 2; b++) {
+                  const oh = 2 * ti + a,
+                    ow = 2 * tj + b;
+                  if (oh >= H || ow >= W) continue;
+                  v += AT_ABS[a]![r]! * Math.abs(dy[((n * O + o) * H + oh) * W + ow]!) * AT_ABS[b]![s]!;
+                }
+              D[o * 16 + 4 * r + s] = v;
+            }
+        for (let c = 0; c < C; c++)
+          for (let r = 0; r < 4; r++)
+            for (let s = 0; s < 4; s++) {
+              let v = 0;
+              for (let i = 0; i < 4; i++)
+                for (let j = 0; j < 4; j++) {
+                  const ih = 2 * ti - 1 + i,
+                    iw = 2 * tj - 1 + j;
+                  if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                  v += BT_ABS[r]![i]! * Math.abs(x[((n * C + c) * H + ih) * W + iw]!) * BT_ABS[s]![j]!;
+                }
+              V[c * 16 + 4 * r + s] = v;
+            }
+        for (let o = 0; o < O; o++)
+          for (let c = 0; c < C; c++)
+            for (let i = 0; i < 3; i++)
+              for (let j = 0; j < 3; j++) {
+                let v = 0;
+                for (let r = 0; r < 4; r++)
+                  for (let s = 0; s < 4; s++)
+                    v += G_ABS[r]![i]! * D[o * 16 + 4 * r + s]! * V[c * 16 + 4 * r + s]! * G_ABS[s]![j]!;
+                S[((o * C + c) * 3 + i) * 3 + j]! += v;
+              }
+      }
+  return S;
+}
+
+/**
+ * Every element within γ(k)·S; throws naming the worst offender otherwise. Returns, for the report, the largest
+ * error relative to the direct sum's Σ|w||x| (`absDirect`), how much of the bound it used, and the largest S/Σ|w||x|.
+ */
+function expectWithinWinogradBound(
+  got: Float32Array,
+  exact: Float64Array,
+  S: Float64Array,
+  absDirect: Float64Array,
+  k: number,
+  what: string,
+): string {
+  expect(got.length).toBe(exact.length);
+  const g = gamma(k);
+  let worstRel = 0,
+    ofBound = 0,
+    sRatio = 0;
+  for (let i = 0; i < exact.length; i++) {
+    const err = Math.abs(got[i]! - exact[i]!);
+    if (!(err <= g * S[i]! + 1e-30)) {
+      throw new Error(
+        `${what}: element ${i} is ${got[i]} vs exact ${exact[i]}, ${(err / (g * S[i]!)).toFixed(2)}× the Winograd float32 bound`,
+      );
+    }
+    if (S[i]! > 0) ofBound = Math.max(ofBound, err / (g * S[i]!));
+    if (absDirect[i]! > 0) {
+      worstRel = Math.max(worstRel, err / absDirect[i]!);
+      sRatio = Math.max(sRatio, S[i]! / absDirect[i]!);
+    }
+  }
+  return `${worstRel.toExponential(1)} (${(100 * ofBound).toFixed(0)} % of the bound; S ≤ ${sRatio.toFixed(1)}·Σ|w||x|)`;
+}
+
+const abs = (a: Float32Array) => a.map(Math.abs);
+
+interface Case {
+  N: number;
+  C: number;
+  O: number;
+  H: number;
+  W: number;
+  bias: boolean;
+  /** what the case reaches */
+  why: string;
+}
+
+const cases: Case[] = [
+  { N: 1, C: 1, O: 1, H: 1, W: 1, bias: true, why: 'one output: a single tile cut by the border both ways' },
+  { N: 3, C: 3, O: 5, H: 7, W: 5, bias: true, why: 'odd height and width, channel counts not multiples of 4' },
+  { N: 1, C: 16, O: 16, H: 12, W: 8, bias: false, why: 'even sizes, full vectors of tiles and product tiles' },
+  { N: 2, C: 17, O: 9, H: 9, W: 13, bias: true, why: 'odd sizes, a partial last group of 8 outputs' },
+  { N: 3, C: 5, O: 20, H: 6, W: 4, bias: false, why: 'a map narrower than a vector of tiles' },
+  { N: 1, C: 24, O: 7, H: 48, W: 32, bias: true, why: 'a large map cut into tile-row blocks' },
+  { N: 1, C: 12, O: 12, H: 45, W: 30, bias: false, why: 'odd height over many tile-row blocks (the last row alone)' },
+  { N: 3, C: 2, O: 6, H: 3, W: 18, bias: true, why: 'odd height, width with a tail of 2' },
+  { N: 16, C: 3, O: 5, H: 5, W: 6, bias: true, why: 'groups of whole images per item, odd height' },
+];
+
+describe.runIf(wasmSimdAvailable())('Winograd F(2×2, 3×3) vs float64 references', noSimd, () => {
+  const report: string[] = [];
+  for (const c of cases) {
+    it(`N${c.N} ${c.C}→${c.O} ${c.H}×${c.W}${c.bias ? ' +bias' : ''}: ${c.why}`, () => {
+      const r = rng(c.N * 1000 + c.C * 100 + c.O + c.H);
+      const xs: S4 = [c.N, c.C, c.H, c.W],
+        ws: S4 = [c.O, c.C, 3, 3],
+        ys: S4 = [c.N, c.O, c.H, c.W];
+      const x = randomF32(c.N * c.C * c.H * c.W, r);
+      const w = randomF32(c.O * c.C * 9, r);
+      const b = c.bias ? randomF32(c.O, r) : null;
+      const dy = randomF32(c.N * c.O * c.H * c.W, r);
+      const opts = { stride: 1, padding: 1 };
+
+      const y = conv2dForwardWinograd(x, xs, w, ws, b, opts);
+      expect(y.outShape).toEqual(ys);
+      const fwdFilter = (o: number, ch: number) => Array.from(w.subarray((o * c.C + ch) * 9, (o * c.C + ch + 1) * 9));
+      const relFwd = expectWithinWinogradBound(
+        y.out,
+        conv2dRef(x, xs, w, ws, b, 1, 1).y,
+        winogradAbsSum(x, xs, c.O, fwdFilter, b),
+        conv2dRef(abs(x), xs, abs(w), ws, b && abs(b), 1, 1).y,
+        c.C + 12,
+        'forward',
+      );
+
+      // the input gradient is the convolution of dy with filter (c, o) = w[o][c] rotated by 180°
+      const dx = conv2dBackwardInputWinograd(dy, ys, w, ws, xs, opts);
+      const flipped = (ch: number, o: number) => fwdFilter(o, ch).reverse();
+      const relDx = expectWithinWinogradBound(
+        dx,
+        conv2dBackInputRef(dy, w, xs, ws, 1, 1),
+        winogradAbsSum(dy, ys, c.C, flipped, null),
+        conv2dBackInputRef(abs(dy), abs(w), xs, ws, 1, 1),
+        c.O + 12,
+        'input gradient',
+      );
+      // the weight gradient: roundings as its file says, from the work cut (Pg tiles per item, K items)
+      const dw = conv2dBackwardWeightWinograd(dy, ys, x, xs, ws, opts);
+      const spec = weightGradWinogradSpec(c.N, c.C, c.O, c.H, c.W);
+      const relDw = expectWithinWinogradBound(
+        dw,
+        conv2dBackFilterRef(dy, x, xs, ws, 1, 1),
+        winogradWeightGradAbsSum(dy, x, xs, c.O),
+        conv2dBackFilterRef(abs(dy), abs(x), xs, ws, 1, 1),
+        spec.Pg / 4 + spec.items + 11,
+        'weight gradient',
+      );
+      report.push(`${c.N},${c.C}→${c.O},${c.H}×${c.W}: ${relFwd} / ${relDx} / ${relDw}`);
+    });
+  }
+
+  it('reports the largest error relative to Σ|w||x| (forward / input gradient / weight gradient)', () => {
+    // informational: the bound above is what is checked; these show the size of the error in the direct
+    // kernels' terms (their bound is γ(9C + 1) ≈ (9C + 1)·6e-8 relative to Σ|w||x|)
+    expect(report.length).toBe(cases.length);
+    console.log(`Winograd max |error| / Σ|w||x|:\n  ${report.join('\n  ')}`);
+  });
+
+  it('cuts the work as the comments say: tile-row blocks of one image, or groups of whole images', () => {
+    const big = winogradSpec(32, 16, 16, 48, 32, false, false);
+    expect([big.g, big.blocks > 1, big.Pi % 8]).toEqual([1, true, 0]);
+    const small = winogradSpec(32, 64, 64, 12, 8, false, false);
+    expect(small.g).toBeGreaterThan(1);
+    expect(small.blocks).toBe(1);
+    expect(small.items).toBeGreaterThanOrEqual(8);
+    // the cases above reach both
+    expect(winogradSpec(1, 24, 7, 48, 32, true, false).blocks).toBeGreaterThan(1);
+    expect(winogradSpec(1, 12, 12, 45, 30, false, false).blocks).toBeGreaterThan(1);
+    expect(winogradSpec(16, 3, 5, 5, 6, true, false).g).toBeGreaterThan(1);
+  });
+
+  it("'auto' takes Winograd for ResUNet-lite's 3×3 stride-1 layers of 16 channels and more on maps of 8 columns and more, all three passes", () => {
+    const saved = getConvAlgorithm();
+    const o = { stride: 1, padding: 1 };
+    try {
+      setConvAlgorithm('auto');
+      const fwd = (C: number, O: number, H: number, W: number) => winogradForwardChosen([32, C, H, W], [O, C, 3, 3], o);
+      const dx = (C: number, O: number, H: number, W: number) =>
+        winogradInputGradChosen([32, C, H, W], [O, C, 3, 3], o);
+      const dw = (C: number, O: number, H: number, W: number) =>
+        winogradWeightGradChosen([32, C, H, W], [O, C, 3, 3], o);
+      expect([
+        fwd(16, 16, 48, 32),
+        dx(16, 16, 48, 32),
+        dw(16, 16, 48, 32),
+        fwd(48, 16, 48, 32),
+        dx(48, 16, 48, 32),
+      ]).toEqual([true, true, true, true, true]);
+      expect([fwd(64, 64, 12, 8), fwd(192, 64, 12, 8), dx(96, 32, 24, 16), dw(96, 32, 24, 16)]).toEqual([
+        true,
+        true,
+        true,
+        true,
+      ]);
+      // the stem (one input channel), the 6×4 map (half its tiles would be padding), few channels
+      expect([
+        fwd(1, 16, 48, 32),
+        dw(1, 16, 48, 32),
+        fwd(128, 128, 6, 4),
+        dx(128, 128, 6, 4),
+        dw(128, 128, 6, 4),
+        fwd(8, 16, 48, 32),
+      ]).toEqual([false, false, false, false, false, false]);
+      setConvAlgorithm('winograd');
+      expect([fwd(1, 16, 48, 32), fwd(128, 128, 6, 4)]).toEqual([true, true]);
+    } finally {
+      setConvAlgorithm(saved);
+    }
+  });
+
+  it('reads SIZESEG_CONV_ALGORITHM: the three names, auto when unset, a clear error otherwise', () => {
+    expect([undefined, '', 'direct', ' winograd ', 'auto'].map(parseConvAlgorithm)).toEqual([
+      'auto',
+      'auto',
+      'direct',
+      'winograd',
+      'auto',
+    ]);
+    expect(() => parseConvAlgorithm('fast')).toThrow(
+      /SIZESEG_CONV_ALGORITHM=fast: expected one of auto, direct, winograd/,
+    );
+  });
+
+  it('fuses the ReLU: winograd(relu) = max(winograd, 0)', () => {
+    const r = rng(5);
+    const xs: S4 = [2, 6, 7, 9],
+      ws: S4 = [10, 6, 3, 3];
+    const x = randomF32(2 * 6 * 7 * 9, r),
+      w = randomF32(10 * 6 * 9, r),
+      b = randomF32(10, r);
+    const plain = conv2dForwardWinograd(x, xs, w, ws, b, { stride: 1, padding: 1 }).out;
+    const fused = conv2dForwardWinograd(x, xs, w, ws, b, { stride: 1, padding: 1 }, true).out;
+    expect(fused).toEqual(plain.map((v) => Math.max(v, 0)));
+    expect(plain.some((v) => v < 0)).toBe(true);
+  });
+
+  it('fails on a wrong answer (the bound is not vacuous)', () => {
+    const r = rng(9);
+    const xs: S4 = [1, 4, 6, 6],
+      ws: S4 = [8, 4, 3, 3];
+    const x = randomF32(144, r),
+      w = randomF32(288, r);
+    const y = conv2dForwardWinograd(x, xs, w, ws, null, { stride: 1, padding: 1 }).out;
+    y[17] = y[17]! * (1 + 1e-3);
+    const filt = (o: number, c: number) => Array.from(w.subarray((o * 4 + c) * 9, (o * 4 + c + 1) * 9));
+    expect(() =>
+      expectWithinWinogradBound(
+        y,
+        conv2dRef(x, xs, w, ws, null, 1, 1).y,
+        winogradAbsSum(x, xs, 8, filt, null),
+        conv2dRef(abs(x), xs, abs(w), ws, null, 1, 1).y,
+        16,
+        'forward',
+      ),
+    ).toThrow(/element 17/);
+  });
+
+  it('gives bit-identical results on 1 and 2 threads', () => {
+    const saved = getNumThreads();
+    const r = rng(13);
+    // both ways of cutting the work: tile-row blocks (48×32) and groups of images (12×8)
+    const shapes: [S4, S4][] = [
+      [
+        [4, 16, 48, 32],
+        [24, 16, 3, 3],
+      ],
+      [
+        [16, 40, 12, 8],
+        [36, 40, 3, 3],
+      ],
+    ];
+    const data = shapes.map(([xs, ws]) => ({
+      xs,
+      ws,
+      x: randomF32(xs[0] * xs[1] * xs[2] * xs[3], r),
+      w: randomF32(ws[0] * ws[1] * 9, r),
+      b: randomF32(ws[0], r),
+      dy: randomF32(xs[0] * ws[0] * xs[2] * xs[3], r),
+    }));
+    const run = () =>
+      data.flatMap(({ xs, ws, x, w, b, dy }) => {
+        const o = { stride: 1, padding: 1 };
+        const ys: S4 = [xs[0], ws[0], xs[2], xs[3]];
+        return [
+          conv2dForwardWinograd(x, xs, w, ws, b, o).out,
+          conv2dBackwardInputWinograd(dy, ys, w, ws, xs, o),
+          conv2dBackwardWeightWinograd(dy, ys, x, xs, ws, o),
+        ];
+      });
+    try {
+      setNumThreads(1);
+      const one = run();
+      setNumThreads(2);
+      const two = run();
+      for (let i = 0; i < one.length; i++)
+        expect(Buffer.from(two[i]!.buffer).equals(Buffer.from(one[i]!.buffer))).toBe(true);
+    } finally {
+      setNumThreads(saved);
+    }
+  });
+
+  it("runs the backend's kernels on the algorithm setConvAlgorithm chooses", () => {
+    const saved = getConvAlgorithm();
+    const r = rng(17);
+    const xs: S4 = [2, 8, 10, 12],
+      ws: S4 = [16, 8, 3, 3],
+      ys: S4 = [2, 16, 10, 12];
+    const x = randomF32(2 * 8 * 10 * 12, r),
+      w = randomF32(16 * 8 * 9, r),
+      dy = randomF32(2 * 16 * 10 * 12, r);
+    const o = { stride: 1, padding: 1 };
+    const input = (v: Float32Array, shape: readonly number[]) => ({
+      dtype: 'float32' as const,
+      shape,
+      device: null,
+      values: () => v,
+    });
+    const viaBackend = () => [
+      runKernel('Conv2D', [input(x, xs), input(w, ws)], o)[0]!.values as Float32Array,
+      runKernel('Conv2DBackpropInput', [input(dy, ys), input(w, ws)], { ...o, xShape: xs })[0]!.values as Float32Array,
+      runKernel('Conv2DBackpropFilter', [input(dy, ys), input(x, xs)], { ...o, wShape: ws })[0]!.values as Float32Array,
+    ];
+    const savedKernels = cpuKernels();
+    setCpuKernels('wasm');
+    try {
+      setConvAlgorithm('winograd');
+      expect([
+        winogradForwardChosen(xs, ws, o),
+        winogradInputGradChosen(xs, ws, o),
+        winogradWeightGradChosen(xs, ws, o),
+      ]).toEqual([true, true, true]);
+      const [yw, dxw, dww] = viaBackend();
+      expect(yw).toEqual(conv2dForwardWinograd(x, xs, w, ws, null, o).out);
+      expect(dxw).toEqual(conv2dBackwardInputWinograd(dy, ys, w, ws, xs, o));
+      expect(dww).toEqual(conv2dBackwardWeightWinograd(dy, ys, x, xs, ws, o));
+      setConvAlgorithm('direct');
+      const [yd, dxd, dwd] = viaBackend();
+      expect(yd).toEqual(conv2dForwardWasm(x, xs, w, ws, null, o).out);
+      expect(dxd).toEqual(conv2dBackwardInputWasm(dy, ys, w, ws, xs, o));
+      expect(dwd).toEqual(conv2dBackwardWeightWasm(dy, ys, x, xs, ws, o));
+      // the two algorithms round differently
+      expect([yd, dxd, dwd].map((v, i) => v!.every((e, j) => e === [yw, dxw, dww][i]![j]))).toEqual([
+        false,
+        false,
+        false,
+      ]);
+      // Winograd never takes strides, other paddings or other kernel sizes
+      expect(winogradForwardChosen(xs, ws, { stride: 2, padding: 1 })).toBe(false);
+      setConvAlgorithm('winograd');
+      expect(winogradForwardChosen(xs, [16, 8, 1, 1], { stride: 1, padding: 0 })).toBe(false);
+      expect(() => setConvAlgorithm('fast' as 'auto')).toThrow(/auto, direct, winograd/);
+    } finally {
+      setConvAlgorithm(saved);
+      setCpuKernels(savedKernels);
+    }
+  });
+});
