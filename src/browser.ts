@@ -68,6 +68,7 @@ export { batchNorm2d } from './autograd/ops/batchNorm2d.js';
 export { upsampleNearest2x } from './autograd/ops/upsample.js';
 export { getBackend } from './backend.js';
 export { setNumThreads, getNumThreads } from './kernels/wasm/threads.js';
+export { setConvAlgorithm, getConvAlgorithm, type ConvAlgorithm } from './kernels/wasm/winogradConv.js';
 export { openStepArena, withStepArena, type StepArena } from './kernels/engine.js';
 export {
   cpuKernels,

@@ -14,6 +14,7 @@ import {
   type SplitName,
 } from '../data/index.js';
 import { getNumThreads, setNumThreads } from '../kernels/wasm/threads.js';
+import { getConvAlgorithm } from '../kernels/wasm/winogradConv.js';
 import { cpuKernels } from '../kernels/engine.js';
 import { kernelCacheStats, wasmSimdAvailable } from '../kernels/wasm/index.js';
 import { listKernels } from '../kernels/registry.js';
@@ -618,6 +619,8 @@ function cpuKernelInfo(): Record<string, unknown> {
       set === 'wasm' ? 'WebAssembly SIMD (generated per shape, src/kernels/wasm)' : 'JavaScript (src/kernels/js)',
     float64: 'JavaScript (src/kernels/js; exact float64 path)',
     wasmSimdAvailable: wasmSimdAvailable(),
+    // 3×3 stride-1 convolutions: Winograd F(2×2, 3×3) where it measured faster ('auto'), or the direct kernels
+    convAlgorithm: getConvAlgorithm(),
     generatedModules: kernelCacheStats(), // kernels generated so far in this process (one per shape)
     chosenBy: process.env['SIZESEG_KERNELS']
       ? `SIZESEG_KERNELS=${process.env['SIZESEG_KERNELS']}`
