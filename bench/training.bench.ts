@@ -147,6 +147,9 @@ async function timeKernelSet(set: CpuKernelSet, withNaive: boolean): Promise<Rec
   setCpuKernels(set);
   const { batch, x, target, model, opt } = workloadSetup();
   const sampler = new Rng(1);
+  // the 'js' kernels are the one-thread readable reference, ~100× slower than 'wasm' (W1 ≈ 30 s): a few
+  // samples of each tell that ratio well enough and keep the bench to minutes
+  const reference = set === 'js';
   // a step as the trainer runs it: inside a step arena (the step's tensors live in the WebAssembly
   // memory, no copies around the kernels; a no-op on the JS kernels); `arena: false` for the copying path
   const step =
@@ -171,7 +174,11 @@ async function timeKernelSet(set: CpuKernelSet, withNaive: boolean): Promise<Rec
     train['W1 without arena'] = step(() => bceWithLogits(model.forward(x), target), false);
   }
   model.train();
-  const ms = await timeTasks(train, { time: 0, iterations: samples(7), warmupIterations: 1 });
+  const ms = await timeTasks(train, {
+    time: 0,
+    iterations: reference ? samples(2) : samples(7),
+    warmupIterations: reference ? 0 : 1,
+  });
   model.eval();
   Object.assign(
     ms,
@@ -182,7 +189,7 @@ async function timeKernelSet(set: CpuKernelSet, withNaive: boolean): Promise<Rec
             noGrad(() => model.forward(x));
           }),
       },
-      { time: 0, iterations: samples(11), warmupIterations: 2 },
+      { time: 0, iterations: reference ? samples(3) : samples(11), warmupIterations: reference ? 1 : 2 },
     ),
   );
   if (withNaive)
