@@ -18,12 +18,12 @@ import {
   fmtPct,
   loadPools,
   machineInfo,
-  mean,
   metricsRecord,
   pretrainNetwork,
   restore,
-  stdErr,
   type ExperimentContext,
+  columnOver,
+  type MeanSe,
 } from './common.js';
 import { phaseSummary, sizeTrainPhase, type SizePhaseSummary } from './fig7.js';
 import { areaPerSizeSquared, areaStep, estimatorStep, jointStep, sizeStep, type EstimatorName } from './objectives.js';
@@ -149,7 +149,7 @@ export async function runBeyond(
   const table = b.ms.flatMap((m) =>
     VARIANTS.map((variant) => {
       const rs = runs.filter((r) => r.variant === variant && r.m === m);
-      const col = (f: (r: VariantRun) => number) => ({ mean: mean(rs.map(f)), se: stdErr(rs.map(f)) });
+      const col = columnOver<VariantRun>(rs);
       return {
         m,
         variant,
@@ -230,16 +230,11 @@ export async function runBeyond(
   return { dir: out.path, files: out.written, summary };
 }
 
-interface Col {
-  mean: number;
-  se: number;
-}
-
 /** The figures of a beyond summary (also used by `--replot`); series are offset a little in x. */
 export function plotBeyond(summary: {
   preset: string;
   config: { ms: number[]; seeds: number; estimatorM: number; estimatorSamples: number };
-  table: { m: number; variant: string; iouBefore: Col; iouAfter: Col }[];
+  table: { m: number; variant: string; iouBefore: MeanSe; iouAfter: MeanSe }[];
   estimators: { runs: { estimator: string; size: SizePhaseSummary }[] };
 }): Record<string, string> {
   const { ms } = summary.config;

@@ -229,6 +229,20 @@ export function stdErr(xs: readonly number[]): number {
   return Math.sqrt(v / xs.length);
 }
 
+/** A table cell over seeds: the mean of a quantity and its standard error. */
+export interface MeanSe {
+  mean: number;
+  se: number;
+}
+
+/** The mean and standard error of `f` over runs: `const col = columnOver(runs); col((r) => r.after.iou)`. */
+export function columnOver<R>(runs: readonly R[]): (f: (r: R) => number) => MeanSe {
+  return (f) => {
+    const xs = runs.map(f);
+    return { mean: mean(xs), se: stdErr(xs) };
+  };
+}
+
 /** Host copies of a model's weights and buffers, in `stateDict()` order. */
 export type Snapshot = Float32Array[];
 

@@ -18,13 +18,12 @@ import {
   fmtPct,
   loadPools,
   machineInfo,
-  mean,
   metricsRecord,
   pretrainNetwork,
   restore,
-  stdErr,
   type ExperimentContext,
   type StepResult,
+  columnOver,
 } from './common.js';
 import { phaseSummary, sizeTrainPhase, type SizePhaseSummary } from './fig7.js';
 import { sizeStep } from './objectives.js';
@@ -92,7 +91,7 @@ export async function runControl(
   const table = ms.flatMap((m) =>
     (['size', 'shuffled'] as const).map((labels) => {
       const rs = runs.filter((r) => r.m === m && r.labels === labels);
-      const col = (f: (r: ControlRun) => number) => ({ mean: mean(rs.map(f)), se: stdErr(rs.map(f)) });
+      const col = columnOver<ControlRun>(rs);
       return {
         m,
         labels,

@@ -14,15 +14,15 @@ import {
   fmtPct,
   loadPools,
   machineInfo,
-  mean,
   metricsRecord,
   pretrainNetwork,
   runPhase,
-  stdErr,
   type ExperimentContext,
   type PhaseResult,
   type Pools,
   type Pretrained,
+  columnOver,
+  type MeanSe,
 } from './common.js';
 import { sizeStep } from './objectives.js';
 import type { StepFn } from './common.js';
@@ -139,7 +139,7 @@ export async function runFig7(
   }
   const table = p.fig7.ms.map((m) => {
     const rs = runs.filter((r) => r.mLabel === String(m));
-    const col = (f: (r: Fig7Run) => number) => ({ mean: mean(rs.map(f)), se: stdErr(rs.map(f)) });
+    const col = columnOver<Fig7Run>(rs);
     return {
       m: rs[0]!.m,
       mLabel: String(m),
@@ -217,16 +217,11 @@ export async function runFig7(
   return { dir: out.path, files: out.written, summary };
 }
 
-interface Col {
-  mean: number;
-  se: number;
-}
-
 /** The figure of a fig7 summary (also used by `--replot`). Points of the two series are offset a little in x. */
 export function plotFig7(summary: {
   preset: string;
   config: { seeds: number };
-  table: { m: number; iouBefore: Col; iouAfter: Col }[];
+  table: { m: number; iouBefore: MeanSe; iouAfter: MeanSe }[];
 }): Record<string, string> {
   const t = summary.table;
   return {

@@ -44,12 +44,13 @@ import {
   mean,
   metricsRecord,
   runPhase,
-  stdErr,
   type ExperimentContext,
   type PhaseEpoch,
   type PhaseState,
   type StepFn,
   type StepResult,
+  columnOver,
+  type MeanSe,
 } from './common.js';
 import { loadPhaseState, savePhaseState } from './phaseCheckpoint.js';
 import { afterCheckpoint, jsonText, readJson, writeAtomic } from './runFiles.js';
@@ -970,27 +971,23 @@ export class Fig7PaperRunner {
   }
 }
 
-interface Col {
-  mean: number;
-  se: number;
-}
 export interface TableRow {
   arm: Fig7Arm;
   m: number;
   mLabel: string;
   seeds: number;
-  iouBefore: Col;
-  iouAfter: Col;
-  iouGain: Col;
-  diceBefore: Col;
-  diceAfter: Col;
-  EBefore: Col;
-  EAfter: Col;
-  fgBefore: Col;
-  fgAfter: Col;
-  fgTrue: Col;
-  pretrainEpochs: Col;
-  phaseEpochs: Col;
+  iouBefore: MeanSe;
+  iouAfter: MeanSe;
+  iouGain: MeanSe;
+  diceBefore: MeanSe;
+  diceAfter: MeanSe;
+  EBefore: MeanSe;
+  EAfter: MeanSe;
+  fgBefore: MeanSe;
+  fgAfter: MeanSe;
+  fgTrue: MeanSe;
+  pretrainEpochs: MeanSe;
+  phaseEpochs: MeanSe;
 }
 
 /** One entry per m and arm (fig7.json's `table` format, with `arm` and the further columns). */
@@ -1000,7 +997,7 @@ export function buildTable(runs: readonly Fig7PaperRun[], ms: readonly (number |
     for (const m of ms) {
       const rs = runs.filter((r) => r.arm === arm && r.mLabel === String(m));
       if (rs.length === 0) continue;
-      const col = (f: (r: Fig7PaperRun) => number): Col => ({ mean: mean(rs.map(f)), se: stdErr(rs.map(f)) });
+      const col = columnOver<Fig7PaperRun>(rs);
       rows.push({
         arm,
         m: rs[0]!.m,
@@ -1041,7 +1038,15 @@ export function fig7PaperViews(
   return { ...plotFig7Paper(summary), [fig7PaperViewNames(summary.preset)[2]!]: fig7PaperReport(summary) };
 }
 
-type PlotRow = { arm: string; m: number; iouBefore: Col; iouAfter: Col; fgBefore: Col; fgAfter: Col; fgTrue: Col };
+type PlotRow = {
+  arm: string;
+  m: number;
+  iouBefore: MeanSe;
+  iouAfter: MeanSe;
+  fgBefore: MeanSe;
+  fgAfter: MeanSe;
+  fgTrue: MeanSe;
+};
 
 /**
  * The figures: test IoU (fig7-<preset>.svg) and the foreground fraction of the thresholded prediction
@@ -1064,7 +1069,7 @@ export function plotFig7Paper(summary: {
     joint: 'after joint BCE + size',
     shuffled: 'after shuffled sizes (control)',
   };
-  const seriesOf = (value: (r: PlotRow) => Col, valueBefore: (r: PlotRow) => Col) => [
+  const seriesOf = (value: (r: PlotRow) => MeanSe, valueBefore: (r: PlotRow) => MeanSe) => [
     {
       name: 'after pre-training',
       x: before.map((r) => r.m / 1.03),

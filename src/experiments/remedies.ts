@@ -46,12 +46,13 @@ import {
   machineInfo,
   mean,
   runPhase,
-  stdErr,
   type ExperimentContext,
   type PhaseEpoch,
   type PhaseState,
   type StepFn,
   type StepResult,
+  columnOver,
+  type MeanSe,
 } from './common.js';
 import {
   FIG7_PROTOCOLS,
@@ -855,28 +856,24 @@ export class RemediesRunner {
   }
 }
 
-interface Col {
-  mean: number;
-  se: number;
-}
 export interface RemedyTableRow {
   arm: RemedyArm;
   m: number;
   mLabel: string;
   seeds: number;
-  iouBefore: Col;
-  iouAfter: Col;
-  iouGain: Col;
-  diceBefore: Col;
-  diceAfter: Col;
-  EBefore: Col;
-  EAfter: Col;
-  fgBefore: Col;
-  fgAfter: Col;
-  fgTrue: Col;
+  iouBefore: MeanSe;
+  iouAfter: MeanSe;
+  iouGain: MeanSe;
+  diceBefore: MeanSe;
+  diceAfter: MeanSe;
+  EBefore: MeanSe;
+  EAfter: MeanSe;
+  fgBefore: MeanSe;
+  fgAfter: MeanSe;
+  fgTrue: MeanSe;
   /** Chosen probability threshold (0.5 for the trained arms). */
-  threshold: Col;
-  phaseEpochs: Col;
+  threshold: MeanSe;
+  phaseEpochs: MeanSe;
 }
 
 /** One row per arm and m: means and standard errors over the seeds that finished (fig7-paper.json's format). */
@@ -887,7 +884,7 @@ export function buildRemediesTable(runs: readonly RemedyRun[], ms: readonly (num
     for (const m of order) {
       const rs = runs.filter((r) => r.arm === arm && r.mLabel === String(m));
       if (rs.length === 0) continue;
-      const col = (f: (r: RemedyRun) => number): Col => ({ mean: mean(rs.map(f)), se: stdErr(rs.map(f)) });
+      const col = columnOver<RemedyRun>(rs);
       rows.push({
         arm,
         m: rs[0]!.m,

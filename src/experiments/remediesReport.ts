@@ -6,26 +6,23 @@
  *  - remedies-<preset>-report.md: the table, the recommendation, per-seed gains, the chosen thresholds.
  */
 import { lineChartSvg } from '../viz/svg.js';
+import type { MeanSe } from './common.js';
 
-interface Col {
-  mean: number;
-  se: number;
-}
 interface Row {
   arm: string;
   m: number;
   mLabel: string;
   seeds: number;
-  iouBefore: Col;
-  iouAfter: Col;
-  iouGain: Col;
-  EBefore: Col;
-  EAfter: Col;
-  fgBefore: Col;
-  fgAfter: Col;
-  fgTrue: Col;
-  threshold: Col;
-  phaseEpochs: Col;
+  iouBefore: MeanSe;
+  iouAfter: MeanSe;
+  iouGain: MeanSe;
+  EBefore: MeanSe;
+  EAfter: MeanSe;
+  fgBefore: MeanSe;
+  fgAfter: MeanSe;
+  fgTrue: MeanSe;
+  threshold: MeanSe;
+  phaseEpochs: MeanSe;
 }
 interface Run {
   mLabel: string;
@@ -163,7 +160,7 @@ export function remediesViews(s: RemediesSummaryForReport): Record<string, strin
 
 const pct = (v: number): string => (100 * v).toFixed(1);
 const signed = (v: number): string => `${v >= 0 ? '+' : '−'}${Math.abs(100 * v).toFixed(1)}`;
-const pm = (c: Col, seeds: number, f: (v: number) => string = pct): string =>
+const pm = (c: MeanSe, seeds: number, f: (v: number) => string = pct): string =>
   seeds > 1 ? `${f(c.mean)} ± ${pct(c.se)}` : f(c.mean);
 
 export function remediesReport(s: RemediesSummaryForReport): string {
