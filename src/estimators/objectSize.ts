@@ -23,7 +23,7 @@
  * agrees with the multilinear "count of nested foreground squares" form that the straight-through baseline
  * differentiates. `objectSize` itself still reports +Infinity (the honest value of eq. 5).
  */
-import { DT_INF, dtKernel, validateMask } from './distanceTransform.js';
+import { DT_INF, maxDistanceUnchecked, validateMask } from './distanceTransform.js';
 
 /** Object size g = 2·max d: 0 for all-background, +Infinity when the mask has no background pixel. */
 export function objectSize(mask: Uint8Array, height: number, width: number): number {
@@ -39,9 +39,7 @@ export function objectSizeUnchecked(
   width: number,
   scratch?: Int32Array,
 ): number {
-  const V = height * width;
-  const buf = scratch !== undefined && scratch.length >= V ? scratch : new Int32Array(V);
-  const maxD = dtKernel(mask, offset, height, width, buf, 0);
+  const maxD = maxDistanceUnchecked(mask, offset, height, width, scratch);
   return maxD >= DT_INF ? Infinity : 2 * maxD;
 }
 
