@@ -49,6 +49,7 @@ import {
 } from '../src/kernels/wasm/runtime.js';
 import { f32, f32x4, i32, v128, type Expr } from '../src/kernels/wasm/emitter.js';
 import { openStepArena, withStepArena, type StepArena } from '../src/kernels/engine.js';
+import { relaxedSimdAvailable } from '../src/kernels/wasm/multiplyAdd.js';
 import { allocate } from '../src/autograd/dtype.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -119,9 +120,10 @@ function passFn(d: Prepared, kernels: 'wasm' | 'js', pass: Pass): () => Float32A
 /**
  * The arithmetic ceiling of one core for the convolution tile, measured now: the micro-kernel's 8 f32x4
  * multiply-adds (16 output channels × 2 positions) from registers only, no loads, no loop-carried address
- * work. GFLOP/s of the best of five 50 M-iteration runs.
+ * work, as a multiplication and an addition each or (`fused`) as relaxed SIMD's fused multiply-add. GFLOP/s of
+ * the best of five 50 M-iteration runs.
  */
-function simdPeakGflops(): number {
+export function simdPeakGflops(fused = false): number {
   const m = newKernelModule();
   m.function('peak', [['n', 'i32']], (f, n) => {
     const acc = Array.from({ length: 8 }, (_, k) => f.local('v128', `acc${k}`));
@@ -133,7 +135,10 @@ function simdPeakGflops(): number {
     for (const v of [...w, ...xs]) f.set(v, f32x4.splat(f32.const(0.5)));
     f.forRange(i, 0, n!, 1, () => {
       for (let j = 0; j < 2; j++)
-        for (let h = 0; h < 4; h++) f.set(acc[4 * j + h]!, f32x4.add(acc[4 * j + h]!, f32x4.mul(w[h]!, xs[j]!)));
+        for (let h = 0; h < 4; h++) {
+          const a = acc[4 * j + h]!;
+          f.set(a, fused ? f32x4.relaxed_madd(w[h]!, xs[j]!, a) : f32x4.add(a, f32x4.mul(w[h]!, xs[j]!)));
+        }
     });
     let sum: Expr = acc[0]!;
     for (let k = 1; k < 8; k++) sum = f32x4.add(sum, acc[k]!);
@@ -472,8 +477,10 @@ export async function run(): Promise<Record<string, unknown>> {
     console.table(model);
 
     const peak = wasmSimdAvailable() ? simdPeakGflops() : null;
+    const fmaPeak = wasmSimdAvailable() && relaxedSimdAvailable() ? simdPeakGflops(true) : null;
     if (peak !== null)
       console.log(`one core's ceiling for the tile's arithmetic (f32x4 mul + add from registers): ${peak} GFLOP/s`);
+    if (fmaPeak !== null) console.log(`the same with fused multiply-adds (f32x4.relaxed_madd): ${fmaPeak} GFLOP/s`);
     const bandwidth = wasmSimdAvailable() ? memoryBandwidth() : null;
     const head = RESUNET_CONVS.find((c) => c.uses === 'head')!;
     const headBound =
@@ -508,6 +515,7 @@ export async function run(): Promise<Record<string, unknown>> {
         failing,
       },
       simd_peak_gflops_one_core: peak,
+      simd_fma_peak_gflops_one_core: fmaPeak,
       memory_bandwidth: bandwidth,
       head_memory_bound_gflops_2T: headBound,
       pytorch_cpu: torchRun.ok

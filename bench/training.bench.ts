@@ -223,7 +223,7 @@ async function timeKernelSet(set: CpuKernelSet, withNaive: boolean): Promise<Rec
  * milliseconds per step (means over the steps); what is not in any kernel (autograd bookkeeping, the
  * optimiser's own loop, arena handling) is the phase's time minus its kernels'.
  */
-export function profileW1(steps: number): Record<string, unknown> {
+export function profileW1(steps: number, byShape = false): Record<string, unknown> {
   const { x, target, model, opt } = workloadSetup();
   model.train();
   const phases = { forward: 0, backward: 0, optimiser: 0 };
@@ -241,11 +241,11 @@ export function profileW1(steps: number): Record<string, unknown> {
     try {
       opt.zeroGrad();
       const t0 = performance.now();
-      const fwd = profileKernels(() => bceWithLogits(model.forward(x), target));
+      const fwd = profileKernels(() => bceWithLogits(model.forward(x), target), { byShape });
       const t1 = performance.now();
-      const bwd = profileKernels(() => fwd.result.backward());
+      const bwd = profileKernels(() => fwd.result.backward(), { byShape });
       const t2 = performance.now();
-      const upd = profileKernels(() => opt.step());
+      const upd = profileKernels(() => opt.step(), { byShape });
       const t3 = performance.now();
       if (i === 0) continue; // the first step builds the kernels' modules
       phases.forward += t1 - t0;
@@ -278,7 +278,14 @@ export function profileW1(steps: number): Record<string, unknown> {
   console.log(
     `W1 profile (wasm kernels, ${steps} steps in step arenas): forward ${perStep(phases.forward)} ms, backward ${perStep(phases.backward)} ms, optimiser ${perStep(phases.optimiser)} ms per step`,
   );
-  console.table(rows);
+  // plain lines, not console.table: the by-shape names are long and a table pads every row to the longest
+  const width = Math.max(...rows.map((r) => r.kernel.length));
+  console.log(`${'kernel'.padEnd(width)}  calls  ms/step  share`);
+  for (const r of rows) {
+    console.log(
+      `${r.kernel.padEnd(width)}  ${String(r['calls per step']).padStart(5)}  ${r['ms per step'].toFixed(2).padStart(7)}  ${r.share.padStart(6)}`,
+    );
+  }
   return {
     steps,
     ms_per_step: {

@@ -69,6 +69,12 @@ export { upsampleNearest2x } from './autograd/ops/upsample.js';
 export { getBackend } from './backend.js';
 export { setNumThreads, getNumThreads } from './kernels/wasm/threads.js';
 export { setConvAlgorithm, getConvAlgorithm, type ConvAlgorithm } from './kernels/wasm/winogradConv.js';
+export {
+  setFusedMultiplyAdd,
+  getFusedMultiplyAdd,
+  fusedMultiplyAddActive,
+  type FusedMultiplyAddMode,
+} from './kernels/wasm/multiplyAdd.js';
 export { openStepArena, withStepArena, type StepArena } from './kernels/engine.js';
 export {
   cpuKernels,

@@ -106,6 +106,12 @@ export {
 } from './backend.js';
 export { setNumThreads, getNumThreads } from './kernels/wasm/threads.js';
 export { setConvAlgorithm, getConvAlgorithm, type ConvAlgorithm } from './kernels/wasm/winogradConv.js';
+export {
+  setFusedMultiplyAdd,
+  getFusedMultiplyAdd,
+  fusedMultiplyAddActive,
+  type FusedMultiplyAddMode,
+} from './kernels/wasm/multiplyAdd.js';
 export { openStepArena, withStepArena, type StepArena } from './kernels/engine.js';
 export { registerGpuBackend, createGpuBackend, type GpuBackend, type GpuBackendOptions } from './kernels/gpu/index.js';
 import './kernels/wasm/index.js'; // the host kernel backends: 'wasm', and 'js' as its fallback

@@ -15,6 +15,7 @@ import {
 } from '../data/index.js';
 import { getNumThreads, setNumThreads } from '../kernels/wasm/threads.js';
 import { getConvAlgorithm } from '../kernels/wasm/winogradConv.js';
+import { fusedMultiplyAddActive, getFusedMultiplyAdd } from '../kernels/wasm/multiplyAdd.js';
 import { cpuKernels } from '../kernels/engine.js';
 import { kernelCacheStats, wasmSimdAvailable } from '../kernels/wasm/index.js';
 import { listKernels } from '../kernels/registry.js';
@@ -621,6 +622,8 @@ function cpuKernelInfo(): Record<string, unknown> {
     wasmSimdAvailable: wasmSimdAvailable(),
     // 3×3 stride-1 convolutions: Winograd F(2×2, 3×3) where it measured faster ('auto'), or the direct kernels
     convAlgorithm: getConvAlgorithm(),
+    // multiply-adds of the inner products: fused (relaxed SIMD) where the engine has it ('auto'), or separate
+    fusedMultiplyAdd: { mode: getFusedMultiplyAdd(), active: fusedMultiplyAddActive() },
     generatedModules: kernelCacheStats(), // kernels generated so far in this process (one per shape)
     chosenBy: process.env['SIZESEG_KERNELS']
       ? `SIZESEG_KERNELS=${process.env['SIZESEG_KERNELS']}`

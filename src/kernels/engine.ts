@@ -208,23 +208,36 @@ export interface KernelTime {
 }
 
 let profile: Map<string, KernelTime> | null = null;
+/** Whether the running profile keys its entries by kernel name and input shapes (profileKernels' byShape). */
+let profileByShape = false;
 /** How many profiled kernel calls are running (a kernel that calls another is timed once, as the outer one). */
 let profiledDepth = 0;
 
 /**
  * Runs `fn` and returns, beside its result, the wall time spent in each kernel it ran (per kernel name,
- * outermost calls only, so nothing is counted twice). What `fn` spends outside kernels — autograd
+ * or with `byShape` per kernel name and input shapes, e.g. "Conv2D 32×16×48×32 16×16×3×3"; outermost
+ * calls only, so nothing is counted twice). What `fn` spends outside kernels — autograd
  * bookkeeping, generic host loops of views and reductions — is its total minus their sum.
  */
-export function profileKernels<T>(fn: () => T): { result: T; kernels: Map<string, KernelTime> } {
+export function profileKernels<T>(
+  fn: () => T,
+  options: { byShape?: boolean } = {},
+): { result: T; kernels: Map<string, KernelTime> } {
   if (profile !== null) throw new Error('profileKernels: a profile is already running; profiles do not nest.');
   const kernels = new Map<string, KernelTime>();
   profile = kernels;
+  profileByShape = options.byShape === true;
   try {
     return { result: fn(), kernels };
   } finally {
     profile = null;
   }
+}
+
+/** The input shapes for a by-shape profile: the first four, and how many more (the optimiser takes hundreds). */
+function shapesLabel(inputs: readonly KernelInput[]): string {
+  const shown = inputs.slice(0, 4).map((t) => t.shape.join('×') || 'scalar');
+  return inputs.length > 4 ? `${shown.join(' ')} +${inputs.length - 4} more` : shown.join(' ');
 }
 
 /** Run a kernel on the inputs' device (inputs contiguous, all on one device): the only way to a kernel. */
@@ -250,10 +263,11 @@ export function runKernel(kernelName: string, inputs: readonly KernelInput[], at
     return config.kernelFunc(inputs, attrs);
   } finally {
     profiledDepth--;
-    const entry = into.get(kernelName) ?? { calls: 0, ms: 0 };
+    const key = profileByShape ? `${kernelName} ${shapesLabel(inputs)}` : kernelName;
+    const entry = into.get(key) ?? { calls: 0, ms: 0 };
     entry.calls++;
     entry.ms += performance.now() - t0;
-    into.set(kernelName, entry);
+    into.set(key, entry);
   }
 }
 

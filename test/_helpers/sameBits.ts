@@ -7,7 +7,10 @@
 import { createHash } from 'node:crypto';
 import type * as Sizeseg from '../../src/index.js';
 
-/** Recorded at commit 2e8daa4 (before the one-dispatch redesign), 1 and 2 threads, with and without a step scope. */
+/**
+ * Recorded at commit 2e8daa4 (before the one-dispatch redesign), 1 and 2 threads, with and without a step scope,
+ * on the kernels of that time: direct convolutions, a multiplication and an addition per multiply-add.
+ */
 export const RECORDED_WEIGHTS_HASH = 'c176216ab43ba8ede7e8d53f73d27cf3a5a553adc9ac596498ad055d39ce2066';
 
 /**
@@ -49,4 +52,29 @@ export function weightsHash(
   for (const p of model.parameters()) h.update(new Uint8Array(Float32Array.from(p.values()).buffer));
   for (const [, b] of Object.entries(model.stateDict())) h.update(new Uint8Array(Float32Array.from(b.values()).buffer));
   return { hash: h.digest('hex'), losses };
+}
+
+/** The settings of the WebAssembly kernels that change their bits (src/kernels/wasm/index.ts of some module graph). */
+export interface KernelBitsSettings {
+  getConvAlgorithm(): Sizeseg.ConvAlgorithm;
+  setConvAlgorithm(a: Sizeseg.ConvAlgorithm): void;
+  getFusedMultiplyAdd(): Sizeseg.FusedMultiplyAddMode;
+  setFusedMultiplyAdd(m: Sizeseg.FusedMultiplyAddMode): void;
+}
+
+/**
+ * Runs `fn` on the kernels RECORDED_WEIGHTS_HASH was computed with (direct convolutions, no fused multiply-add)
+ * and restores the settings after.
+ */
+export function onRecordedKernels<T>(settings: KernelBitsSettings, fn: () => T): T {
+  const algorithm = settings.getConvAlgorithm();
+  const fma = settings.getFusedMultiplyAdd();
+  settings.setConvAlgorithm('direct');
+  settings.setFusedMultiplyAdd('off');
+  try {
+    return fn();
+  } finally {
+    settings.setConvAlgorithm(algorithm);
+    settings.setFusedMultiplyAdd(fma);
+  }
 }

@@ -14,7 +14,7 @@
 import { geometry, type Conv2dOptions, type Geometry, type Shape4 } from '../js/conv2d.js';
 import { getNumThreads } from './threads.js';
 import { buildGatherModule, OB, type GatherPass, type GatherSpec } from './gatherConv.js';
-import { ARGS_BYTE, heapF32, heapI32, kernelModule, newKernelModule, runItems, scratch, setArgs, zeroHeap, type CompiledKernel } from './runtime.js';
+import { ARGS_BYTE, codeVariantKey, heapF32, heapI32, kernelModule, newKernelModule, runItems, scratch, setArgs, zeroHeap, type CompiledKernel } from './runtime.js';
 import { f32, i32 } from './emitter.js';
 import { kernelInput, kernelOutput } from './arena.js';
 import { buildPadModule, buildTransposeModule, buildUnpackModule, padKey, transposeKey, unpackKey, type PadSpec, type TransposeSpec, type UnpackSpec } from './layout.js';
@@ -120,7 +120,7 @@ const plans = new Map<string, GatherPlan>();
 
 function forwardPlan(g: Geometry, bias: boolean, relu: boolean): GatherPlan {
   const key = `fwd:${geometryKey(g)}:${bias}:${relu}`;
-  let plan = plans.get(key);
+  let plan = plans.get(codeVariantKey(key));
   if (plan !== undefined) return plan;
   const { C, H, W, O, KH, KW, s, p, HO, WO } = g;
   const Hp = H + 2 * p, Wp = W + 2 * p, T = KH * KW;
@@ -154,7 +154,7 @@ function forwardPlan(g: Geometry, bias: boolean, relu: boolean): GatherPlan {
     }
   }
   plan = { kernel: kernelModule(key, () => buildGatherModule(spec)), packIndex, Hp, Wp, top: p, left: p };
-  plans.set(key, plan);
+  plans.set(codeVariantKey(key), plan);
   return plan;
 }
 
@@ -165,7 +165,7 @@ function forwardPlan(g: Geometry, bias: boolean, relu: boolean): GatherPlan {
  */
 function inputGradPlan(g: Geometry): GatherPlan {
   const key = `dx:${geometryKey(g)}`;
-  let plan = plans.get(key);
+  let plan = plans.get(codeVariantKey(key));
   if (plan !== undefined) return plan;
   const { C, H, W, O, KH, KW, s, p, HO, WO } = g;
   interface Phase { rh: number; rw: number; rows: number; cols: number; taps: { kh: number; kw: number; dh: number; dw: number }[] }
@@ -226,7 +226,7 @@ function inputGradPlan(g: Geometry): GatherPlan {
     kernel: kernelModule(key, () => buildGatherModule(spec)),
     packIndex: Int32Array.from(index.length > 0 ? index : [-1]), Hp: Hdp, Wp: Wdp, top, left,
   };
-  plans.set(key, plan);
+  plans.set(codeVariantKey(key), plan);
   return plan;
 }
 
@@ -326,7 +326,7 @@ const weightPlans = new Map<string, WeightGradPlan>();
 
 function weightGradPlan(g: Geometry): WeightGradPlan {
   const key = `dw:${geometryKey(g)}`;
-  let plan = weightPlans.get(key);
+  let plan = weightPlans.get(codeVariantKey(key));
   if (plan !== undefined) return plan;
   const { N, C, H, W, O, KH, KW, s, p, HO, WO } = g;
   const Hp = H + 2 * p, Wp = W + 2 * p, T = KH * KW;
@@ -344,7 +344,7 @@ function weightGradPlan(g: Geometry): WeightGradPlan {
     unpack: kernelModule(unpackKey(uspec), () => buildUnpackModule(uspec)),
     items: weightGradItems(spec), packedLength: OBn * C * T * DOB, Opad,
   };
-  weightPlans.set(key, plan);
+  weightPlans.set(codeVariantKey(key), plan);
   return plan;
 }
 
@@ -357,11 +357,11 @@ const dotPlans = new Map<string, { kernel: CompiledKernel; items: number }>();
 function runWeightGradDot(key: string, spec: () => WeightGradDotSpec, g: Geometry, dy: Float32Array, input: () => number): Float32Array {
   const { N, C, O, HO, WO } = g;
   const T = g.KH * g.KW;
-  let plan = dotPlans.get(key);
+  let plan = dotPlans.get(codeVariantKey(key));
   if (plan === undefined) {
     const s = spec();
     plan = { kernel: kernelModule(key, () => buildWeightGradDotModule(s)), items: weightGradDotItems(s) };
-    dotPlans.set(key, plan);
+    dotPlans.set(codeVariantKey(key), plan);
   }
   scratch.reset();
   const dw = kernelOutput(O * C * T);

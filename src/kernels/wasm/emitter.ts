@@ -291,6 +291,17 @@ export const f32x4 = {
   /** Signed 32-bit integer lanes to float. */
   convert_i32x4_s: (v: Expr): Expr => node('v128', [v], simd(0xfa)),
   sqrt: (v: Expr): Expr => node('v128', [v], simd(0xe3)),
+  /**
+   * a·b + c from the relaxed-SIMD proposal: one fused multiply-add (one rounding) where the hardware has FMA,
+   * else a multiplication and an addition (two). Which one is fixed per engine and machine, so a kernel still
+   * gives the same bits for any thread count there; engines without relaxed SIMD reject the module.
+   */
+  relaxed_madd: (a: Expr, b: Expr, c: Expr): Expr => {
+    check('f32x4.relaxed_madd', a, 'v128');
+    check('f32x4.relaxed_madd', b, 'v128');
+    check('f32x4.relaxed_madd', c, 'v128');
+    return node('v128', [a, b, c], simd(0x105));
+  },
   /** Sum of the four lanes, in float64 (lanes promoted exactly, added in lane order). */
   sumLanesF64: (v: Local): Expr =>
     f64.add(f64.add(f64.add(f64.promote(f32x4.extract_lane(v, 0)), f64.promote(f32x4.extract_lane(v, 1))),

@@ -19,6 +19,7 @@
  */
 import { type ModuleBuilder, f32, f32x4, i32, v128, type Expr, type FunctionBuilder, type Local } from './emitter.js';
 import { newKernelModule } from './runtime.js';
+import { mulAdd } from './multiplyAdd.js';
 
 /** f32x4 vectors of output channels per tile: 16 output channels. */
 export const OBV = 4;
@@ -218,7 +219,7 @@ function emitTile(
       for (let h = 0; h < OBV; h++) f.set(L.w[h]!, v128.load(L.pw, 16 * h));
       for (let j = 0; j < q; j++) {
         f.set(L.xs, v128.load32_splat(L.base, j * pass.srcColStride * 4));
-        for (let h = 0; h < OBV; h++) f.set(L.acc[j]![h]!, f32x4.add(L.acc[j]![h]!, f32x4.mul(L.w[h]!, L.xs)));
+        for (let h = 0; h < OBV; h++) f.set(L.acc[j]![h]!, mulAdd(L.w[h]!, L.xs, L.acc[j]![h]!));
       }
       f.set(L.base, i32.add(L.base, i32.const(spec.srcChanStride * 4)));
     });

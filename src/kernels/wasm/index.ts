@@ -8,3 +8,10 @@ export { registerWasmBackend } from './register.js';
 export { wasmSimdAvailable, kernelCacheStats } from './runtime.js';
 export { conv2dForwardWasm, conv2dBackwardInputWasm, conv2dBackwardWeightWasm } from './conv2d.js';
 export { getConvAlgorithm, setConvAlgorithm, type ConvAlgorithm } from './winogradConv.js';
+export {
+  getFusedMultiplyAdd,
+  setFusedMultiplyAdd,
+  fusedMultiplyAddActive,
+  relaxedSimdAvailable,
+  type FusedMultiplyAddMode,
+} from './multiplyAdd.js';

@@ -9,6 +9,7 @@
 import { MessageChannel, Worker, receiveMessageOnPort } from 'node:worker_threads';
 import os from 'node:os';
 import { installThreadPlatform, type ThreadPlatform } from './threads.js';
+import './nodeRelaxedSimd.js'; // relaxed SIMD on Node 20 (behind a V8 flag there) for the fused multiply-adds
 
 /** Defines what the worker loop needs (see WORKER_LOOP in threadPool.ts) from Node's worker_threads. */
 const prologue = `

@@ -15,6 +15,7 @@
  */
 import { type ModuleBuilder, f32, f32x4, i32, v128, type FunctionBuilder, type Local } from './emitter.js';
 import { newKernelModule } from './runtime.js';
+import { mulAdd } from './multiplyAdd.js';
 
 /** Output channels per tile. */
 export const PA = 4;
@@ -121,7 +122,7 @@ function emitSingleOutput(f: FunctionBuilder, s: PointwiseSpec, L: PointwiseLoca
     f.forRange(L.pq, L.po, L.end, 16 * U, () => {
       for (let u = 0; u < U; u++) {
         let e = c0 > 0 ? v128.load(L.pq, 16 * u) : s.bias ? v128.load32_splat(L.pbias) : v128.zero();
-        for (let k = 0; k < group; k++) e = f32x4.add(e, f32x4.mul(L.wg[k]!, v128.load(L.px, 16 * u + k * s.P * 4)));
+        for (let k = 0; k < group; k++) e = mulAdd(L.wg[k]!, v128.load(L.px, 16 * u + k * s.P * 4), e);
         f.do(v128.store(L.pq, last && s.relu ? f32x4.max(e, v128.zero()) : e, 16 * u));
       }
       f.set(L.px, i32.add(L.px, i32.const(16 * U)));
@@ -145,7 +146,7 @@ export function emitPointwiseBlock(f: FunctionBuilder, s: PointwiseSpec, L: Poin
       for (let b = 0; b < PB; b++) f.set(L.x[b]!, v128.load(L.px, 16 * b));
       for (let a = 0; a < outs; a++) {
         f.set(L.ws, v128.load32_splat(L.pw, a * s.C * 4));
-        for (let b = 0; b < PB; b++) f.set(L.acc[a]![b]!, f32x4.add(L.acc[a]![b]!, f32x4.mul(L.ws, L.x[b]!)));
+        for (let b = 0; b < PB; b++) f.set(L.acc[a]![b]!, mulAdd(L.ws, L.x[b]!, L.acc[a]![b]!));
       }
       f.set(L.px, i32.add(L.px, i32.const(s.P * 4)));
     });

@@ -12,8 +12,9 @@
  * bit-identical whatever the number of threads. The accumulators are kept in memory between images
  * (packed as dwp[ob][c][t][8], the forward kernel's weight layout), in float32.
  */
-import { type ModuleBuilder, f32x4, i32, v128, type FunctionBuilder, type Local } from './emitter.js';
+import { type ModuleBuilder, i32, v128, type FunctionBuilder, type Local } from './emitter.js';
 import { newKernelModule } from './runtime.js';
+import { mulAdd } from './multiplyAdd.js';
 /** f32x4 vectors of output channels per tile. */
 export const DOBV = 2;
 /** Output channels per tile. */
@@ -164,7 +165,7 @@ function emitImage(f: FunctionBuilder, spec: WeightGradSpec, L: Locals, tile: { 
       for (let h = 0; h < DOBV; h++) f.set(L.d[h]!, v128.load(L.pd, 16 * h));
       tile.forEach((k, j) => {
         f.set(L.xs, v128.load32_splat(L.px, k.c * chanBytes + spec.taps[k.t]! * 4));
-        for (let h = 0; h < DOBV; h++) f.set(L.acc[j]![h]!, f32x4.add(L.acc[j]![h]!, f32x4.mul(L.d[h]!, L.xs)));
+        for (let h = 0; h < DOBV; h++) f.set(L.acc[j]![h]!, mulAdd(L.d[h]!, L.xs, L.acc[j]![h]!));
       });
       f.set(L.px, i32.add(L.px, i32.const(spec.s * 4)));
       f.set(L.pd, i32.add(L.pd, i32.const(Opad * 4)));

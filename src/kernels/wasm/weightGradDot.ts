@@ -17,6 +17,7 @@
 import { type ModuleBuilder, f32, f32x4, i32, v128, type Expr, type FunctionBuilder, type Local } from './emitter.js';
 import { newKernelModule } from './runtime.js';
 import { channelBlock, type WeightGradSpec } from './weightGrad.js';
+import { mulAdd } from './multiplyAdd.js';
 
 /** Output channels per tile (and per work item). */
 const OT = 2;
@@ -129,7 +130,7 @@ function emitItem(f: FunctionBuilder, spec: WeightGradDotSpec, L: Locals, outs: 
           for (let o = 0; o < outs; o++) f.set(L.d[o]!, v128.load(L.pd, o * planeBytes));
           tile.forEach((p, k) => {
             f.set(L.xv, v128.load(L.px, p.c * chanBytes + spec.taps[p.t]! * 4));
-            for (let o = 0; o < outs; o++) f.set(L.acc[o]![k]!, f32x4.add(L.acc[o]![k]!, f32x4.mul(L.d[o]!, L.xv)));
+            for (let o = 0; o < outs; o++) f.set(L.acc[o]![k]!, mulAdd(L.d[o]!, L.xv, L.acc[o]![k]!));
           });
           f.set(L.px, i32.add(L.px, i32.const(16)));
         });

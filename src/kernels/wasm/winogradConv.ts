@@ -17,7 +17,7 @@ import type { Conv2dOptions, Geometry, Shape4 } from '../js/conv2d.js';
 import { geometry } from '../js/conv2d.js';
 import { kernelInput, kernelOutput } from './arena.js';
 import { padIntoScratch, threadsFor } from './conv2d.js';
-import { ARGS_BYTE, kernelModule, runItems, scratch, setArgs } from './runtime.js';
+import { ARGS_BYTE, codeVariantKey, kernelModule, runItems, scratch, setArgs } from './runtime.js';
 import { getNumThreads } from './threads.js';
 import {
   buildReduceModule,
@@ -138,7 +138,7 @@ const plans = new Map<string, Plan>();
 function plan(N: number, C: number, O: number, H: number, W: number, bias: boolean, relu: boolean, flip: boolean): Plan {
   const spec = winogradSpec(N, C, O, H, W, bias, relu);
   const key = `${winogradKey(spec)}:${flip}`;
-  let p = plans.get(key);
+  let p = plans.get(codeVariantKey(key));
   if (p === undefined) {
     const wspec: WeightTransformSpec = { A: O, B: C, flip };
     p = {
@@ -147,7 +147,7 @@ function plan(N: number, C: number, O: number, H: number, W: number, bias: boole
       kernel: kernelModule(winogradKey(spec), () => buildWinogradModule(spec)),
       weights: kernelModule(weightTransformKey(wspec), () => buildWeightTransformModule(wspec)),
     };
-    plans.set(key, p);
+    plans.set(codeVariantKey(key), p);
   }
   return p;
 }

@@ -26,6 +26,7 @@
 import { type ModuleBuilder, f32, f32x4, i32, v128, type Expr, type FunctionBuilder, type Local } from './emitter.js';
 import { newKernelModule } from './runtime.js';
 import { emitInputTransform, itemsWithWorkAreas, winogradSpec, XI, type WinogradSpec } from './winograd.js';
+import { mulAdd } from './multiplyAdd.js';
 
 /** Tiles per vector. */
 const TV = 4;
@@ -149,7 +150,7 @@ function emitDotProducts(f: FunctionBuilder, s: WinogradSpec, args: Local, V: Lo
       for (let a = 0; a < na; a++) f.set(dv[a]!, v128.load(pdd, a * rowBytes));
       for (let b = 0; b < nb; b++) {
         f.set(vv, v128.load(pv, b * rowBytes));
-        for (let a = 0; a < na; a++) f.set(acc[a * nb + b]!, f32x4.add(acc[a * nb + b]!, f32x4.mul(dv[a]!, vv)));
+        for (let a = 0; a < na; a++) f.set(acc[a * nb + b]!, mulAdd(dv[a]!, vv, acc[a * nb + b]!));
       }
       f.set(pv, i32.add(pv, i32.const(16)));
     });

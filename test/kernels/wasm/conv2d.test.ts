@@ -9,7 +9,7 @@
  * |computed − exact| ≤ γ(k+1) · Σ|terms| with γ(m) = m·u/(1 − m·u), u = 2^-24 (Higham, Accuracy and
  * Stability of Numerical Algorithms, §3.1). Σ|terms| is the same reference applied to |x| and |w|.
  */
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   conv2dBackwardInputWasm,
   conv2dBackwardWeightWasm,
@@ -17,6 +17,12 @@ import {
 } from '../../../src/kernels/wasm/conv2d.js';
 import { setNumThreads, getNumThreads } from '../../../src/kernels/wasm/threads.js';
 import { wasmSimdAvailable } from '../../../src/kernels/wasm/runtime.js';
+import {
+  getFusedMultiplyAdd,
+  relaxedSimdAvailable,
+  setFusedMultiplyAdd,
+  type FusedMultiplyAddMode,
+} from '../../../src/kernels/wasm/multiplyAdd.js';
 import {
   conv2dBackFilterRef,
   conv2dBackInputRef,
@@ -29,6 +35,10 @@ import {
 import { skipNote } from '../../_helpers/skipNote.js';
 
 const noSimd = skipNote('this JavaScript engine has no WebAssembly SIMD', 'run it on Node 20 or later');
+const noRelaxedSimd = skipNote(
+  'this JavaScript engine has no relaxed SIMD (fused multiply-adds)',
+  'run it on Node 20 through the test setup (which turns the V8 flag on), Node 22 or later',
+);
 
 const u = 2 ** -24;
 const gamma = (m: number) => (m * u) / (1 - m * u);
@@ -111,6 +121,22 @@ const cases: Case[] = [
 ];
 
 describe.runIf(wasmSimdAvailable())('WebAssembly convolution kernels vs float64 references', noSimd, () => {
+  // every case with separate multiplications and additions, and with fused multiply-adds (multiplyAdd.ts), which
+  // round once per term instead of twice: the same bound holds for both
+  for (const fma of ['off', 'on'] as const) {
+    describe.runIf(fma === 'off' || relaxedSimdAvailable())(`fused multiply-add '${fma}'`, noRelaxedSimd, () => {
+      let saved: FusedMultiplyAddMode;
+      beforeAll(() => {
+        saved = getFusedMultiplyAdd();
+        setFusedMultiplyAdd(fma);
+      });
+      afterAll(() => setFusedMultiplyAdd(saved));
+      forEachCase();
+    });
+  }
+});
+
+function forEachCase(): void {
   for (const c of cases) {
     const name = `N${c.N} ${c.C}→${c.O} ${c.H}×${c.W} k${c.KH}×${c.KW} s${c.s} p${c.p}${c.bias ? ' +bias' : ''}`;
     it(name, () => {
@@ -156,7 +182,9 @@ describe.runIf(wasmSimdAvailable())('WebAssembly convolution kernels vs float64 
       );
     });
   }
+}
 
+describe.runIf(wasmSimdAvailable())('WebAssembly convolution kernels: fused ReLU, a planted error', noSimd, () => {
   it('fuses the ReLU into the forward pass: conv2d(relu) = max(conv2d, 0), for the gather, the pointwise and the single-output kernels', () => {
     const r = rng(21);
     for (const [xs, ws, p] of [

@@ -4,22 +4,22 @@
  * Scopes still give tensors scoped memory there (src/kernels/wasm/arena.ts): the first scope counts what it
  * asks for, later ones run in place in a memory grown beforehand, and a growth inside a scope re-points the
  * scope's tensors. References: the weights hash recorded before the redesign (the same kernels, the same sums,
- * so the same bits whatever memory holds the operands; the direct convolution kernels', so that test pins them)
+ * so the same bits whatever memory holds the operands; on the kernels of that time, which that test pins)
  * and values computed without any scope (on the default algorithm, so the growth test's 16→16 layer runs on
  * Winograd).
  */
 import { beforeAll, describe, expect, it, vi } from 'vitest';
-import { RECORDED_WEIGHTS_HASH, weightsHash } from '../../_helpers/sameBits.js';
+import { onRecordedKernels, RECORDED_WEIGHTS_HASH, weightsHash } from '../../_helpers/sameBits.js';
 
 type Lib = typeof import('../../../src/index.js');
 type Engine = typeof import('../../../src/kernels/engine.js');
 type Runtime = typeof import('../../../src/kernels/wasm/runtime.js');
-type ConvAlgorithms = typeof import('../../../src/kernels/wasm/winogradConv.js');
+type WasmKernels = typeof import('../../../src/kernels/wasm/index.js');
 
 let lib: Lib;
 let engine: Engine;
 let runtime: Runtime;
-let algorithms: ConvAlgorithms;
+let wasmKernels: WasmKernels;
 
 beforeAll(async () => {
   // what a page without cross-origin isolation says; the runtime reads it when it loads, so load a fresh copy
@@ -28,7 +28,7 @@ beforeAll(async () => {
   lib = await import('../../../src/index.js');
   engine = await import('../../../src/kernels/engine.js');
   runtime = await import('../../../src/kernels/wasm/runtime.js');
-  algorithms = await import('../../../src/kernels/wasm/winogradConv.js');
+  wasmKernels = await import('../../../src/kernels/wasm/index.js');
   engine.setCpuKernels('wasm');
 });
 
@@ -77,18 +77,14 @@ describe('the wasm backend over an unshared memory (a page without cross-origin 
   it('trains with the same bits as shared memory; from the second step on, tensors live in scoped memory and the memory no longer grows', () => {
     const inPlace: boolean[] = [];
     const bytes: number[] = [];
-    const saved = algorithms.getConvAlgorithm();
-    algorithms.setConvAlgorithm('direct'); // the recorded hash is the direct kernels'
-    let result: ReturnType<typeof weightsHash>;
-    try {
-      result = weightsHash(lib, true, (_s, logits) => {
+    // the recorded hash is the kernels' of that time (direct convolutions, separate multiply and add)
+    const result = onRecordedKernels(wasmKernels, () =>
+      weightsHash(lib, true, (_s, logits) => {
         // the logits are a convolution's result: a view of the WebAssembly memory when scoped memory held them
         inPlace.push(runtime.heapOffsetOf(logits.storage as Float32Array) >= 0);
         bytes.push(runtime.memoryBytes());
-      });
-    } finally {
-      algorithms.setConvAlgorithm(saved);
-    }
+      }),
+    );
     expect(result.losses.every(Number.isFinite)).toBe(true);
     expect(result.hash).toBe(RECORDED_WEIGHTS_HASH);
     expect(inPlace).toEqual([false, true, true]);
