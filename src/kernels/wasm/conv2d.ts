@@ -14,7 +14,7 @@
 import { geometry, type Conv2dOptions, type Geometry, type Shape4 } from '../js/conv2d.js';
 import { getNumThreads } from './threads.js';
 import { buildGatherModule, OB, type GatherPass, type GatherSpec } from './gatherConv.js';
-import { ARGS_BYTE, codeVariantKey, heapF32, heapI32, kernelModule, newKernelModule, runItems, scratch, setArgs, zeroHeap, type CompiledKernel } from './runtime.js';
+import { ARGS_BYTE, codeVariantKey, memoryPassThreads, heapF32, heapI32, kernelModule, newKernelModule, runItems, scratch, setArgs, zeroHeap, type CompiledKernel } from './runtime.js';
 import { f32, i32 } from './emitter.js';
 import { kernelInput, kernelOutput } from './arena.js';
 import { buildPadModule, buildTransposeModule, buildUnpackModule, padKey, transposeKey, unpackKey, type PadSpec, type TransposeSpec, type UnpackSpec } from './layout.js';
@@ -29,12 +29,6 @@ export const WASM_THREAD_MIN_FLOPS = 2e6;
  * for 1.6 MFLOP) is worth sharing although its FLOPs are few.
  */
 const MEMORY_THREAD_MIN_FLOATS = 1 << 19;
-/**
- * Below this many floats a layout copy (padding, transposing, subsampling) runs on one thread. One
- * thread copies at tens of GB/s: padding the 64-channel 12×8 maps of a batch (290 000 floats) took 22 µs
- * on one thread and 30 on two with the second one awake (70 more when it had to be woken).
- */
-const COPY_THREAD_MIN = 1 << 21;
 
 export function threadsFor(flops: number, floatsMoved = 0): number {
   return flops < WASM_THREAD_MIN_FLOPS && floatsMoved < MEMORY_THREAD_MIN_FLOATS ? 1 : getNumThreads();
@@ -64,7 +58,7 @@ export function padIntoScratch(src: Float32Array, count: number, perItem: number
   const spec: PadSpec = { planesPerItem: perItem, H, W, Hp, Wp, top, left };
   const kernel = kernelModule(padKey(spec), () => buildPadModule(spec));
   setArgs([raw, dst]);
-  runItems(kernel, 'item', ARGS_BYTE, count / perItem, count * Hp * Wp >= COPY_THREAD_MIN ? getNumThreads() : 1);
+  runItems(kernel, 'item', ARGS_BYTE, count / perItem, memoryPassThreads(count * Hp * Wp));
   return dst;
 }
 
@@ -239,7 +233,7 @@ function subsampledInput(g: Geometry, x: Float32Array): number {
   const dst = scratch.alloc(N * C * HO * WO);
   setArgs([raw, dst]);
   runItems(kernelModule(`subsample:${JSON.stringify(spec)}`, () => buildSubsampleModule(spec)), 'subsample', ARGS_BYTE, subsampleItems(spec),
-    N * C * HO * WO >= COPY_THREAD_MIN ? getNumThreads() : 1);
+    memoryPassThreads(N * C * HO * WO));
   return dst;
 }
 
@@ -412,7 +406,7 @@ export function conv2dBackwardWeightWasm(
   const dyRaw = kernelInput(dy.subarray(0, N * O * P));
   const dyB = scratch.alloc(N * P * plan.Opad);
   setArgs([dyRaw, dyB]);
-  runItems(plan.transpose, 'item', ARGS_BYTE, N, N * P * plan.Opad >= COPY_THREAD_MIN ? getNumThreads() : 1);
+  runItems(plan.transpose, 'item', ARGS_BYTE, N, memoryPassThreads(N * P * plan.Opad));
   const dwB = scratch.alloc(plan.packedLength);
   zeroHeap(dwB, plan.packedLength);
   setArgs([xB, dyB, dwB]);

@@ -8,7 +8,7 @@
  * copies at all).
  */
 import { type ModuleBuilder, f32, f32x4, i32, v128, type Expr, type FunctionBuilder, type Local } from './emitter.js';
-import { ARGS_BYTE, kernelModule, newKernelModule, runItems, scratch, setArgs } from './runtime.js';
+import { ARGS_BYTE, kernelModule, memoryPassThreads, newKernelModule, runItems, scratch, setArgs } from './runtime.js';
 import { kernelInput, kernelOutput } from './arena.js';
 
 /** Elements per work item (a multiple of 4, 32 KiB of float32). */
@@ -84,7 +84,6 @@ export function elementwiseWasm(op: ElementwiseOp, a: Float32Array, b: Float32Ar
   const aB = kernelInput(a);
   const bB = b === null ? aB : kernelInput(b);
   setArgs([aB, bB, out.byte, n]);
-  // one thread: the pass is as fast as the copies around it, and a hand-off costs more than it saves here
-  runItems(module, op, ARGS_BYTE, Math.ceil(n / CHUNK), 1);
+  runItems(module, op, ARGS_BYTE, Math.ceil(n / CHUNK), memoryPassThreads(n));
   return out.result();
 }

@@ -17,7 +17,7 @@
  * - No Node API here: the browser page uses the same kernels (one thread, or a Web Worker pool).
  */
 import { ModuleBuilder, f32, f32x4, i32, v128, type Expr } from './emitter.js';
-import { availableWorkers, runParallel, type WasmJob } from './threads.js';
+import { availableWorkers, getNumThreads, runParallel, type WasmJob } from './threads.js';
 import { fusedMultiplyAddActive } from './multiplyAdd.js';
 
 const PAGE = 65536;
@@ -285,6 +285,21 @@ export function kernelCacheStats(): { modules: number; bytes: number } {
   let bytes = 0;
   for (const k of cache.values()) bytes += k.bytes;
   return { modules: cache.size, bytes };
+}
+
+/**
+ * Threads for a memory-bound pass over `floats` floats (padding, transposing and subsampling copies, the
+ * elementwise ops, upsampling with concatenation): all of them from 128 Ki floats (512 KiB) up, else one. On
+ * this Intel Xeon (2 cores, 2 MiB of L2 each) sharing these passes took a training step (W1) 0.966× and inference
+ * (W3) 0.939× the time, alternated step by step in one process (`bench/compareSettings.ts`): they had run on one
+ * thread since the AMD machine, where a 290 000-float copy took 22 µs on one thread and a hand-off cost more;
+ * inside a step's scope they write to memory the other core's caches do not hold, and two cores fetch it faster.
+ * Items are fixed by the shape, so the thread count changes no bit.
+ */
+export const MEMORY_PASS_THREAD_MIN = 1 << 17;
+
+export function memoryPassThreads(floats: number): number {
+  return floats >= MEMORY_PASS_THREAD_MIN ? getNumThreads() : 1;
 }
 
 /** Per worker index: the module keys it has instantiated, and whether it has the memory. */

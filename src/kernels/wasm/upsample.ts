@@ -5,7 +5,7 @@
  * Work items: fixed groups of planes.
  */
 import { f32, f64, f64x2, i32, v128, type Expr, type FunctionBuilder, type Local, type ModuleBuilder } from './emitter.js';
-import { ARGS_BYTE, kernelModule, newKernelModule, runItems, scratch, setArgs } from './runtime.js';
+import { ARGS_BYTE, kernelModule, memoryPassThreads, newKernelModule, runItems, scratch, setArgs } from './runtime.js';
 import { kernelInput, kernelOutput } from './arena.js';
 
 const PLANES_PER_ITEM = 8;
@@ -97,7 +97,7 @@ function run(fn: 'forward' | 'backward', s: UpSpec, src: Float32Array, outLen: n
   const srcB = kernelInput(src);
   setArgs([srcB, dst.byte]);
   const items = Math.ceil(s.planes / PLANES_PER_ITEM);
-  runItems(kernelModule(`up:${s.planes},${s.H},${s.W}`, () => buildModule(s)), fn, ARGS_BYTE, items, 1);
+  runItems(kernelModule(`up:${s.planes},${s.H},${s.W}`, () => buildModule(s)), fn, ARGS_BYTE, items, memoryPassThreads(4 * s.planes * s.H * s.W));
   return dst.result();
 }
 

@@ -12,7 +12,7 @@
  * Work items: images. One thread, like the upsampling (memory-bound; a hand-off costs more than it saves).
  */
 import { f32, i32, v128, type FunctionBuilder, type Local, type ModuleBuilder } from './emitter.js';
-import { ARGS_BYTE, kernelModule, newKernelModule, runItems, scratch, setArgs } from './runtime.js';
+import { ARGS_BYTE, kernelModule, memoryPassThreads, newKernelModule, runItems, scratch, setArgs } from './runtime.js';
 import { kernelInput, kernelOutput } from './arena.js';
 import { blockSumRow, upsampleRow } from './upsample.js';
 
@@ -92,7 +92,7 @@ export function upsampleConcatForwardWasm(deep: Float32Array, skip: Float32Array
   scratch.reset();
   const out = kernelOutput(s.N * (s.Cd + s.Cs) * 4 * plane);
   setArgs([kernelInput(deep), kernelInput(skip), out.byte]);
-  runItems(moduleFor(s), 'forward', ARGS_BYTE, s.N, 1);
+  runItems(moduleFor(s), 'forward', ARGS_BYTE, s.N, memoryPassThreads(s.N * (s.Cd + s.Cs) * 4 * plane));
   return out.result();
 }
 
@@ -107,6 +107,6 @@ export function upsampleConcatBackwardWasm(dy: Float32Array, s: UpsampleConcatSp
   const dDeep = kernelOutput(s.N * s.Cd * plane);
   const dSkip = kernelOutput(s.N * s.Cs * 4 * plane);
   setArgs([kernelInput(dy), dDeep.byte, dSkip.byte]);
-  runItems(moduleFor(s), 'backward', ARGS_BYTE, s.N, 1);
+  runItems(moduleFor(s), 'backward', ARGS_BYTE, s.N, memoryPassThreads(s.N * (s.Cd + s.Cs) * 4 * plane));
   return { dDeep: dDeep.result(), dSkip: dSkip.result() };
 }
