@@ -209,10 +209,16 @@ function summary(result: TrainResult, progress: Progress, run: RunDir, command: 
     );
 }
 
-async function finish(run: RunDir, ds: SegDataset, model: ResUNet, progress: Progress): Promise<void> {
+async function finish(
+  run: RunDir,
+  ds: SegDataset,
+  model: ResUNet,
+  progress: Progress,
+  lossLabel: Parameters<RunDir['writeCurves']>[0] = {},
+): Promise<void> {
   const test = indicesOf(ds, 'test').slice(0, 16);
   const files = [
-    ...run.writeCurves(),
+    ...run.writeCurves(lossLabel),
     run.writePredictions('predictions.png', ds, test, await predictLogits(model, ds, test)),
   ];
   const checkpoints = ['best.ckpt', 'last.ckpt'].filter((f) => existsSync(run.file(f)));
@@ -534,7 +540,8 @@ export async function cmdSizetrain(opts: Options): Promise<number> {
     interrupt.dispose();
     await model.toHost();
     summary(result, progress, run, 'sizetrain', interrupt);
-    if (existsSync(run.file('last.ckpt'))) await finish(run, ds, model, progress);
+    const lossLabel = config.joint ? { sizetrain: `BCE + ${config.joint.lambda}·size loss (train)` } : {};
+    if (existsSync(run.file('last.ckpt'))) await finish(run, ds, model, progress, lossLabel);
     return interrupt.exitCode();
   } finally {
     run.release();

@@ -61,6 +61,7 @@ describe('sizeseg sizetrain --joint', () => {
     const annotated = config('pre').annotated as number[];
     expect(annotated).toHaveLength(8);
     expect(config('joint').joint).toEqual({ lambda: 0.001, annotated });
+    expect(readFileSync(join(out, 'joint', 'sizetrain-loss.svg'), 'utf8')).toContain('BCE + 0.001·size loss (train)');
     expect(epochs('joint').map((r) => [r.phase, r.epoch])).toEqual([
       ['sizetrain', 1],
       ['sizetrain', 2],
@@ -82,6 +83,7 @@ describe('sizeseg sizetrain --joint', () => {
     const plain = sizetrain('--epochs', '2', '--patience', '10', '--name', 'plain');
     expect(plain.code).toBe(0);
     expect(config('plain').joint).toBeUndefined();
+    expect(readFileSync(join(out, 'plain', 'sizetrain-loss.svg'), 'utf8')).toContain('>size loss (train)');
     expect(modelOf('plain', 'last.ckpt')).not.toEqual(modelOf('joint', 'last.ckpt'));
     // a joint run's checkpoint is no pretrain checkpoint: --joint from it is refused
     const again = sizeseg(
