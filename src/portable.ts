@@ -121,6 +121,7 @@ export {
   type EpochRecord,
   type TrainObserver,
 } from './train/trainer.js';
+export { DEFAULT_JOINT_LAMBDA, sizeTermImages, type JointOptions } from './train/joint.js';
 export { iouOf, diceOf, sizeErrorOf, thresholdLogits, foregroundPriorLogit, type SegMetrics } from './train/metrics.js';
 export {
   encodeCheckpoint,

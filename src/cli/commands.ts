@@ -57,6 +57,8 @@ import {
   type DataChoice,
 } from './runData.js';
 import { sizesegVersion } from './version.js';
+import { annotatedOfCheckpoint, jointFlags } from './joint.js';
+import { DEFAULT_JOINT_LAMBDA, sizeTermImages } from '../train/joint.js';
 
 const LITE = [16, 32, 64, 128] as const;
 
@@ -207,10 +209,16 @@ function summary(result: TrainResult, progress: Progress, run: RunDir, command: 
     );
 }
 
-async function finish(run: RunDir, ds: SegDataset, model: ResUNet, progress: Progress): Promise<void> {
+async function finish(
+  run: RunDir,
+  ds: SegDataset,
+  model: ResUNet,
+  progress: Progress,
+  lossLabel: Parameters<RunDir['writeCurves']>[0] = {},
+): Promise<void> {
   const test = indicesOf(ds, 'test').slice(0, 16);
   const files = [
-    ...run.writeCurves(),
+    ...run.writeCurves(lossLabel),
     run.writePredictions('predictions.png', ds, test, await predictLogits(model, ds, test)),
   ];
   const checkpoints = ['best.ckpt', 'last.ckpt'].filter((f) => existsSync(run.file(f)));
@@ -281,8 +289,10 @@ function runSettings<T extends Record<string, unknown>>(
     'estimator',
     'checkpoint',
     'count',
+    'joint',
+    'joint-lambda',
   ] as const) {
-    if (opts.optionalString(key) !== undefined) {
+    if (opts.has(key)) {
       throw new UsageError(
         `--${key} cannot change when resuming: ${resumeDir} keeps the settings it started with (${configPath}); only --epochs and --patience may be given.`,
       );
@@ -451,6 +461,7 @@ export async function cmdSizetrain(opts: Options): Promise<number> {
       batch: opts.int('batch', SIZETRAIN.batch),
       lr: opts.number('lr', SIZETRAIN.lr),
     };
+    const joint = jointFlags(opts);
     countOption(opts); // validated here; chooseData below takes their values
     opts.int('seed', 0, 0);
     start.checkpoint = readCheckpoint(from);
@@ -466,6 +477,7 @@ export async function cmdSizetrain(opts: Options): Promise<number> {
       widths: start.checkpoint.header.config.widths as number[],
       seed: choice.seed,
       ...flags,
+      ...(joint ? { joint } : {}),
     };
   });
   // a new run never writes into the folder of the checkpoint it starts from
@@ -496,6 +508,14 @@ export async function cmdSizetrain(opts: Options): Promise<number> {
       for (const split of ['val', 'test'] as const)
         refuseTrainingImages(ds, indicesOf(ds, split), split, start.checkpoint.header.data, config.from, load);
     }
+    // --joint: BCE on the checkpoint's pre-training images, the size term on the other training images
+    if (config.joint && start.checkpoint)
+      config.joint.annotated = annotatedOfCheckpoint(start.checkpoint.header, ds, train, config.from);
+    const sizeLabelled = config.joint ? sizeTermImages(train, config.joint.annotated) : train;
+    if (config.joint)
+      progress.line(
+        `joint objective: BCE on the ${config.joint.annotated.length} pixel-annotated images of ${config.from} + ${config.joint.lambda}·size loss on ${sizeLabelled.length === train.length ? 'all' : `the ${sizeLabelled.length}`} training images${sizeLabelled.length === train.length ? '' : ' without masks'}`,
+      );
     // a resumed run keeps the record it started with (its checkpoint to start from may be gone by now)
     const record =
       loaded?.header.data ??
@@ -510,8 +530,8 @@ export async function cmdSizetrain(opts: Options): Promise<number> {
     const interrupt = interruptFlag(progress);
     resumeNote(progress, resume, run, 'sizetrain');
     const result = await sizetrain(model, ds, {
-      ...config,
-      sizeLabelled: train,
+      ...config, // with --joint, config.joint ({ lambda, annotated }) is sizetrain's joint option
+      sizeLabelled,
       valIndices: val,
       observer: observer(progress, run, interrupt.stop),
       onState: checkpointing(run, model, widths, { seed, from: config.from }, config, record),
@@ -520,7 +540,8 @@ export async function cmdSizetrain(opts: Options): Promise<number> {
     interrupt.dispose();
     await model.toHost();
     summary(result, progress, run, 'sizetrain', interrupt);
-    if (existsSync(run.file('last.ckpt'))) await finish(run, ds, model, progress);
+    const lossLabel = config.joint ? { sizetrain: `BCE + ${config.joint.lambda}·size loss (train)` } : {};
+    if (existsSync(run.file('last.ckpt'))) await finish(run, ds, model, progress, lossLabel);
     return interrupt.exitCode();
   } finally {
     run.release();
@@ -733,6 +754,7 @@ export const sizetrainCommand: Command = {
   about: [
     'Continues training --checkpoint on the object size g = 2·max d of every training image and nothing else: the loss (s − g(y))² with y ~ Bernoulli(σ(a)) and the Lemma-1 gradient estimate, choosing the epoch with the best validation size error E.',
     "It uses the data the checkpoint records unless --data, --count or --seed say otherwise; validation or test images the checkpoint was trained on are refused. Writes a new run folder like pretrain's (never into the checkpoint's).",
+    "With --joint, each step adds BCE on a batch of the images the checkpoint was pre-trained on (their masks) to λ times the size loss on the other training images: the BCE term holds the pixels the size label says nothing about, so the masks do not shrink where plain size training costs IoU (many annotated images). It is the remedies study's candidate (docs/results.md, 'Size training that never hurts'), not yet the default.",
   ],
   options: {
     checkpoint: ['FILE', 'the .ckpt to start from (required), e.g. runs/<name>/best.ckpt'],
@@ -748,6 +770,14 @@ export const sizetrainCommand: Command = {
     patience: ['N', `epochs without a better validation E before stopping (default ${SIZETRAIN.patience})`],
     batch: ['N', `batch size (default ${SIZETRAIN.batch})`],
     lr: ['X', `Adam learning rate (default ${fmtLr(SIZETRAIN.lr)})`],
+    joint: [
+      '',
+      "the joint objective: BCE on the checkpoint's pixel-annotated images (a pretrain checkpoint, on its own data) + λ·size loss on the other training images (default off)",
+    ],
+    'joint-lambda': [
+      'X',
+      `λ of --joint, the size loss's weight (default ${DEFAULT_JOINT_LAMBDA}: the remedies study's, which puts the two terms on the same scale)`,
+    ],
     resume: [
       'DIR',
       'continue an interrupted run from its folder (runs/<name>/last.ckpt); only --epochs and --patience may change',
@@ -758,7 +788,9 @@ export const sizetrainCommand: Command = {
   examples: [
     'sizetrain --checkpoint runs/pre-synthetic/best.ckpt --epochs 3 --name size-synthetic',
     'sizetrain --checkpoint runs/hippo-m50/best.ckpt --name hippo-m50-size',
+    'sizetrain --checkpoint runs/hippo-m50/best.ckpt --joint --name hippo-m50-joint',
   ],
+  flagTypes: { joint: 'boolean', 'joint-lambda': 'string' },
   run: cmdSizetrain,
 };
 

@@ -12,27 +12,24 @@
  */
 import { defineOp } from '../autograd/customOp.js';
 import { bceWithLogits } from '../autograd/ops/loss.js';
-import { Rng, type RngState } from '../autograd/rng.js';
+import type { Rng } from '../autograd/rng.js';
 import { stableSigmoid } from '../autograd/scalarMath.js';
 import { Tensor } from '../autograd/tensor.js';
-import { makeBatch, type Batch, type SegDataset } from '../data/index.js';
+import type { SegDataset } from '../data/index.js';
 import { reinforceGradient, straightThroughGradient } from '../estimators/baselines.js';
 import type { Lemma1Method } from '../estimators/lemma1.js';
 import { objectSizeUnchecked, sizeLoss as sizeLossValue } from '../estimators/objectSize.js';
 import { sampleBernoulliMasks } from '../estimators/sizeLossKernel.js';
 import { scaleSavedEstimate, sizeLoss } from '../estimators/sizeLossOp.js';
 import type { Module } from '../models/module.js';
+import { AnnotatedBatches, maskTensor } from '../train/joint.js';
 import { forwardToHost } from '../train/trainer.js';
 import type { StepFn } from './common.js';
 
-export type EstimatorName = 'lemma1' | 'reinforce' | 'straight-through';
+// the annotated stream and the BCE targets live in src/train (sizetrain's joint option uses them too)
+export { AnnotatedBatches, maskTensor, type AnnotatedBatchesState } from '../train/joint.js';
 
-/** Targets of a batch as a [B,1,H,W] float tensor (for BCE). */
-export function maskTensor(b: Batch): Tensor {
-  const t = new Float32Array(b.masks.length);
-  for (let i = 0; i < t.length; i++) t[i] = b.masks[i] as number;
-  return new Tensor(t, [b.batch, 1, b.height, b.width]);
-}
+export type EstimatorName = 'lemma1' | 'reinforce' | 'straight-through';
 
 /** Supervised BCE step (the pre-training objective; used for the supervised epoch time of Fig. 5). */
 export function bceStep(model: Module): StepFn {
@@ -106,67 +103,6 @@ export function estimatorStep(model: Module, rng: Rng, samples: number, estimato
     const loss = estimatorSizeLoss(await forwardToHost(model, x), b.sizes, { rng, samples, estimator });
     return { loss, parts: { size: loss.item() } };
   };
-}
-
-/** The state of an `AnnotatedBatches` stream between two steps (JSON-safe; saved with a phase checkpoint). */
-export interface AnnotatedBatchesState {
-  rng: RngState;
-  flip: RngState;
-  /** The current pass's shuffled order and the position of the next batch in it (null: start a new pass). */
-  order: number[] | null;
-  pos: number;
-}
-
-/**
- * An endless stream of shuffled, flipped batches of the annotated images (for the joint objective): each pass
- * shuffles the set anew and yields full batches (a short tail is dropped). Its state can be saved and restored
- * between steps, so a resumed joint phase sees the same batches as an uninterrupted one.
- */
-export class AnnotatedBatches {
-  private rng: Rng;
-  private flip: Rng;
-  private order: number[] | null = null;
-  private pos = 0;
-  private readonly size: number;
-
-  constructor(
-    private readonly ds: SegDataset,
-    private readonly annotated: readonly number[],
-    batch: number,
-    rng: Rng,
-    state?: AnnotatedBatchesState,
-  ) {
-    this.size = Math.min(batch, annotated.length);
-    if (this.size < 1) throw new Error('annotated batches: no annotated images.');
-    if (state) {
-      this.rng = Rng.fromState(state.rng);
-      this.flip = Rng.fromState(state.flip);
-      this.order = state.order ? [...state.order] : null;
-      this.pos = state.pos;
-    } else {
-      this.rng = rng;
-      this.flip = rng.fork();
-    }
-  }
-
-  next(): Batch {
-    if (this.order === null || this.pos + this.size > this.order.length) {
-      this.order = this.rng.shuffle([...this.annotated]);
-      this.pos = 0;
-    }
-    const b = makeBatch(this.ds, this.order.slice(this.pos, this.pos + this.size), { flip: this.flip });
-    this.pos += this.size;
-    return b;
-  }
-
-  getState(): AnnotatedBatchesState {
-    return {
-      rng: this.rng.getState(),
-      flip: this.flip.getState(),
-      order: this.order ? [...this.order] : null,
-      pos: this.pos,
-    };
-  }
 }
 
 /**

@@ -244,8 +244,11 @@ export class RunDir {
     appendLine(this.file('metrics.jsonl'), JSON.stringify(event));
   }
 
-  /** Learning curves: training loss and validation IoU / E per epoch, one chart per phase and metric. */
-  writeCurves(): string[] {
+  /**
+   * Learning curves: training loss and validation IoU / E per epoch, one chart per phase and metric. `lossLabel`
+   * names a phase's training loss where it is not the phase's usual one (sizetrain --joint: BCE + λ·size).
+   */
+  writeCurves(lossLabel: Partial<Record<'pretrain' | 'sizetrain', string>> = {}): string[] {
     const written: string[] = [];
     for (const phase of ['pretrain', 'sizetrain'] as const) {
       const recs = this.records.filter((r) => r.phase === phase);
@@ -254,7 +257,7 @@ export class RunDir {
       const charts: [string, string, { name: string; x: number[]; y: number[] }[]][] = [
         [
           'loss',
-          phase === 'pretrain' ? 'BCE (train)' : 'size loss (train)',
+          lossLabel[phase] ?? (phase === 'pretrain' ? 'BCE (train)' : 'size loss (train)'),
           [{ name: 'train loss', x, y: recs.map((r) => r.trainLoss) }],
         ],
         [

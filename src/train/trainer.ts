@@ -2,7 +2,7 @@
  * The two training phases of the method, and evaluation:
  *  - `pretrain`: BCE-with-logits on m pixel-annotated images until validation IoU stops improving;
  *  - `sizetrain`: the size loss (Lemma-1 estimator, n samples) on images labelled only by object size,
- *    until validation E stops improving.
+ *    until validation E stops improving; with `joint`, BCE on the annotated images + λ·size loss (joint.ts).
  * Both keep the best weights (restored at the end), report every step and epoch to a `TrainObserver`,
  * and stop early and cleanly when `shouldStop()` turns true (Ctrl-C in the CLI).
  */
@@ -20,6 +20,13 @@ import type { Lemma1Method } from '../estimators/lemma1.js';
 import type { Module } from '../models/module.js';
 import { Adam, type AdamState } from '../models/optim.js';
 import { MetricAccumulator, thresholdLogits, type SegMetrics } from './metrics.js';
+import {
+  AnnotatedBatches,
+  checkJointOptions,
+  maskTensor,
+  type AnnotatedBatchesState,
+  type JointOptions,
+} from './joint.js';
 
 export interface EpochRecord {
   phase: 'pretrain' | 'sizetrain';
@@ -95,8 +102,10 @@ export interface TrainState {
   optimizer: AdamState;
   /** The random streams: batch order, flips, and (size training) the estimator's samples. */
   rngs: Record<string, RngState>;
-  /** What must not change between the interrupted and the resumed run. */
-  fingerprint: { trainImages: number; batch: number; seed: number };
+  /** The joint objective's stream of annotated batches (sizetrain with `joint` only). */
+  annotatedBatches?: AnnotatedBatchesState;
+  /** What must not change between the interrupted and the resumed run (`joint`: the joint objective's settings). */
+  fingerprint: { trainImages: number; batch: number; seed: number; joint?: { annotated: number; lambda: number } };
 }
 
 export interface TrainResult {
@@ -194,11 +203,17 @@ async function fit(
   score: (m: SegMetrics) => number, // higher is better
   flips: boolean,
   streams: Record<string, Rng> = {}, // further random streams of the step (saved and restored with the run)
+  joint?: { annotated: number; lambda: number; stream: AnnotatedBatches }, // sizetrain's joint objective
 ): Promise<TrainResult> {
   if (trainIndices.length === 0) throw new Error(`${phase}: no training images; check --m and the dataset split.`);
   if (options.valIndices.length === 0)
     throw new Error(`${phase}: no validation images; the dataset's val split is empty.`);
-  const fingerprint = { trainImages: trainIndices.length, batch: options.batch, seed: options.seed };
+  const fingerprint: TrainState['fingerprint'] = {
+    trainImages: trainIndices.length,
+    batch: options.batch,
+    seed: options.seed,
+    ...(joint ? { joint: { annotated: joint.annotated, lambda: joint.lambda } } : {}),
+  };
   const resume = options.resume;
   if (resume) checkResumable(phase, resume, fingerprint, Object.keys(streams));
   const rng = resume ? Rng.fromState(resume.rngs.batches!) : new Rng(options.seed);
@@ -276,6 +291,7 @@ async function fit(
           flips: flipRng.getState(),
           ...Object.fromEntries(Object.entries(streams).map(([k, r]) => [k, r.getState()])),
         },
+        ...(joint ? { annotatedBatches: joint.stream.getState() } : {}),
         fingerprint,
       });
     }
@@ -323,30 +339,63 @@ export function pretrain(model: Module, ds: SegDataset, options: PretrainOptions
 }
 
 export interface SizetrainOptions extends TrainOptions {
-  /** Indices of the images used with their sizes only. */
+  /** Indices of the images used with their sizes only (with `joint`: those of the size term). */
   sizeLabelled: readonly number[];
   samples: number;
   estimator: Lemma1Method;
+  /**
+   * The joint objective: each step BCE on a batch of these pixel-annotated images (flipped at random) + λ·(size
+   * loss) on the size-labelled batch, λ = 1e-3 by default (joint.ts). The BCE term holds the pixels the size label
+   * says nothing about; the remedies study's candidate for size training that does not shrink the masks at large m.
+   * Annotated images may also be size-labelled (a mask implies its size); validation images may not be annotated.
+   */
+  joint?: JointOptions;
 }
 
-/** Size training (paper eq. 10) with the Lemma-1 estimator; selects on validation E (lower is better). */
-export function sizetrain(model: Module, ds: SegDataset, options: SizetrainOptions): Promise<TrainResult> {
+/**
+ * Size training (paper eq. 10) with the Lemma-1 estimator, or with `joint` BCE on the annotated images + λ·size;
+ * selects on validation E (lower is better): validation sizes only, never a mask.
+ */
+export async function sizetrain(model: Module, ds: SegDataset, options: SizetrainOptions): Promise<TrainResult> {
   const streams = { sampler: new Rng(options.seed ^ 0x5eed) };
+  let joint: { annotated: number; lambda: number; stream: AnnotatedBatches } | undefined;
+  if (options.joint) {
+    const { annotated, lambda } = checkJointOptions(options.joint, ds, options.valIndices);
+    // the annotated batches fork from the sampler's first state, as in the remedies study, or continue a saved state
+    const saved = options.resume?.annotatedBatches;
+    const rng = saved ? streams.sampler : streams.sampler.fork();
+    joint = {
+      annotated: annotated.length,
+      lambda,
+      stream: new AnnotatedBatches(ds, annotated, options.batch, rng, saved),
+    };
+  }
+  const sizeTerm = async (m: Module, b: ReturnType<typeof makeBatch>, x: Tensor) =>
+    sizeLoss(await forwardToHost(m, x), b.sizes, {
+      rng: streams.sampler,
+      samples: options.samples,
+      method: options.estimator,
+    });
   return fit(
     'sizetrain',
     model,
     ds,
     options.sizeLabelled,
     options,
-    async (m, b, x) =>
-      sizeLoss(await forwardToHost(m, x), b.sizes, {
-        rng: streams.sampler,
-        samples: options.samples,
-        method: options.estimator,
-      }),
+    joint
+      ? async (m, b, x) => {
+          // two forwards, the annotated batch first (as the experiments' jointStep): each batch has its own
+          // batch-norm statistics
+          const a = joint.stream.next();
+          const xa = new Tensor(a.images, [a.batch, 1, a.height, a.width]);
+          const bce = bceWithLogits(await forwardToHost(m, xa), maskTensor(a));
+          return bce.add((await sizeTerm(m, b, x)).mul(joint.lambda));
+        }
+      : sizeTerm,
     (v) => -v.sizeError,
     false,
     streams,
+    joint,
   );
 }
 
@@ -366,6 +415,14 @@ function checkResumable(
         `the run used ${key} ${state.fingerprint[key]}, this one ${fingerprint[key]}; resume with the run's own settings`,
       );
   }
+  const joint = (f: TrainState['fingerprint']) =>
+    f.joint
+      ? `the joint objective (${f.joint.annotated} annotated images, λ = ${f.joint.lambda})`
+      : 'no joint objective';
+  if (joint(state.fingerprint) !== joint(fingerprint))
+    fail(
+      `the run used ${joint(state.fingerprint)}, this one ${joint(fingerprint)}; resume with the run's own settings`,
+    );
   for (const name of ['batches', 'flips', ...streams])
     if (!state.rngs[name]) fail(`the saved state lacks the random stream '${name}'`);
 }

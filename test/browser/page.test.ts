@@ -22,6 +22,7 @@ import {
   objectSize,
   sampleBernoulliMasks,
 } from '../../src/estimators/index.js';
+import { DEFAULT_JOINT_LAMBDA } from '../../src/train/joint.js';
 import type { WebBuild } from '../../web/build.js';
 import { serveStatic } from '../../web/serve.js';
 import { chromiumOrSkip } from './_chromium.js';
@@ -287,6 +288,63 @@ describe.skipIf(executable === null)(
       expect(one.parallelRuns).toBe(0);
       expect(one.losses).toHaveLength(12);
       one.losses.forEach((l, i) => expect(Math.abs(l - twoThreadLosses[i]!)).toBeLessThan(1e-5 * Math.max(1, l)));
+    });
+
+    it('panel 4: the joint-objective box trains phase 2 on BCE of the m masks + λ·size over the other images, and lowers its loss', async () => {
+      const panel = page.getByTestId('panel-train');
+      // the λ the page states is the library's default, which the worker uses
+      expect(await panel.textContent()).toContain(`+ ${DEFAULT_JOINT_LAMBDA}·size`);
+      await page.getByTestId('tr-joint').check();
+      try {
+        await page.evaluate(() =>
+          (globalThis as any).sizeseg.training.start({
+            count: 64,
+            m: 16,
+            pretrainEpochs: 0,
+            batch: 4,
+            sizeEpochs: 2,
+            seed: 0,
+            threads: 1,
+          }),
+        );
+        await page.waitForFunction(
+          () => ['done', 'error'].includes((globalThis as any).sizeseg.training.log.state),
+          undefined,
+          { timeout: 120_000 },
+        );
+        const run = await page.evaluate(() => {
+          const l = (globalThis as any).sizeseg.training.log;
+          return {
+            steps: l.steps.map((s: { phase: string; epoch: number; loss: number }) => [s.phase, s.epoch, s.loss]) as [
+              string,
+              number,
+              number,
+            ][],
+            info: l.info,
+            error: l.error as string,
+          };
+        });
+        expect(run.error).toBe('');
+        // the size term runs over the training images without masks: ⌈(train − m)/4⌉ steps an epoch (a last
+        // batch of one image is dropped)
+        const rest = run.info.train - run.info.annotated;
+        expect(run.info.annotated).toBe(16);
+        const perEpoch = Math.ceil(rest / 4) - (rest % 4 === 1 ? 1 : 0);
+        expect(run.steps.filter(([, e]) => e === 1)).toHaveLength(perEpoch);
+        expect(run.steps).toHaveLength(2 * perEpoch);
+        expect(run.steps.every(([p]) => p === 'sizetrain')).toBe(true);
+        const losses = run.steps.map(([, , l]) => l);
+        // a BCE-scale loss (the plain size loss of an untrained network is tens of pixels²), and it falls
+        expect(losses[0]!).toBeGreaterThan(0.1);
+        expect(losses[0]!).toBeLessThan(2);
+        const first = (losses[0]! + losses[1]! + losses[2]!) / 3;
+        const last = losses.slice(-3).reduce((a, b) => a + b, 0) / 3;
+        expect(last).toBeLessThan(first);
+        expect(await panel.getByTestId('tr-loss2').textContent()).toContain('joint loss per step');
+        await panel.screenshot({ path: join(ARTIFACTS, 'panel4-joint.png') });
+      } finally {
+        await page.getByTestId('tr-joint').uncheck();
+      }
     });
 
     it('panel 4: dropped MSD .nii.gz files are gunzipped in the page and sliced like loadMsd does', async () => {

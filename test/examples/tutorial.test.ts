@@ -33,8 +33,9 @@ function runExample(file: string): Promise<Run> {
 }
 
 beforeAll(async () => {
-  // two at a time (the machine has 2 cores), the long training example first
-  const queue = [...EXAMPLES].sort((a, b) => Number(b.startsWith('07')) - Number(a.startsWith('07')));
+  // two at a time (the machine has 2 cores), the long training examples first
+  const long = (f: string) => Number(f.startsWith('07') || f.startsWith('09'));
+  const queue = [...EXAMPLES].sort((a, b) => long(b) - long(a));
   const lane = async () => {
     for (let f = queue.shift(); f !== undefined; f = queue.shift()) runs.set(f, await runExample(f));
   };
@@ -233,6 +234,26 @@ describe('tutorial examples run and print what the method says', () => {
     metric('after phase 2 (sizes):');
     expect(phase1.iou).toBeGreaterThan(untrained.iou);
     expect(out).toMatch(/^time: phase 1 [\d.]+ s, phase 2 [\d.]+ s$/m);
+  });
+
+  it('09: both objectives train from the pre-trained network of step 7; the joint size term is on the images without masks', () => {
+    const out = output('09');
+    const line = (when: string) => {
+      const [iou, e, fg, truth] = numbers(lineWith(out, when)).slice(-4) as [number, number, number, number];
+      for (const v of [iou, fg, truth]) expect(v >= 0 && v <= 100).toBe(true);
+      expect(Number.isFinite(e)).toBe(true);
+      return { iou, e, fg, truth };
+    };
+    const pre = line('after phase 1 (BCE):');
+    const sizeOnly = line('size loss alone:');
+    const joint = line('joint objective:');
+    expect(new Set([pre.truth, sizeOnly.truth, joint.truth]).size).toBe(1);
+    // the same data, seed and pre-training as step 7: the same network after phase 1
+    const step7 = numbers(lineWith(output('07'), 'after phase 1 (BCE):')).slice(-2);
+    expect([pre.iou, pre.e]).toEqual(step7);
+    // BCE on m = 20 images, λ = 1e-3, the size term on the other training images (step 7 prints how many)
+    const trainImages = numbers(lineWith(output('07'), 'synthetic'))[3]!;
+    expect(numbers(lineWith(out, 'joint: BCE on the'))).toEqual([20, 0.001, trainImages - 20]);
   });
 
   it("08: a loop of trainStep gives the plain loop's losses bit for bit, and they fall", () => {

@@ -15,6 +15,8 @@ export interface TrainConfig {
   pretrainLr: number;
   sizeEpochs: number;
   sizeLr: number;
+  /** Phase 2 with the joint objective: BCE on the m annotated images + λ·size loss on the other training images. */
+  joint: boolean;
   seed: number;
   threads: number;
 }

@@ -18,6 +18,7 @@ import {
   selectAnnotated,
   setNumThreads,
   sizetrain,
+  sizeTermImages,
   type SegDataset,
 } from '../../src/browser.js';
 import { parallelRunCount, threadingDisabledReason } from '../../src/kernels/wasm/threads.js';
@@ -156,8 +157,10 @@ async function train(config: TrainConfig): Promise<void> {
     await overlay('after phase 1', model, ds, shown);
   }
   if (config.sizeEpochs > 0 && !stopRequested) {
+    // the joint objective (λ = the library's default): BCE on the m masks, the size loss on the other images
     await sizetrain(model, ds, {
-      sizeLabelled: train,
+      sizeLabelled: config.joint ? sizeTermImages(train, annotated) : train,
+      ...(config.joint ? { joint: { annotated } } : {}),
       valIndices: val,
       samples: 1,
       estimator: 'fast',

@@ -1,6 +1,7 @@
 /**
  * Panel 4 — the method end to end, live: phase 1 pre-trains the small ResUNet with BCE on m pixel-annotated
- * images, phase 2 continues on the object sizes of all training images only (Lemma-1 estimator, n = 1).
+ * images, phase 2 continues on the object sizes of all training images only (Lemma-1 estimator, n = 1) or, with
+ * the joint objective, on BCE of the m masks + λ·size loss on the other training images.
  * Training runs in a Web Worker (worker.ts) so the page stays responsive.
  */
 import type { FromWorker, Overlay, ToWorker, TrainConfig } from '../protocol.js';
@@ -21,6 +22,7 @@ export const DEFAULT_CONFIG: TrainConfig = {
   pretrainLr: 3e-3,
   sizeEpochs: 3,
   sizeLr: 1e-4,
+  joint: false,
   seed: 0,
   threads: 1,
 };
@@ -94,8 +96,15 @@ function drawOverlay(canvas: HTMLCanvasElement, o: Overlay, k: number): void {
   ctx.putImageData(img, 0, 0);
 }
 
-const phaseName = (phase: string): string =>
-  phase === 'pretrain' ? 'phase 1 (BCE on masks)' : 'phase 2 (size loss, sizes only)';
+/** λ of the joint objective: the library's DEFAULT_JOINT_LAMBDA, which the worker uses (a page test compares them). */
+const JOINT_LAMBDA = '0.001';
+
+const phaseName = (phase: string, joint: boolean): string =>
+  phase === 'pretrain'
+    ? 'phase 1 (BCE on masks)'
+    : joint
+      ? `phase 2 (joint: BCE on the m masks + ${JOINT_LAMBDA}·size loss)`
+      : 'phase 2 (size loss, sizes only)';
 
 export function trainingPanel(): TrainingPanel {
   const config: TrainConfig = { ...DEFAULT_CONFIG, widths: [...DEFAULT_CONFIG.widths] };
@@ -169,6 +178,26 @@ export function trainingPanel(): TrainingPanel {
     config.threads = v;
   });
   threadSlider.input.disabled = true;
+  const jointBox = el('input', { type: 'checkbox', id: 'tr-joint', 'data-testid': 'tr-joint' });
+  jointBox.addEventListener('change', () => {
+    config.joint = jointBox.checked;
+  });
+  const jointOption = el(
+    'div',
+    { class: 'joint-option' },
+    el(
+      'label',
+      { class: 'slider' },
+      jointBox,
+      el('span', {}, `phase 2: joint objective (BCE on the m annotated images + ${JOINT_LAMBDA}·size)`),
+    ),
+    el(
+      'span',
+      { class: 'note' },
+      " — the BCE term keeps the masks from shrinking where plain size training costs IoU (large m); the remedies study's candidate, not yet the default.",
+    ),
+  );
+  let runJoint = false; // the objective of the run on screen (the box may change while it runs)
 
   const drawCharts = (): void => {
     const phase1 = log.steps.filter((s) => s.phase === 'pretrain');
@@ -185,14 +214,23 @@ export function trainingPanel(): TrainingPanel {
     );
     show(
       lossHost2,
-      lineChart([{ points: phase2.map((s, i) => [i + 1, s.loss]), colour: '#b3580b', label: 'size loss per step' }], {
-        xLabel: 'phase-2 step',
-        yLabel: '(s − g(y))², batch mean',
-        logY: phase2.some((s) => s.loss > 0),
-        testid: 'tr-loss2',
-        width: 254,
-        height: 190,
-      }),
+      lineChart(
+        [
+          {
+            points: phase2.map((s, i) => [i + 1, s.loss]),
+            colour: '#b3580b',
+            label: runJoint ? 'joint loss per step' : 'size loss per step',
+          },
+        ],
+        {
+          xLabel: 'phase-2 step',
+          yLabel: runJoint ? `BCE + ${JOINT_LAMBDA}·(s − g(y))²` : '(s − g(y))², batch mean',
+          logY: phase2.some((s) => s.loss > 0),
+          testid: 'tr-loss2',
+          width: 254,
+          height: 190,
+        },
+      ),
     );
     const x = (i: number): number => i + 1;
     const e1 = log.epochs.map((e, i) => ({ ...e, x: x(i) }));
@@ -273,7 +311,7 @@ export function trainingPanel(): TrainingPanel {
         log.steps.push({ phase: msg.phase, epoch: msg.epoch, step: msg.step, loss: msg.loss, ms: msg.ms });
         const recent = log.steps.slice(-10);
         const ms = recent.reduce((s, r) => s + r.ms, 0) / recent.length;
-        status.textContent = `${phaseName(msg.phase)} · epoch ${msg.epoch} · step ${msg.step}/${msg.steps} · loss ${fixed(msg.loss, 4)} · ${ms.toFixed(0)} ms per step`;
+        status.textContent = `${phaseName(msg.phase, runJoint)} · epoch ${msg.epoch} · step ${msg.step}/${msg.steps} · loss ${fixed(msg.loss, 4)} · ${ms.toFixed(0)} ms per step`;
         status.dataset['msPerStep'] = String(ms);
         drawCharts();
         break;
@@ -295,7 +333,7 @@ export function trainingPanel(): TrainingPanel {
         log.state = 'paused';
         pauseButton.textContent = 'continue';
         const last = log.steps[log.steps.length - 1];
-        status.textContent = `paused${last ? ` after step ${last.step} of epoch ${last.epoch}, ${phaseName(last.phase)}` : ' before the first step'}; press continue.`;
+        status.textContent = `paused${last ? ` after step ${last.step} of epoch ${last.epoch}, ${phaseName(last.phase, runJoint)}` : ' before the first step'}; press continue.`;
         break;
       }
       case 'continued':
@@ -358,6 +396,8 @@ export function trainingPanel(): TrainingPanel {
   function start(overrides: Partial<TrainConfig> = {}): void {
     if (overrides.data) realData.setData(overrides.data);
     Object.assign(config, overrides, { data: realData.data() });
+    jointBox.checked = config.joint;
+    runJoint = config.joint;
     status.classList.remove('error');
     status.textContent = 'starting…';
     log.steps = [];
@@ -405,6 +445,7 @@ export function trainingPanel(): TrainingPanel {
       ')',
     ),
     el('div', { class: 'buttons' }, mSlider.root, preSlider.root, sizeSlider.root, seedSlider.root, threadSlider.root),
+    jointOption,
     realData.choice,
     el('div', { class: 'buttons' }, startButton, pauseButton, stopButton, onnx.button, sysline),
     status,
