@@ -105,12 +105,14 @@ export function winogradPays(C: number, O: number, H: number, W: number): boolea
 
 /**
  * Where 'auto' takes F(4×4, 3×3) for the forward pass or the input gradient (C reduced, O produced, as for
- * winogradPays): where it measured faster than F(2×2) and than the direct kernels (docs/kernels.md, "F(4×4, 3×3)").
+ * winogradPays): measured faster than F(2×2) on every 3×3 stride-1 layer of ResUNet-lite with 16 channels and
+ * more each way (bench/convWinograd.bench.ts, docs/kernels.md "F(4×4, 3×3)"), and than the direct kernels on the
+ * 6×4 map, where F(2×2) is not. The stem (1 input channel) stays direct: the transforms are its whole cost. The
+ * last condition keeps small maps off it: its 4×4 tiles, cut by the border, must do at most a third of the
+ * direct kernel's multiplications (6×4, the smallest map measured, does exactly a third: 2 tiles of 36).
  */
 export function winograd4Pays(C: number, O: number, H: number, W: number): boolean {
-  void H;
-  void W;
-  return C >= 16 && O >= 16;
+  return C >= 16 && O >= 16 && 3 * 36 * Math.ceil(H / 4) * Math.ceil(W / 4) <= 9 * H * W;
 }
 
 /** Winograd's tile (2: F(2×2, 3×3), 4: F(4×4, 3×3)) for a forward or input-gradient pass under the current setting. */

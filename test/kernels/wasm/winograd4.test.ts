@@ -29,6 +29,7 @@ import {
   setConvAlgorithm,
   winogradForwardChosen,
   winogradInputGradChosen,
+  winogradTileFor,
   winogradWeightGradChosen,
 } from '../../../src/kernels/wasm/winogradConv.js';
 import { getNumThreads, setNumThreads } from '../../../src/kernels/wasm/threads.js';
@@ -319,6 +320,42 @@ describe.runIf(wasmSimdAvailable())('Winograd F(4×4, 3×3) vs float64 reference
         expect(Buffer.from(two[i]!.buffer).equals(Buffer.from(one[i]!.buffer))).toBe(true);
     } finally {
       setNumThreads(saved);
+    }
+  });
+
+  it("'auto' takes F(4×4) for the forward pass and the input gradient of ResUNet-lite's 3×3 stride-1 layers but the stem", () => {
+    const saved = getConvAlgorithm();
+    const o = { stride: 1, padding: 1 };
+    try {
+      setConvAlgorithm('auto');
+      // [C, O, H, W] of the layers (bench/_resunet.ts); the input gradient reduces over O into C
+      const layers = [
+        [16, 16, 48, 32],
+        [32, 32, 24, 16],
+        [64, 64, 12, 8],
+        [128, 128, 6, 4],
+        [192, 64, 12, 8],
+        [96, 32, 24, 16],
+        [48, 16, 48, 32],
+      ];
+      for (const [C, O, H, W] of layers as [number, number, number, number][]) {
+        expect([
+          winogradForwardChosen([32, C, H, W], [O, C, 3, 3], o),
+          winogradTileFor(C, O, H, W),
+          winogradTileFor(O, C, H, W),
+        ]).toEqual([true, 4, 4]);
+      }
+      expect(winogradForwardChosen([32, 1, 48, 32], [16, 1, 3, 3], o)).toBe(false);
+      // too few channels, or a map whose cut tiles do more than a third of the direct multiplications
+      expect([winogradTileFor(8, 16, 48, 32), winogradTileFor(16, 16, 3, 3), winogradTileFor(16, 16, 5, 5)]).toEqual([
+        2, 2, 2,
+      ]);
+      setConvAlgorithm('winograd');
+      expect(winogradTileFor(64, 64, 12, 8)).toBe(2);
+      setConvAlgorithm('winograd4');
+      expect(winogradTileFor(1, 16, 48, 32)).toBe(4);
+    } finally {
+      setConvAlgorithm(saved);
     }
   });
 
