@@ -12,9 +12,9 @@
  *   kernels (`winogradPays`, docs/kernels.md), and F(4×4) where that measured faster than F(2×2)
  *   (`winograd4Pays`); the direct kernels elsewhere.
  *
- * `SIZESEG_CONV_ALGORITHM=direct|winograd|winograd4|auto` sets it at start-up; `setConvAlgorithm` at run time. The two
- * algorithms give different bits (both within their float32 bounds); each gives the same bits for any thread
- * count.
+ * `SIZESEG_CONV_ALGORITHM=direct|winograd|winograd4|auto` sets it at start-up; `setConvAlgorithm` at run time. The
+ * direct kernels, F(2×2) and F(4×4) give different bits (each within its float32 bound); each gives the same bits
+ * for any thread count.
  */
 import type { Conv2dOptions, Geometry, Shape4 } from '../js/conv2d.js';
 import { geometry } from '../js/conv2d.js';
