@@ -253,8 +253,11 @@ describe.runIf(wasmSimdAvailable())('Winograd F(4×4, 3×3) vs float64 reference
   });
 
   it('cuts the work as winograd4.ts says: tile-row blocks of one image, or groups of whole images padding least', () => {
-    const big = winograd4Spec(32, 16, 16, 48, 32, false, false);
-    expect([big.g, big.blocks > 1 || big.TR === big.tH, big.Pi % 8]).toEqual([1, true, 0]);
+    // 16→16 at 48×32: one image (96 tiles) per item; 48→16: blocks of 6 of its 12 tile rows
+    const one = winograd4Spec(32, 16, 16, 48, 32, false, false);
+    expect([one.g, one.blocks, one.Pi, one.Pg]).toEqual([1, 1, 96, 96]);
+    const big = winograd4Spec(32, 48, 16, 48, 32, false, false);
+    expect([big.g, big.TR, big.blocks, big.Pi, big.items]).toEqual([1, 6, 2, 48, 64]);
     const small = winograd4Spec(32, 64, 64, 12, 8, false, false);
     expect([small.g > 1, small.blocks, small.items >= 8, small.Pg]).toEqual([true, 1, true, small.Pi]);
     // 6 tiles an image: 4 images (24 tiles, no padding) rather than 2 (12, padded to 16)
