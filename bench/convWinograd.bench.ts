@@ -1,6 +1,6 @@
 /**
- * Direct against Winograd F(2×2, 3×3) convolution on the WebAssembly kernels (src/kernels/wasm/winograd.ts),
- * in the same run and alternated sample by sample (this machine is shared: only ratios measured side by side
+ * Direct against Winograd F(2×2, 3×3) (src/kernels/wasm/winograd.ts) and, for the forward pass and the input
+ * gradient, F(4×4, 3×3) (winograd4.ts) on the WebAssembly kernels, in the same run and alternated sample by sample (this machine is shared: only ratios measured side by side
  * mean something):
  *
  * - per 3×3 stride-1 shape of ResUNet-lite (bench/_resunet.ts, batch 32), forward pass, input gradient and
@@ -12,6 +12,7 @@
  *   and the process's CPU time on one thread (which other work on the cores disturbs less).
  *
  *   npm run bench -- convWinograd      (also run by `npm run bench -- conv`; SIZESEG_BENCH_QUICK=1: a smoke run)
+ *   npx tsx bench/convWinograd.bench.ts --shapes --threads 2    (the per-layer table only, on 2 threads)
  */
 import { bceWithLogits, noGrad, openStepArena, withStepArena } from '../src/index.js';
 import { allocate } from '../src/autograd/dtype.js';
@@ -20,6 +21,7 @@ import { conv2dBackwardInputWasm, conv2dBackwardWeightWasm, conv2dForwardWasm } 
 import { wasmSimdAvailable } from '../src/kernels/wasm/runtime.js';
 import { getNumThreads, setNumThreads } from '../src/kernels/wasm/threads.js';
 import { winogradSpec } from '../src/kernels/wasm/winograd.js';
+import { winograd4Spec, XI4 } from '../src/kernels/wasm/winograd4.js';
 import {
   conv2dBackwardInputWinograd,
   conv2dBackwardWeightWinograd,
@@ -28,6 +30,7 @@ import {
   setConvAlgorithm,
   winogradForwardChosen,
   winogradInputGradChosen,
+  winogradTileFor,
   winogradWeightGradChosen,
   type ConvAlgorithm,
 } from '../src/kernels/wasm/winogradConv.js';
@@ -80,17 +83,25 @@ interface ShapeResult {
   threads: number;
   direct_ms: number;
   winograd_ms: number;
+  /** F(4×4, 3×3) (forward and input gradient only) */
+  winograd4_ms: number | null;
   direct_gflops: number;
   winograd_gflops_equivalent: number;
   /** direct time / Winograd time from the medians (> 1: Winograd faster) */
   speedup: number;
   /** the median of the ratios of neighbouring samples (direct, then Winograd): steadier under a drifting load */
   speedup_paired: number;
+  /** F(2×2) time / F(4×4) time, the median of neighbouring pairs (> 1: F(4×4) faster) */
+  speedup4_over_2_paired: number | null;
+  /** direct time / F(4×4) time, the median of neighbouring pairs */
+  speedup4_paired: number | null;
   multiplications_direct: number;
   multiplications_winograd: number;
   /** direct / Winograd multiplications */
   multiplications_ratio: number;
-  auto_picks: 'winograd' | 'direct';
+  /** F(4×4)'s multiplications (the tiles an item pads to 8 included) */
+  multiplications_winograd4: number | null;
+  auto_picks: 'winograd' | 'winograd4' | 'direct';
 }
 
 function perShape(threads: number, rng: () => number): ShapeResult[] {
@@ -119,20 +130,24 @@ function perShape(threads: number, rng: () => number): ShapeResult[] {
       };
       const x = inArena(x0),
         dy = inArena(dy0);
-      const fns = {
-        forward: {
-          direct: () => void conv2dForwardWasm(x, xShape, w, wShape, null, opts),
-          winograd: () => void conv2dForwardWinograd(x, xShape, w, wShape, null, opts),
-        },
-        'input grad': {
-          direct: () => void conv2dBackwardInputWasm(dy, yShape, w, wShape, xShape, opts),
-          winograd: () => void conv2dBackwardInputWinograd(dy, yShape, w, wShape, xShape, opts),
-        },
-        'weight grad': {
-          direct: () => void conv2dBackwardWeightWasm(dy, yShape, x, xShape, wShape, opts),
-          winograd: () => void conv2dBackwardWeightWinograd(dy, yShape, x, xShape, wShape, opts),
-        },
-      }[pass];
+      const fns: Record<string, () => void> = (
+        {
+          forward: {
+            direct: () => void conv2dForwardWasm(x, xShape, w, wShape, null, opts),
+            winograd: () => void conv2dForwardWinograd(x, xShape, w, wShape, null, opts, false, 2),
+            winograd4: () => void conv2dForwardWinograd(x, xShape, w, wShape, null, opts, false, 4),
+          },
+          'input grad': {
+            direct: () => void conv2dBackwardInputWasm(dy, yShape, w, wShape, xShape, opts),
+            winograd: () => void conv2dBackwardInputWinograd(dy, yShape, w, wShape, xShape, opts, 2),
+            winograd4: () => void conv2dBackwardInputWinograd(dy, yShape, w, wShape, xShape, opts, 4),
+          },
+          'weight grad': {
+            direct: () => void conv2dBackwardWeightWasm(dy, yShape, x, xShape, wShape, opts),
+            winograd: () => void conv2dBackwardWeightWinograd(dy, yShape, x, xShape, wShape, opts),
+          },
+        } as Record<Pass, Record<string, () => void>>
+      )[pass];
       const t = alternate(fns, ROUNDS, PER_ROUND);
       outer.close();
       const d = medianOf(t.direct!),
@@ -143,6 +158,9 @@ function perShape(threads: number, rng: () => number): ShapeResult[] {
       const spec = winogradSpec(c.N, C, O, c.H, c.W, false, false);
       const mulDirect = c.N * O * c.H * c.W * C * 9;
       const mulWinograd = c.N * spec.tH * spec.tWp * 16 * O * C;
+      const spec4 = winograd4Spec(c.N, C, O, c.H, c.W, false, false);
+      const w4 = t.winograd4;
+      const paired = (a: number[], b: number[]) => r2(medianOf(a.map((v, i) => v / b[i]!)));
       setConvAlgorithm('auto');
       const chosen = {
         forward: winogradForwardChosen,
@@ -150,6 +168,8 @@ function perShape(threads: number, rng: () => number): ShapeResult[] {
         'weight grad': winogradWeightGradChosen,
       };
       const auto = chosen[pass](xShape, wShape, opts);
+      // which tile 'auto' takes (C, O: the pass's own, as above)
+      const autoTile4 = auto && pass !== 'weight grad' && winogradTileFor(C, O, c.H, c.W) === 4;
       setConvAlgorithm(saved);
       results.push({
         shape: c.name,
@@ -158,14 +178,18 @@ function perShape(threads: number, rng: () => number): ShapeResult[] {
         threads,
         direct_ms: r2(d),
         winograd_ms: r2(wi),
+        winograd4_ms: w4 === undefined ? null : r2(medianOf(w4)),
         direct_gflops: gflops(convFlops(c), d),
         winograd_gflops_equivalent: gflops(convFlops(c), wi),
         speedup: r2(d / wi),
-        speedup_paired: r2(medianOf(t.direct!.map((v, i) => v / t.winograd![i]!))),
+        speedup_paired: paired(t.direct!, t.winograd!),
+        speedup4_over_2_paired: w4 === undefined ? null : paired(t.winograd!, w4),
+        speedup4_paired: w4 === undefined ? null : paired(t.direct!, w4),
         multiplications_direct: mulDirect,
         multiplications_winograd: mulWinograd,
         multiplications_ratio: r2(mulDirect / mulWinograd),
-        auto_picks: auto ? 'winograd' : 'direct',
+        multiplications_winograd4: w4 === undefined ? null : (c.N / spec4.g) * spec4.blocks * spec4.Pg * XI4 * O * C,
+        auto_picks: autoTile4 ? 'winograd4' : auto ? 'winograd' : 'direct',
       });
     }
   }
@@ -175,7 +199,7 @@ function perShape(threads: number, rng: () => number): ShapeResult[] {
 /** W1 and W3 with each algorithm, alternated step by step; medians in ms of `clock`. */
 function workloads(clock: () => number): Record<string, Record<ConvAlgorithm, number>> {
   const saved = getConvAlgorithm();
-  const algorithms: ConvAlgorithm[] = ['direct', 'auto', 'winograd'];
+  const algorithms: ConvAlgorithm[] = ['direct', 'auto', 'winograd', 'winograd4'];
   const { x, target, model, opt } = workloadSetup();
   const w1 = () => {
     opt.zeroGrad();
@@ -206,7 +230,14 @@ function workloads(clock: () => number): Record<string, Record<ConvAlgorithm, nu
   return out;
 }
 
-export async function run(): Promise<Record<string, unknown>> {
+/** `threads`: the thread counts of the per-layer table; `workloads`: false skips the whole network. */
+export async function run({
+  threads = [1, 2],
+  workloads: withWorkloads = true,
+}: {
+  threads?: number[];
+  workloads?: boolean;
+} = {}): Promise<Record<string, unknown>> {
   if (!wasmSimdAvailable()) return { skipped: 'this JavaScript engine has no WebAssembly SIMD' };
   const saved = getNumThreads();
   const otherLoad = startLoadProbe();
@@ -214,7 +245,7 @@ export async function run(): Promise<Record<string, unknown>> {
   try {
     // touch the arena's memory once: first-touch page faults belong to no measured pass
     withStepArena(() => void allocate('float32', 48 << 20));
-    const shapes = [...perShape(1, rng), ...perShape(2, rng)];
+    const shapes = threads.flatMap((n) => perShape(n, rng));
     console.table(
       shapes.map((s) => ({
         shape: s.shape,
@@ -226,11 +257,17 @@ export async function run(): Promise<Record<string, unknown>> {
         'winograd GFLOP/s-eq': s.winograd_gflops_equivalent,
         'direct/winograd': s.speedup,
         paired: s.speedup_paired,
+        'winograd4 ms': s.winograd4_ms ?? '',
+        'F2/F4 paired': s.speedup4_over_2_paired ?? '',
+        'direct/F4 paired': s.speedup4_paired ?? '',
         'mults saved': `${s.multiplications_ratio}×`,
+        'F4 mults saved':
+          s.multiplications_winograd4 === null ? '' : `${r2(s.multiplications_direct / s.multiplications_winograd4)}×`,
         auto: s.auto_picks,
       })),
     );
     setNumThreads(saved);
+    if (!withWorkloads) return { ...runConditions(otherLoad()), batch: 32, shapes };
     // the whole network: wall time on the default threads, and CPU time on one thread (steadier under load)
     const w = workloads(wallClock);
     setNumThreads(1);
@@ -242,8 +279,10 @@ export async function run(): Promise<Record<string, unknown>> {
         'direct ms': ms.direct,
         'auto ms': ms.auto,
         'winograd ms': ms.winograd,
+        'winograd4 ms': ms.winograd4,
         'direct/auto': r2(ms.direct / ms.auto),
         'direct/winograd': r2(ms.direct / ms.winograd),
+        'direct/winograd4': r2(ms.direct / ms.winograd4),
       }));
     console.table([...rows(`wall, ${getNumThreads()} threads`, w), ...rows('CPU time, 1 thread', cpu1)]);
     console.log(
@@ -262,4 +301,11 @@ export async function run(): Promise<Record<string, unknown>> {
   }
 }
 
-if (isMain(import.meta.url)) await run();
+if (isMain(import.meta.url)) {
+  const args = process.argv.slice(2);
+  const at = args.indexOf('--threads');
+  await run({
+    threads: at >= 0 ? [Number(args[at + 1])] : undefined,
+    workloads: !args.includes('--shapes'),
+  });
+}

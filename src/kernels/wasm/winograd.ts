@@ -96,13 +96,13 @@ export interface WinogradSpec {
  * of 4 KiB (C·Pg = 16·192 floats is 3 × 4 KiB) all 16 fall into one set of the 8-way L1 cache and evict one
  * another (the input transform of 16→16 at 48×32 ran 3× slower than its instruction count).
  */
-function setStride(floats: number): number {
+export function setStride(floats: number): number {
   let lines = Math.ceil(floats / 16);
   if (lines % 2 === 0) lines++;
   return lines * 16;
 }
 
-const largestDivisorAtMost = (n: number, limit: number): number => {
+export const largestDivisorAtMost = (n: number, limit: number): number => {
   for (let d = Math.max(1, Math.min(n, Math.floor(limit))); d > 1; d--) if (n % d === 0) return d;
   return 1;
 };
@@ -235,7 +235,7 @@ export function buildWinogradModule(s: WinogradSpec): ModuleBuilder {
  * area) ran it never shows.
  */
 export function itemsWithWorkAreas(
-  m: ModuleBuilder, s: WinogradSpec,
+  m: ModuleBuilder, s: Pick<WinogradSpec, 'blocks' | 'g' | 'TR' | 'workFloats'>,
   body: (f: FunctionBuilder, args: Local, n0: Local, tr0: Local, area: Local, k: Local) => void,
 ): void {
   const run = m.function('tiles', [['args', 'i32'], ['k', 'i32'], ['area', 'i32']], (f, args, k, area) => {
@@ -330,13 +330,18 @@ export function emitInputTransform(f: FunctionBuilder, s: WinogradSpec, args: Lo
   }
 }
 
-/** Stage 2: M[ξ] = U[ξ] · V[ξ] for ξ = 0..15 ([O][C] · [C][Pg] → [O][Pg]) on the pointwise kernel's tile. */
-function emitProducts(f: FunctionBuilder, s: WinogradSpec, args: Local, V: Local, M: Local): void {
+/**
+ * Stage 2: M[ξ] = U[ξ] · V[ξ] for ξ = 0..positions − 1 ([O][C] · [C][Pg] → [O][Pg]) on the pointwise kernel's
+ * tile (16 positions here, 36 for F(4×4, 3×3): winograd4.ts).
+ */
+export function emitProducts(
+  f: FunctionBuilder, s: Pick<WinogradSpec, 'C' | 'O' | 'Pg' | 'vStride' | 'mStride'>, args: Local, V: Local, M: Local, positions = XI,
+): void {
   const L = pointwiseLocals(f);
   const xi = f.local('i32', 'xi');
   const spec: PointwiseSpec = { C: s.C, O: s.O, P: s.Pg, bias: false, relu: false };
   const full = Math.floor(s.O / PA), rest = s.O % PA;
-  f.forRange(xi, 0, XI, 1, () => {
+  f.forRange(xi, 0, positions, 1, () => {
     f.set(L.xs, i32.add(V, i32.mul(xi, i32.const(s.vStride * 4))));
     f.set(L.w, i32.add(i32.load(args, 4), i32.mul(xi, i32.const(s.O * s.C * 4))));
     f.set(L.out, i32.add(M, i32.mul(xi, i32.const(s.mStride * 4))));

@@ -6,12 +6,15 @@
  * - `'direct'`: the gather and pointwise kernels (conv2d.ts) for every convolution: what every release before
  *   this one computed, bit for bit.
  * - `'winograd'`: F(2×2, 3×3) wherever it applies (3×3, stride 1, padding 1), the direct kernels elsewhere.
+ * - `'winograd4'`: F(4×4, 3×3) (winograd4.ts) for the forward pass and the input gradient wherever it applies,
+ *   F(2×2, 3×3) for the weight gradient, the direct kernels elsewhere.
  * - `'auto'` (the default): Winograd only for the passes and shapes where it measured faster than the direct
- *   kernels (`winogradPays`, docs/kernels.md), the direct kernels elsewhere.
+ *   kernels (`winogradPays`, docs/kernels.md), and F(4×4) where that measured faster than F(2×2)
+ *   (`winograd4Pays`); the direct kernels elsewhere.
  *
- * `SIZESEG_CONV_ALGORITHM=direct|winograd|auto` sets it at start-up; `setConvAlgorithm` at run time. The two
- * algorithms give different bits (both within their float32 bounds); each gives the same bits for any thread
- * count.
+ * `SIZESEG_CONV_ALGORITHM=direct|winograd|winograd4|auto` sets it at start-up; `setConvAlgorithm` at run time. The
+ * direct kernels, F(2×2) and F(4×4) give different bits (each within its float32 bound); each gives the same bits
+ * for any thread count.
  */
 import type { Conv2dOptions, Geometry, Shape4 } from '../js/conv2d.js';
 import { geometry } from '../js/conv2d.js';
@@ -36,9 +39,18 @@ import {
   type WeightTransformSpec,
   type WinogradSpec,
 } from './winograd.js';
+import {
+  buildWeightTransform4Module,
+  buildWinograd4Module,
+  weightTransform4Key,
+  winograd4Key,
+  winograd4Spec,
+  XI4,
+  type Winograd4Spec,
+} from './winograd4.js';
 
-export type ConvAlgorithm = 'auto' | 'direct' | 'winograd';
-const ALGORITHMS: readonly ConvAlgorithm[] = ['auto', 'direct', 'winograd'];
+export type ConvAlgorithm = 'auto' | 'direct' | 'winograd' | 'winograd4';
+const ALGORITHMS: readonly ConvAlgorithm[] = ['auto', 'direct', 'winograd', 'winograd4'];
 
 /** The algorithm a SIZESEG_CONV_ALGORITHM value names ('auto' when unset or empty); a clear error otherwise. */
 export function parseConvAlgorithm(value: string | undefined): ConvAlgorithm {
@@ -91,10 +103,31 @@ export function winogradPays(C: number, O: number, H: number, W: number): boolea
   return C >= 16 && O >= 16 && padded <= 1.25 * tilesPerRow;
 }
 
+/**
+ * Where 'auto' takes F(4×4, 3×3) for the forward pass or the input gradient (C reduced, O produced, as for
+ * winogradPays): measured faster than F(2×2) on every 3×3 stride-1 layer of ResUNet-lite with 16 channels and
+ * more each way (bench/convWinograd.bench.ts, docs/kernels.md "F(4×4, 3×3)"), and than the direct kernels on the
+ * 6×4 map, where F(2×2) is not. The stem (1 input channel) stays direct: the transforms are its whole cost. The
+ * last condition keeps small maps off it: its 4×4 tiles, cut by the border, must do at most a third of the
+ * direct kernel's multiplications (6×4, the smallest map measured, does exactly a third: 2 tiles of 36).
+ */
+export function winograd4Pays(C: number, O: number, H: number, W: number): boolean {
+  return C >= 16 && O >= 16 && 3 * 36 * Math.ceil(H / 4) * Math.ceil(W / 4) <= 9 * H * W;
+}
+
+/** Winograd's tile (2: F(2×2, 3×3), 4: F(4×4, 3×3)) for a forward or input-gradient pass under the current setting. */
+export type WinogradTile = 2 | 4;
+
+/** The tile a Winograd forward or input-gradient pass reducing over C channels into O takes under the current setting. */
+export function winogradTileFor(C: number, O: number, H: number, W: number): WinogradTile {
+  const a = getConvAlgorithm();
+  return a === 'winograd4' || (a === 'auto' && winograd4Pays(C, O, H, W)) ? 4 : 2;
+}
+
 function useWinograd(g: Geometry, C: number, O: number): boolean {
   const a = getConvAlgorithm();
   if (a === 'direct' || !winogradApplies(g)) return false;
-  return a === 'winograd' || winogradPays(C, O, g.H, g.W);
+  return a === 'winograd' || a === 'winograd4' || winogradPays(C, O, g.H, g.W) || winograd4Pays(C, O, g.H, g.W);
 }
 
 /**
@@ -111,23 +144,23 @@ export function winogradWeightGradChosen(xShape: Shape4, wShape: Shape4, opts: C
   const g = geometry(xShape, wShape, opts);
   const a = getConvAlgorithm();
   if (a === 'direct' || !winogradApplies(g)) return false;
-  return a === 'winograd' || winogradWeightGradPays(g.C, g.O, g.H, g.W);
+  return a === 'winograd' || a === 'winograd4' || winogradWeightGradPays(g.C, g.O, g.H, g.W);
 }
 
-/** Whether the forward pass of this convolution runs on Winograd under the current setting. */
+/** Whether the forward pass of this convolution runs on Winograd (either tile) under the current setting. */
 export function winogradForwardChosen(xShape: Shape4, wShape: Shape4, opts: Conv2dOptions): boolean {
   const g = geometry(xShape, wShape, opts);
   return useWinograd(g, g.C, g.O);
 }
 
-/** Whether the input gradient of this convolution runs on Winograd under the current setting. */
+/** Whether the input gradient of this convolution runs on Winograd (either tile) under the current setting. */
 export function winogradInputGradChosen(xShape: Shape4, wShape: Shape4, opts: Conv2dOptions): boolean {
   const g = geometry(xShape, wShape, opts);
   return useWinograd(g, g.O, g.C);
 }
 
 interface Plan {
-  spec: WinogradSpec;
+  spec: WinogradSpec | Winograd4Spec;
   kernel: ReturnType<typeof kernelModule>;
   weights: ReturnType<typeof kernelModule>;
   wspec: WeightTransformSpec;
@@ -135,12 +168,29 @@ interface Plan {
 
 const plans = new Map<string, Plan>();
 
-function plan(N: number, C: number, O: number, H: number, W: number, bias: boolean, relu: boolean, flip: boolean): Plan {
+function plan(
+  N: number, C: number, O: number, H: number, W: number, bias: boolean, relu: boolean, flip: boolean, tile: WinogradTile,
+): Plan {
+  const wspec: WeightTransformSpec = { A: O, B: C, flip };
+  if (tile === 4) {
+    const spec = winograd4Spec(N, C, O, H, W, bias, relu);
+    const key = codeVariantKey(`${winograd4Key(spec)}:${flip}`);
+    let p = plans.get(key);
+    if (p === undefined) {
+      p = {
+        spec,
+        wspec,
+        kernel: kernelModule(winograd4Key(spec), () => buildWinograd4Module(spec)),
+        weights: kernelModule(weightTransform4Key(wspec), () => buildWeightTransform4Module(wspec)),
+      };
+      plans.set(key, p);
+    }
+    return p;
+  }
   const spec = winogradSpec(N, C, O, H, W, bias, relu);
   const key = `${winogradKey(spec)}:${flip}`;
   let p = plans.get(codeVariantKey(key));
   if (p === undefined) {
-    const wspec: WeightTransformSpec = { A: O, B: C, flip };
     p = {
       spec,
       wspec,
@@ -158,18 +208,19 @@ const WEIGHT_THREAD_MIN = 4096;
 /**
  * out [N][O][H][W] = the stride-1, padding-1 3×3 convolution of `src` [N][C][H][W] with the filters of `w`
  * (forward: w [O][C][3][3]; flipped: w [C][O][3][3] rotated by 180° with the channel roles swapped, the
- * input gradient), by Winograd F(2×2, 3×3).
+ * input gradient), by Winograd F(tile×tile, 3×3).
  */
 function runWinograd(
   src: Float32Array, N: number, C: number, O: number, H: number, W: number,
-  w: Float32Array, flip: boolean, bias: Float32Array | null, relu: boolean,
+  w: Float32Array, flip: boolean, bias: Float32Array | null, relu: boolean, tile: WinogradTile,
 ): Float32Array {
-  const { spec, kernel, weights, wspec } = plan(N, C, O, H, W, bias !== null, relu, flip);
+  const { spec, kernel, weights, wspec } = plan(N, C, O, H, W, bias !== null, relu, flip, tile);
+  const positions = tile === 4 ? XI4 : 16;
   scratch.reset();
   const out = kernelOutput(N * O * H * W);
   const srcB = padIntoScratch(src, N * C, C, H, W, spec.Hp, spec.Wp, 1, 1);
   const wB = kernelInput(w.subarray(0, O * C * 9));
-  const uB = scratch.alloc(16 * O * C);
+  const uB = scratch.alloc(positions * O * C);
   setArgs([wB, uB]);
   runItems(weights, 'item', ARGS_BYTE, wspec.A, O * C >= WEIGHT_THREAD_MIN ? getNumThreads() : 1);
   const biasB = bias === null ? 0 : kernelInput(bias.subarray(0, O));
@@ -181,21 +232,28 @@ function runWinograd(
   return out.result();
 }
 
-/** y = conv2d(x, w) + bias (3×3, stride 1, padding 1) by Winograd F(2×2, 3×3); with `relu`, max(y, 0). */
+/**
+ * y = conv2d(x, w) + bias (3×3, stride 1, padding 1) by Winograd; with `relu`, max(y, 0). `tile`: F(2×2, 3×3)
+ * or F(4×4, 3×3); by default the one the current setting takes for this shape.
+ */
 export function conv2dForwardWinograd(
   x: Float32Array, xShape: Shape4, w: Float32Array, wShape: Shape4, bias: Float32Array | null, opts: Conv2dOptions, relu = false,
+  tile?: WinogradTile,
 ): { out: Float32Array; outShape: Shape4 } {
   const g = geometry(xShape, wShape, opts);
   if (!winogradApplies(g)) throw new Error(`conv2dForwardWinograd: needs a 3×3 kernel, stride 1 and padding 1 (got ${g.KH}×${g.KW}, stride ${g.s}, padding ${g.p})`);
   const { N, C, H, W, O } = g;
   const outShape: Shape4 = [N, O, H, W];
   if (N * O * H * W === 0) return { out: new Float32Array(0), outShape };
-  return { out: runWinograd(x, N, C, O, H, W, w, false, bias, relu), outShape };
+  return { out: runWinograd(x, N, C, O, H, W, w, false, bias, relu, tile ?? winogradTileFor(C, O, H, W)), outShape };
 }
 
-/** dL/dx of y = conv2d(x, w) (3×3, stride 1, padding 1) by Winograd: the convolution of dy with the flipped filters. */
+/**
+ * dL/dx of y = conv2d(x, w) (3×3, stride 1, padding 1) by Winograd: the convolution of dy with the flipped
+ * filters. `tile` as for conv2dForwardWinograd.
+ */
 export function conv2dBackwardInputWinograd(
-  dy: Float32Array, dyShape: Shape4, w: Float32Array, wShape: Shape4, xShape: Shape4, opts: Conv2dOptions,
+  dy: Float32Array, dyShape: Shape4, w: Float32Array, wShape: Shape4, xShape: Shape4, opts: Conv2dOptions, tile?: WinogradTile,
 ): Float32Array {
   const g = geometry(xShape, wShape, opts);
   if (!winogradApplies(g)) throw new Error(`conv2dBackwardInputWinograd: needs a 3×3 kernel, stride 1 and padding 1 (got ${g.KH}×${g.KW}, stride ${g.s}, padding ${g.p})`);
@@ -205,7 +263,7 @@ export function conv2dBackwardInputWinograd(
   }
   if (N * C * H * W === 0) return new Float32Array(0);
   if (O === 0) return new Float32Array(N * C * H * W);
-  return runWinograd(dy, N, O, C, H, W, w, true, null, false);
+  return runWinograd(dy, N, O, C, H, W, w, true, null, false, tile ?? winogradTileFor(O, C, H, W));
 }
 
 /** dL/dw of y = conv2d(x, w) (3×3, stride 1, padding 1) by Winograd: Gᵀ [Σ_tiles (A dy Aᵀ) ⊙ (Bᵀ d B)] G. */
