@@ -61,9 +61,15 @@ export interface Winograd4Spec {
   /** Tile rows and tile columns of a map (⌈H/4⌉, ⌈W/4⌉). */
   tH: number;
   tW: number;
-  /** The padded input planes: Hp = 4·tH + 2 rows, Wp = 4·tW + 2 columns, the image at (1, 1). */
+  /**
+   * The padded input planes: Hp = 4·tH + 2 rows, Wp = 4·tW + 2 columns, the image at (1, 1). No such planes are
+   * made: each item pads the rows it reads, one channel at a time, into its work area (see padRows).
+   */
   Hp: number;
   Wp: number;
+  /** Rows of an item's padded rows per image (4·TR + 2) and floats of its padded-rows buffer (g images, a multiple of 4). */
+  padRowsPerImage: number;
+  padFloats: number;
   /** Images per item and tile rows per image per item (g > 1 ⇒ TR = tH). */
   g: number;
   TR: number;
@@ -77,8 +83,8 @@ export interface Winograd4Spec {
   vStride: number;
   mStride: number;
   /**
-   * 4-byte words of one thread's work area: V [36][vStride], M [36][mStride], then the tile tables (Pg words
-   * for the input's offsets, 3 × Pg for the output's offsets, rows and columns).
+   * 4-byte words of one thread's work area: V [36][vStride], M [36][mStride], the tile tables (Pg words for the
+   * input's offsets, 3 × Pg for the output's offsets, rows and columns), then the padded rows of one channel.
    */
   workFloats: number;
 }
@@ -116,9 +122,11 @@ export function winograd4Spec(N: number, C: number, O: number, H: number, W: num
   const Pi = g * TR * tW;
   const Pg = padded(Pi);
   const vStride = setStride(C * Pg), mStride = setStride(O * Pg);
+  const Wp = 4 * tW + 2, padRowsPerImage = 4 * TR + 2;
+  const padFloats = Math.ceil((g * padRowsPerImage * Wp) / 4) * 4;
   return {
-    N, C, O, H, W, bias, relu, tH, tW, Hp: 4 * tH + 2, Wp: 4 * tW + 2, g, TR, blocks, items: (N / g) * blocks,
-    Pi, Pg, vStride, mStride, workFloats: XI4 * (vStride + mStride) + 4 * Pg,
+    N, C, O, H, W, bias, relu, tH, tW, Hp: 4 * tH + 2, Wp, padRowsPerImage, padFloats, g, TR, blocks,
+    items: (N / g) * blocks, Pi, Pg, vStride, mStride, workFloats: XI4 * (vStride + mStride) + 4 * Pg + padFloats,
   };
 }
 
@@ -285,8 +293,9 @@ function emitTilePosition(f: FunctionBuilder, s: Winograd4Spec, tile: Local, img
 
 /**
  * Export `item$items(args, counter, count)`, the item driver: every output of the items it takes. Args (byte
- * offsets): [0] the padded input [N][C][Hp][Wp], [1] U [36][O][C], [2] out [N][O][H][W] (every element
- * written), [3] bias [O] (when spec.bias), [4] the work areas, `workFloats` floats per thread, [5] 0.
+ * offsets): [0] the input [N][C][H][W] (not padded: each item pads the rows it reads), [1] U [36][O][C], [2] out
+ * [N][O][H][W] (every element written), [3] bias [O] (when spec.bias), [4] the work areas, `workFloats` floats
+ * per thread, [5] 0.
  */
 export function buildWinograd4Module(s: Winograd4Spec): ModuleBuilder {
   const m = newKernelModule();
@@ -298,7 +307,7 @@ export function buildWinograd4Module(s: Winograd4Spec): ModuleBuilder {
     f.set(M, i32.add(V, i32.const(XI4 * s.vStride * 4)));
     const tables = f.local('i32', 'tables');
     f.set(tables, i32.add(M, i32.const(XI4 * s.mStride * 4)));
-    emitInputTransform4(f, s, k, args, n0, tr0, V, tables);
+    emitInputTransform4(f, s, k, args, n0, tr0, V, tables, i32.add(tables, i32.const(4 * s.Pg * 4)));
     emitProducts(f, s, args, V, M, XI4);
     emitOutputTransform4(f, s, k, args, n0, tr0, M, i32.add(tables, i32.const(s.Pg * 4)));
   });
@@ -310,10 +319,16 @@ export function buildWinograd4Module(s: Winograd4Spec): ModuleBuilder {
  * values the products compute on and the output transform never reads). Channels outside, groups of four
  * tiles inside, so that V is written row after row (tiles outside measured 2× slower: each channel's 36 rows
  * were left for the next group, and C·36 lines do not stay in L1). The four tiles' offsets come from a table
- * the item writes first (`table`, Pg words: byte offsets from the item's first padded input row).
+ * the item writes first (`table`, Pg words: byte offsets into the padded rows).
+ *
+ * The zero padding is made here, not by a copy of the whole input before the kernel: per channel, the item's
+ * input rows go into a small buffer of padded rows (`pad`: [g][4·TR + 2][Wp], in the work area, so in the
+ * core's cache), whose border rows and columns are zeroed once per item — they are the same for every
+ * channel. A separate padding pass wrote and read again a padded copy of every input (about a fifth of a
+ * 16-channel pass at 48×32) and ran before the kernel's items could start.
  */
 function emitInputTransform4(
-  f: FunctionBuilder, s: Winograd4Spec, k: Consts, args: Local, n0: Local, tr0: Local, V: Local, table: Local,
+  f: FunctionBuilder, s: Winograd4Spec, k: Consts, args: Local, n0: Local, tr0: Local, V: Local, table: Local, pad: Expr,
 ): void {
   const grp = f.local('i32', 'grp'), c = f.local('i32', 'c'), base = f.local('i32', 'base'), q = f.local('i32', 'q');
   const tile = f.local('i32', 'tile'), img = f.local('i32', 'img'), row = f.local('i32', 'row'), col = f.local('i32', 'col');
@@ -326,18 +341,40 @@ function emitInputTransform4(
   const rowT = Array.from({ length: 36 }, (_, j) => f.local('v128', `r${j}`));
   const colIn = Array.from({ length: 6 }, (_, j) => f.local('v128', `ci${j}`));
   const colOut = Array.from({ length: 6 }, (_, j) => f.local('v128', `co${j}`));
-  const plane = s.Hp * s.Wp * 4;
+  const plane = s.padRowsPerImage * s.Wp * 4; // bytes of one image's padded rows in the buffer
   const xiStride = s.vStride * 4;
-  // the table: tile → its patch's offset from channel 0 of image n0, padded row 4·tr0
+  const rowLo = f.local('i32', 'rowLo'), rowHi = f.local('i32', 'rowHi'), r = f.local('i32', 'r');
+  const src = f.local('i32', 'src'), dst = f.local('i32', 'dst'), z = f.local('i32', 'z');
+  f.set(base, pad);
+  // zero the buffer: its border rows and columns stay zero for every channel
+  f.forRange(z, 0, s.padFloats / 4, 1, () => f.do(v128.store(i32.add(base, i32.mul(z, i32.const(16))), v128.zero())));
+  // padded row r of the item is input row 4·tr0 − 1 + r: rows [rowLo, rowHi) lie inside the map
+  f.set(rowLo, i32.const(0));
+  f.if(i32.eq(tr0, i32.const(0)), () => f.set(rowLo, i32.const(1)));
+  f.set(rowHi, i32.sub(i32.const(s.H + 1), i32.mul(tr0, i32.const(4))));
+  f.if(i32.gt_s(rowHi, i32.const(s.padRowsPerImage)), () => f.set(rowHi, i32.const(s.padRowsPerImage)));
+  // the table: tile → its patch's offset in the buffer (image, tile row within the item, tile column)
   f.forRange(tile, 0, s.Pg, 1, () => {
     f.set(pt, tile);
     if (s.Pg > s.Pi) f.if(i32.ge_s(pt, i32.const(s.Pi)), () => f.set(pt, i32.const(s.Pi - 1)));
     emitTilePosition(f, s, pt, img, row, col);
-    f.do(i32.store(i32.add(table, i32.mul(tile, i32.const(4))), i32.add(i32.add(i32.mul(img, i32.const(s.C * plane)), i32.mul(row, i32.const(4 * s.Wp * 4))), i32.mul(col, i32.const(16)))));
+    f.do(i32.store(i32.add(table, i32.mul(tile, i32.const(4))), i32.add(i32.add(i32.mul(img, i32.const(plane)), i32.mul(row, i32.const(4 * s.Wp * 4))), i32.mul(col, i32.const(16)))));
   });
-  f.set(base, i32.add(i32.load(args, 0), i32.add(i32.mul(n0, i32.const(s.C * plane)), i32.mul(tr0, i32.const(4 * s.Wp * 4)))));
   f.set(q, V);
   f.forRange(c, 0, s.C, 1, () => {
+    // this channel's input rows of the item's images into the buffer, at column 1
+    for (let gi = 0; gi < s.g; gi++) {
+      // src: input row 4·tr0 − 1 + rowLo of channel c of image n0 + gi
+      f.set(src, i32.add(i32.load(args, 0), i32.mul(i32.add(i32.mul(i32.add(n0, i32.const(gi)), i32.const(s.C)), c), i32.const(s.H * s.W * 4))));
+      f.set(src, i32.add(src, i32.mul(i32.sub(i32.add(i32.mul(tr0, i32.const(4)), rowLo), i32.const(1)), i32.const(s.W * 4))));
+      f.set(dst, i32.add(base, i32.add(i32.const(gi * plane + 4), i32.mul(rowLo, i32.const(s.Wp * 4)))));
+      f.forRange(r, rowLo, rowHi, 1, () => {
+        for (let x = 0; x + 4 <= s.W; x += 4) f.do(v128.store(dst, v128.load(src, 4 * x), 4 * x));
+        for (let x = s.W - (s.W % 4); x < s.W; x++) f.do(f32.store(dst, f32.load(src, 4 * x), 4 * x));
+        f.set(src, i32.add(src, i32.const(s.W * 4)));
+        f.set(dst, i32.add(dst, i32.const(s.Wp * 4)));
+      });
+    }
     f.set(pt, table);
     f.forRange(grp, 0, s.Pg / TV, 1, () => {
       for (let t = 0; t < TV; t++) f.set(at[t]!, i32.add(base, i32.load(pt, 4 * t)));
@@ -365,7 +402,6 @@ function emitInputTransform4(
       f.set(q, i32.add(q, i32.const(TV * 4)));
       f.set(pt, i32.add(pt, i32.const(TV * 4)));
     });
-    f.set(base, i32.add(base, i32.const(plane)));
   });
 }
 

@@ -218,7 +218,8 @@ function runWinograd(
   const positions = tile === 4 ? XI4 : 16;
   scratch.reset();
   const out = kernelOutput(N * O * H * W);
-  const srcB = padIntoScratch(src, N * C, C, H, W, spec.Hp, spec.Wp, 1, 1);
+  // F(4×4) pads inside its items (winograd4.ts); F(2×2) reads a padded copy
+  const srcB = tile === 4 ? kernelInput(src.subarray(0, N * C * H * W)) : padIntoScratch(src, N * C, C, H, W, spec.Hp, spec.Wp, 1, 1);
   const wB = kernelInput(w.subarray(0, O * C * 9));
   const uB = scratch.alloc(positions * O * C);
   setArgs([wB, uB]);
