@@ -49,11 +49,9 @@ import { cpuKernels, runKernel, setCpuKernels } from '../../../src/kernels/engin
 import '../../../src/kernels/wasm/index.js';
 import { conv2dBackFilterRef, conv2dBackInputRef, conv2dRef, randomF32, rng, type S4 } from '../gpu/_reference.js';
 import { skipNote } from '../../_helpers/skipNote.js';
+import { absValues, expectWithinWinogradBound, winogradF64, type Filter } from './_winogradReference.js';
 
 const noSimd = skipNote('this JavaScript engine has no WebAssembly SIMD', 'run it on Node 20 or later');
-
-const u = 2 ** -24;
-const gamma = (m: number) => (m * u) / (1 - m * u);
 
 // The transforms (Lavin & Gray 2016), absolute values: |Bᵀ|, |G|, |Aᵀ|.
 const BT_ABS = [
@@ -73,66 +71,9 @@ const AT_ABS = [
   [0, 1, 1, 1],
 ];
 
-/**
- * S of the bound above for every output of the stride-1, padding-1 3×3 convolution of x [N][C][H][W] with the
- * filters filt(o, c) (3×3, row-major), O outputs, plus |bias|: the Winograd algorithm on absolute values.
- */
-function winogradAbsSum(
-  x: Float32Array,
-  [N, C, H, W]: S4,
-  O: number,
-  filt: (o: number, c: number) => number[],
-  bias: Float32Array | null,
-): Float64Array {
-  const S = new Float64Array(N * O * H * W);
-  // |G| |g| |G|ᵀ for every filter
-  const U = new Float64Array(O * C * 16);
-  for (let o = 0; o < O; o++)
-    for (let c = 0; c < C; c++) {
-      const g = filt(o, c).map(Math.abs);
-      for (let r = 0; r < 4; r++)
-        for (let s = 0; s < 4; s++) {
-          let v = 0;
-          for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) v += G_ABS[r]![i]! * g[3 * i + j]! * G_ABS[s]![j]!;
-          U[(o * C + c) * 16 + 4 * r + s] = v;
-        }
-    }
-  const V = new Float64Array(16);
-  const Msum = new Float64Array(16);
-  for (let n = 0; n < N; n++)
-    for (let ti = 0; ti < Math.ceil(H / 2); ti++)
-      for (let tj = 0; tj < Math.ceil(W / 2); tj++)
-        for (let o = 0; o < O; o++) {
-          Msum.fill(0);
-          for (let c = 0; c < C; c++) {
-            // |Bᵀ| |d| |B| of the 4×4 patch at input rows 2ti − 1 …, columns 2tj − 1 … (zeros outside)
-            for (let r = 0; r < 4; r++)
-              for (let s = 0; s < 4; s++) {
-                let v = 0;
-                for (let i = 0; i < 4; i++)
-                  for (let j = 0; j < 4; j++) {
-                    const ih = 2 * ti - 1 + i,
-                      iw = 2 * tj - 1 + j;
-                    if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
-                    v += BT_ABS[r]![i]! * Math.abs(x[((n * C + c) * H + ih) * W + iw]!) * BT_ABS[s]![j]!;
-                  }
-                V[4 * r + s] = v;
-              }
-            for (let k = 0; k < 16; k++) Msum[k]! += U[(o * C + c) * 16 + k]! * V[k]!;
-          }
-          for (let a = 0; a < 2; a++)
-            for (let b = 0; b < 2; b++) {
-              const oh = 2 * ti + a,
-                ow = 2 * tj + b;
-              if (oh >= H || ow >= W) continue;
-              let v = bias === null ? 0 : Math.abs(bias[o]!);
-              for (let r = 0; r < 4; r++)
-                for (let s = 0; s < 4; s++) v += AT_ABS[a]![r]! * Msum[4 * r + s]! * AT_ABS[b]![s]!;
-              S[((n * O + o) * H + oh) * W + ow] = v;
-            }
-        }
-  return S;
-}
+/** S of the bound above for every output: F(2×2) on absolute values (_winogradReference.ts). */
+const winogradAbsSum = (x: Float32Array, xs: S4, O: number, filt: Filter, bias: Float32Array | null) =>
+  winogradF64(x, xs, O, filt, bias, { bt: BT_ABS, g: G_ABS, at: AT_ABS }, true);
 
 /**
  * S of the weight gradient's bound (src/kernels/wasm/winogradWeightGrad.ts): for every weight (o, c, i, j),
@@ -187,40 +128,7 @@ function winogradWeightGradAbsSum(dy: Float32Array, x: Float32Array, [N, C, H, W
   return S;
 }
 
-/**
- * Every element within γ(k)·S; throws naming the worst offender otherwise. Returns, for the report, the largest
- * error relative to the direct sum's Σ|w||x| (`absDirect`), how much of the bound it used, and the largest S/Σ|w||x|.
- */
-function expectWithinWinogradBound(
-  got: Float32Array,
-  exact: Float64Array,
-  S: Float64Array,
-  absDirect: Float64Array,
-  k: number,
-  what: string,
-): string {
-  expect(got.length).toBe(exact.length);
-  const g = gamma(k);
-  let worstRel = 0,
-    ofBound = 0,
-    sRatio = 0;
-  for (let i = 0; i < exact.length; i++) {
-    const err = Math.abs(got[i]! - exact[i]!);
-    if (!(err <= g * S[i]! + 1e-30)) {
-      throw new Error(
-        `${what}: element ${i} is ${got[i]} vs exact ${exact[i]}, ${(err / (g * S[i]!)).toFixed(2)}× the Winograd float32 bound`,
-      );
-    }
-    if (S[i]! > 0) ofBound = Math.max(ofBound, err / (g * S[i]!));
-    if (absDirect[i]! > 0) {
-      worstRel = Math.max(worstRel, err / absDirect[i]!);
-      sRatio = Math.max(sRatio, S[i]! / absDirect[i]!);
-    }
-  }
-  return `${worstRel.toExponential(1)} (${(100 * ofBound).toFixed(0)} % of the bound; S ≤ ${sRatio.toFixed(1)}·Σ|w||x|)`;
-}
-
-const abs = (a: Float32Array) => a.map(Math.abs);
+const abs = absValues;
 
 interface Case {
   N: number;

@@ -39,11 +39,10 @@ import { cpuKernels, runKernel, setCpuKernels } from '../../../src/kernels/engin
 import '../../../src/kernels/wasm/index.js';
 import { conv2dBackInputRef, conv2dRef, randomF32, rng, type S4 } from '../gpu/_reference.js';
 import { skipNote } from '../../_helpers/skipNote.js';
+import { absMatrix, absValues, expectWithinWinogradBound, winogradF64, type Filter } from './_winogradReference.js';
 
 const noSimd = skipNote('this JavaScript engine has no WebAssembly SIMD', 'run it on Node 20 or later');
 
-const u = 2 ** -24;
-const gamma = (m: number) => (m * u) / (1 - m * u);
 /** Roundings besides the C of the sum over channels (see the top of this file). */
 const EXTRA_ROUNDINGS = 20;
 
@@ -70,112 +69,12 @@ const AT = [
   [0, 1, 1, 4, 4, 0],
   [0, 1, -1, 8, -8, 1],
 ];
-const absM = (m: number[][]) => m.map((r) => r.map(Math.abs));
-
-type Filter = (o: number, c: number) => number[];
-
-/**
- * Winograd F(4×4, 3×3) in float64 with the given matrices (absolute values of operands when `absolute`): the
- * stride-1, padding-1 3×3 convolution of x [N][C][H][W] with the filters filt(o, c), O outputs, plus bias.
- * With |Bᵀ|, |G|, |Aᵀ| and absolute = true it is S of the bound.
- */
-function winograd4F64(
-  x: Float32Array,
-  [N, C, H, W]: S4,
-  O: number,
-  filt: Filter,
-  bias: Float32Array | null,
-  bt: number[][],
-  g: number[][],
-  at: number[][],
-  absolute: boolean,
-): Float64Array {
-  const a = absolute ? Math.abs : (v: number) => v;
-  const out = new Float64Array(N * O * H * W);
-  const U = new Float64Array(O * C * 36);
-  for (let o = 0; o < O; o++)
-    for (let c = 0; c < C; c++) {
-      const f = filt(o, c).map(a);
-      for (let r = 0; r < 6; r++)
-        for (let s = 0; s < 6; s++) {
-          let v = 0;
-          for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) v += g[r]![i]! * f[3 * i + j]! * g[s]![j]!;
-          U[(o * C + c) * 36 + 6 * r + s] = v;
-        }
-    }
-  const V = new Float64Array(C * 36);
-  const Msum = new Float64Array(36);
-  for (let n = 0; n < N; n++)
-    for (let ti = 0; ti < Math.ceil(H / 4); ti++)
-      for (let tj = 0; tj < Math.ceil(W / 4); tj++) {
-        for (let c = 0; c < C; c++)
-          for (let r = 0; r < 6; r++)
-            for (let s = 0; s < 6; s++) {
-              let v = 0;
-              for (let i = 0; i < 6; i++)
-                for (let j = 0; j < 6; j++) {
-                  const ih = 4 * ti - 1 + i,
-                    iw = 4 * tj - 1 + j;
-                  if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
-                  v += bt[r]![i]! * a(x[((n * C + c) * H + ih) * W + iw]!) * bt[s]![j]!;
-                }
-              V[c * 36 + 6 * r + s] = v;
-            }
-        for (let o = 0; o < O; o++) {
-          Msum.fill(0);
-          for (let c = 0; c < C; c++)
-            for (let k = 0; k < 36; k++) Msum[k]! += U[(o * C + c) * 36 + k]! * V[c * 36 + k]!;
-          for (let i = 0; i < 4; i++)
-            for (let j = 0; j < 4; j++) {
-              const oh = 4 * ti + i,
-                ow = 4 * tj + j;
-              if (oh >= H || ow >= W) continue;
-              let v = bias === null ? 0 : a(bias[o]!);
-              for (let r = 0; r < 6; r++) for (let s = 0; s < 6; s++) v += at[i]![r]! * Msum[6 * r + s]! * at[j]![s]!;
-              out[((n * O + o) * H + oh) * W + ow] = v;
-            }
-        }
-      }
-  return out;
-}
 
 const absSum = (x: Float32Array, xs: S4, O: number, filt: Filter, bias: Float32Array | null) =>
-  winograd4F64(x, xs, O, filt, bias, absM(BT), absM(G), absM(AT), true);
+  winogradF64(x, xs, O, filt, bias, { bt: absMatrix(BT), g: absMatrix(G), at: absMatrix(AT) }, true);
 
-/**
- * Every element within γ(k)·S; throws naming the worst offender otherwise. Returns, for the report, the largest
- * error relative to Σ|w||x| (`absDirect`), how much of the bound it used, and the largest S/Σ|w||x|.
- */
-function expectWithinBound(
-  got: ArrayLike<number>,
-  exact: Float64Array,
-  S: Float64Array,
-  absDirect: Float64Array,
-  k: number,
-  what: string,
-): string {
-  expect(got.length).toBe(exact.length);
-  const g = gamma(k);
-  let worstRel = 0,
-    ofBound = 0,
-    sRatio = 0;
-  for (let i = 0; i < exact.length; i++) {
-    const err = Math.abs(got[i]! - exact[i]!);
-    if (!(err <= g * S[i]! + 1e-30)) {
-      throw new Error(
-        `${what}: element ${i} is ${got[i]} vs exact ${exact[i]}, ${(err / (g * S[i]!)).toFixed(2)}× the Winograd F(4×4) float32 bound`,
-      );
-    }
-    if (S[i]! > 0) ofBound = Math.max(ofBound, err / (g * S[i]!));
-    if (absDirect[i]! > 0) {
-      worstRel = Math.max(worstRel, err / absDirect[i]!);
-      sRatio = Math.max(sRatio, S[i]! / absDirect[i]!);
-    }
-  }
-  return `${worstRel.toExponential(1)} of Σ|w||x| (${(100 * ofBound).toFixed(1)} % of the bound; S ≤ ${sRatio.toFixed(0)}·Σ|w||x|)`;
-}
-
-const abs = (a: Float32Array) => a.map(Math.abs);
+const expectWithinBound = expectWithinWinogradBound;
+const abs = absValues;
 
 interface Case {
   N: number;
@@ -525,7 +424,7 @@ describe('the F(4×4) bound catches a wrong constant', () => {
   ];
   for (const [name, value] of planted) {
     it(`fails with ${name} = ${value} instead of ${K_RIGHT[name]}`, () => {
-      expect(() => check({ ...K_RIGHT, [name]: value })).toThrow(/the Winograd F\(4×4\) float32 bound/);
+      expect(() => check({ ...K_RIGHT, [name]: value })).toThrow(/the Winograd float32 bound/);
     });
   }
 });

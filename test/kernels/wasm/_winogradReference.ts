@@ -1,0 +1,126 @@
+/**
+ * Float64 references for the Winograd convolution tests (winograd.test.ts: F(2×2, 3×3); winograd4.test.ts:
+ * F(4×4, 3×3)): the algorithm itself in float64 with any transform matrices, which on absolute values (|Bᵀ|, |G|,
+ * |Aᵀ|, |x|, |g|) is the S of the float32 bound |computed − exact| ≤ γ(k)·S, and the element-wise check of that
+ * bound. Written from the formula Y = Aᵀ [Σ_c (G g_c Gᵀ) ⊙ (Bᵀ d_c B)] A, not from the kernels.
+ */
+import { expect } from 'vitest';
+import type { S4 } from '../gpu/_reference.js';
+
+const u = 2 ** -24;
+/** γ(m) = m·u / (1 − m·u), u = 2⁻²⁴: the bound of m float32 roundings (Higham §3.1). */
+export const gamma = (m: number) => (m * u) / (1 - m * u);
+
+/** Element-wise absolute values of a matrix. */
+export const absMatrix = (m: number[][]) => m.map((r) => r.map(Math.abs));
+
+/** The 3×3 filter (row-major) of output channel o and input channel c. */
+export type Filter = (o: number, c: number) => number[];
+
+/** A Winograd algorithm F(m×m, 3×3): Bᵀ (p×p, p = m + 2), G (p×3), Aᵀ (m×p). */
+export interface WinogradMatrices {
+  bt: number[][];
+  g: number[][];
+  at: number[][];
+}
+
+/**
+ * The Winograd algorithm with the given matrices in float64 (on absolute values of the operands when `absolute`):
+ * the stride-1, padding-1 3×3 convolution of x [N][C][H][W] with the filters filt(o, c), O outputs, plus bias.
+ * With the matrices' absolute values and absolute = true it is S of the bound.
+ */
+export function winogradF64(
+  x: Float32Array,
+  [N, C, H, W]: S4,
+  O: number,
+  filt: Filter,
+  bias: Float32Array | null,
+  { bt, g, at }: WinogradMatrices,
+  absolute: boolean,
+): Float64Array {
+  const p = bt.length,
+    m = at.length,
+    P = p * p;
+  const a = absolute ? Math.abs : (v: number) => v;
+  const out = new Float64Array(N * O * H * W);
+  const U = new Float64Array(O * C * P);
+  for (let o = 0; o < O; o++)
+    for (let c = 0; c < C; c++) {
+      const f = filt(o, c).map(a);
+      for (let r = 0; r < p; r++)
+        for (let s = 0; s < p; s++) {
+          let v = 0;
+          for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) v += g[r]![i]! * f[3 * i + j]! * g[s]![j]!;
+          U[(o * C + c) * P + p * r + s] = v;
+        }
+    }
+  const V = new Float64Array(C * P);
+  const Msum = new Float64Array(P);
+  for (let n = 0; n < N; n++)
+    for (let ti = 0; ti < Math.ceil(H / m); ti++)
+      for (let tj = 0; tj < Math.ceil(W / m); tj++) {
+        // Bᵀ d B of each channel's p×p patch at input rows m·ti − 1 …, columns m·tj − 1 … (zeros outside)
+        for (let c = 0; c < C; c++)
+          for (let r = 0; r < p; r++)
+            for (let s = 0; s < p; s++) {
+              let v = 0;
+              for (let i = 0; i < p; i++)
+                for (let j = 0; j < p; j++) {
+                  const ih = m * ti - 1 + i,
+                    iw = m * tj - 1 + j;
+                  if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                  v += bt[r]![i]! * a(x[((n * C + c) * H + ih) * W + iw]!) * bt[s]![j]!;
+                }
+              V[c * P + p * r + s] = v;
+            }
+        for (let o = 0; o < O; o++) {
+          Msum.fill(0);
+          for (let c = 0; c < C; c++) for (let k = 0; k < P; k++) Msum[k]! += U[(o * C + c) * P + k]! * V[c * P + k]!;
+          for (let i = 0; i < m; i++)
+            for (let j = 0; j < m; j++) {
+              const oh = m * ti + i,
+                ow = m * tj + j;
+              if (oh >= H || ow >= W) continue;
+              let v = bias === null ? 0 : a(bias[o]!);
+              for (let r = 0; r < p; r++) for (let s = 0; s < p; s++) v += at[i]![r]! * Msum[p * r + s]! * at[j]![s]!;
+              out[((n * O + o) * H + oh) * W + ow] = v;
+            }
+        }
+      }
+  return out;
+}
+
+/**
+ * Every element within γ(k)·S; throws naming the worst offender otherwise. Returns, for the report, the largest
+ * error relative to Σ|w||x| (`absDirect`), how much of the bound it used, and the largest S/Σ|w||x|.
+ */
+export function expectWithinWinogradBound(
+  got: ArrayLike<number>,
+  exact: Float64Array,
+  S: Float64Array,
+  absDirect: Float64Array,
+  k: number,
+  what: string,
+): string {
+  expect(got.length).toBe(exact.length);
+  const g = gamma(k);
+  let worstRel = 0,
+    ofBound = 0,
+    sRatio = 0;
+  for (let i = 0; i < exact.length; i++) {
+    const err = Math.abs(got[i]! - exact[i]!);
+    if (!(err <= g * S[i]! + 1e-30)) {
+      throw new Error(
+        `${what}: element ${i} is ${got[i]} vs exact ${exact[i]}, ${(err / (g * S[i]!)).toFixed(2)}× the Winograd float32 bound`,
+      );
+    }
+    if (S[i]! > 0) ofBound = Math.max(ofBound, err / (g * S[i]!));
+    if (absDirect[i]! > 0) {
+      worstRel = Math.max(worstRel, err / absDirect[i]!);
+      sRatio = Math.max(sRatio, S[i]! / absDirect[i]!);
+    }
+  }
+  return `${worstRel.toExponential(1)} of Σ|w||x| (${(100 * ofBound).toFixed(1)} % of the bound; S ≤ ${sRatio.toFixed(1)}·Σ|w||x|)`;
+}
+
+export const absValues = (a: Float32Array) => a.map(Math.abs);
