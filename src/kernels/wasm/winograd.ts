@@ -44,16 +44,17 @@ import { newKernelModule } from './runtime.js';
 /** Positions of a transformed tile (4×4). */
 export const XI = 16;
 /** Tiles per vector (f32x4). */
-const TV = 4;
+export const TV = 4;
 /** Tiles per GEMM tile of the pointwise kernel: the columns of a product are padded to a multiple of it. */
-const GEMM_COLS = 8;
+export const GEMM_COLS = 8;
 /**
- * Bytes an item's transformed inputs and products may take (V and M together): a core's L2 is 1 MiB on this
- * machine (Zen 4), so half of it keeps both resident with room for the weights' rows.
+ * Bytes an item's transformed inputs and products may take (V and M together), for F(2×2) and F(4×4) alike: a
+ * core's L2 was 1 MiB on the machine this was measured on (Zen 4), so half of it keeps both resident with room
+ * for the weights' rows.
  */
-const ITEM_BYTES = 512 << 10;
+export const ITEM_BYTES = 512 << 10;
 /** Fewest items: with dynamic scheduling over 2 threads, 8 items keep them both busy to the end. */
-const MIN_ITEMS = 8;
+export const MIN_ITEMS = 8;
 
 /** The plan of one Winograd convolution: the product's sizes and how tiles are cut into work items. */
 export interface WinogradSpec {

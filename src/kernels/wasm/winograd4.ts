@@ -35,18 +35,20 @@
  */
 import { type ModuleBuilder, f32, f32x4, i32, i32x4, v128, type Expr, type FunctionBuilder, type Local } from './emitter.js';
 import { newKernelModule } from './runtime.js';
-import { emitProducts, itemsWithWorkAreas, largestDivisorAtMost, setStride, type WeightTransformSpec } from './winograd.js';
+import {
+  emitProducts,
+  GEMM_COLS,
+  ITEM_BYTES,
+  itemsWithWorkAreas,
+  largestDivisorAtMost,
+  MIN_ITEMS,
+  setStride,
+  TV,
+  type WeightTransformSpec,
+} from './winograd.js';
 
 /** Positions of a transformed tile (6×6). */
 export const XI4 = 36;
-/** Tiles per vector (f32x4). */
-const TV = 4;
-/** Tiles per GEMM tile of the pointwise kernel: the columns of a product are padded to a multiple of it. */
-const GEMM_COLS = 8;
-/** Bytes an item's transformed inputs and products may take (V and M together), as in winograd.ts. */
-const ITEM_BYTES = 512 << 10;
-/** Fewest items: with dynamic scheduling over 2 threads, 8 items keep them both busy to the end. */
-const MIN_ITEMS = 8;
 
 /** The plan of one F(4×4) convolution: the product's sizes and how tiles are cut into work items. */
 export interface Winograd4Spec {

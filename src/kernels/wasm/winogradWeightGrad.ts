@@ -25,11 +25,9 @@
  */
 import { type ModuleBuilder, f32, f32x4, i32, v128, type Expr, type FunctionBuilder, type Local } from './emitter.js';
 import { newKernelModule } from './runtime.js';
-import { emitInputTransform, itemsWithWorkAreas, winogradSpec, XI, type WinogradSpec } from './winograd.js';
+import { emitInputTransform, itemsWithWorkAreas, TV, winogradSpec, XI, type WinogradSpec } from './winograd.js';
 import { mulAdd } from './multiplyAdd.js';
 
-/** Tiles per vector. */
-const TV = 4;
 /** The dot-product tile: output channels × input channels (8 accumulators). */
 const DA = 2;
 const DB = 4;

@@ -2,10 +2,12 @@
  * Float64 references for the Winograd convolution tests (winograd.test.ts: F(2×2, 3×3); winograd4.test.ts:
  * F(4×4, 3×3)): the algorithm itself in float64 with any transform matrices, which on absolute values (|Bᵀ|, |G|,
  * |Aᵀ|, |x|, |g|) is the S of the float32 bound |computed − exact| ≤ γ(k)·S, and the element-wise check of that
- * bound. Written from the formula Y = Aᵀ [Σ_c (G g_c Gᵀ) ⊙ (Bᵀ d_c B)] A, not from the kernels.
+ * bound. Written from the formula Y = Aᵀ [Σ_c (G g_c Gᵀ) ⊙ (Bᵀ d_c B)] A, not from the kernels. Also the two
+ * tests' shared check that a kernel's results do not depend on the thread count.
  */
 import { expect } from 'vitest';
-import type { S4 } from '../gpu/_reference.js';
+import { getNumThreads, setNumThreads } from '../../../src/kernels/wasm/threads.js';
+import { randomF32, type S4 } from '../gpu/_reference.js';
 
 const u = 2 ** -24;
 /** γ(m) = m·u / (1 − m·u), u = 2⁻²⁴: the bound of m float32 roundings (Higham §3.1). */
@@ -124,3 +126,31 @@ export function expectWithinWinogradBound(
 }
 
 export const absValues = (a: Float32Array) => a.map(Math.abs);
+
+/** Random operands of a 3×3 stride-1 convolution per [x shape, w shape]: x, w, bias, and dy of the output's shape. */
+export function convOperands(shapes: readonly [S4, S4][], r: () => number) {
+  return shapes.map(([xs, ws]) => ({
+    xs,
+    ws,
+    x: randomF32(xs[0] * xs[1] * xs[2] * xs[3], r),
+    w: randomF32(ws[0] * ws[1] * 9, r),
+    b: randomF32(ws[0], r),
+    dy: randomF32(xs[0] * ws[0] * xs[2] * xs[3], r),
+  }));
+}
+
+/** `run` on 1 and on 2 threads gives the same arrays bit for bit (the thread setting is restored after). */
+export function expectSameBitsOnOneAndTwoThreads(run: () => Float32Array[]): void {
+  const saved = getNumThreads();
+  try {
+    setNumThreads(1);
+    const one = run();
+    setNumThreads(2);
+    const two = run();
+    expect(two).toHaveLength(one.length);
+    for (let i = 0; i < one.length; i++)
+      expect(Buffer.from(two[i]!.buffer).equals(Buffer.from(one[i]!.buffer))).toBe(true);
+  } finally {
+    setNumThreads(saved);
+  }
+}

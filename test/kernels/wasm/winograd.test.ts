@@ -41,7 +41,6 @@ import {
   winogradInputGradChosen,
   winogradWeightGradChosen,
 } from '../../../src/kernels/wasm/winogradConv.js';
-import { getNumThreads, setNumThreads } from '../../../src/kernels/wasm/threads.js';
 import { wasmSimdAvailable } from '../../../src/kernels/wasm/runtime.js';
 import { winogradSpec } from '../../../src/kernels/wasm/winograd.js';
 import { weightGradWinogradSpec } from '../../../src/kernels/wasm/winogradWeightGrad.js';
@@ -49,7 +48,14 @@ import { cpuKernels, runKernel, setCpuKernels } from '../../../src/kernels/engin
 import '../../../src/kernels/wasm/index.js';
 import { conv2dBackFilterRef, conv2dBackInputRef, conv2dRef, randomF32, rng, type S4 } from '../gpu/_reference.js';
 import { skipNote } from '../../_helpers/skipNote.js';
-import { absValues, expectWithinWinogradBound, winogradF64, type Filter } from './_winogradReference.js';
+import {
+  absValues,
+  convOperands,
+  expectSameBitsOnOneAndTwoThreads,
+  expectWithinWinogradBound,
+  winogradF64,
+  type Filter,
+} from './_winogradReference.js';
 
 const noSimd = skipNote('this JavaScript engine has no WebAssembly SIMD', 'run it on Node 20 or later');
 
@@ -312,7 +318,6 @@ describe.runIf(wasmSimdAvailable())('Winograd F(2×2, 3×3) vs float64 reference
   });
 
   it('gives bit-identical results on 1 and 2 threads', () => {
-    const saved = getNumThreads();
     const r = rng(13);
     // both ways of cutting the work: tile-row blocks (48×32) and groups of images (12×8)
     const shapes: [S4, S4][] = [
@@ -325,14 +330,7 @@ describe.runIf(wasmSimdAvailable())('Winograd F(2×2, 3×3) vs float64 reference
         [36, 40, 3, 3],
       ],
     ];
-    const data = shapes.map(([xs, ws]) => ({
-      xs,
-      ws,
-      x: randomF32(xs[0] * xs[1] * xs[2] * xs[3], r),
-      w: randomF32(ws[0] * ws[1] * 9, r),
-      b: randomF32(ws[0], r),
-      dy: randomF32(xs[0] * ws[0] * xs[2] * xs[3], r),
-    }));
+    const data = convOperands(shapes, r);
     const run = () =>
       data.flatMap(({ xs, ws, x, w, b, dy }) => {
         const o = { stride: 1, padding: 1 };
@@ -343,16 +341,7 @@ describe.runIf(wasmSimdAvailable())('Winograd F(2×2, 3×3) vs float64 reference
           conv2dBackwardWeightWinograd(dy, ys, x, xs, ws, o),
         ];
       });
-    try {
-      setNumThreads(1);
-      const one = run();
-      setNumThreads(2);
-      const two = run();
-      for (let i = 0; i < one.length; i++)
-        expect(Buffer.from(two[i]!.buffer).equals(Buffer.from(one[i]!.buffer))).toBe(true);
-    } finally {
-      setNumThreads(saved);
-    }
+    expectSameBitsOnOneAndTwoThreads(run);
   });
 
   it("runs the backend's kernels on the algorithm setConvAlgorithm chooses", () => {

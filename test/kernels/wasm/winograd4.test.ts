@@ -32,14 +32,21 @@ import {
   winogradTileFor,
   winogradWeightGradChosen,
 } from '../../../src/kernels/wasm/winogradConv.js';
-import { getNumThreads, setNumThreads } from '../../../src/kernels/wasm/threads.js';
 import { wasmSimdAvailable } from '../../../src/kernels/wasm/runtime.js';
 import { winograd4Spec } from '../../../src/kernels/wasm/winograd4.js';
 import { cpuKernels, runKernel, setCpuKernels } from '../../../src/kernels/engine.js';
 import '../../../src/kernels/wasm/index.js';
 import { conv2dBackInputRef, conv2dRef, randomF32, rng, type S4 } from '../gpu/_reference.js';
 import { skipNote } from '../../_helpers/skipNote.js';
-import { absMatrix, absValues, expectWithinWinogradBound, winogradF64, type Filter } from './_winogradReference.js';
+import {
+  absMatrix,
+  absValues,
+  convOperands,
+  expectSameBitsOnOneAndTwoThreads,
+  expectWithinWinogradBound,
+  winogradF64,
+  type Filter,
+} from './_winogradReference.js';
 
 const noSimd = skipNote('this JavaScript engine has no WebAssembly SIMD', 'run it on Node 20 or later');
 
@@ -180,7 +187,6 @@ describe.runIf(wasmSimdAvailable())('Winograd F(4×4, 3×3) vs float64 reference
   });
 
   it('gives bit-identical results on 1 and 2 threads', () => {
-    const saved = getNumThreads();
     const r = rng(13);
     const shapes: [S4, S4][] = [
       [
@@ -196,14 +202,7 @@ describe.runIf(wasmSimdAvailable())('Winograd F(4×4, 3×3) vs float64 reference
         [12, 20, 3, 3],
       ],
     ];
-    const data = shapes.map(([xs, ws]) => ({
-      xs,
-      ws,
-      x: randomF32(xs[0] * xs[1] * xs[2] * xs[3], r),
-      w: randomF32(ws[0] * ws[1] * 9, r),
-      b: randomF32(ws[0], r),
-      dy: randomF32(xs[0] * ws[0] * xs[2] * xs[3], r),
-    }));
+    const data = convOperands(shapes, r);
     const run = () =>
       data.flatMap(({ xs, ws, x, w, b, dy }) => {
         const o = { stride: 1, padding: 1 };
@@ -213,16 +212,7 @@ describe.runIf(wasmSimdAvailable())('Winograd F(4×4, 3×3) vs float64 reference
           conv2dBackwardInputWinograd(dy, ys, w, ws, xs, o, 4),
         ];
       });
-    try {
-      setNumThreads(1);
-      const one = run();
-      setNumThreads(2);
-      const two = run();
-      for (let i = 0; i < one.length; i++)
-        expect(Buffer.from(two[i]!.buffer).equals(Buffer.from(one[i]!.buffer))).toBe(true);
-    } finally {
-      setNumThreads(saved);
-    }
+    expectSameBitsOnOneAndTwoThreads(run);
   });
 
   it("'auto' takes F(4×4) for the forward pass and the input gradient of ResUNet-lite's 3×3 stride-1 layers but the stem", () => {
