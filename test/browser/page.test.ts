@@ -33,6 +33,14 @@ const ARTIFACTS = join(process.cwd(), 'test-artifacts', 'browser');
 const executable = chromiumOrSkip();
 
 /** Numbers the page stores in data-v / data-d attributes, read back exactly (String(number) round-trips). */
+/** Starts a training run in the page's worker with `config` and waits until it is done or has failed. */
+async function trainToEnd(p: Page, config: Record<string, unknown>): Promise<void> {
+  await p.evaluate((c) => (globalThis as any).sizeseg.training.start(c), config);
+  await p.waitForFunction(() => ['done', 'error'].includes((globalThis as any).sizeseg.training.log.state), undefined, {
+    timeout: 120_000,
+  });
+}
+
 async function cellValues(page: Page, testid: string, attr = 'v'): Promise<number[]> {
   return page.$$eval(
     `[data-testid="${testid}"] .cell`,
@@ -257,23 +265,16 @@ describe.skipIf(executable === null)(
     });
 
     it('panel 4: one thread gives the losses of two threads (the pool changes only the order of float64 partial sums)', async () => {
-      await page.evaluate(() =>
-        (globalThis as any).sizeseg.training.start({
-          count: 64,
-          m: 16,
-          pretrainEpochs: 1,
-          pretrainImagesPerEpoch: 48,
-          batch: 4,
-          sizeEpochs: 0,
-          seed: 0,
-          threads: 1,
-        }),
-      );
-      await page.waitForFunction(
-        () => ['done', 'error'].includes((globalThis as any).sizeseg.training.log.state),
-        undefined,
-        { timeout: 120_000 },
-      );
+      await trainToEnd(page, {
+        count: 64,
+        m: 16,
+        pretrainEpochs: 1,
+        pretrainImagesPerEpoch: 48,
+        batch: 4,
+        sizeEpochs: 0,
+        seed: 0,
+        threads: 1,
+      });
       const one = await page.evaluate(() => {
         const l = (globalThis as any).sizeseg.training.log;
         return {
@@ -296,22 +297,7 @@ describe.skipIf(executable === null)(
       expect(await panel.textContent()).toContain(`+ ${DEFAULT_JOINT_LAMBDA}·size`);
       await page.getByTestId('tr-joint').check();
       try {
-        await page.evaluate(() =>
-          (globalThis as any).sizeseg.training.start({
-            count: 64,
-            m: 16,
-            pretrainEpochs: 0,
-            batch: 4,
-            sizeEpochs: 2,
-            seed: 0,
-            threads: 1,
-          }),
-        );
-        await page.waitForFunction(
-          () => ['done', 'error'].includes((globalThis as any).sizeseg.training.log.state),
-          undefined,
-          { timeout: 120_000 },
-        );
+        await trainToEnd(page, { count: 64, m: 16, pretrainEpochs: 0, batch: 4, sizeEpochs: 2, seed: 0, threads: 1 });
         const run = await page.evaluate(() => {
           const l = (globalThis as any).sizeseg.training.log;
           return {
@@ -413,12 +399,7 @@ describe.skipIf(executable === null)(
         // 8 steps: from the second on, the unshared memory holds the steps' tensors (reserved after the first)
         const config = { count: 64, m: 16, pretrainEpochs: 1, pretrainImagesPerEpoch: 32, batch: 4, sizeEpochs: 0 };
         const train = async (p: Page) => {
-          await p.evaluate((c) => (globalThis as any).sizeseg.training.start({ ...c, threads: 1 }), config);
-          await p.waitForFunction(
-            () => ['done', 'error'].includes((globalThis as any).sizeseg.training.log.state),
-            undefined,
-            { timeout: 120_000 },
-          );
+          await trainToEnd(p, { ...config, threads: 1 });
           return p.evaluate(() => {
             const l = (globalThis as any).sizeseg.training.log;
             return {
