@@ -37,7 +37,13 @@ const rows: Record<string, number>[] = [];
 let torchVersion = '';
 for (let r = 0; r < rounds; r++) {
   const torch = runPythonPeer(torchScript, ['--threads', '2']);
-  if (!torch.ok) throw new Error(`parity: the PyTorch peer did not run: ${torch.reason}`);
+  if (!torch.ok) {
+    // a clone without ../shared, or a machine without python3-torch: say so in one line, no stack trace
+    console.error(
+      `parity: the PyTorch peer did not run: ${torch.reason}. It needs ../shared/peers/torch/workloads.py and python3-torch (apt-get install -y python3-torch).`,
+    );
+    process.exit(2);
+  }
   torchVersion = String(torch.json['torch']);
   const child = spawnSync(
     process.execPath,
