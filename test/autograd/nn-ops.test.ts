@@ -74,6 +74,10 @@ describe('conv2d op', () => {
     expect(() => conv2d(zeros([2, 4, 4]), zeros([3, 1, 3, 3]))).toThrow(/NCHW/);
     expect(() => conv2d(zeros([1, 1, 2, 2]), zeros([1, 1, 3, 3]))).toThrow(/kernel is larger/);
     expect(() => conv2d(zeros([1, 1, 4, 4]), zeros([2, 1, 3, 3]), zeros([3]))).toThrow(/bias must have shape \[2\]/);
+    // options passed where the bias goes (PyTorch keyword habit): a message that says where they belong
+    expect(() => conv2d(zeros([1, 1, 4, 4]), zeros([2, 1, 3, 3]), { padding: 1 } as never)).toThrow(
+      /third argument is the bias.*conv2d\(x, weight, null, \{ padding: 1 \}\)/,
+    );
   });
 });
 

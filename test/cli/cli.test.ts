@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readCheckpoint } from '../../src/train/checkpoint.js';
+import { expectSameRun } from '../_helpers/runFolder.js';
 
 const out = mkdtempSync(join(tmpdir(), 'sizeseg-cli-'));
 function sizesegEnv(env: Record<string, string>, ...args: string[]) {
@@ -122,17 +123,7 @@ describe('sizeseg CLI', () => {
     const resumed = sizeseg('pretrain', '--resume', join(out, 'cut'), '--epochs', '3', '--quiet');
     expect(resumed.stderr).toBe('');
     expect(resumed.code).toBe(0);
-    const modelOf = (name: string, file: string) =>
-      [...readCheckpoint(join(out, name, file)).state.values()].map((t) => Array.from(t.values()));
-    expect(modelOf('cut', 'last.ckpt')).toEqual(modelOf('straight', 'last.ckpt'));
-    expect(modelOf('cut', 'best.ckpt')).toEqual(modelOf('straight', 'best.ckpt'));
-    const epochs = (name: string) =>
-      readFileSync(join(out, name, 'metrics.jsonl'), 'utf8')
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l))
-        .map(({ seconds: _s, ...r }) => r);
-    expect(epochs('cut')).toEqual(epochs('straight'));
+    expectSameRun(join(out, 'cut'), join(out, 'straight'));
     expect(JSON.parse(readFileSync(join(out, 'cut', 'config.json'), 'utf8')).epochs).toBe(3);
   });
 

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readCheckpoint } from '../../src/train/checkpoint.js';
+import { expectSameRun } from '../_helpers/runFolder.js';
 import { readCompleteLines } from '../../src/train/files.js';
 
 const out = mkdtempSync(join(tmpdir(), 'sizeseg-crash-'));
@@ -86,17 +87,7 @@ describe('kill -9 inside each write', () => {
     expect(resumed.code).toBe(0);
     expect(readdirSync(dir).filter((f) => f.includes('.tmp-') || f === '.lock')).toEqual([]);
 
-    const weights = (name: string, file: string) =>
-      [...readCheckpoint(join(out, name, file)).state.values()].map((t) => Array.from(t.values()));
-    expect(weights('cut', 'last.ckpt')).toEqual(weights('straight', 'last.ckpt'));
-    expect(weights('cut', 'best.ckpt')).toEqual(weights('straight', 'best.ckpt'));
-    const epochs = (name: string) =>
-      readFileSync(join(out, name, 'metrics.jsonl'), 'utf8')
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l))
-        .map(({ seconds: _s, ...r }) => r);
-    expect(epochs('cut')).toEqual(epochs('straight'));
+    expectSameRun(dir, join(out, 'straight'));
     expect(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'))).toEqual(
       JSON.parse(readFileSync(join(out, 'straight', 'config.json'), 'utf8')),
     );

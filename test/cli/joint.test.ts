@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readCheckpoint } from '../../src/train/checkpoint.js';
+import { epochRecordsOf, expectSameRun, weightsOf } from '../_helpers/runFolder.js';
 
 const out = mkdtempSync(join(tmpdir(), 'sizeseg-cli-joint-'));
 function sizeseg(...args: string[]) {
@@ -23,15 +23,7 @@ const pre = join(out, 'pre', 'best.ckpt');
 const sizetrain = (...args: string[]) =>
   sizeseg('sizetrain', '--checkpoint', pre, '--quiet', '--out', out, '--batch', '8', ...args);
 const config = (name: string) => JSON.parse(readFileSync(join(out, name, 'config.json'), 'utf8'));
-const modelOf = (name: string, file: string) =>
-  [...readCheckpoint(join(out, name, file)).state.values()].map((t) => Array.from(t.values()));
-const epochs = (name: string) =>
-  readFileSync(join(out, name, 'metrics.jsonl'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l))
-    .filter((r) => r.epoch !== undefined)
-    .map(({ seconds: _s, ...r }) => r);
+const modelOf = (name: string, file: 'last.ckpt' | 'best.ckpt') => weightsOf(join(out, name), file);
 
 beforeAll(() => {
   const r = sizeseg(
@@ -62,7 +54,7 @@ describe('sizeseg sizetrain --joint', () => {
     expect(annotated).toHaveLength(8);
     expect(config('joint').joint).toEqual({ lambda: 0.001, annotated });
     expect(readFileSync(join(out, 'joint', 'sizetrain-loss.svg'), 'utf8')).toContain('BCE + 0.001·size loss (train)');
-    expect(epochs('joint').map((r) => [r.phase, r.epoch])).toEqual([
+    expect(epochRecordsOf(join(out, 'joint')).map((r) => [r.phase, r.epoch])).toEqual([
       ['sizetrain', 1],
       ['sizetrain', 2],
     ]);
@@ -75,9 +67,7 @@ describe('sizeseg sizetrain --joint', () => {
     const resumed = sizeseg('sizetrain', '--resume', join(out, 'jcut'), '--epochs', '2', '--quiet');
     expect(resumed.stderr).toBe('');
     expect(resumed.code).toBe(0);
-    expect(modelOf('jcut', 'last.ckpt')).toEqual(modelOf('joint', 'last.ckpt'));
-    expect(modelOf('jcut', 'best.ckpt')).toEqual(modelOf('joint', 'best.ckpt'));
-    expect(epochs('jcut')).toEqual(epochs('joint'));
+    expectSameRun(join(out, 'jcut'), join(out, 'joint'));
 
     // plain size training from the same checkpoint makes other weights (the option is not ignored)
     const plain = sizetrain('--epochs', '2', '--patience', '10', '--name', 'plain');

@@ -6,7 +6,7 @@
 import { isGradEnabled, record } from '../engine.js';
 import { relu } from './elementwise.js';
 import { formatShape } from '../shape.js';
-import type { Tensor } from '../tensor.js';
+import { Tensor } from '../tensor.js';
 import { hasKernel, runKernel } from '../kernel.js';
 import { sameBackend } from './transfer.js';
 
@@ -25,6 +25,12 @@ export function conv2dOutputSize(size: number, kernel: number, stride: number, p
 }
 
 export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, options: Conv2dOptions = {}): Tensor {
+  if (bias != null && !(bias instanceof Tensor)) {
+    // conv2d(x, w, { padding: 1 }) from a caller used to PyTorch's keywords: say where the options go
+    throw new Error(
+      'conv2d: the third argument is the bias (a Tensor, or null for none); pass the options fourth, e.g. conv2d(x, weight, null, { padding: 1 }).',
+    );
+  }
   const stride = options.stride ?? 1;
   const padding = options.padding ?? 0;
   const where = `conv2d(x ${formatShape(x.shape)}, weight ${formatShape(weight.shape)}${bias ? `, bias ${formatShape(bias.shape)}` : ''})`;

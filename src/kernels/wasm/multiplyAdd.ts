@@ -20,6 +20,7 @@
  * before keep theirs: the module cache keys carry the mode).
  */
 import { f32x4, ModuleBuilder, v128, type Expr } from './emitter.js';
+import { choiceFromEnv, parseChoice } from './envChoice.js';
 
 export type FusedMultiplyAddMode = 'auto' | 'on' | 'off';
 const MODES: readonly FusedMultiplyAddMode[] = ['auto', 'on', 'off'];
@@ -45,16 +46,7 @@ export function relaxedSimdAvailable(): boolean {
 
 /** The mode a SIZESEG_FMA value names ('auto' when unset or empty); a clear error otherwise. */
 export function parseFusedMultiplyAdd(value: string | undefined): FusedMultiplyAddMode {
-  if (value === undefined || value.trim() === '') return 'auto';
-  const v = value.trim();
-  if ((MODES as readonly string[]).includes(v)) return v as FusedMultiplyAddMode;
-  throw new Error(`SIZESEG_FMA=${value}: expected one of ${MODES.join(', ')} (or leave it unset for auto)`);
-}
-
-function fromEnv(): FusedMultiplyAddMode {
-  // no Node API here (the page runs these kernels too): the variable where a `process` exists
-  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
-  return parseFusedMultiplyAdd(env?.['SIZESEG_FMA']);
+  return parseChoice('SIZESEG_FMA', value, MODES);
 }
 
 let mode: FusedMultiplyAddMode | null = null;
@@ -65,7 +57,7 @@ const NOT_AVAILABLE =
 
 /** The fused multiply-add mode of the 'wasm' kernels (see the top of this file). */
 export function getFusedMultiplyAdd(): FusedMultiplyAddMode {
-  return (mode ??= fromEnv());
+  return (mode ??= choiceFromEnv('SIZESEG_FMA', MODES));
 }
 
 export function setFusedMultiplyAdd(m: FusedMultiplyAddMode): void {

@@ -18,6 +18,7 @@
  */
 import type { Conv2dOptions, Geometry, Shape4 } from '../js/conv2d.js';
 import { geometry } from '../js/conv2d.js';
+import { choiceFromEnv, parseChoice } from './envChoice.js';
 import { kernelInput, kernelOutput } from './arena.js';
 import { padIntoScratch, threadsFor } from './conv2d.js';
 import { ARGS_BYTE, codeVariantKey, kernelModule, runItems, scratch, setArgs } from './runtime.js';
@@ -54,23 +55,14 @@ const ALGORITHMS: readonly ConvAlgorithm[] = ['auto', 'direct', 'winograd', 'win
 
 /** The algorithm a SIZESEG_CONV_ALGORITHM value names ('auto' when unset or empty); a clear error otherwise. */
 export function parseConvAlgorithm(value: string | undefined): ConvAlgorithm {
-  if (value === undefined || value.trim() === '') return 'auto';
-  const v = value.trim();
-  if ((ALGORITHMS as readonly string[]).includes(v)) return v as ConvAlgorithm;
-  throw new Error(`SIZESEG_CONV_ALGORITHM=${value}: expected one of ${ALGORITHMS.join(', ')} (or leave it unset for auto)`);
-}
-
-function fromEnv(): ConvAlgorithm {
-  // no Node API here (the page runs these kernels too): the variable where a `process` exists
-  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
-  return parseConvAlgorithm(env?.['SIZESEG_CONV_ALGORITHM']);
+  return parseChoice('SIZESEG_CONV_ALGORITHM', value, ALGORITHMS);
 }
 
 let algorithm: ConvAlgorithm | null = null;
 
 /** The convolution algorithm of the 'wasm' backend (see the top of this file). */
 export function getConvAlgorithm(): ConvAlgorithm {
-  return (algorithm ??= fromEnv());
+  return (algorithm ??= choiceFromEnv('SIZESEG_CONV_ALGORITHM', ALGORITHMS));
 }
 
 export function setConvAlgorithm(a: ConvAlgorithm): void {
