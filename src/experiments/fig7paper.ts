@@ -17,21 +17,20 @@
  * pre-training keeps `pretrain.last.ckpt` each epoch and leaves `pretrained.ckpt` + `pretrained.json`; each arm
  * keeps `<arm>.last.ckpt` each epoch (weights, Adam state, random streams, history) and leaves `<arm>.json`.
  * Every file is written to a temporary name and renamed. Running the same command again skips what is finished,
- * resumes what is not from its last epoch, and ends with the numbers of an uninterrupted run.
+ * resumes what is not from its last epoch, and ends with the numbers of an uninterrupted run. The arm training with
+ * resume, the folder's protocol check and the seeds table are shared with remedies.ts (resumableUnits.ts).
  */
 import { closeSync, existsSync, mkdirSync, openSync, readSync, rmSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Rng } from '../autograd/rng.js';
-import { Tensor } from '../autograd/tensor.js';
-import { indicesOf, loadDataset, makeBatch, type Batch, type SegDataset } from '../data/index.js';
+import type { Tensor } from '../autograd/tensor.js';
+import { indicesOf, loadDataset, type Batch, type SegDataset } from '../data/index.js';
 import { sizeLoss } from '../estimators/sizeLossOp.js';
-import { ResUNet } from '../models/resunet.js';
-import { Adam } from '../models/optim.js';
+import type { ResUNet } from '../models/resunet.js';
 import { loadCheckpointInto, saveModelCheckpoint } from '../train/checkpoint.js';
-import { MetricAccumulator, foregroundPriorLogit, thresholdLogits, type SegMetrics } from '../train/metrics.js';
+import { MetricAccumulator, thresholdLogits, type SegMetrics } from '../train/metrics.js';
 import { loadTrainState, saveTrainState } from '../train/resume.js';
-import { trainStep } from '../train/step.js';
 import { evaluate, forwardToHost, predictLogits, pretrain, type TrainState } from '../train/trainer.js';
 import { formatSeconds } from '../cli/progress.js';
 import { lineChartSvg } from '../viz/svg.js';
@@ -43,19 +42,30 @@ import {
   machineInfo,
   mean,
   metricsRecord,
-  runPhase,
   type ExperimentContext,
-  type PhaseEpoch,
-  type PhaseState,
-  type StepFn,
   type StepResult,
-  columnOver,
   type MeanSe,
 } from './common.js';
-import { loadPhaseState, savePhaseState } from './phaseCheckpoint.js';
 import { afterCheckpoint, jsonText, readJson, writeAtomic } from './runFiles.js';
 import { fig7PaperReport, type Fig7PaperSummaryForReport } from './fig7paperReport.js';
-import { AnnotatedBatches, bceStep, jointStep, sizeStep } from './objectives.js';
+import { bceStep, jointStep, sizeStep } from './objectives.js';
+import {
+  armFinishedLine,
+  checkProtocolFile,
+  completeSummary,
+  jointObjective,
+  leaveArm,
+  seedTable,
+  sessionNote,
+  timeTrainSteps,
+  trainArm,
+  unitDirOf,
+  unitModel,
+  type ArmObjective,
+  type ExperimentOutcome,
+  type PhaseRecord,
+  type SeedTableRow,
+} from './resumableUnits.js';
 
 export type Fig7Arm = 'size' | 'joint' | 'shuffled';
 export const FIG7_ARMS: readonly Fig7Arm[] = ['size', 'joint', 'shuffled'];
@@ -281,14 +291,7 @@ export interface Fig7PaperRun {
   pretrain: { epochs: number; bestEpoch: number; seconds: number; val: ReturnType<typeof metricsRecord> };
   before: TestRecord;
   after: TestRecord;
-  phase: {
-    epochs: number;
-    bestEpoch: number;
-    trainSeconds: number;
-    valSeconds: number;
-    valStart: { E: number; iou: number } | null;
-    history: { epoch: number; losses: Record<string, number>; val: { E: number; iou: number } | null; best: boolean }[];
-  };
+  phase: PhaseRecord;
   /** Wall seconds of the arm's phase and its test evaluation (the shared pre-training is in `pretrain.seconds`). */
   seconds: number;
   finishedAt: string;
@@ -356,7 +359,7 @@ export class Fig7PaperRunner {
   }
 
   private unitDir(key: { mLabel: string; seed: number }): string {
-    return join(this.dir, 'runs', `m${key.mLabel}-s${key.seed}`);
+    return unitDirOf(this.dir, key);
   }
   private runFile(key: RunKey): string {
     return join(this.unitDir(key), `${key.arm}.json`);
@@ -399,29 +402,11 @@ export class Fig7PaperRunner {
   }
 
   private checkFingerprint(write: boolean): void {
-    const path = join(this.dir, 'protocol.json');
-    const mine = this.fingerprint();
-    if (existsSync(path)) {
-      const theirs = readJson<Record<string, unknown>>(path);
-      if (JSON.stringify(theirs) !== JSON.stringify(mine)) {
-        throw new Error(
-          `${path} records another protocol or data than this command's; continue with the original settings, or use another --out.`,
-        );
-      }
-    } else if (write) {
-      mkdirSync(this.dir, { recursive: true });
-      writeAtomic(path, jsonText(mine));
-    }
+    checkProtocolFile(this.dir, this.fingerprint(), write);
   }
 
   private newModel(annotated: readonly number[], seed: number): ResUNet {
-    const { ds } = this.pools;
-    // built on the host (the same initial weights on every backend), then moved to the run's backend in place
-    return new ResUNet({
-      widths: this.protocol.widths,
-      rng: new Rng(seed),
-      headBias: foregroundPriorLogit(ds.masks, annotated, ds.height * ds.width),
-    }).to(this.ctx.backend ?? 'cpu');
+    return unitModel(this.pools.ds, this.protocol.widths, annotated, seed, this.ctx.backend ?? 'cpu');
   }
 
   /** A few steps of each phase kind on the real model and data, and one evaluation pass. */
@@ -431,36 +416,28 @@ export class Fig7PaperRunner {
     const annotated = annotatedSubset(this.pools.train, 10, 0);
     const model = this.newModel(annotated, 0);
     const rng = new Rng(1);
-    const kinds: [keyof Timing, StepFn, boolean][] = [
-      ['bceStep', bceStep(model), p.pretrain.flips],
-      ['sizeStep', sizeStep(model, rng, p.size.samples, p.size.estimator), false],
-      ['jointStep', jointStep(model, ds, annotated, p.batch, rng, p.jointLambda), false],
-    ];
-    const out: Partial<Timing> = {};
-    const optimizer = new Adam(model.parameters(), { lr: p.size.lr });
-    model.train();
-    const batchIdx = (k: number): number[] =>
-      Array.from(
-        { length: Math.min(p.batch, this.pools.train.length) },
-        (_, i) => this.pools.train[(k * p.batch + i) % this.pools.train.length]!,
-      );
-    for (const [name, step, flips] of kinds) {
-      let t = 0;
-      for (let k = 0; k <= p.timingSteps; k++) {
-        const b = makeBatch(ds, batchIdx(k), flips ? { flip: rng } : {});
-        const t0 = performance.now();
-        await trainStep(optimizer, () => step(b, new Tensor(b.images, [b.batch, 1, ds.height, ds.width])));
-        if (model.backend !== 'cpu') await model.hostStateDict();
-        if (k > 0) t += performance.now() - t0; // step 0 warms up (kernel plans, allocation)
-      }
-      out[name] = t / 1000 / p.timingSteps;
-    }
+    const steps = await timeTrainSteps(model, ds, {
+      lr: p.size.lr,
+      steps: p.timingSteps,
+      batchAt: (k) =>
+        Array.from(
+          { length: Math.min(p.batch, this.pools.train.length) },
+          (_, i) => this.pools.train[(k * p.batch + i) % this.pools.train.length]!,
+        ),
+      kinds: [
+        ['bceStep', bceStep(model), p.pretrain.flips ? rng : null],
+        ['sizeStep', sizeStep(model, rng, p.size.samples, p.size.estimator), null],
+        ['jointStep', jointStep(model, ds, annotated, p.batch, rng, p.jointLambda), null],
+      ],
+    });
     const evalImages = this.pools.val.slice(0, Math.max(32, Math.min(this.pools.val.length, 4 * 32)));
     await evaluate(model, ds, evalImages.slice(0, 32));
     const t0 = performance.now();
     await evaluate(model, ds, evalImages);
-    out.evalPerImage = (performance.now() - t0) / 1000 / evalImages.length;
-    return out as Timing;
+    return {
+      ...(steps as Omit<Timing, 'evalPerImage'>),
+      evalPerImage: (performance.now() - t0) / 1000 / evalImages.length,
+    };
   }
 
   /** Predicted seconds of one phase epoch (training steps + validation). */
@@ -526,7 +503,7 @@ export class Fig7PaperRunner {
     const left = factor * this.remainingSeconds((k) => this.expectedEpochs(k));
     const index = this.plan.findIndex((k) => k.mLabel === key.mLabel && k.seed === key.seed && k.arm === key.arm) + 1;
     const finished = this.plan.filter((k) => this.done(k)).length;
-    return `[fig7 ${this.protocol.name}] run ${index}/${this.plan.length} (m = ${key.mLabel}, seed ${key.seed}, ${kind === 'pretrain' ? 'pre-training' : `${kind} arm`}) epoch ${epoch}/${cap} · ${finished} runs finished · this session ${formatSeconds((performance.now() - this.startedAt) / 1000)}, rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB · ETA of the experiment ${formatSeconds(left)}`;
+    return `[fig7 ${this.protocol.name}] run ${index}/${this.plan.length} (m = ${key.mLabel}, seed ${key.seed}, ${kind === 'pretrain' ? 'pre-training' : `${kind} arm`}) epoch ${epoch}/${cap} · ${finished} runs finished · ${sessionNote(this.startedAt)} · ETA of the experiment ${formatSeconds(left)}`;
   }
 
   /**
@@ -638,22 +615,63 @@ export class Fig7PaperRunner {
     const model = this.newModel(annotated, key.seed);
     loadCheckpointInto(join(dir, 'pretrained.ckpt'), model);
     const lastPath = join(dir, `${key.arm}.last.ckpt`);
-    const resume: PhaseState | undefined = existsSync(lastPath) ? loadPhaseState(lastPath, model) : undefined;
-    const saved = resume?.streams ?? {};
-    // the estimator's samples: the same stream as Fig. 7's size phase (seed ^ 0x5eed), or its saved state
-    const sampler = saved['sampler']
-      ? Rng.fromState(saved['sampler'] as ReturnType<Rng['getState']>)
-      : new Rng(key.seed ^ 0x5eed);
-    const streams: Record<string, { getState(): unknown }> = { sampler };
-    let step: StepFn;
-    let trainIndices: number[] = this.pools.train;
+    const label = `${key.arm} m=${key.mLabel} s${key.seed}`;
+    const trained = await trainArm({
+      label,
+      model,
+      ds,
+      valIndices: this.pools.val,
+      lastPath,
+      seed: key.seed,
+      batch: p.batch,
+      phase: p.size,
+      config: { model: 'ResUNet', widths: p.widths, m: key.mLabel, seed: key.seed, arm: key.arm },
+      progress: this.ctx.progress,
+      doing: `${key.arm} training`,
+      objective: (sampler, saved) => this.armObjective(key, model, annotated, sampler, saved),
+      epochLine: (state) => {
+        const last = state.history[state.history.length - 1]!;
+        return this.etaLine(key, key.arm, state.epoch, p.size.epochs, last.trainSeconds + last.valSeconds);
+      },
+    });
+    const after = await testRecord(model, ds, this.pools.test);
+    const run: Fig7PaperRun = {
+      m: pre.m,
+      mLabel: key.mLabel,
+      seed: key.seed,
+      arm: key.arm,
+      annotated: annotated.length,
+      trainImages: trained.trainIndices.length,
+      pretrain: { epochs: pre.epochs, bestEpoch: pre.bestEpoch, seconds: pre.seconds, val: pre.val },
+      before: pre.test,
+      after,
+      phase: trained.phase,
+      seconds: trained.seconds(),
+      finishedAt: new Date().toISOString(),
+    };
+    leaveArm(this.runFile(key), run, lastPath);
+    this.ctx.progress.line(armFinishedLine(label, run.phase, pre.test, after));
+    return run;
+  }
+
+  /** The objective of an arm (the estimator's samples from `sampler`, Fig. 7's size-phase stream). */
+  private armObjective(
+    key: RunKey,
+    model: ResUNet,
+    annotated: number[],
+    sampler: Rng,
+    saved: Record<string, unknown>,
+  ): ArmObjective {
+    const p = this.protocol;
+    const { ds, train } = this.pools;
     if (key.arm === 'size') {
-      step = sizeStep(model, sampler, p.size.samples, p.size.estimator);
-    } else if (key.arm === 'shuffled') {
+      return { step: sizeStep(model, sampler, p.size.samples, p.size.estimator), trainIndices: train };
+    }
+    if (key.arm === 'shuffled') {
       // the split's sizes permuted among its images, fixed per seed (control.ts does the same)
-      const perm = new Rng(77 + key.seed).shuffle([...this.pools.train]);
-      const shuffled = new Map<number, number>(this.pools.train.map((idx, i) => [idx, ds.sizes[perm[i]!] as number]));
-      step = async (b: Batch, x: Tensor): Promise<StepResult> => {
+      const perm = new Rng(77 + key.seed).shuffle([...train]);
+      const shuffled = new Map<number, number>(train.map((idx, i) => [idx, ds.sizes[perm[i]!] as number]));
+      const step = async (b: Batch, x: Tensor): Promise<StepResult> => {
         const loss = sizeLoss(
           await forwardToHost(model, x),
           b.indices.map((i) => shuffled.get(i)!),
@@ -661,92 +679,13 @@ export class Fig7PaperRunner {
         );
         return { loss, parts: { size: loss.item() } };
       };
-    } else {
-      const annotatedSet = new Set(annotated);
-      trainIndices = this.pools.train.filter((i) => !annotatedSet.has(i));
-      const stream = saved['annotated']
-        ? new AnnotatedBatches(
-            ds,
-            annotated,
-            p.batch,
-            sampler,
-            saved['annotated'] as ConstructorParameters<typeof AnnotatedBatches>[4],
-          )
-        : new AnnotatedBatches(ds, annotated, p.batch, sampler.fork());
-      streams['annotated'] = stream;
-      step = jointStep(model, ds, annotated, p.batch, sampler, p.jointLambda, p.size.samples, stream);
+      return { step, trainIndices: train };
     }
-    const label = `${key.arm} m=${key.mLabel} s${key.seed}`;
-    this.ctx.progress.line(
-      resume
-        ? `  ${label}: resuming after epoch ${resume.epoch} (${lastPath})`
-        : `  ${label}: ${key.arm} training on ${trainIndices.length} images from the pre-trained network`,
-    );
-    const config = { model: 'ResUNet', widths: p.widths, m: key.mLabel, seed: key.seed, arm: key.arm };
-    const t0 = performance.now();
-    const r = await runPhase({
-      label,
-      model,
-      ds,
-      trainIndices,
-      valIndices: this.pools.val,
-      epochs: p.size.epochs,
-      patience: p.size.patience,
-      batch: p.batch,
-      lr: p.size.lr,
-      seed: key.seed,
-      flips: false,
-      step,
-      score: (v) => -v.sizeError,
-      progress: this.ctx.progress,
-      streams,
-      ...(resume ? { resume } : {}),
-      onState: (state) => {
-        savePhaseState(lastPath, model, state, label, config);
-        afterCheckpoint();
-        const last = state.history[state.history.length - 1]!;
-        this.ctx.progress.line(
-          this.etaLine(key, key.arm, state.epoch, p.size.epochs, last.trainSeconds + last.valSeconds),
-        );
-      },
-    });
-    const after = await testRecord(model, ds, this.pools.test);
-    const sum = (f: (h: PhaseEpoch) => number) => r.history.reduce((s, h) => s + f(h), 0);
-    const run: Fig7PaperRun = {
-      m: pre.m,
-      mLabel: key.mLabel,
-      seed: key.seed,
-      arm: key.arm,
-      annotated: annotated.length,
-      trainImages: trainIndices.length,
-      pretrain: { epochs: pre.epochs, bestEpoch: pre.bestEpoch, seconds: pre.seconds, val: pre.val },
-      before: pre.test,
-      after,
-      phase: {
-        epochs: r.history.length,
-        bestEpoch: r.best?.epoch ?? 0,
-        trainSeconds: sum((h) => h.trainSeconds),
-        valSeconds: sum((h) => h.valSeconds),
-        valStart: r.start ? { E: r.start.sizeError, iou: r.start.iou } : null,
-        history: r.history.map((h) => ({
-          epoch: h.epoch,
-          losses: h.losses,
-          val: h.val ? { E: h.val.sizeError, iou: h.val.iou } : null,
-          best: h.best,
-        })),
-      },
-      // this session's time, and the epochs earlier sessions ran before an interruption (with their own times)
-      seconds:
-        (performance.now() - t0) / 1000 +
-        sum((h) => (h.epoch <= (resume?.epoch ?? 0) ? h.trainSeconds + h.valSeconds : 0)),
-      finishedAt: new Date().toISOString(),
+    const annotatedSet = new Set(annotated);
+    return {
+      ...jointObjective(model, ds, annotated, p.batch, sampler, p.jointLambda, p.size.samples, saved),
+      trainIndices: train.filter((i) => !annotatedSet.has(i)),
     };
-    writeAtomic(this.runFile(key), jsonText(run));
-    rmSync(lastPath, { force: true });
-    this.ctx.progress.line(
-      `  ${label}: ${run.phase.epochs} epochs (best ${run.phase.bestEpoch}); test IoU ${fmtPct(pre.test.iou)} → ${fmtPct(after.iou)}, E ${pre.test.E.toFixed(2)} → ${after.E.toFixed(2)}, foreground ${fmtPct(pre.test.fgPred)} → ${fmtPct(after.fgPred)} (true ${fmtPct(after.fgTrue)})`,
-    );
-    return run;
   }
 
   /** The runs on disk. */
@@ -845,7 +784,7 @@ export class Fig7PaperRunner {
   }
 
   /** The plan with each run's state on disk, and the time estimate from a short timing. */
-  async dryRun(): Promise<{ dir: string; files: string[]; summary: Record<string, unknown> }> {
+  async dryRun(): Promise<ExperimentOutcome> {
     await this.setup();
     if (existsSync(this.dir)) this.checkFingerprint(false);
     const p = this.protocol;
@@ -920,19 +859,16 @@ export class Fig7PaperRunner {
   }
 
   /** Run (or continue) every unfinished run; with everything finished, do nothing and say so. */
-  async run(): Promise<{ dir: string; files: string[]; summary: Record<string, unknown> }> {
+  async run(): Promise<ExperimentOutcome> {
     await this.setup();
     if (existsSync(this.dir)) this.checkFingerprint(false);
     const pending = this.plan.filter((k) => !this.done(k));
-    if (
-      pending.length === 0 &&
-      existsSync(this.summaryPath()) &&
-      readJson<{ complete?: boolean }>(this.summaryPath()).complete === true
-    ) {
+    const finished = pending.length === 0 ? completeSummary(this.summaryPath()) : null;
+    if (finished) {
       this.ctx.progress.line(
         `nothing to do: all ${this.plan.length} runs of fig7 ${this.protocol.name} are finished; results in ${this.summaryPath()}`,
       );
-      return { dir: this.dir, files: [], summary: readJson<Record<string, unknown>>(this.summaryPath()) };
+      return { dir: this.dir, files: [], summary: finished };
     }
     this.checkFingerprint(true);
     const files = [
@@ -971,54 +907,14 @@ export class Fig7PaperRunner {
   }
 }
 
-export interface TableRow {
-  arm: Fig7Arm;
-  m: number;
-  mLabel: string;
-  seeds: number;
-  iouBefore: MeanSe;
-  iouAfter: MeanSe;
-  iouGain: MeanSe;
-  diceBefore: MeanSe;
-  diceAfter: MeanSe;
-  EBefore: MeanSe;
-  EAfter: MeanSe;
-  fgBefore: MeanSe;
-  fgAfter: MeanSe;
-  fgTrue: MeanSe;
-  pretrainEpochs: MeanSe;
-  phaseEpochs: MeanSe;
-}
+export type TableRow = SeedTableRow<Fig7Arm> & { pretrainEpochs: MeanSe; phaseEpochs: MeanSe };
 
 /** One entry per m and arm (fig7.json's `table` format, with `arm` and the further columns). */
 export function buildTable(runs: readonly Fig7PaperRun[], ms: readonly (number | 'all')[]): TableRow[] {
-  const rows: TableRow[] = [];
-  for (const arm of FIG7_ARMS) {
-    for (const m of ms) {
-      const rs = runs.filter((r) => r.arm === arm && r.mLabel === String(m));
-      if (rs.length === 0) continue;
-      const col = columnOver<Fig7PaperRun>(rs);
-      rows.push({
-        arm,
-        m: rs[0]!.m,
-        mLabel: String(m),
-        seeds: rs.length,
-        iouBefore: col((r) => r.before.iou),
-        iouAfter: col((r) => r.after.iou),
-        iouGain: col((r) => r.after.iou - r.before.iou),
-        diceBefore: col((r) => r.before.dice),
-        diceAfter: col((r) => r.after.dice),
-        EBefore: col((r) => r.before.E),
-        EAfter: col((r) => r.after.E),
-        fgBefore: col((r) => r.before.fgPred),
-        fgAfter: col((r) => r.after.fgPred),
-        fgTrue: col((r) => r.after.fgTrue),
-        pretrainEpochs: col((r) => r.pretrain.epochs),
-        phaseEpochs: col((r) => r.phase.epochs),
-      });
-    }
-  }
-  return rows;
+  return seedTable(runs, FIG7_ARMS, ms, (col) => ({
+    pretrainEpochs: col((r) => r.pretrain.epochs),
+    phaseEpochs: col((r) => r.phase.epochs),
+  }));
 }
 
 /** The files plotFig7Paper writes for a preset. */
@@ -1130,7 +1026,7 @@ export function runFig7Paper(
   ctx: ExperimentContext,
   protocol: Fig7Protocol,
   options: { dryRun?: boolean } = {},
-): Promise<{ dir: string; files: string[]; summary: Record<string, unknown> }> {
+): Promise<ExperimentOutcome> {
   const runner = new Fig7PaperRunner(ctx, protocol);
   return options.dryRun ? runner.dryRun() : runner.run();
 }

@@ -17,26 +17,23 @@
  * (thresholdChoice.ts: validation logits and sizes only) applied to that network, for the pre-trained network
  * and each trained one.
  *
- * Resumable like fig7 paper: under <out>/remedies-<preset>/runs/m<M>-s<seed>/ each trained arm keeps
+ * Resumable like fig7 paper, with the same arm training (resumableUnits.ts): under <out>/remedies-<preset>/runs/m<M>-s<seed>/ each trained arm keeps
  * `<arm>.last.ckpt` each epoch and leaves `<arm>.ckpt` (its network) + `<arm>.json`; each post-hoc arm leaves
  * `<arm>+threshold.json`. Files are written atomically; running the command again skips what is finished and
  * continues what is not. After the remedies, the paper preset runs fig7's extra size-arm seeds
  * (`extraSizeSeeds`) in <out>/fig7-paper, so that they land in fig7-paper.json.
  */
-import { cpSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bceWithLogits } from '../autograd/ops/loss.js';
 import { Rng } from '../autograd/rng.js';
 import { Tensor } from '../autograd/tensor.js';
-import { makeBatch, type Batch, type SegDataset } from '../data/index.js';
+import type { Batch, SegDataset } from '../data/index.js';
 import { sizeLoss } from '../estimators/sizeLossOp.js';
-import { ResUNet } from '../models/resunet.js';
-import { Adam } from '../models/optim.js';
+import type { ResUNet } from '../models/resunet.js';
 import { loadCheckpointInto, saveModelCheckpoint } from '../train/checkpoint.js';
-import { foregroundPriorLogit } from '../train/metrics.js';
-import { trainStep } from '../train/step.js';
 import { forwardToHost, predictLogits } from '../train/trainer.js';
 import { formatSeconds } from '../cli/progress.js';
 import {
@@ -45,13 +42,9 @@ import {
   fmtPct,
   machineInfo,
   mean,
-  runPhase,
   type ExperimentContext,
-  type PhaseEpoch,
-  type PhaseState,
   type StepFn,
   type StepResult,
-  columnOver,
   type MeanSe,
 } from './common.js';
 import {
@@ -64,8 +57,24 @@ import {
   type TestRecord,
   type VolumePools,
 } from './fig7paper.js';
-import { AnnotatedBatches, jointStep, sizeStep } from './objectives.js';
-import { loadPhaseState, savePhaseState } from './phaseCheckpoint.js';
+import { jointStep, sizeStep } from './objectives.js';
+import {
+  armFinishedLine,
+  checkProtocolFile,
+  completeSummary,
+  jointObjective,
+  leaveArm,
+  seedTable,
+  sessionNote,
+  timeTrainSteps,
+  trainArm,
+  unitDirOf,
+  unitModel,
+  type ArmObjective,
+  type ExperimentOutcome,
+  type PhaseRecord,
+  type SeedTableRow,
+} from './resumableUnits.js';
 import {
   THRESHOLD_GRID,
   chooseThreshold,
@@ -74,7 +83,7 @@ import {
   type ThresholdChoice,
 } from './thresholdChoice.js';
 import { remediesViews, remediesViewNames } from './remediesReport.js';
-import { afterCheckpoint, jsonText, readJson, writeAtomic } from './runFiles.js';
+import { jsonText, readJson, writeAtomic } from './runFiles.js';
 
 export type TrainedArm = 'size' | 'anchor' | 'joint';
 export const TRAINED_ARMS: readonly TrainedArm[] = ['size', 'anchor', 'joint'];
@@ -177,14 +186,8 @@ export interface RemedyRun {
   trainImages: number;
   before: TestRecord;
   after: TestRecord;
-  phase: {
-    epochs: number;
-    bestEpoch: number;
-    trainSeconds: number;
-    valSeconds: number;
-    valStart: { E: number; iou: number } | null;
-    history: { epoch: number; losses: Record<string, number>; val: { E: number; iou: number } | null; best: boolean }[];
-  } | null;
+  /** The trained phase (a threshold arm repeats its network's; null for the pre-trained network's). */
+  phase: PhaseRecord | null;
   threshold: ThresholdRecord | null;
   /** The network the arm evaluated (a file of the unit folder, or the pre-trained network's place). */
   network: string;
@@ -309,7 +312,7 @@ export class RemediesRunner {
   }
 
   private unitDir(key: { mLabel: string; seed: number }): string {
-    return join(this.dir, 'runs', `m${key.mLabel}-s${key.seed}`);
+    return unitDirOf(this.dir, key);
   }
   private runFile(key: { mLabel: string; seed: number }, arm: RemedyArm): string {
     return join(this.unitDir(key), `${arm}.json`);
@@ -329,7 +332,7 @@ export class RemediesRunner {
     if (!x) return [];
     return x.seeds
       .flatMap((seed) => x.ms.map((m) => ({ m, seed })))
-      .filter((k) => !existsSync(join(this.fig7Dir, 'runs', `m${k.m}-s${k.seed}`, 'size.json')));
+      .filter((k) => !existsSync(join(unitDirOf(this.fig7Dir, { mLabel: String(k.m), seed: k.seed }), 'size.json')));
   }
 
   private async setup(): Promise<void> {
@@ -374,34 +377,11 @@ export class RemediesRunner {
   }
 
   private checkFingerprint(write: boolean): void {
-    const path = join(this.dir, 'protocol.json');
-    const mine = this.fingerprint();
-    if (existsSync(path)) {
-      const theirs = readJson<Record<string, unknown>>(path);
-      const { codeVersion: pinned, ...rest } = theirs;
-      if (JSON.stringify(rest) !== JSON.stringify(mine)) {
-        throw new Error(
-          `${path} records another protocol or data than this command's; continue with the original settings, or use another --out.`,
-        );
-      }
-      if (pinned !== this.version) {
-        this.ctx.progress.line(
-          `WARNING: this folder was started on code ${String(pinned)}, this command runs ${this.version}: numerics can differ between versions; continue from a checkout of ${String(pinned)} to keep one code version (each run records its own).`,
-        );
-      }
-    } else if (write) {
-      mkdirSync(this.dir, { recursive: true });
-      writeAtomic(path, jsonText({ ...mine, codeVersion: this.version }));
-    }
+    checkProtocolFile(this.dir, this.fingerprint(), write, { version: this.version, progress: this.ctx.progress });
   }
 
   private newModel(annotated: readonly number[], seed: number): ResUNet {
-    const { ds } = this.pools;
-    return new ResUNet({
-      widths: this.protocol.fig7.widths,
-      rng: new Rng(seed),
-      headBias: foregroundPriorLogit(ds.masks, annotated, ds.height * ds.width),
-    }).to(this.ctx.backend ?? 'cpu');
+    return unitModel(this.pools.ds, this.protocol.fig7.widths, annotated, seed, this.ctx.backend ?? 'cpu');
   }
 
   /** The pre-trained network of (m, seed), loaded (pre-trained first by fig7's runner if its folder lacks it). */
@@ -465,8 +445,7 @@ export class RemediesRunner {
 
   /** A trained arm from the pre-trained network: resumed from `<arm>.last.ckpt`; leaves `<arm>.ckpt` and `<arm>.json`. */
   private async trainedArm(key: UnitKey): Promise<void> {
-    const p = this.protocol;
-    const f7 = p.fig7;
+    const f7 = this.protocol.fig7;
     const dir = this.unitDir(key);
     const runPath = this.runFile(key, key.arm);
     const netPath = join(dir, `${key.arm}.ckpt`);
@@ -475,51 +454,7 @@ export class RemediesRunner {
     const { ds } = this.pools;
     const { model, record, annotated } = await this.pretrainedModel(key);
     const lastPath = join(dir, `${key.arm}.last.ckpt`);
-    const resume: PhaseState | undefined = existsSync(lastPath) ? loadPhaseState(lastPath, model) : undefined;
-    const saved = resume?.streams ?? {};
-    // the estimator's samples: fig7's stream (seed ^ 0x5eed), so the size arm repeats fig7's size arm
-    const sampler = saved['sampler']
-      ? Rng.fromState(saved['sampler'] as ReturnType<Rng['getState']>)
-      : new Rng(key.seed ^ 0x5eed);
-    const streams: Record<string, { getState(): unknown }> = { sampler };
-    let step: StepFn;
-    let trainIndices: number[] = this.pools.train;
-    if (key.arm === 'size') {
-      step = sizeStep(model, sampler, f7.size.samples, f7.size.estimator);
-    } else if (key.arm === 'anchor') {
-      // p₀ from the pre-trained weights (the model holds them now; a resumed phase gets its own weights after this)
-      const logits = await predictLogits(model, ds, trainIndices, 32);
-      const V = ds.height * ds.width;
-      const targets = new Map<number, Float32Array>();
-      trainIndices.forEach((n, i) => {
-        const p0 = new Float32Array(V);
-        for (let j = 0; j < V; j++) p0[j] = 1 / (1 + Math.exp(-logits[i * V + j]!));
-        targets.set(n, p0);
-      });
-      step = anchorStep(model, sampler, f7.size.samples, p.anchorWeight, targets);
-    } else {
-      const annotatedSet = new Set(annotated);
-      const rest = this.pools.train.filter((i) => !annotatedSet.has(i));
-      // at m = all nothing is left without masks: the size term then runs over the whole split
-      trainIndices = rest.length > 0 ? rest : this.pools.train;
-      const stream = saved['annotated']
-        ? new AnnotatedBatches(
-            ds,
-            annotated,
-            f7.batch,
-            sampler,
-            saved['annotated'] as ConstructorParameters<typeof AnnotatedBatches>[4],
-          )
-        : new AnnotatedBatches(ds, annotated, f7.batch, sampler.fork());
-      streams['annotated'] = stream;
-      step = jointStep(model, ds, annotated, f7.batch, sampler, p.jointLambda, f7.size.samples, stream);
-    }
     const label = `${key.arm} m=${key.mLabel} s${key.seed}`;
-    this.ctx.progress.line(
-      resume
-        ? `  ${label}: resuming after epoch ${resume.epoch} (${lastPath})`
-        : `  ${label}: training on ${trainIndices.length} images from the pre-trained network`,
-    );
     const config = {
       model: 'ResUNet',
       widths: f7.widths,
@@ -528,62 +463,76 @@ export class RemediesRunner {
       arm: key.arm,
       experiment: 'remedies',
     };
-    const t0 = performance.now();
-    const r = await runPhase({
+    // the estimator's samples: fig7's stream (seed ^ 0x5eed), so the size arm repeats fig7's size arm
+    const trained = await trainArm({
       label,
       model,
       ds,
-      trainIndices,
       valIndices: this.pools.val,
-      epochs: f7.size.epochs,
-      patience: f7.size.patience,
-      batch: f7.batch,
-      lr: f7.size.lr,
+      lastPath,
       seed: key.seed,
-      flips: false,
-      step,
-      score: (v) => -v.sizeError,
+      batch: f7.batch,
+      phase: f7.size,
+      config,
       progress: this.ctx.progress,
-      streams,
-      ...(resume ? { resume } : {}),
-      onState: (state) => {
-        savePhaseState(lastPath, model, state, label, config);
-        afterCheckpoint();
-        this.ctx.progress.line(this.etaLine(key, state.epoch));
-      },
+      doing: 'training',
+      objective: (sampler, saved) => this.armObjective(key, model, annotated, sampler, saved),
+      epochLine: (state) => this.etaLine(key, state.epoch),
     });
     // the model holds the best-E weights now
-    await saveModelCheckpoint(netPath, model, { config, epoch: r.best?.epoch ?? 0, phase: key.arm, metrics: {} });
+    await saveModelCheckpoint(netPath, model, {
+      config,
+      epoch: trained.result.best?.epoch ?? 0,
+      phase: key.arm,
+      metrics: {},
+    });
     const after = await testRecord(model, ds, this.pools.test);
-    const sum = (f: (h: PhaseEpoch) => number) => r.history.reduce((s, h) => s + f(h), 0);
     const run: RemedyRun = {
       ...this.baseRun(key, key.arm, record, annotated.length),
-      trainImages: trainIndices.length,
+      trainImages: trained.trainIndices.length,
       after,
       threshold: null,
       network: `${key.arm}.ckpt`,
-      phase: {
-        epochs: r.history.length,
-        bestEpoch: r.best?.epoch ?? 0,
-        trainSeconds: sum((h) => h.trainSeconds),
-        valSeconds: sum((h) => h.valSeconds),
-        valStart: r.start ? { E: r.start.sizeError, iou: r.start.iou } : null,
-        history: r.history.map((h) => ({
-          epoch: h.epoch,
-          losses: h.losses,
-          val: h.val ? { E: h.val.sizeError, iou: h.val.iou } : null,
-          best: h.best,
-        })),
-      },
-      seconds:
-        (performance.now() - t0) / 1000 +
-        sum((h) => (h.epoch <= (resume?.epoch ?? 0) ? h.trainSeconds + h.valSeconds : 0)),
+      phase: trained.phase,
+      seconds: trained.seconds(),
     };
-    writeAtomic(runPath, jsonText(run));
-    rmSync(lastPath, { force: true });
-    this.ctx.progress.line(
-      `  ${label}: ${run.phase!.epochs} epochs (best ${run.phase!.bestEpoch}); test IoU ${fmtPct(record.test.iou)} → ${fmtPct(after.iou)}, E ${record.test.E.toFixed(2)} → ${after.E.toFixed(2)}, foreground ${fmtPct(record.test.fgPred)} → ${fmtPct(after.fgPred)} (true ${fmtPct(after.fgTrue)})`,
-    );
+    leaveArm(runPath, run, lastPath);
+    this.ctx.progress.line(armFinishedLine(label, trained.phase, record.test, after));
+  }
+
+  /** The objective of a trained arm (the estimator's samples from `sampler`). */
+  private async armObjective(
+    key: UnitKey,
+    model: ResUNet,
+    annotated: number[],
+    sampler: Rng,
+    saved: Record<string, unknown>,
+  ): Promise<ArmObjective> {
+    const p = this.protocol;
+    const f7 = p.fig7;
+    const { ds, train } = this.pools;
+    if (key.arm === 'size') {
+      return { step: sizeStep(model, sampler, f7.size.samples, f7.size.estimator), trainIndices: train };
+    }
+    if (key.arm === 'anchor') {
+      // p₀ from the pre-trained weights (the model holds them now; a resumed phase gets its own weights after this)
+      const logits = await predictLogits(model, ds, train, 32);
+      const V = ds.height * ds.width;
+      const targets = new Map<number, Float32Array>();
+      train.forEach((n, i) => {
+        const p0 = new Float32Array(V);
+        for (let j = 0; j < V; j++) p0[j] = 1 / (1 + Math.exp(-logits[i * V + j]!));
+        targets.set(n, p0);
+      });
+      return { step: anchorStep(model, sampler, f7.size.samples, p.anchorWeight, targets), trainIndices: train };
+    }
+    const annotatedSet = new Set(annotated);
+    const rest = train.filter((i) => !annotatedSet.has(i));
+    return {
+      ...jointObjective(model, ds, annotated, f7.batch, sampler, p.jointLambda, f7.size.samples, saved),
+      // at m = all nothing is left without masks: the size term then runs over the whole split
+      trainIndices: rest.length > 0 ? rest : train,
+    };
   }
 
   /** The trained arm's network with the threshold chosen on validation sizes. */
@@ -625,7 +574,7 @@ export class RemediesRunner {
       perUnit === null
         ? 'ETA after the first unit'
         : `ETA ${formatSeconds(perUnit * (this.plan.length - finished))} (+ fig7 extra seeds)`;
-    return `[remedies ${this.protocol.name}] unit ${index}/${this.plan.length} (m = ${key.mLabel}, seed ${key.seed}, ${key.arm}) epoch ${epoch}/${this.protocol.fig7.size.epochs} · ${finished} units finished · this session ${formatSeconds((performance.now() - this.startedAt) / 1000)}, rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB · ${eta}`;
+    return `[remedies ${this.protocol.name}] unit ${index}/${this.plan.length} (m = ${key.mLabel}, seed ${key.seed}, ${key.arm}) epoch ${epoch}/${this.protocol.fig7.size.epochs} · ${finished} units finished · ${sessionNote(this.startedAt)} · ${eta}`;
   }
 
   private finishedRuns(): RemedyRun[] {
@@ -696,30 +645,20 @@ export class RemediesRunner {
     const targets = new Map<number, Float32Array>(
       this.pools.train.slice(0, 4 * p.fig7.batch).map((n) => [n, new Float32Array(V).fill(0.1)]),
     );
-    const kinds: [string, StepFn][] = [
-      ['size', sizeStep(model, rng, p.fig7.size.samples, p.fig7.size.estimator)],
-      ['anchor', anchorStep(model, rng, p.fig7.size.samples, p.anchorWeight, targets)],
-      ['joint', jointStep(model, ds, annotated, p.fig7.batch, rng, p.jointLambda)],
-    ];
-    const out: Record<string, number> = {};
-    const optimizer = new Adam(model.parameters(), { lr: p.fig7.size.lr });
-    model.train();
-    const batchIdx = (k: number): number[] =>
-      Array.from(
-        { length: Math.min(p.fig7.batch, this.pools.train.length) },
-        (_, i) => this.pools.train[(k * p.fig7.batch + i) % Math.min(this.pools.train.length, 4 * p.fig7.batch)]!,
-      );
-    for (const [name, step] of kinds) {
-      let t = 0;
-      for (let k = 0; k <= p.timingSteps; k++) {
-        const b = makeBatch(ds, batchIdx(k));
-        const t0 = performance.now();
-        await trainStep(optimizer, () => step(b, new Tensor(b.images, [b.batch, 1, ds.height, ds.width])));
-        if (model.backend !== 'cpu') await model.hostStateDict();
-        if (k > 0) t += performance.now() - t0;
-      }
-      out[name] = t / 1000 / p.timingSteps;
-    }
+    const out = await timeTrainSteps(model, ds, {
+      lr: p.fig7.size.lr,
+      steps: p.timingSteps,
+      batchAt: (k) =>
+        Array.from(
+          { length: Math.min(p.fig7.batch, this.pools.train.length) },
+          (_, i) => this.pools.train[(k * p.fig7.batch + i) % Math.min(this.pools.train.length, 4 * p.fig7.batch)]!,
+        ),
+      kinds: [
+        ['size', sizeStep(model, rng, p.fig7.size.samples, p.fig7.size.estimator), null],
+        ['anchor', anchorStep(model, rng, p.fig7.size.samples, p.anchorWeight, targets), null],
+        ['joint', jointStep(model, ds, annotated, p.fig7.batch, rng, p.jointLambda), null],
+      ],
+    });
     const imgs = this.pools.val.slice(0, Math.min(this.pools.val.length, 128));
     await predictLogits(model, ds, imgs.slice(0, 32));
     const t0 = performance.now();
@@ -738,7 +677,7 @@ export class RemediesRunner {
     return epochs * perEpoch + anchorTargets + 3 * evalImages(this.pools.val.length + this.pools.test.length);
   }
 
-  async dryRun(): Promise<{ dir: string; files: string[]; summary: Record<string, unknown> }> {
+  async dryRun(): Promise<ExperimentOutcome> {
     await this.setup();
     if (existsSync(this.dir)) this.checkFingerprint(false);
     const hasFig7 =
@@ -803,22 +742,18 @@ export class RemediesRunner {
     };
   }
 
-  async run(): Promise<{ dir: string; files: string[]; summary: Record<string, unknown> }> {
+  async run(): Promise<ExperimentOutcome> {
     await this.setup();
     if (existsSync(this.dir)) this.checkFingerprint(false);
     const pending = this.plan.filter((k) => !this.done(k));
     const extra = this.extrasPending().length > 0 ? this.protocol.fig7.extraSizeSeeds : undefined;
     const files = [this.summaryPath(), ...remediesViewNames(this.protocol.name).map((f) => join(this.dir, f))];
-    if (
-      pending.length === 0 &&
-      !extra &&
-      existsSync(this.summaryPath()) &&
-      readJson<{ complete?: boolean }>(this.summaryPath()).complete === true
-    ) {
+    const finished = pending.length === 0 && !extra ? completeSummary(this.summaryPath()) : null;
+    if (finished) {
       this.ctx.progress.line(
         `nothing to do: all ${this.plan.length} units of remedies ${this.protocol.name} are finished; results in ${this.summaryPath()}`,
       );
-      return { dir: this.dir, files: [], summary: readJson<Record<string, unknown>>(this.summaryPath()) };
+      return { dir: this.dir, files: [], summary: finished };
     }
     this.seedFig7Folder();
     this.checkFingerprint(true);
@@ -856,56 +791,19 @@ export class RemediesRunner {
   }
 }
 
-export interface RemedyTableRow {
-  arm: RemedyArm;
-  m: number;
-  mLabel: string;
-  seeds: number;
-  iouBefore: MeanSe;
-  iouAfter: MeanSe;
-  iouGain: MeanSe;
-  diceBefore: MeanSe;
-  diceAfter: MeanSe;
-  EBefore: MeanSe;
-  EAfter: MeanSe;
-  fgBefore: MeanSe;
-  fgAfter: MeanSe;
-  fgTrue: MeanSe;
+export type RemedyTableRow = SeedTableRow<RemedyArm> & {
   /** Chosen probability threshold (0.5 for the trained arms). */
   threshold: MeanSe;
   phaseEpochs: MeanSe;
-}
+};
 
-/** One row per arm and m: means and standard errors over the seeds that finished (fig7-paper.json's format). */
+/** One row per arm and m (m ascending): means and standard errors over the seeds that finished (fig7-paper.json's format). */
 export function buildRemediesTable(runs: readonly RemedyRun[], ms: readonly (number | 'all')[]): RemedyTableRow[] {
-  const rows: RemedyTableRow[] = [];
   const order = [...ms].sort((a, b) => (a === 'all' ? Infinity : a) - (b === 'all' ? Infinity : b));
-  for (const arm of REMEDY_ARMS) {
-    for (const m of order) {
-      const rs = runs.filter((r) => r.arm === arm && r.mLabel === String(m));
-      if (rs.length === 0) continue;
-      const col = columnOver<RemedyRun>(rs);
-      rows.push({
-        arm,
-        m: rs[0]!.m,
-        mLabel: String(m),
-        seeds: rs.length,
-        iouBefore: col((r) => r.before.iou),
-        iouAfter: col((r) => r.after.iou),
-        iouGain: col((r) => r.after.iou - r.before.iou),
-        diceBefore: col((r) => r.before.dice),
-        diceAfter: col((r) => r.after.dice),
-        EBefore: col((r) => r.before.E),
-        EAfter: col((r) => r.after.E),
-        fgBefore: col((r) => r.before.fgPred),
-        fgAfter: col((r) => r.after.fgPred),
-        fgTrue: col((r) => r.after.fgTrue),
-        threshold: col((r) => r.threshold?.t ?? 0.5),
-        phaseEpochs: col((r) => r.phase?.epochs ?? 0),
-      });
-    }
-  }
-  return rows;
+  return seedTable(runs, REMEDY_ARMS, order, (col) => ({
+    threshold: col((r) => r.threshold?.t ?? 0.5),
+    phaseEpochs: col((r) => r.phase?.epochs ?? 0),
+  }));
 }
 
 export interface Recommendation {
@@ -961,7 +859,7 @@ export function runRemedies(
   ctx: ExperimentContext,
   protocol: RemediesProtocol,
   options: { dryRun?: boolean } = {},
-): Promise<{ dir: string; files: string[]; summary: Record<string, unknown> }> {
+): Promise<ExperimentOutcome> {
   const runner = new RemediesRunner(ctx, protocol);
   return options.dryRun ? runner.dryRun() : runner.run();
 }

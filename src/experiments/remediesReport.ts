@@ -7,23 +7,10 @@
  */
 import { lineChartSvg } from '../viz/svg.js';
 import type { MeanSe } from './common.js';
+import type { SeedTableRow } from './resumableUnits.js';
 
-interface Row {
-  arm: string;
-  m: number;
-  mLabel: string;
-  seeds: number;
-  iouBefore: MeanSe;
-  iouAfter: MeanSe;
-  iouGain: MeanSe;
-  EBefore: MeanSe;
-  EAfter: MeanSe;
-  fgBefore: MeanSe;
-  fgAfter: MeanSe;
-  fgTrue: MeanSe;
-  threshold: MeanSe;
-  phaseEpochs: MeanSe;
-}
+/** A row of the summary's table (remedies.ts: `RemedyTableRow`, with the arm as a plain string). */
+type Row = SeedTableRow<string> & { threshold: MeanSe; phaseEpochs: MeanSe };
 interface Run {
   mLabel: string;
   seed: number;

@@ -4,8 +4,7 @@
  * checkpoints — that re-running the command resumes and ends with the numbers of an uninterrupted run, and that
  * a re-run with everything finished does nothing. The split test reads the real slices and skips without them.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -22,39 +21,12 @@ import {
   runFig7Paper,
 } from '../../src/experiments/fig7paper.js';
 import { AnnotatedBatches } from '../../src/experiments/objectives.js';
+import { capture, experimentCli, numbersOnly, readJson } from '../_helpers/experimentRuns.js';
 import { sharedDataNote } from '../_helpers/skipNote.js';
 
 const root = resolve(import.meta.dirname, '../..');
 const out = mkdtempSync(join(tmpdir(), 'sizeseg-fig7paper-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
-// biome-ignore lint/suspicious/noExplicitAny: the run's JSON, read back; the expectations check its shape.
-const readJson = (p: string): Record<string, any> => JSON.parse(readFileSync(p, 'utf8'));
-
-/** A Progress whose lines are collected. */
-function capture(): { progress: Progress; lines: string[] } {
-  const lines: string[] = [];
-  const stream = {
-    isTTY: false,
-    write: (s: string) => {
-      lines.push(...s.split('\n').filter((l) => l.length > 0));
-      return true;
-    },
-  } as unknown as NodeJS.WriteStream;
-  return { progress: new Progress({ stream }), lines };
-}
-
-/** The JSON without what differs between sessions (times, machine load, dates). */
-function numbersOnly(x: unknown): unknown {
-  if (Array.isArray(x)) return x.map(numbersOnly);
-  if (x && typeof x === 'object') {
-    return Object.fromEntries(
-      Object.entries(x)
-        .filter(([k]) => !/seconds|Seconds|machine|finishedAt/.test(k))
-        .map(([k, v]) => [k, numbersOnly(v)]),
-    );
-  }
-  return x;
-}
 
 describe('fig7 paper protocol', () => {
   it('plans every m with every seed for the size arm, and joint / shuffled where listed, seed by seed', () => {
@@ -142,33 +114,10 @@ describe('fig7 paper protocol', () => {
   });
 
   it('killed (SIGKILL) mid-phase three times and re-run, it ends with the numbers of an uninterrupted run; a re-run then does nothing', () => {
-    // node itself runs the CLI (tsx as a loader, not a wrapper process), so the SIGKILL ends the process we watch
     const cli = (dir: string, killAfter?: number) =>
-      spawnSync(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          join(root, 'src/cli/experiment.ts'),
-          'fig7',
-          '--preset',
-          'paper-smoke',
-          '--data',
-          'synthetic',
-          '--seeds',
-          '1',
-          '--out',
-          dir,
-          '--quiet',
-        ],
-        {
-          cwd: root,
-          encoding: 'utf8',
-          env: {
-            ...process.env,
-            SIZESEG_TEST_KILL_AFTER_CHECKPOINTS: killAfter === undefined ? '' : String(killAfter),
-          },
-        },
+      experimentCli(
+        ['fig7', '--preset', 'paper-smoke', '--data', 'synthetic', '--seeds', '1', '--out', dir, '--quiet'],
+        killAfter,
       );
     const whole = join(out, 'whole');
     const cut = join(out, 'cut');
@@ -199,24 +148,17 @@ describe('fig7 paper protocol', () => {
     // everything finished: nothing is trained or rewritten
     const summary = join(cut, 'fig7-paper-smoke', 'fig7-paper-smoke.json');
     const before = statSync(summary).mtimeMs;
-    const again = spawnSync(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        join(root, 'src/cli/experiment.ts'),
-        'fig7',
-        '--preset',
-        'paper-smoke',
-        '--data',
-        'synthetic',
-        '--seeds',
-        '1',
-        '--out',
-        cut,
-      ],
-      { cwd: root, encoding: 'utf8' },
-    );
+    const again = experimentCli([
+      'fig7',
+      '--preset',
+      'paper-smoke',
+      '--data',
+      'synthetic',
+      '--seeds',
+      '1',
+      '--out',
+      cut,
+    ]);
     expect(again.status).toBe(0);
     expect(again.stdout).toMatch(/nothing to do: all 5 runs of fig7 paper-smoke are finished/);
     expect(statSync(summary).mtimeMs).toBe(before);

@@ -4,13 +4,11 @@
  * the table and recommendation against hand-worked numbers, the dry run, and — in child processes killed with
  * SIGKILL at chosen checkpoints — that re-running resumes and ends with the numbers of an uninterrupted run.
  */
-import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Rng } from '../../src/autograd/rng.js';
-import { Progress } from '../../src/cli/progress.js';
 import { generateSynthetic, indicesOf } from '../../src/data/index.js';
 import { PRESETS, type ExperimentContext } from '../../src/experiments/common.js';
 import {
@@ -24,25 +22,10 @@ import {
 } from '../../src/experiments/remedies.js';
 import { THRESHOLD_GRID, chooseThreshold, logitOf } from '../../src/experiments/thresholdChoice.js';
 import { ResUNet } from '../../src/models/resunet.js';
+import { capture, experimentCli, numbersOnly, readJson } from '../_helpers/experimentRuns.js';
 
-const root = resolve(import.meta.dirname, '../..');
 const out = mkdtempSync(join(tmpdir(), 'sizeseg-remedies-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
-// biome-ignore lint/suspicious/noExplicitAny: the experiment's JSON, read back to check fields deep inside it
-const readJson = (p: string): Record<string, any> => JSON.parse(readFileSync(p, 'utf8'));
-
-/** The JSON without what differs between sessions (times, machine load, dates). */
-function numbersOnly(x: unknown): unknown {
-  if (Array.isArray(x)) return x.map(numbersOnly);
-  if (x && typeof x === 'object') {
-    return Object.fromEntries(
-      Object.entries(x)
-        .filter(([k]) => !/seconds|Seconds|machine|finishedAt/.test(k))
-        .map(([k, v]) => [k, numbersOnly(v)]),
-    );
-  }
-  return x;
-}
 
 describe('threshold chosen by validation E', () => {
   it('picks, on hand-made logits, the threshold whose masks have the target size, nearest ½ among equals', () => {
@@ -167,20 +150,13 @@ describe('remedies paper-smoke', () => {
   });
 
   it('--dry-run lists the units and estimates the time without training or writing anything', async () => {
-    const lines: string[] = [];
-    const stream = {
-      isTTY: false,
-      write: (s: string) => {
-        lines.push(...s.split('\n').filter((l) => l.length > 0));
-        return true;
-      },
-    } as unknown as NodeJS.WriteStream;
+    const { progress, lines } = capture();
     const ctx: ExperimentContext = {
       preset: PRESETS.smoke,
       dataSpec: 'synthetic',
       syntheticCount: 150,
       out: join(out, 'dry'),
-      progress: new Progress({ stream }),
+      progress,
     };
     const r = await runRemedies(ctx, REMEDIES_PROTOCOLS['paper-smoke'], { dryRun: true });
     expect(r.summary['units']).toBe(6);
@@ -191,30 +167,7 @@ describe('remedies paper-smoke', () => {
 
   it('killed (SIGKILL) mid-arm twice and re-run, it ends with the numbers of an uninterrupted run; a re-run then does nothing', () => {
     const cli = (dir: string, killAfter?: number) =>
-      spawnSync(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          join(root, 'src/cli/experiment.ts'),
-          'remedies',
-          '--preset',
-          'paper-smoke',
-          '--data',
-          'synthetic',
-          '--out',
-          dir,
-          '--quiet',
-        ],
-        {
-          cwd: root,
-          encoding: 'utf8',
-          env: {
-            ...process.env,
-            SIZESEG_TEST_KILL_AFTER_CHECKPOINTS: killAfter === undefined ? '' : String(killAfter),
-          },
-        },
-      );
+      experimentCli(['remedies', '--preset', 'paper-smoke', '--data', 'synthetic', '--out', dir, '--quiet'], killAfter);
     const whole = join(out, 'whole');
     const cut = join(out, 'cut');
     expect(cli(whole).status).toBe(0);
@@ -250,22 +203,7 @@ describe('remedies paper-smoke', () => {
     // everything finished: nothing is trained or rewritten
     const summary = join(cut, 'remedies-paper-smoke', 'remedies-paper-smoke.json');
     const before = statSync(summary).mtimeMs;
-    const again = spawnSync(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        join(root, 'src/cli/experiment.ts'),
-        'remedies',
-        '--preset',
-        'paper-smoke',
-        '--data',
-        'synthetic',
-        '--out',
-        cut,
-      ],
-      { cwd: root, encoding: 'utf8' },
-    );
+    const again = experimentCli(['remedies', '--preset', 'paper-smoke', '--data', 'synthetic', '--out', cut]);
     expect(again.status).toBe(0);
     expect(again.stdout).toMatch(/nothing to do: all 6 units of remedies paper-smoke are finished/);
     expect(statSync(summary).mtimeMs).toBe(before);
