@@ -17,10 +17,12 @@
  * snapshots are host copies. On 'cpu' every one of these is the identity, so the numbers are bit for bit
  * those of the host-only loop.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { writeFileAtomic } from '../train/files.js';
 import { cpus, loadavg } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Rng, type RngState } from '../autograd/rng.js';
 import { Tensor } from '../autograd/tensor.js';
 import { trainStep } from '../train/step.js';
@@ -154,7 +156,29 @@ export function backendRecord(ctx: ExperimentContext): Record<string, unknown> {
     : { name, engine: info.engine, mode: info.mode, adapter: info.adapter ?? null };
 }
 
-/** The machine and its load: stored in every JSON so that timings can be read in context. */
+/** The repository's root folder (the committed results live under it). */
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** The commit the code runs from (`+dirty` when tracked files differ from it); 'unknown' outside a git checkout. */
+export function codeVersion(): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+    return dirty ? `${head}+dirty` : head;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** The machine, its load and the code version: stored in every JSON so that numbers and timings can be read in context. */
 export function machineInfo(): Record<string, unknown> {
   const cpu = cpus();
   return {
@@ -165,6 +189,8 @@ export function machineInfo(): Record<string, unknown> {
     kernelThreads: getNumThreads(),
     loadAverage: loadavg().map((v) => Math.round(v * 100) / 100),
     time: new Date().toISOString(),
+    // numbers move when kernels change their rounding: every JSON says which code made it
+    codeVersion: codeVersion(),
   };
 }
 

@@ -24,9 +24,7 @@
  * (`extraSizeSeeds`) in <out>/fig7-paper, so that they land in fig7-paper.json.
  */
 import { cpSync, existsSync, mkdirSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { bceWithLogits } from '../autograd/ops/loss.js';
 import { Rng } from '../autograd/rng.js';
 import { Tensor } from '../autograd/tensor.js';
@@ -39,9 +37,11 @@ import { formatSeconds } from '../cli/progress.js';
 import {
   annotatedSubset,
   backendRecord,
+  codeVersion,
   fmtPct,
   machineInfo,
   mean,
+  repoRoot,
   type ExperimentContext,
   type StepFn,
   type StepResult,
@@ -194,27 +194,6 @@ export interface RemedyRun {
   codeVersion: string;
   seconds: number;
   finishedAt: string;
-}
-
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-
-/** The commit the code runs from (`+dirty` when tracked files differ from it); 'unknown' outside a git checkout. */
-export function codeVersion(): string {
-  try {
-    const head = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], {
-      cwd: repoRoot,
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-    }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], {
-      cwd: repoRoot,
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-    }).trim();
-    return dirty ? `${head}+dirty` : head;
-  } catch {
-    return 'unknown';
-  }
 }
 
 /** Logits of a model for images, and their target sizes, in index order. */

@@ -2,6 +2,7 @@
  * Smoke runs of every experiment (`npm run experiment -- NAME --preset smoke`) on generated data: each writes its
  * JSON, CSV and SVG files with the fields docs/results.md relies on. Seconds each on 2 cores.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -119,6 +120,10 @@ describe('experiments (smoke preset, synthetic data)', () => {
       expect(run.size.epochs).toBeGreaterThanOrEqual(1);
     }
     expect(readFileSync(join(r.dir, 'fig7-runs.csv'), 'utf8').trim().split('\n')).toHaveLength(1 + ms.length * seeds);
+    // the JSON says which code made it (numbers move when kernels change their rounding): this checkout's commit
+    const head = execFileSync('git', ['rev-parse', 'HEAD'], { encoding: 'utf8' }).trim();
+    expect(j.machine.start.codeVersion).toMatch(/^[0-9a-f]{12}(\+dirty)?$/);
+    expect(head.startsWith(j.machine.start.codeVersion.replace('+dirty', ''))).toBe(true);
   });
 
   it('beyond: variants per m and seed, estimator comparison', async () => {
