@@ -153,9 +153,10 @@ export function setAutoWeightGrad4(on: boolean): void {
 /**
  * Where 'auto' takes F(4×4, 3×3) for the weight gradient (winograd4WeightGrad.ts): where it takes it for the other
  * two passes (winograd4Pays), every 3×3 stride-1 layer of ResUNet-lite but the stem. Measured there (batch 32,
- * bench/convWinograd.bench.ts, docs/kernels.md "F(4×4, 3×3)") 1.3–2.1× as fast as F(2×2) on the 48×32 layers,
- * 1.5–1.9× on 24×16 and 12×8, and 1.5–3.3× as fast as the direct kernels on the 6×4 one (F(2×2) is slower than
- * those there); the stem (1 input channel) ran at 0.7–1.2× F(2×2) and slower than the direct kernels.
+ * bench/convWinograd.bench.ts --pass weight, alternated, 1 and 2 threads; docs/kernels.md "F(4×4, 3×3) for the
+ * weight gradient"): 1.38–1.54× as fast as F(2×2) on the 48×32 layers, 1.65–1.99× on 24×16 and 12×8, and on the 6×4
+ * map 2.5–2.6× as fast as the direct kernels that 'auto' ran there before (F(2×2) is slower than those). The stem
+ * (1 input channel) stays direct: F(4×4) ran at 0.6× the direct kernels' speed there.
  */
 export function winograd4WeightGradPays(C: number, O: number, H: number, W: number): boolean {
   return autoWeightGrad4 && winograd4Pays(C, O, H, W);
