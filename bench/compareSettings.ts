@@ -6,6 +6,7 @@
  *
  *   npx tsx bench/compareSettings.ts fma off on [--steps 30]
  *   npx tsx bench/compareSettings.ts conv direct auto [--steps 30]
+ *   npx tsx bench/compareSettings.ts dw4 off on [--steps 30]   ('auto' without / with F(4×4) for the weight gradient)
  *
  * Prints the median milliseconds per setting and their ratio (second over first).
  */
@@ -21,12 +22,16 @@ import {
   Tensor,
   withStepArena,
 } from '../src/index.js';
-import { setConvAlgorithm, type ConvAlgorithm } from '../src/kernels/wasm/winogradConv.js';
+import { setAutoWeightGrad4, setConvAlgorithm, type ConvAlgorithm } from '../src/kernels/wasm/winogradConv.js';
 import { setFusedMultiplyAdd, type FusedMultiplyAddMode } from '../src/kernels/wasm/multiplyAdd.js';
 
 const SETTINGS: Record<string, (value: string) => void> = {
   fma: (v) => setFusedMultiplyAdd(v as FusedMultiplyAddMode),
   conv: (v) => setConvAlgorithm(v as ConvAlgorithm),
+  dw4: (v) => {
+    if (v !== 'on' && v !== 'off') throw new Error(`compareSettings dw4: expected on or off, got ${v}`);
+    setAutoWeightGrad4(v === 'on');
+  },
 };
 
 const args = process.argv.slice(2);

@@ -1,6 +1,6 @@
 /**
- * Direct against Winograd F(2×2, 3×3) (src/kernels/wasm/winograd.ts) and, for the forward pass and the input
- * gradient, F(4×4, 3×3) (winograd4.ts) on the WebAssembly kernels, in the same run and alternated sample by sample (this machine is shared: only ratios measured side by side
+ * Direct against Winograd F(2×2, 3×3) (src/kernels/wasm/winograd.ts) and F(4×4, 3×3) (winograd4.ts; the weight
+ * gradient: winograd4WeightGrad.ts) on the WebAssembly kernels, in the same run and alternated sample by sample (this machine is shared: only ratios measured side by side
  * mean something):
  *
  * - per 3×3 stride-1 shape of ResUNet-lite (bench/_resunet.ts, batch 32), forward pass, input gradient and
@@ -13,6 +13,7 @@
  *
  *   npm run bench -- convWinograd      (also run by `npm run bench -- conv`; SIZESEG_BENCH_QUICK=1: a smoke run)
  *   npx tsx bench/convWinograd.bench.ts --shapes --threads 2    (the per-layer table only, on 2 threads)
+ *   npx tsx bench/convWinograd.bench.ts --shapes --pass weight  (one pass only: forward, input or weight)
  */
 import { bceWithLogits, noGrad, openStepArena, withStepArena } from '../src/index.js';
 import { allocate } from '../src/autograd/dtype.js';
@@ -22,6 +23,7 @@ import { wasmSimdAvailable } from '../src/kernels/wasm/runtime.js';
 import { getNumThreads, setNumThreads } from '../src/kernels/wasm/threads.js';
 import { winogradSpec } from '../src/kernels/wasm/winograd.js';
 import { winograd4Spec, XI4 } from '../src/kernels/wasm/winograd4.js';
+import { weightGrad4Spec } from '../src/kernels/wasm/winograd4WeightGrad.js';
 import {
   conv2dBackwardInputWinograd,
   conv2dBackwardWeightWinograd,
@@ -32,6 +34,7 @@ import {
   winogradInputGradChosen,
   winogradTileFor,
   winogradWeightGradChosen,
+  winogradWeightGradTileFor,
   type ConvAlgorithm,
 } from '../src/kernels/wasm/winogradConv.js';
 import { RESUNET_CONVS, convFlops, workloadSetup } from './_resunet.js';
@@ -83,7 +86,7 @@ interface ShapeResult {
   threads: number;
   direct_ms: number;
   winograd_ms: number;
-  /** F(4×4, 3×3) (forward and input gradient only) */
+  /** F(4×4, 3×3) */
   winograd4_ms: number | null;
   direct_gflops: number;
   winograd_gflops_equivalent: number;
@@ -104,7 +107,7 @@ interface ShapeResult {
   auto_picks: 'winograd' | 'winograd4' | 'direct';
 }
 
-function perShape(threads: number, rng: () => number): ShapeResult[] {
+function perShape(threads: number, rng: () => number, passes: readonly Pass[]): ShapeResult[] {
   setNumThreads(threads);
   const results: ShapeResult[] = [];
   const saved = getConvAlgorithm();
@@ -117,7 +120,7 @@ function perShape(threads: number, rng: () => number): ShapeResult[] {
     const x0 = randF32(rng, c.N * c.C * c.H * c.W),
       w = randF32(rng, c.O * c.C * 9),
       dy0 = randF32(rng, c.N * c.O * c.H * c.W);
-    for (const pass of ['forward', 'input grad', 'weight grad'] as Pass[]) {
+    for (const pass of passes) {
       // the stem's input gradient is never computed (the images need no gradient)
       if (pass === 'input grad' && c.uses === 'stem') continue;
       // operands in a step arena (read in place), as in a training step; each sample opens an arena inside it
@@ -144,7 +147,8 @@ function perShape(threads: number, rng: () => number): ShapeResult[] {
           },
           'weight grad': {
             direct: () => void conv2dBackwardWeightWasm(dy, yShape, x, xShape, wShape, opts),
-            winograd: () => void conv2dBackwardWeightWinograd(dy, yShape, x, xShape, wShape, opts),
+            winograd: () => void conv2dBackwardWeightWinograd(dy, yShape, x, xShape, wShape, opts, 2),
+            winograd4: () => void conv2dBackwardWeightWinograd(dy, yShape, x, xShape, wShape, opts, 4),
           },
         } as Record<Pass, Record<string, () => void>>
       )[pass];
@@ -158,7 +162,10 @@ function perShape(threads: number, rng: () => number): ShapeResult[] {
       const spec = winogradSpec(c.N, C, O, c.H, c.W, false, false);
       const mulDirect = c.N * O * c.H * c.W * C * 9;
       const mulWinograd = c.N * spec.tH * spec.tWp * 16 * O * C;
-      const spec4 = winograd4Spec(c.N, C, O, c.H, c.W, false, false);
+      const spec4 =
+        pass === 'weight grad'
+          ? weightGrad4Spec(c.N, C, O, c.H, c.W)
+          : winograd4Spec(c.N, C, O, c.H, c.W, false, false);
       const w4 = t.winograd4;
       const paired = (a: number[], b: number[]) => r2(medianOf(a.map((v, i) => v / b[i]!)));
       setConvAlgorithm('auto');
@@ -169,7 +176,8 @@ function perShape(threads: number, rng: () => number): ShapeResult[] {
       };
       const auto = chosen[pass](xShape, wShape, opts);
       // which tile 'auto' takes (C, O: the pass's own, as above)
-      const autoTile4 = auto && pass !== 'weight grad' && winogradTileFor(C, O, c.H, c.W) === 4;
+      const autoTile4 =
+        auto && (pass === 'weight grad' ? winogradWeightGradTileFor : winogradTileFor)(C, O, c.H, c.W) === 4;
       setConvAlgorithm(saved);
       results.push({
         shape: c.name,
@@ -230,12 +238,19 @@ function workloads(clock: () => number): Record<string, Record<ConvAlgorithm, nu
   return out;
 }
 
-/** `threads`: the thread counts of the per-layer table; `workloads`: false skips the whole network. */
+const PASSES: readonly Pass[] = ['forward', 'input grad', 'weight grad'];
+
+/**
+ * `threads`: the thread counts of the per-layer table; `passes`: the passes it measures; `workloads`: false skips
+ * the whole network.
+ */
 export async function run({
   threads = [1, 2],
+  passes = PASSES,
   workloads: withWorkloads = true,
 }: {
   threads?: number[];
+  passes?: readonly Pass[];
   workloads?: boolean;
 } = {}): Promise<Record<string, unknown>> {
   if (!wasmSimdAvailable()) return { skipped: 'this JavaScript engine has no WebAssembly SIMD' };
@@ -245,7 +260,7 @@ export async function run({
   try {
     // touch the arena's memory once: first-touch page faults belong to no measured pass
     withStepArena(() => void allocate('float32', 48 << 20));
-    const shapes = threads.flatMap((n) => perShape(n, rng));
+    const shapes = threads.flatMap((n) => perShape(n, rng, passes));
     console.table(
       shapes.map((s) => ({
         shape: s.shape,
@@ -304,8 +319,15 @@ export async function run({
 if (isMain(import.meta.url)) {
   const args = process.argv.slice(2);
   const at = args.indexOf('--threads');
+  const passAt = args.indexOf('--pass');
+  const pass = passAt >= 0 ? PASSES.find((p) => p.startsWith(args[passAt + 1] ?? '-')) : undefined;
+  if (passAt >= 0 && pass === undefined) {
+    console.error(`convWinograd: --pass wants forward, input or weight, got ${args[passAt + 1]}`);
+    process.exit(2);
+  }
   await run({
     threads: at >= 0 ? [Number(args[at + 1])] : undefined,
+    passes: pass === undefined ? undefined : [pass],
     workloads: !args.includes('--shapes'),
   });
 }

@@ -1,13 +1,13 @@
 /**
  * The fast paths of the WebAssembly kernels — Winograd convolutions (src/kernels/wasm/winograd.ts,
- * winogradWeightGrad.ts) and fused multiply-adds (multiplyAdd.ts) — split their work by shape alone, as every
- * WebAssembly kernel does, so ResUNet-lite trained on them on 1 and on 2 threads ends with the same bits: the
- * SHA-256 of its weights after two BCE steps and one size-loss step (batch 32, Adam), one thread outside a step
- * scope and two inside one. Their bits differ from the recorded kernels' (sameBits.test.ts), which shows they ran.
+ * winogradWeightGrad.ts, winograd4.ts, winograd4WeightGrad.ts) and fused multiply-adds (multiplyAdd.ts) — split
+ * their work by shape alone, as every WebAssembly kernel does, so ResUNet-lite trained on them on 1 and on 2
+ * threads ends with the same bits: the SHA-256 of its weights after two BCE steps and one size-loss step (batch 32,
+ * Adam), one thread outside a step scope and two inside one. Their bits differ from the recorded kernels' (sameBits.test.ts), which shows they ran.
  * Cases: Winograd F(2×2, 3×3) everywhere it applies with separate multiply and add; the defaults ('auto': Winograd
- * where it pays — F(4×4, 3×3) for the forward pass and the input gradient of every 3×3 stride-1 layer but the stem,
- * F(2×2) for the weight gradient —, direct kernels elsewhere) with fused multiply-adds, where the engine has relaxed
- * SIMD. (test/kernels/wasm/winograd4.test.ts checks F(4×4) on 1 and 2 threads without relaxed SIMD too.)
+ * where it pays — F(4×4, 3×3) for all three passes of every 3×3 stride-1 layer but the stem —, direct kernels
+ * elsewhere) with fused multiply-adds, where the engine has relaxed SIMD. (test/kernels/wasm/winograd4.test.ts and
+ * winograd4WeightGrad.test.ts check F(4×4) on 1 and 2 threads without relaxed SIMD too.)
  */
 import * as sizeseg from '../../src/index.js';
 import { describe, expect, it } from 'vitest';

@@ -120,6 +120,17 @@ export function winograd4Spec(N: number, C: number, O: number, H: number, W: num
   let g = 1, TR = tH;
   if (perImage <= tilesFit) g = imagesPerItem(N, perImage, Math.max(1, Math.floor(tilesFit / perImage)));
   else TR = largestDivisorAtMost(tH, tilesFit / tW);
+  return winograd4Cut(N, C, O, H, W, bias, relu, g, TR);
+}
+
+/**
+ * The plan for a given cut: g whole images per item (g divides N; then TR = ⌈H/4⌉), or TR tile rows (dividing
+ * ⌈H/4⌉) of one image per item (g = 1). The weight gradient (winograd4WeightGrad.ts) cuts its own way.
+ */
+export function winograd4Cut(
+  N: number, C: number, O: number, H: number, W: number, bias: boolean, relu: boolean, g: number, TR: number,
+): Winograd4Spec {
+  const tH = Math.ceil(H / 4), tW = Math.ceil(W / 4);
   const blocks = tH / TR;
   const Pi = g * TR * tW;
   const Pg = padded(Pi);
@@ -227,7 +238,7 @@ export function buildWeightTransform4Module(s: WeightTransformSpec): ModuleBuild
 // The convolution
 
 /** The constants the transforms multiply by (exact powers of two), splatted once per item. */
-interface Consts {
+export interface Consts {
   four: Local;
   eight: Local;
 }
@@ -270,7 +281,7 @@ function emitAT(f: FunctionBuilder, k: Consts, m: readonly Local[], out: readonl
 }
 
 /** out[t] = lane t of each of rows[0..3] (a 4×4 transpose; out must not alias rows). */
-function emitTranspose(f: FunctionBuilder, rows: readonly Expr[], out: readonly Local[], tmp: readonly Local[]): void {
+export function emitTranspose(f: FunctionBuilder, rows: readonly Expr[], out: readonly Local[], tmp: readonly Local[]): void {
   f.set(tmp[0]!, v128.shuffle32(rows[0]!, rows[1]!, [0, 4, 1, 5]));
   f.set(tmp[1]!, v128.shuffle32(rows[2]!, rows[3]!, [0, 4, 1, 5]));
   f.set(tmp[2]!, v128.shuffle32(rows[0]!, rows[1]!, [2, 6, 3, 7]));
@@ -285,7 +296,7 @@ function emitTranspose(f: FunctionBuilder, rows: readonly Expr[], out: readonly 
  * Where tile `tile` of the item lies, relative to the item's first tile: its image, tile row and tile column
  * as (image, row, column) locals. Tiles run row-major over the item's g images × TR rows × tW columns.
  */
-function emitTilePosition(f: FunctionBuilder, s: Winograd4Spec, tile: Local, img: Local, row: Local, col: Local): void {
+export function emitTilePosition(f: FunctionBuilder, s: Winograd4Spec, tile: Local, img: Local, row: Local, col: Local): void {
   const perImage = s.TR * s.tW;
   f.set(img, i32.div_u(tile, i32.const(perImage)));
   f.set(col, i32.rem_u(tile, i32.const(perImage)));
@@ -329,7 +340,7 @@ export function buildWinograd4Module(s: Winograd4Spec): ModuleBuilder {
  * channel. A separate padding pass wrote and read again a padded copy of every input (about a fifth of a
  * 16-channel pass at 48×32) and ran before the kernel's items could start.
  */
-function emitInputTransform4(
+export function emitInputTransform4(
   f: FunctionBuilder, s: Winograd4Spec, k: Consts, args: Local, n0: Local, tr0: Local, V: Local, table: Local, pad: Expr,
 ): void {
   const grp = f.local('i32', 'grp'), c = f.local('i32', 'c'), base = f.local('i32', 'base'), q = f.local('i32', 'q');

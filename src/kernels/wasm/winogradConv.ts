@@ -1,16 +1,16 @@
 /**
- * Which algorithm the 'wasm' backend runs a convolution with, and the drivers of the Winograd one
- * (winograd.ts, winogradWeightGrad.ts): the forward pass, the input gradient and the weight gradient of 3×3
- * convolutions with stride 1 and padding 1.
+ * Which algorithm the 'wasm' backend runs a convolution with, and the drivers of the Winograd one (winograd.ts,
+ * winograd4.ts, winogradWeightGrad.ts, winograd4WeightGrad.ts): the forward pass, the input gradient and the weight
+ * gradient of 3×3 convolutions with stride 1 and padding 1.
  *
  * - `'direct'`: the gather and pointwise kernels (conv2d.ts) for every convolution: what every release before
  *   this one computed, bit for bit.
  * - `'winograd'`: F(2×2, 3×3) wherever it applies (3×3, stride 1, padding 1), the direct kernels elsewhere.
- * - `'winograd4'`: F(4×4, 3×3) (winograd4.ts) for the forward pass and the input gradient wherever it applies,
- *   F(2×2, 3×3) for the weight gradient, the direct kernels elsewhere.
+ * - `'winograd4'`: F(4×4, 3×3) (winograd4.ts, winograd4WeightGrad.ts) for all three passes wherever it applies,
+ *   the direct kernels elsewhere.
  * - `'auto'` (the default): Winograd only for the passes and shapes where it measured faster than the direct
  *   kernels (`winogradPays`, docs/kernels.md), and F(4×4) where that measured faster than F(2×2)
- *   (`winograd4Pays`); the direct kernels elsewhere.
+ *   (`winograd4Pays`, `winograd4WeightGradPays`); the direct kernels elsewhere.
  *
  * `SIZESEG_CONV_ALGORITHM=direct|winograd|winograd4|auto` sets it at start-up; `setConvAlgorithm` at run time. The
  * direct kernels, F(2×2) and F(4×4) give different bits (each within its float32 bound); each gives the same bits
@@ -49,6 +49,7 @@ import {
   XI4,
   type Winograd4Spec,
 } from './winograd4.js';
+import { weightGradWinograd4 } from './winograd4WeightGrad.js';
 
 export type ConvAlgorithm = 'auto' | 'direct' | 'winograd' | 'winograd4';
 const ALGORITHMS: readonly ConvAlgorithm[] = ['auto', 'direct', 'winograd', 'winograd4'];
@@ -131,12 +132,40 @@ export function winogradWeightGradPays(C: number, O: number, H: number, W: numbe
   return winogradPays(C, O, H, W);
 }
 
-/** Whether the weight gradient of this convolution runs on Winograd under the current setting. */
+let autoWeightGrad4 = true;
+
+/**
+ * Whether 'auto' may take F(4×4) for the weight gradient (default true). False gives 'auto' as it was before
+ * winograd4WeightGrad.ts, for benchmarks that compare the two in one process (bench/compareSettings.ts dw4).
+ */
+export function setAutoWeightGrad4(on: boolean): void {
+  autoWeightGrad4 = on;
+}
+
+/**
+ * Where 'auto' takes F(4×4, 3×3) for the weight gradient (winograd4WeightGrad.ts): where it takes it for the other
+ * two passes (winograd4Pays), every 3×3 stride-1 layer of ResUNet-lite but the stem. Measured there (batch 32,
+ * bench/convWinograd.bench.ts --pass weight, alternated, 1 and 2 threads; docs/kernels.md "F(4×4, 3×3) for the
+ * weight gradient"): 1.38–1.54× as fast as F(2×2) on the 48×32 layers, 1.65–1.99× on 24×16 and 12×8, and on the 6×4
+ * map 2.5–2.6× as fast as the direct kernels that 'auto' ran there before (F(2×2) is slower than those). The stem
+ * (1 input channel) stays direct: F(4×4) ran at 0.6× the direct kernels' speed there.
+ */
+export function winograd4WeightGradPays(C: number, O: number, H: number, W: number): boolean {
+  return autoWeightGrad4 && winograd4Pays(C, O, H, W);
+}
+
+/** The tile the weight gradient of C → O channels at H×W takes under the current setting, where it runs Winograd. */
+export function winogradWeightGradTileFor(C: number, O: number, H: number, W: number): WinogradTile {
+  const a = getConvAlgorithm();
+  return a === 'winograd4' || (a === 'auto' && winograd4WeightGradPays(C, O, H, W)) ? 4 : 2;
+}
+
+/** Whether the weight gradient of this convolution runs on Winograd (either tile) under the current setting. */
 export function winogradWeightGradChosen(xShape: Shape4, wShape: Shape4, opts: Conv2dOptions): boolean {
   const g = geometry(xShape, wShape, opts);
   const a = getConvAlgorithm();
   if (a === 'direct' || !winogradApplies(g)) return false;
-  return a === 'winograd' || a === 'winograd4' || winogradWeightGradPays(g.C, g.O, g.H, g.W);
+  return a === 'winograd' || a === 'winograd4' || winogradWeightGradPays(g.C, g.O, g.H, g.W) || winograd4WeightGradPays(g.C, g.O, g.H, g.W);
 }
 
 /** Whether the forward pass of this convolution runs on Winograd (either tile) under the current setting. */
@@ -259,9 +288,13 @@ export function conv2dBackwardInputWinograd(
   return runWinograd(dy, N, O, C, H, W, w, true, null, false, tile ?? winogradTileFor(O, C, H, W));
 }
 
-/** dL/dw of y = conv2d(x, w) (3×3, stride 1, padding 1) by Winograd: Gᵀ [Σ_tiles (A dy Aᵀ) ⊙ (Bᵀ d B)] G. */
+/**
+ * dL/dw of y = conv2d(x, w) (3×3, stride 1, padding 1) by Winograd: Gᵀ [Σ_tiles (A dy Aᵀ) ⊙ (Bᵀ d B)] G. `tile`:
+ * F(2×2, 3×3) or F(4×4, 3×3) (winograd4WeightGrad.ts); by default the one the current setting takes for this shape.
+ */
 export function conv2dBackwardWeightWinograd(
   dy: Float32Array, dyShape: Shape4, x: Float32Array, xShape: Shape4, wShape: Shape4, opts: Conv2dOptions,
+  tile?: WinogradTile,
 ): Float32Array {
   const g = geometry(xShape, wShape, opts);
   if (!winogradApplies(g)) throw new Error(`conv2dBackwardWeightWinograd: needs a 3×3 kernel, stride 1 and padding 1 (got ${g.KH}×${g.KW}, stride ${g.s}, padding ${g.p})`);
@@ -270,6 +303,7 @@ export function conv2dBackwardWeightWinograd(
     throw new Error(`conv2d: dy shape [${dyShape.join(', ')}] does not match the output [${N}, ${O}, ${H}, ${W}]`);
   }
   if (N === 0 || O === 0 || C === 0) return new Float32Array(O * C * 9);
+  if ((tile ?? winogradWeightGradTileFor(C, O, H, W)) === 4) return weightGradWinograd4(dy, x, N, C, O, H, W);
   const spec = weightGradWinogradSpec(N, C, O, H, W);
   const kernel = kernelModule(weightGradWinogradKey(spec), () => buildWeightGradWinogradModule(spec));
   const rspec = { O, C, K: spec.items };

@@ -1,9 +1,10 @@
 /**
- * Float64 references for the Winograd convolution tests (winograd.test.ts: F(2×2, 3×3); winograd4.test.ts:
- * F(4×4, 3×3)): the algorithm itself in float64 with any transform matrices, which on absolute values (|Bᵀ|, |G|,
- * |Aᵀ|, |x|, |g|) is the S of the float32 bound |computed − exact| ≤ γ(k)·S, and the element-wise check of that
- * bound. Written from the formula Y = Aᵀ [Σ_c (G g_c Gᵀ) ⊙ (Bᵀ d_c B)] A, not from the kernels. Also the two
- * tests' shared check that a kernel's results do not depend on the thread count.
+ * Float64 references for the Winograd convolution tests (winograd.test.ts: F(2×2, 3×3); winograd4.test.ts and
+ * winograd4WeightGrad.test.ts: F(4×4, 3×3)): the algorithm itself in float64 with any transform matrices, which
+ * on absolute values (|Bᵀ|, |G|, |Aᵀ|, |x|, |g|) is the S of the float32 bound |computed − exact| ≤ γ(k)·S, and
+ * the element-wise check of that bound. Written from the formula Y = Aᵀ [Σ_c (G g_c Gᵀ) ⊙ (Bᵀ d_c B)] A and
+ * its adjoint for the weight gradient, not from the kernels. Also the tests' shared check that a kernel's
+ * results do not depend on the thread count.
  */
 import { expect } from 'vitest';
 import { getNumThreads, setNumThreads } from '../../../src/kernels/wasm/threads.js';
@@ -90,6 +91,100 @@ export function winogradF64(
         }
       }
   return out;
+}
+
+/** F(4×4, 3×3) (Lavin & Gray 2016), as written out in src/kernels/wasm/winograd4.ts. */
+export const F4_MATRICES: WinogradMatrices = {
+  bt: [
+    [4, 0, -5, 0, 1, 0],
+    [0, -4, -4, 1, 1, 0],
+    [0, 4, -4, -1, 1, 0],
+    [0, -2, -1, 2, 1, 0],
+    [0, 2, -1, -2, 1, 0],
+    [0, 4, 0, -5, 0, 1],
+  ],
+  g: [
+    [1 / 4, 0, 0],
+    [-1 / 6, -1 / 6, -1 / 6],
+    [-1 / 6, 1 / 6, -1 / 6],
+    [1 / 24, 1 / 12, 1 / 6],
+    [1 / 24, -1 / 12, 1 / 6],
+    [0, 0, 1],
+  ],
+  at: [
+    [1, 1, 1, 1, 1, 0],
+    [0, 1, -1, 2, -2, 0],
+    [0, 1, 1, 4, 4, 0],
+    [0, 1, -1, 8, -8, 1],
+  ],
+};
+
+/**
+ * The weight gradient of the stride-1, padding-1 3×3 convolution of x [N][C][H][W] (O output channels) by the
+ * Winograd algorithm with the given matrices in float64 (on absolute values of dy and x when `absolute`):
+ * dg[o][c] = Gᵀ [Σ_t (A dy_t Aᵀ) ⊙ (Bᵀ d_t B)] G, A = (Aᵀ)ᵀ, dy_t the tile's m×m output gradient and d_t its
+ * p×p input patch (zeros outside the map). With the matrices' absolute values and absolute = true it is S of
+ * the weight gradient's bound.
+ */
+export function winogradWeightGradF64(
+  dy: Float32Array,
+  x: Float32Array,
+  [N, C, H, W]: S4,
+  O: number,
+  { bt, g, at }: WinogradMatrices,
+  absolute: boolean,
+): Float64Array {
+  const p = bt.length,
+    m = at.length,
+    P = p * p;
+  const a = absolute ? Math.abs : (v: number) => v;
+  const M = new Float64Array(O * C * P);
+  const D = new Float64Array(O * P),
+    V = new Float64Array(C * P);
+  for (let n = 0; n < N; n++)
+    for (let ti = 0; ti < Math.ceil(H / m); ti++)
+      for (let tj = 0; tj < Math.ceil(W / m); tj++) {
+        // A dy_t Aᵀ: (A)[r][i] = Aᵀ[i][r]
+        for (let o = 0; o < O; o++)
+          for (let r = 0; r < p; r++)
+            for (let s = 0; s < p; s++) {
+              let v = 0;
+              for (let i = 0; i < m; i++)
+                for (let j = 0; j < m; j++) {
+                  const oh = m * ti + i,
+                    ow = m * tj + j;
+                  if (oh >= H || ow >= W) continue;
+                  v += at[i]![r]! * a(dy[((n * O + o) * H + oh) * W + ow]!) * at[j]![s]!;
+                }
+              D[o * P + p * r + s] = v;
+            }
+        for (let c = 0; c < C; c++)
+          for (let r = 0; r < p; r++)
+            for (let s = 0; s < p; s++) {
+              let v = 0;
+              for (let i = 0; i < p; i++)
+                for (let j = 0; j < p; j++) {
+                  const ih = m * ti - 1 + i,
+                    iw = m * tj - 1 + j;
+                  if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                  v += bt[r]![i]! * a(x[((n * C + c) * H + ih) * W + iw]!) * bt[s]![j]!;
+                }
+              V[c * P + p * r + s] = v;
+            }
+        for (let o = 0; o < O; o++)
+          for (let c = 0; c < C; c++)
+            for (let k = 0; k < P; k++) M[(o * C + c) * P + k]! += D[o * P + k]! * V[c * P + k]!;
+      }
+  // Gᵀ M G for every (o, c)
+  const dg = new Float64Array(O * C * 9);
+  for (let oc = 0; oc < O * C; oc++)
+    for (let i = 0; i < 3; i++)
+      for (let j = 0; j < 3; j++) {
+        let v = 0;
+        for (let r = 0; r < p; r++) for (let s = 0; s < p; s++) v += g[r]![i]! * M[oc * P + p * r + s]! * g[s]![j]!;
+        dg[oc * 9 + 3 * i + j] = v;
+      }
+  return dg;
 }
 
 /**

@@ -44,6 +44,7 @@ import {
   convOperands,
   expectSameBitsOnOneAndTwoThreads,
   expectWithinWinogradBound,
+  F4_MATRICES,
   winogradF64,
   type Filter,
 } from './_winogradReference.js';
@@ -54,28 +55,7 @@ const noSimd = skipNote('this JavaScript engine has no WebAssembly SIMD', 'run i
 const EXTRA_ROUNDINGS = 20;
 
 // The transforms (Lavin & Gray 2016).
-const BT = [
-  [4, 0, -5, 0, 1, 0],
-  [0, -4, -4, 1, 1, 0],
-  [0, 4, -4, -1, 1, 0],
-  [0, -2, -1, 2, 1, 0],
-  [0, 2, -1, -2, 1, 0],
-  [0, 4, 0, -5, 0, 1],
-];
-const G = [
-  [1 / 4, 0, 0],
-  [-1 / 6, -1 / 6, -1 / 6],
-  [-1 / 6, 1 / 6, -1 / 6],
-  [1 / 24, 1 / 12, 1 / 6],
-  [1 / 24, -1 / 12, 1 / 6],
-  [0, 0, 1],
-];
-const AT = [
-  [1, 1, 1, 1, 1, 0],
-  [0, 1, -1, 2, -2, 0],
-  [0, 1, 1, 4, 4, 0],
-  [0, 1, -1, 8, -8, 1],
-];
+const { bt: BT, g: G, at: AT } = F4_MATRICES;
 
 const absSum = (x: Float32Array, xs: S4, O: number, filt: Filter, bias: Float32Array | null) =>
   winogradF64(x, xs, O, filt, bias, { bt: absMatrix(BT), g: absMatrix(G), at: absMatrix(AT) }, true);
@@ -251,7 +231,7 @@ describe.runIf(wasmSimdAvailable())('Winograd F(4×4, 3×3) vs float64 reference
     }
   });
 
-  it("'winograd4' runs F(4×4) through the backend for the forward pass and the input gradient, F(2×2) for the weight gradient", () => {
+  it("'winograd4' runs F(4×4) through the backend for the forward pass and the input gradient (the weight gradient: winograd4WeightGrad.test.ts)", () => {
     const savedAlgorithm = getConvAlgorithm();
     const savedKernels = cpuKernels();
     const r = rng(17);
