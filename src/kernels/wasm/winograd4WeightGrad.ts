@@ -34,7 +34,6 @@
 import { type ModuleBuilder, f32, f32x4, i32, v128, type Expr, type FunctionBuilder, type Local } from './emitter.js';
 import { kernelInput, kernelOutput } from './arena.js';
 import { threadsFor } from './conv2d.js';
-import { mulAdd } from './multiplyAdd.js';
 import { ARGS_BYTE, kernelModule, newKernelModule, runItems, scratch, setArgs } from './runtime.js';
 import { getNumThreads } from './threads.js';
 import { ITEM_BYTES, itemsWithWorkAreas, largestDivisorAtMost, TV } from './winograd.js';
@@ -47,11 +46,7 @@ import {
   XI4,
   type Winograd4Spec,
 } from './winograd4.js';
-import { paddedChannels } from './winogradWeightGrad.js';
-
-/** The dot-product tile: output channels × input channels (8 accumulators). */
-const DA = 2;
-const DB = 4;
+import { DB, emitDotProductTiles, paddedChannels } from './winogradWeightGrad.js';
 
 /**
  * Tiles an item takes at least, where the batch has them: each (ξ, o, c) sum of an item ends in adding its
@@ -250,61 +245,22 @@ function laneSums(f: FunctionBuilder, v: readonly Expr[], x: Local, y: Local): E
  */
 function emitDotProducts4(f: FunctionBuilder, s: WeightGrad4Spec, args: Local, V: Local, D: Local, k: Local): void {
   const Cp = paddedChannels(s.C);
-  const xi = f.local('i32', 'pxi'), ob = f.local('i32', 'pob'), cb = f.local('i32', 'pcb');
+  const xi = f.local('i32', 'pxi');
   const vx = f.local('i32', 'vx'), dx = f.local('i32', 'dx'), out = f.local('i32', 'pout');
-  const pv = f.local('i32', 'ppv'), pd = f.local('i32', 'ppd'), end = f.local('i32', 'pend');
-  const rowO = f.local('i32', 'rowO'), rowC = f.local('i32', 'rowC'), po = f.local('i32', 'ppo');
-  const acc = Array.from({ length: DA * DB }, (_, i) => f.local('v128', `dacc${i}`));
-  const dv = Array.from({ length: DA }, (_, i) => f.local('v128', `dv${i}`));
-  const vv = f.local('v128', 'vv'), hx = f.local('v128', 'hx'), hy = f.local('v128', 'hy');
-  const rowBytes = s.Pg * 4;
-
-  // one tile: `na` output channels from rowO (D), `nb` input channels from rowC (V); results at po
-  const tile = (na: number, nb: number) => {
-    for (let i = 0; i < na * nb; i++) f.set(acc[i]!, v128.zero());
-    f.set(pd, rowO);
-    f.set(pv, rowC);
-    f.set(end, i32.add(rowO, i32.const(rowBytes)));
-    f.forRange(pd, pd, end, 16, () => {
-      for (let a = 0; a < na; a++) f.set(dv[a]!, v128.load(pd, a * rowBytes));
-      for (let b = 0; b < nb; b++) {
-        f.set(vv, v128.load(pv, b * rowBytes));
-        for (let a = 0; a < na; a++) f.set(acc[a * nb + b]!, mulAdd(dv[a]!, vv, acc[a * nb + b]!));
-      }
-      f.set(pv, i32.add(pv, i32.const(16)));
-    });
-    // input channels c … c + 3 of output channel o + a in one vector (channels past C: zeros)
+  const hx = f.local('v128', 'hx'), hy = f.local('v128', 'hy');
+  // input channels c … c + 3 of output channel o + a in one vector (channels past C: zeros)
+  const storeSums = (na: number, nb: number, acc: readonly Local[], po: Local) => {
     for (let a = 0; a < na; a++) {
       const four = Array.from({ length: DB }, (_, b): Expr => (b < nb ? acc[a * nb + b]! : v128.zero()));
       f.do(v128.store(po, laneSums(f, four, hx, hy), a * XI4 * Cp * 4));
     }
   };
-  const [fullO, restO] = [Math.floor(s.O / DA), s.O % DA];
-  const [fullC, restC] = [Math.floor(s.C / DB), s.C % DB];
-  const rowBlock = (na: number, obExpr: Expr) => {
-    f.set(rowO, i32.add(dx, i32.mul(obExpr, i32.const(DA * rowBytes))));
-    const poRow = i32.add(out, i32.mul(obExpr, i32.const(DA * XI4 * Cp * 4)));
-    const enter = (cbExpr: Expr) => {
-      f.set(rowC, i32.add(vx, i32.mul(cbExpr, i32.const(DB * rowBytes))));
-      f.set(po, i32.add(poRow, i32.mul(cbExpr, i32.const(DB * 4))));
-    };
-    if (fullC > 0) {
-      f.forRange(cb, 0, fullC, 1, () => {
-        enter(cb);
-        tile(na, DB);
-      });
-    }
-    if (restC > 0) {
-      enter(i32.const(fullC));
-      tile(na, restC);
-    }
-  };
+  const layout = { O: s.O, C: s.C, rowBytes: s.Pg * 4, outChannelBytes: XI4 * Cp * 4 };
   f.forRange(xi, 0, XI4, 1, () => {
     f.set(vx, i32.add(V, i32.mul(xi, i32.const(s.vStride * 4))));
     f.set(dx, i32.add(D, i32.mul(xi, i32.const(s.mStride * 4))));
     f.set(out, i32.add(i32.load(args, 8), i32.add(i32.mul(k, i32.const(XI4 * s.O * Cp * 4)), i32.mul(xi, i32.const(Cp * 4)))));
-    if (fullO > 0) f.forRange(ob, 0, fullO, 1, () => rowBlock(DA, ob));
-    if (restO > 0) rowBlock(restO, i32.const(fullO));
+    emitDotProductTiles(f, layout, dx, vx, out, storeSums);
   });
 }
 

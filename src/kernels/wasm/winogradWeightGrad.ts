@@ -30,7 +30,7 @@ import { mulAdd } from './multiplyAdd.js';
 
 /** The dot-product tile: output channels × input channels (8 accumulators). */
 const DA = 2;
-const DB = 4;
+export const DB = 4;
 
 /** Input channels of a partial sum's row, padded to a multiple of 4 (the reduction reads them as vectors). */
 export function paddedChannels(C: number): number {
@@ -126,51 +126,54 @@ function emitDyTransform(f: FunctionBuilder, s: WinogradSpec, args: Local, n0: L
   }
 }
 
-/** P_k[ξ][o][c] = Σ_t D[ξ][o][t] · V[ξ][c][t] over the item's Pg tiles, for ξ = 0..15. */
-function emitDotProducts(f: FunctionBuilder, s: WinogradSpec, args: Local, V: Local, D: Local, k: Local): void {
-  const Cp = paddedChannels(s.C);
-  const xi = f.local('i32', 'pxi'), ob = f.local('i32', 'pob'), cb = f.local('i32', 'pcb');
-  const vx = f.local('i32', 'vx'), dx = f.local('i32', 'dx'), out = f.local('i32', 'pout');
-  const pv = f.local('i32', 'ppv'), pdd = f.local('i32', 'ppd'), end = f.local('i32', 'pend');
+/**
+ * The dot products of one position ξ of a Winograd weight gradient's item (F(2×2) here, F(4×4) in
+ * winograd4WeightGrad.ts): for every output channel o and input channel c, Σ_t D[o][t] · V[c][t] over the row of
+ * `rowBytes` (the item's tiles), in tiles of DA output × DB input channels (8 accumulators, vectorised over the
+ * tiles: lane l sums tiles l, l + 4, …). `rowsO` and `rowsC` hold the ξ's first rows of D and V; `out` where
+ * output channel 0's sums go, `outChannelBytes` apart. `epilogue(na, nb, acc, po)` stores a tile's sums: `acc`
+ * (na × nb vectors of four lane sums) at `po`, the tile's first output channel and input channel.
+ */
+export function emitDotProductTiles(
+  f: FunctionBuilder,
+  layout: { O: number; C: number; rowBytes: number; outChannelBytes: number },
+  rowsO: Local,
+  rowsC: Local,
+  out: Local,
+  epilogue: (na: number, nb: number, acc: readonly Local[], po: Local) => void,
+): void {
+  const { rowBytes } = layout;
+  const ob = f.local('i32', 'pob'), cb = f.local('i32', 'pcb');
+  const pv = f.local('i32', 'ppv'), pd = f.local('i32', 'ppd'), end = f.local('i32', 'pend');
   const rowO = f.local('i32', 'rowO'), rowC = f.local('i32', 'rowC'), po = f.local('i32', 'ppo');
   const acc = Array.from({ length: DA * DB }, (_, i) => f.local('v128', `dacc${i}`));
   const dv = Array.from({ length: DA }, (_, i) => f.local('v128', `dv${i}`));
   const vv = f.local('v128', 'vv');
-  const rowBytes = s.Pg * 4;
 
   // one tile: `na` output channels from rowO (D), `nb` input channels from rowC (V); results at po
   const tile = (na: number, nb: number) => {
     for (let i = 0; i < na * nb; i++) f.set(acc[i]!, v128.zero());
-    f.set(pdd, rowO);
+    f.set(pd, rowO);
     f.set(pv, rowC);
     f.set(end, i32.add(rowO, i32.const(rowBytes)));
-    f.forRange(pdd, pdd, end, 16, () => {
-      for (let a = 0; a < na; a++) f.set(dv[a]!, v128.load(pdd, a * rowBytes));
+    f.forRange(pd, pd, end, 16, () => {
+      for (let a = 0; a < na; a++) f.set(dv[a]!, v128.load(pd, a * rowBytes));
       for (let b = 0; b < nb; b++) {
         f.set(vv, v128.load(pv, b * rowBytes));
         for (let a = 0; a < na; a++) f.set(acc[a * nb + b]!, mulAdd(dv[a]!, vv, acc[a * nb + b]!));
       }
       f.set(pv, i32.add(pv, i32.const(16)));
     });
-    // each sum's lanes: (l0 + l1) + (l2 + l3)
-    for (let a = 0; a < na; a++) {
-      for (let b = 0; b < nb; b++) {
-        const v = acc[a * nb + b]!;
-        const sum = f32.add(f32.add(f32x4.extract_lane(v, 0), f32x4.extract_lane(v, 1)), f32.add(f32x4.extract_lane(v, 2), f32x4.extract_lane(v, 3)));
-        f.do(f32.store(po, sum, (a * Cp + b) * 4));
-      }
-      // the last block's padding lanes (c ≥ C): zeros, so that the reduction adds no garbage (or denormals)
-      if (nb < DB) for (let b = nb; b < Cp - DB * Math.floor(s.C / DB); b++) f.do(f32.store(po, f32.const(0), (a * Cp + b) * 4));
-    }
+    epilogue(na, nb, acc, po);
   };
   const blocksOf = (n: number, per: number): [number, number] => [Math.floor(n / per), n % per];
-  const [fullO, restO] = blocksOf(s.O, DA), [fullC, restC] = blocksOf(s.C, DB);
+  const [fullO, restO] = blocksOf(layout.O, DA), [fullC, restC] = blocksOf(layout.C, DB);
   // the channel blocks of one row block of `na` output channels starting at output channel obExpr
   const rowBlock = (na: number, obExpr: Expr) => {
-    f.set(rowO, i32.add(dx, i32.mul(obExpr, i32.const(DA * rowBytes))));
-    const poRow = i32.add(out, i32.mul(obExpr, i32.const(DA * Cp * 4)));
+    f.set(rowO, i32.add(rowsO, i32.mul(obExpr, i32.const(DA * rowBytes))));
+    const poRow = i32.add(out, i32.mul(obExpr, i32.const(DA * layout.outChannelBytes)));
     const enter = (cbExpr: Expr) => {
-      f.set(rowC, i32.add(vx, i32.mul(cbExpr, i32.const(DB * rowBytes))));
+      f.set(rowC, i32.add(rowsC, i32.mul(cbExpr, i32.const(DB * rowBytes))));
       f.set(po, i32.add(poRow, i32.mul(cbExpr, i32.const(DB * 4))));
     };
     if (fullC > 0) {
@@ -184,12 +187,33 @@ function emitDotProducts(f: FunctionBuilder, s: WinogradSpec, args: Local, V: Lo
       tile(na, restC);
     }
   };
+  if (fullO > 0) f.forRange(ob, 0, fullO, 1, () => rowBlock(DA, ob));
+  if (restO > 0) rowBlock(restO, i32.const(fullO));
+}
+
+/** P_k[ξ][o][c] = Σ_t D[ξ][o][t] · V[ξ][c][t] over the item's Pg tiles, for ξ = 0..15. */
+function emitDotProducts(f: FunctionBuilder, s: WinogradSpec, args: Local, V: Local, D: Local, k: Local): void {
+  const Cp = paddedChannels(s.C);
+  const xi = f.local('i32', 'pxi');
+  const vx = f.local('i32', 'vx'), dx = f.local('i32', 'dx'), out = f.local('i32', 'pout');
+  // each sum's lanes: (l0 + l1) + (l2 + l3), one float per (o, c)
+  const storeSums = (na: number, nb: number, acc: readonly Local[], po: Local) => {
+    for (let a = 0; a < na; a++) {
+      for (let b = 0; b < nb; b++) {
+        const v = acc[a * nb + b]!;
+        const sum = f32.add(f32.add(f32x4.extract_lane(v, 0), f32x4.extract_lane(v, 1)), f32.add(f32x4.extract_lane(v, 2), f32x4.extract_lane(v, 3)));
+        f.do(f32.store(po, sum, (a * Cp + b) * 4));
+      }
+      // the last block's padding lanes (c ≥ C): zeros, so that the reduction adds no garbage (or denormals)
+      if (nb < DB) for (let b = nb; b < Cp - DB * Math.floor(s.C / DB); b++) f.do(f32.store(po, f32.const(0), (a * Cp + b) * 4));
+    }
+  };
+  const layout = { O: s.O, C: s.C, rowBytes: s.Pg * 4, outChannelBytes: Cp * 4 };
   f.forRange(xi, 0, XI, 1, () => {
     f.set(vx, i32.add(V, i32.mul(xi, i32.const(s.vStride * 4))));
     f.set(dx, i32.add(D, i32.mul(xi, i32.const(s.mStride * 4))));
     f.set(out, i32.add(i32.load(args, 8), i32.add(i32.mul(k, i32.const(XI * s.O * Cp * 4)), i32.mul(xi, i32.const(s.O * Cp * 4)))));
-    if (fullO > 0) f.forRange(ob, 0, fullO, 1, () => rowBlock(DA, ob));
-    if (restO > 0) rowBlock(restO, i32.const(fullO));
+    emitDotProductTiles(f, layout, dx, vx, out, storeSums);
   });
 }
 
