@@ -9,7 +9,7 @@
  * |computed − exact| ≤ γ(k+1) · Σ|terms| with γ(m) = m·u/(1 − m·u), u = 2^-24 (Higham, Accuracy and
  * Stability of Numerical Algorithms, §3.1). Σ|terms| is the same reference applied to |x| and |w|.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   conv2dBackwardInputWasm,
   conv2dBackwardWeightWasm,
@@ -17,12 +17,6 @@ import {
 } from '../../../src/kernels/wasm/conv2d.js';
 import { setNumThreads, getNumThreads } from '../../../src/kernels/wasm/threads.js';
 import { wasmSimdAvailable } from '../../../src/kernels/wasm/runtime.js';
-import {
-  getFusedMultiplyAdd,
-  relaxedSimdAvailable,
-  setFusedMultiplyAdd,
-  type FusedMultiplyAddMode,
-} from '../../../src/kernels/wasm/multiplyAdd.js';
 import {
   conv2dBackFilterRef,
   conv2dBackInputRef,
@@ -33,12 +27,9 @@ import {
   type S4,
 } from '../gpu/_reference.js';
 import { skipNote } from '../../_helpers/skipNote.js';
+import { describeEachFmaMode } from '../../_helpers/fmaModes.js';
 
 const noSimd = skipNote('this JavaScript engine has no WebAssembly SIMD', 'run it on Node 20 or later');
-const noRelaxedSimd = skipNote(
-  'this JavaScript engine has no relaxed SIMD (fused multiply-adds)',
-  'run it on Node 20 through the test setup (which turns the V8 flag on), Node 22 or later',
-);
 
 const u = 2 ** -24;
 const gamma = (m: number) => (m * u) / (1 - m * u);
@@ -123,17 +114,7 @@ const cases: Case[] = [
 describe.runIf(wasmSimdAvailable())('WebAssembly convolution kernels vs float64 references', noSimd, () => {
   // every case with separate multiplications and additions, and with fused multiply-adds (multiplyAdd.ts), which
   // round once per term instead of twice: the same bound holds for both
-  for (const fma of ['off', 'on'] as const) {
-    describe.runIf(fma === 'off' || relaxedSimdAvailable())(`fused multiply-add '${fma}'`, noRelaxedSimd, () => {
-      let saved: FusedMultiplyAddMode;
-      beforeAll(() => {
-        saved = getFusedMultiplyAdd();
-        setFusedMultiplyAdd(fma);
-      });
-      afterAll(() => setFusedMultiplyAdd(saved));
-      forEachCase();
-    });
-  }
+  describeEachFmaMode(() => forEachCase());
 });
 
 function forEachCase(): void {

@@ -19,10 +19,9 @@
  * Planted errors: a float32 emulation of the algorithm in the kernel's order of operations passes the bound
  * with the right constants and fails it with any one of A's, G's or Bᵀ's constants changed, as listed below.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { cpuKernels, runKernel, setCpuKernels } from '../../../src/kernels/engine.js';
 import {
-  type FusedMultiplyAddMode,
   getFusedMultiplyAdd,
   relaxedSimdAvailable,
   setFusedMultiplyAdd,
@@ -40,6 +39,7 @@ import {
 import '../../../src/kernels/wasm/index.js';
 import { conv2dBackFilterRef, randomF32, rng, type S4 } from '../gpu/_reference.js';
 import { skipNote } from '../../_helpers/skipNote.js';
+import { describeEachFmaMode } from '../../_helpers/fmaModes.js';
 import {
   absMatrix,
   absValues,
@@ -187,43 +187,35 @@ const cases: Case[] = [
 ];
 
 describe.runIf(wasmSimdAvailable())('Winograd F(4×4, 3×3) weight gradient vs float64 references', noSimd, () => {
-  for (const fma of ['off', 'on'] as const) {
-    describe.runIf(fma === 'off' || relaxedSimdAvailable())(`fused multiply-add '${fma}'`, noRelaxedSimd, () => {
-      let saved: FusedMultiplyAddMode;
-      beforeAll(() => {
-        saved = getFusedMultiplyAdd();
-        setFusedMultiplyAdd(fma);
+  describeEachFmaMode((fma) => {
+    const report: string[] = [];
+    for (const c of cases) {
+      it(`N${c.N} ${c.C}→${c.O} ${c.H}×${c.W}: ${c.why}`, () => {
+        const r = rng(c.N * 1000 + c.C * 100 + c.O + c.H + 11);
+        const xs: S4 = [c.N, c.C, c.H, c.W],
+          ws: S4 = [c.O, c.C, 3, 3],
+          ys: S4 = [c.N, c.O, c.H, c.W];
+        const x = randomF32(c.N * c.C * c.H * c.W, r);
+        const dy = randomF32(c.N * c.O * c.H * c.W, r);
+        const spec = weightGrad4Spec(c.N, c.C, c.O, c.H, c.W);
+        expect(c.reaches(spec)).toBe(true);
+        const dw = conv2dBackwardWeightWinograd(dy, ys, x, xs, ws, { stride: 1, padding: 1 }, 4);
+        const rel = expectWithinWinogradBound(
+          dw,
+          conv2dBackFilterRef(dy, x, xs, ws, 1, 1),
+          absSum(dy, x, xs, c.O),
+          conv2dBackFilterRef(abs(dy), abs(x), xs, ws, 1, 1),
+          spec.Pg / 4 + spec.items + EXTRA_ROUNDINGS,
+          'weight gradient',
+        );
+        report.push(`${c.N},${c.C}→${c.O},${c.H}×${c.W}: ${rel.replaceAll('Σ|w||x|', 'Σ|dy||x|')}`);
       });
-      afterAll(() => setFusedMultiplyAdd(saved));
-      const report: string[] = [];
-      for (const c of cases) {
-        it(`N${c.N} ${c.C}→${c.O} ${c.H}×${c.W}: ${c.why}`, () => {
-          const r = rng(c.N * 1000 + c.C * 100 + c.O + c.H + 11);
-          const xs: S4 = [c.N, c.C, c.H, c.W],
-            ws: S4 = [c.O, c.C, 3, 3],
-            ys: S4 = [c.N, c.O, c.H, c.W];
-          const x = randomF32(c.N * c.C * c.H * c.W, r);
-          const dy = randomF32(c.N * c.O * c.H * c.W, r);
-          const spec = weightGrad4Spec(c.N, c.C, c.O, c.H, c.W);
-          expect(c.reaches(spec)).toBe(true);
-          const dw = conv2dBackwardWeightWinograd(dy, ys, x, xs, ws, { stride: 1, padding: 1 }, 4);
-          const rel = expectWithinWinogradBound(
-            dw,
-            conv2dBackFilterRef(dy, x, xs, ws, 1, 1),
-            absSum(dy, x, xs, c.O),
-            conv2dBackFilterRef(abs(dy), abs(x), xs, ws, 1, 1),
-            spec.Pg / 4 + spec.items + EXTRA_ROUNDINGS,
-            'weight gradient',
-          );
-          report.push(`${c.N},${c.C}→${c.O},${c.H}×${c.W}: ${rel.replaceAll('Σ|w||x|', 'Σ|dy||x|')}`);
-        });
-      }
-      it('reports the largest error relative to Σ|dy||x| and to the bound', () => {
-        expect(report.length).toBe(cases.length);
-        console.log(`Winograd F(4×4) weight gradient, FMA '${fma}', max |error|:\n  ${report.join('\n  ')}`);
-      });
+    }
+    it('reports the largest error relative to Σ|dy||x| and to the bound', () => {
+      expect(report.length).toBe(cases.length);
+      console.log(`Winograd F(4×4) weight gradient, FMA '${fma}', max |error|:\n  ${report.join('\n  ')}`);
     });
-  }
+  });
 
   it('gives bit-identical results on 1 and 2 threads', () => {
     const r = rng(13);
