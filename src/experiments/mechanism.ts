@@ -508,7 +508,13 @@ export function mechanismFigures(units: readonly MechanismUnit[]): Record<string
   const names = [...new Set(units.flatMap((u) => u.networks.map((n) => n.name)))];
   const avg = (f: (u: MechanismUnit) => number | undefined): number =>
     mean(units.map(f).filter((v): v is number => v !== undefined && Number.isFinite(v)));
-  const label = units.map((u) => `m=${u.m} s${u.seed}`).join(', ');
+  // one unit by name, several as what they average (a title listing every unit runs off the figure)
+  const ms = [...new Set(units.map((u) => u.m))];
+  const seeds = [...new Set(units.map((u) => u.seed))].sort((a, b) => a - b);
+  const label =
+    units.length === 1
+      ? `m = ${units[0]!.m}, seed ${units[0]!.seed}`
+      : `mean of ${units.length}: m ∈ {${ms.join(', ')}}, seeds {${seeds.join(', ')}}`;
   const dx = Array.from({ length: MAXD + 1 }, (_, k) => k);
   const dLabel = `Chebyshev distance to the truth's largest inscribed squares (pixels; ${MAXD} = ${MAXD} or more)`;
   const colours: Record<string, string> = {
@@ -518,7 +524,7 @@ export function mechanismFigures(units: readonly MechanismUnit[]): Record<string
     joint: '#2ca02c',
   };
   out['mechanism-recall.svg'] = lineChartSvg({
-    title: `Which true pixels survive: predicted foreground by distance to the inscribed square (${label})`,
+    title: `Which true pixels survive, by distance to the inscribed square (${label})`,
     width: 820,
     height: 460,
     xLabel: dLabel,
@@ -533,7 +539,7 @@ export function mechanismFigures(units: readonly MechanismUnit[]): Record<string
   });
   const x = Array.from({ length: BINS }, (_, i) => (i + 0.5) / BINS);
   out['mechanism-probabilities.svg'] = lineChartSvg({
-    title: `σ(a) of true foreground pixels: in the square (solid), ≥ 3 px away (dashed) (${label})`,
+    title: `σ(a) of true pixels: in the square (solid), ≥ 3 px away (dashed) (${label})`,
     width: 820,
     height: 460,
     xLabel: 'predicted probability σ(a)',
@@ -551,7 +557,7 @@ export function mechanismFigures(units: readonly MechanismUnit[]): Record<string
   const gx = Array.from({ length: MAXD + 1 }, (_, k) => k);
   const gLabel = `inside the network's own mask: Chebyshev distance to its largest inscribed squares (pixels; ${MAXD} = ${MAXD} or more)`;
   out['mechanism-gradient.svg'] = lineChartSvg({
-    title: `Lemma-1 gradient of the size loss: the push −∂L/∂p on each pixel's probability (${label})`,
+    title: `Lemma-1 push −∂L/∂p on each pixel's probability (${label})`,
     width: 820,
     height: 460,
     xLabel: gLabel,
