@@ -112,6 +112,17 @@ function logTicks(lo: number, hi: number): { ticks: number[]; lo: number; hi: nu
 }
 
 /** A line chart. Non-finite points break the line (they are not drawn). */
+/**
+ * A chart's title, centred over the plot; a title too wide for that (bold text is about 0.6 em a character)
+ * starts at the left edge instead, so that it is not cut off where the legend moves the plot's centre left.
+ */
+function titleText(title: string, centre: number, width: number, fontSize: number): string {
+  const estimated = 0.6 * fontSize * [...title].length;
+  const fits = estimated / 2 <= Math.min(centre, width - centre) - 4;
+  const at = fits ? `x="${c2(centre)}" text-anchor="middle"` : `x="8" text-anchor="start"`;
+  return `<text ${at} y="22" font-size="${fontSize}" font-weight="bold">${escapeXml(title)}</text>`;
+}
+
 export function lineChartSvg(spec: LineChartSpec): string {
   const width = spec.width ?? 640;
   const height = spec.height ?? 400;
@@ -177,9 +188,7 @@ export function lineChartSvg(spec: LineChartSpec): string {
       `font-family="Helvetica, Arial, sans-serif" font-size="12">`,
   );
   out.push(`<rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`);
-  out.push(
-    `<text x="${c2(m.left + pw / 2)}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${escapeXml(spec.title)}</text>`,
-  );
+  out.push(titleText(spec.title, m.left + pw / 2, width, 15));
 
   // grid + ticks
   out.push('<g class="grid" stroke="#e5e5e5" stroke-width="1">');
@@ -356,9 +365,7 @@ export function heatmapSvg(spec: HeatmapSpec): string {
       `font-family="Helvetica, Arial, sans-serif" font-size="11">`,
   );
   out.push(`<rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`);
-  out.push(
-    `<text x="${c2(m.left + (cols * cell) / 2)}" y="22" text-anchor="middle" font-size="14" font-weight="bold">${escapeXml(spec.title)}</text>`,
-  );
+  out.push(titleText(spec.title, m.left + (cols * cell) / 2, width, 14));
   out.push('<g class="cells">');
   spec.values.forEach((row, r) => {
     row.forEach((v, c) => {

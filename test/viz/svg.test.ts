@@ -75,6 +75,24 @@ describe('lineChartSvg', () => {
     checkWellFormed(lineChartSvg({ title: 'none', xLabel: 'x', yLabel: 'y', series: [] }));
   });
 
+  it('keeps a long title inside the figure: centred over the plot when it fits, from the left edge when not', () => {
+    const chart = (title: string) =>
+      lineChartSvg({
+        title,
+        width: 820,
+        height: 460,
+        xLabel: 'x',
+        yLabel: 'y',
+        series: [{ name: 'a legend entry', x: [0, 1], y: [0, 1] }],
+      });
+    const titleTag = (svg: string) => /<text [^>]*font-size="15"[^>]*>/.exec(svg)?.[0] ?? '';
+    expect(titleTag(chart('Short title'))).toContain('text-anchor="middle"');
+    const long = `Which true pixels survive, by distance to the inscribed square (${'m = 200 s0, '.repeat(6)})`;
+    const tag = titleTag(chart(long));
+    expect(tag).toContain('text-anchor="start"');
+    expect(tag).toContain('x="8"');
+  });
+
   it('niceTicks uses 1-2-5 steps covering the range', () => {
     const t = niceTicks(0.13, 0.87, 6);
     expect(t.step).toBeCloseTo(0.2);
