@@ -34,8 +34,7 @@
 import { type ModuleBuilder, f32, f32x4, i32, v128, type Expr, type FunctionBuilder, type Local } from './emitter.js';
 import { kernelInput, kernelOutput } from './arena.js';
 import { threadsFor } from './conv2d.js';
-import { ARGS_BYTE, kernelModule, newKernelModule, runItems, scratch, setArgs } from './runtime.js';
-import { getNumThreads } from './threads.js';
+import { kernelModule, newKernelModule, scratch, } from './runtime.js';
 import { ITEM_BYTES, itemsWithWorkAreas, largestDivisorAtMost, TV } from './winograd.js';
 import {
   type Consts,
@@ -46,7 +45,7 @@ import {
   XI4,
   type Winograd4Spec,
 } from './winograd4.js';
-import { DB, emitDotProductTiles, paddedChannels } from './winogradWeightGrad.js';
+import { DB, emitDotProductTiles, paddedChannels, runWeightGradPasses } from './winogradWeightGrad.js';
 
 /**
  * Tiles an item takes at least, where the batch has them: each (ξ, o, c) sum of an item ends in adding its
@@ -367,12 +366,7 @@ export function weightGradWinograd4(
   const xB = kernelInput(x.subarray(0, N * C * H * W));
   const dyB = kernelInput(dy.subarray(0, N * O * H * W));
   const partials = spec.items * XI4 * O * paddedChannels(C);
-  const partB = scratch.alloc(partials);
   const threads = threadsFor(2 * N * O * H * W * C * 9);
-  const workB = scratch.alloc(threads * spec.workFloats);
-  setArgs([xB, dyB, partB, 0, workB, 0]);
-  runItems(kernel, 'item', ARGS_BYTE, spec.items, threads);
-  setArgs([partB, dw.byte]);
-  runItems(reduce, 'item', ARGS_BYTE, O, partials >= 1 << 18 ? getNumThreads() : 1);
+  runWeightGradPasses(kernel, reduce, { xB, dyB, dwByte: dw.byte }, { items: spec.items, partials, workFloats: spec.workFloats, threads, O });
   return dw.result();
 }

@@ -28,6 +28,7 @@ import {
   buildWeightGradWinogradModule,
   paddedChannels,
   reduceKey,
+  runWeightGradPasses,
   weightGradWinogradKey,
   weightGradWinogradSpec,
 } from './winogradWeightGrad.js';
@@ -313,12 +314,7 @@ export function conv2dBackwardWeightWinograd(
   const xB = padIntoScratch(x, N * C, C, H, W, spec.Hp, spec.Wp, 1, 1);
   const dyB = padIntoScratch(dy, N * O, O, H, W, 2 * spec.tH, 2 * spec.tWp, 0, 0);
   const partials = spec.items * 16 * O * paddedChannels(C);
-  const partB = scratch.alloc(partials);
   const threads = threadsFor(2 * N * O * H * W * C * 9);
-  const workB = scratch.alloc(threads * spec.workFloats);
-  setArgs([xB, dyB, partB, 0, workB, 0]);
-  runItems(kernel, 'item', ARGS_BYTE, spec.items, threads);
-  setArgs([partB, dw.byte]);
-  runItems(reduce, 'item', ARGS_BYTE, O, partials >= 1 << 18 ? getNumThreads() : 1);
+  runWeightGradPasses(kernel, reduce, { xB, dyB, dwByte: dw.byte }, { items: spec.items, partials, workFloats: spec.workFloats, threads, O });
   return dw.result();
 }

@@ -24,7 +24,8 @@
  * test/kernels/wasm/winograd.test.ts).
  */
 import { type ModuleBuilder, f32, f32x4, i32, v128, type Expr, type FunctionBuilder, type Local } from './emitter.js';
-import { newKernelModule } from './runtime.js';
+import { ARGS_BYTE, newKernelModule, runItems, scratch, setArgs, type CompiledKernel } from './runtime.js';
+import { getNumThreads } from './threads.js';
 import { emitInputTransform, itemsWithWorkAreas, TV, winogradSpec, XI, type WinogradSpec } from './winograd.js';
 import { mulAdd } from './multiplyAdd.js';
 
@@ -215,6 +216,27 @@ function emitDotProducts(f: FunctionBuilder, s: WinogradSpec, args: Local, V: Lo
     f.set(out, i32.add(i32.load(args, 8), i32.add(i32.mul(k, i32.const(XI * s.O * Cp * 4)), i32.mul(xi, i32.const(s.O * Cp * 4)))));
     emitDotProductTiles(f, layout, dx, vx, out, storeSums);
   });
+}
+
+/**
+ * The two passes of a Winograd weight gradient (F(2×2) or F(4×4)): the items' partial sums, on `threads` threads
+ * each with its work area of `workFloats`, into a scratch block of `partials` floats; then the reduction, one
+ * output channel per item, into dw at `dwByte`. `xB` and `dyB` are the operands' addresses (padded copies, or
+ * the tensors where they are read in place).
+ */
+export function runWeightGradPasses(
+  kernel: CompiledKernel,
+  reduce: CompiledKernel,
+  operands: { xB: number; dyB: number; dwByte: number },
+  cut: { items: number; partials: number; workFloats: number; threads: number; O: number },
+): void {
+  const partB = scratch.alloc(cut.partials);
+  const workB = scratch.alloc(cut.threads * cut.workFloats);
+  setArgs([operands.xB, operands.dyB, partB, 0, workB, 0]);
+  runItems(kernel, 'item', ARGS_BYTE, cut.items, cut.threads);
+  setArgs([partB, operands.dwByte]);
+  // the reduction reads every partial sum once: worth a second thread only when there are many
+  runItems(reduce, 'item', ARGS_BYTE, cut.O, cut.partials >= 1 << 18 ? getNumThreads() : 1);
 }
 
 export interface ReduceSpec {
