@@ -28,6 +28,38 @@ export interface WinogradMatrices {
 }
 
 /**
+ * V[c] = Bᵀ d B for every channel c of image n, d the p×p input patch of tile (ti, tj) at input rows m·ti − 1 …,
+ * columns m·tj − 1 … (zeros outside the map), in float64; `a` is the identity or Math.abs (for S).
+ */
+function inputTransformF64(
+  x: Float32Array,
+  [, C, H, W]: S4,
+  n: number,
+  ti: number,
+  tj: number,
+  bt: readonly (readonly number[])[],
+  m: number,
+  a: (v: number) => number,
+  V: Float64Array,
+): void {
+  const p = bt.length,
+    P = p * p;
+  for (let c = 0; c < C; c++)
+    for (let r = 0; r < p; r++)
+      for (let s = 0; s < p; s++) {
+        let v = 0;
+        for (let i = 0; i < p; i++)
+          for (let j = 0; j < p; j++) {
+            const ih = m * ti - 1 + i,
+              iw = m * tj - 1 + j;
+            if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+            v += bt[r]![i]! * a(x[((n * C + c) * H + ih) * W + iw]!) * bt[s]![j]!;
+          }
+        V[c * P + p * r + s] = v;
+      }
+}
+
+/**
  * The Winograd algorithm with the given matrices in float64 (on absolute values of the operands when `absolute`):
  * the stride-1, padding-1 3×3 convolution of x [N][C][H][W] with the filters filt(o, c), O outputs, plus bias.
  * With the matrices' absolute values and absolute = true it is S of the bound.
@@ -62,20 +94,7 @@ export function winogradF64(
   for (let n = 0; n < N; n++)
     for (let ti = 0; ti < Math.ceil(H / m); ti++)
       for (let tj = 0; tj < Math.ceil(W / m); tj++) {
-        // Bᵀ d B of each channel's p×p patch at input rows m·ti − 1 …, columns m·tj − 1 … (zeros outside)
-        for (let c = 0; c < C; c++)
-          for (let r = 0; r < p; r++)
-            for (let s = 0; s < p; s++) {
-              let v = 0;
-              for (let i = 0; i < p; i++)
-                for (let j = 0; j < p; j++) {
-                  const ih = m * ti - 1 + i,
-                    iw = m * tj - 1 + j;
-                  if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
-                  v += bt[r]![i]! * a(x[((n * C + c) * H + ih) * W + iw]!) * bt[s]![j]!;
-                }
-              V[c * P + p * r + s] = v;
-            }
+        inputTransformF64(x, [N, C, H, W], n, ti, tj, bt, m, a, V);
         for (let o = 0; o < O; o++) {
           Msum.fill(0);
           for (let c = 0; c < C; c++) for (let k = 0; k < P; k++) Msum[k]! += U[(o * C + c) * P + k]! * V[c * P + k]!;
@@ -158,19 +177,7 @@ export function winogradWeightGradF64(
                 }
               D[o * P + p * r + s] = v;
             }
-        for (let c = 0; c < C; c++)
-          for (let r = 0; r < p; r++)
-            for (let s = 0; s < p; s++) {
-              let v = 0;
-              for (let i = 0; i < p; i++)
-                for (let j = 0; j < p; j++) {
-                  const ih = m * ti - 1 + i,
-                    iw = m * tj - 1 + j;
-                  if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
-                  v += bt[r]![i]! * a(x[((n * C + c) * H + ih) * W + iw]!) * bt[s]![j]!;
-                }
-              V[c * P + p * r + s] = v;
-            }
+        inputTransformF64(x, [N, C, H, W], n, ti, tj, bt, m, a, V);
         for (let o = 0; o < O; o++)
           for (let c = 0; c < C; c++)
             for (let k = 0; k < P; k++) M[(o * C + c) * P + k]! += D[o * P + k]! * V[c * P + k]!;
