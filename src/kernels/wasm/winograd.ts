@@ -57,7 +57,11 @@ export const ITEM_BYTES = 512 << 10;
 export const MIN_ITEMS = 8;
 
 /** The plan of one Winograd convolution: the product's sizes and how tiles are cut into work items. */
-export interface WinogradSpec {
+/**
+ * What F(2×2) and F(4×4) plans share: the product's sizes and how tiles are cut into work items (each plan adds
+ * its tile grid, its padded planes and its work area).
+ */
+export interface WinogradCut {
   /** Images, reduction channels (of the input read), output channels (of the result), map height and width. */
   N: number;
   C: number;
@@ -66,27 +70,30 @@ export interface WinogradSpec {
   W: number;
   bias: boolean;
   relu: boolean;
-  /** Tile rows, tile columns padded to a multiple of 4. */
-  tH: number;
-  tWp: number;
-  /** The padded input planes: Hp = 2·tH + 2 rows, Wp = 2·tWp + 2 columns, the image at (1, 1). */
-  Hp: number;
-  Wp: number;
   /** Images per item and tile rows per image per item (one of the two is 1 or all: g > 1 ⇒ TR = tH). */
   g: number;
   TR: number;
   /** Tile-row blocks per image (tH / TR) and items (N / g · blocks). */
   blocks: number;
   items: number;
-  /** Tiles per item (g · TR · tWp) and that padded to a multiple of 8: the columns of V and M. */
+  /** Tiles per item and that padded to a multiple of 8: the columns of V and M. */
   Pi: number;
   Pg: number;
   /**
    * Floats between V[ξ] and V[ξ + 1], and between M[ξ] and M[ξ + 1]: C·Pg and O·Pg, plus up to 16 so that
-   * the 16 addresses a transform touches at once fall into different cache sets (see setStride).
+   * the addresses a transform touches at once fall into different cache sets (see setStride).
    */
   vStride: number;
   mStride: number;
+}
+
+export interface WinogradSpec extends WinogradCut {
+  /** Tile rows, tile columns padded to a multiple of 4. */
+  tH: number;
+  tWp: number;
+  /** The padded input planes: Hp = 2·tH + 2 rows, Wp = 2·tWp + 2 columns, the image at (1, 1). */
+  Hp: number;
+  Wp: number;
   /** Floats of one thread's work area: V [16][vStride], then M [16][mStride]. */
   workFloats: number;
 }

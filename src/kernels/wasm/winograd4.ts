@@ -45,21 +45,14 @@ import {
   setStride,
   TV,
   type WeightTransformSpec,
+  type WinogradCut,
 } from './winograd.js';
 
 /** Positions of a transformed tile (6×6). */
 export const XI4 = 36;
 
 /** The plan of one F(4×4) convolution: the product's sizes and how tiles are cut into work items. */
-export interface Winograd4Spec {
-  /** Images, reduction channels (of the input read), output channels (of the result), map height and width. */
-  N: number;
-  C: number;
-  O: number;
-  H: number;
-  W: number;
-  bias: boolean;
-  relu: boolean;
+export interface Winograd4Spec extends WinogradCut {
   /** Tile rows and tile columns of a map (⌈H/4⌉, ⌈W/4⌉). */
   tH: number;
   tW: number;
@@ -72,18 +65,6 @@ export interface Winograd4Spec {
   /** Rows of an item's padded rows per image (4·TR + 2) and floats of its padded-rows buffer (g images, a multiple of 4). */
   padRowsPerImage: number;
   padFloats: number;
-  /** Images per item and tile rows per image per item (g > 1 ⇒ TR = tH). */
-  g: number;
-  TR: number;
-  /** Tile-row blocks per image (tH / TR) and items (N / g · blocks). */
-  blocks: number;
-  items: number;
-  /** Tiles per item (g · TR · tW) and that padded to a multiple of 8: the columns of V and M. */
-  Pi: number;
-  Pg: number;
-  /** Floats between V[ξ] and V[ξ + 1], and between M[ξ] and M[ξ + 1] (winograd.ts: setStride). */
-  vStride: number;
-  mStride: number;
   /**
    * 4-byte words of one thread's work area: V [36][vStride], M [36][mStride], the tile tables (Pg words for the
    * input's offsets, 3 × Pg for the output's offsets, rows and columns), then the padded rows of one channel.
