@@ -346,7 +346,8 @@ export interface SizetrainOptions extends TrainOptions {
   /**
    * The joint objective: each step BCE on a batch of these pixel-annotated images (flipped at random) + λ·(size
    * loss) on the size-labelled batch, λ = 1e-3 by default (joint.ts). The BCE term holds the pixels the size label
-   * says nothing about; the remedies study's candidate for size training that does not shrink the masks at large m.
+   * says nothing about, so the masks do not shrink at large m: the remedies study's recommended phase 2 (it gained
+   * test IoU at every m at paper scale; docs/results.md). Without it, phase 2 is the paper's size loss alone.
    * Annotated images may also be size-labelled (a mask implies its size); validation images may not be annotated.
    */
   joint?: JointOptions;
