@@ -942,6 +942,8 @@ type PlotRow = {
   fgBefore: MeanSe;
   fgAfter: MeanSe;
   fgTrue: MeanSe;
+  /** Seeds behind the row's means (the extra size-arm seeds make some rows have more than the protocol's). */
+  seeds?: number;
 };
 
 /**
@@ -993,9 +995,12 @@ export function plotFig7Paper(summary: {
     color: '#7f7f7f',
     dashed: true,
   };
+  const seedCounts = t.map((r) => r.seeds ?? summary.config.seeds);
+  const [fewest, most] = [Math.min(...seedCounts), Math.max(...seedCounts)];
+  const seedsLabel = fewest === most ? `${most} seeds` : `${fewest}–${most} seeds`;
   return {
     [fig7PaperFigureNames(summary.preset)[0]!]: lineChartSvg({
-      title: `Fig. 7 at paper scale: test IoU before / after (${summary.preset}, ${summary.config.seeds} seeds${partial})`,
+      title: `Fig. 7 at paper scale: test IoU before / after (${summary.preset}, ${seedsLabel}${partial})`,
       width: 760,
       xLabel,
       yLabel: 'test IoU (mean ± s.e.)',

@@ -134,13 +134,15 @@ export function fig7PaperReport(s: Fig7PaperSummaryForReport): string {
   // pre-training is shared by the arms of one (m, seed): count it once, with the size arm that every m has
   const pretrainSeconds = s.runs.filter((r) => r.arm === 'size').reduce((a, r) => a + r.pretrain.seconds, 0);
   const armSeconds = s.runs.reduce((a, r) => a + r.seconds, 0);
+  // The summary records the machine of the process that wrote it last; a resumed experiment may have run its
+  // earlier runs elsewhere, so the report names it as that and no more.
   const machine =
     s.machine === undefined
       ? ''
-      : ` on ${String(s.machine.cpuModel ?? 'unknown')} (${String(s.machine.cores ?? '?')} cores)`;
+      : ` The machine that wrote this summary (after its latest run): ${String(s.machine.cpuModel ?? 'unknown')}, ${String(s.machine.cores ?? '?')} cores; a resumed experiment may have run its earlier runs on another.`;
   out.push('## Time', '');
   out.push(
-    `Finished runs: ${hours(pretrainSeconds + armSeconds)} of training and evaluation${machine}: ${hours(pretrainSeconds)} pre-training, ${hours(armSeconds)} in the arms.`,
+    `Finished runs: ${hours(pretrainSeconds + armSeconds)} of training and evaluation: ${hours(pretrainSeconds)} pre-training, ${hours(armSeconds)} in the arms.${machine}`,
     '',
   );
   return out.join('\n');

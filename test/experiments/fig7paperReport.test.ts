@@ -63,7 +63,7 @@ describe('fig7PaperReport', () => {
     expect(text).toContain('partial: 3 of 36 runs');
     // pre-training: two size runs × 1 h; arms: 0.5 + 0.5 + 1 h
     expect(text).toContain(
-      '4.0 h of training and evaluation on Test CPU (2 cores): 2.0 h pre-training, 2.0 h in the arms.',
+      '4.0 h of training and evaluation: 2.0 h pre-training, 2.0 h in the arms. The machine that wrote this summary (after its latest run): Test CPU, 2 cores;',
     );
   });
 
@@ -134,5 +134,10 @@ describe('plotFig7Paper', () => {
     expect(fg).toContain('stroke-dasharray');
     expect(fg).toContain('partial: 3/4 runs');
     expect(files['fig7-paper.svg']).not.toContain('true foreground');
+  });
+
+  it("names the seeds behind the means, as a range where rows have different counts (not the protocol's)", () => {
+    // m = 10 has seeds 0 and 1, m = 50 only seed 0; the protocol's config says 2
+    expect(files['fig7-paper.svg']).toContain('(paper, 1–2 seeds, partial: 3/4 runs)');
   });
 });
