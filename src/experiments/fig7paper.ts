@@ -37,6 +37,7 @@ import { lineChartSvg } from '../viz/svg.js';
 import {
   annotatedSubset,
   backendRecord,
+  codeVersion,
   dataSpecOf,
   fmtPct,
   machineInfo,
@@ -295,6 +296,12 @@ export interface Fig7PaperRun {
   /** Wall seconds of the arm's phase and its test evaluation (the shared pre-training is in `pretrain.seconds`). */
   seconds: number;
   finishedAt: string;
+  /**
+   * The commit and the CPU the run trained on. A resumed experiment may span commits and machines, and the
+   * summary's `machine` is only its last writer's; runs written before 7 December 2026 lack both.
+   */
+  codeVersion?: string;
+  cpuModel?: string;
 }
 
 /** Seconds per step of each phase kind and per evaluated image, measured on the real model (`measureTiming`). */
@@ -348,6 +355,7 @@ export class Fig7PaperRunner {
   private observed = 0;
   private predicted = 0;
   private readonly startedAt = performance.now();
+  private readonly version = codeVersion();
 
   constructor(
     private readonly ctx: ExperimentContext,
@@ -648,6 +656,8 @@ export class Fig7PaperRunner {
       phase: trained.phase,
       seconds: trained.seconds(),
       finishedAt: new Date().toISOString(),
+      codeVersion: this.version,
+      cpuModel: cpus()[0]?.model ?? 'unknown',
     };
     leaveArm(this.runFile(key), run, lastPath);
     this.ctx.progress.line(armFinishedLine(label, run.phase, pre.test, after));

@@ -140,9 +140,20 @@ export function fig7PaperReport(s: Fig7PaperSummaryForReport): string {
     s.machine === undefined
       ? ''
       : ` The machine that wrote this summary (after its latest run): ${String(s.machine.cpuModel ?? 'unknown')}, ${String(s.machine.cores ?? '?')} cores; a resumed experiment may have run its earlier runs on another.`;
+  // runs that record where they trained (written from 7 December 2026 on), counted per CPU and commit
+  const recorded = s.runs.filter((r) => r.cpuModel !== undefined || r.codeVersion !== undefined);
+  const places = new Map<string, number>();
+  for (const r of recorded) {
+    const place = `${r.cpuModel ?? 'unknown CPU'}, code ${r.codeVersion ?? 'unknown'}`;
+    places.set(place, (places.get(place) ?? 0) + 1);
+  }
+  const where =
+    recorded.length === 0
+      ? ''
+      : ` Runs that record where they trained (${recorded.length} of ${s.runs.length}): ${[...places].map(([place, n]) => `${n} on ${place}`).join('; ')}.`;
   out.push('## Time', '');
   out.push(
-    `Finished runs: ${hours(pretrainSeconds + armSeconds)} of training and evaluation: ${hours(pretrainSeconds)} pre-training, ${hours(armSeconds)} in the arms.${machine}`,
+    `Finished runs: ${hours(pretrainSeconds + armSeconds)} of training and evaluation: ${hours(pretrainSeconds)} pre-training, ${hours(armSeconds)} in the arms.${machine}${where}`,
     '',
   );
   return out.join('\n');

@@ -140,6 +140,11 @@ describe('fig7 paper protocol', () => {
     const b = readJson(join(cut, 'fig7-paper-smoke', 'fig7-paper-smoke.json'));
     expect(b.complete).toBe(true);
     expect(b.runs).toHaveLength(5);
+    // each run records the commit and the CPU it trained on (a resumed experiment may span several)
+    for (const run of b.runs) {
+      expect(run.codeVersion).toMatch(/^[0-9a-f]{12}(\+dirty)?$/);
+      expect(typeof run.cpuModel).toBe('string');
+    }
     expect(numbersOnly(b.table)).toEqual(numbersOnly(a.table));
     expect(numbersOnly(b.runs)).toEqual(numbersOnly(a.runs));
     // the checkpoints of finished phases are gone; the pre-trained networks stay for the arms

@@ -67,6 +67,25 @@ describe('fig7PaperReport', () => {
     );
   });
 
+  it('counts the runs that record their CPU and commit, per place, and says so only when some do', () => {
+    expect(text).not.toContain('record where they trained'); // the runs above predate the record
+    const placed = [
+      { ...run(10, 0, 'size', 0.4, 0.5, 60), cpuModel: 'CPU A', codeVersion: 'aaa' },
+      { ...run(10, 1, 'size', 0.3, 0.4, 60), cpuModel: 'CPU A', codeVersion: 'aaa' },
+      { ...run(10, 2, 'size', 0.3, 0.4, 60), cpuModel: 'CPU B', codeVersion: 'bbb' },
+      run(20, 0, 'size', 0.3, 0.4, 60),
+    ];
+    const report = fig7PaperReport({
+      preset: 'paper',
+      config: { ms: [10, 20], seeds: 3 },
+      table: buildTable(placed, [10, 20]),
+      runs: placed,
+    });
+    expect(report).toContain(
+      'Runs that record where they trained (3 of 4): 2 on CPU A, code aaa; 1 on CPU B, code bbb.',
+    );
+  });
+
   it('lists every run with its epochs, metrics before → after and minutes', () => {
     // made-up run: pre-training 4 epochs (best 2), arm 6 (best 3), Dice = IoU + 10 points, E 2, foreground 10 % (true 9 %), 3600 s / 1800 s
     expect(text).toContain(
