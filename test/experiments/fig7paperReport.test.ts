@@ -77,6 +77,8 @@ describe('fig7PaperReport', () => {
     ];
     const report = fig7PaperReport({
       preset: 'paper',
+      runsDone: 4,
+      runsTotal: 4,
       config: { ms: [10, 20], seeds: 3 },
       table: buildTable(placed, [10, 20]),
       runs: placed,
