@@ -178,14 +178,18 @@ export function codeVersion(): string {
   }
 }
 
+/** The CPU's model name, as the OS reports it ('unknown' where it reports none). */
+export function cpuModel(): string {
+  return cpus()[0]?.model ?? 'unknown';
+}
+
 /** The machine, its load and the code version: stored in every JSON so that numbers and timings can be read in context. */
 export function machineInfo(): Record<string, unknown> {
-  const cpu = cpus();
   return {
     node: process.version,
     platform: `${process.platform}-${process.arch}`,
-    cpuModel: cpu[0]?.model ?? 'unknown',
-    cores: cpu.length,
+    cpuModel: cpuModel(),
+    cores: cpus().length,
     kernelThreads: getNumThreads(),
     loadAverage: loadavg().map((v) => Math.round(v * 100) / 100),
     time: new Date().toISOString(),

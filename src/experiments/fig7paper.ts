@@ -38,6 +38,7 @@ import {
   annotatedSubset,
   backendRecord,
   codeVersion,
+  cpuModel,
   dataSpecOf,
   fmtPct,
   machineInfo,
@@ -356,6 +357,7 @@ export class Fig7PaperRunner {
   private predicted = 0;
   private readonly startedAt = performance.now();
   private readonly version = codeVersion();
+  private readonly cpu = cpuModel();
 
   constructor(
     private readonly ctx: ExperimentContext,
@@ -657,7 +659,7 @@ export class Fig7PaperRunner {
       seconds: trained.seconds(),
       finishedAt: new Date().toISOString(),
       codeVersion: this.version,
-      cpuModel: cpus()[0]?.model ?? 'unknown',
+      cpuModel: this.cpu,
     };
     leaveArm(this.runFile(key), run, lastPath);
     this.ctx.progress.line(armFinishedLine(label, run.phase, pre.test, after));
@@ -1005,7 +1007,8 @@ export function plotFig7Paper(summary: {
     color: '#7f7f7f',
     dashed: true,
   };
-  const seedCounts = t.map((r) => r.seeds ?? summary.config.seeds);
+  // an empty table (nothing finished) keeps the protocol's count, as the title always gave
+  const seedCounts = t.length > 0 ? t.map((r) => r.seeds ?? summary.config.seeds) : [summary.config.seeds];
   const [fewest, most] = [Math.min(...seedCounts), Math.max(...seedCounts)];
   const seedsLabel = fewest === most ? `${most} seeds` : `${fewest}–${most} seeds`;
   return {

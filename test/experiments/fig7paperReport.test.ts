@@ -160,5 +160,8 @@ describe('plotFig7Paper', () => {
   it("names the seeds behind the means, as a range where rows have different counts (not the protocol's)", () => {
     // m = 10 has seeds 0 and 1, m = 50 only seed 0; the protocol's config says 2
     expect(files['fig7-paper.svg']).toContain('(paper, 1–2 seeds, partial: 3/4 runs)');
+    // nothing finished yet: the protocol's count
+    const empty = plotFig7Paper({ preset: 'paper', config: { seeds: 2 }, table: [] });
+    expect(empty['fig7-paper.svg']).toContain('(paper, 2 seeds)');
   });
 });
